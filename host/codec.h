@@ -1,0 +1,34 @@
+/* Wire codecs. A codec turns one text frame into a value tree and back; it
+ * knows nothing of envelopes, which are plain values to it (see envelope.h).
+ * The codec is detected per frame; replies and later pushes use the codec of
+ * the client's last frame. */
+#ifndef MH_CODEC_H
+#define MH_CODEC_H
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "buf.h"
+#include "error.h"
+#include "value.h"
+
+typedef struct mh_codec_limits {
+  int max_depth; /* nesting limit for containers */
+} mh_codec_limits;
+
+typedef struct mh_codec {
+  const char *name;
+  /* Whether this codec claims the frame (looks at the first bytes only). */
+  bool (*detect)(const char *data, size_t len);
+  /* Decodes one frame. On failure returns NULL and sets *err (bad_request). */
+  mh_value *(*decode)(const char *data, size_t len, const mh_codec_limits *lim, mh_error **err);
+  /* Appends the encoding of v to out. On failure returns -1 and sets *err
+   * (for example a value the wire format cannot carry). */
+  int (*encode)(const mh_value *v, mh_buf *out, mh_error **err);
+} mh_codec;
+
+extern const mh_codec mh_codec_json;
+
+/* The codec for a frame, or NULL if none claims it. */
+const mh_codec *mh_codec_detect(const char *data, size_t len);
+
+#endif

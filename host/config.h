@@ -1,0 +1,73 @@
+/* Configuration: built-in defaults, then every conf.d/*.lua fragment in
+ * lexical order deep-merged over them, then command-line flags.
+ *
+ * Fragments are Lua evaluated in a sandbox by the bindings
+ * (mh_config_eval_file); this file only merges, checks and reads values. */
+#ifndef MH_CONFIG_H
+#define MH_CONFIG_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "log.h"
+#include "value.h"
+
+typedef struct mh_config {
+  char *listen_host; /* "127.0.0.1" (IPv6 written without brackets) */
+  int listen_port;   /* 0 picks a free port */
+  char *plugins_dir;
+  char *root;
+  char *mode; /* "dev" */
+  mh_log_level log_level;
+  struct {
+    size_t max_message_bytes;
+    int max_inflight_per_client;
+    int max_connections;
+    size_t send_queue_bytes;
+    uint32_t call_timeout_ms;
+    int json_max_depth;
+  } limits;
+  struct {
+    uint64_t instruction_budget; /* per call (all resumes together) */
+    size_t memory_bytes;         /* per plugin lua_State */
+  } lua;
+  struct {
+    size_t max_entries; /* default bound for cached functions */
+    size_t max_bytes;
+  } cache;
+  mh_value *plugins; /* OBJECT: plugin name -> its settings (ctx.config) */
+  mh_value *tree;    /* the whole merged configuration */
+} mh_config;
+
+/* The defaults as a value tree (what conf.d/00-defaults.lua documents). */
+mh_value *mh_config_defaults(void);
+
+/* Deep merge: objects merge key by key, recursively; any other value
+ * (arrays included) replaces. src is copied. Returns 0 or -1 (memory). */
+int mh_config_merge(mh_value *dst, const mh_value *src);
+
+/* Checks one fragment against the schema: every key known (except below
+ * `plugins`, which is free-form per plugin), every value of the right type
+ * and range. On error returns -1 and sets *errmsg (malloc'd) to a one-line
+ * message naming the file and the dotted key, e.g.
+ * "conf.d/10-x.lua: limits.max_message_bytes: expected an integer >= 1024". */
+int mh_config_check(const mh_value *fragment, const char *file, char **errmsg);
+
+/* Fills cfg's typed fields from a merged, checked tree (copied into cfg->tree). */
+int mh_config_apply(mh_config *cfg, const mh_value *tree, char **errmsg);
+
+/* Defaults, then every *.lua in dir in lexical order. A missing dir is an
+ * error only when required. On error returns -1 and sets *errmsg. */
+int mh_config_load(mh_config *cfg, const char *dir, bool required, char **errmsg);
+
+/* Parses "HOST:PORT", "[V6]:PORT" or ":PORT"; returns 0 or -1. *host is malloc'd. */
+int mh_config_parse_listen(const char *s, char **host, int *port);
+
+void mh_config_free(mh_config *cfg);
+
+/* Implemented by the Lua bindings (bindings/config_lua.c): evaluates one
+ * fragment in a sandbox and returns the table it returns as a value.
+ * On error returns NULL and sets *errmsg ("FILE:LINE: message"). */
+mh_value *mh_config_eval_file(const char *path, char **errmsg);
+
+#endif
