@@ -1,4 +1,4 @@
-/* Configuration: built-in defaults, then every conf.d/*.lua fragment in
+/* Configuration: built-in defaults, then every *.lua fragment of conf.d in
  * lexical order deep-merged over them, then command-line flags.
  *
  * Fragments are Lua evaluated in a sandbox by the bindings
@@ -53,11 +53,14 @@ int mh_config_merge(mh_value *dst, const mh_value *src);
  * "conf.d/10-x.lua: limits.max_message_bytes: expected an integer >= 1024". */
 int mh_config_check(const mh_value *fragment, const char *file, char **errmsg);
 
-/* Fills cfg's typed fields from a merged, checked tree (copied into cfg->tree). */
+/* Fills cfg's typed fields from a merged, checked tree (copied into cfg->tree).
+ * cfg must be zeroed or already filled (its old contents are freed on
+ * success); tree may be cfg->tree itself. cfg->plugins points into cfg->tree. */
 int mh_config_apply(mh_config *cfg, const mh_value *tree, char **errmsg);
 
 /* Defaults, then every *.lua in dir in lexical order. A missing dir is an
- * error only when required. On error returns -1 and sets *errmsg. */
+ * error only when required. On error returns -1 and sets *errmsg. On
+ * success *cfg is overwritten (it need not be initialised; nothing is freed). */
 int mh_config_load(mh_config *cfg, const char *dir, bool required, char **errmsg);
 
 /* Parses "HOST:PORT", "[V6]:PORT" or ":PORT"; returns 0 or -1. *host is malloc'd. */

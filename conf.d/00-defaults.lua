@@ -1,0 +1,90 @@
+-- moonhost configuration: the built-in defaults, written out as documentation.
+--
+-- Every *.lua file in conf.d/ is read in lexical (bytewise) order and
+-- deep-merged over the previous ones: tables merge key by key, anything else
+-- (strings, numbers, lists) replaces. So a later file such as
+-- conf.d/10-local.lua only needs the keys it changes, e.g.
+--
+--   return { listen = '0.0.0.0:8080', limits = { call_timeout_ms = 30000 } }
+--
+-- Command-line flags override every file.
+--
+-- A fragment is plain Lua that returns a table. It runs in a sandbox: the
+-- base, string, table, math and utf8 libraries, print (written to the log),
+-- and os.getenv / os.time / os.date / os.clock, so secrets can come from the
+-- environment:
+--
+--   return { plugins = { deploy = { token = os.getenv('DEPLOY_TOKEN') } } }
+--
+-- There is no io, require, load or dofile, and a fragment may run for at most
+-- 10 million VM instructions. Unknown keys and out-of-range values are errors
+-- that name the file and the key.
+return {
+  -- Address the RPC server listens on: 'HOST:PORT', '[IPv6]:PORT' or ':PORT'
+  -- (host 127.0.0.1). Port 0..65535; 0 picks a free port.
+  listen = '127.0.0.1:7812',
+
+  -- Directory the plugins are loaded from, relative to the working directory.
+  plugins_dir = 'plugins',
+
+  -- The project root, as plugins see it in ctx.root.
+  root = '.',
+
+  -- 'dev' or 'build'.
+  mode = 'dev',
+
+  log = {
+    -- Least severe level written to stderr:
+    -- 'error', 'warn', 'info', 'debug' or 'trace'.
+    level = 'info',
+  },
+
+  limits = {
+    -- Largest message accepted from a client, in bytes.
+    -- 1024 .. 1073741824 (1 GiB). Default 1 MiB.
+    max_message_bytes = 1048576,
+
+    -- Calls one client may have running at once; more are refused
+    -- as overloaded. Integer >= 1.
+    max_inflight_per_client = 256,
+
+    -- Simultaneous client connections; more are refused. Integer >= 1.
+    max_connections = 10000,
+
+    -- Bytes queued for sending to one slow client before it is dropped.
+    -- Integer >= 65536. Default 16 MiB.
+    send_queue_bytes = 16777216,
+
+    -- Time a call may take before it fails with rpc_timeout, in
+    -- milliseconds. Integer >= 1. Default 10 s.
+    call_timeout_ms = 10000,
+
+    -- Deepest nesting of arrays/objects accepted in a message. 1 .. 10000.
+    json_max_depth = 128,
+  },
+
+  lua = {
+    -- VM instructions one handler call may execute (all its resumes
+    -- together) before it is stopped. Integer >= 1000.
+    instruction_budget = 100000000,
+
+    -- Memory one plugin's Lua state may hold, in bytes.
+    -- Integer >= 1048576 (1 MiB). Default 256 MiB.
+    memory_bytes = 268435456,
+  },
+
+  cache = {
+    -- Default bound on the entries a cached function keeps. Integer >= 1.
+    max_entries = 1024,
+
+    -- Default bound on the bytes a cached function keeps. Integer >= 1.
+    -- Default 64 MiB.
+    max_bytes = 67108864,
+  },
+
+  -- Settings per plugin: plugins.NAME is the table plugin NAME receives as
+  -- ctx.config. Free-form; each plugin documents its own keys. For example:
+  --
+  --   plugins = { demo = { greeting = 'hi' } }
+  plugins = {},
+}
