@@ -1,0 +1,389 @@
+/* The Lua engine behind host/engine.h: one lua_State per plugin generation,
+ * one coroutine per call, an instruction budget and a memory cap. */
+#include "lua_engine.h"
+
+#include <lualib.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "embedded.h"
+#include "log.h"
+
+#define HOOK_EVERY 1000
+
+char mh_lua_undefined_tag;
+
+mh_engine *mh_lua_engine_of(lua_State *L) { return *(mh_engine **)lua_getextraspace(L); }
+
+/* Counts every byte a plugin holds and refuses to go over its cap. */
+static void *counting_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
+  mh_engine *e = ud;
+  size_t old = ptr ? osize : 0;
+  if (nsize == 0) {
+    free(ptr);
+    e->mem_used -= old;
+    return NULL;
+  }
+  if (nsize > old && e->mem_used - old + nsize > e->mem_limit) return NULL;
+  void *p = realloc(ptr, nsize);
+  if (p) e->mem_used = e->mem_used - old + nsize;
+  return p;
+}
+
+/* Stops runaway handlers. Once over budget every instruction raises again,
+ * so a pcall in the handler cannot swallow the stop. */
+static void budget_hook(lua_State *L, lua_Debug *ar) {
+  (void)ar;
+  mh_engine *e = mh_lua_engine_of(L);
+  mh_lua_call *call = e->running;
+  if (!call) return;
+  if (!call->killed) {
+    call->instructions += HOOK_EVERY;
+    if (call->instructions <= e->host->cfg->lua.instruction_budget) return;
+    call->killed = true;
+  }
+  lua_sethook(L, budget_hook, LUA_MASKCOUNT, 1);
+  luaL_error(L, "stopped: the call ran past its budget of %I instructions",
+             (lua_Integer)e->host->cfg->lua.instruction_budget);
+}
+
+/* package.searchers entry that finds lua/moonhost modules inside the binary. */
+static int embedded_searcher(lua_State *L) {
+  const char *name = luaL_checkstring(L, 1);
+  for (const mh_embedded_module *m = mh_embedded_modules; m->name; m++) {
+    if (strcmp(m->name, name) != 0) continue;
+    char chunk[128];
+    snprintf(chunk, sizeof chunk, "@%s", m->chunk);
+    if (luaL_loadbufferx(L, m->source, m->len, chunk, "t") != LUA_OK) return lua_error(L);
+    lua_pushstring(L, m->chunk);
+    return 2;
+  }
+  lua_pushfstring(L, "no module '%s' built into moonhost", name);
+  return 1;
+}
+
+static void install_searcher(lua_State *L, const char *plugin_dir) {
+  lua_getglobal(L, "package");
+  lua_getfield(L, -1, "searchers");
+  for (lua_Integer i = (lua_Integer)luaL_len(L, -1); i >= 2; i--) {
+    lua_rawgeti(L, -1, i);
+    lua_rawseti(L, -2, i + 1);
+  }
+  lua_pushcfunction(L, embedded_searcher);
+  lua_rawseti(L, -2, 2);
+  lua_pop(L, 1);
+  lua_pushfstring(L, "%s/?.lua;%s/?/init.lua", plugin_dir, plugin_dir);
+  lua_setfield(L, -2, "path");
+  lua_getfield(L, -1, "preload");
+  lua_pushcfunction(L, mh_luaopen_core);
+  lua_setfield(L, -2, "moonhost.core");
+  lua_pop(L, 2);
+}
+
+static mh_engine *lua_create(mh_gen *gen, mh_error **err) {
+  mh_engine *e = calloc(1, sizeof *e);
+  if (!e) {
+    *err = mh_error_new(MH_ERR_INTERNAL, "out of memory");
+    return NULL;
+  }
+  e->gen = gen;
+  e->host = gen->plugin->host;
+  e->mem_limit = e->host->cfg->lua.memory_bytes;
+  mh_list_init(&e->calls);
+  e->L = lua_newstate(counting_alloc, e);
+  if (!e->L) {
+    free(e);
+    *err = mh_error_new(MH_ERR_INTERNAL, "cannot create a Lua state");
+    return NULL;
+  }
+  /* Threads copy the main thread's extra space and hook: set both first. */
+  *(mh_engine **)lua_getextraspace(e->L) = e;
+  luaL_openlibs(e->L);
+  install_searcher(e->L, gen->plugin->dir);
+  lua_newtable(e->L);
+  lua_pushliteral(e->L, "array");
+  lua_setfield(e->L, -2, "__name");
+  e->array_mt_ref = luaL_ref(e->L, LUA_REGISTRYINDEX);
+  lua_sethook(e->L, budget_hook, LUA_MASKCOUNT, HOOK_EVERY);
+  return e;
+}
+
+/* ---- calls ---------------------------------------------------------- */
+
+static const char *plugin_name(mh_engine *e) { return e->gen->plugin->name; }
+
+static mh_error *error_from_lua(mh_lua_call *call, int status) {
+  mh_engine *e = call->e;
+  lua_State *co = call->co;
+  if (call->killed)
+    return mh_error_new(MH_ERR_TIMEOUT, "%s: call stopped after %llu instructions (lua.instruction_budget)",
+                        plugin_name(e), (unsigned long long)e->host->cfg->lua.instruction_budget);
+  if (status == LUA_ERRMEM)
+    return mh_error_new(MH_ERR_INTERNAL, "%s: plugin memory limit of %zu bytes reached (lua.memory_bytes)",
+                        plugin_name(e), e->mem_limit);
+  if (lua_type(co, -1) == LUA_TTABLE) {
+    /* moonhost.error{code=, message=, data=}: a typed error the plugin chose. */
+    lua_getfield(co, -1, "code");
+    lua_getfield(co, -2, "message");
+    const char *code = lua_tostring(co, -2);
+    const char *msg = lua_tostring(co, -1);
+    mh_error *err = mh_error_new(code ? code : MH_ERR_INTERNAL, "%s", msg ? msg : "error");
+    lua_pop(co, 2);
+    lua_getfield(co, -1, "data");
+    if (!lua_isnil(co, -1)) {
+      char *why = NULL;
+      err->data = mh_lua_to_value(co, -1, e->host->cfg->limits.json_max_depth, &why);
+      free(why);
+    }
+    lua_pop(co, 1);
+    return err;
+  }
+  const char *msg = lua_tostring(co, -1);
+  return mh_error_new(MH_ERR_INTERNAL, "%s", msg ? msg : luaL_typename(co, -1));
+}
+
+static void log_failure(mh_lua_call *call, const mh_error *err) {
+  mh_engine *e = call->e;
+  if (call->cancelled) return;
+  luaL_traceback(e->L, call->co, err->message, 0);
+  mh_log_error("plugin", "%s: %s", plugin_name(e), lua_tostring(e->L, -1));
+  lua_pop(e->L, 1);
+}
+
+static void finish(mh_lua_call *call, mh_value *result, mh_error *err) {
+  mh_engine *e = call->e;
+  mh_gen *gen = e->gen;
+  call->finished = true;
+  if (call->finished_flag) *call->finished_flag = true;
+  luaL_unref(e->L, LUA_REGISTRYINDEX, call->co_ref);
+  mh_list_remove(&call->link);
+  mh_value_free(call->args);
+  mh_value_free(call->wake_value);
+  mh_error_free(call->wake_err);
+  mh_engine_done done = call->done;
+  void *ud = call->ud;
+  free(call);
+  done(ud, result, err);
+  mh_gen_unref(gen); /* may destroy the engine: last */
+}
+
+static void resume(mh_lua_call *call, int nargs) {
+  mh_engine *e = call->e;
+  lua_State *co = call->co;
+  mh_lua_call *outer = e->running;
+  int nres = 0;
+  e->running = call;
+  int status = lua_resume(co, NULL, nargs, &nres);
+  e->running = outer;
+  if (status == LUA_YIELD) {
+    if (call->suspended) return; /* waiting in mh_lua_await */
+    lua_resetthread(co);
+    finish(call, NULL,
+           mh_error_new(MH_ERR_INTERNAL, "%s: coroutine.yield() at the top of a handler is not supported; "
+                        "use moonhost.sleep or the ctx.rpc calls to wait", plugin_name(e)));
+    return;
+  }
+  if (status != LUA_OK) {
+    mh_error *err = error_from_lua(call, status);
+    log_failure(call, err);
+    lua_resetthread(co);
+    finish(call, NULL, err);
+    return;
+  }
+  mh_value *result;
+  mh_error *err = NULL;
+  if (nres == 0) {
+    result = mh_value_undefined();
+  } else {
+    char *why = NULL;
+    result = mh_lua_to_value(co, -nres, e->host->cfg->limits.json_max_depth, &why);
+    if (!result) {
+      err = mh_error_new(MH_ERR_INTERNAL, "%s: cannot send the result: %s", plugin_name(e), why ? why : "?");
+      mh_log_error("plugin", "%s", err->message);
+    }
+    free(why);
+  }
+  lua_settop(co, 0);
+  finish(call, result, err);
+}
+
+static int body_cont(lua_State *L, int status, lua_KContext ctx) {
+  (void)status;
+  (void)ctx;
+  return lua_gettop(L);
+}
+
+/* The coroutine's body: converting the arguments here means a failure to
+ * convert is an error of this call, not of the host. */
+static int call_body(lua_State *L) {
+  mh_lua_call *call = lua_touserdata(L, 1);
+  lua_settop(L, 0);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, call->handler);
+  int n = 0;
+  if (call->args) {
+    luaL_checkstack(L, (int)call->args->u.arr.len + 1, "too many arguments");
+    for (size_t i = 0; i < call->args->u.arr.len; i++, n++) mh_lua_push_value(L, call->args->u.arr.items[i]);
+    mh_value_free(call->args);
+    call->args = NULL;
+  }
+  lua_callk(L, n, LUA_MULTRET, 0, body_cont);
+  return body_cont(L, LUA_OK, 0);
+}
+
+/* The load's body: run the file, then moonhost.runtime.boot(chunk, info). */
+static int load_body(lua_State *L) {
+  mh_lua_call *call = lua_touserdata(L, 1);
+  mh_engine *e = call->e;
+  mh_plugin *p = e->gen->plugin;
+  lua_settop(L, 0);
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "moonhost.runtime");
+  lua_call(L, 1, 1);
+  lua_getfield(L, -1, "boot");
+  if (luaL_loadfilex(L, p->path, "t") != LUA_OK) return lua_error(L);
+  lua_createtable(L, 0, 6);
+  lua_pushstring(L, p->name);
+  lua_setfield(L, -2, "name");
+  lua_pushstring(L, p->path);
+  lua_setfield(L, -2, "path");
+  lua_pushstring(L, e->host->cfg->root);
+  lua_setfield(L, -2, "root");
+  lua_pushstring(L, e->host->cfg->mode);
+  lua_setfield(L, -2, "mode");
+  lua_pushinteger(L, e->gen->number);
+  lua_setfield(L, -2, "generation");
+  const mh_value *conf = mh_value_obj_get(e->host->cfg->plugins, p->name);
+  if (conf)
+    mh_lua_push_value(L, conf);
+  else
+    lua_newtable(L);
+  lua_setfield(L, -2, "config");
+  lua_callk(L, 2, 0, 0, body_cont);
+  return 0;
+}
+
+static mh_lua_call *start(mh_engine *e, lua_CFunction body, int handler, mh_value *args, mh_engine_done done,
+                          void *ud) {
+  mh_lua_call *call = calloc(1, sizeof *call);
+  if (!call) {
+    mh_value_free(args);
+    done(ud, NULL, mh_error_new(MH_ERR_INTERNAL, "out of memory"));
+    return NULL;
+  }
+  call->e = e;
+  call->handler = handler;
+  call->args = args;
+  call->done = done;
+  call->ud = ud;
+  call->co = lua_newthread(e->L);
+  call->co_ref = luaL_ref(e->L, LUA_REGISTRYINDEX);
+  mh_list_insert_tail(&e->calls, &call->link);
+  mh_gen_ref(e->gen);
+  lua_pushcfunction(call->co, body);
+  lua_pushlightuserdata(call->co, call);
+  bool finished = false;
+  call->finished_flag = &finished;
+  resume(call, 1);
+  if (finished) return NULL; /* it completed and was freed already */
+  call->finished_flag = NULL;
+  return call;
+}
+
+static void lua_load_plugin(mh_engine *e, mh_engine_done done, void *ud) {
+  start(e, load_body, LUA_NOREF, NULL, done, ud);
+}
+
+static mh_engine_call *lua_call_handler(mh_engine *e, int handler, mh_value *args, mh_engine_done done,
+                                        void *ud) {
+  return (mh_engine_call *)start(e, call_body, handler, args, done, ud);
+}
+
+static void lua_cancel(mh_engine_call *c) {
+  mh_lua_call *call = (mh_lua_call *)c;
+  if (call->e->running == call) {
+    /* Cancelling itself from inside its own run: it has not yielded, so
+     * there is nothing to stop; its outcome still arrives as usual. */
+    mh_log_warn("plugin", "%s: a call tried to cancel itself", plugin_name(call->e));
+    return;
+  }
+  call->cancelled = true;
+  if (call->cancel_wait) call->cancel_wait(call->wait_op);
+  call->cancel_wait = NULL;
+  lua_resetthread(call->co); /* runs the handler's to-be-closed variables */
+  finish(call, NULL, mh_error_new(MH_ERR_CANCELLED, "call cancelled"));
+}
+
+/* ---- waiting -------------------------------------------------------- */
+
+mh_lua_call *mh_lua_require_call(lua_State *L, const char *what) {
+  mh_engine *e = mh_lua_engine_of(L);
+  mh_lua_call *call = e->running;
+  if (!call || call->co != L || !lua_isyieldable(L))
+    luaL_error(L, "%s: not allowed in this context (only directly inside a handler or a plugin's setup, "
+                  "not in a callback, a nested coroutine or a metamethod)", what);
+  return call;
+}
+
+static int push_outcome(lua_State *L, mh_lua_call *call) {
+  mh_value *v = call->wake_value;
+  mh_error *err = call->wake_err;
+  call->wake_value = NULL;
+  call->wake_err = NULL;
+  call->woke = false;
+  if (err) {
+    lua_pushboolean(L, 0);
+    mh_lua_push_error(L, err);
+    mh_error_free(err);
+    return 2;
+  }
+  lua_pushboolean(L, 1);
+  if (v) {
+    mh_lua_push_value(L, v);
+    mh_value_free(v);
+  } else {
+    lua_pushnil(L);
+  }
+  return 2;
+}
+
+static int await_cont(lua_State *L, int status, lua_KContext ctx) {
+  (void)status;
+  return push_outcome(L, (mh_lua_call *)ctx);
+}
+
+int mh_lua_await(lua_State *L, mh_lua_call *call, void (*cancel)(void *op), void *op) {
+  if (call->woke) return push_outcome(L, call); /* finished while starting */
+  call->cancel_wait = cancel;
+  call->wait_op = op;
+  call->suspended = true;
+  return lua_yieldk(L, 0, (lua_KContext)call, await_cont);
+}
+
+void mh_lua_wake(mh_lua_call *call, mh_value *value, mh_error *err) {
+  call->woke = true;
+  call->wake_value = value;
+  call->wake_err = err;
+  call->cancel_wait = NULL;
+  call->wait_op = NULL;
+  if (!call->suspended) return; /* still inside the binding that started the wait */
+  call->suspended = false;
+  resume(call, 0);
+}
+
+/* ---- lifecycle ------------------------------------------------------ */
+
+static void lua_release(mh_engine *e, int handler) { luaL_unref(e->L, LUA_REGISTRYINDEX, handler); }
+
+static void lua_retire(mh_engine *e) { e->retired = true; }
+
+static void lua_destroy(mh_engine *e) {
+  lua_close(e->L);
+  free(e);
+}
+
+static size_t lua_memory(mh_engine *e) { return e->mem_used; }
+
+const mh_engine_vt mh_lua_engine = {
+  LUA_RELEASE, lua_create, lua_load_plugin, lua_call_handler, lua_cancel, lua_release, lua_retire, lua_destroy,
+  lua_memory,
+};

@@ -1,0 +1,80 @@
+/* Internals shared by the Lua bindings (not seen by host/).
+ *
+ * Every handler call runs in its own coroutine. A binding that waits (sleep,
+ * calling a client) starts the work, records how to cancel it, and calls
+ * mh_lua_await, which yields; the work's completion calls mh_lua_wake,
+ * which resumes the coroutine from the loop. */
+#ifndef MH_LUA_ENGINE_H
+#define MH_LUA_ENGINE_H
+#include <lauxlib.h>
+#include <lua.h>
+#include <stdbool.h>
+
+#include "engine.h"
+#include "host.h"
+#include "list.h"
+#include "plugin.h"
+
+typedef struct mh_lua_call mh_lua_call;
+
+struct mh_engine {
+  lua_State *L;
+  mh_gen *gen;
+  mh_host *host;
+  size_t mem_used, mem_limit;
+  mh_lua_call *running; /* the call whose coroutine is executing now */
+  mh_list calls;        /* calls alive on this engine */
+  bool retired;
+  int array_mt_ref;     /* metatable that marks a table as a JSON array */
+};
+
+struct mh_lua_call {
+  mh_list link;
+  mh_engine *e;
+  lua_State *co;
+  int co_ref;
+  int handler;
+  mh_value *args; /* handed to the coroutine on its first resume */
+  mh_engine_done done;
+  void *ud;
+  uint64_t instructions;
+  bool killed;     /* over budget: every further instruction raises */
+  bool cancelled;
+  bool finished;
+  bool *finished_flag; /* set while `start` runs, to learn of a synchronous finish */
+  /* The operation the coroutine waits on. */
+  bool suspended;  /* yielded in mh_lua_await */
+  bool woke;       /* the operation finished; outcome below */
+  mh_value *wake_value;
+  mh_error *wake_err;
+  void (*cancel_wait)(void *op);
+  void *wait_op;
+};
+
+/* Sentinels pushed for JavaScript null and undefined inside containers. */
+#define MH_LUA_NULL NULL
+extern char mh_lua_undefined_tag;
+#define MH_LUA_UNDEFINED ((void *)&mh_lua_undefined_tag)
+
+mh_engine *mh_lua_engine_of(lua_State *L);
+/* The call running on coroutine L, or a Lua error naming `what` when L is not
+ * a handler's own coroutine (a yielding call is not allowed there). */
+mh_lua_call *mh_lua_require_call(lua_State *L, const char *what);
+/* Yields until mh_lua_wake; then returns (true, value) or (false, error). */
+int mh_lua_await(lua_State *L, mh_lua_call *call, void (*cancel)(void *op), void *op);
+/* Completes the awaited operation (value and err owned; one is NULL). */
+void mh_lua_wake(mh_lua_call *call, mh_value *value, mh_error *err);
+
+/* Value conversion (lua_value.c). */
+/* Pushes v; nested null/undefined become the sentinels, top-level ones nil. */
+void mh_lua_push_value(lua_State *L, const mh_value *v);
+void mh_lua_push_nested(lua_State *L, const mh_value *v);
+/* Converts the value at idx; NULL and *err (message with the path) on failure. */
+mh_value *mh_lua_to_value(lua_State *L, int idx, int max_depth, char **err);
+/* Pushes an error as a table {code=, message=, name=, data=} with a __tostring. */
+void mh_lua_push_error(lua_State *L, const mh_error *err);
+
+/* moonhost.core, the C half of the plugin API (lua_core.c). */
+int mh_luaopen_core(lua_State *L);
+
+#endif

@@ -1,0 +1,257 @@
+/* mh_value <-> Lua.
+ *
+ *   null       nil at the top level (an argument), moonhost.null inside tables
+ *   undefined  nil at the top level, moonhost.undefined inside tables
+ *   integer    Lua integer; float: Lua float (kept distinct both ways)
+ *   array      table 1..n marked with the array metatable, so [] stays []
+ *   object     table with string keys
+ * Going back, a table is an array when marked, or when its keys are exactly
+ * 1..n; an empty unmarked table is an object. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lua_engine.h"
+
+static void push_array_mt(lua_State *L) { lua_rawgeti(L, LUA_REGISTRYINDEX, mh_lua_engine_of(L)->array_mt_ref); }
+
+void mh_lua_push_nested(lua_State *L, const mh_value *v) {
+  luaL_checkstack(L, 4, "value nested too deeply");
+  switch (v->type) {
+  case MH_V_UNDEFINED: lua_pushlightuserdata(L, MH_LUA_UNDEFINED); return;
+  case MH_V_NULL: lua_pushlightuserdata(L, MH_LUA_NULL); return;
+  case MH_V_BOOL: lua_pushboolean(L, v->u.b); return;
+  case MH_V_INT: lua_pushinteger(L, (lua_Integer)v->u.i); return;
+  case MH_V_FLOAT: lua_pushnumber(L, v->u.f); return;
+  case MH_V_STRING: lua_pushlstring(L, v->u.str.ptr, v->u.str.len); return;
+  case MH_V_ARRAY:
+    lua_createtable(L, (int)v->u.arr.len, 0);
+    for (size_t i = 0; i < v->u.arr.len; i++) {
+      mh_lua_push_nested(L, v->u.arr.items[i]);
+      lua_rawseti(L, -2, (lua_Integer)i + 1);
+    }
+    push_array_mt(L);
+    lua_setmetatable(L, -2);
+    return;
+  case MH_V_OBJECT:
+    lua_createtable(L, 0, (int)v->u.obj.len);
+    for (size_t i = 0; i < v->u.obj.len; i++) {
+      const mh_pair *p = &v->u.obj.items[i];
+      lua_pushlstring(L, p->key->u.str.ptr, p->key->u.str.len);
+      mh_lua_push_nested(L, p->val);
+      lua_rawset(L, -3);
+    }
+    return;
+  default: luaL_error(L, "values of type %s are not supported by this host yet", mh_value_type_name(v->type));
+  }
+}
+
+void mh_lua_push_value(lua_State *L, const mh_value *v) {
+  if (v->type == MH_V_NULL || v->type == MH_V_UNDEFINED)
+    lua_pushnil(L);
+  else
+    mh_lua_push_nested(L, v);
+}
+
+/* ---- Lua -> value --------------------------------------------------- */
+
+typedef struct conv {
+  lua_State *L;
+  int max_depth;
+  int depth;
+  const void **ancestors; /* tables being converted, to detect cycles */
+  mh_buf path;
+  char *err;
+} conv;
+
+static mh_value *fail(conv *c, const char *fmt, const char *what) __attribute__((format(printf, 2, 0)));
+static mh_value *fail(conv *c, const char *fmt, const char *what) {
+  if (c->err) return NULL;
+  mh_buf b = MH_BUF_INIT;
+  mh_buf_appendf(&b, fmt, what);
+  mh_buf_appendf(&b, " at %s", c->path.len ? c->path.data : "the top");
+  c->err = mh_buf_steal(&b, NULL);
+  return NULL;
+}
+
+static mh_value *convert(conv *c, int idx);
+
+static int path_push_key(conv *c, int kidx) {
+  size_t mark = c->path.len;
+  if (lua_type(c->L, kidx) == LUA_TNUMBER)
+    mh_buf_appendf(&c->path, "[%lld]", (long long)lua_tointeger(c->L, kidx));
+  else
+    mh_buf_appendf(&c->path, "%s%s", mark ? "." : "", lua_tostring(c->L, kidx));
+  mh_buf_terminate(&c->path);
+  return (int)mark;
+}
+
+static void path_pop(conv *c, int mark) {
+  c->path.len = (size_t)mark;
+  mh_buf_terminate(&c->path);
+}
+
+static mh_value *convert_array(conv *c, int idx, lua_Integer n) {
+  lua_State *L = c->L;
+  mh_value *arr = mh_value_new(MH_V_ARRAY);
+  if (!arr) return fail(c, "%s", "out of memory");
+  for (lua_Integer i = 1; i <= n; i++) {
+    lua_rawgeti(L, idx, i);
+    lua_pushinteger(L, i);
+    int mark = path_push_key(c, -1);
+    lua_pop(L, 1);
+    mh_value *item = lua_isnil(L, -1) ? mh_value_null() : convert(c, lua_gettop(L));
+    path_pop(c, mark);
+    lua_pop(L, 1);
+    if (!item || mh_value_push(arr, item)) {
+      mh_value_free(arr);
+      return fail(c, "%s", "out of memory");
+    }
+  }
+  return arr;
+}
+
+static mh_value *convert_object(conv *c, int idx) {
+  lua_State *L = c->L;
+  mh_value *obj = mh_value_new(MH_V_OBJECT);
+  if (!obj) return fail(c, "%s", "out of memory");
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    int mark = path_push_key(c, -2);
+    size_t klen;
+    const char *k = lua_tolstring(L, -2, &klen); /* a string already: lua_next stays valid */
+    mh_value *val = mh_utf8_valid(k, klen) ? convert(c, lua_gettop(L)) : fail(c, "%s", "a key that is not UTF-8");
+    path_pop(c, mark);
+    lua_pop(L, 1);
+    if (!val || mh_value_obj_append(obj, k, klen, val)) {
+      lua_pop(L, 1);
+      mh_value_free(obj);
+      return fail(c, "%s", "out of memory");
+    }
+  }
+  return obj;
+}
+
+static mh_value *convert_table(conv *c, int idx) {
+  lua_State *L = c->L;
+  const void *self = lua_topointer(L, idx);
+  for (int i = 0; i < c->depth; i++)
+    if (c->ancestors[i] == self) return fail(c, "%s", "a table that contains itself (a cycle)");
+  if (c->depth >= c->max_depth) {
+    char limit[32];
+    snprintf(limit, sizeof limit, "%d", c->max_depth);
+    return fail(c, "nesting deeper than %s levels (limits.json_max_depth)", limit);
+  }
+  if (!lua_checkstack(L, 8)) return fail(c, "%s", "nesting too deep for the Lua stack");
+  c->ancestors[c->depth++] = self;
+  mh_value *out;
+  if (lua_getmetatable(L, idx)) {
+    lua_rawgeti(L, LUA_REGISTRYINDEX, mh_lua_engine_of(L)->array_mt_ref);
+    int marked = lua_rawequal(L, -1, -2);
+    lua_pop(L, 2);
+    if (marked) {
+      out = convert_array(c, idx, (lua_Integer)lua_rawlen(L, idx));
+      c->depth--;
+      return out;
+    }
+  }
+  lua_Integer count = 0, max = 0;
+  int ints = 0, strings = 0;
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    lua_pop(L, 1);
+    count++;
+    if (lua_type(L, -1) == LUA_TSTRING) {
+      strings++;
+    } else if (lua_isinteger(L, -1) && lua_tointeger(L, -1) > 0) {
+      ints++;
+      if (lua_tointeger(L, -1) > max) max = lua_tointeger(L, -1);
+    } else {
+      const char *type = luaL_typename(L, -1);
+      lua_pop(L, 1);
+      c->depth--;
+      return fail(c, "a table key of type %s (keys must be strings, or 1..n for an array)", type);
+    }
+  }
+  if (ints && strings)
+    out = fail(c, "%s", "a table mixing string keys and array items");
+  else if (ints && max != count)
+    out = fail(c, "%s", "an array with holes (use moonhost.null for missing items)");
+  else if (ints)
+    out = convert_array(c, idx, max);
+  else
+    out = convert_object(c, idx);
+  c->depth--;
+  return out;
+}
+
+static mh_value *convert(conv *c, int idx) {
+  lua_State *L = c->L;
+  switch (lua_type(L, idx)) {
+  case LUA_TNIL: return mh_value_null();
+  case LUA_TBOOLEAN: return mh_value_bool(lua_toboolean(L, idx));
+  case LUA_TNUMBER:
+    if (lua_isinteger(L, idx)) return mh_value_int((int64_t)lua_tointeger(L, idx));
+    return mh_value_float((double)lua_tonumber(L, idx));
+  case LUA_TSTRING: {
+    size_t len;
+    const char *s = lua_tolstring(L, idx, &len);
+    if (!mh_utf8_valid(s, len)) return fail(c, "%s", "a string that is not valid UTF-8");
+    return mh_value_string(s, len);
+  }
+  case LUA_TLIGHTUSERDATA: {
+    void *p = lua_touserdata(L, idx);
+    if (p == MH_LUA_NULL) return mh_value_null();
+    if (p == MH_LUA_UNDEFINED) return mh_value_undefined();
+    return fail(c, "%s", "a light userdata");
+  }
+  case LUA_TTABLE: return convert_table(c, idx);
+  default: return fail(c, "a %s (only nil, booleans, numbers, strings and tables can be sent)", luaL_typename(L, idx));
+  }
+}
+
+mh_value *mh_lua_to_value(lua_State *L, int idx, int max_depth, char **err) {
+  conv c = {.L = L, .max_depth = max_depth};
+  c.ancestors = calloc((size_t)max_depth + 1, sizeof *c.ancestors);
+  if (!c.ancestors) {
+    *err = strdup("out of memory");
+    return NULL;
+  }
+  mh_value *v = convert(&c, lua_absindex(L, idx));
+  free(c.ancestors);
+  mh_buf_free(&c.path);
+  if (!v) {
+    *err = c.err ? c.err : strdup("out of memory");
+  } else {
+    free(c.err);
+  }
+  return v;
+}
+
+/* ---- errors --------------------------------------------------------- */
+
+static int error_tostring(lua_State *L) {
+  lua_getfield(L, 1, "message");
+  lua_getfield(L, 1, "code");
+  lua_pushfstring(L, "%s (%s)", luaL_optstring(L, -2, "error"), luaL_optstring(L, -1, "internal"));
+  return 1;
+}
+
+void mh_lua_push_error(lua_State *L, const mh_error *err) {
+  lua_createtable(L, 0, 4);
+  lua_pushstring(L, err->code);
+  lua_setfield(L, -2, "code");
+  lua_pushstring(L, err->message);
+  lua_setfield(L, -2, "message");
+  lua_pushstring(L, err->name ? err->name : "Error");
+  lua_setfield(L, -2, "name");
+  if (err->data) {
+    mh_lua_push_nested(L, err->data);
+    lua_setfield(L, -2, "data");
+  }
+  if (luaL_newmetatable(L, "moonhost.error")) {
+    lua_pushcfunction(L, error_tostring);
+    lua_setfield(L, -2, "__tostring");
+  }
+  lua_setmetatable(L, -2);
+}

@@ -1,0 +1,146 @@
+#include "envelope.h"
+
+#include <string.h>
+
+/* A value that borrows a string; used to build envelopes on the stack
+ * without copying what they carry. Never freed. */
+#define MH_STR_VIEW(s) ((mh_value){.type = MH_V_STRING, .u.str = {(char *)(s), strlen(s)}})
+
+static const mh_value *field(const mh_value *obj, const char *key, mh_value ***slot) {
+  /* Last duplicate wins, as when JavaScript parses the frame. */
+  for (size_t i = obj->u.obj.len; i-- > 0;) {
+    mh_pair *p = &obj->u.obj.items[i];
+    if (p->key->u.str.len == strlen(key) && memcmp(p->key->u.str.ptr, key, p->key->u.str.len) == 0) {
+      if (slot) *slot = &p->val;
+      return p->val;
+    }
+  }
+  return NULL;
+}
+
+static bool id_present(const mh_value *id) {
+  /* birpc treats a falsy id as "no reply wanted". */
+  if (!id) return false;
+  switch (id->type) {
+  case MH_V_UNDEFINED:
+  case MH_V_NULL: return false;
+  case MH_V_BOOL: return id->u.b;
+  case MH_V_STRING: return id->u.str.len > 0;
+  default: return true;
+  }
+}
+
+int mh_envelope_parse(mh_value *root, mh_envelope *e, mh_error **err) {
+  memset(e, 0, sizeof *e);
+  if (root->type != MH_V_OBJECT) {
+    *err = mh_error_new(MH_ERR_BAD_REQUEST, "a frame must be an object envelope, got %s",
+                        mh_value_type_name(root->type));
+    return -1;
+  }
+  const mh_value *id = field(root, "i", NULL);
+  if (id_present(id)) {
+    if (id->type != MH_V_STRING && id->type != MH_V_INT && id->type != MH_V_FLOAT) {
+      *err = mh_error_new(MH_ERR_BAD_REQUEST, "envelope field 'i' must be a string or a number");
+      return -1;
+    }
+    e->id = id;
+  }
+  const mh_value *t = field(root, "t", NULL);
+  if (!t || t->type != MH_V_STRING || t->u.str.len != 1) {
+    *err = mh_error_new(MH_ERR_BAD_REQUEST, "envelope field 't' must be \"q\", \"s\" or \"c\"");
+    return -1;
+  }
+  switch (t->u.str.ptr[0]) {
+  case 'q': {
+    const mh_value *m = field(root, "m", NULL);
+    if (!m || m->type != MH_V_STRING || m->u.str.len == 0) {
+      *err = mh_error_new(MH_ERR_BAD_REQUEST, "envelope field 'm' must be a non-empty string");
+      return -1;
+    }
+    e->method = m->u.str.ptr;
+    const mh_value *a = field(root, "a", &e->args_slot);
+    if (a && a->type != MH_V_ARRAY && a->type != MH_V_UNDEFINED && a->type != MH_V_NULL) {
+      *err = mh_error_new(MH_ERR_BAD_REQUEST, "envelope field 'a' must be an array of arguments");
+      return -1;
+    }
+    if (a && a->type != MH_V_ARRAY) e->args_slot = NULL;
+    const mh_value *o = field(root, "o", NULL);
+    e->optional = o && o->type == MH_V_BOOL && o->u.b;
+    e->kind = e->id ? MH_ENV_REQUEST : MH_ENV_EVENT;
+    return 0;
+  }
+  case 's':
+    if (!e->id) {
+      *err = mh_error_new(MH_ERR_BAD_REQUEST, "a reply envelope needs field 'i'");
+      return -1;
+    }
+    e->kind = MH_ENV_REPLY;
+    e->result = field(root, "r", NULL);
+    e->error = field(root, "e", NULL);
+    if (e->error && (e->error->type == MH_V_UNDEFINED || e->error->type == MH_V_NULL)) e->error = NULL;
+    return 0;
+  case 'c':
+    if (!e->id) {
+      *err = mh_error_new(MH_ERR_BAD_REQUEST, "a cancel envelope needs field 'i'");
+      return -1;
+    }
+    e->kind = MH_ENV_CANCEL;
+    return 0;
+  default:
+    *err = mh_error_new(MH_ERR_BAD_REQUEST, "envelope field 't' must be \"q\", \"s\" or \"c\"");
+    return -1;
+  }
+}
+
+mh_value *mh_envelope_take_args(mh_envelope *e) {
+  mh_value *args = NULL;
+  if (e->args_slot) {
+    args = *e->args_slot;
+    *e->args_slot = mh_value_undefined(); /* the root stays a valid tree */
+    e->args_slot = NULL;
+  }
+  return args ? args : mh_value_new(MH_V_ARRAY);
+}
+
+static int encode_pairs(const mh_codec *codec, mh_pair *pairs, size_t n, mh_buf *out, mh_error **err) {
+  mh_value root = {.type = MH_V_OBJECT, .u.obj = {pairs, n, n}};
+  return codec->encode(&root, out, err);
+}
+
+int mh_envelope_encode_reply(const mh_codec *codec, const mh_value *id, const mh_value *result,
+                             const mh_error *error, mh_buf *out, mh_error **err) {
+  mh_value kt = MH_STR_VIEW("t"), vs = MH_STR_VIEW("s"), ki = MH_STR_VIEW("i");
+  mh_value kr = MH_STR_VIEW("r"), ke = MH_STR_VIEW("e");
+  mh_pair pairs[3] = {{&kt, &vs}};
+  size_t n = 1;
+  if (id) pairs[n++] = (mh_pair){&ki, (mh_value *)id};
+  mh_value *errv = NULL;
+  if (error) {
+    errv = mh_error_to_value(error);
+    if (!errv) {
+      *err = mh_error_new(MH_ERR_INTERNAL, "out of memory");
+      return -1;
+    }
+    pairs[n++] = (mh_pair){&ke, errv};
+  } else if (result && result->type != MH_V_UNDEFINED) {
+    pairs[n++] = (mh_pair){&kr, (mh_value *)result};
+  }
+  int rc = encode_pairs(codec, pairs, n, out, err);
+  mh_value_free(errv);
+  return rc;
+}
+
+int mh_envelope_encode_request(const mh_codec *codec, const char *id, const char *method,
+                               const mh_value *args, bool optional, mh_buf *out, mh_error **err) {
+  mh_value km = MH_STR_VIEW("m"), vm = MH_STR_VIEW(method), ka = MH_STR_VIEW("a");
+  mh_value kt = MH_STR_VIEW("t"), vq = MH_STR_VIEW("q"), ki = MH_STR_VIEW("i");
+  mh_value ko = MH_STR_VIEW("o"), vtrue = {.type = MH_V_BOOL, .u.b = true};
+  mh_value vi = MH_STR_VIEW(id ? id : "");
+  mh_value empty = {.type = MH_V_ARRAY};
+  /* Key order as birpc writes it: m, a, t, i, o. */
+  mh_pair pairs[5] = {{&km, &vm}, {&ka, (mh_value *)(args ? args : &empty)}, {&kt, &vq}};
+  size_t n = 3;
+  if (id) pairs[n++] = (mh_pair){&ki, &vi};
+  if (optional) pairs[n++] = (mh_pair){&ko, &vtrue};
+  return encode_pairs(codec, pairs, n, out, err);
+}

@@ -1,0 +1,185 @@
+#include "registry.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "host.h"
+#include "log.h"
+#include "plugin.h"
+
+static const char *const type_names[] = {"query", "action", "static", "event"};
+
+const char *mh_fn_type_name(mh_fn_type t) { return type_names[t]; }
+
+int mh_fn_type_parse(const char *s) {
+  for (int i = 0; i < 4; i++)
+    if (strcmp(s, type_names[i]) == 0) return i;
+  return -1;
+}
+
+void mh_registry_init(mh_registry *r) { r->by_name = (mh_map)MH_MAP_INIT; }
+
+mh_fn *mh_registry_get(mh_registry *r, const char *name) {
+  return mh_map_get(&r->by_name, name, strlen(name));
+}
+
+static mh_fn *fn_new(const char *name, mh_fn_type type) {
+  mh_fn *fn = calloc(1, sizeof *fn);
+  if (!fn) return NULL;
+  fn->name = strdup(name);
+  if (!fn->name) {
+    free(fn);
+    return NULL;
+  }
+  fn->type = type;
+  fn->refs = 1;
+  fn->runs = (mh_map)MH_MAP_INIT;
+  return fn;
+}
+
+void mh_fn_ref(mh_fn *fn) { fn->refs++; }
+
+void mh_fn_unref(mh_fn *fn) {
+  if (--fn->refs > 0) return;
+  mh_gen *gen = fn->gen;
+  if (gen) gen->plugin->host->engine->release(gen->engine, fn->handler);
+  mh_cache_free(fn->cache);
+  mh_map_free(&fn->runs);
+  mh_value_free(fn->static_value);
+  free(fn->name);
+  free(fn);
+  if (gen) mh_gen_unref(gen);
+}
+
+int mh_registry_add_builtin(mh_registry *r, const char *name, mh_fn_type type, mh_builtin_fn builtin) {
+  mh_fn *fn = fn_new(name, type);
+  if (!fn) return -1;
+  fn->builtin = builtin;
+  fn->registered = true;
+  if (mh_map_put(&r->by_name, name, strlen(name), fn)) {
+    mh_fn_unref(fn);
+    return -1;
+  }
+  return 0;
+}
+
+bool mh_registry_name_free_for(mh_registry *r, const char *name, const mh_gen *gen) {
+  mh_fn *fn = mh_registry_get(r, name);
+  return !fn || (fn->gen && fn->gen->plugin == gen->plugin);
+}
+
+static mh_error *already_registered(const mh_fn *other) {
+  if (!other->gen) return mh_error_new(MH_ERR_ALREADY_REGISTERED, "function \"%s\" is built into the host", other->name);
+  return mh_error_new(MH_ERR_ALREADY_REGISTERED, "function \"%s\" is already registered by plugin \"%s\"",
+                      other->name, other->gen->plugin->name);
+}
+
+int mh_gen_register(mh_gen *gen, const mh_fn_spec *spec, mh_error **err) {
+  mh_host *host = gen->plugin->host;
+  if (!gen->loading) {
+    *err = mh_error_new(MH_ERR_INTERNAL, "functions can only be registered while the plugin's setup runs");
+    return -1;
+  }
+  for (size_t i = 0; i < gen->nstaged; i++) {
+    if (strcmp(gen->staged[i]->name, spec->name) == 0) {
+      *err = mh_error_new(MH_ERR_ALREADY_REGISTERED, "function \"%s\" is registered twice by this plugin",
+                          spec->name);
+      return -1;
+    }
+  }
+  if (!mh_registry_name_free_for(&host->registry, spec->name, gen)) {
+    *err = already_registered(mh_registry_get(&host->registry, spec->name));
+    return -1;
+  }
+  if (gen->nstaged == gen->capstaged) {
+    size_t cap = gen->capstaged ? gen->capstaged * 2 : 8;
+    mh_fn **staged = realloc(gen->staged, cap * sizeof *staged);
+    if (!staged) goto oom;
+    gen->staged = staged;
+    gen->capstaged = cap;
+  }
+  mh_fn *fn = fn_new(spec->name, spec->type);
+  if (!fn) goto oom;
+  fn->gen = gen;
+  fn->handler = spec->handler;
+  mh_gen_ref(gen);
+  if (spec->cached && spec->type == MH_FN_QUERY) {
+    const mh_config *cfg = host->cfg;
+    fn->cache = mh_cache_new(spec->ttl_ms, spec->max_entries ? spec->max_entries : cfg->cache.max_entries,
+                             cfg->cache.max_bytes);
+    if (!fn->cache) {
+      mh_fn_unref(fn);
+      goto oom;
+    }
+  }
+  gen->staged[gen->nstaged++] = fn;
+  return 0;
+oom:
+  *err = mh_error_new(MH_ERR_INTERNAL, "out of memory");
+  return -1;
+}
+
+static void unregister(mh_registry *r, mh_fn *fn) {
+  mh_map_del(&r->by_name, fn->name, strlen(fn->name));
+  fn->registered = false;
+  mh_fn_unref(fn);
+}
+
+void mh_registry_remove_gen(mh_registry *r, mh_gen *gen) {
+  for (size_t i = 0; i < r->by_name.cap; i++) {
+    mh_map_slot *s = &r->by_name.slots[i];
+    if (mh_map_live(s) && ((mh_fn *)s->value)->gen == gen) unregister(r, s->value);
+  }
+}
+
+int mh_registry_commit(mh_registry *r, mh_gen *gen, mh_error **err) {
+  for (size_t i = 0; i < gen->nstaged; i++) {
+    if (!mh_registry_name_free_for(r, gen->staged[i]->name, gen)) {
+      *err = already_registered(mh_registry_get(r, gen->staged[i]->name));
+      return -1;
+    }
+  }
+  /* Everything below is infallible except map growth; grow first so the
+   * swap cannot stop half-way. */
+  for (size_t i = 0; i < gen->nstaged; i++) {
+    if (!mh_registry_get(r, gen->staged[i]->name) &&
+        mh_map_put(&r->by_name, gen->staged[i]->name, strlen(gen->staged[i]->name), NULL)) {
+      *err = mh_error_new(MH_ERR_INTERNAL, "out of memory");
+      return -1;
+    }
+  }
+  for (size_t i = 0; i < r->by_name.cap; i++) {
+    mh_map_slot *s = &r->by_name.slots[i];
+    mh_fn *fn = s->value;
+    if (mh_map_live(s) && fn && fn->gen && fn->gen != gen && fn->gen->plugin == gen->plugin) {
+      /* The old generation's function: dropped even if the new one does not
+       * register that name again. */
+      s->value = NULL;
+      fn->registered = false;
+      mh_fn_unref(fn);
+    }
+  }
+  for (size_t i = 0; i < gen->nstaged; i++) {
+    mh_fn *fn = gen->staged[i];
+    fn->registered = true;
+    mh_map_put(&r->by_name, fn->name, strlen(fn->name), fn); /* slot exists: cannot fail */
+  }
+  gen->nstaged = 0;
+  /* Names the old generation had and the new one dropped are left as NULL slots. */
+  for (size_t i = 0; i < r->by_name.cap; i++) {
+    mh_map_slot *s = &r->by_name.slots[i];
+    if (mh_map_live(s) && !s->value) mh_map_del(&r->by_name, s->key, s->keylen);
+  }
+  return 0;
+}
+
+void mh_registry_free(mh_registry *r) {
+  for (size_t i = 0; i < r->by_name.cap; i++) {
+    mh_map_slot *s = &r->by_name.slots[i];
+    if (mh_map_live(s) && s->value) {
+      ((mh_fn *)s->value)->registered = false;
+      mh_fn_unref(s->value);
+    }
+  }
+  mh_map_free(&r->by_name);
+}

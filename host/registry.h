@@ -1,0 +1,80 @@
+/* Function registry: name -> function, filled by plugin generations.
+ *
+ * A generation stages its registrations while its setup runs; commit swaps
+ * them in for the plugin's previous generation in one step, so a caller
+ * always sees either the old set or the new one. */
+#ifndef MH_REGISTRY_H
+#define MH_REGISTRY_H
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cache.h"
+#include "error.h"
+#include "list.h"
+#include "map.h"
+#include "value.h"
+
+typedef struct mh_host mh_host;
+typedef struct mh_gen mh_gen;
+typedef struct mh_run mh_run;
+
+typedef enum { MH_FN_QUERY, MH_FN_ACTION, MH_FN_STATIC, MH_FN_EVENT } mh_fn_type;
+
+/* A function implemented in C by the host itself (introspection). */
+typedef mh_value *(*mh_builtin_fn)(mh_host *host, const mh_value *args, mh_error **err);
+
+typedef struct mh_fn_spec {
+  const char *name;
+  mh_fn_type type;
+  int handler;       /* engine handler id */
+  bool cached;       /* query only */
+  uint64_t ttl_ms;   /* 0: until invalidated */
+  size_t max_entries; /* 0: config default */
+} mh_fn_spec;
+
+typedef struct mh_fn_stats {
+  uint64_t calls, runs, shared, hits, misses, errors;
+} mh_fn_stats;
+
+typedef struct mh_fn {
+  char *name;
+  mh_fn_type type;
+  mh_gen *gen;         /* NULL for builtins */
+  int handler;
+  mh_builtin_fn builtin;
+  mh_cache *cache;     /* cached queries */
+  mh_map runs;         /* query: canonical args -> mh_run in flight */
+  mh_run *static_run;  /* static: the first run, while in flight */
+  mh_value *static_value; /* static: the memoized result */
+  mh_fn_stats stats;
+  int refs;            /* registry membership + runs in flight */
+  bool registered;
+} mh_fn;
+
+typedef struct mh_registry {
+  mh_map by_name; /* name -> mh_fn */
+} mh_registry;
+
+const char *mh_fn_type_name(mh_fn_type t);
+int mh_fn_type_parse(const char *s); /* -1 when unknown */
+
+void mh_registry_init(mh_registry *r);
+void mh_registry_free(mh_registry *r);
+mh_fn *mh_registry_get(mh_registry *r, const char *name);
+/* Adds a host builtin; returns 0 or -1. */
+int mh_registry_add_builtin(mh_registry *r, const char *name, mh_fn_type type, mh_builtin_fn fn);
+/* Whether `name` is free for plugin `gen` (free, or owned by gen's own plugin). */
+bool mh_registry_name_free_for(mh_registry *r, const char *name, const mh_gen *gen);
+
+/* Stage a registration on a loading generation (checks duplicates). */
+int mh_gen_register(mh_gen *gen, const mh_fn_spec *spec, mh_error **err);
+/* Swap in gen's staged functions for its plugin's current ones. On a name
+ * conflict nothing changes and -1 is returned with *err. */
+int mh_registry_commit(mh_registry *r, mh_gen *gen, mh_error **err);
+/* Remove every function of gen from the registry (plugin unloaded). */
+void mh_registry_remove_gen(mh_registry *r, mh_gen *gen);
+
+void mh_fn_ref(mh_fn *fn);
+void mh_fn_unref(mh_fn *fn);
+
+#endif

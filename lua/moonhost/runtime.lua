@@ -1,0 +1,112 @@
+--- The host side of a plugin's life: runs the plugin file and builds its ctx.
+-- Called by the engine (bindings/lua_engine.c), not by plugins.
+local core = require 'moonhost.core'
+local moonhost = require 'moonhost'
+
+local R = {}
+
+-- A read-only view: ctx.config cannot be changed by a plugin by accident.
+local function readonly(t, path)
+  if type(t) ~= 'table' then return t end
+  local proxy = {}
+  return setmetatable(proxy, {
+    __index = function(_, k) return readonly(t[k], path .. '.' .. tostring(k)) end,
+    __newindex = function(_, k) error(path .. ' is read-only (cannot set ' .. tostring(k) .. ')', 2) end,
+    __pairs = function()
+      return function(_, k)
+        local nk, nv = next(t, k)
+        return nk, readonly(nv, path .. '.' .. tostring(nk))
+      end, proxy, nil
+    end,
+    __len = function() return #t end,
+  })
+end
+
+local function make_log()
+  local log = {}
+  for _, level in ipairs { 'error', 'warn', 'info', 'debug', 'trace' } do
+    log[level] = function(fmt, ...)
+      local msg = select('#', ...) > 0 and string.format(fmt, ...) or tostring(fmt)
+      core.log(level, msg)
+    end
+  end
+  return log
+end
+
+local function resolve_handler(def, ctx)
+  if def.handler then return def.handler end
+  local got = def.setup(ctx)
+  if type(got) == 'function' then return got end
+  if type(got) == 'table' and type(got.handler) == 'function' then return got.handler end
+  error("function '" .. def.name .. "': setup(ctx) must return { handler = function(...) end }", 3)
+end
+
+local function raise(err)
+  -- errors from the host come as tables {code, message}; keep them catchable as such
+  error(err, 3)
+end
+
+local function make_rpc(ctx)
+  local rpc = {}
+
+  function rpc.register(def)
+    if type(def) ~= 'table' or not def.__moonhost_function then def = moonhost.define_rpc_function(def) end
+    local handler = resolve_handler(def, ctx)
+    local cache = def.cache
+    core.register {
+      name = def.name, type = def.type, handler = handler,
+      cached = cache ~= nil, ttl = cache and cache.ttl, max = cache and cache.max,
+    }
+  end
+
+  function rpc.broadcast(name, ...) return core.broadcast(name, ...) end
+
+  function rpc.broadcast_call(name, args, opts)
+    opts = opts or {}
+    if args ~= nil and type(args) ~= 'table' then error('ctx.rpc.broadcast_call: args must be a table of arguments', 2) end
+    local ok, results = core.broadcast_call(name, args or {}, opts.timeout, opts.filter)
+    if not ok then raise(results) end
+    return results
+  end
+
+  function rpc.call_client(id, name, ...)
+    local ok, value = core.call_client(id, name, nil, ...)
+    if not ok then raise(value) end
+    return value
+  end
+
+  --- call_client with options: rpc.call_client_with({ timeout = seconds }, id, name, ...)
+  function rpc.call_client_with(opts, id, name, ...)
+    local ok, value = core.call_client(id, name, opts and opts.timeout, ...)
+    if not ok then raise(value) end
+    return value
+  end
+
+  rpc.clients = core.clients
+  rpc.invalidate = core.invalidate
+  return rpc
+end
+
+function R.boot(chunk, info)
+  _G.print = function(...)
+    local parts = table.pack(...)
+    for i = 1, parts.n do parts[i] = tostring(parts[i]) end
+    core.log('info', table.concat(parts, '\t', 1, parts.n))
+  end
+  local def = chunk()
+  if type(def) ~= 'table' or not def.__moonhost_plugin then
+    error(info.path .. ': the file must return moonhost.plugin { name = ..., setup = function(ctx) ... end }', 0)
+  end
+  local ctx = {
+    name = def.name or info.name,
+    mode = info.mode,
+    root = info.root,
+    generation = info.generation,
+    config = readonly(info.config, 'ctx.config'),
+    log = make_log(),
+  }
+  ctx.rpc = make_rpc(ctx)
+  def.setup(ctx)
+end
+
+return R
