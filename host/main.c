@@ -65,10 +65,7 @@ static void stop(boot *b) {
   if (host->stopping) return;
   host->stopping = true;
   mh_log_info("host", "shutting down");
-  if (host->ws) {
-    mh_ws_server_stop(host->ws, 1001);
-    host->ws = NULL;
-  }
+  if (host->ws) mh_ws_server_stop(host->ws, 1001);
   uv_signal_stop(&b->sigint);
   uv_signal_stop(&b->sigterm);
   uv_close((uv_handle_t *)&b->sigint, on_close_signal);
@@ -121,6 +118,7 @@ static int cmd_run(mh_config *cfg) {
   b.scanning = false;
   if (b.finished == b.started) start_serving(&b);
   uv_run(loop, UV_RUN_DEFAULT);
+  if (host.ws) mh_ws_server_free(host.ws);
   mh_host_free(&host);
   uv_run(loop, UV_RUN_DEFAULT); /* let handles released by plugins close */
   if (uv_loop_close(loop)) mh_log_warn("host", "event loop closed with handles still open");

@@ -192,6 +192,7 @@ mh_ws_server *mh_ws_server_start(mh_host *host) {
   info.user = s;
   info.gid = -1;
   info.uid = -1;
+  info.pcontext = &s->ctx; /* lws clears it once the context is fully gone */
   s->ctx = lws_create_context(&info);
   if (!s->ctx) {
     mh_log_error("ws", "cannot create the libwebsockets context");
@@ -217,6 +218,12 @@ int mh_ws_server_port(const mh_ws_server *s) { return s->port; }
 
 void mh_ws_server_stop(mh_ws_server *s, int code) {
   (void)code;
-  lws_context_destroy(s->ctx);
+  if (s->ctx) lws_context_destroy(s->ctx);
+}
+
+void mh_ws_server_free(mh_ws_server *s) {
+  /* On a foreign loop lws finishes tearing down in a second call, after the
+   * loop has run its handle close callbacks. */
+  if (s->ctx) lws_context_destroy(s->ctx);
   free(s);
 }

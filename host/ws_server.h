@@ -13,5 +13,7 @@ int mh_ws_server_port(const mh_ws_server *s);
 /* Closes every connection with `code` and starts tearing lws down; the
  * loop then runs until lws has closed its handles. */
 void mh_ws_server_stop(mh_ws_server *s, int code);
+/* After the loop has stopped: releases what is left. */
+void mh_ws_server_free(mh_ws_server *s);
 
 #endif
