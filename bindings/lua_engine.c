@@ -146,7 +146,7 @@ static void log_failure(mh_lua_call *call, const mh_error *err) {
   mh_engine *e = call->e;
   if (call->cancelled) return;
   luaL_traceback(e->L, call->co, err->message, 0);
-  mh_log_error("plugin", "%s: %s", plugin_name(e), lua_tostring(e->L, -1));
+  mh_log_error("plugin", "%s: %s: %s", plugin_name(e), err->code, lua_tostring(e->L, -1));
   lua_pop(e->L, 1);
 }
 
@@ -230,6 +230,11 @@ static int call_body(lua_State *L) {
   return body_cont(L, LUA_OK, 0);
 }
 
+static int load_cont(lua_State *L, int status, lua_KContext ctx) {
+  (void)L, (void)status, (void)ctx;
+  return 0; /* a load has no result */
+}
+
 /* The load's body: run the file, then moonhost.runtime.boot(chunk, info). */
 static int load_body(lua_State *L) {
   mh_lua_call *call = lua_touserdata(L, 1);
@@ -258,7 +263,7 @@ static int load_body(lua_State *L) {
   else
     lua_newtable(L);
   lua_setfield(L, -2, "config");
-  lua_callk(L, 2, 0, 0, body_cont);
+  lua_callk(L, 2, 0, 0, load_cont);
   return 0;
 }
 

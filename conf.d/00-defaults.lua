@@ -82,6 +82,29 @@ return {
     max_bytes = 67108864,
   },
 
+  auth = {
+    -- When true, a client is untrusted until it presents a token (in the
+    -- WebSocket URL: ?token=..., or through the auth calls Vite DevTools
+    -- clients make), and an untrusted client may only call functions whose
+    -- names start with 'anonymous:'. Broadcasts reach trusted clients only.
+    required = true,
+
+    -- Tokens that make a client trusted. Keep them out of the repository,
+    -- e.g. tokens = { os.getenv('MOONHOST_TOKEN') }.
+    tokens = {},
+
+    -- Make a random token at start and print the URL that carries it, like
+    -- a notebook server does. The token changes at every start.
+    generate_token = true,
+
+    -- Browser origins allowed to open a WebSocket besides the loopback ones
+    -- (localhost, *.localhost, 127.x.x.x, [::1], any port), written as
+    -- 'https://app.example.test:8443'. Other browser origins get HTTP 403.
+    -- Requests without an Origin header (tools, Node) are allowed, but
+    -- still need a token when auth.required is true.
+    allowed_origins = {},
+  },
+
   -- Settings per plugin: plugins.NAME is the table plugin NAME receives as
   -- ctx.config. Free-form; each plugin documents its own keys. For example:
   --

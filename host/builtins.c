@@ -15,8 +15,8 @@ static int by_name(const void *a, const void *b) {
   return strcmp((*(mh_fn *const *)a)->name, (*(mh_fn *const *)b)->name);
 }
 
-static mh_value *fn_functions(mh_host *host, const mh_value *args, mh_error **err) {
-  (void)args;
+static mh_value *fn_functions(mh_host *host, mh_client *caller, const mh_value *args, mh_error **err) {
+  (void)caller, (void)args;
   mh_map *m = &host->registry.by_name;
   mh_fn **list = calloc(m->len + 1, sizeof *list);
   mh_value *out = mh_value_new(MH_V_ARRAY);
@@ -43,8 +43,8 @@ oom:
 }
 
 /* moonhost:stats() -> {clients, functions: {NAME: {calls, runs, shared, hits, misses, errors}}} */
-static mh_value *fn_stats(mh_host *host, const mh_value *args, mh_error **err) {
-  (void)args;
+static mh_value *fn_stats(mh_host *host, mh_client *caller, const mh_value *args, mh_error **err) {
+  (void)caller, (void)args;
   mh_value *out = mh_value_new(MH_V_OBJECT);
   mh_value *fns = mh_value_new(MH_V_OBJECT);
   if (!out || !fns) {
@@ -72,8 +72,38 @@ static mh_value *fn_stats(mh_host *host, const mh_value *args, mh_error **err) {
   return out;
 }
 
+/* devframe:rpc:cacheable-functions() -> names a client may cache: static
+ * functions and cached queries (devframe's own rule). */
+static mh_value *fn_cacheable(mh_host *host, mh_client *caller, const mh_value *args, mh_error **err) {
+  (void)caller, (void)args, (void)err;
+  mh_value *out = mh_value_new(MH_V_ARRAY);
+  mh_map *m = &host->registry.by_name;
+  for (size_t i = 0; out && i < m->cap; i++) {
+    mh_fn *fn = mh_map_live(&m->slots[i]) ? m->slots[i].value : NULL;
+    if (fn && !fn->builtin && (fn->type == MH_FN_STATIC || fn->cache)) mh_value_push(out, mh_value_cstring(fn->name));
+  }
+  return out;
+}
+
+/* Shared state is not a moonhost feature yet: answer as a server with no
+ * state does, so the Vite DevTools 0.8 client finishes connecting. */
+static mh_value *fn_server_state_get(mh_host *host, mh_client *caller, const mh_value *args, mh_error **err) {
+  (void)host, (void)caller, (void)args, (void)err;
+  return mh_value_new(MH_V_OBJECT);
+}
+
+static mh_value *fn_nothing(mh_host *host, mh_client *caller, const mh_value *args, mh_error **err) {
+  (void)host, (void)caller, (void)args, (void)err;
+  return mh_value_undefined();
+}
+
 int mh_dispatch_add_builtins(mh_host *host) {
-  if (mh_registry_add_builtin(&host->registry, "moonhost:functions", MH_FN_QUERY, fn_functions)) return -1;
-  if (mh_registry_add_builtin(&host->registry, "moonhost:stats", MH_FN_QUERY, fn_stats)) return -1;
+  mh_registry *r = &host->registry;
+  if (mh_registry_add_builtin(r, "moonhost:functions", MH_FN_QUERY, fn_functions) ||
+      mh_registry_add_builtin(r, "moonhost:stats", MH_FN_QUERY, fn_stats) ||
+      mh_registry_add_builtin(r, "devframe:rpc:cacheable-functions", MH_FN_QUERY, fn_cacheable) ||
+      mh_registry_add_builtin(r, "devframe:rpc:server-state:get", MH_FN_QUERY, fn_server_state_get) ||
+      mh_registry_add_builtin(r, "devframe:rpc:server-state:subscribe", MH_FN_EVENT, fn_nothing))
+    return -1;
   return 0;
 }

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth.h"
 #include "envelope.h"
 #include "host.h"
 #include "log.h"
@@ -37,7 +38,7 @@ mh_client *mh_client_new(mh_host *host, const mh_client_ops *ops, void *transpor
   c->ops = ops;
   c->transport = transport;
   c->codec = &mh_codec_json;
-  c->trusted = true; /* token trust arrives with the auth work; everyone is trusted until then */
+  c->trusted = !host->cfg->auth.required; /* the transport trusts it on a valid token */
   snprintf(c->id, sizeof c->id, "c%" PRIu64, ++host->next_client_id);
   mh_list_init(&c->incoming);
   c->outcalls = (mh_map)MH_MAP_INIT;
@@ -95,6 +96,13 @@ static void incoming_reply(void *ud, const mh_value *result, const mh_error *err
   if (!in->dispatching) incoming_free(in);
 }
 
+static void refuse_untrusted(mh_client *c, mh_envelope *e) {
+  mh_log_warn("auth", "%s: untrusted call to %s refused", c->id, e->method);
+  if (e->kind == MH_ENV_REQUEST)
+    reply_error(c, e->id, mh_error_new(MH_ERR_UNAUTHORIZED,
+                                       "RPC call to \"%s\" was rejected: the caller is not authorized.", e->method));
+}
+
 static void on_request(mh_client *c, mh_envelope *e) {
   mh_host *h = c->host;
   if (c->nincoming >= h->cfg->limits.max_inflight_per_client) {
@@ -116,7 +124,7 @@ static void on_request(mh_client *c, mh_envelope *e) {
   in->dispatching = true;
   mh_list_insert_tail(&c->incoming, &in->link);
   c->nincoming++;
-  mh_waiter *w = mh_dispatch(h, e->method, mh_envelope_take_args(e), e->optional, incoming_reply, in);
+  mh_waiter *w = mh_dispatch(h, c, e->method, mh_envelope_take_args(e), e->optional, incoming_reply, in);
   in->dispatching = false;
   if (in->answered)
     incoming_free(in);
@@ -189,9 +197,14 @@ void mh_client_on_frame(mh_client *c, const char *data, size_t len) {
     mh_value_free(root);
     return;
   }
+  if ((e.kind == MH_ENV_REQUEST || e.kind == MH_ENV_EVENT) && !mh_auth_may_call(c, e.method)) {
+    refuse_untrusted(c, &e);
+    mh_value_free(root);
+    return;
+  }
   switch (e.kind) {
   case MH_ENV_REQUEST: on_request(c, &e); break;
-  case MH_ENV_EVENT: mh_dispatch(c->host, e.method, mh_envelope_take_args(&e), e.optional, NULL, NULL); break;
+  case MH_ENV_EVENT: mh_dispatch(c->host, c, e.method, mh_envelope_take_args(&e), e.optional, NULL, NULL); break;
   case MH_ENV_REPLY: on_reply(c, &e); break;
   case MH_ENV_CANCEL: on_cancel(c, &e); break;
   }

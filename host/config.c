@@ -22,10 +22,12 @@ typedef enum {
   CK_LISTEN, /* a string accepted by mh_config_parse_listen */
   CK_INT,    /* an integer in [min, max] */
   CK_ENUM,   /* one of choices */
+  CK_BOOL,   /* true or false (def_int 0 or 1) */
+  CK_STRLIST, /* a list of non-empty strings ({} counts as an empty list) */
 } cfg_kind;
 
 /* How apply stores a leaf in mh_config. */
-typedef enum { CF_NONE, CF_STR, CF_LISTEN, CF_LEVEL, CF_INT, CF_SIZE, CF_U32, CF_U64 } cfg_field;
+typedef enum { CF_NONE, CF_STR, CF_LISTEN, CF_LEVEL, CF_INT, CF_SIZE, CF_U32, CF_U64, CF_BOOL, CF_VALUE } cfg_field;
 
 typedef struct cfg_key {
   const char *path; /* dotted; a parent is listed before its children */
@@ -87,6 +89,15 @@ static const cfg_key cfg_keys[] = {
         "entries per cached function"),
     INT("cache.max_bytes", 67108864, 1, CFG_SIZE_MAX, false, CF_SIZE, cache.max_bytes,
         "bytes per cached function"),
+    OBJ("auth", "who may call what"),
+    {.path = "auth.required", .kind = CK_BOOL, .def_int = 1, .field = CF_BOOL, AT(auth.required),
+     .doc = "untrusted clients may only call anonymous:* functions"},
+    {.path = "auth.tokens", .kind = CK_STRLIST, .field = CF_VALUE, AT(auth.tokens),
+     .doc = "tokens that make a client trusted"},
+    {.path = "auth.generate_token", .kind = CK_BOOL, .def_int = 1, .field = CF_BOOL,
+     AT(auth.generate_token), .doc = "make a random token at start and print it"},
+    {.path = "auth.allowed_origins", .kind = CK_STRLIST, .field = CF_VALUE, AT(auth.allowed_origins),
+     .doc = "browser origins allowed besides loopback ones"},
     {.path = "plugins", .kind = CK_FREE, .doc = "plugins.NAME: settings of plugin NAME"},
 };
 #define CFG_NKEYS (sizeof cfg_keys / sizeof cfg_keys[0])
@@ -267,6 +278,19 @@ static int cfg_check_string(const cfg_key *k, const mh_value *v, const char *fil
   return cfg_fail(err, file, "%s: expected a non-empty string, got %s", k->path, got);
 }
 
+static int cfg_check_strlist(const cfg_key *k, const mh_value *v, const char *file, char **err) {
+  if (v->type == MH_V_OBJECT && v->u.obj.len == 0) return 0; /* Lua's {} */
+  if (v->type != MH_V_ARRAY)
+    return cfg_fail(err, file, "%s: expected a list of strings, got %s", k->path, cfg_type_name(v));
+  for (size_t i = 0; i < v->u.arr.len; i++) {
+    const mh_value *s = v->u.arr.items[i];
+    if (s->type != MH_V_STRING || !s->u.str.len || memchr(s->u.str.ptr, 0, s->u.str.len))
+      return cfg_fail(err, file, "%s[%zu]: expected a non-empty string, got %s", k->path, i + 1,
+                      cfg_type_name(s));
+  }
+  return 0;
+}
+
 static int cfg_check_value(const cfg_key *k, const mh_value *v, const char *file, char **err) {
   switch (k->kind) {
   case CK_OBJECT:
@@ -278,6 +302,10 @@ static int cfg_check_value(const cfg_key *k, const mh_value *v, const char *file
   case CK_LISTEN: return cfg_check_string(k, v, file, err);
   case CK_INT: return cfg_check_int(k, v, file, err);
   case CK_ENUM: return cfg_check_enum(k, v, file, err);
+  case CK_BOOL:
+    if (v->type == MH_V_BOOL) return 0;
+    return cfg_fail(err, file, "%s: expected true or false, got %s", k->path, cfg_type_name(v));
+  case CK_STRLIST: return cfg_check_strlist(k, v, file, err);
   }
   return 0;
 }
@@ -317,6 +345,8 @@ static mh_value *cfg_default_value(const cfg_key *k) {
   case CK_OBJECT:
   case CK_FREE: return mh_value_new(MH_V_OBJECT);
   case CK_INT: return mh_value_int(k->def_int);
+  case CK_BOOL: return mh_value_bool(k->def_int != 0);
+  case CK_STRLIST: return mh_value_new(MH_V_OBJECT); /* what Lua's {} evaluates to */
   default: return mh_value_cstring(k->def_str);
   }
 }
@@ -379,27 +409,22 @@ static int cfg_store(mh_config *cfg, const cfg_key *k, const mh_value *v) {
   case CF_SIZE: *(size_t *)at = (size_t)i; return 0;
   case CF_U32: *(uint32_t *)at = (uint32_t)i; return 0;
   case CF_U64: *(uint64_t *)at = (uint64_t)i; return 0;
+  case CF_BOOL: *(bool *)at = v->u.b; return 0;
+  case CF_VALUE: *(const mh_value **)at = v; return 0; /* points into cfg->tree */
   }
   return 0;
 }
 
-/* Fills next from a copy of tree; keys the tree lacks take their defaults. */
+/* Fills next from the defaults with tree merged over them, so every key is
+ * present and CF_VALUE pointers can point into next->tree. */
 static int cfg_fill(mh_config *next, const mh_value *tree) {
-  mh_value *defaults = NULL;
   int rc = 0;
-  next->tree = mh_value_copy(tree);
-  if (!next->tree || (!mh_value_obj_get(next->tree, "plugins") &&
-                      mh_value_obj_set(next->tree, "plugins", mh_value_new(MH_V_OBJECT))))
-    return -1;
+  next->tree = mh_config_defaults();
+  if (!next->tree || mh_config_merge(next->tree, tree)) return -1;
   for (size_t i = 0; rc == 0 && i < CFG_NKEYS; i++) {
     const mh_value *v = cfg_lookup(next->tree, cfg_keys[i].path);
-    if (!v && cfg_keys[i].field != CF_NONE) {
-      if (!defaults && !(defaults = mh_config_defaults())) rc = -1;
-      v = cfg_lookup(defaults, cfg_keys[i].path);
-    }
     if (v) rc = cfg_store(next, &cfg_keys[i], v);
   }
-  mh_value_free(defaults);
   next->plugins = (mh_value *)mh_value_obj_get(next->tree, "plugins");
   return rc;
 }

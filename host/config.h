@@ -35,6 +35,12 @@ typedef struct mh_config {
     size_t max_entries; /* default bound for cached functions */
     size_t max_bytes;
   } cache;
+  struct {
+    bool required;       /* untrusted clients may only call anonymous:* */
+    bool generate_token; /* make and print a random token at start */
+    const mh_value *tokens;          /* ARRAY of strings (or empty OBJECT); in tree */
+    const mh_value *allowed_origins; /* ARRAY of strings (or empty OBJECT); in tree */
+  } auth;
   mh_value *plugins; /* OBJECT: plugin name -> its settings (ctx.config) */
   mh_value *tree;    /* the whole merged configuration */
 } mh_config;

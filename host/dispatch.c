@@ -111,9 +111,10 @@ static mh_waiter *join_run(mh_fn *fn, mh_run *run, mh_value *args, mh_reply_fn r
   return w;
 }
 
-static mh_waiter *call_builtin(mh_host *host, mh_fn *fn, mh_value *args, mh_reply_fn reply, void *ud) {
+static mh_waiter *call_builtin(mh_host *host, mh_client *caller, mh_fn *fn, mh_value *args, mh_reply_fn reply,
+                               void *ud) {
   mh_error *err = NULL;
-  mh_value *v = fn->builtin(host, args, &err);
+  mh_value *v = fn->builtin(host, caller, args, &err);
   reply_now(reply, ud, v, err);
   mh_value_free(v);
   mh_error_free(err);
@@ -121,8 +122,8 @@ static mh_waiter *call_builtin(mh_host *host, mh_fn *fn, mh_value *args, mh_repl
   return NULL;
 }
 
-mh_waiter *mh_dispatch(mh_host *host, const char *name, mh_value *args, bool optional, mh_reply_fn reply,
-                       void *ud) {
+mh_waiter *mh_dispatch(mh_host *host, mh_client *caller, const char *name, mh_value *args, bool optional,
+                       mh_reply_fn reply, void *ud) {
   mh_fn *fn = mh_registry_get(&host->registry, name);
   if (!fn) {
     mh_value_free(args);
@@ -136,7 +137,7 @@ mh_waiter *mh_dispatch(mh_host *host, const char *name, mh_value *args, bool opt
     return NULL;
   }
   fn->stats.calls++;
-  if (fn->builtin) return call_builtin(host, fn, args, reply, ud);
+  if (fn->builtin) return call_builtin(host, caller, fn, args, reply, ud);
 
   mh_buf key = MH_BUF_INIT;
   switch (fn->type) {

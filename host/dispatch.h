@@ -23,8 +23,10 @@ typedef void (*mh_reply_fn)(void *ud, const mh_value *result, const mh_error *er
  * be NULL for events. If the outcome is known at once (unknown function,
  * cache hit, memoized static) reply runs before this returns and NULL is
  * returned; otherwise a waiter handle is returned for mh_dispatch_cancel. */
-mh_waiter *mh_dispatch(mh_host *host, const char *name, mh_value *args, bool optional, mh_reply_fn reply,
-                       void *ud);
+typedef struct mh_client mh_client;
+/* caller: the client making the call (NULL when none), for host builtins. */
+mh_waiter *mh_dispatch(mh_host *host, mh_client *caller, const char *name, mh_value *args, bool optional,
+                       mh_reply_fn reply, void *ud);
 
 /* The caller gives up: its reply will not be called. A run nobody waits for
  * any more is cancelled (except static runs, which others may join). */

@@ -2,6 +2,7 @@
 
 #include <string.h>
 
+#include "auth.h"
 #include "dispatch.h"
 #include "plugin.h"
 
@@ -14,7 +15,8 @@ int mh_host_init(mh_host *h, uv_loop_t *loop, mh_config *cfg) {
   mh_registry_init(&h->registry);
   mh_list_init(&h->clients);
   mh_list_init(&h->plugins);
-  return mh_dispatch_add_builtins(h);
+  if (mh_auth_init(h)) return -1;
+  return mh_dispatch_add_builtins(h) || mh_auth_add_builtins(h) ? -1 : 0;
 }
 
 void mh_host_free(mh_host *h) {

@@ -12,7 +12,7 @@
 #include "list.h"
 #include "registry.h"
 
-typedef struct mh_ws_server mh_ws_server;
+typedef struct mh_server mh_server;
 
 typedef struct mh_host {
   uv_loop_t *loop;
@@ -23,7 +23,8 @@ typedef struct mh_host {
   size_t nclients;
   uint64_t next_client_id;
   mh_list plugins;
-  mh_ws_server *ws;
+  mh_server *server;
+  char token[33]; /* generated at start when auth.generate_token; "" otherwise */
   mh_codec_limits codec_limits;
   bool stopping;
 } mh_host;

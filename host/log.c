@@ -45,14 +45,15 @@ static void mh_log_timestamp(char *buf, size_t size) {
   snprintf(buf + n, size - n, ".%03ldZ", (long)(ts.tv_nsec / 1000000));
 }
 
-/* Appends msg with line breaks escaped: one event must stay one line even
- * when it carries a multi-line Lua traceback. */
+/* Appends msg so that a multi-line message (a Lua traceback) stays
+ * readable yet unambiguous: continuation lines start with "    | ", so every
+ * line that starts with a timestamp starts a new event. */
 static int mh_log_append_escaped(mh_buf *b, const char *msg, size_t len) {
   size_t start = 0;
   for (size_t i = 0; i < len; i++) {
     if (msg[i] != '\n' && msg[i] != '\r') continue;
-    if (mh_buf_append(b, msg + start, i - start) || mh_buf_append(b, msg[i] == '\n' ? "\\n" : "\\r", 2))
-      return -1;
+    if (mh_buf_append(b, msg + start, i - start)) return -1;
+    if (msg[i] == '\n' && mh_buf_append(b, "\n    | ", 7)) return -1;
     start = i + 1;
   }
   return mh_buf_append(b, msg + start, len - start);

@@ -11,7 +11,7 @@
 #include "host.h"
 #include "log.h"
 #include "plugin.h"
-#include "ws_server.h"
+#include "server.h"
 
 typedef struct boot {
   mh_host *host;
@@ -65,7 +65,7 @@ static void stop(boot *b) {
   if (host->stopping) return;
   host->stopping = true;
   mh_log_info("host", "shutting down");
-  if (host->ws) mh_ws_server_stop(host->ws, 1001);
+  if (host->server) mh_server_stop(host->server);
   uv_signal_stop(&b->sigint);
   uv_signal_stop(&b->sigterm);
   uv_close((uv_handle_t *)&b->sigint, on_close_signal);
@@ -79,16 +79,21 @@ static void on_signal(uv_signal_t *s, int signum) {
 
 static void start_serving(boot *b) {
   mh_host *host = b->host;
-  host->ws = mh_ws_server_start(host);
-  if (!host->ws) {
+  host->server = mh_server_start(host);
+  if (!host->server) {
     b->exit_code = 1;
     stop(b);
     return;
   }
   const char *h = host->cfg->listen_host;
   int v6 = strchr(h, ':') != NULL;
-  mh_log_info("host", "listening on ws://%s%s%s:%d/__ws", v6 ? "[" : "", h, v6 ? "]" : "",
-              mh_ws_server_port(host->ws));
+  int port = mh_server_port(host->server);
+  mh_log_info("host", "listening on ws://%s%s%s:%d/__ws", v6 ? "[" : "", h, v6 ? "]" : "", port);
+  if (host->token[0])
+    mh_log_info("host", "connect with ws://%s%s%s:%d/__ws?token=%s (token made at start; set auth.tokens to keep one)",
+                v6 ? "[" : "", h, v6 ? "]" : "", port, host->token);
+  else if (!host->cfg->auth.required)
+    mh_log_warn("host", "auth.required is false: every local client is trusted");
 }
 
 static void on_plugin_loaded(mh_plugin *p, const mh_error *err, void *ud) {
@@ -118,7 +123,7 @@ static int cmd_run(mh_config *cfg) {
   b.scanning = false;
   if (b.finished == b.started) start_serving(&b);
   uv_run(loop, UV_RUN_DEFAULT);
-  if (host.ws) mh_ws_server_free(host.ws);
+  if (host.server) mh_server_free(host.server);
   mh_host_free(&host);
   uv_run(loop, UV_RUN_DEFAULT); /* let handles released by plugins close */
   if (uv_loop_close(loop)) mh_log_warn("host", "event loop closed with handles still open");

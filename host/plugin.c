@@ -50,7 +50,7 @@ static void finish_load(load_op *op, mh_error *err) {
     if (old) gen_retire(old);
     mh_log_info("plugin", "%s: loaded (generation %u)", p->name, g->number);
   } else {
-    mh_log_error("plugin", "%s: %s%s", p->name, err->message,
+    mh_log_error("plugin", "%s: load failed (%s): %s%s", p->name, err->code, err->message,
                  p->current ? " (the previous version keeps serving)" : "");
     drop_staged(g);
     gen_retire(g);

@@ -21,7 +21,9 @@ typedef struct mh_run mh_run;
 typedef enum { MH_FN_QUERY, MH_FN_ACTION, MH_FN_STATIC, MH_FN_EVENT } mh_fn_type;
 
 /* A function implemented in C by the host itself (introspection). */
-typedef mh_value *(*mh_builtin_fn)(mh_host *host, const mh_value *args, mh_error **err);
+typedef struct mh_client mh_client;
+/* caller is the client that made the call, or NULL (HTTP, the host itself). */
+typedef mh_value *(*mh_builtin_fn)(mh_host *host, mh_client *caller, const mh_value *args, mh_error **err);
 
 typedef struct mh_fn_spec {
   const char *name;

@@ -1,0 +1,139 @@
+#include "auth.h"
+
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "client.h"
+#include "host.h"
+#include "log.h"
+#include "registry.h"
+
+const char *const mh_auth_token_params[] = {"token", "vite_devtools_auth_token", "devframe_auth_token", NULL};
+
+int mh_auth_init(mh_host *h) {
+  h->token[0] = '\0';
+  if (!h->cfg->auth.generate_token) return 0;
+  unsigned char raw[16];
+  if (RAND_bytes(raw, sizeof raw) != 1) {
+    mh_log_error("auth", "cannot get random bytes for the start-up token");
+    return -1;
+  }
+  for (size_t i = 0; i < sizeof raw; i++) snprintf(h->token + 2 * i, 3, "%02x", raw[i]);
+  return 0;
+}
+
+static bool equal_secret(const char *a, const char *b) {
+  size_t la = strlen(a), lb = strlen(b);
+  /* Constant time over the token's length so timing does not leak a prefix. */
+  return la == lb && la > 0 && CRYPTO_memcmp(a, b, la) == 0;
+}
+
+bool mh_auth_token_ok(const mh_host *h, const char *token) {
+  if (!token || !*token) return false;
+  if (h->token[0] && equal_secret(token, h->token)) return true;
+  const mh_value *list = h->cfg->auth.tokens;
+  if (list && list->type == MH_V_ARRAY)
+    for (size_t i = 0; i < list->u.arr.len; i++)
+      if (equal_secret(token, list->u.arr.items[i]->u.str.ptr)) return true;
+  return false;
+}
+
+/* Loopback hosts: localhost, *.localhost, 127.0.0.0/8, [::1]. */
+static bool loopback_host(const char *host, size_t n) {
+  if (n == 9 && strncasecmp(host, "localhost", 9) == 0) return true;
+  if (n > 10 && strncasecmp(host + n - 10, ".localhost", 10) == 0) return true;
+  if (n == 5 && strncmp(host, "[::1]", 5) == 0) return true;
+  if (n < 9 || strncmp(host, "127.", 4) != 0) return false;
+  int dots = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (host[i] == '.')
+      dots++;
+    else if (host[i] < '0' || host[i] > '9')
+      return false;
+  }
+  return dots == 3;
+}
+
+bool mh_auth_origin_ok(const mh_host *h, const char *origin) {
+  if (!origin || !*origin) return true;
+  const mh_value *list = h->cfg->auth.allowed_origins;
+  if (list && list->type == MH_V_ARRAY)
+    for (size_t i = 0; i < list->u.arr.len; i++)
+      if (strcasecmp(origin, list->u.arr.items[i]->u.str.ptr) == 0) return true;
+  const char *p = strstr(origin, "://");
+  if (!p) return false; /* "null" (sandboxed iframes, file://) and garbage */
+  size_t scheme = (size_t)(p - origin);
+  if (!((scheme == 4 && strncasecmp(origin, "http", 4) == 0) || (scheme == 5 && strncasecmp(origin, "https", 5) == 0)))
+    return false;
+  const char *host = p + 3;
+  size_t n;
+  if (*host == '[') {
+    const char *close = strchr(host, ']');
+    if (!close) return false;
+    n = (size_t)(close - host) + 1;
+  } else {
+    n = strcspn(host, ":/");
+  }
+  const char *rest = host + n;
+  if (*rest == ':') rest += 1 + strspn(rest + 1, "0123456789");
+  if (*rest != '\0') return false; /* an Origin is scheme://host[:port] and nothing else */
+  return loopback_host(host, n);
+}
+
+bool mh_auth_may_call(const mh_client *c, const char *method) {
+  if (c->trusted || !c->host->cfg->auth.required) return true;
+  return strncmp(method, "anonymous:", 10) == 0 || strstr(method, ":anonymous:") != NULL;
+}
+
+/* ---- the handshake functions ---------------------------------------- */
+
+/* {authToken, ua?, origin?} -> {isTrusted} (devframe and Vite DevTools 0.1). */
+static mh_value *fn_auth(mh_host *host, mh_client *caller, const mh_value *args, mh_error **err) {
+  (void)err;
+  const mh_value *opts = args && args->u.arr.len ? args->u.arr.items[0] : NULL;
+  const mh_value *tok = opts && opts->type == MH_V_OBJECT ? mh_value_obj_get(opts, "authToken") : NULL;
+  if (caller && !caller->trusted && tok && tok->type == MH_V_STRING && mh_auth_token_ok(host, tok->u.str.ptr)) {
+    caller->trusted = true;
+    mh_log_info("auth", "%s trusted (token presented in the handshake)", caller->id);
+  }
+  bool trusted = !host->cfg->auth.required || (caller && caller->trusted);
+  mh_value *out = mh_value_new(MH_V_OBJECT);
+  if (out) mh_value_obj_set(out, "isTrusted", mh_value_bool(trusted));
+  return out;
+}
+
+/* devframe's one-time-code flow: moonhost trusts tokens only, so it answers
+ * the way a server with no pending code does. */
+static mh_value *fn_exchange(mh_host *host, mh_client *caller, const mh_value *args, mh_error **err) {
+  (void)host, (void)caller, (void)args, (void)err;
+  mh_value *out = mh_value_new(MH_V_OBJECT);
+  if (out) mh_value_obj_set(out, "authToken", mh_value_null());
+  return out;
+}
+
+static mh_value *fn_request_code(mh_host *host, mh_client *caller, const mh_value *args, mh_error **err) {
+  (void)host, (void)args, (void)err;
+  mh_log_info("auth", "%s asked for a one-time code; moonhost uses tokens: open the URL with ?token= from the start-up log",
+              caller ? caller->id : "a client");
+  return mh_value_undefined();
+}
+
+static mh_value *fn_revoke(mh_host *host, mh_client *caller, const mh_value *args, mh_error **err) {
+  (void)host, (void)args, (void)err;
+  if (caller) caller->trusted = false;
+  return mh_value_undefined();
+}
+
+int mh_auth_add_builtins(mh_host *h) {
+  mh_registry *r = &h->registry;
+  if (mh_registry_add_builtin(r, "anonymous:devframe:auth", MH_FN_ACTION, fn_auth) ||
+      mh_registry_add_builtin(r, "vite:anonymous:auth", MH_FN_ACTION, fn_auth) ||
+      mh_registry_add_builtin(r, "anonymous:devframe:auth:exchange", MH_FN_ACTION, fn_exchange) ||
+      mh_registry_add_builtin(r, "anonymous:devframe:auth:request-code", MH_FN_ACTION, fn_request_code) ||
+      mh_registry_add_builtin(r, "devframe:auth:revoke", MH_FN_ACTION, fn_revoke))
+    return -1;
+  return 0;
+}

@@ -1,0 +1,27 @@
+/* Trust: who may connect (browser Origin allow-list) and who may call what
+ * (tokens). A client is trusted when it presents a configured or generated
+ * token, or when auth.required is off. Untrusted clients may only call
+ * functions whose names start with "anonymous:" (or contain ":anonymous:",
+ * as Vite DevTools 0.1's "vite:anonymous:auth" does). */
+#ifndef MH_AUTH_H
+#define MH_AUTH_H
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct mh_host mh_host;
+typedef struct mh_client mh_client;
+
+/* Makes the start-up token when auth.generate_token is on. */
+int mh_auth_init(mh_host *h);
+bool mh_auth_token_ok(const mh_host *h, const char *token);
+/* NULL or empty origin (a tool, not a browser) is allowed. */
+bool mh_auth_origin_ok(const mh_host *h, const char *origin);
+bool mh_auth_may_call(const mh_client *c, const char *method);
+/* Registers the handshake functions real clients call on connect. */
+int mh_auth_add_builtins(mh_host *h);
+
+/* The query parameters a token may come in, in the order they are tried:
+ * ours, Vite DevTools 0.1's, devframe's (Vite DevTools 0.8). */
+extern const char *const mh_auth_token_params[];
+
+#endif

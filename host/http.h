@@ -1,0 +1,49 @@
+/* One HTTP request and its response, for route handlers (http_routes.c and,
+ * later, the oRPC endpoint). A handler answers with mh_http_respond, now or
+ * later; if the connection goes away first, x->conn becomes NULL and the
+ * exchange lives until mh_http_respond is called (which then frees it). */
+#ifndef MH_HTTP_H
+#define MH_HTTP_H
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "buf.h"
+
+typedef struct mh_host mh_host;
+typedef struct mh_conn mh_conn;
+
+#define MH_HTTP_MAX_HEADERS 8
+
+typedef struct mh_http_exchange {
+  mh_conn *conn;     /* NULL once the connection is gone */
+  mh_host *host;
+  int method;        /* LWSHUMETH_GET, LWSHUMETH_POST, ... */
+  char method_name[8];
+  char path[1024];   /* as sent, without the query */
+  char query[2048];  /* without the '?' */
+  char origin[256];  /* "" when absent */
+  mh_buf body;
+  bool body_too_large;
+  bool routed;       /* handed to the router: a handler may answer later */
+  /* response */
+  bool ready;
+  int status;
+  char content_type[64];
+  mh_buf resp;
+  size_t sent;
+  bool headers_sent;
+  int nheaders;
+  char header_names[MH_HTTP_MAX_HEADERS][48];
+  char header_values[MH_HTTP_MAX_HEADERS][256];
+} mh_http_exchange;
+
+/* Adds a response header (before mh_http_respond); name without ':'. */
+void mh_http_header(mh_http_exchange *x, const char *name, const char *value);
+/* Sets the response and starts writing it. Frees x if its connection is gone. */
+void mh_http_respond(mh_http_exchange *x, int status, const char *content_type, const char *body, size_t len);
+void mh_http_respond_text(mh_http_exchange *x, int status, const char *text);
+
+/* The router (http_routes.c): called once the request (and body) is in. */
+void mh_http_route(mh_http_exchange *x);
+
+#endif

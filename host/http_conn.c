@@ -1,0 +1,151 @@
+/* The HTTP half of a connection: collects a request, hands it to the
+ * router, writes the response from the writeable callback. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "conn.h"
+#include "host.h"
+#include "http.h"
+#include "log.h"
+
+#define CHUNK 16384
+
+int mh_conn_header(struct lws *wsi, enum lws_token_indexes h, char *buf, int len) {
+  buf[0] = '\0';
+  if (lws_hdr_total_length(wsi, h) <= 0) return -1;
+  return lws_hdr_copy(wsi, buf, len, h);
+}
+
+static const char *method_names[] = {"GET", "POST", "OPTIONS", "PUT", "PATCH", "DELETE", "CONNECT", "HEAD"};
+
+int mh_http_request(mh_conn *c, struct lws *wsi, mh_server *s, const char *uri) {
+  (void)uri;
+  memset(c, 0, sizeof *c);
+  c->wsi = wsi;
+  c->server = s;
+  mh_http_exchange *x = calloc(1, sizeof *x);
+  if (!x) return -1;
+  x->conn = c;
+  x->host = s->host;
+  c->http = x;
+  char *u = NULL;
+  int ulen = 0;
+  x->method = lws_http_get_uri_and_method(wsi, &u, &ulen);
+  if (x->method >= 0 && x->method < (int)(sizeof method_names / sizeof *method_names))
+    snprintf(x->method_name, sizeof x->method_name, "%s", method_names[x->method]);
+  if (u && ulen > 0) {
+    size_t n = strcspn(u, "?");
+    if ((int)n > ulen) n = (size_t)ulen;
+    snprintf(x->path, sizeof x->path, "%.*s", (int)n, u);
+  }
+  /* lws keeps the query apart, one fragment per argument. */
+  for (int i = 0;; i++) {
+    char frag[512];
+    if (lws_hdr_copy_fragment(wsi, frag, sizeof frag, WSI_TOKEN_HTTP_URI_ARGS, i) < 0) break;
+    size_t n = strlen(x->query);
+    snprintf(x->query + n, sizeof x->query - n, "%s%s", n ? "&" : "", frag);
+  }
+  mh_conn_header(wsi, WSI_TOKEN_ORIGIN, x->origin, sizeof x->origin);
+  if (x->method == LWSHUMETH_POST || x->method == LWSHUMETH_PUT || x->method == LWSHUMETH_PATCH) return 0;
+  x->routed = true;
+  mh_http_route(x);
+  return 0;
+}
+
+int mh_http_body(mh_conn *c, const void *in, size_t len) {
+  mh_http_exchange *x = c->http;
+  if (!x || x->body_too_large) return 0;
+  if (x->body.len + len > x->host->cfg->limits.max_message_bytes) {
+    x->body_too_large = true;
+    mh_buf_free(&x->body);
+    return 0;
+  }
+  return mh_buf_append(&x->body, in, len);
+}
+
+int mh_http_body_done(mh_conn *c) {
+  if (c->http && !c->http->routed) {
+    c->http->routed = true;
+    mh_http_route(c->http);
+  }
+  return 0;
+}
+
+void mh_http_header(mh_http_exchange *x, const char *name, const char *value) {
+  if (x->nheaders >= MH_HTTP_MAX_HEADERS) return;
+  snprintf(x->header_names[x->nheaders], sizeof x->header_names[0], "%s:", name);
+  snprintf(x->header_values[x->nheaders], sizeof x->header_values[0], "%s", value);
+  x->nheaders++;
+}
+
+static void exchange_free(mh_http_exchange *x) {
+  mh_buf_free(&x->body);
+  mh_buf_free(&x->resp);
+  free(x);
+}
+
+void mh_http_respond(mh_http_exchange *x, int status, const char *content_type, const char *body, size_t len) {
+  if (!x->conn) {
+    exchange_free(x); /* the client left while we were working */
+    return;
+  }
+  x->status = status;
+  snprintf(x->content_type, sizeof x->content_type, "%s", content_type);
+  mh_buf_reset(&x->resp);
+  mh_buf_append(&x->resp, body, len);
+  x->ready = true;
+  lws_callback_on_writable(x->conn->wsi);
+}
+
+void mh_http_respond_text(mh_http_exchange *x, int status, const char *text) {
+  mh_http_respond(x, status, "text/plain; charset=utf-8", text, strlen(text));
+}
+
+static int write_headers(mh_http_exchange *x, struct lws *wsi) {
+  unsigned char buf[LWS_PRE + 4096], *start = buf + LWS_PRE, *p = start, *end = buf + sizeof buf - 1;
+  if (lws_add_http_common_headers(wsi, (unsigned)x->status, x->content_type, x->resp.len, &p, end)) return -1;
+  for (int i = 0; i < x->nheaders; i++)
+    if (lws_add_http_header_by_name(wsi, (unsigned char *)x->header_names[i], (unsigned char *)x->header_values[i],
+                                    (int)strlen(x->header_values[i]), &p, end))
+      return -1;
+  if (lws_finalize_write_http_header(wsi, start, &p, end)) return -1;
+  x->headers_sent = true;
+  return 0;
+}
+
+int mh_http_writeable(mh_conn *c) {
+  mh_http_exchange *x = c->http;
+  if (!x || !x->ready) return 0;
+  if (!x->headers_sent) {
+    if (write_headers(x, c->wsi)) return -1;
+    if (x->resp.len) {
+      lws_callback_on_writable(c->wsi);
+      return 0;
+    }
+  } else {
+    /* Body in chunks: lws wants LWS_PRE bytes in front of what it writes. */
+    unsigned char buf[LWS_PRE + CHUNK];
+    size_t n = x->resp.len - x->sent;
+    if (n > CHUNK) n = CHUNK;
+    memcpy(buf + LWS_PRE, x->resp.data + x->sent, n);
+    x->sent += n;
+    bool last = x->sent == x->resp.len;
+    if (lws_write(c->wsi, buf + LWS_PRE, n, last ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) != (int)n) return -1;
+    if (!last) {
+      lws_callback_on_writable(c->wsi);
+      return 0;
+    }
+  }
+  c->http = NULL;
+  exchange_free(x);
+  return lws_http_transaction_completed(c->wsi) ? -1 : 0;
+}
+
+void mh_http_closed(mh_conn *c) {
+  mh_http_exchange *x = c->http;
+  if (!x) return;
+  c->http = NULL;
+  x->conn = NULL;
+  /* A response being computed (HTTP RPC) frees it when it arrives. */
+  if (x->ready || !x->routed) exchange_free(x);
+}

@@ -1,0 +1,107 @@
+/* The libwebsockets context: one vhost, one protocol that carries both the
+ * WebSocket RPC connections and plain HTTP requests. */
+#include "server.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "auth.h"
+#include "conn.h"
+#include "host.h"
+#include "log.h"
+
+/* The upgrade is the place to turn away a browser page from another site
+ * (cross-site WebSocket hijacking) and paths we do not serve. */
+static int confirm_upgrade(struct lws *wsi, mh_server *s) {
+  char path[256], origin[256];
+  mh_conn_header(wsi, WSI_TOKEN_GET_URI, path, sizeof path);
+  mh_conn_header(wsi, WSI_TOKEN_ORIGIN, origin, sizeof origin);
+  int status = 0;
+  if (!mh_ws_path_ok(path)) {
+    status = 404;
+  } else if (!mh_auth_origin_ok(s->host, origin)) {
+    mh_log_warn("ws", "upgrade from origin %s refused (not in auth.allowed_origins)", origin);
+    status = 403;
+  }
+  if (!status) return 0;
+  const char *text = status == 403 ? "origin not allowed" : "no WebSocket endpoint here (use /__ws)";
+  if (lws_return_http_status(wsi, (unsigned)status, text)) return -1;
+  return 1; /* handled: no upgrade */
+}
+
+static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len) {
+  mh_conn *c = user;
+  mh_server *s = lws_context_user(lws_get_context(wsi));
+  switch (reason) {
+  case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE: return confirm_upgrade(wsi, s);
+  case LWS_CALLBACK_ESTABLISHED: return mh_ws_established(c, wsi, s);
+  case LWS_CALLBACK_RECEIVE: return mh_ws_receive(c, in, len);
+  case LWS_CALLBACK_SERVER_WRITEABLE: return mh_ws_writeable(c);
+  case LWS_CALLBACK_CLOSED: mh_ws_closed(c); return 0;
+  case LWS_CALLBACK_HTTP: return mh_http_request(c, wsi, s, in);
+  case LWS_CALLBACK_HTTP_BODY: return mh_http_body(c, in, len);
+  case LWS_CALLBACK_HTTP_BODY_COMPLETION: return mh_http_body_done(c);
+  case LWS_CALLBACK_HTTP_WRITEABLE: return mh_http_writeable(c);
+  case LWS_CALLBACK_CLOSED_HTTP: mh_http_closed(c); return 0;
+  default: return 0;
+  }
+}
+
+static const struct lws_protocols protocols[] = {
+  {"moonhost", callback, sizeof(mh_conn), 0, 0, NULL, 0},
+  {NULL, NULL, 0, 0, 0, NULL, 0},
+};
+
+static void lws_log_emit(int level, const char *line) {
+  size_t n = strlen(line);
+  while (n && (line[n - 1] == '\n' || line[n - 1] == '\r')) n--;
+  mh_log(level == LLL_ERR ? MH_LOG_ERROR : MH_LOG_WARN, "lws", "%.*s", (int)n, line);
+}
+
+mh_server *mh_server_start(mh_host *host) {
+  mh_server *s = calloc(1, sizeof *s);
+  if (!s) return NULL;
+  s->host = host;
+  lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_emit);
+  void *loops[1] = {host->loop};
+  struct lws_context_creation_info info;
+  memset(&info, 0, sizeof info);
+  info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
+  info.foreign_loops = loops;
+  info.user = s;
+  info.gid = -1;
+  info.uid = -1;
+  info.pcontext = &s->ctx; /* lws clears it once the context is fully gone */
+  s->ctx = lws_create_context(&info);
+  if (!s->ctx) {
+    mh_log_error("server", "cannot create the libwebsockets context");
+    free(s);
+    return NULL;
+  }
+  info.port = host->cfg->listen_port;
+  info.iface = host->cfg->listen_host;
+  info.protocols = protocols;
+  info.vhost_name = "moonhost";
+  s->vhost = lws_create_vhost(s->ctx, &info);
+  if (!s->vhost) {
+    mh_log_error("server", "cannot listen on %s:%d", host->cfg->listen_host, host->cfg->listen_port);
+    lws_context_destroy(s->ctx);
+    free(s);
+    return NULL;
+  }
+  s->port = lws_get_vhost_listen_port(s->vhost);
+  return s;
+}
+
+int mh_server_port(const mh_server *s) { return s->port; }
+
+void mh_server_stop(mh_server *s) {
+  if (s->ctx) lws_context_destroy(s->ctx);
+}
+
+void mh_server_free(mh_server *s) {
+  /* On a foreign loop lws finishes tearing down in a second call, after the
+   * loop has run its handle close callbacks. */
+  if (s->ctx) lws_context_destroy(s->ctx);
+  free(s);
+}

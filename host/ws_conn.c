@@ -1,0 +1,143 @@
+/* The WebSocket half of a connection: framing limits and the send queue.
+ * Everything about envelopes is mh_client's job. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "auth.h"
+#include "conn.h"
+#include "host.h"
+#include "log.h"
+
+bool mh_ws_path_ok(const char *path) {
+  return strcmp(path, "/") == 0 || strcmp(path, "/__ws") == 0 || strcmp(path, "/__devtools/__ws") == 0;
+}
+
+static void request_close(mh_conn *c, int code, const char *reason) {
+  if (c->close_code) return;
+  c->close_code = code;
+  snprintf(c->close_reason, sizeof c->close_reason, "%s", reason);
+  lws_callback_on_writable(c->wsi);
+}
+
+static int conn_send(void *transport, const char *data, size_t len) {
+  mh_conn *c = transport;
+  if (c->close_code) return -1;
+  size_t limit = c->server->host->cfg->limits.send_queue_bytes;
+  if (c->queued + len > limit) {
+    mh_log_warn("ws", "%s: send queue over %zu bytes (slow consumer): closing", c->client->id, limit);
+    request_close(c, LWS_CLOSE_STATUS_POLICY_VIOLATION, "send queue full");
+    return -1;
+  }
+  ws_msg *m = malloc(sizeof *m + LWS_PRE + len);
+  if (!m) return -1;
+  m->next = NULL;
+  m->len = len;
+  memcpy(m->data + LWS_PRE, data, len);
+  if (c->tail)
+    c->tail->next = m;
+  else
+    c->head = m;
+  c->tail = m;
+  c->queued += len;
+  lws_callback_on_writable(c->wsi);
+  return 0;
+}
+
+static void conn_close(void *transport, int code, const char *reason) { request_close(transport, code, reason); }
+
+static const mh_client_ops ws_client_ops = {conn_send, conn_close};
+
+/* A token in the upgrade URL makes the client trusted from the start. */
+static void trust_from_query(mh_conn *c) {
+  char buf[256];
+  for (const char *const *p = mh_auth_token_params; *p; p++) {
+    char name[64];
+    snprintf(name, sizeof name, "%s=", *p);
+    const char *v = lws_get_urlarg_by_name(c->wsi, name, buf, sizeof buf);
+    if (v && mh_auth_token_ok(c->server->host, v)) {
+      c->client->trusted = true;
+      return;
+    }
+  }
+}
+
+int mh_ws_established(mh_conn *c, struct lws *wsi, mh_server *s) {
+  mh_host *h = s->host;
+  memset(c, 0, sizeof *c);
+  c->wsi = wsi;
+  c->server = s;
+  c->client = mh_client_new(h, &ws_client_ops, c);
+  if (!c->client) return -1;
+  trust_from_query(c);
+  if (h->stopping) {
+    request_close(c, LWS_CLOSE_STATUS_GOINGAWAY, "server shutting down");
+  } else if ((int)h->nclients > h->cfg->limits.max_connections) {
+    mh_log_warn("ws", "connection refused: %d connections already", h->cfg->limits.max_connections);
+    request_close(c, 1013 /* try again later */, "too many connections");
+  }
+  mh_log_debug("ws", "%s connected (%s)", c->client->id, c->client->trusted ? "trusted" : "untrusted");
+  return 0;
+}
+
+static void free_queue(mh_conn *c) {
+  for (ws_msg *m = c->head, *next; m; m = next) {
+    next = m->next;
+    free(m);
+  }
+  c->head = c->tail = NULL;
+  c->queued = 0;
+}
+
+/* Writes one queued frame. Returns -1 to close the connection. */
+int mh_ws_writeable(mh_conn *c) {
+  if (!c->client) return 0;
+  if (c->close_code && (!c->head || c->close_code != LWS_CLOSE_STATUS_GOINGAWAY)) {
+    lws_close_reason(c->wsi, (enum lws_close_status)c->close_code, (unsigned char *)c->close_reason,
+                     strlen(c->close_reason));
+    return -1;
+  }
+  ws_msg *m = c->head;
+  if (!m) return 0;
+  c->head = m->next;
+  if (!c->head) c->tail = NULL;
+  c->queued -= m->len;
+  int n = lws_write(c->wsi, m->data + LWS_PRE, m->len, LWS_WRITE_TEXT);
+  free(m);
+  if (n < 0) return -1;
+  if (c->head || c->close_code) lws_callback_on_writable(c->wsi);
+  return 0;
+}
+
+static int refuse(mh_conn *c, int code, const char *reason) {
+  lws_close_reason(c->wsi, (enum lws_close_status)code, (unsigned char *)reason, strlen(reason));
+  return -1;
+}
+
+int mh_ws_receive(mh_conn *c, const void *in, size_t len) {
+  if (!c->client || c->close_code) return 0;
+  size_t max = c->server->host->cfg->limits.max_message_bytes;
+  if (lws_frame_is_binary(c->wsi)) {
+    mh_log_warn("ws", "%s: binary frame refused", c->client->id);
+    return refuse(c, LWS_CLOSE_STATUS_UNACCEPTABLE_OPCODE, "binary frames are not supported");
+  }
+  /* Refuse as soon as the announced size is over the limit, before buffering it. */
+  if (c->rx.len + len + lws_remaining_packet_payload(c->wsi) > max) {
+    mh_log_warn("ws", "%s: message over %zu bytes refused", c->client->id, max);
+    return refuse(c, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, "message too large");
+  }
+  if (mh_buf_append(&c->rx, in, len)) return -1;
+  if (!lws_is_final_fragment(c->wsi) || lws_remaining_packet_payload(c->wsi)) return 0;
+  mh_client_on_frame(c->client, c->rx.data, c->rx.len);
+  mh_buf_reset(&c->rx);
+  if (c->rx.cap > 65536) mh_buf_free(&c->rx); /* don't keep a big buffer per idle connection */
+  return 0;
+}
+
+void mh_ws_closed(mh_conn *c) {
+  if (!c->client) return;
+  mh_log_debug("ws", "%s disconnected", c->client->id);
+  mh_client_gone(c->client);
+  c->client = NULL;
+  free_queue(c);
+  mh_buf_free(&c->rx);
+}
