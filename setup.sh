@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Installs what moonhost needs to build and test on Debian 12, then builds.
+# Idempotent: installs only what is missing, rebuilds only what changed.
+#
+#   ./setup.sh            packages + release build (build/)
+#   ./setup.sh --tests    also the npm packages of tests/e2e and the sanitizer build (build-asan/)
+set -euo pipefail
+cd "$(dirname "$0")"
+
+want_tests=0
+[ "${1:-}" = "--tests" ] && want_tests=1
+
+packages=(build-essential cmake pkg-config liblua5.4-dev lua5.4 libuv1-dev libwebsockets-dev libcjson-dev
+  libssl-dev lua-busted)
+[ "$want_tests" = 1 ] && packages+=(clang libclang-rt-dev)
+command -v node >/dev/null 2>&1 || packages+=(nodejs)
+command -v npm >/dev/null 2>&1 || packages+=(npm)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -qq
+  $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+if [ "$node_major" -lt 20 ]; then
+  echo "setup: warning: Node $(node --version 2>/dev/null) found; the end-to-end tests expect Node 20 or newer" >&2
+fi
+
+jobs=$(nproc 2>/dev/null || echo 2)
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build -j"$jobs"
+
+if [ "$want_tests" = 1 ]; then
+  (cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error)
+  cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DMOONHOST_SANITIZE=ON -DCMAKE_C_COMPILER=clang >/dev/null
+  cmake --build build-asan -j"$jobs"
+fi

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Sets up, builds and runs every test: C unit tests (ctest), Lua specs
+# (busted), end-to-end tests with real JavaScript clients (node --test),
+# then all of them again against the AddressSanitizer + UBSan build.
+set -euo pipefail
+cd "$(dirname "$0")"
+./setup.sh --tests
+
+export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:halt_on_error=1"
+export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+export LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp:print_suppressions=0"
+
+failed=0
+suite() {
+  local name=$1
+  shift
+  echo
+  echo "=== $name"
+  if ! "$@"; then
+    echo "=== $name: FAILED"
+    failed=1
+  fi
+}
+
+for build in build build-asan; do
+  suite "C unit tests ($build)" ctest --test-dir "$build" --output-on-failure
+  suite "e2e tests ($build)" env MOONHOST_BIN="$PWD/$build/moonhost" \
+    node --test --test-concurrency=2 tests/e2e/
+done
+suite "Lua specs" lua5.4 /usr/bin/busted --lpath='lua/?.lua;lua/?/init.lua' tests/lua
+
+echo
+if [ "$failed" -ne 0 ]; then
+  echo "test.sh: some suites FAILED"
+  exit 1
+fi
+echo "test.sh: all suites passed"

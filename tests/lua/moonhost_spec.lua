@@ -1,0 +1,106 @@
+-- Specs for lua/moonhost (the pure-Lua part of the plugin API), run with
+-- plain busted on Lua 5.4: `lua5.4 /usr/bin/busted tests/lua` from the repo root.
+package.path = 'lua/?.lua;lua/?/init.lua;' .. package.path
+local moonhost = require 'moonhost'
+
+describe('moonhost.define_rpc_function', function()
+  it('defaults the type to query and keeps the handler', function()
+    local h = function() end
+    local def = moonhost.define_rpc_function { name = 'a:b', handler = h }
+    assert.are.equal('query', def.type)
+    assert.are.equal(h, def.handler)
+    assert.is_nil(def.cache)
+  end)
+
+  it('accepts every function type', function()
+    for _, t in ipairs { 'query', 'action', 'static', 'event' } do
+      assert.are.equal(t, moonhost.define_rpc_function({ name = 'x', type = t, handler = print }).type)
+    end
+  end)
+
+  it('normalises cache = true to an empty options table', function()
+    local def = moonhost.define_rpc_function { name = 'x', handler = print, cache = true }
+    assert.are.same({}, def.cache)
+  end)
+
+  local function message_of(def)
+    local ok, err = pcall(moonhost.define_rpc_function, def)
+    assert.is_false(ok)
+    return err
+  end
+
+  it('rejects a missing or empty name', function()
+    assert.matches('name must be a non%-empty string', message_of { handler = print })
+    assert.matches('name must be a non%-empty string', message_of { name = '', handler = print })
+  end)
+
+  it('rejects an unknown type, naming the function', function()
+    assert.matches("'x': type must be 'query', 'action', 'static' or 'event', got mutation",
+      message_of { name = 'x', type = 'mutation', handler = print })
+  end)
+
+  it('wants exactly one of handler and setup', function()
+    assert.matches('exactly one of handler', message_of { name = 'x' })
+    assert.matches('exactly one of handler', message_of { name = 'x', handler = print, setup = print })
+    assert.matches('handler must be a function', message_of { name = 'x', handler = 42 })
+  end)
+
+  it('allows a cache only on queries, with sane options', function()
+    assert.matches("cache is only for type 'query'", message_of { name = 'x', type = 'action', handler = print, cache = true })
+    assert.matches('cache.ttl must be a number', message_of { name = 'x', handler = print, cache = { ttl = -1 } })
+    assert.matches('cache.max must be an integer', message_of { name = 'x', handler = print, cache = { max = 1.5 } })
+  end)
+
+  it('reports the caller position, not the library', function()
+    local ok, err = pcall(function() moonhost.define_rpc_function { name = 'x', type = 'nope', handler = print } end)
+    assert.is_false(ok)
+    assert.matches('moonhost_spec.lua:%d+:', err)
+  end)
+end)
+
+describe('moonhost.plugin', function()
+  it('returns a plugin definition', function()
+    local p = moonhost.plugin { name = 'demo', setup = function() end }
+    assert.are.equal('demo', p.name)
+    assert.is_true(p.__moonhost_plugin)
+  end)
+
+  it('requires a setup function', function()
+    local ok, err = pcall(moonhost.plugin, { name = 'demo' })
+    assert.is_false(ok)
+    assert.matches('setup must be a function', err)
+  end)
+end)
+
+describe('moonhost.error', function()
+  it('raises a table with code, message and data', function()
+    local ok, err = pcall(moonhost.error, { code = 'bad_request', message = 'nope', data = { field = 'id' } })
+    assert.is_false(ok)
+    assert.are.equal('bad_request', err.code)
+    assert.are.equal('nope', err.message)
+    assert.are.same({ field = 'id' }, err.data)
+    assert.are.equal('nope (bad_request)', tostring(err))
+  end)
+
+  it('defaults the code to internal and accepts a plain message', function()
+    local _, err = pcall(moonhost.error, 'boom')
+    assert.are.equal('internal', err.code)
+    assert.are.equal('boom', err.message)
+  end)
+end)
+
+describe('moonhost.array', function()
+  it('marks a table as an array', function()
+    local t = moonhost.array {}
+    assert.is_true(moonhost.is_array(t))
+    assert.is_false(moonhost.is_array {})
+  end)
+end)
+
+describe('outside the host', function()
+  it('says clearly that sleep needs the host', function()
+    local ok, err = pcall(moonhost.sleep, 1)
+    assert.is_false(ok)
+    assert.matches('only available inside moonhost', err)
+  end)
+end)
