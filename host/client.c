@@ -187,7 +187,9 @@ void mh_client_on_frame(mh_client *c, const char *data, size_t len) {
   mh_value *root = codec->decode(data, len, &c->host->codec_limits, &err);
   if (!root) {
     mh_log_warn("client", "%s: bad frame: %s", c->id, err->message);
-    reply_error(c, NULL, err);
+    mh_value *id = codec->salvage_id ? codec->salvage_id(data, len) : NULL;
+    reply_error(c, id, err);
+    mh_value_free(id);
     return;
   }
   mh_envelope e;

@@ -24,9 +24,14 @@ typedef struct mh_codec {
   /* Appends the encoding of v to out. On failure returns -1 and sets *err
    * (for example a value the wire format cannot carry). */
   int (*encode)(const mh_value *v, mh_buf *out, mh_error **err);
+  /* Optional: after decode failed, the request id if one can still be read,
+   * so the error reply reaches the caller instead of leaving it waiting. */
+  mh_value *(*salvage_id)(const char *data, size_t len);
 } mh_codec;
 
 extern const mh_codec mh_codec_json;
+extern const mh_codec mh_codec_sc;       /* structured-clone-es records: "[[..." */
+extern const mh_codec mh_codec_devframe; /* devframe: "s:" + structured-clone */
 
 /* The codec for a frame, or NULL if none claims it. */
 const mh_codec *mh_codec_detect(const char *data, size_t len);

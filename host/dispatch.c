@@ -6,6 +6,7 @@
 #include "host.h"
 #include "log.h"
 #include "plugin.h"
+#include "rpc.h"
 #include "timer.h"
 
 /* One execution of a handler, and everyone waiting for its outcome. */
@@ -192,6 +193,7 @@ void mh_dispatch_cancel(mh_waiter *w) {
 int mh_dispatch_invalidate(mh_host *host, const char *name, const mh_value *args) {
   mh_fn *fn = mh_registry_get(&host->registry, name);
   if (!fn) return -1;
+  mh_rpc_notify_cache_invalidated(host, name); /* clients may cache what we no longer do */
   int dropped = 0;
   if (fn->type == MH_FN_STATIC && fn->static_value) {
     mh_value_free(fn->static_value);

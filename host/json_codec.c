@@ -538,9 +538,51 @@ static int mh_json_encode(const mh_value *v, mh_buf *out, mh_error **err) {
   return rc;
 }
 
+/* ---- salvaging the id of a refused frame -------------------------------- */
+
+static bool mh_json_surrogate_or_nul(const char *hex) {
+  unsigned v = 0;
+  for (int i = 0; i < 4; i++) {
+    char c = hex[i];
+    unsigned d = c >= '0' && c <= '9' ? (unsigned)(c - '0')
+                 : c >= 'a' && c <= 'f' ? (unsigned)(c - 'a' + 10)
+                 : c >= 'A' && c <= 'F' ? (unsigned)(c - 'A' + 10)
+                                        : 16u;
+    if (d > 15) return false;
+    v = v * 16 + d;
+  }
+  return v == 0 || (v >= 0xD800 && v <= 0xDFFF);
+}
+
+/* A frame JavaScript's JSON.parse accepts but we refuse (an escaped NUL, a
+ * lone surrogate, invalid UTF-8 in a string) still carries an id. Replace
+ * those escapes with U+FFFD in a copy, let cJSON parse it, and read "i". */
+static mh_value *mh_json_salvage_id(const char *data, size_t len) {
+  char *copy = malloc(len + 1);
+  if (!copy) return NULL;
+  memcpy(copy, data, len);
+  copy[len] = '\0';
+  for (size_t i = 0; i + 1 < len; i++) {
+    if (copy[i] != '\\') continue;
+    if (copy[i + 1] == 'u' && i + 6 <= len && mh_json_surrogate_or_nul(copy + i + 2)) memcpy(copy + i + 2, "fffd", 4);
+    i++; /* skip the escaped character, so "\\\\u0000" stays as it is */
+  }
+  cJSON *root = cJSON_ParseWithLength(copy, len);
+  free(copy);
+  const cJSON *id = cJSON_IsObject(root) ? cJSON_GetObjectItemCaseSensitive(root, "i") : NULL;
+  mh_value *out = NULL;
+  if (cJSON_IsString(id) && mh_utf8_valid(id->valuestring, strlen(id->valuestring)))
+    out = mh_value_cstring(id->valuestring);
+  else if (cJSON_IsNumber(id))
+    out = mh_json_number(id->valuedouble);
+  cJSON_Delete(root);
+  return out;
+}
+
 const mh_codec mh_codec_json = {
     .name = "json",
     .detect = mh_json_detect,
     .decode = mh_json_decode,
     .encode = mh_json_encode,
+    .salvage_id = mh_json_salvage_id,
 };

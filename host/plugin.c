@@ -8,23 +8,27 @@
 
 #include "host.h"
 #include "log.h"
+#include "rpc.h"
+
+static void plugin_free(mh_plugin *p);
 
 void mh_gen_ref(mh_gen *g) { g->refs++; }
 
 void mh_gen_unref(mh_gen *g) {
   if (--g->refs > 0) return;
-  mh_host *host = g->plugin->host;
-  mh_log_debug("plugin", "%s: generation %u released", g->plugin->name, g->number);
-  if (g->engine) host->engine->destroy(g->engine);
+  mh_plugin *p = g->plugin;
+  mh_log_debug("plugin", "%s: generation %u released", p->name, g->number);
+  if (g->engine) p->host->engine->destroy(g->engine);
   free(g->staged);
   free(g);
+  /* A forgotten plugin (shutdown) goes with its last generation. */
+  if (--p->gens == 0 && !p->link.next) plugin_free(p);
 }
 
 /* The generation is no longer current: stop its timers and watches; it
  * stays alive while calls or functions still use it. */
 static void gen_retire(mh_gen *g) {
-  mh_host *host = g->plugin->host;
-  if (g->engine) host->engine->retire(g->engine);
+  if (g->engine) g->plugin->host->engine->retire(g->engine);
   mh_gen_unref(g);
 }
 
@@ -39,19 +43,33 @@ typedef struct load_op {
   void *ud;
 } load_op;
 
+static mh_error *commit(mh_gen *g) {
+  mh_plugin *p = g->plugin;
+  mh_error *err = NULL;
+  if (g->number != p->next_number)
+    return mh_error_new(MH_ERR_CANCELLED, "superseded by a newer load (generation %u)", p->next_number);
+  if (mh_registry_commit(&p->host->registry, g, &err)) return err;
+  mh_gen *old = p->current;
+  p->current = g; /* the reference the load held becomes the "current" one */
+  if (old) gen_retire(old);
+  return NULL;
+}
+
 static void finish_load(load_op *op, mh_error *err) {
   mh_gen *g = op->gen;
   mh_plugin *p = g->plugin;
   mh_host *host = p->host;
   g->loading = false;
-  if (!err && mh_registry_commit(&host->registry, g, &err) == 0) {
-    mh_gen *old = p->current;
-    p->current = g; /* the reference the load held becomes the "current" one */
-    if (old) gen_retire(old);
+  if (!err) err = commit(g);
+  if (!err) {
     mh_log_info("plugin", "%s: loaded (generation %u)", p->name, g->number);
+    mh_rpc_notify_functions_changed(host, p->name, g->number);
   } else {
-    mh_log_error("plugin", "%s: load failed (%s): %s%s", p->name, err->code, err->message,
-                 p->current ? " (the previous version keeps serving)" : "");
+    if (strcmp(err->code, MH_ERR_CANCELLED) != 0) {
+      mh_log_error("plugin", "%s: load failed (%s): %s%s", p->name, err->code, err->message,
+                   p->current ? " (the previous version keeps serving)" : "");
+      mh_rpc_notify_plugin_error(host, p->name, err);
+    }
     drop_staged(g);
     gen_retire(g);
   }
@@ -81,6 +99,7 @@ void mh_plugin_load(mh_plugin *p, mh_plugin_loaded_cb cb, void *ud) {
   g->number = ++p->next_number;
   g->refs = 1;
   g->loading = true;
+  p->gens++;
   op->gen = g;
   op->cb = cb;
   op->ud = ud;
@@ -93,48 +112,91 @@ void mh_plugin_load(mh_plugin *p, mh_plugin_loaded_cb cb, void *ud) {
   host->engine->load(g->engine, on_engine_loaded, op);
 }
 
-static mh_plugin *plugin_new(mh_host *host, const char *name, const char *path, const char *dir) {
-  mh_plugin *p = calloc(1, sizeof *p);
-  if (!p) return NULL;
-  p->host = host;
-  p->name = strdup(name);
-  p->path = strdup(path);
-  p->dir = strdup(dir);
-  if (!p->name || !p->path || !p->dir) {
-    free(p->name);
-    free(p->path);
-    free(p->dir);
-    free(p);
-    return NULL;
-  }
-  mh_list_insert_tail(&host->plugins, &p->link);
-  return p;
+void mh_plugin_unload(mh_plugin *p) {
+  p->next_number++; /* a load still running is superseded */
+  if (!p->current) return;
+  mh_gen *g = p->current;
+  p->current = NULL;
+  mh_registry_remove_gen(&p->host->registry, g);
+  mh_log_info("plugin", "%s: unloaded", p->name);
+  mh_rpc_notify_functions_changed(p->host, p->name, 0);
+  gen_retire(g);
 }
 
+/* ---- finding plugins ------------------------------------------------ */
+
 static void plugin_free(mh_plugin *p) {
-  mh_list_remove(&p->link);
   free(p->name);
   free(p->path);
   free(p->dir);
   free(p);
 }
 
-static int is_file(const char *path) {
+mh_plugin *mh_plugin_find(mh_host *host, const char *name) {
+  mh_list_each(pos, &host->plugins) {
+    mh_plugin *p = mh_container_of(pos, mh_plugin, link);
+    if (strcmp(p->name, name) == 0) return p;
+  }
+  return NULL;
+}
+
+static int replace_str(char **slot, const char *s) {
+  char *copy = strdup(s);
+  if (!copy) return -1;
+  free(*slot);
+  *slot = copy;
+  return 0;
+}
+
+mh_plugin *mh_plugin_get(mh_host *host, const char *name, const char *path, const char *dir) {
+  mh_plugin *p = mh_plugin_find(host, name);
+  if (p) return replace_str(&p->path, path) || replace_str(&p->dir, dir) ? NULL : p;
+  p = calloc(1, sizeof *p);
+  if (!p) return NULL;
+  p->host = host;
+  p->name = strdup(name);
+  p->path = strdup(path);
+  p->dir = strdup(dir);
+  if (!p->name || !p->path || !p->dir) {
+    plugin_free(p);
+    return NULL;
+  }
+  mh_list_insert_tail(&host->plugins, &p->link);
+  return p;
+}
+
+static bool is_file(const char *path) {
   struct stat st;
   return stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
-static int by_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
-
 /* A plugin name is what a function name's prefix usually is: keep it plain. */
-static int valid_name(const char *s, size_t n) {
-  if (n == 0 || s[0] == '.') return 0;
+static bool valid_name(const char *s, size_t n) {
+  if (n == 0 || s[0] == '.') return false;
   for (size_t i = 0; i < n; i++)
     if (!(s[i] == '-' || s[i] == '_' || s[i] == '.' || (s[i] >= '0' && s[i] <= '9') ||
           (s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z')))
-      return 0;
-  return 1;
+      return false;
+  return true;
 }
+
+bool mh_plugin_entry(const char *plugins_dir, const char *entry, char *name, size_t name_len, char *path,
+                     size_t path_len, char *dir, size_t dir_len) {
+  size_t len = strlen(entry);
+  if (len > 4 && strcmp(entry + len - 4, ".lua") == 0 && valid_name(entry, len - 4)) {
+    snprintf(name, name_len, "%.*s", (int)(len - 4), entry);
+    snprintf(path, path_len, "%s/%s", plugins_dir, entry);
+    snprintf(dir, dir_len, "%s", plugins_dir);
+  } else {
+    if (!valid_name(entry, len)) return false;
+    snprintf(name, name_len, "%s", entry);
+    snprintf(path, path_len, "%s/%s/init.lua", plugins_dir, entry);
+    snprintf(dir, dir_len, "%s/%s", plugins_dir, entry);
+  }
+  return is_file(path);
+}
+
+static int by_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 int mh_plugins_load_dir(mh_host *host, const char *dir, mh_plugin_loaded_cb cb, void *ud) {
   DIR *d = opendir(dir);
@@ -156,28 +218,23 @@ int mh_plugins_load_dir(mh_host *host, const char *dir, mh_plugin_loaded_cb cb, 
     n++;
   }
   closedir(d);
-  qsort(names, n, sizeof *names, by_name);
+  if (n) qsort(names, n, sizeof *names, by_name);
   int count = 0;
   for (size_t i = 0; i < n; i++) {
-    char path[4096], pdir[4096];
-    const char *e = names[i];
-    size_t len = strlen(e);
-    if (len > 4 && strcmp(e + len - 4, ".lua") == 0 && valid_name(e, len - 4)) {
-      snprintf(path, sizeof path, "%s/%s", dir, e);
-      snprintf(pdir, sizeof pdir, "%s", dir);
-      if (!is_file(path)) continue;
-      names[i][len - 4] = '\0';
-    } else {
-      snprintf(path, sizeof path, "%s/%s/init.lua", dir, e);
-      snprintf(pdir, sizeof pdir, "%s/%s", dir, e);
-      if (!valid_name(e, len) || !is_file(path)) continue;
+    char name[256], path[4096], pdir[4096];
+    if (mh_plugin_entry(dir, names[i], name, sizeof name, path, sizeof path, pdir, sizeof pdir)) {
+      if (mh_plugin_find(host, name)) {
+        mh_log_warn("plugin", "%s: both %s.lua and %s/init.lua exist; using the first", name, name, name);
+      } else {
+        mh_plugin *p = mh_plugin_get(host, name, path, pdir);
+        if (p) {
+          count++;
+          mh_plugin_load(p, cb, ud);
+        }
+      }
     }
-    mh_plugin *p = plugin_new(host, names[i], path, pdir);
-    if (!p) continue;
-    count++;
-    mh_plugin_load(p, cb, ud);
+    free(names[i]);
   }
-  for (size_t i = 0; i < n; i++) free(names[i]);
   free(names);
   return count;
 }
@@ -185,11 +242,9 @@ int mh_plugins_load_dir(mh_host *host, const char *dir, mh_plugin_loaded_cb cb, 
 void mh_plugins_unload_all(mh_host *host) {
   mh_list_each_safe(pos, &host->plugins) {
     mh_plugin *p = mh_container_of(pos, mh_plugin, link);
-    if (p->current) {
-      mh_registry_remove_gen(&host->registry, p->current);
-      gen_retire(p->current);
-      p->current = NULL;
-    }
-    plugin_free(p);
+    mh_plugin_unload(p);
+    mh_list_remove(&p->link);
+    p->link.next = p->link.prev = NULL; /* forgotten: freed with its last generation */
+    if (p->gens == 0) plugin_free(p);
   }
 }

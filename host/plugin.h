@@ -8,6 +8,7 @@
 #ifndef MH_PLUGIN_H
 #define MH_PLUGIN_H
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "engine.h"
@@ -17,13 +18,14 @@
 typedef struct mh_host mh_host;
 
 typedef struct mh_plugin {
-  mh_list link; /* in host->plugins */
+  mh_list link; /* in host->plugins; a plugin stays known after unload */
   mh_host *host;
   char *name;   /* from the file name */
   char *path;   /* the .lua file to run */
-  char *dir;    /* directory searched first by require, for NAME/init.lua plugins */
+  char *dir;    /* directory searched first by require */
   mh_gen *current;
   uint32_t next_number;
+  int gens;     /* generations alive (they point back here) */
 } mh_plugin;
 
 struct mh_gen {
@@ -38,11 +40,22 @@ struct mh_gen {
 
 typedef void (*mh_plugin_loaded_cb)(mh_plugin *p, const mh_error *err, void *ud);
 
+/* Reads a directory entry of the plugins dir: "NAME.lua" (a file) or
+ * "NAME" (a directory with init.lua). Returns false when it is not a plugin. */
+bool mh_plugin_entry(const char *plugins_dir, const char *entry, char *name, size_t name_len, char *path,
+                     size_t path_len, char *dir, size_t dir_len);
+mh_plugin *mh_plugin_find(mh_host *host, const char *name);
+/* The known plugin with this name (its path updated), or a new one. */
+mh_plugin *mh_plugin_get(mh_host *host, const char *name, const char *path, const char *dir);
+
 /* Finds plugins in dir (sorted) and starts loading each; cb runs once per plugin. */
 int mh_plugins_load_dir(mh_host *host, const char *dir, mh_plugin_loaded_cb cb, void *ud);
-/* Loads (or reloads) one plugin as a new generation. */
+/* Loads (or reloads) one plugin as a new generation. A load that finishes
+ * after a newer one started is discarded. */
 void mh_plugin_load(mh_plugin *p, mh_plugin_loaded_cb cb, void *ud);
-/* Unregisters and releases every plugin (shutdown). */
+/* Unregisters the plugin's functions and retires its generation. */
+void mh_plugin_unload(mh_plugin *p);
+/* Unloads every plugin and forgets them (shutdown). */
 void mh_plugins_unload_all(mh_host *host);
 
 void mh_gen_ref(mh_gen *g);

@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "client.h"
+#include "error.h"
 #include "value.h"
 
 typedef struct mh_host mh_host;
@@ -25,5 +26,14 @@ mh_gather *mh_rpc_broadcast_call(mh_host *host, char **client_ids, size_t n, con
                                  uint64_t timeout_ms, mh_gather_cb cb, void *ud);
 /* Gives up: outstanding client calls are dropped, cb is not called. */
 void mh_gather_cancel(mh_gather *g);
+
+
+/* Announcements to every trusted client (optional events):
+ *   moonhost:functions-changed {plugin, generation}  (generation null: unloaded)
+ *   devframe:rpc:cache:invalidate                   (Vite DevTools clients drop their caches)
+ *   moonhost:plugin-error {plugin, code, message}    (a load failed; the old version serves) */
+void mh_rpc_notify_functions_changed(mh_host *host, const char *plugin, uint32_t generation);
+void mh_rpc_notify_plugin_error(mh_host *host, const char *plugin, const mh_error *err);
+void mh_rpc_notify_cache_invalidated(mh_host *host, const char *function);
 
 #endif
