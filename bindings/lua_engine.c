@@ -77,6 +77,8 @@ static void install_searcher(lua_State *L, const char *plugin_dir) {
   lua_getfield(L, -1, "preload");
   lua_pushcfunction(L, mh_luaopen_core);
   lua_setfield(L, -2, "moonhost.core");
+  lua_pushcfunction(L, mh_luaopen_project);
+  lua_setfield(L, -2, "moonhost.project");
   lua_pop(L, 2);
 }
 
@@ -90,6 +92,7 @@ static mh_engine *lua_create(mh_gen *gen, mh_error **err) {
   e->host = gen->plugin->host;
   e->mem_limit = e->host->cfg->lua.memory_bytes;
   mh_list_init(&e->calls);
+  mh_list_init(&e->watches);
   e->L = lua_newstate(counting_alloc, e);
   if (!e->L) {
     free(e);
@@ -324,7 +327,7 @@ mh_lua_call *mh_lua_require_call(lua_State *L, const char *what) {
   mh_engine *e = mh_lua_engine_of(L);
   mh_lua_call *call = e->running;
   if (!call || call->co != L || !lua_isyieldable(L))
-    luaL_error(L, "%s: not allowed in this context (only directly inside a handler or a plugin's setup, "
+    luaL_error(L, "%s: not allowed in this context (only directly inside a handler or while a plugin loads, "
                   "not in a callback, a nested coroutine or a metamethod)", what);
   return call;
 }
@@ -379,9 +382,13 @@ void mh_lua_wake(mh_lua_call *call, mh_value *value, mh_error *err) {
 
 static void lua_release(mh_engine *e, int handler) { luaL_unref(e->L, LUA_REGISTRYINDEX, handler); }
 
-static void lua_retire(mh_engine *e) { e->retired = true; }
+static void lua_retire(mh_engine *e) {
+  e->retired = true;
+  mh_lua_watches_stop(e);
+}
 
 static void lua_destroy(mh_engine *e) {
+  mh_lua_watches_stop(e);
   lua_close(e->L);
   free(e);
 }

@@ -26,6 +26,7 @@ struct mh_engine {
   mh_list calls;        /* calls alive on this engine */
   bool retired;
   int array_mt_ref;     /* metatable that marks a table as a JSON array */
+  mh_list watches;      /* ctx.watch handles of this generation (lua_project.c) */
 };
 
 struct mh_lua_call {
@@ -76,5 +77,8 @@ void mh_lua_push_error(lua_State *L, const mh_error *err);
 
 /* moonhost.core, the C half of the plugin API (lua_core.c). */
 int mh_luaopen_core(lua_State *L);
+/* moonhost.project: ctx.watch and ctx.dev_server (lua_project.c). */
+int mh_luaopen_project(lua_State *L);
+void mh_lua_watches_stop(mh_engine *e);
 
 #endif

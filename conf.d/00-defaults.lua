@@ -33,6 +33,13 @@ return {
   -- 'dev' or 'build'.
   mode = 'dev',
 
+  dev_server = {
+    -- The URL of the dev server moonhost runs beside (moonhost run -- npx vite),
+    -- shown to plugins as ctx.dev_server.url, e.g. 'http://localhost:5173'.
+    -- Empty when unknown.
+    url = '',
+  },
+
   log = {
     -- Least severe level written to stderr:
     -- 'error', 'warn', 'info', 'debug' or 'trace'.

@@ -1,5 +1,6 @@
 #include "cli.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -7,7 +8,12 @@ void mh_cli_usage(void) {
   printf("moonhost %s: a Lua-scriptable RPC host (birpc / Vite DevTools compatible)\n"
          "\n"
          "Usage:\n"
-         "  moonhost run [options]      load plugins and serve WebSocket RPC\n"
+         "  moonhost run [options] [-- COMMAND ARGS...]\n"
+         "                          load plugins and serve RPC; with a COMMAND (e.g. npx vite),\n"
+         "                          run it as the dev server beside moonhost (in --root, no shell)\n"
+         "  moonhost reload [NAME] [--listen HOST:PORT] [--token TOKEN]\n"
+         "                          ask a running moonhost to reload one plugin or everything\n"
+         "                          (same as sending it SIGHUP)\n"
          "  moonhost config [options]   print the effective configuration as JSON\n"
          "  moonhost --help | --version\n"
          "\n"
@@ -15,10 +21,12 @@ void mh_cli_usage(void) {
          "  --listen HOST:PORT   address to listen on (default 127.0.0.1:7812; port 0 picks one)\n"
          "  --plugins DIR        plugins directory (default ./plugins)\n"
          "  --config DIR         configuration directory of *.lua fragments (default ./conf.d)\n"
-         "  --root DIR           project root that plugins see as ctx.root (default .)\n"
+         "  --root DIR           project root: ctx.root, and where COMMAND runs (default .)\n"
          "  --log-level LEVEL    error | warn | info | debug | trace (default info)\n"
+         "  --token TOKEN        reload: token to present (default $MOONHOST_TOKEN or auth.tokens[1])\n"
          "\n"
-         "Flags override configuration files. Clients connect to ws://HOST:PORT/__ws.\n"
+         "Flags override configuration files. Clients connect to ws://HOST:PORT/__ws?token=TOKEN;\n"
+         "the token is printed at start. Plugins and conf.d reload when their files change.\n"
          "Documentation: README.md\n",
          MOONHOST_VERSION);
 }
@@ -30,19 +38,53 @@ static int fail(const char *fmt, const char *arg) {
   return 2;
 }
 
+static const struct {
+  const char *name;
+  size_t offset;
+} valued[] = {
+  {"--listen", offsetof(mh_cli, listen)},       {"--plugins", offsetof(mh_cli, plugins)},
+  {"--config", offsetof(mh_cli, config)},       {"--root", offsetof(mh_cli, root)},
+  {"--log-level", offsetof(mh_cli, log_level)}, {"--token", offsetof(mh_cli, token)},
+};
+
+/* --name VALUE or --name=VALUE; returns 1 when matched, 0 when not, 2 on error. */
+static int take_option(mh_cli *out, int argc, char **argv, int *i) {
+  const char *a = argv[*i];
+  for (size_t k = 0; k < sizeof valued / sizeof *valued; k++) {
+    size_t n = strlen(valued[k].name);
+    if (strncmp(a, valued[k].name, n) != 0) continue;
+    const char **slot = (const char **)(void *)((char *)out + valued[k].offset);
+    if (a[n] == '=') {
+      *slot = a + n + 1;
+      return 1;
+    }
+    if (a[n] != '\0') continue;
+    if (*i + 1 >= argc) return fail("option '%s' needs a value", a);
+    *slot = argv[++*i];
+    return 1;
+  }
+  return 0;
+}
+
+static int parse_command(const char *word, mh_cli *out) {
+  static const struct {
+    const char *word;
+    mh_command cmd;
+  } cmds[] = {{"run", MH_CMD_RUN}, {"config", MH_CMD_CONFIG}, {"reload", MH_CMD_RELOAD}, {"help", MH_CMD_HELP}};
+  for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++)
+    if (strcmp(word, cmds[i].word) == 0) {
+      out->command = cmds[i].cmd;
+      return 0;
+    }
+  return fail("unknown command '%s'", word);
+}
+
 int mh_cli_parse(int argc, char **argv, mh_cli *out) {
   memset(out, 0, sizeof *out);
   out->command = MH_CMD_HELP;
   int i = 1;
   if (i < argc && argv[i][0] != '-') {
-    if (strcmp(argv[i], "run") == 0)
-      out->command = MH_CMD_RUN;
-    else if (strcmp(argv[i], "config") == 0)
-      out->command = MH_CMD_CONFIG;
-    else if (strcmp(argv[i], "help") == 0)
-      out->command = MH_CMD_HELP;
-    else
-      return fail("unknown command '%s'", argv[i]);
+    if (parse_command(argv[i], out)) return 2;
     i++;
   }
   for (; i < argc; i++) {
@@ -55,25 +97,20 @@ int mh_cli_parse(int argc, char **argv, mh_cli *out) {
       out->command = MH_CMD_VERSION;
       return 0;
     }
-    static const char *const valued[] = {"--listen", "--plugins", "--config", "--root", "--log-level"};
-    const char **slots[] = {&out->listen, &out->plugins, &out->config, &out->root, &out->log_level};
-    int matched = 0;
-    for (size_t k = 0; k < sizeof valued / sizeof *valued; k++) {
-      size_t n = strlen(valued[k]);
-      if (strncmp(a, valued[k], n) != 0) continue;
-      if (a[n] == '=') {
-        *slots[k] = a + n + 1;
-      } else if (a[n] == '\0') {
-        if (i + 1 >= argc) return fail("option '%s' needs a value", a);
-        *slots[k] = argv[++i];
-      } else {
-        continue;
-      }
-      matched = 1;
-      break;
+    if (strcmp(a, "--") == 0) {
+      if (out->command != MH_CMD_RUN) return fail("'%s' (a dev server command) only goes with run", a);
+      if (i + 1 >= argc) return fail("'%s' must be followed by a command", a);
+      out->child_argv = argv + i + 1; /* argv is NULL-terminated, so is this */
+      return 0;
     }
-    if (!matched) return fail("unknown option '%s'", a);
+    int took = take_option(out, argc, argv, &i);
+    if (took == 2) return 2;
+    if (took) continue;
+    if (a[0] != '-' && out->command == MH_CMD_RELOAD && !out->plugin) {
+      out->plugin = a;
+      continue;
+    }
+    return fail(a[0] == '-' ? "unknown option '%s'" : "unexpected argument '%s'", a);
   }
-  if (argc <= 1) out->command = MH_CMD_HELP;
   return 0;
 }

@@ -19,6 +19,7 @@ typedef enum {
   CK_OBJECT, /* a table of known keys */
   CK_FREE,   /* a table whose contents are not checked (plugins) */
   CK_STRING, /* a non-empty string */
+  CK_TEXT,   /* any string without NUL bytes, empty included */
   CK_LISTEN, /* a string accepted by mh_config_parse_listen */
   CK_INT,    /* an integer in [min, max] */
   CK_ENUM,   /* one of choices */
@@ -63,6 +64,9 @@ static const cfg_key cfg_keys[] = {
     STR("root", ".", root, "project root plugins see as ctx.root"),
     {.path = "mode", .kind = CK_ENUM, .def_str = "dev", .choices = cfg_modes, .field = CF_STR,
      AT(mode), .doc = "dev or build"},
+    OBJ("dev_server", "the dev server beside moonhost"),
+    {.path = "dev_server.url", .kind = CK_TEXT, .def_str = "", .field = CF_STR, AT(dev_server_url),
+     .doc = "its URL, shown to plugins as ctx.dev_server.url"},
     OBJ("log", "logging"),
     {.path = "log.level", .kind = CK_ENUM, .def_str = "info", .choices = cfg_levels,
      .field = CF_LEVEL, AT(log_level), .doc = "least severe level written"},
@@ -264,6 +268,7 @@ static int cfg_check_string(const cfg_key *k, const mh_value *v, const char *fil
   /* A NUL would cut the string short wherever it is used as a C string. */
   bool clean = v->u.str.len && !memchr(v->u.str.ptr, 0, v->u.str.len);
   if (clean && k->kind == CK_STRING) return 0;
+  if (k->kind == CK_TEXT && !memchr(v->u.str.ptr, 0, v->u.str.len)) return 0;
   char *host = NULL;
   int port;
   if (clean && k->kind == CK_LISTEN && mh_config_parse_listen(v->u.str.ptr, &host, &port) == 0) {
@@ -299,6 +304,7 @@ static int cfg_check_value(const cfg_key *k, const mh_value *v, const char *file
     return cfg_fail(err, file, "%s: expected a table with named keys, got %s", k->path,
                     cfg_type_name(v));
   case CK_STRING:
+  case CK_TEXT:
   case CK_LISTEN: return cfg_check_string(k, v, file, err);
   case CK_INT: return cfg_check_int(k, v, file, err);
   case CK_ENUM: return cfg_check_enum(k, v, file, err);
@@ -448,6 +454,7 @@ void mh_config_free(mh_config *cfg) {
   free(cfg->plugins_dir);
   free(cfg->root);
   free(cfg->mode);
+  free(cfg->dev_server_url);
   mh_value_free(cfg->tree); /* plugins points into tree */
   memset(cfg, 0, sizeof *cfg);
 }

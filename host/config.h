@@ -18,6 +18,7 @@ typedef struct mh_config {
   char *plugins_dir;
   char *root;
   char *mode; /* "dev" */
+  char *dev_server_url; /* "" when not configured */
   mh_log_level log_level;
   struct {
     size_t max_message_bytes;
@@ -73,6 +74,11 @@ int mh_config_load(mh_config *cfg, const char *dir, bool required, char **errmsg
 int mh_config_parse_listen(const char *s, char **host, int *port);
 
 void mh_config_free(mh_config *cfg);
+
+/* mh_config_load, then `overlay` (command-line flags as a fragment, may be
+ * NULL) checked under the name `overlay_label` and merged last. */
+int mh_config_load_with(mh_config *cfg, const char *dir, bool required, const mh_value *overlay,
+                        const char *overlay_label, char **errmsg);
 
 /* Implemented by the Lua bindings (bindings/config_lua.c): evaluates one
  * fragment in a sandbox and returns the table it returns as a value.

@@ -13,6 +13,8 @@
 #include "registry.h"
 
 typedef struct mh_server mh_server;
+typedef struct mh_watch mh_watch;
+typedef struct mh_devserver mh_devserver;
 
 typedef struct mh_host {
   uv_loop_t *loop;
@@ -25,6 +27,12 @@ typedef struct mh_host {
   mh_list plugins;
   mh_server *server;
   char token[33]; /* generated at start when auth.generate_token; "" otherwise */
+  /* where the configuration came from, to reload it */
+  const char *config_dir;
+  bool config_required;
+  const mh_value *config_overlay; /* command-line flags */
+  mh_watch *plugins_watch, *config_watch;
+  mh_devserver *devserver;
   mh_codec_limits codec_limits;
   bool stopping;
 } mh_host;

@@ -43,6 +43,9 @@ void mh_http_header(mh_http_exchange *x, const char *name, const char *value);
 void mh_http_respond(mh_http_exchange *x, int status, const char *content_type, const char *body, size_t len);
 void mh_http_respond_text(mh_http_exchange *x, int status, const char *text);
 
+/* A query parameter, percent-decoded into buf; false when absent. */
+bool mh_http_query_param(const mh_http_exchange *x, const char *name, char *buf, size_t len);
+
 /* The router (http_routes.c): called once the request (and body) is in. */
 void mh_http_route(mh_http_exchange *x);
 

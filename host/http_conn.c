@@ -71,6 +71,23 @@ int mh_http_body_done(mh_conn *c) {
   return 0;
 }
 
+bool mh_http_query_param(const mh_http_exchange *x, const char *name, char *buf, size_t len) {
+  size_t n = strlen(name);
+  for (const char *p = x->query; *p;) {
+    size_t seg = strcspn(p, "&");
+    if (seg > n && strncmp(p, name, n) == 0 && p[n] == '=') {
+      size_t vlen = seg - n - 1;
+      if (vlen >= len) return false;
+      /* lws has decoded the arguments already */
+      memcpy(buf, p + n + 1, vlen);
+      buf[vlen] = '\0';
+      return true;
+    }
+    p += seg + (p[seg] == '&');
+  }
+  return false;
+}
+
 void mh_http_header(mh_http_exchange *x, const char *name, const char *value) {
   if (x->nheaders >= MH_HTTP_MAX_HEADERS) return;
   snprintf(x->header_names[x->nheaders], sizeof x->header_names[0], "%s:", name);

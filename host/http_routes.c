@@ -1,10 +1,14 @@
 /* What plain HTTP requests get: discovery documents for Vite DevTools
  * clients and a health check. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "auth.h"
+#include "conn.h"
 #include "host.h"
+#include "hotreload.h"
 #include "http.h"
 #include "log.h"
 #include "server.h"
@@ -12,6 +16,79 @@
 static void respond_json(mh_http_exchange *x, int status, const char *json) {
   mh_http_header(x, "cache-control", "no-store");
   mh_http_respond(x, status, "application/json;charset=UTF-8", json, strlen(json));
+}
+
+/* The token of an HTTP request: "Authorization: Bearer T" or ?token=T. */
+static bool http_trusted(mh_http_exchange *x) {
+  if (!x->host->cfg->auth.required) return true;
+  char auth[300];
+  if (x->conn && mh_conn_header(x->conn->wsi, WSI_TOKEN_HTTP_AUTHORIZATION, auth, sizeof auth) > 7 &&
+      strncasecmp(auth, "Bearer ", 7) == 0 && mh_auth_token_ok(x->host, auth + 7))
+    return true;
+  char tok[256];
+  return mh_http_query_param(x, "token", tok, sizeof tok) && mh_auth_token_ok(x->host, tok);
+}
+
+/* POST /__moonhost/reload[?plugin=NAME]: answers when every load is done. */
+typedef struct reload_op {
+  mh_http_exchange *x;
+  int pending;
+  bool started;
+  mh_value *results;
+} reload_op;
+
+static void reload_finish(reload_op *op) {
+  mh_value *o = mh_value_new(MH_V_OBJECT);
+  mh_buf b = MH_BUF_INIT;
+  mh_error *err = NULL;
+  bool ok = true;
+  for (size_t i = 0; i < op->results->u.arr.len; i++)
+    ok = ok && mh_value_obj_get(op->results->u.arr.items[i], "ok")->u.b;
+  mh_value_obj_set(o, "ok", mh_value_bool(ok));
+  mh_value_obj_set(o, "reloaded", op->results);
+  if (mh_codec_json.encode(o, &b, &err)) mh_error_free(err);
+  mh_http_header(op->x, "cache-control", "no-store");
+  mh_http_respond(op->x, ok ? 200 : 500, "application/json;charset=UTF-8", b.data ? b.data : "{}", b.len);
+  mh_buf_free(&b);
+  mh_value_free(o);
+  free(op);
+}
+
+static void reload_done(mh_plugin *p, const mh_error *err, void *ud) {
+  reload_op *op = ud;
+  mh_value *r = mh_value_new(MH_V_OBJECT);
+  mh_value_obj_set(r, "plugin", mh_value_cstring(p->name));
+  mh_value_obj_set(r, "ok", mh_value_bool(err == NULL));
+  if (err) mh_value_obj_set(r, "error", mh_error_to_value(err));
+  mh_value_push(op->results, r);
+  if (--op->pending == 0 && op->started) reload_finish(op);
+}
+
+static void route_reload(mh_http_exchange *x) {
+  if (!http_trusted(x)) {
+    respond_json(x, 401, "{\"ok\":false,\"error\":\"unauthorized: send Authorization: Bearer TOKEN\"}");
+    return;
+  }
+  char plugin[256];
+  bool one = mh_http_query_param(x, "plugin", plugin, sizeof plugin);
+  reload_op *op = calloc(1, sizeof *op);
+  if (!op || !(op->results = mh_value_new(MH_V_ARRAY))) {
+    free(op);
+    respond_json(x, 500, "{\"ok\":false}");
+    return;
+  }
+  op->x = x;
+  op->pending = 1; /* held until every load has started */
+  int n = mh_hotreload_now(x->host, one ? plugin : NULL, reload_done, op);
+  if (n < 0) {
+    mh_value_free(op->results);
+    free(op);
+    respond_json(x, 404, "{\"ok\":false,\"error\":\"no such plugin\"}");
+    return;
+  }
+  op->pending += n;
+  op->started = true;
+  if (--op->pending == 0) reload_finish(op);
 }
 
 void mh_http_route(mh_http_exchange *x) {
@@ -35,6 +112,10 @@ void mh_http_route(mh_http_exchange *x) {
     /* Vite DevTools 0.1: a bare port means ws://<page host>:<port>/. */
     snprintf(body, sizeof body, "{\"backend\":\"websocket\",\"websocket\":%d}", mh_server_port(h->server));
     respond_json(x, 200, body);
+    return;
+  }
+  if (strcmp(x->method_name, "POST") == 0 && strcmp(x->path, "/__moonhost/reload") == 0) {
+    route_reload(x);
     return;
   }
   if (get && strcmp(x->path, "/__moonhost/health") == 0) {

@@ -24,7 +24,7 @@ typedef void (*mh_watch_cb)(void *ud, const mh_watch_event *events, size_t n);
 typedef struct mh_watch_opts {
   unsigned debounce_ms;        /* quiet time before a batch is delivered (default 30 when 0) */
   const char *const *patterns; /* NULL-terminated globs a file must match (NULL: every file) */
-  bool ignore_defaults;        /* skip .git, node_modules and editor temp files (default: do skip) */
+  bool include_ignored;        /* also report .git, node_modules and editor temp files (default false: skipped) */
 } mh_watch_opts;
 
 /* Starts watching root recursively. NULL and *err (static string) on failure. */

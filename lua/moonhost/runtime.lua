@@ -1,6 +1,7 @@
 --- The host side of a plugin's life: runs the plugin file and builds its ctx.
 -- Called by the engine (bindings/lua_engine.c), not by plugins.
 local core = require 'moonhost.core'
+local project = require 'moonhost.project'
 local moonhost = require 'moonhost'
 
 local R = {}
@@ -106,6 +107,20 @@ function R.boot(chunk, info)
     log = make_log(),
   }
   ctx.rpc = make_rpc(ctx)
+
+  --- ctx.watch(patterns, callback): callback({path=, kind='add'|'change'|'unlink'})
+  -- for files under ctx.root matching a glob (or a list of globs); .git and
+  -- node_modules are ignored. Returns a handle with :close(). Stops by
+  -- itself when the plugin is reloaded.
+  function ctx.watch(patterns, callback)
+    if type(patterns) == 'string' then patterns = { patterns } end
+    if type(patterns) ~= 'table' then error('ctx.watch: patterns must be a glob string or a list of them', 2) end
+    if type(callback) ~= 'function' then error('ctx.watch: callback must be a function', 2) end
+    return project.watch(patterns, callback)
+  end
+
+  -- ctx.dev_server is read fresh each time: {command, pid, running, url} or nil.
+  setmetatable(ctx, { __index = function(_, k) if k == 'dev_server' then return project.dev_server() end end })
   def.setup(ctx)
 end
 

@@ -1,0 +1,172 @@
+#include "run.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <uv.h>
+
+#include "client.h"
+#include "devserver.h"
+#include "host.h"
+#include "hotreload.h"
+#include "log.h"
+#include "plugin.h"
+#include "server.h"
+
+#define SHUTDOWN_GRACE_MS 5000
+#define SHUTDOWN_TICK_MS 10
+
+typedef struct run_state {
+  mh_host host;
+  const mh_run_opts *opts;
+  int started, finished; /* initial plugin loads */
+  bool scanning, serving;
+  uv_signal_t sigint, sigterm, sighup;
+  uv_timer_t tick;
+  uint64_t shutdown_at;
+  int exit_code;
+  bool child_ended_run;
+} run_state;
+
+static void on_handle_closed(uv_handle_t *h) { (void)h; }
+
+static void close_signals(run_state *r) {
+  uv_signal_t *sigs[] = {&r->sigint, &r->sigterm, &r->sighup};
+  for (int i = 0; i < 3; i++)
+    if (!uv_is_closing((uv_handle_t *)sigs[i])) uv_close((uv_handle_t *)sigs[i], on_handle_closed);
+}
+
+/* Runs every few ms while shutting down: idle clients get 1001 at once,
+ * busy ones when their calls are done or the grace period is over. */
+static void shutdown_tick(uv_timer_t *t) {
+  run_state *r = t->data;
+  mh_host *h = &r->host;
+  bool late = uv_now(h->loop) - r->shutdown_at >= SHUTDOWN_GRACE_MS;
+  mh_list_each(pos, &h->clients) {
+    mh_client *c = mh_container_of(pos, mh_client, link);
+    if ((c->nincoming == 0 || late) && c->transport) c->ops->close(c->transport, 1001, "server shutting down");
+  }
+  bool child = h->devserver && mh_devserver_running(h->devserver);
+  if (child && late) mh_devserver_signal(h->devserver, SIGKILL);
+  if ((h->nclients > 0 && !late) || child) return;
+  uv_timer_stop(t);
+  uv_close((uv_handle_t *)t, on_handle_closed);
+  close_signals(r);
+  if (h->server) mh_server_stop(h->server);
+}
+
+static void begin_shutdown(run_state *r, int exit_code, const char *why) {
+  mh_host *h = &r->host;
+  if (h->stopping) return;
+  h->stopping = true;
+  r->exit_code = exit_code;
+  mh_log_info("host", "shutting down (%s)", why);
+  mh_hotreload_stop(h);
+  if (h->devserver && mh_devserver_running(h->devserver) && !r->child_ended_run)
+    mh_devserver_signal(h->devserver, SIGTERM);
+  r->shutdown_at = uv_now(h->loop);
+  uv_timer_init(h->loop, &r->tick);
+  r->tick.data = r;
+  uv_timer_start(&r->tick, shutdown_tick, 0, SHUTDOWN_TICK_MS);
+}
+
+static void on_child_exit(void *ud, int code) {
+  run_state *r = ud;
+  r->child_ended_run = true;
+  if (!r->host.stopping) {
+    begin_shutdown(r, code, "the dev server exited");
+  } else if (r->exit_code == 0) {
+    r->exit_code = code == 128 + SIGTERM || code == 128 + SIGINT ? 0 : code;
+  }
+}
+
+static void on_signal(uv_signal_t *s, int signum) {
+  run_state *r = s->data;
+  if (signum == SIGHUP) {
+    mh_log_info("host", "SIGHUP: reloading the configuration and every plugin");
+    mh_hotreload_now(&r->host, NULL, NULL, NULL);
+    return;
+  }
+  if (r->host.stopping) {
+    mh_log_warn("host", "second signal: stopping now");
+    r->shutdown_at -= SHUTDOWN_GRACE_MS; /* the next tick is past the grace period */
+    return;
+  }
+  /* The dev server gets the same signal, the way a terminal sends Ctrl-C to both. */
+  if (r->host.devserver && mh_devserver_running(r->host.devserver)) {
+    mh_devserver_signal(r->host.devserver, signum);
+    r->child_ended_run = true; /* it was told; don't send SIGTERM on top */
+  }
+  begin_shutdown(r, 0, signum == SIGINT ? "SIGINT" : "SIGTERM");
+}
+
+static void announce(mh_host *h) {
+  const char *host = h->cfg->listen_host;
+  int v6 = strchr(host, ':') != NULL, port = mh_server_port(h->server);
+  const char *l = v6 ? "[" : "", *rb = v6 ? "]" : "";
+  mh_log_info("host", "listening on ws://%s%s%s:%d/__ws", l, host, rb, port);
+  if (h->token[0])
+    mh_log_info("host", "connect with ws://%s%s%s:%d/__ws?token=%s (token made at start; set auth.tokens to keep one)",
+                l, host, rb, port, h->token);
+  else if (!h->cfg->auth.required)
+    mh_log_warn("host", "auth.required is false: every local client is trusted");
+}
+
+static void start_serving(run_state *r) {
+  mh_host *h = &r->host;
+  if (r->serving || h->stopping) return;
+  r->serving = true;
+  h->server = mh_server_start(h);
+  if (!h->server) {
+    begin_shutdown(r, 1, "cannot listen");
+    return;
+  }
+  announce(h);
+  mh_hotreload_start(h);
+  if (r->opts->child_argv) {
+    h->devserver = mh_devserver_start(h->loop, r->opts->child_argv, h->cfg->root, on_child_exit, r);
+    if (!h->devserver) begin_shutdown(r, 127, "the dev server did not start");
+  }
+}
+
+static void on_initial_load(mh_plugin *p, const mh_error *err, void *ud) {
+  (void)p, (void)err;
+  run_state *r = ud;
+  r->finished++;
+  if (!r->scanning && r->finished == r->started) start_serving(r);
+}
+
+int mh_run_serve(mh_config *cfg, const mh_run_opts *opts) {
+  static run_state r; /* signal handles must outlive every callback */
+  memset(&r, 0, sizeof r);
+  r.opts = opts;
+  r.scanning = true;
+  mh_host *h = &r.host;
+  uv_loop_t *loop = uv_default_loop();
+  signal(SIGPIPE, SIG_IGN);
+  if (mh_host_init(h, loop, cfg)) {
+    fprintf(stderr, "moonhost: cannot start (out of memory or no randomness for the token)\n");
+    return 1;
+  }
+  h->config_dir = opts->config_dir;
+  h->config_required = opts->config_required;
+  h->config_overlay = opts->overlay;
+  uv_signal_t *sigs[] = {&r.sigint, &r.sigterm, &r.sighup};
+  int nums[] = {SIGINT, SIGTERM, SIGHUP};
+  for (int i = 0; i < 3; i++) {
+    uv_signal_init(loop, sigs[i]);
+    sigs[i]->data = &r;
+    uv_signal_start(sigs[i], on_signal, nums[i]);
+  }
+  mh_log_info("host", "moonhost %s (mode %s, root %s)", MOONHOST_VERSION, cfg->mode, cfg->root);
+  r.started = mh_plugins_load_dir(h, cfg->plugins_dir, on_initial_load, &r);
+  r.scanning = false;
+  if (r.finished == r.started) start_serving(&r);
+  uv_run(loop, UV_RUN_DEFAULT);
+  if (h->server) mh_server_free(h->server);
+  mh_devserver_free(h->devserver);
+  mh_host_free(h);
+  uv_run(loop, UV_RUN_DEFAULT); /* let handles released by plugins close */
+  if (uv_loop_close(loop)) mh_log_warn("host", "event loop closed with handles still open");
+  return r.exit_code;
+}

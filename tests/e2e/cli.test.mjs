@@ -1,0 +1,200 @@
+// The command line and the conf.d configuration: help, version, bad flags,
+// configuration errors (exit 2, one line naming file and line/key), the
+// lexical merge of fragments, flags over files, and the fragment sandbox.
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { existsSync } from 'node:fs'
+import { join } from 'node:path'
+import { runMoonhost as runRaw, tempTree } from './lib/util.mjs'
+
+/** Runs moonhost to completion; a sanitizer report fails the test outright. */
+async function runMoonhost(args, opts) {
+  const r = await runRaw(args, opts)
+  assert.doesNotMatch(r.stderr, /ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:/, `sanitizer report for moonhost ${args.join(' ')}`)
+  return r
+}
+
+/** stderr holds exactly one non-empty line. */
+function assertOneLine(stderr) {
+  const lines = stderr.split('\n').filter((l) => l.trim() !== '')
+  assert.equal(lines.length, 1, `expected a one-line error, got:\n${stderr}`)
+  return lines[0]
+}
+
+/** Runs `moonhost run --config DIR` for a config that must be refused. */
+async function runRefused(dir) {
+  // No plugins dir and an ephemeral port: if the config were accepted the host
+  // would start; the config error must stop it before that.
+  const r = await runMoonhost(['run', '--config', dir, '--plugins', join(dir, 'no-plugins'), '--listen', '127.0.0.1:0'])
+  assert.equal(r.signal, null)
+  assert.equal(r.code, 2, `expected exit 2, got ${r.code}; stderr:\n${r.stderr}`)
+  assert.doesNotMatch(r.stderr, /listening on/)
+  return assertOneLine(r.stderr)
+}
+
+test('--help exits 0 and documents run and its options', async () => {
+  const r = await runMoonhost(['--help'])
+  assert.equal(r.code, 0)
+  for (const word of ['run', '--listen', '--plugins', '--config', '--root']) {
+    assert.ok(r.stdout.includes(word), `--help does not mention ${word}:\n${r.stdout}`)
+  }
+  assert.equal(r.stderr, '')
+})
+
+test('--version prints a version', async () => {
+  const r = await runMoonhost(['--version'])
+  assert.equal(r.code, 0)
+  assert.match(r.stdout, /^moonhost \d+\.\d+\.\d+/)
+})
+
+test('an unknown flag exits 2 with a one-line error naming it', async () => {
+  const r = await runMoonhost(['run', '--frobnicate'])
+  assert.equal(r.code, 2)
+  const line = assertOneLine(r.stderr)
+  assert.match(line, /--frobnicate/)
+  assert.equal(r.stdout, '')
+})
+
+test('an unknown command exits 2 with a one-line error naming it', async () => {
+  const r = await runMoonhost(['frobnicate'])
+  assert.equal(r.code, 2)
+  assert.match(assertOneLine(r.stderr), /frobnicate/)
+})
+
+test('a flag missing its value exits 2', async () => {
+  const r = await runMoonhost(['run', '--listen'])
+  assert.equal(r.code, 2)
+  assert.match(assertOneLine(r.stderr), /--listen/)
+})
+
+test('a fragment with a Lua syntax error: exit 2, stderr names the file and the line', async (t) => {
+  const dir = tempTree(t, {
+    '10-ok.lua': 'return { mode = "dev" }\n',
+    '20-broken.lua': 'return {\n  mode = "dev",\n  limits = { max_connections = = 5 },\n}\n',
+  })
+  const line = await runRefused(dir)
+  assert.match(line, /20-broken\.lua:3:/)
+})
+
+test('a fragment with an unknown key: exit 2, stderr names the file and the key', async (t) => {
+  const dir = tempTree(t, { '10-typo.lua': 'return { limits = { max_conections = 5 } }\n' })
+  const line = await runRefused(dir)
+  assert.match(line, /10-typo\.lua/)
+  assert.match(line, /max_conections/)
+})
+
+test('an unknown top-level key: exit 2, stderr names the file and the key', async (t) => {
+  const dir = tempTree(t, { '10-top.lua': 'return { listen_port = 80 }\n' })
+  const line = await runRefused(dir)
+  assert.match(line, /10-top\.lua/)
+  assert.match(line, /listen_port/)
+})
+
+test('a key with the wrong type: exit 2, stderr names the file and the key', async (t) => {
+  const dir = tempTree(t, { '10-type.lua': 'return { limits = { max_connections = "lots" } }\n' })
+  const line = await runRefused(dir)
+  assert.match(line, /10-type\.lua/)
+  assert.match(line, /limits\.max_connections/)
+})
+
+test('an out-of-range value: exit 2, stderr names the file and the key', async (t) => {
+  const dir = tempTree(t, { '10-range.lua': 'return { limits = { json_max_depth = 0 } }\n' })
+  const line = await runRefused(dir)
+  assert.match(line, /10-range\.lua/)
+  assert.match(line, /json_max_depth/)
+})
+
+test('a fragment that does not return a table: exit 2 naming the file', async (t) => {
+  const dir = tempTree(t, { '10-num.lua': 'return 42\n' })
+  assert.match(await runRefused(dir), /10-num\.lua/)
+})
+
+test('config prints JSON: fragments merge in lexical order, flags override files', async (t) => {
+  const dir = tempTree(t, {
+    // Created out of order on purpose; lexical (bytewise) order is 10 < 20 < 9.
+    '9-last.lua': 'return { limits = { json_max_depth = 99 } }\n',
+    '20-later.lua': `return {
+      listen = '127.0.0.1:9999',
+      limits = { call_timeout_ms = 222, json_max_depth = 50 },
+      plugins = { demo = { y = 2 } },
+    }\n`,
+    '10-first.lua': `return {
+      mode = 'build',
+      limits = { call_timeout_ms = 111, max_connections = 7 },
+      log = { level = 'warn' },
+      plugins = { demo = { x = 1, y = 1, list = { 'a', 'b' } } },
+    }\n`,
+    'README.txt': 'not a fragment: ignored (only *.lua files are read)\n',
+  })
+
+  const files = await runMoonhost(['config', '--config', dir])
+  assert.equal(files.code, 0, files.stderr)
+  const cfg = JSON.parse(files.stdout)
+  assert.equal(cfg.limits.call_timeout_ms, 222, '20-later overrides 10-first')
+  assert.equal(cfg.limits.max_connections, 7, 'tables merge key by key')
+  assert.equal(cfg.limits.json_max_depth, 99, '9-last sorts after 20-later')
+  assert.equal(cfg.limits.max_message_bytes, 1048576, 'defaults fill the rest')
+  assert.equal(cfg.mode, 'build')
+  assert.equal(cfg.listen, '127.0.0.1:9999')
+  assert.equal(cfg.log.level, 'warn')
+  assert.deepEqual(cfg.plugins.demo, { x: 1, y: 2, list: ['a', 'b'] })
+
+  const flags = await runMoonhost(['config', '--config', dir, '--listen', '127.0.0.1:4321', '--log-level', 'trace', '--root', '/srv/app'])
+  assert.equal(flags.code, 0, flags.stderr)
+  const over = JSON.parse(flags.stdout)
+  assert.equal(over.listen, '127.0.0.1:4321', '--listen overrides the files')
+  assert.equal(over.log.level, 'trace', '--log-level overrides the files')
+  assert.equal(over.root, '/srv/app')
+  assert.equal(over.limits.call_timeout_ms, 222, 'flags leave other keys alone')
+})
+
+test('a bad flag value is refused like a bad file value', async (t) => {
+  const dir = tempTree(t, { '10-ok.lua': 'return {}\n' })
+  const r = await runMoonhost(['config', '--config', dir, '--listen', 'not-an-address:xyz'])
+  assert.equal(r.code, 2)
+  assertOneLine(r.stderr)
+})
+
+test('conf.d sandbox: os.getenv works, so secrets can come from the environment', async (t) => {
+  const dir = tempTree(t, { '10-env.lua': "return { plugins = { deploy = { token = os.getenv('MOONHOST_E2E_TOKEN') } } }\n" })
+  const r = await runMoonhost(['config', '--config', dir], { env: { MOONHOST_E2E_TOKEN: 's3cret' } })
+  assert.equal(r.code, 0, r.stderr)
+  assert.equal(JSON.parse(r.stdout).plugins.deploy.token, 's3cret')
+})
+
+test('conf.d sandbox: io.open is not available', async (t) => {
+  const dir = tempTree(t, { '10-io.lua': "local f = io.open('/etc/hostname')\nreturn {}\n" })
+  const line = await runRefused(dir)
+  assert.match(line, /10-io\.lua:1/)
+  assert.match(line, /\bio\b/)
+})
+
+test('conf.d sandbox: os.execute is not available and runs nothing', async (t) => {
+  const dir = tempTree(t, {})
+  const marker = join(dir, 'pwned')
+  const frag = `os.execute('touch ${marker}')\nreturn {}\n`
+  const conf = tempTree(t, { '10-exec.lua': frag })
+  const line = await runRefused(conf)
+  assert.match(line, /10-exec\.lua:1/)
+  assert.match(line, /execute/)
+  assert.equal(existsSync(marker), false, 'os.execute ran a command')
+})
+
+test('conf.d sandbox: require is not available', async (t) => {
+  const dir = tempTree(t, { '10-req.lua': "local os2 = require('os')\nreturn {}\n" })
+  const line = await runRefused(dir)
+  assert.match(line, /10-req\.lua:1/)
+  assert.match(line, /require/)
+})
+
+test('conf.d sandbox: load and dofile are not available', async (t) => {
+  const dir = tempTree(t, { '10-load.lua': "local f = load('return 1')\nreturn {}\n" })
+  assert.match(await runRefused(dir), /10-load\.lua:1.*load/)
+  const dir2 = tempTree(t, { '10-dofile.lua': "dofile('/etc/hostname')\nreturn {}\n" })
+  assert.match(await runRefused(dir2), /10-dofile\.lua:1.*dofile/)
+})
+
+test('conf.d sandbox: a fragment that never ends is stopped', async (t) => {
+  const dir = tempTree(t, { '10-loop.lua': 'while true do end\nreturn {}\n' })
+  assert.match(await runRefused(dir), /10-loop\.lua/)
+})

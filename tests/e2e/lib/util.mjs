@@ -1,0 +1,151 @@
+// Small helpers shared by the e2e tests (on top of lib/host.mjs).
+import { readFileSync, rmSync } from 'node:fs'
+import { join } from 'node:path'
+import { startHost, fixtures, closeOf, writeTree, tempDir } from './host.mjs'
+
+/** Starts a host for test t and stops it (checking its exit) when t ends. */
+export async function hostFor(t, opts = {}) {
+  const host = await startHost(opts)
+  t.after(() => host.stop())
+  return host
+}
+
+/** A promise with its resolve/reject exposed. */
+export function deferred() {
+  let resolve, reject
+  const promise = new Promise((res, rej) => {
+    resolve = res
+    reject = rej
+  })
+  return { promise, resolve, reject }
+}
+
+/** Awaits p expecting a rejection; returns the rejection value. */
+export async function rejectionOf(p) {
+  try {
+    const v = await p
+    throw new Error(`expected a rejection, got ${JSON.stringify(v)}`)
+  } catch (e) {
+    if (e instanceof Error && e.message.startsWith('expected a rejection')) throw e
+    return e
+  }
+}
+
+/** The source of the test configuration fragment (conf.d/00-test.lua). */
+export function testConfigSource() {
+  return readFileSync(join(fixtures, 'conf.d', '00-test.lua'), 'utf8')
+}
+
+/**
+ * Decodes a structured-clone-es record array (the host answers a frame that
+ * starts with '[' in that codec): [tag, value] records, records[0] the root.
+ * Enough for replies: primitives (0), undefined (-1), arrays (1), objects (2).
+ */
+export function decodeRecords(records) {
+  const resolve = (i) => {
+    const [tag, value] = records[i]
+    switch (tag) {
+      case 0: return value
+      case -1: return undefined
+      case 1: return value.map(resolve)
+      case 2: return Object.fromEntries(value.map(([k, v]) => [resolve(k), resolve(v)]))
+      default: throw new Error(`record ${i}: tag ${JSON.stringify(tag)} not handled by the test decoder`)
+    }
+  }
+  return resolve(0)
+}
+
+/** A frame from the host as a value: plain JSON, or "s:"/record-array frames decoded. */
+export function decodeFrame(text) {
+  if (text.startsWith('s:')) return decodeRecords(JSON.parse(text.slice(2)))
+  const v = JSON.parse(text)
+  // Envelopes are objects: an array frame is the structured-clone codec.
+  return Array.isArray(v) ? decodeRecords(v) : v
+}
+
+/**
+ * A raw ws with a message queue, so no frame is missed between reads.
+ *   const raw = await rawClient(host)
+ *   raw.send({ t: 'q', i: 'x', m: 'wire:sub', a: [2, 1] })
+ *   const reply = await raw.next()            // decoded frame
+ *   const reply2 = await raw.replyTo('x')     // first frame whose i is 'x'
+ */
+export async function rawClient(host, path = '/__ws') {
+  const ws = await host.rawSocket(path)
+  const queue = []
+  const waiters = []
+  const closed = closeOf(ws)
+  ws.on('message', (data, isBinary) => {
+    const item = { text: data.toString(), isBinary }
+    const w = waiters.shift()
+    if (w) w(item)
+    else queue.push(item)
+  })
+  // The timeout only turns a missing frame into a failure instead of a hang.
+  const nextItem = (timeoutMs = 10000) => {
+    if (queue.length) return Promise.resolve(queue.shift())
+    return new Promise((res, rej) => {
+      const timer = setTimeout(() => {
+        waiters.splice(waiters.indexOf(waiter), 1)
+        rej(new Error(`no frame from the host within ${timeoutMs} ms`))
+      }, timeoutMs)
+      const waiter = (item) => {
+        clearTimeout(timer)
+        res(item)
+      }
+      waiters.push(waiter)
+    })
+  }
+  return {
+    ws,
+    closed,
+    /** Sends a string as is, an object as JSON, a Buffer as a text frame. */
+    send(frame) {
+      if (Buffer.isBuffer(frame)) ws.send(frame, { binary: false })
+      else ws.send(typeof frame === 'string' ? frame : JSON.stringify(frame))
+    },
+    /** The next frame, decoded (see decodeFrame). */
+    async next() {
+      return decodeFrame((await nextItem()).text)
+    },
+    /** The next frame as received (text). */
+    async nextText() {
+      return (await nextItem()).text
+    },
+    /** The next frame whose i equals id (frames before it are dropped). */
+    async replyTo(id) {
+      for (;;) {
+        const msg = decodeFrame((await nextItem()).text)
+        if (msg.i === id) return msg
+      }
+    },
+  }
+}
+
+// Temp dirs are removed when the test process exits, after every host has
+// stopped (a t.after hook could run before the host that reads them stops).
+const tempDirs = []
+process.on('exit', () => {
+  for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true })
+})
+
+/** writeTree into a fresh temp dir, removed when the test file's process exits. */
+export function tempTree(t, files) {
+  const dir = writeTree(files, tempDir())
+  tempDirs.push(dir)
+  return dir
+}
+
+/** A fresh empty temp dir, removed like tempTree's. */
+export function scratchDir(prefix) {
+  const dir = tempDir(prefix)
+  tempDirs.push(dir)
+  return dir
+}
+
+/** A conf.d directory: the test fragment (00-test.lua) plus extra fragments. */
+export function configDir(t, extra = {}) {
+  return tempTree(t, { '00-test.lua': testConfigSource(), ...extra })
+}
+
+export { writeTree, copyFixturePlugins, tempDir, runMoonhost, fixtures } from './host.mjs'
