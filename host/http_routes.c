@@ -12,6 +12,7 @@
 #include "http.h"
 #include "log.h"
 #include "server.h"
+#include "www.h"
 
 static void respond_json(mh_http_exchange *x, int status, const char *json) {
   mh_http_header(x, "cache-control", "no-store");
@@ -117,6 +118,16 @@ void mh_http_route(mh_http_exchange *x) {
   if (strcmp(x->method_name, "POST") == 0 && strcmp(x->path, "/__moonhost/reload") == 0) {
     route_reload(x);
     return;
+  }
+  if (get && strncmp(x->path, "/__moonhost/", 12) == 0) {
+    /* Names are matched exactly against the embedded files: never a path on disk. */
+    const mh_www_file *f = mh_www_find(x->path + 12);
+    if (f) {
+      mh_http_header(x, "cache-control", "no-cache");
+      mh_http_header(x, "access-control-allow-origin", "*");
+      mh_http_respond(x, 200, mh_www_content_type(f->name), f->data, f->len);
+      return;
+    }
   }
   if (get && strcmp(x->path, "/__moonhost/health") == 0) {
     snprintf(body, sizeof body, "{\"ok\":true,\"version\":\"%s\",\"clients\":%zu}", MOONHOST_VERSION, h->nclients);

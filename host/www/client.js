@@ -1,0 +1,1 @@
+// placeholder: the moonhost browser/Node client lands with the call-semantics work
