@@ -39,12 +39,15 @@ static void budget_hook(lua_State *L, lua_Debug *ar) {
   if (!call) return;
   if (!call->killed) {
     call->instructions += HOOK_EVERY;
-    if (call->instructions <= e->host->cfg->lua.instruction_budget) return;
+    bool over_count = call->instructions > e->host->cfg->lua.instruction_budget;
+    /* Wall time since this resume began: the loop serves nobody meanwhile. */
+    bool over_time = (uv_hrtime() - e->resumed_at) / 1000000 > e->host->cfg->lua.max_run_ms;
+    if (!over_count && !over_time) return;
     call->killed = true;
+    call->killed_by_time = over_time && !over_count;
   }
   lua_sethook(L, budget_hook, LUA_MASKCOUNT, 1);
-  luaL_error(L, "stopped: the call ran past its budget of %I instructions",
-             (lua_Integer)e->host->cfg->lua.instruction_budget);
+  luaL_error(L, "stopped: the call ran past its budget");
 }
 
 /* package.searchers entry that finds lua/moonhost modules inside the binary. */
@@ -79,6 +82,8 @@ static void install_searcher(lua_State *L, const char *plugin_dir) {
   lua_setfield(L, -2, "moonhost.core");
   lua_pushcfunction(L, mh_luaopen_project);
   lua_setfield(L, -2, "moonhost.project");
+  lua_pushcfunction(L, mh_luaopen_call);
+  lua_setfield(L, -2, "moonhost.call");
   lua_pop(L, 2);
 }
 
@@ -118,6 +123,9 @@ static const char *plugin_name(mh_engine *e) { return e->gen->plugin->name; }
 static mh_error *error_from_lua(mh_lua_call *call, int status) {
   mh_engine *e = call->e;
   lua_State *co = call->co;
+  if (call->killed && call->killed_by_time)
+    return mh_error_new(MH_ERR_TIMEOUT, "%s: call stopped after running %u ms without waiting (lua.max_run_ms)",
+                        plugin_name(e), e->host->cfg->lua.max_run_ms);
   if (call->killed)
     return mh_error_new(MH_ERR_TIMEOUT, "%s: call stopped after %llu instructions (lua.instruction_budget)",
                         plugin_name(e), (unsigned long long)e->host->cfg->lua.instruction_budget);
@@ -159,6 +167,7 @@ static void finish(mh_lua_call *call, mh_value *result, mh_error *err) {
   call->finished = true;
   if (call->finished_flag) *call->finished_flag = true;
   luaL_unref(e->L, LUA_REGISTRYINDEX, call->co_ref);
+  luaL_unref(e->L, LUA_REGISTRYINDEX, call->on_cancel_ref);
   mh_list_remove(&call->link);
   mh_value_free(call->args);
   mh_value_free(call->wake_value);
@@ -175,8 +184,11 @@ static void resume(mh_lua_call *call, int nargs) {
   lua_State *co = call->co;
   mh_lua_call *outer = e->running;
   int nres = 0;
+  uint64_t outer_started = e->resumed_at;
   e->running = call;
+  e->resumed_at = uv_hrtime();
   int status = lua_resume(co, NULL, nargs, &nres);
+  e->resumed_at = outer_started;
   e->running = outer;
   if (status == LUA_YIELD) {
     if (call->suspended) return; /* waiting in mh_lua_await */
@@ -270,8 +282,8 @@ static int load_body(lua_State *L) {
   return 0;
 }
 
-static mh_lua_call *start(mh_engine *e, lua_CFunction body, int handler, mh_value *args, mh_engine_done done,
-                          void *ud) {
+static mh_lua_call *start(mh_engine *e, lua_CFunction body, int handler, mh_value *args, const char *caller,
+                          mh_engine_done done, void *ud) {
   mh_lua_call *call = calloc(1, sizeof *call);
   if (!call) {
     mh_value_free(args);
@@ -281,6 +293,8 @@ static mh_lua_call *start(mh_engine *e, lua_CFunction body, int handler, mh_valu
   call->e = e;
   call->handler = handler;
   call->args = args;
+  call->on_cancel_ref = LUA_NOREF;
+  if (caller) snprintf(call->caller, sizeof call->caller, "%s", caller);
   call->done = done;
   call->ud = ud;
   call->co = lua_newthread(e->L);
@@ -298,12 +312,28 @@ static mh_lua_call *start(mh_engine *e, lua_CFunction body, int handler, mh_valu
 }
 
 static void lua_load_plugin(mh_engine *e, mh_engine_done done, void *ud) {
-  start(e, load_body, LUA_NOREF, NULL, done, ud);
+  start(e, load_body, LUA_NOREF, NULL, NULL, done, ud);
 }
 
-static mh_engine_call *lua_call_handler(mh_engine *e, int handler, mh_value *args, mh_engine_done done,
-                                        void *ud) {
-  return (mh_engine_call *)start(e, call_body, handler, args, done, ud);
+static mh_engine_call *lua_call_handler(mh_engine *e, int handler, mh_value *args, const char *caller,
+                                        mh_engine_done done, void *ud) {
+  return (mh_engine_call *)start(e, call_body, handler, args, caller, done, ud);
+}
+
+/* The callbacks moonhost.on_cancel registered, newest first; they run on the
+ * main thread, not yieldable, each in its own protected call. */
+static void run_on_cancel(mh_lua_call *call) {
+  lua_State *L = call->e->L;
+  if (call->on_cancel_ref == LUA_NOREF) return;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, call->on_cancel_ref);
+  for (lua_Integer i = (lua_Integer)lua_rawlen(L, -1); i >= 1; i--) {
+    lua_rawgeti(L, -1, i);
+    if (lua_pcall(L, 0, 0, 0) != LUA_OK) {
+      mh_log_warn("plugin", "%s: an on_cancel callback failed: %s", plugin_name(call->e), lua_tostring(L, -1));
+      lua_pop(L, 1);
+    }
+  }
+  lua_pop(L, 1);
 }
 
 static void lua_cancel(mh_engine_call *c) {
@@ -317,6 +347,7 @@ static void lua_cancel(mh_engine_call *c) {
   call->cancelled = true;
   if (call->cancel_wait) call->cancel_wait(call->wait_op);
   call->cancel_wait = NULL;
+  run_on_cancel(call);
   lua_resetthread(call->co); /* runs the handler's to-be-closed variables */
   finish(call, NULL, mh_error_new(MH_ERR_CANCELLED, "call cancelled"));
 }

@@ -23,6 +23,7 @@ struct mh_engine {
   mh_host *host;
   size_t mem_used, mem_limit;
   mh_lua_call *running; /* the call whose coroutine is executing now */
+  uint64_t resumed_at;  /* uv_hrtime() when it was resumed */
   mh_list calls;        /* calls alive on this engine */
   bool retired;
   int array_mt_ref;     /* metatable that marks a table as a JSON array */
@@ -40,6 +41,9 @@ struct mh_lua_call {
   void *ud;
   uint64_t instructions;
   bool killed;     /* over budget: every further instruction raises */
+  bool killed_by_time;
+  char caller[24];    /* id of the client that started the call ("" if none) */
+  int on_cancel_ref;  /* table of moonhost.on_cancel callbacks, or LUA_NOREF */
   bool cancelled;
   bool finished;
   bool *finished_flag; /* set while `start` runs, to learn of a synchronous finish */
@@ -80,5 +84,7 @@ int mh_luaopen_core(lua_State *L);
 /* moonhost.project: ctx.watch and ctx.dev_server (lua_project.c). */
 int mh_luaopen_project(lua_State *L);
 void mh_lua_watches_stop(mh_engine *e);
+/* moonhost.call: caller() and on_cancel() (lua_call.c). */
+int mh_luaopen_call(lua_State *L);
 
 #endif

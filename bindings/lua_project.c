@@ -59,7 +59,7 @@ static void on_files(void *ud, const mh_watch_event *ev, size_t n) {
     mh_value_obj_set(arg, "path", mh_value_cstring(ev[i].path));
     mh_value_obj_set(arg, "kind", mh_value_cstring(kind_name(ev[i].kind)));
     mh_value_push(args, arg);
-    mh_lua_engine.call(e, lw->cb_ref, args, callback_done, NULL);
+    mh_lua_engine.call(e, lw->cb_ref, args, NULL, callback_done, NULL);
   }
 }
 

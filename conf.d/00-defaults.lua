@@ -68,12 +68,26 @@ return {
 
     -- Deepest nesting of arrays/objects accepted in a message. 1 .. 10000.
     json_max_depth = 128,
+
+    -- Seconds of silence on a WebSocket before the server sends a ping.
+    -- 1 .. 65535.
+    ping_interval_s = 30,
+
+    -- Seconds of silence (no pong either) before the server hangs up.
+    -- 2 .. 65535; keep it above ping_interval_s.
+    idle_timeout_s = 90,
   },
 
   lua = {
     -- VM instructions one handler call may execute (all its resumes
     -- together) before it is stopped. Integer >= 1000.
     instruction_budget = 100000000,
+
+    -- Milliseconds one handler may run without waiting (a call to
+    -- moonhost.sleep or a client yields and resets the clock): the loop serves
+    -- nobody else meanwhile. Past it the call is stopped with rpc_timeout.
+    -- Integer >= 1.
+    max_run_ms = 2000,
 
     -- Memory one plugin's Lua state may hold, in bytes.
     -- Integer >= 1048576 (1 MiB). Default 256 MiB.

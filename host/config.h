@@ -27,9 +27,12 @@ typedef struct mh_config {
     size_t send_queue_bytes;
     uint32_t call_timeout_ms;
     int json_max_depth;
+    uint32_t ping_interval_s; /* WebSocket keep-alive ping after this much silence */
+    uint32_t idle_timeout_s;  /* hang up after this much silence */
   } limits;
   struct {
     uint64_t instruction_budget; /* per call (all resumes together) */
+    uint32_t max_run_ms;         /* per resume: running without yielding */
     size_t memory_bytes;         /* per plugin lua_State */
   } lua;
   struct {

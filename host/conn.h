@@ -17,6 +17,7 @@ struct mh_server {
   struct lws_context *ctx;
   struct lws_vhost *vhost;
   int port;
+  lws_retry_bo_t idle_policy; /* keep-alive pings and idle hang-up */
 };
 
 typedef struct ws_msg {

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "client.h"
 #include "host.h"
 #include "log.h"
 #include "plugin.h"
@@ -79,7 +80,8 @@ static void run_done(void *ud, mh_value *result, mh_error *err) {
 
 /* Starts a run; returns the caller's waiter, or NULL if the outcome was
  * delivered already (synchronous completion or failure). */
-static mh_waiter *start_run(mh_host *host, mh_fn *fn, mh_value *args, mh_buf *key, mh_reply_fn reply, void *ud) {
+static mh_waiter *start_run(mh_host *host, mh_client *caller, mh_fn *fn, mh_value *args, mh_buf *key,
+                            mh_reply_fn reply, void *ud) {
   mh_run *run = calloc(1, sizeof *run);
   mh_waiter *w = NULL;
   if (run) mh_list_init(&run->waiters);
@@ -97,7 +99,8 @@ static mh_waiter *start_run(mh_host *host, mh_fn *fn, mh_value *args, mh_buf *ke
   if (fn->type == MH_FN_QUERY) mh_map_put(&fn->runs, run->key.data, run->key.len, run);
   if (fn->type == MH_FN_STATIC) fn->static_run = run;
   fn->stats.runs++;
-  mh_engine_call *ec = host->engine->call(fn->gen->engine, fn->handler, args, run_done, run);
+  mh_engine_call *ec =
+      host->engine->call(fn->gen->engine, fn->handler, args, caller ? caller->id : NULL, run_done, run);
   if (!ec) return NULL; /* finished (and freed) already */
   run->ecall = ec;
   return w;
@@ -150,7 +153,7 @@ mh_waiter *mh_dispatch(mh_host *host, mh_client *caller, const char *name, mh_va
       return NULL;
     }
     if (fn->static_run) return join_run(fn, fn->static_run, args, reply, ud);
-    return start_run(host, fn, args, &key, reply, ud);
+    return start_run(host, caller, fn, args, &key, reply, ud);
   case MH_FN_QUERY: {
     if (mh_value_canonical(args, &key)) {
       mh_value_free(args);
@@ -173,11 +176,11 @@ mh_waiter *mh_dispatch(mh_host *host, mh_client *caller, const char *name, mh_va
       mh_buf_free(&key);
       return join_run(fn, run, args, reply, ud);
     }
-    return start_run(host, fn, args, &key, reply, ud);
+    return start_run(host, caller, fn, args, &key, reply, ud);
   }
   case MH_FN_ACTION:
   case MH_FN_EVENT:
-  default: return start_run(host, fn, args, &key, reply, ud);
+  default: return start_run(host, caller, fn, args, &key, reply, ud);
   }
 }
 

@@ -29,9 +29,11 @@ typedef struct mh_engine_vt {
   /* Runs the plugin file and its setup(ctx); registrations reach gen through
    * mh_gen_register. done(ud, value, NULL) on success. */
   void (*load)(mh_engine *e, mh_engine_done done, void *ud);
-  /* Calls a handler with positional args (an ARRAY, taken). Returns a handle
-   * for cancel, or NULL when it already completed. */
-  mh_engine_call *(*call)(mh_engine *e, int handler, mh_value *args, mh_engine_done done, void *ud);
+  /* Calls a handler with positional args (an ARRAY, taken) on behalf of
+   * the client `caller` (its id, or NULL). Returns a handle for cancel, or
+   * NULL when it already completed. */
+  mh_engine_call *(*call)(mh_engine *e, int handler, mh_value *args, const char *caller, mh_engine_done done,
+                          void *ud);
   /* Stops a running call: its coroutine is closed and done is called with
    * rpc_cancelled before cancel returns. */
   void (*cancel)(mh_engine_call *c);

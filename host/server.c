@@ -82,6 +82,10 @@ mh_server *mh_server_start(mh_host *host) {
   info.iface = host->cfg->listen_host;
   info.protocols = protocols;
   info.vhost_name = "moonhost";
+  /* lws pings a silent client, then hangs up when even the pong is missing. */
+  s->idle_policy.secs_since_valid_ping = (uint16_t)host->cfg->limits.ping_interval_s;
+  s->idle_policy.secs_since_valid_hangup = (uint16_t)host->cfg->limits.idle_timeout_s;
+  info.retry_and_idle_policy = &s->idle_policy;
   s->vhost = lws_create_vhost(s->ctx, &info);
   if (!s->vhost) {
     mh_log_error("server", "cannot listen on %s:%d", host->cfg->listen_host, host->cfg->listen_port);
