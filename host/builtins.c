@@ -57,7 +57,7 @@ static mh_value *fn_stats(mh_host *host, mh_client *caller, const mh_value *args
   mh_map *m = &host->registry.by_name;
   for (size_t i = 0; i < m->cap; i++) {
     mh_fn *fn = mh_map_live(&m->slots[i]) ? m->slots[i].value : NULL;
-    if (!fn || fn->builtin) continue;
+    if (!fn || !fn->gen) continue; /* host functions have no stats worth showing */
     mh_value *s = mh_value_new(MH_V_OBJECT);
     if (!s) continue;
     put_uint(s, "calls", fn->stats.calls);
@@ -80,7 +80,7 @@ static mh_value *fn_cacheable(mh_host *host, mh_client *caller, const mh_value *
   mh_map *m = &host->registry.by_name;
   for (size_t i = 0; out && i < m->cap; i++) {
     mh_fn *fn = mh_map_live(&m->slots[i]) ? m->slots[i].value : NULL;
-    if (fn && !fn->builtin && (fn->type == MH_FN_STATIC || fn->cache)) mh_value_push(out, mh_value_cstring(fn->name));
+    if (fn && fn->gen && (fn->type == MH_FN_STATIC || fn->cache)) mh_value_push(out, mh_value_cstring(fn->name));
   }
   return out;
 }

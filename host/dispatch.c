@@ -12,10 +12,12 @@
 
 /* One execution of a handler, and everyone waiting for its outcome. */
 typedef struct mh_run {
+  mh_host *host;
   mh_fn *fn;
   mh_list waiters;
   mh_buf key;          /* query: canonical args (shared runs and the cache) */
-  mh_engine_call *ecall;
+  mh_engine_call *ecall;  /* a plugin handler running, or */
+  mh_native_call *ncall;  /* a host function waiting */
   bool finished;
 } mh_run;
 
@@ -52,7 +54,7 @@ static void log_event_error(const mh_fn *fn, const mh_error *err) {
 static void run_done(void *ud, mh_value *result, mh_error *err) {
   mh_run *run = ud;
   mh_fn *fn = run->fn;
-  mh_host *host = fn->gen->plugin->host;
+  mh_host *host = run->host;
   run->finished = true;
   if (fn->type == MH_FN_QUERY && run->key.len) mh_map_del(&fn->runs, run->key.data, run->key.len);
   if (fn->static_run == run) fn->static_run = NULL;
@@ -92,6 +94,7 @@ static mh_waiter *start_run(mh_host *host, mh_client *caller, mh_fn *fn, mh_valu
     reply_error_now(reply, ud, mh_error_new(MH_ERR_INTERNAL, "out of memory"));
     return NULL;
   }
+  run->host = host;
   run->fn = fn;
   mh_fn_ref(fn);
   run->key = *key;
@@ -99,6 +102,12 @@ static mh_waiter *start_run(mh_host *host, mh_client *caller, mh_fn *fn, mh_valu
   if (fn->type == MH_FN_QUERY) mh_map_put(&fn->runs, run->key.data, run->key.len, run);
   if (fn->type == MH_FN_STATIC) fn->static_run = run;
   fn->stats.runs++;
+  if (fn->native) {
+    mh_native_call *nc = fn->native->start(host, caller, args, run_done, run);
+    if (!nc) return NULL; /* finished (and freed) already */
+    run->ncall = nc;
+    return w;
+  }
   mh_engine_call *ec =
       host->engine->call(fn->gen->engine, fn->handler, args, caller ? caller->id : NULL, run_done, run);
   if (!ec) return NULL; /* finished (and freed) already */
@@ -189,8 +198,11 @@ void mh_dispatch_cancel(mh_waiter *w) {
   mh_list_remove(&w->link);
   free(w);
   /* A static run is kept: the next caller would only start it again. */
-  if (mh_list_empty(&run->waiters) && run->fn->type != MH_FN_STATIC && run->ecall && !run->finished)
-    run->fn->gen->plugin->host->engine->cancel(run->ecall);
+  if (!mh_list_empty(&run->waiters) || run->fn->type == MH_FN_STATIC || run->finished) return;
+  if (run->ncall)
+    run->fn->native->cancel(run->ncall);
+  else if (run->ecall)
+    run->host->engine->cancel(run->ecall);
 }
 
 int mh_dispatch_invalidate(mh_host *host, const char *name, const mh_value *args) {

@@ -51,16 +51,26 @@ void mh_fn_unref(mh_fn *fn) {
   if (gen) mh_gen_unref(gen);
 }
 
-int mh_registry_add_builtin(mh_registry *r, const char *name, mh_fn_type type, mh_builtin_fn builtin) {
+static int add_host_fn(mh_registry *r, const char *name, mh_fn_type type, mh_builtin_fn builtin,
+                       const mh_native *native) {
   mh_fn *fn = fn_new(name, type);
   if (!fn) return -1;
   fn->builtin = builtin;
+  fn->native = native;
   fn->registered = true;
   if (mh_map_put(&r->by_name, name, strlen(name), fn)) {
     mh_fn_unref(fn);
     return -1;
   }
   return 0;
+}
+
+int mh_registry_add_builtin(mh_registry *r, const char *name, mh_fn_type type, mh_builtin_fn builtin) {
+  return add_host_fn(r, name, type, builtin, NULL);
+}
+
+int mh_registry_add_native(mh_registry *r, const char *name, mh_fn_type type, const mh_native *native) {
+  return add_host_fn(r, name, type, NULL, native);
 }
 
 bool mh_registry_name_free_for(mh_registry *r, const char *name, const mh_gen *gen) {

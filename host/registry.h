@@ -25,6 +25,16 @@ typedef struct mh_client mh_client;
 /* caller is the client that made the call, or NULL (HTTP, the host itself). */
 typedef mh_value *(*mh_builtin_fn)(mh_host *host, mh_client *caller, const mh_value *args, mh_error **err);
 
+/* A host function that waits (relaying to another peer, say). start takes
+ * args and calls done exactly once, maybe before it returns (it then returns
+ * NULL); cancel stops the work and calls done with rpc_cancelled. */
+typedef struct mh_native_call mh_native_call;
+typedef void (*mh_native_done)(void *ud, mh_value *result, mh_error *err);
+typedef struct mh_native {
+  mh_native_call *(*start)(mh_host *host, mh_client *caller, mh_value *args, mh_native_done done, void *ud);
+  void (*cancel)(mh_native_call *c);
+} mh_native;
+
 typedef struct mh_fn_spec {
   const char *name;
   mh_fn_type type;
@@ -44,6 +54,7 @@ typedef struct mh_fn {
   mh_gen *gen;         /* NULL for builtins */
   int handler;
   mh_builtin_fn builtin;
+  const mh_native *native;
   mh_cache *cache;     /* cached queries */
   mh_map runs;         /* query: canonical args -> mh_run in flight */
   mh_run *static_run;  /* static: the first run, while in flight */
@@ -65,6 +76,7 @@ void mh_registry_free(mh_registry *r);
 mh_fn *mh_registry_get(mh_registry *r, const char *name);
 /* Adds a host builtin; returns 0 or -1. */
 int mh_registry_add_builtin(mh_registry *r, const char *name, mh_fn_type type, mh_builtin_fn fn);
+int mh_registry_add_native(mh_registry *r, const char *name, mh_fn_type type, const mh_native *native);
 /* Whether `name` is free for plugin `gen` (free, or owned by gen's own plugin). */
 bool mh_registry_name_free_for(mh_registry *r, const char *name, const mh_gen *gen);
 
