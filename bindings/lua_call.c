@@ -1,8 +1,14 @@
-/* moonhost.call: what a handler knows about the call it is serving.
- *   caller()      -> {id=, trusted=} of the client that started the call, or nil
- *   on_cancel(fn) -> runs fn if the call is cancelled (by the client, a
- *                    disconnect or a timeout), before its to-be-closed variables */
+/* moonhost.call: what a handler knows about the call it is serving, and
+ * calls it makes to other functions.
+ *   caller()        -> {id=, trusted=, connected=} of the client that started the call, or nil
+ *   on_cancel(fn)   -> runs fn if the call is cancelled (by the client, a
+ *                      disconnect or a timeout), before its to-be-closed variables
+ *   dispatch(n,...) -> ok, value|error: calls any registered function (any
+ *                      plugin's, or the host's) through the dispatcher, waiting */
+#include <stdlib.h>
+
 #include "client.h"
+#include "dispatch.h"
 #include "lua_engine.h"
 
 static mh_lua_call *current(lua_State *L, const char *what) {
@@ -41,8 +47,43 @@ static int l_on_cancel(lua_State *L) {
   return 0;
 }
 
+/* The dispatcher's reply is borrowed: the waiting coroutine gets copies. */
+static void dispatch_reply(void *ud, const mh_value *result, const mh_error *err) {
+  mh_lua_call *call = ud;
+  if (err) {
+    mh_lua_wake(call, NULL, mh_error_copy(err));
+    return;
+  }
+  mh_value *copy = mh_value_copy(result);
+  mh_lua_wake(call, copy, copy ? NULL : mh_error_new(MH_ERR_INTERNAL, "out of memory"));
+}
+
+static void dispatch_cancel(void *op) { mh_dispatch_cancel(op); }
+
+static int l_dispatch(lua_State *L) {
+  const char *name = luaL_checkstring(L, 1);
+  mh_lua_call *call = mh_lua_require_call(L, "moonhost.call");
+  mh_engine *e = mh_lua_engine_of(L);
+  mh_value *args = mh_value_new(MH_V_ARRAY);
+  if (!args) return luaL_error(L, "out of memory");
+  for (int i = 2; i <= lua_gettop(L); i++) {
+    char *why = NULL;
+    mh_value *v = mh_lua_to_value(L, i, e->host->cfg->limits.json_max_depth, &why);
+    if (!v) {
+      mh_value_free(args);
+      lua_pushfstring(L, "moonhost.call: argument %d cannot be sent: %s", i - 1, why);
+      free(why);
+      return lua_error(L);
+    }
+    mh_value_push(args, v);
+  }
+  mh_waiter *w = mh_dispatch(e->host, NULL, name, args, false, dispatch_reply, call);
+  return mh_lua_await(L, call, dispatch_cancel, w);
+}
+
 int mh_luaopen_call(lua_State *L) {
-  static const luaL_Reg fns[] = {{"caller", l_caller}, {"on_cancel", l_on_cancel}, {NULL, NULL}};
+  static const luaL_Reg fns[] = {
+    {"caller", l_caller}, {"on_cancel", l_on_cancel}, {"dispatch", l_dispatch}, {NULL, NULL}};
   luaL_newlib(L, fns);
   return 1;
 }

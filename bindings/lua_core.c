@@ -7,6 +7,7 @@
 #include "dispatch.h"
 #include "log.h"
 #include "lua_engine.h"
+#include "lua_types.h"
 #include "rpc.h"
 #include "timer.h"
 
@@ -60,6 +61,9 @@ static int l_register(lua_State *L) {
   mh_fn_spec spec = {.name = name, .type = (mh_fn_type)type, .cached = lua_toboolean(L, -3)};
   if (lua_isnumber(L, -2)) spec.ttl_ms = (uint64_t)(lua_tonumber(L, -2) * 1000);
   if (lua_isinteger(L, -1)) spec.max_entries = (size_t)lua_tointeger(L, -1);
+  lua_getfield(L, 1, "mesh");
+  spec.mesh = lua_toboolean(L, -1);
+  lua_pop(L, 1);
   lua_getfield(L, 1, "handler");
   luaL_checktype(L, -1, LUA_TFUNCTION);
   spec.handler = luaL_ref(L, LUA_REGISTRYINDEX);
@@ -226,5 +230,7 @@ int mh_luaopen_core(lua_State *L) {
   lua_setfield(L, -2, "undefined");
   lua_rawgeti(L, LUA_REGISTRYINDEX, engine(L)->array_mt_ref);
   lua_setfield(L, -2, "array_mt");
+  mh_lua_push_type_metatables(L);
+  lua_setfield(L, -2, "types");
   return 1;
 }

@@ -140,12 +140,24 @@ static mh_error *error_from_lua(mh_lua_call *call, int status) {
     const char *msg = lua_tostring(co, -1);
     mh_error *err = mh_error_new(code ? code : MH_ERR_INTERNAL, "%s", msg ? msg : "error");
     lua_pop(co, 2);
+    if (mh_error_is_static(err)) return err; /* out of memory: nothing more to add */
     lua_getfield(co, -1, "data");
     if (!lua_isnil(co, -1)) {
       char *why = NULL;
       err->data = mh_lua_to_value(co, -1, e->host->cfg->limits.json_max_depth, &why);
       free(why);
     }
+    lua_pop(co, 1);
+    /* Raised with moonhost.error: over HTTP an oRPC "defined" error. status
+     * is optional; only an error status (400..599) is taken, else the code decides. */
+    if (luaL_getmetafield(co, -1, "__name") != LUA_TNIL) {
+      const char *mt = lua_tostring(co, -1);
+      err->defined = mt && strcmp(mt, "moonhost.error") == 0;
+      lua_pop(co, 1);
+    }
+    lua_getfield(co, -1, "status");
+    lua_Integer st = lua_isinteger(co, -1) ? lua_tointeger(co, -1) : 0;
+    if (st >= 400 && st <= 599) err->status = (int)st;
     lua_pop(co, 1);
     return err;
   }

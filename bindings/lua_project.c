@@ -1,11 +1,13 @@
-/* moonhost.project: what a plugin sees of the project beside it: file
- * watches on ctx.root (ctx.watch) and the dev server (ctx.dev_server).
- * Watches belong to the plugin generation and stop when it is retired. */
+/* moonhost.project: what a plugin sees around it: file watches on ctx.root
+ * (ctx.watch), the dev server (ctx.dev_server) and mesh directory changes
+ * (ctx.mesh.on('change')). Watches and listeners belong to the plugin
+ * generation and stop when it is retired. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "devserver.h"
 #include "log.h"
+#include "mesh.h"
 #include "lua_engine.h"
 #include "watch.h"
 
@@ -30,8 +32,25 @@ static void watch_close(lua_watch *lw) {
   lw->patterns = NULL;
 }
 
+/* A ctx.mesh.on('change', fn) listener: on the same list as the watches,
+ * told apart by w == NULL. */
+static void on_mesh_change(void *ud, const mh_value *delta);
+
+static void listener_close(lua_watch *lw) {
+  mh_mesh_unlisten(lw->e->host, on_mesh_change, lw);
+  mh_list_remove(&lw->link);
+  luaL_unref(lw->e->L, LUA_REGISTRYINDEX, lw->cb_ref);
+  free(lw);
+}
+
 void mh_lua_watches_stop(mh_engine *e) {
-  mh_list_each_safe(pos, &e->watches) watch_close(mh_container_of(pos, lua_watch, link));
+  mh_list_each_safe(pos, &e->watches) {
+    lua_watch *lw = mh_container_of(pos, lua_watch, link);
+    if (lw->w)
+      watch_close(lw);
+    else
+      listener_close(lw);
+  }
 }
 
 static void callback_done(void *ud, mh_value *result, mh_error *err) {
@@ -106,6 +125,35 @@ static int l_watch_close(lua_State *L) {
   return 0;
 }
 
+static void on_mesh_change(void *ud, const mh_value *delta) {
+  lua_watch *lw = ud;
+  mh_value *args = mh_value_new(MH_V_ARRAY), *copy = mh_value_copy(delta);
+  if (!args || !copy || mh_value_push(args, copy)) {
+    mh_value_free(args);
+    return;
+  }
+  mh_lua_engine.call(lw->e, lw->cb_ref, args, NULL, callback_done, NULL);
+}
+
+/* on_mesh_change(fn): fn({kind='added'|'updated'|'removed', peer={...}}) */
+static int l_on_mesh_change(lua_State *L) {
+  mh_engine *e = mh_lua_engine_of(L);
+  luaL_checktype(L, 1, LUA_TFUNCTION);
+  if (e->retired) return luaL_error(L, "ctx.mesh.on: this plugin version has been replaced");
+  lua_watch *lw = calloc(1, sizeof *lw);
+  if (!lw) return luaL_error(L, "out of memory");
+  lw->e = e;
+  lua_pushvalue(L, 1);
+  lw->cb_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  if (mh_mesh_listen(e->host, on_mesh_change, lw)) {
+    luaL_unref(L, LUA_REGISTRYINDEX, lw->cb_ref);
+    free(lw);
+    return luaL_error(L, "ctx.mesh.on: too many listeners");
+  }
+  mh_list_insert_tail(&e->watches, &lw->link);
+  return 0;
+}
+
 /* dev_server() -> {command, pid, running, url} or nil */
 static int l_dev_server(lua_State *L) {
   mh_host *h = mh_lua_engine_of(L)->host;
@@ -135,7 +183,8 @@ int mh_luaopen_project(lua_State *L) {
     lua_setfield(L, -2, "__index");
   }
   lua_pop(L, 1);
-  static const luaL_Reg fns[] = {{"watch", l_watch}, {"dev_server", l_dev_server}, {NULL, NULL}};
+  static const luaL_Reg fns[] = {
+    {"watch", l_watch}, {"dev_server", l_dev_server}, {"on_mesh_change", l_on_mesh_change}, {NULL, NULL}};
   luaL_newlib(L, fns);
   return 1;
 }

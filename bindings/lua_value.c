@@ -2,16 +2,26 @@
  *
  *   null       nil at the top level (an argument), moonhost.null inside tables
  *   undefined  nil at the top level, moonhost.undefined inside tables
- *   integer    Lua integer; float: Lua float (kept distinct both ways)
+ *   integer    Lua integer; float: Lua float (kept distinct both ways; NaN,
+ *              +-Infinity and -0 are plain floats)
  *   array      table 1..n marked with the array metatable, so [] stays []
  *   object     table with string keys
- * Going back, a table is an array when marked, or when its keys are exactly
- * 1..n; an empty unmarked table is an object. */
+ *   Date       {ms = number} with metatable moonhost.Date
+ *   BigInt     {value = "decimal"} with moonhost.BigInt
+ *   Map        {entries = {{k, v}, ...}} with moonhost.Map (keys of any type, in order)
+ *   Set        {values = {...}} with moonhost.Set
+ *   RegExp     {source =, flags =} with moonhost.RegExp
+ *   Error      {name =, message =} with moonhost.JsError
+ *   typed array {kind = "Uint8Array", values = {...}} with moonhost.TypedArray
+ * Going back, a table is one of those types by its metatable; otherwise it
+ * is an array when marked, or when its keys are exactly 1..n; an empty
+ * unmarked table is an object. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "lua_engine.h"
+#include "lua_types.h"
 
 static void push_array_mt(lua_State *L) { lua_rawgeti(L, LUA_REGISTRYINDEX, mh_lua_engine_of(L)->array_mt_ref); }
 
@@ -42,7 +52,7 @@ void mh_lua_push_nested(lua_State *L, const mh_value *v) {
       lua_rawset(L, -3);
     }
     return;
-  default: luaL_error(L, "values of type %s are not supported by this host yet", mh_value_type_name(v->type));
+  default: mh_lua_push_special(L, v); return;
   }
 }
 
@@ -132,6 +142,95 @@ static mh_value *convert_object(conv *c, int idx) {
   return obj;
 }
 
+/* Appends ".field" to the path for the duration of a nested conversion. */
+static int path_push_field(conv *c, const char *field) {
+  lua_pushstring(c->L, field);
+  int mark = path_push_key(c, -1);
+  lua_pop(c->L, 1);
+  return mark;
+}
+
+static mh_value *oom_or(conv *c, mh_value *v) { return v ? v : fail(c, "%s", "out of memory"); }
+
+/* One {key, value} pair of a Map's entries (the pair is on top). */
+static int convert_map_pair(conv *c, mh_value *map) {
+  lua_State *L = c->L;
+  int pidx = lua_gettop(L);
+  mh_value *kv[2] = {NULL, NULL};
+  for (int i = 0; i < 2; i++) {
+    lua_rawgeti(L, pidx, i + 1);
+    lua_pushinteger(L, i + 1);
+    int mark = path_push_key(c, -1);
+    lua_pop(L, 1);
+    kv[i] = lua_isnil(L, -1) ? mh_value_null() : convert(c, lua_gettop(L));
+    path_pop(c, mark);
+    lua_pop(L, 1);
+  }
+  if (kv[0] && kv[1]) return mh_value_map_append(map, kv[0], kv[1]) ? (fail(c, "%s", "out of memory"), -1) : 0;
+  mh_value_free(kv[0]);
+  mh_value_free(kv[1]);
+  fail(c, "%s", "out of memory");
+  return -1;
+}
+
+/* {entries = {{k, v}, ...}}: keys of any type, order kept. */
+static mh_value *convert_map(conv *c, int idx) {
+  lua_State *L = c->L;
+  int t = mh_lua_rawfield(L, idx, "entries");
+  int eidx = lua_gettop(L);
+  mh_value *map = t == LUA_TTABLE || t == LUA_TNIL ? oom_or(c, mh_value_new(MH_V_MAP))
+                                                    : fail(c, "%s", "a moonhost.Map whose entries is not a list");
+  int mark = path_push_field(c, "entries");
+  lua_Integer n = t == LUA_TTABLE ? (lua_Integer)lua_rawlen(L, eidx) : 0;
+  for (lua_Integer i = 1; map && i <= n; i++) {
+    lua_pushinteger(L, i);
+    int imark = path_push_key(c, -1);
+    lua_pop(L, 1);
+    int rc = -1;
+    if (lua_rawgeti(L, eidx, i) == LUA_TTABLE)
+      rc = convert_map_pair(c, map);
+    else
+      fail(c, "%s", "a Map entry that is not a {key, value} pair");
+    lua_pop(L, 1);
+    path_pop(c, imark);
+    if (rc) {
+      mh_value_free(map);
+      map = NULL;
+    }
+  }
+  path_pop(c, mark);
+  lua_pop(L, 1);
+  return map;
+}
+
+/* {values = {...}}: a Set's values read like an array's items. */
+static mh_value *convert_set(conv *c, int idx) {
+  lua_State *L = c->L;
+  int t = mh_lua_rawfield(L, idx, "values");
+  int vidx = lua_gettop(L);
+  mh_value *out = NULL;
+  if (t == LUA_TTABLE || t == LUA_TNIL) {
+    int mark = path_push_field(c, "values");
+    out = t == LUA_TNIL ? oom_or(c, mh_value_new(MH_V_ARRAY))
+                        : convert_array(c, vidx, (lua_Integer)lua_rawlen(L, vidx));
+    if (out) out->type = MH_V_SET; /* the same layout as an array */
+    path_pop(c, mark);
+  } else {
+    fail(c, "%s", "a moonhost.Set whose values is not a list");
+  }
+  lua_pop(L, 1);
+  return out;
+}
+
+/* A table with one of the metatables of the types beyond JSON. */
+static mh_value *convert_special(conv *c, int idx, int kind) {
+  if (kind == MH_LT_MAP) return convert_map(c, idx);
+  if (kind == MH_LT_SET) return convert_set(c, idx);
+  const char *why = NULL;
+  mh_value *v = mh_lua_to_leaf(c->L, idx, (mh_lua_type)kind, &why);
+  return v ? v : fail(c, "%s", why ? why : "out of memory");
+}
+
 static mh_value *convert_table(conv *c, int idx) {
   lua_State *L = c->L;
   const void *self = lua_topointer(L, idx);
@@ -146,11 +245,10 @@ static mh_value *convert_table(conv *c, int idx) {
   c->ancestors[c->depth++] = self;
   mh_value *out;
   if (lua_getmetatable(L, idx)) {
-    lua_rawgeti(L, LUA_REGISTRYINDEX, mh_lua_engine_of(L)->array_mt_ref);
-    int marked = lua_rawequal(L, -1, -2);
-    lua_pop(L, 2);
-    if (marked) {
-      out = convert_array(c, idx, (lua_Integer)lua_rawlen(L, idx));
+    int kind = mh_lua_metatable_kind(L);
+    if (kind >= 0) {
+      out = kind == MH_LT_ARRAY ? convert_array(c, idx, (lua_Integer)lua_rawlen(L, idx))
+                                : convert_special(c, idx, kind);
       c->depth--;
       return out;
     }

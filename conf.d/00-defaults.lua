@@ -126,6 +126,39 @@ return {
     allowed_origins = {},
   },
 
+  mesh = {
+    -- This host's id in the peer directory. Empty: moonhost:HOSTNAME:PORT.
+    host_id = '',
+
+    -- Key for the HMAC-SHA256 signatures on relayed identities. Hosts that
+    -- link to each other must share it. Empty: a random key per start.
+    -- Keep it out of the repository: key = os.getenv('MOONHOST_MESH_KEY').
+    key = '',
+
+    -- When true, a provider called through make() gets one more argument:
+    -- { requestor = { id =, role =, meta = } } of the peer that asked.
+    requestor_details = false,
+
+    -- Which roles may call which functions through the mesh (relay, make).
+    -- Rules are tried in order; the first whose roles match the caller's role
+    -- decides: a name matching deny is refused; with allow, only matching
+    -- names pass. No matching rule: allowed. Globs use * and ?, e.g.
+    --   permissions = { { roles = { 'iframe' }, allow = { 'b:*' } },
+    --                   { roles = { '*' }, deny = { 'admin:*' } } }
+    permissions = {},
+  },
+
+  http = {
+    -- Path prefix of the oRPC endpoint: POST /rpc/a/b calls function 'a:b'
+    -- (README "HTTP (oRPC)"). Starts with '/'.
+    prefix = '/rpc',
+
+    -- Milliseconds an HTTP request may take, reading its body and running
+    -- the call together; past it the client gets 408 and a late result is
+    -- dropped. Integer >= 1. Default 30 s.
+    request_timeout_ms = 30000,
+  },
+
   -- Settings per plugin: plugins.NAME is the table plugin NAME receives as
   -- ctx.config. Free-form; each plugin documents its own keys. For example:
   --

@@ -7,6 +7,7 @@
 
 #include "auth.h"
 #include "envelope.h"
+#include "mesh.h"
 #include "host.h"
 #include "log.h"
 #include "timer.h"
@@ -214,6 +215,7 @@ void mh_client_on_frame(mh_client *c, const char *data, size_t len) {
 }
 
 void mh_client_gone(mh_client *c) {
+  mh_mesh_client_gone(c->host, c);
   c->transport = NULL;
   mh_list_remove(&c->link);
   c->host->nclients--;
@@ -238,7 +240,7 @@ int mh_client_event(mh_client *c, const char *method, const mh_value *args, bool
   mh_buf b = MH_BUF_INIT;
   mh_error *err = NULL;
   int rc = -1;
-  if (mh_envelope_encode_request(c->codec, NULL, method, args, optional, &b, &err) == 0)
+  if (mh_envelope_encode_request(c->codec, NULL, method, args, optional, NULL, &b, &err) == 0)
     rc = send_buf(c, &b);
   else {
     mh_log_warn("client", "%s: cannot encode event %s: %s", c->id, method, err->message);
@@ -258,6 +260,11 @@ static void outcall_timeout(void *ud) {
 
 mh_outcall *mh_client_call(mh_client *c, const char *method, const mh_value *args, uint64_t timeout_ms,
                            mh_outcall_cb cb, void *ud) {
+  return mh_client_call_ex(c, method, args, NULL, timeout_ms, cb, ud);
+}
+
+mh_outcall *mh_client_call_ex(mh_client *c, const char *method, const mh_value *args, const mh_value *extra,
+                              uint64_t timeout_ms, mh_outcall_cb cb, void *ud) {
   mh_outcall *oc = calloc(1, sizeof *oc);
   mh_buf b = MH_BUF_INIT;
   mh_error *err = NULL;
@@ -271,7 +278,7 @@ mh_outcall *mh_client_call(mh_client *c, const char *method, const mh_value *arg
   oc->ud = ud;
   oc->timeout_ms = timeout_ms;
   snprintf(oc->id, sizeof oc->id, "s%" PRIu64, ++c->next_out_id);
-  if (mh_envelope_encode_request(c->codec, oc->id, method, args, false, &b, &err)) goto fail;
+  if (mh_envelope_encode_request(c->codec, oc->id, method, args, false, extra, &b, &err)) goto fail;
   if (mh_map_put(&c->outcalls, oc->id, strlen(oc->id), oc)) {
     err = mh_error_new(MH_ERR_INTERNAL, "out of memory");
     goto fail;
@@ -290,6 +297,18 @@ fail:
   free(oc);
   cb(ud, NULL, err);
   return NULL;
+}
+
+void mh_outcall_abort(mh_outcall *oc) {
+  mh_buf b = MH_BUF_INIT;
+  mh_error *err = NULL;
+  /* Tell the client to stop, then forget the call: a late reply is ignored. */
+  if (mh_envelope_encode_cancel(oc->client->codec, oc->id, &b, &err) == 0)
+    send_buf(oc->client, &b);
+  else
+    mh_error_free(err);
+  mh_buf_free(&b);
+  mh_outcall_cancel(oc);
 }
 
 void mh_outcall_cancel(mh_outcall *oc) {

@@ -34,6 +34,7 @@ struct mh_client {
   void *transport;   /* NULL once the transport is gone */
   const mh_codec *codec; /* of the last frame received */
   bool trusted;
+  struct mh_peer *peer; /* mesh identity once announced (mesh.c), else NULL */
   mh_list incoming;  /* calls from this client still running */
   int nincoming;
   mh_map outcalls;   /* our calls to the client: id -> mh_outcall */
@@ -58,6 +59,12 @@ typedef void (*mh_outcall_cb)(void *ud, mh_value *result, mh_error *err);
  * cancelled; the returned handle is valid until cb runs. */
 mh_outcall *mh_client_call(mh_client *c, const char *method, const mh_value *args, uint64_t timeout_ms,
                            mh_outcall_cb cb, void *ud);
+/* The same with an "x" field (a relayed call's signed identity). */
+mh_outcall *mh_client_call_ex(mh_client *c, const char *method, const mh_value *args, const mh_value *extra,
+                              uint64_t timeout_ms, mh_outcall_cb cb, void *ud);
+/* Forgets the call: cb is not called, a late reply is ignored. */
 void mh_outcall_cancel(mh_outcall *oc);
+/* Forgets the call and sends the client a cancel frame for it. */
+void mh_outcall_abort(mh_outcall *oc);
 
 #endif

@@ -3,6 +3,8 @@
 #include "codec.h"
 
 static const mh_codec *const mh_codecs[] = {
+    &mh_codec_devframe, /* "s:" + records */
+    &mh_codec_sc,       /* "[": birpc envelopes are objects, so never JSON */
     &mh_codec_json,
 };
 

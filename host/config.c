@@ -25,6 +25,7 @@ typedef enum {
   CK_ENUM,   /* one of choices */
   CK_BOOL,   /* true or false (def_int 0 or 1) */
   CK_STRLIST, /* a list of non-empty strings ({} counts as an empty list) */
+  CK_LIST,   /* a list of anything, checked by its user ({} counts as empty) */
 } cfg_kind;
 
 /* How apply stores a leaf in mh_config. */
@@ -108,6 +109,19 @@ static const cfg_key cfg_keys[] = {
      AT(auth.generate_token), .doc = "make a random token at start and print it"},
     {.path = "auth.allowed_origins", .kind = CK_STRLIST, .field = CF_VALUE, AT(auth.allowed_origins),
      .doc = "browser origins allowed besides loopback ones"},
+    OBJ("mesh", "the peer mesh"),
+    {.path = "mesh.host_id", .kind = CK_TEXT, .def_str = "", .field = CF_STR, AT(mesh.host_id),
+     .doc = "this host's peer id (default moonhost:HOSTNAME:PORT)"},
+    {.path = "mesh.key", .kind = CK_TEXT, .def_str = "", .field = CF_STR, AT(mesh.key),
+     .doc = "HMAC key signing relayed identities (default: random per start)"},
+    {.path = "mesh.requestor_details", .kind = CK_BOOL, .def_int = 0, .field = CF_BOOL,
+     AT(mesh.requestor_details), .doc = "providers get {requestor={id,role,meta}} as a last argument"},
+    {.path = "mesh.permissions", .kind = CK_LIST, .field = CF_VALUE, AT(mesh.permissions),
+     .doc = "rules: which roles may call which functions through the mesh"},
+    OBJ("http", "the oRPC HTTP endpoint"),
+    STR("http.prefix", "/rpc", http.prefix, "path prefix of the oRPC endpoint"),
+    INT("http.request_timeout_ms", 30000, 1, UINT32_MAX, false, CF_U32, http.request_timeout_ms,
+        "time an HTTP request may take (body and call), milliseconds"),
     {.path = "plugins", .kind = CK_FREE, .doc = "plugins.NAME: settings of plugin NAME"},
 };
 #define CFG_NKEYS (sizeof cfg_keys / sizeof cfg_keys[0])
@@ -318,6 +332,9 @@ static int cfg_check_value(const cfg_key *k, const mh_value *v, const char *file
     if (v->type == MH_V_BOOL) return 0;
     return cfg_fail(err, file, "%s: expected true or false, got %s", k->path, cfg_type_name(v));
   case CK_STRLIST: return cfg_check_strlist(k, v, file, err);
+  case CK_LIST:
+    if (v->type == MH_V_ARRAY || (v->type == MH_V_OBJECT && v->u.obj.len == 0)) return 0;
+    return cfg_fail(err, file, "%s: expected a list, got %s", k->path, cfg_type_name(v));
   }
   return 0;
 }
@@ -358,7 +375,8 @@ static mh_value *cfg_default_value(const cfg_key *k) {
   case CK_FREE: return mh_value_new(MH_V_OBJECT);
   case CK_INT: return mh_value_int(k->def_int);
   case CK_BOOL: return mh_value_bool(k->def_int != 0);
-  case CK_STRLIST: return mh_value_new(MH_V_OBJECT); /* what Lua's {} evaluates to */
+  case CK_STRLIST:
+  case CK_LIST: return mh_value_new(MH_V_OBJECT); /* what Lua's {} evaluates to */
   default: return mh_value_cstring(k->def_str);
   }
 }
@@ -461,6 +479,9 @@ void mh_config_free(mh_config *cfg) {
   free(cfg->root);
   free(cfg->mode);
   free(cfg->dev_server_url);
+  free(cfg->mesh.host_id);
+  free(cfg->mesh.key);
+  free(cfg->http.prefix);
   mh_value_free(cfg->tree); /* plugins points into tree */
   memset(cfg, 0, sizeof *cfg);
 }

@@ -45,6 +45,16 @@ typedef struct mh_config {
     const mh_value *tokens;          /* ARRAY of strings (or empty OBJECT); in tree */
     const mh_value *allowed_origins; /* ARRAY of strings (or empty OBJECT); in tree */
   } auth;
+  struct {
+    char *host_id; /* "" -> moonhost:HOSTNAME:PORT */
+    char *key;     /* "" -> random per start */
+    bool requestor_details;
+    const mh_value *permissions; /* ARRAY of rules (or empty OBJECT); in tree */
+  } mesh;
+  struct {
+    char *prefix;                /* "/rpc": the oRPC endpoint's path prefix */
+    uint32_t request_timeout_ms; /* an HTTP request not answered by then gets 408 */
+  } http;
   mh_value *plugins; /* OBJECT: plugin name -> its settings (ctx.config) */
   mh_value *tree;    /* the whole merged configuration */
 } mh_config;

@@ -66,6 +66,7 @@ int mh_envelope_parse(mh_value *root, mh_envelope *e, mh_error **err) {
     if (a && a->type != MH_V_ARRAY) e->args_slot = NULL;
     const mh_value *o = field(root, "o", NULL);
     e->optional = o && o->type == MH_V_BOOL && o->u.b;
+    e->extra = field(root, "x", NULL);
     e->kind = e->id ? MH_ENV_REQUEST : MH_ENV_EVENT;
     return 0;
   }
@@ -131,16 +132,25 @@ int mh_envelope_encode_reply(const mh_codec *codec, const mh_value *id, const mh
 }
 
 int mh_envelope_encode_request(const mh_codec *codec, const char *id, const char *method,
-                               const mh_value *args, bool optional, mh_buf *out, mh_error **err) {
+                               const mh_value *args, bool optional, const mh_value *extra, mh_buf *out,
+                               mh_error **err) {
   mh_value km = MH_STR_VIEW("m"), vm = MH_STR_VIEW(method), ka = MH_STR_VIEW("a");
   mh_value kt = MH_STR_VIEW("t"), vq = MH_STR_VIEW("q"), ki = MH_STR_VIEW("i");
   mh_value ko = MH_STR_VIEW("o"), vtrue = {.type = MH_V_BOOL, .u.b = true};
   mh_value vi = MH_STR_VIEW(id ? id : "");
   mh_value empty = {.type = MH_V_ARRAY};
-  /* Key order as birpc writes it: m, a, t, i, o. */
-  mh_pair pairs[5] = {{&km, &vm}, {&ka, (mh_value *)(args ? args : &empty)}, {&kt, &vq}};
+  mh_value kx = MH_STR_VIEW("x");
+  /* Key order as birpc writes it: m, a, t, i, o (then our x). */
+  mh_pair pairs[6] = {{&km, &vm}, {&ka, (mh_value *)(args ? args : &empty)}, {&kt, &vq}};
   size_t n = 3;
   if (id) pairs[n++] = (mh_pair){&ki, &vi};
   if (optional) pairs[n++] = (mh_pair){&ko, &vtrue};
+  if (extra) pairs[n++] = (mh_pair){&kx, (mh_value *)extra};
   return encode_pairs(codec, pairs, n, out, err);
+}
+
+int mh_envelope_encode_cancel(const mh_codec *codec, const char *id, mh_buf *out, mh_error **err) {
+  mh_value kt = MH_STR_VIEW("t"), vc = MH_STR_VIEW("c"), ki = MH_STR_VIEW("i"), vi = MH_STR_VIEW(id);
+  mh_pair pairs[2] = {{&kt, &vc}, {&ki, &vi}};
+  return encode_pairs(codec, pairs, 2, out, err);
 }

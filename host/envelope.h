@@ -2,7 +2,9 @@
  *   request {"t":"q","i":ID,"m":NAME,"a":[ARGS],"o":true?}
  *   event   {"t":"q","m":NAME,"a":[ARGS]}          (no i, or i null/false/"")
  *   reply   {"t":"s","i":ID,"r":RESULT} | {"t":"s","i":ID,"e":ERROR}
- *   cancel  {"t":"c","i":ID}                        (our extension) */
+ *   cancel  {"t":"c","i":ID}                        (our extension)
+ * A relayed request also carries "x": {"from": PEER, "sig": HMAC} (the
+ * caller's identity signed by the host; plain birpc peers ignore it). */
 #ifndef MH_ENVELOPE_H
 #define MH_ENVELOPE_H
 #include <stdbool.h>
@@ -22,6 +24,7 @@ typedef struct mh_envelope {
   bool optional;
   const mh_value *result; /* reply; NULL means undefined */
   const mh_value *error;  /* reply error, or NULL */
+  const mh_value *extra;  /* request: "x", the signed identity of a relayed call, or NULL */
 } mh_envelope;
 
 /* Reads an envelope out of a decoded frame. On error returns -1 with *err
@@ -34,8 +37,11 @@ mh_value *mh_envelope_take_args(mh_envelope *e);
 /* Encoders append one frame to out. */
 int mh_envelope_encode_reply(const mh_codec *codec, const mh_value *id, const mh_value *result,
                              const mh_error *error, mh_buf *out, mh_error **err);
-/* id NULL: an event (no reply expected). */
+/* id NULL: an event (no reply expected). extra: the "x" field, or NULL. */
 int mh_envelope_encode_request(const mh_codec *codec, const char *id, const char *method,
-                               const mh_value *args, bool optional, mh_buf *out, mh_error **err);
+                               const mh_value *args, bool optional, const mh_value *extra, mh_buf *out,
+                               mh_error **err);
+/* {"t":"c","i":ID}: asks the other side to stop a call we made. */
+int mh_envelope_encode_cancel(const mh_codec *codec, const char *id, mh_buf *out, mh_error **err);
 
 #endif

@@ -11,7 +11,9 @@
 static char mh_error_oom_code[] = MH_ERR_INTERNAL;
 static char mh_error_oom_name[] = "Error";
 static char mh_error_oom_message[] = "out of memory";
-static mh_error mh_error_oom = {mh_error_oom_code, mh_error_oom_name, mh_error_oom_message, NULL};
+static mh_error mh_error_oom = {mh_error_oom_code, mh_error_oom_name, mh_error_oom_message, NULL, false, 0};
+
+bool mh_error_is_static(const mh_error *e) { return e == &mh_error_oom; }
 
 static char *mh_error_strdup(const char *s) {
   size_t len = strlen(s);
@@ -83,7 +85,10 @@ mh_error *mh_error_copy(const mh_error *e) {
   if (!e) return NULL;
   if (e == &mh_error_oom) return &mh_error_oom;
   mh_error *c = mh_error_make(e->code, e->name, e->message, e->data);
-  return c ? c : &mh_error_oom;
+  if (!c) return &mh_error_oom;
+  c->defined = e->defined;
+  c->status = e->status;
+  return c;
 }
 
 void mh_error_free(mh_error *e) {

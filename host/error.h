@@ -2,6 +2,8 @@
  * optional data. Codes are stable strings documented in the README. */
 #ifndef MH_ERROR_H
 #define MH_ERROR_H
+#include <stdbool.h>
+
 #include "value.h"
 
 #define MH_ERR_NOT_FOUND "not_found"
@@ -20,12 +22,19 @@ typedef struct mh_error {
   char *name;    /* JS error name, "Error" unless a plugin says otherwise */
   char *message;
   mh_value *data; /* optional, owned */
+  /* Set when a plugin raised it with moonhost.error{...}: over HTTP it is an
+   * oRPC "defined" error, with the HTTP status the plugin chose (0: the
+   * status its code maps to). Other transports ignore both. */
+  bool defined;
+  int status;
 } mh_error;
 
 /* Never returns NULL: when memory runs out a static fallback is returned,
  * and mh_error_free knows not to free it. */
 mh_error *mh_error_new(const char *code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 mh_error *mh_error_copy(const mh_error *e);
+/* Whether e is the shared out-of-memory error (read-only: do not change it). */
+bool mh_error_is_static(const mh_error *e);
 void mh_error_free(mh_error *e);
 /* {name, message, code, data?} as sent on the wire. */
 mh_value *mh_error_to_value(const mh_error *e);

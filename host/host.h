@@ -15,6 +15,7 @@
 typedef struct mh_server mh_server;
 typedef struct mh_watch mh_watch;
 typedef struct mh_devserver mh_devserver;
+typedef struct mh_mesh mh_mesh;
 
 typedef struct mh_host {
   uv_loop_t *loop;
@@ -33,11 +34,13 @@ typedef struct mh_host {
   const mh_value *config_overlay; /* command-line flags */
   mh_watch *plugins_watch, *config_watch;
   mh_devserver *devserver;
+  mh_mesh *mesh;
   mh_codec_limits codec_limits;
   bool stopping;
 } mh_host;
 
-int mh_host_init(mh_host *h, uv_loop_t *loop, mh_config *cfg);
+/* -1 with *errmsg (malloc'd) when the configuration cannot be used. */
+int mh_host_init(mh_host *h, uv_loop_t *loop, mh_config *cfg, char **errmsg);
 void mh_host_free(mh_host *h);
 
 #endif

@@ -11,6 +11,7 @@
 
 typedef struct mh_host mh_host;
 typedef struct mh_conn mh_conn;
+typedef struct mh_timer mh_timer;
 
 #define MH_HTTP_MAX_HEADERS 8
 
@@ -35,6 +36,14 @@ typedef struct mh_http_exchange {
   int nheaders;
   char header_names[MH_HTTP_MAX_HEADERS][48];
   char header_values[MH_HTTP_MAX_HEADERS][256];
+  bool close_after;  /* answered before the body was read: do not reuse the connection */
+  mh_timer *timer;   /* http.request_timeout_ms, from the request line to the response */
+  /* Set by a handler that answers later and can stop its work: called once,
+   * before any response, when the request times out (timed_out) or the
+   * client leaves (x->conn is NULL then). It must call mh_http_respond. A
+   * handler that leaves it NULL is never interrupted. */
+  void (*on_abort)(struct mh_http_exchange *x, bool timed_out);
+  void *ud;
 } mh_http_exchange;
 
 /* Adds a response header (before mh_http_respond); name without ':'. */
@@ -46,7 +55,24 @@ void mh_http_respond_text(mh_http_exchange *x, int status, const char *text);
 /* A query parameter, percent-decoded into buf; false when absent. */
 bool mh_http_query_param(const mh_http_exchange *x, const char *name, char *buf, size_t len);
 
+/* A request header by name ("content-type", "authorization", "cookie"),
+ * copied into buf; its length, or -1 when absent, too long for buf, or the
+ * client is gone. */
+int mh_http_req_header(const mh_http_exchange *x, const char *name, char *buf, size_t len);
+
+/* The last query argument `name`, percent-decoded, whole (x->query is lossy
+ * for values holding '&'). 1 found, 0 absent, -1 out of memory. */
+int mh_http_query_arg(const mh_http_exchange *x, const char *name, mh_buf *out);
+
 /* The router (http_routes.c): called once the request (and body) is in. */
 void mh_http_route(mh_http_exchange *x);
+
+/* An error answer in the endpoint's own format (oRPC error body under
+ * http.prefix, text elsewhere); http_conn.c uses it for 408 and 413. */
+void mh_http_route_error(mh_http_exchange *x, int status, const char *code, const char *message);
+
+/* Whether the request carries a valid token (always, when auth.required is
+ * off): "Authorization: Bearer T", ?token=T or the cookie moonhost_token=T. */
+bool mh_http_trusted(const mh_http_exchange *x);
 
 #endif

@@ -1,12 +1,16 @@
 /* The HTTP half of a connection: collects a request, hands it to the
  * router, writes the response from the writeable callback. */
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "conn.h"
+#include "error.h"
 #include "host.h"
 #include "http.h"
 #include "log.h"
+#include "timer.h"
 
 #define CHUNK 16384
 
@@ -17,6 +21,36 @@ int mh_conn_header(struct lws *wsi, enum lws_token_indexes h, char *buf, int len
 }
 
 static const char *method_names[] = {"GET", "POST", "OPTIONS", "PUT", "PATCH", "DELETE", "CONNECT", "HEAD"};
+
+/* Answers before the body is in (too large, too slow). The rest of the body
+ * is never read, so the connection is closed after the response. */
+static void fail_early(mh_http_exchange *x, int status, const char *code, const char *message) {
+  x->routed = true; /* the body completing later must not route it again */
+  x->close_after = true;
+  mh_log_warn("http", "%s %s: %d %s", x->method_name, x->path, status, message);
+  mh_http_header(x, "connection", "close");
+  mh_http_route_error(x, status, code, message);
+}
+
+static void on_timeout(void *ud) {
+  mh_http_exchange *x = ud;
+  x->timer = NULL; /* a fired timer frees itself */
+  if (x->ready) return;
+  if (!x->routed) {
+    fail_early(x, 408, MH_ERR_TIMEOUT, "the request body did not arrive within http.request_timeout_ms");
+    return;
+  }
+  if (x->on_abort) x->on_abort(x, true); /* handlers without it answer in their own time */
+}
+
+/* A declared body over the limit is refused before any of it is buffered. */
+static bool declared_too_large(mh_http_exchange *x, struct lws *wsi) {
+  char cl[32];
+  if (mh_conn_header(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH, cl, sizeof cl) <= 0) return false;
+  char *end;
+  unsigned long long n = strtoull(cl, &end, 10);
+  return *end == '\0' && n > x->host->cfg->limits.max_message_bytes;
+}
 
 int mh_http_request(mh_conn *c, struct lws *wsi, mh_server *s, const char *uri) {
   (void)uri;
@@ -38,15 +72,33 @@ int mh_http_request(mh_conn *c, struct lws *wsi, mh_server *s, const char *uri) 
     if ((int)n > ulen) n = (size_t)ulen;
     snprintf(x->path, sizeof x->path, "%.*s", (int)n, u);
   }
-  /* lws keeps the query apart, one fragment per argument. */
+  /* lws keeps the query apart, one fragment per argument. A long one (an
+   * oRPC ?data=, read whole with mh_http_query_arg) is skipped here, so the
+   * short ones after it (?token=) still count. */
   for (int i = 0;; i++) {
     char frag[512];
+    int flen = lws_hdr_fragment_length(wsi, WSI_TOKEN_HTTP_URI_ARGS, i);
+    if (flen <= 0) break;
+    if (flen >= (int)sizeof frag) continue;
     if (lws_hdr_copy_fragment(wsi, frag, sizeof frag, WSI_TOKEN_HTTP_URI_ARGS, i) < 0) break;
     size_t n = strlen(x->query);
     snprintf(x->query + n, sizeof x->query - n, "%s%s", n ? "&" : "", frag);
   }
   mh_conn_header(wsi, WSI_TOKEN_ORIGIN, x->origin, sizeof x->origin);
-  if (x->method == LWSHUMETH_POST || x->method == LWSHUMETH_PUT || x->method == LWSHUMETH_PATCH) return 0;
+  x->timer = mh_timer_start(x->host->loop, x->host->cfg->http.request_timeout_ms, on_timeout, x);
+  if (x->method == LWSHUMETH_POST || x->method == LWSHUMETH_PUT || x->method == LWSHUMETH_PATCH) {
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0) {
+      /* lws 4.1 hands a chunked request body over undecoded and never
+       * reports it complete. */
+      fail_early(x, 411, "LENGTH_REQUIRED", "chunked request bodies are not supported: send Content-Length");
+    } else if (declared_too_large(x, wsi)) {
+      x->body_too_large = true;
+      fail_early(x, 413, MH_ERR_TOO_LARGE, "request body over limits.max_message_bytes");
+    }
+    /* No Content-Length: no body (RFC 9112 6.3), and lws will not report
+     * one completing, so route now. */
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0 || x->routed) return 0;
+  }
   x->routed = true;
   mh_http_route(x);
   return 0;
@@ -54,10 +106,11 @@ int mh_http_request(mh_conn *c, struct lws *wsi, mh_server *s, const char *uri) 
 
 int mh_http_body(mh_conn *c, const void *in, size_t len) {
   mh_http_exchange *x = c->http;
-  if (!x || x->body_too_large) return 0;
+  if (!x || x->body_too_large || x->routed) return 0; /* routed: answered early, the rest is dropped */
   if (x->body.len + len > x->host->cfg->limits.max_message_bytes) {
     x->body_too_large = true;
     mh_buf_free(&x->body);
+    fail_early(x, 413, MH_ERR_TOO_LARGE, "request body over limits.max_message_bytes");
     return 0;
   }
   return mh_buf_append(&x->body, in, len);
@@ -88,6 +141,43 @@ bool mh_http_query_param(const mh_http_exchange *x, const char *name, char *buf,
   return false;
 }
 
+int mh_http_req_header(const mh_http_exchange *x, const char *name, char *buf, size_t len) {
+  buf[0] = '\0';
+  if (!x->conn || len > INT_MAX) return -1;
+  size_t n = strlen(name);
+  for (int t = 0; t < (int)WSI_TOKEN_COUNT; t++) {
+    const char *s = (const char *)lws_token_to_string((enum lws_token_indexes)t);
+    if (s && strncasecmp(s, name, n) == 0 && s[n] == ':')
+      return mh_conn_header(x->conn->wsi, (enum lws_token_indexes)t, buf, (int)len);
+  }
+  return -1;
+}
+
+int mh_http_query_arg(const mh_http_exchange *x, const char *name, mh_buf *out) {
+  if (!x->conn) return 0;
+  struct lws *wsi = x->conn->wsi;
+  size_t n = strlen(name);
+  int found = 0;
+  for (int i = 0;; i++) {
+    int flen = lws_hdr_fragment_length(wsi, WSI_TOKEN_HTTP_URI_ARGS, i);
+    if (flen <= 0) break;
+    char *frag = malloc((size_t)flen + 1);
+    if (!frag) return -1;
+    int got = lws_hdr_copy_fragment(wsi, frag, flen + 1, WSI_TOKEN_HTTP_URI_ARGS, i);
+    if (got >= 0 && (size_t)got > n && strncmp(frag, name, n) == 0 && frag[n] == '=') {
+      mh_buf_reset(out); /* the last one wins, as URLSearchParams.getAll(name).at(-1) */
+      if (mh_buf_append(out, frag + n + 1, (size_t)got - n - 1) || mh_buf_terminate(out)) {
+        free(frag);
+        return -1;
+      }
+      found = 1;
+    }
+    free(frag);
+    if (got < 0) break;
+  }
+  return found;
+}
+
 void mh_http_header(mh_http_exchange *x, const char *name, const char *value) {
   if (x->nheaders >= MH_HTTP_MAX_HEADERS) return;
   snprintf(x->header_names[x->nheaders], sizeof x->header_names[0], "%s:", name);
@@ -96,6 +186,7 @@ void mh_http_header(mh_http_exchange *x, const char *name, const char *value) {
 }
 
 static void exchange_free(mh_http_exchange *x) {
+  if (x->timer) mh_timer_stop(x->timer);
   mh_buf_free(&x->body);
   mh_buf_free(&x->resp);
   free(x);
@@ -153,8 +244,10 @@ int mh_http_writeable(mh_conn *c) {
       return 0;
     }
   }
+  bool close = x->close_after;
   c->http = NULL;
   exchange_free(x);
+  if (close) return -1; /* unread body bytes would be taken for the next request */
   return lws_http_transaction_completed(c->wsi) ? -1 : 0;
 }
 
@@ -163,6 +256,10 @@ void mh_http_closed(mh_conn *c) {
   if (!x) return;
   c->http = NULL;
   x->conn = NULL;
-  /* A response being computed (HTTP RPC) frees it when it arrives. */
-  if (x->ready || !x->routed) exchange_free(x);
+  /* A response being computed (HTTP RPC) frees it when it arrives; a
+   * handler that can stop early is told so, and answers (freeing it). */
+  if (x->ready || !x->routed)
+    exchange_free(x);
+  else if (x->on_abort)
+    x->on_abort(x, false);
 }

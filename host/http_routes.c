@@ -11,6 +11,7 @@
 #include "hotreload.h"
 #include "http.h"
 #include "log.h"
+#include "orpc.h"
 #include "server.h"
 #include "www.h"
 
@@ -19,15 +20,43 @@ static void respond_json(mh_http_exchange *x, int status, const char *json) {
   mh_http_respond(x, status, "application/json;charset=UTF-8", json, strlen(json));
 }
 
-/* The token of an HTTP request: "Authorization: Bearer T" or ?token=T. */
-static bool http_trusted(mh_http_exchange *x) {
+/* The value of cookie `name` in a Cookie header, copied into out. */
+static bool cookie_value(const char *header, const char *name, char *out, size_t len) {
+  size_t n = strlen(name);
+  for (const char *p = header; *p;) {
+    p += strspn(p, " \t");
+    size_t seg = strcspn(p, ";");
+    if (seg > n && strncmp(p, name, n) == 0 && p[n] == '=' && seg - n - 1 < len) {
+      snprintf(out, len, "%.*s", (int)(seg - n - 1), p + n + 1);
+      return true;
+    }
+    p += seg + (p[seg] == ';');
+  }
+  return false;
+}
+
+/* The token of an HTTP request: "Authorization: Bearer T", ?token=T or the
+ * cookie moonhost_token=T (a page served beside the host can set it). */
+bool mh_http_trusted(const mh_http_exchange *x) {
   if (!x->host->cfg->auth.required) return true;
-  char auth[300];
-  if (x->conn && mh_conn_header(x->conn->wsi, WSI_TOKEN_HTTP_AUTHORIZATION, auth, sizeof auth) > 7 &&
-      strncasecmp(auth, "Bearer ", 7) == 0 && mh_auth_token_ok(x->host, auth + 7))
+  char buf[4096];
+  if (mh_http_req_header(x, "authorization", buf, sizeof buf) > 7 && strncasecmp(buf, "Bearer ", 7) == 0 &&
+      mh_auth_token_ok(x->host, buf + 7))
     return true;
   char tok[256];
-  return mh_http_query_param(x, "token", tok, sizeof tok) && mh_auth_token_ok(x->host, tok);
+  if (mh_http_query_param(x, "token", tok, sizeof tok) && mh_auth_token_ok(x->host, tok)) return true;
+  return mh_http_req_header(x, "cookie", buf, sizeof buf) > 0 && cookie_value(buf, "moonhost_token", tok, sizeof tok) &&
+         mh_auth_token_ok(x->host, tok);
+}
+
+void mh_http_route_error(mh_http_exchange *x, int status, const char *code, const char *message) {
+  if (mh_orpc_claims(x->host, x->path)) {
+    mh_orpc_respond_error(x, status, code, message);
+    return;
+  }
+  char text[300];
+  snprintf(text, sizeof text, "%s: %s\n", code, message);
+  mh_http_respond_text(x, status, text);
 }
 
 /* POST /__moonhost/reload[?plugin=NAME]: answers when every load is done. */
@@ -66,7 +95,7 @@ static void reload_done(mh_plugin *p, const mh_error *err, void *ud) {
 }
 
 static void route_reload(mh_http_exchange *x) {
-  if (!http_trusted(x)) {
+  if (!mh_http_trusted(x)) {
     respond_json(x, 401, "{\"ok\":false,\"error\":\"unauthorized: send Authorization: Bearer TOKEN\"}");
     return;
   }
@@ -132,6 +161,10 @@ void mh_http_route(mh_http_exchange *x) {
   if (get && strcmp(x->path, "/__moonhost/health") == 0) {
     snprintf(body, sizeof body, "{\"ok\":true,\"version\":\"%s\",\"clients\":%zu}", MOONHOST_VERSION, h->nclients);
     respond_json(x, 200, body);
+    return;
+  }
+  if (mh_orpc_claims(h, x->path)) {
+    mh_orpc_route(x); /* after the fixed routes, so no prefix can hide them */
     return;
   }
   mh_http_respond_text(x, 404, "not found: moonhost speaks WebSocket RPC at /__ws\n");

@@ -112,6 +112,7 @@ int mh_gen_register(mh_gen *gen, const mh_fn_spec *spec, mh_error **err) {
   if (!fn) goto oom;
   fn->gen = gen;
   fn->handler = spec->handler;
+  fn->mesh_provided = spec->mesh;
   mh_gen_ref(gen);
   if (spec->cached && spec->type == MH_FN_QUERY) {
     const mh_config *cfg = host->cfg;

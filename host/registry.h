@@ -42,6 +42,7 @@ typedef struct mh_fn_spec {
   bool cached;       /* query only */
   uint64_t ttl_ms;   /* 0: until invalidated */
   size_t max_entries; /* 0: config default */
+  bool mesh;          /* also a provider for mesh make() (ctx.mesh.provide) */
 } mh_fn_spec;
 
 typedef struct mh_fn_stats {
@@ -60,6 +61,7 @@ typedef struct mh_fn {
   mh_run *static_run;  /* static: the first run, while in flight */
   mh_value *static_value; /* static: the memoized result */
   mh_fn_stats stats;
+  bool mesh_provided;  /* make() may pick the host to serve it */
   int refs;            /* registry membership + runs in flight */
   bool registered;
 } mh_fn;

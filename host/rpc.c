@@ -55,6 +55,12 @@ static void on_answer(void *ud, mh_value *result, mh_error *err) {
 
 mh_gather *mh_rpc_broadcast_call(mh_host *host, char **client_ids, size_t n, const char *name, const mh_value *args,
                                  uint64_t timeout_ms, mh_gather_cb cb, void *ud) {
+  return mh_rpc_broadcast_call_ex(host, client_ids, n, name, args, NULL, timeout_ms, cb, ud);
+}
+
+mh_gather *mh_rpc_broadcast_call_ex(mh_host *host, char **client_ids, size_t n, const char *name,
+                                    const mh_value *args, const mh_value *extra, uint64_t timeout_ms, mh_gather_cb cb,
+                                    void *ud) {
   mh_gather *g = calloc(1, sizeof *g);
   if (g) g->slots = calloc(n + 1, sizeof *g->slots);
   if (g) g->results = mh_value_new(MH_V_ARRAY);
@@ -86,7 +92,7 @@ mh_gather *mh_rpc_broadcast_call(mh_host *host, char **client_ids, size_t n, con
       on_answer(s, NULL, mh_error_new(MH_ERR_DISCONNECTED, "client %s is not connected", client_ids[i]));
       continue;
     }
-    s->oc = mh_client_call(c, name, args, timeout_ms, on_answer, s);
+    s->oc = mh_client_call_ex(c, name, args, extra, timeout_ms, on_answer, s);
   }
   g->starting = false;
   if (g->pending == 0) {

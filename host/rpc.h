@@ -24,6 +24,10 @@ typedef void (*mh_gather_cb)(void *ud, mh_value *results);
  * runs once (maybe before this returns); the handle is valid until then. */
 mh_gather *mh_rpc_broadcast_call(mh_host *host, char **client_ids, size_t n, const char *name, const mh_value *args,
                                  uint64_t timeout_ms, mh_gather_cb cb, void *ud);
+/* The same with an "x" field on every call (a relayed identity). */
+mh_gather *mh_rpc_broadcast_call_ex(mh_host *host, char **client_ids, size_t n, const char *name,
+                                    const mh_value *args, const mh_value *extra, uint64_t timeout_ms, mh_gather_cb cb,
+                                    void *ud);
 /* Gives up: outstanding client calls are dropped, cb is not called. */
 void mh_gather_cancel(mh_gather *g);
 

@@ -2,6 +2,7 @@
 
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <uv.h>
 
@@ -144,9 +145,12 @@ int mh_run_serve(mh_config *cfg, const mh_run_opts *opts) {
   mh_host *h = &r.host;
   uv_loop_t *loop = uv_default_loop();
   signal(SIGPIPE, SIG_IGN);
-  if (mh_host_init(h, loop, cfg)) {
-    fprintf(stderr, "moonhost: cannot start (out of memory or no randomness for the token)\n");
-    return 1;
+  char *msg = NULL;
+  if (mh_host_init(h, loop, cfg, &msg)) {
+    fprintf(stderr, "moonhost: %s\n", msg ? msg : "cannot start (out of memory or no randomness for the token)");
+    int bad_config = msg != NULL;
+    free(msg);
+    return bad_config ? 2 : 1;
   }
   h->config_dir = opts->config_dir;
   h->config_required = opts->config_required;

@@ -109,6 +109,223 @@ function M.plugin(def)
   return { name = def.name, setup = def.setup, description = def.description, __moonhost_plugin = true }
 end
 
+-- ---- JavaScript types beyond JSON ------------------------------------------
+-- Structured-clone clients (Vite DevTools) send values Lua has no type for.
+-- They arrive as tables with these metatables, and handlers build them with
+-- the constructors below (see README "Values between JavaScript and Lua").
+-- Inside the host the metatables are the ones C registers per lua_State
+-- (moonhost.core.types), so `getmetatable(x) == moonhost.Date` holds for
+-- decoded values too; under plain Lua they are ordinary tables.
+local types = core and core.types or {}
+local function type_mt(name) return types[name] or { __name = 'moonhost.' .. name } end
+
+M.Date, M.BigInt, M.Map, M.Set = type_mt('Date'), type_mt('BigInt'), type_mt('Map'), type_mt('Set')
+M.RegExp, M.JsError, M.TypedArray = type_mt('RegExp'), type_mt('JsError'), type_mt('TypedArray')
+
+local NAN = 0 / 0
+local DAY_MS = 86400000
+local DATE_MAX = 8.64e15 -- JavaScript's Date range, in ms either side of 1970
+
+-- Days since 1970-01-01 <-> proleptic Gregorian dates (H. Hinnant's
+-- algorithms; Lua's // floors, which is what they need).
+local function civil_from_days(z)
+  z = z + 719468
+  local era = z // 146097
+  local doe = z - era * 146097
+  local yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+  local doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+  local mp = (5 * doy + 2) // 153
+  local d = doy - (153 * mp + 2) // 5 + 1
+  local m = mp < 10 and mp + 3 or mp - 9
+  return yoe + era * 400 + (m <= 2 and 1 or 0), m, d
+end
+
+local function days_from_civil(y, m, d)
+  if m <= 2 then y = y - 1 end
+  local era = y // 400
+  local yoe = y - era * 400
+  local doy = (153 * (m > 2 and m - 3 or m + 9) + 2) // 5 + d - 1
+  return era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468
+end
+
+-- JavaScript's TimeClip: whole milliseconds (an integer), NaN outside the range.
+local function time_clip(ms)
+  if type(ms) ~= 'number' or ms ~= ms or math.abs(ms) > DATE_MAX then return NAN end
+  return ms >= 0 and math.floor(ms) or math.ceil(ms)
+end
+
+-- Date.prototype.toISOString; nil for an invalid date.
+local function iso_string(ms)
+  ms = time_clip(ms)
+  if ms ~= ms then return nil end
+  local y, mo, d = civil_from_days(ms // DAY_MS)
+  local rem = ms % DAY_MS
+  local year = (y >= 0 and y <= 9999) and string.format('%04d', y)
+    or string.format('%s%06d', y < 0 and '-' or '+', math.abs(y))
+  return string.format('%s-%02d-%02dT%02d:%02d:%02d.%03dZ', year, mo, d, rem // 3600000, rem // 60000 % 60,
+    rem // 1000 % 60, rem % 1000)
+end
+
+local MONTH_DAYS = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 }
+
+-- The inverse, strict: only what toISOString writes (as the wire codec).
+local function parse_iso(s)
+  local rest = '%-(%d%d)%-(%d%d)T(%d%d):(%d%d):(%d%d)%.(%d%d%d)Z$'
+  local sign, y, mo, d, h, mi, sec, milli = '', s:match('^(%d%d%d%d)' .. rest)
+  if not y then
+    sign, y, mo, d, h, mi, sec, milli = s:match('^([+-])(%d%d%d%d%d%d)' .. rest)
+    if not y or (sign == '-' and y == '000000') then return nil end
+  end
+  y, mo, d = math.tointeger(tonumber(y)), math.tointeger(tonumber(mo)), math.tointeger(tonumber(d))
+  h, mi, sec, milli = math.tointeger(tonumber(h)), math.tointeger(tonumber(mi)), math.tointeger(tonumber(sec)),
+    math.tointeger(tonumber(milli))
+  if sign == '-' then y = -y end
+  local leap = (y % 4 == 0 and y % 100 ~= 0) or y % 400 == 0
+  if mo < 1 or mo > 12 or d < 1 or d > ((mo == 2 and leap) and 29 or MONTH_DAYS[mo]) then return nil end
+  if h > 23 or mi > 59 or sec > 59 then return nil end
+  local t = days_from_civil(y, mo, d) * DAY_MS + ((h * 60 + mi) * 60 + sec) * 1000 + milli
+  if math.abs(t) > DATE_MAX then return nil end
+  return t
+end
+
+M.Date.__tostring = function(d) return iso_string(d.ms) or 'Invalid Date' end
+M.Date.__eq = function(a, b) return getmetatable(a) == getmetatable(b) and a.ms == b.ms end
+M.Date.__lt = function(a, b) return a.ms < b.ms end
+M.Date.__le = function(a, b) return a.ms <= b.ms end
+M.BigInt.__tostring = function(b) return b.value end
+M.BigInt.__eq = function(a, b) return getmetatable(a) == getmetatable(b) and a.value == b.value end
+M.Map.__tostring = function(m) return 'Map(' .. #m.entries .. ')' end
+M.Set.__tostring = function(s) return 'Set(' .. #s.values .. ')' end
+M.RegExp.__tostring = function(r) return '/' .. r.source .. '/' .. r.flags end
+M.JsError.__tostring = function(e) return e.message == '' and e.name or (e.name .. ': ' .. e.message) end
+M.TypedArray.__tostring = function(t) return t.kind .. '(' .. #t.values .. ')' end
+
+--- A JavaScript Date: moonhost.date(ms) or moonhost.date('2024-02-29T12:00:00.000Z').
+-- ms is clipped as JavaScript does (whole ms; NaN, an invalid date, beyond +-8.64e15).
+function M.date(x)
+  if type(x) == 'number' then return setmetatable({ ms = time_clip(x) }, M.Date) end
+  if type(x) == 'string' then
+    local ms = parse_iso(x)
+    if not ms then error("moonhost.date: not an ISO date like 1970-01-01T00:00:00.000Z: '" .. x .. "'", 2) end
+    return setmetatable({ ms = ms }, M.Date)
+  end
+  error('moonhost.date: expected milliseconds or an ISO string, got ' .. type(x), 2)
+end
+
+--- A JavaScript BigInt from an integer or a decimal string (any size).
+function M.bigint(x)
+  local value
+  if math.type(x) == 'integer' then
+    value = tostring(x)
+  elseif math.type(x) == 'float' and math.tointeger(x) then
+    value = tostring(math.tointeger(x))
+  elseif type(x) == 'string' then
+    local sign, digits = x:match('^([+-]?)(%d+)$')
+    if not digits then error("moonhost.bigint: not a decimal integer: '" .. x .. "'", 2) end
+    digits = digits:gsub('^0+', '')
+    value = digits == '' and '0' or ((sign == '-' and '-' or '') .. digits)
+  else
+    error('moonhost.bigint: expected an integer or a decimal string, got ' .. type(x), 2)
+  end
+  return setmetatable({ value = value }, M.BigInt)
+end
+
+--- A JavaScript Map from a list of {key, value} pairs; keys of any type, order kept.
+function M.map(entries)
+  if entries ~= nil and type(entries) ~= 'table' then
+    error('moonhost.map: expected a list of {key, value} pairs, got ' .. type(entries), 2)
+  end
+  local list = {}
+  for i, e in ipairs(entries or {}) do
+    if type(e) ~= 'table' then error('moonhost.map: entry ' .. i .. ' is not a {key, value} pair', 2) end
+    list[i] = { e[1], e[2] }
+  end
+  return setmetatable({ entries = M.array(list) }, M.Map)
+end
+
+--- A JavaScript Set from a list; repeated values are dropped, as a Set does.
+function M.set(values)
+  if values ~= nil and type(values) ~= 'table' then error('moonhost.set: expected a list, got ' .. type(values), 2) end
+  local list, seen, nan_seen = {}, {}, false
+  for i = 1, values and #values or 0 do
+    local v = values[i]
+    if v == nil then v = M.null end
+    if v ~= v then -- NaN cannot be a table key
+      if not nan_seen then list[#list + 1] = v end
+      nan_seen = true
+    elseif not seen[v] then
+      seen[v] = true
+      list[#list + 1] = v
+    end
+  end
+  return setmetatable({ values = M.array(list) }, M.Set)
+end
+
+local function valid_flags(flags)
+  local seen = {}
+  for c in flags:gmatch('.') do
+    if not ('dgimsuvy'):find(c, 1, true) or seen[c] then return false end
+    seen[c] = true
+  end
+  return not (seen.u and seen.v)
+end
+
+--- A JavaScript RegExp (the pattern is JavaScript's syntax, not Lua's).
+function M.regexp(source, flags)
+  flags = flags or ''
+  if type(source) ~= 'string' then error('moonhost.regexp: source must be a string', 2) end
+  if type(flags) ~= 'string' or not valid_flags(flags) then
+    error("moonhost.regexp: flags must be distinct letters of 'dgimsuvy'", 2)
+  end
+  return setmetatable({ source = source, flags = flags }, M.RegExp)
+end
+
+--- A JavaScript Error value (to send as data; to fail a call, use moonhost.error).
+function M.js_error(name, message)
+  name, message = name or 'Error', message or ''
+  if type(name) ~= 'string' or type(message) ~= 'string' then
+    error('moonhost.js_error: name and message must be strings', 2)
+  end
+  return setmetatable({ name = name, message = message }, M.JsError)
+end
+
+local TYPED_KINDS = {}
+for k in ([[Int8Array Uint8Array Uint8ClampedArray Int16Array Uint16Array Int32Array Uint32Array
+  Float16Array Float32Array Float64Array ArrayBuffer DataView]]):gmatch('%a[%w]*') do TYPED_KINDS[k] = true end
+
+--- A JavaScript typed array: moonhost.typed_array('Uint8Array', {1, 2, 3}).
+function M.typed_array(kind, values)
+  if not TYPED_KINDS[kind] then error("moonhost.typed_array: unknown kind '" .. tostring(kind) .. "'", 2) end
+  if values ~= nil and type(values) ~= 'table' then error('moonhost.typed_array: values must be a list', 2) end
+  local list = {}
+  for i = 1, values and #values or 0 do
+    if type(values[i]) ~= 'number' then error('moonhost.typed_array: value ' .. i .. ' is not a number', 2) end
+    list[i] = values[i]
+  end
+  return setmetatable({ kind = kind, values = M.array(list) }, M.TypedArray)
+end
+
+local has_calls, calls = pcall(require, 'moonhost.call')
+if not has_calls then calls = nil end
+
+--- Calls any registered function (another plugin's, or the host's) through
+-- the dispatcher, so caching and sharing apply; waits for the result and
+-- raises the callee's error (a table with code and message).
+M.call = calls and function(name, ...)
+  local ok, value = calls.dispatch(name, ...)
+  if not ok then error(value, 2) end
+  return value
+end or no_host('moonhost.call')
+
+--- The client that started the current call: { id =, trusted =, connected = },
+-- or nil (a file watch, a host call). For a shared or cached query it is the
+-- client whose call started the run.
+M.caller = calls and calls.caller or no_host('moonhost.caller')
+
+--- Runs fn if the current call is cancelled (the client cancelled it, went
+-- away, or it timed out), before the handler's to-be-closed variables.
+M.on_cancel = calls and calls.on_cancel or no_host('moonhost.on_cancel')
+
 --- Waits without blocking the host (only inside a handler or setup).
 M.sleep = core and function(seconds) core.sleep(seconds) end or no_host('moonhost.sleep')
 

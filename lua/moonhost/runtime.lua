@@ -88,6 +88,55 @@ local function make_rpc(ctx)
   return rpc
 end
 
+local RELAY = 'devtoolskit:internal:mesh:relay'
+
+local function make_mesh(ctx)
+  local mesh = {}
+
+  --- The directory: { {id=, role=, capabilities=, meta=, provides=, host=}, ... }
+  function mesh.peers() return moonhost.call('devtoolskit:internal:peer:directory') end
+
+  --- A target (an id, a role, 'role:*', or {role=, capability=, meta=}) to
+  -- call through the host's relay, with the host's signed identity.
+  function mesh.peer(target)
+    local handle = {}
+    function handle:call(name, ...)
+      return moonhost.call(RELAY, { to = target, method = name, args = moonhost.array(table.pack(...)) })
+    end
+    function handle:call_with(opts, name, ...)
+      return moonhost.call(RELAY, { to = target, method = name, args = moonhost.array(table.pack(...)),
+                                    timeout = opts and opts.timeout and math.ceil(opts.timeout * 1000) })
+    end
+    function handle:event(name, ...)
+      return moonhost.call('devtoolskit:internal:mesh:relay-event',
+        { to = target, method = name, args = moonhost.array(table.pack(...)) })
+    end
+    return handle
+  end
+
+  --- Calls whichever peer (or plugin) provides `name` (deepstream's make).
+  function mesh.make(name, ...)
+    return moonhost.call('devtoolskit:internal:mesh:make', { name = name, args = moonhost.array(table.pack(...)) })
+  end
+
+  --- mesh.on('change', fn): fn({kind='added'|'updated'|'removed', peer={...}})
+  function mesh.on(event, fn)
+    if event ~= 'change' then error("ctx.mesh.on: the only event is 'change'", 2) end
+    if type(fn) ~= 'function' then error('ctx.mesh.on: expected a function', 2) end
+    project.on_mesh_change(fn)
+  end
+
+  --- This plugin provides `name` to make() callers (and as a function).
+  function mesh.provide(name, handler)
+    if type(name) ~= 'string' or type(handler) ~= 'function' then
+      error('ctx.mesh.provide(name, handler): name must be a string and handler a function', 2)
+    end
+    core.register { name = name, type = 'action', handler = handler, mesh = true }
+  end
+
+  return mesh
+end
+
 function R.boot(chunk, info)
   _G.print = function(...)
     local parts = table.pack(...)
@@ -107,6 +156,7 @@ function R.boot(chunk, info)
     log = make_log(),
   }
   ctx.rpc = make_rpc(ctx)
+  ctx.mesh = make_mesh(ctx)
 
   --- ctx.watch(patterns, callback): callback({path=, kind='add'|'change'|'unlink'})
   -- for files under ctx.root matching a glob (or a list of globs); .git and

@@ -1,0 +1,452 @@
+#include "mesh.h"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "client.h"
+#include "host.h"
+#include "log.h"
+#include "server.h"
+#include "watch.h"
+
+typedef struct mesh_listener {
+  mh_mesh_listener cb;
+  void *ud;
+} mesh_listener;
+
+struct mh_mesh {
+  char host_id[160];
+  unsigned char key[64];
+  size_t keylen;
+  uint64_t rr; /* round-robin position, shared by every selector */
+  mesh_listener listeners[64];
+  size_t nlisteners;
+};
+
+int mh_mesh_listen(mh_host *h, mh_mesh_listener cb, void *ud) {
+  mh_mesh *m = h->mesh;
+  if (m->nlisteners == sizeof m->listeners / sizeof *m->listeners) return -1;
+  m->listeners[m->nlisteners].cb = cb;
+  m->listeners[m->nlisteners].ud = ud;
+  m->nlisteners++;
+  return 0;
+}
+
+void mh_mesh_unlisten(mh_host *h, mh_mesh_listener cb, void *ud) {
+  mh_mesh *m = h->mesh;
+  for (size_t i = 0; i < m->nlisteners; i++)
+    if (m->listeners[i].cb == cb && m->listeners[i].ud == ud) {
+      m->listeners[i] = m->listeners[--m->nlisteners];
+      return;
+    }
+}
+
+/* ---- configuration ---------------------------------------------------- */
+
+static bool strings_only(const mh_value *v) {
+  if (!v) return true;
+  if (v->type == MH_V_OBJECT && v->u.obj.len == 0) return true;
+  if (v->type != MH_V_ARRAY) return false;
+  for (size_t i = 0; i < v->u.arr.len; i++)
+    if (v->u.arr.items[i]->type != MH_V_STRING) return false;
+  return true;
+}
+
+static int check_rules(const mh_value *rules, char **errmsg) {
+  if (!rules || rules->type != MH_V_ARRAY) return 0;
+  for (size_t i = 0; i < rules->u.arr.len; i++) {
+    const mh_value *r = rules->u.arr.items[i];
+    const char *bad = NULL;
+    if (r->type != MH_V_OBJECT)
+      bad = "must be a table {roles=, allow=, deny=}";
+    else if (!strings_only(mh_value_obj_get(r, "roles")) || !strings_only(mh_value_obj_get(r, "allow")) ||
+             !strings_only(mh_value_obj_get(r, "deny")))
+      bad = "roles, allow and deny must be lists of strings";
+    if (bad) {
+      char msg[256];
+      snprintf(msg, sizeof msg, "mesh.permissions[%zu]: %s", i + 1, bad);
+      *errmsg = strdup(msg);
+      return -1;
+    }
+  }
+  return 0;
+}
+
+int mh_mesh_init(mh_host *h, char **errmsg) {
+  if (check_rules(h->cfg->mesh.permissions, errmsg)) return -1;
+  mh_mesh *m = calloc(1, sizeof *m);
+  if (!m) return -1;
+  /* Without a configured id, mh_mesh_host_id makes one once the port is known. */
+  if (h->cfg->mesh.host_id && *h->cfg->mesh.host_id) snprintf(m->host_id, sizeof m->host_id, "%s", h->cfg->mesh.host_id);
+  const char *key = h->cfg->mesh.key;
+  if (key && *key) {
+    m->keylen = strlen(key) < sizeof m->key ? strlen(key) : sizeof m->key;
+    memcpy(m->key, key, m->keylen);
+  } else if (RAND_bytes(m->key, 32) == 1) {
+    m->keylen = 32;
+  } else {
+    free(m);
+    *errmsg = strdup("no randomness for the mesh key");
+    return -1;
+  }
+  h->mesh = m;
+  return 0;
+}
+
+void mh_mesh_free(mh_host *h) {
+  free(h->mesh);
+  h->mesh = NULL;
+}
+
+const char *mh_mesh_host_id(const mh_host *h) {
+  mh_mesh *m = h->mesh;
+  if (!m->host_id[0]) {
+    char name[64] = "localhost";
+    gethostname(name, sizeof name - 1);
+    int port = h->server ? mh_server_port(h->server) : h->cfg->listen_port;
+    snprintf(m->host_id, sizeof m->host_id, "moonhost:%s:%d", name, port);
+  }
+  return m->host_id;
+}
+
+/* ---- the directory ---------------------------------------------------- */
+
+mh_value *mh_mesh_peer_value(mh_host *h, const mh_peer *p) {
+  mh_value *o = mh_value_new(MH_V_OBJECT);
+  if (!o) return NULL;
+  mh_value_obj_set(o, "id", mh_value_cstring(p->id));
+  mh_value_obj_set(o, "role", mh_value_cstring(p->role));
+  mh_value_obj_set(o, "capabilities", mh_value_copy(p->capabilities));
+  mh_value_obj_set(o, "meta", mh_value_copy(p->meta));
+  mh_value_obj_set(o, "provides", mh_value_copy(p->provides));
+  mh_value_obj_set(o, "host", mh_value_cstring(mh_mesh_host_id(h)));
+  return o;
+}
+
+mh_value *mh_mesh_directory(mh_host *h) {
+  mh_value *arr = mh_value_new(MH_V_ARRAY);
+  mh_list_each(pos, &h->clients) {
+    mh_client *c = mh_container_of(pos, mh_client, link);
+    if (arr && c->peer && c->trusted) mh_value_push(arr, mh_mesh_peer_value(h, c->peer));
+  }
+  return arr;
+}
+
+/* Tells every other announced peer what happened to `subject`. */
+static void send_delta(mh_host *h, mh_client *subject, const char *kind) {
+  mh_value *args = mh_value_new(MH_V_ARRAY), *d = mh_value_new(MH_V_OBJECT);
+  if (!args || !d || mh_value_push(args, d)) {
+    mh_value_free(args);
+    return;
+  }
+  mh_value_obj_set(d, "kind", mh_value_cstring(kind));
+  mh_value_obj_set(d, "peer", mh_mesh_peer_value(h, subject->peer));
+  mh_list_each(pos, &h->clients) {
+    mh_client *c = mh_container_of(pos, mh_client, link);
+    if (c != subject && c->peer && c->trusted)
+      mh_client_event(c, "devtoolskit:internal:peer:directory-delta", args, true);
+  }
+  /* Listeners may unlisten while we go: walk a copy. */
+  mh_mesh *m = h->mesh;
+  size_t n = m->nlisteners;
+  mesh_listener copy[sizeof m->listeners / sizeof *m->listeners];
+  memcpy(copy, m->listeners, n * sizeof *copy);
+  for (size_t i = 0; i < n; i++) copy[i].cb(copy[i].ud, d);
+  mh_value_free(args);
+}
+
+static void peer_free(mh_peer *p) {
+  free(p->role);
+  mh_value_free(p->capabilities);
+  mh_value_free(p->meta);
+  mh_value_free(p->provides);
+  free(p);
+}
+
+void mh_mesh_client_gone(mh_host *h, mh_client *c) {
+  if (!c->peer) return;
+  if (c->trusted) send_delta(h, c, "removed");
+  peer_free(c->peer);
+  c->peer = NULL;
+}
+
+/* ---- builtins: announce, provide, unprovide -------------------------- */
+
+static const mh_value *first_arg(const mh_value *args) {
+  return args && args->type == MH_V_ARRAY && args->u.arr.len ? args->u.arr.items[0] : NULL;
+}
+
+static mh_peer *ensure_peer(mh_client *c, bool *added) {
+  *added = !c->peer;
+  if (c->peer) return c->peer;
+  mh_peer *p = calloc(1, sizeof *p);
+  if (!p) return NULL;
+  snprintf(p->id, sizeof p->id, "%s", c->id);
+  p->role = strdup("peer");
+  p->capabilities = mh_value_new(MH_V_ARRAY);
+  p->meta = mh_value_new(MH_V_OBJECT);
+  p->provides = mh_value_new(MH_V_ARRAY);
+  if (!p->role || !p->capabilities || !p->meta || !p->provides) {
+    peer_free(p);
+    return NULL;
+  }
+  c->peer = p;
+  return p;
+}
+
+static mh_error *need_caller(mh_client *caller, const char *what) {
+  if (caller) return NULL;
+  return mh_error_new(MH_ERR_BAD_REQUEST, "%s needs a WebSocket connection (it makes the caller a peer)", what);
+}
+
+/* announce({role, capabilities, meta}) -> {id, directory} */
+static mh_value *fn_announce(mh_host *h, mh_client *caller, const mh_value *args, mh_error **err) {
+  if ((*err = need_caller(caller, "announce"))) return NULL;
+  const mh_value *o = first_arg(args);
+  const mh_value *role = o && o->type == MH_V_OBJECT ? mh_value_obj_get(o, "role") : NULL;
+  const mh_value *caps = o && o->type == MH_V_OBJECT ? mh_value_obj_get(o, "capabilities") : NULL;
+  const mh_value *meta = o && o->type == MH_V_OBJECT ? mh_value_obj_get(o, "meta") : NULL;
+  if ((o && o->type != MH_V_OBJECT) || (role && role->type != MH_V_STRING) || !strings_only(caps) ||
+      (meta && meta->type != MH_V_OBJECT && meta->type != MH_V_NULL)) {
+    *err = mh_error_new(MH_ERR_BAD_REQUEST, "announce expects {role: string, capabilities: string[], meta: object}");
+    return NULL;
+  }
+  bool added;
+  mh_peer *p = ensure_peer(caller, &added);
+  if (!p) goto oom;
+  if (role) {
+    char *r = strdup(role->u.str.ptr);
+    if (!r) goto oom;
+    free(p->role);
+    p->role = r;
+  }
+  if (caps && caps->type == MH_V_ARRAY) {
+    mh_value_free(p->capabilities);
+    p->capabilities = mh_value_copy(caps);
+  }
+  if (meta && meta->type == MH_V_OBJECT) {
+    mh_value_free(p->meta);
+    p->meta = mh_value_copy(meta);
+  }
+  if (!p->capabilities || !p->meta) goto oom;
+  mh_log_info("mesh", "%s %s as %s", p->id, added ? "joined" : "updated", p->role);
+  send_delta(h, caller, added ? "added" : "updated");
+  mh_value *out = mh_value_new(MH_V_OBJECT);
+  if (!out) goto oom;
+  mh_value_obj_set(out, "id", mh_value_cstring(p->id));
+  mh_value_obj_set(out, "host", mh_value_cstring(mh_mesh_host_id(h)));
+  mh_value_obj_set(out, "directory", mh_mesh_directory(h));
+  return out;
+oom:
+  *err = mh_error_new(MH_ERR_INTERNAL, "out of memory");
+  return NULL;
+}
+
+static const char *name_arg(const mh_value *args) {
+  const mh_value *o = first_arg(args);
+  const mh_value *n = o && o->type == MH_V_OBJECT ? mh_value_obj_get(o, "name") : o;
+  return n && n->type == MH_V_STRING && n->u.str.len ? n->u.str.ptr : NULL;
+}
+
+static ptrdiff_t provided_at(const mh_peer *p, const char *name) {
+  for (size_t i = 0; i < p->provides->u.arr.len; i++)
+    if (strcmp(p->provides->u.arr.items[i]->u.str.ptr, name) == 0) return (ptrdiff_t)i;
+  return -1;
+}
+
+/* provide({name}): this peer serves `name` to make() callers. */
+static mh_value *fn_provide(mh_host *h, mh_client *caller, const mh_value *args, mh_error **err) {
+  if ((*err = need_caller(caller, "provide"))) return NULL;
+  const char *name = name_arg(args);
+  bool added;
+  mh_peer *p = ensure_peer(caller, &added);
+  if (!name || !p) {
+    *err = mh_error_new(name ? MH_ERR_INTERNAL : MH_ERR_BAD_REQUEST, name ? "out of memory" : "provide expects {name}");
+    return NULL;
+  }
+  if (provided_at(p, name) >= 0) {
+    *err = mh_error_new(MH_ERR_ALREADY_REGISTERED, "%s provides \"%s\" already", p->id, name);
+    return NULL;
+  }
+  mh_value_push(p->provides, mh_value_cstring(name));
+  send_delta(h, caller, added ? "added" : "updated");
+  return mh_value_bool(true);
+}
+
+static mh_value *fn_unprovide(mh_host *h, mh_client *caller, const mh_value *args, mh_error **err) {
+  if ((*err = need_caller(caller, "unprovide"))) return NULL;
+  const char *name = name_arg(args);
+  ptrdiff_t at = caller->peer && name ? provided_at(caller->peer, name) : -1;
+  if (at < 0) {
+    *err = mh_error_new(MH_ERR_NOT_FOUND, "\"%s\" is not provided by this peer", name ? name : "?");
+    return NULL;
+  }
+  mh_value *arr = caller->peer->provides;
+  mh_value_free(arr->u.arr.items[at]);
+  memmove(arr->u.arr.items + at, arr->u.arr.items + at + 1, (arr->u.arr.len - (size_t)at - 1) * sizeof(mh_value *));
+  arr->u.arr.len--;
+  send_delta(h, caller, "updated");
+  return mh_value_bool(true);
+}
+
+/* ---- selection and permissions ---------------------------------------- */
+
+static bool meta_matches(const mh_value *want, const mh_value *have) {
+  if (!want || want->type != MH_V_OBJECT) return true;
+  for (size_t i = 0; i < want->u.obj.len; i++) {
+    const mh_value *v = mh_value_obj_get(have, want->u.obj.items[i].key->u.str.ptr);
+    if (!v || !mh_value_equal(v, want->u.obj.items[i].val)) return false;
+  }
+  return true;
+}
+
+static bool has_string(const mh_value *arr, const char *s) {
+  for (size_t i = 0; arr && arr->type == MH_V_ARRAY && i < arr->u.arr.len; i++)
+    if (strcmp(arr->u.arr.items[i]->u.str.ptr, s) == 0) return true;
+  return false;
+}
+
+static bool selects(const mh_value *to, const mh_peer *p) {
+  if (to->type == MH_V_STRING) return strcmp(p->role, to->u.str.ptr) == 0;
+  const mh_value *role = mh_value_obj_get(to, "role"), *cap = mh_value_obj_get(to, "capability");
+  if (role && (role->type != MH_V_STRING || strcmp(p->role, role->u.str.ptr) != 0)) return false;
+  if (cap && (cap->type != MH_V_STRING || !has_string(p->capabilities, cap->u.str.ptr))) return false;
+  return meta_matches(mh_value_obj_get(to, "meta"), p->meta);
+}
+
+size_t mh_mesh_resolve(mh_host *h, const mh_value *to, mh_client **out, size_t max, bool *all) {
+  if (!to || (to->type != MH_V_STRING && to->type != MH_V_OBJECT)) return 0;
+  if (to->type == MH_V_STRING) {
+    /* An exact peer id wins over a role of the same name. */
+    mh_client *c = mh_client_find(h, to->u.str.ptr);
+    if (c && c->peer && c->trusted && max) {
+      out[0] = c;
+      return 1;
+    }
+    size_t n = to->u.str.len;
+    if (n > 2 && strcmp(to->u.str.ptr + n - 2, ":*") == 0) {
+      char role[128];
+      snprintf(role, sizeof role, "%.*s", (int)(n - 2), to->u.str.ptr);
+      *all = true;
+      size_t k = 0;
+      mh_list_each(pos, &h->clients) {
+        mh_client *cc = mh_container_of(pos, mh_client, link);
+        if (k < max && cc->peer && cc->trusted && strcmp(cc->peer->role, role) == 0) out[k++] = cc;
+      }
+      return k;
+    }
+  }
+  size_t k = 0;
+  mh_list_each(pos, &h->clients) {
+    mh_client *c = mh_container_of(pos, mh_client, link);
+    if (k < max && c->peer && c->trusted && selects(to, c->peer)) out[k++] = c;
+  }
+  return k;
+}
+
+size_t mh_mesh_pick(mh_host *h, size_t n) { return n ? (size_t)(h->mesh->rr++ % n) : 0; }
+
+static bool any_glob(const mh_value *globs, const char *s) {
+  for (size_t i = 0; globs && globs->type == MH_V_ARRAY && i < globs->u.arr.len; i++)
+    if (mh_glob_match(globs->u.arr.items[i]->u.str.ptr, s)) return true;
+  return false;
+}
+
+bool mh_mesh_allowed(const mh_host *h, const char *role, const char *method) {
+  const mh_value *rules = h->cfg->mesh.permissions;
+  for (size_t i = 0; rules && rules->type == MH_V_ARRAY && i < rules->u.arr.len; i++) {
+    const mh_value *r = rules->u.arr.items[i];
+    if (!any_glob(mh_value_obj_get(r, "roles"), role)) continue;
+    if (any_glob(mh_value_obj_get(r, "deny"), method)) return false;
+    const mh_value *allow = mh_value_obj_get(r, "allow");
+    return !allow || allow->type != MH_V_ARRAY || any_glob(allow, method);
+  }
+  return true;
+}
+
+size_t mh_mesh_providers(mh_host *h, const char *name, mh_client **out, size_t max) {
+  size_t k = 0;
+  mh_list_each(pos, &h->clients) {
+    mh_client *c = mh_container_of(pos, mh_client, link);
+    if (k < max && c->peer && c->trusted && provided_at(c->peer, name) >= 0) out[k++] = c;
+  }
+  return k;
+}
+
+/* ---- identity ---------------------------------------------------------- */
+
+static int sign(const mh_host *h, const mh_value *from, char hex[65]) {
+  mh_buf canon = MH_BUF_INIT;
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int maclen = 0;
+  int rc = -1;
+  if (mh_value_canonical(from, &canon) == 0 &&
+      HMAC(EVP_sha256(), h->mesh->key, (int)h->mesh->keylen, (const unsigned char *)canon.data, canon.len, mac,
+           &maclen) &&
+      maclen == 32) {
+    for (unsigned i = 0; i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", mac[i]);
+    rc = 0;
+  }
+  mh_buf_free(&canon);
+  return rc;
+}
+
+mh_value *mh_mesh_identity(mh_host *h, const mh_client *caller) {
+  mh_value *from = mh_value_new(MH_V_OBJECT), *x = mh_value_new(MH_V_OBJECT);
+  char hex[65];
+  if (!from || !x) goto fail;
+  const mh_peer *p = caller ? caller->peer : NULL;
+  mh_value_obj_set(from, "id", mh_value_cstring(p ? p->id : caller ? caller->id : mh_mesh_host_id(h)));
+  mh_value_obj_set(from, "role", mh_value_cstring(p ? p->role : caller ? "anonymous" : "host"));
+  mh_value_obj_set(from, "meta", p ? mh_value_copy(p->meta) : mh_value_new(MH_V_OBJECT));
+  mh_value_obj_set(from, "host", mh_value_cstring(mh_mesh_host_id(h)));
+  if (sign(h, from, hex)) goto fail;
+  mh_value_obj_set(x, "from", from);
+  mh_value_obj_set(x, "sig", mh_value_cstring(hex));
+  return x;
+fail:
+  mh_value_free(from);
+  mh_value_free(x);
+  return NULL;
+}
+
+bool mh_mesh_verify(const mh_host *h, const mh_value *identity) {
+  if (!identity || identity->type != MH_V_OBJECT) return false;
+  const mh_value *from = mh_value_obj_get(identity, "from"), *sig = mh_value_obj_get(identity, "sig");
+  char hex[65];
+  if (!from || from->type != MH_V_OBJECT || !sig || sig->type != MH_V_STRING || sig->u.str.len != 64) return false;
+  if (sign(h, from, hex)) return false;
+  return CRYPTO_memcmp(hex, sig->u.str.ptr, 64) == 0;
+}
+
+/* verify({from, sig}) -> {valid}: lets a peer check an identity it was given. */
+static mh_value *fn_verify(mh_host *h, mh_client *caller, const mh_value *args, mh_error **err) {
+  (void)caller, (void)err;
+  mh_value *out = mh_value_new(MH_V_OBJECT);
+  if (out) mh_value_obj_set(out, "valid", mh_value_bool(mh_mesh_verify(h, first_arg(args))));
+  return out;
+}
+
+static mh_value *fn_directory(mh_host *h, mh_client *caller, const mh_value *args, mh_error **err) {
+  (void)caller, (void)args, (void)err;
+  return mh_mesh_directory(h);
+}
+
+int mh_mesh_add_relay_builtins(mh_host *h); /* mesh_relay.c */
+
+int mh_mesh_add_builtins(mh_host *h) {
+  mh_registry *r = &h->registry;
+  if (mh_registry_add_builtin(r, "devtoolskit:internal:peer:announce", MH_FN_ACTION, fn_announce) ||
+      mh_registry_add_builtin(r, "devtoolskit:internal:peer:directory", MH_FN_ACTION, fn_directory) ||
+      mh_registry_add_builtin(r, "devtoolskit:internal:mesh:provide", MH_FN_ACTION, fn_provide) ||
+      mh_registry_add_builtin(r, "devtoolskit:internal:mesh:unprovide", MH_FN_ACTION, fn_unprovide) ||
+      mh_registry_add_builtin(r, "devtoolskit:internal:mesh:verify", MH_FN_ACTION, fn_verify))
+    return -1;
+  return mh_mesh_add_relay_builtins(h);
+}

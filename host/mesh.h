@@ -1,0 +1,67 @@
+/* The peer mesh: every connection may announce itself as a peer {id, role,
+ * capabilities, meta}; the host keeps the directory, tells every peer what
+ * changed, relays calls between peers that have no direct link, and lets
+ * peers provide functions by name (deepstream's provide/unprovide/make).
+ * Relayed calls carry the caller's identity signed by the host (HMAC-SHA256)
+ * so the receiver can trust who asks. */
+#ifndef MH_MESH_H
+#define MH_MESH_H
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "error.h"
+#include "value.h"
+
+typedef struct mh_host mh_host;
+typedef struct mh_client mh_client;
+
+typedef struct mh_peer {
+  char id[64];
+  char *role;
+  mh_value *capabilities; /* ARRAY of strings */
+  mh_value *meta;         /* OBJECT */
+  mh_value *provides;     /* ARRAY of function names this peer provides */
+} mh_peer;
+
+typedef struct mh_mesh mh_mesh;
+
+/* Reads the mesh section of the configuration; -1 and *errmsg when it is bad. */
+int mh_mesh_init(mh_host *h, char **errmsg);
+void mh_mesh_free(mh_host *h);
+/* A client went away: its peer is removed and the others are told. */
+void mh_mesh_client_gone(mh_host *h, mh_client *c);
+
+const char *mh_mesh_host_id(const mh_host *h);
+/* The directory as an ARRAY of {id, role, capabilities, meta, host}. */
+mh_value *mh_mesh_directory(mh_host *h);
+/* {id, role, capabilities, meta, host} of one peer. */
+mh_value *mh_mesh_peer_value(mh_host *h, const mh_peer *p);
+
+/* The connected peers a target selects: an id, a role, "role:*" (all of a
+ * role; *all set), or {role=, capability=, meta={k=v}}. Returns how many were
+ * written to out (at most max). */
+size_t mh_mesh_resolve(mh_host *h, const mh_value *to, mh_client **out, size_t max, bool *all);
+/* Round-robin pick among n candidates for the same selector. */
+size_t mh_mesh_pick(mh_host *h, size_t n);
+/* Whether a caller with this role may reach this function through the mesh
+ * (mesh.permissions). */
+bool mh_mesh_allowed(const mh_host *h, const char *role, const char *method);
+/* The providers of a function, in the order they provided it. */
+size_t mh_mesh_providers(mh_host *h, const char *name, mh_client **out, size_t max);
+
+/* Identity: {"from": {id, role, host, meta}, "sig": hex} for a caller (NULL:
+ * the host itself), and its check. */
+mh_value *mh_mesh_identity(mh_host *h, const mh_client *caller);
+bool mh_mesh_verify(const mh_host *h, const mh_value *identity);
+
+/* Directory changes for the host itself (ctx.mesh.on('change')): delta is
+ * {kind, peer}, borrowed. */
+typedef void (*mh_mesh_listener)(void *ud, const mh_value *delta);
+int mh_mesh_listen(mh_host *h, mh_mesh_listener cb, void *ud);
+void mh_mesh_unlisten(mh_host *h, mh_mesh_listener cb, void *ud);
+
+/* Registers the mesh functions (announce, relay, relay-event, provide,
+ * unprovide, make, verify). */
+int mh_mesh_add_builtins(mh_host *h);
+
+#endif

@@ -1,0 +1,205 @@
+// The peer mesh over real sockets: birpc clients announce themselves, see
+// directory deltas, call each other through the host's relay, provide
+// functions for make(), and carry identities the host signs.
+import test from 'node:test'
+import assert from 'node:assert/strict'
+import { writeTree } from './lib/host.mjs'
+import { hostFor, deferred, rejectionOf, testConfigSource } from './lib/util.mjs'
+
+const ANNOUNCE = 'devtoolskit:internal:peer:announce'
+const DELTA = 'devtoolskit:internal:peer:directory-delta'
+const RELAY = 'devtoolskit:internal:mesh:relay'
+const RELAY_EVENT = 'devtoolskit:internal:mesh:relay-event'
+const MAKE = 'devtoolskit:internal:mesh:make'
+
+/** A peer: a birpc client whose directory deltas are queued for the test to await. */
+async function peer(host, functions = {}) {
+  const deltas = []
+  const waiting = []
+  const c = await host.connect({
+    ...functions,
+    [DELTA]: (d) => {
+      const w = waiting.shift()
+      if (w) w(d)
+      else deltas.push(d)
+    },
+  })
+  c.nextDelta = () => (deltas.length ? Promise.resolve(deltas.shift()) : new Promise((r) => waiting.push(r)))
+  return c
+}
+
+test('announce, directory deltas, relay to a role, and a disconnect that makes the next relay not_found', async (t) => {
+  const host = await hostFor(t, {})
+  const a = await peer(host)
+  const me = await a.rpc[ANNOUNCE]({ role: 'devtools', capabilities: ['ui'] })
+  assert.equal(me.directory.length, 1)
+  assert.equal(me.directory[0].id, me.id)
+
+  const b = await peer(host, { 'b:ping': (x) => `pong ${x}` })
+  const bInfo = await b.rpc[ANNOUNCE]({ role: 'iframe', capabilities: ['ping'], meta: { frame: 'main' } })
+  const added = await a.nextDelta()
+  assert.equal(added.kind, 'added')
+  assert.deepEqual({ id: added.peer.id, role: added.peer.role, meta: added.peer.meta }, { id: bInfo.id, role: 'iframe', meta: { frame: 'main' } })
+
+  assert.equal(await a.rpc[RELAY]({ to: 'iframe', method: 'b:ping', args: [1] }), 'pong 1')
+  assert.equal(await a.rpc[RELAY]({ to: bInfo.id, method: 'b:ping', args: [2] }), 'pong 2')
+  assert.equal(await a.rpc[RELAY]({ to: { role: 'iframe', capability: 'ping', meta: { frame: 'main' } }, method: 'b:ping', args: [3] }), 'pong 3')
+  assert.equal((await rejectionOf(a.rpc[RELAY]({ to: { role: 'iframe', meta: { frame: 'other' } }, method: 'b:ping', args: [] }))).code, 'not_found')
+
+  b.close()
+  const removed = await a.nextDelta()
+  assert.deepEqual([removed.kind, removed.peer.id], ['removed', bInfo.id])
+  const err = await rejectionOf(a.rpc[RELAY]({ to: 'iframe', method: 'b:ping', args: [1] }))
+  assert.equal(err.code, 'not_found')
+})
+
+test('relay errors, timeouts and cancellation reach the caller with their codes; the target gets the cancel', async (t) => {
+  const host = await hostFor(t, {})
+  const a = await peer(host)
+  await a.rpc[ANNOUNCE]({ role: 'devtools' })
+  const slowStarted = deferred()
+  const b = await peer(host, {
+    'b:fail': () => {
+      throw { code: 'bad_request', message: 'no thanks' }
+    },
+    'b:slow': () => {
+      slowStarted.resolve()
+      return new Promise(() => {})
+    },
+  })
+  await b.rpc[ANNOUNCE]({ role: 'iframe' })
+  const cancelSeen = deferred()
+  b.ws.on('message', (data) => {
+    const msg = JSON.parse(data.toString())
+    if (msg.t === 'c') cancelSeen.resolve(msg.i)
+  })
+
+  const failed = await rejectionOf(a.rpc[RELAY]({ to: 'iframe', method: 'b:fail', args: [] }))
+  assert.deepEqual([failed.code, failed.message], ['bad_request', 'no thanks'])
+
+  const timedOut = await rejectionOf(a.rpc[RELAY]({ to: 'iframe', method: 'b:slow', args: [], timeout: 50 }))
+  assert.equal(timedOut.code, 'rpc_timeout')
+
+  // Cancel: a raw frame from A with the moonhost cancel extension.
+  const raw = await host.rawSocket()
+  raw.send(JSON.stringify({ t: 'q', i: 'relay-1', m: RELAY, a: [{ to: 'iframe', method: 'b:slow', args: [] }] }))
+  await slowStarted.promise
+  const reply = new Promise((r) => raw.on('message', (d) => r(JSON.parse(d.toString()))))
+  raw.send(JSON.stringify({ t: 'c', i: 'relay-1' }))
+  const answer = await reply
+  assert.deepEqual([answer.i, answer.e?.code], ['relay-1', 'rpc_cancelled'])
+  assert.match(await cancelSeen.promise, /^s\d+$/, 'the target received a cancel frame for its call')
+})
+
+test('make spreads over three providers, a provider that rejects is skipped, and provide twice is refused', async (t) => {
+  const host = await hostFor(t, {})
+  const caller = await peer(host)
+  await caller.rpc[ANNOUNCE]({ role: 'devtools' })
+  const served = [0, 0, 0]
+  const providers = []
+  for (let i = 0; i < 3; i++) {
+    const p = await peer(host, {
+      'calc:who': () => {
+        if (i === 1) throw { code: 'rejected', message: 'busy' }
+        served[i]++
+        return i
+      },
+    })
+    await p.rpc[ANNOUNCE]({ role: 'worker' })
+    assert.equal(await p.rpc['devtoolskit:internal:mesh:provide']({ name: 'calc:who' }), true)
+    providers.push(p)
+  }
+  const twice = await rejectionOf(providers[0].rpc['devtoolskit:internal:mesh:provide']({ name: 'calc:who' }))
+  assert.equal(twice.code, 'rpc_method_already_registered')
+
+  const answers = []
+  for (let k = 0; k < 9; k++) answers.push(await caller.rpc[MAKE]({ name: 'calc:who', args: [] }))
+  assert.ok(!answers.includes(1), 'the rejecting provider never answers')
+  assert.ok(served[0] > 0 && served[2] > 0, `both accepting providers served (${served})`)
+  assert.equal(served[0] + served[2], 9)
+
+  await providers[0].rpc['devtoolskit:internal:mesh:unprovide']({ name: 'calc:who' })
+  for (let k = 0; k < 3; k++) assert.equal(await caller.rpc[MAKE]({ name: 'calc:who', args: [] }), 2)
+  assert.equal((await rejectionOf(caller.rpc[MAKE]({ name: 'nobody:provides', args: [] }))).code, 'not_found')
+})
+
+test('relayed calls carry an identity the host signed; a forged one does not verify; requestor details reach providers', async (t) => {
+  const conf = writeTree({
+    '00-test.lua': testConfigSource(),
+    '10-mesh.lua': "return { mesh = { requestor_details = true, key = 'test-mesh-key' } }",
+  })
+  const host = await hostFor(t, { config: conf })
+  const caller = await peer(host)
+  const me = await caller.rpc[ANNOUNCE]({ role: 'devtools', meta: { tab: 7 } })
+  const seen = deferred()
+  const target = await peer(host, { 'b:who': (...args) => args })
+  await target.rpc[ANNOUNCE]({ role: 'iframe' })
+  await target.rpc['devtoolskit:internal:mesh:provide']({ name: 'b:who' })
+  target.ws.on('message', (data) => {
+    const msg = JSON.parse(data.toString())
+    if (msg.m === 'b:who') seen.resolve(msg.x)
+  })
+
+  const args = await caller.rpc[MAKE]({ name: 'b:who', args: ['hello'] })
+  assert.equal(args[0], 'hello')
+  assert.deepEqual(args[1], { requestor: { id: me.id, role: 'devtools', meta: { tab: 7 } } })
+  const identity = await seen.promise
+  assert.deepEqual([identity.from.id, identity.from.role], [me.id, 'devtools'])
+  assert.match(identity.sig, /^[0-9a-f]{64}$/)
+
+  const VERIFY = 'devtoolskit:internal:mesh:verify'
+  assert.deepEqual(await target.rpc[VERIFY](identity), { valid: true })
+  const forged = { ...identity, from: { ...identity.from, role: 'admin' } }
+  assert.deepEqual(await target.rpc[VERIFY](forged), { valid: false })
+  assert.deepEqual(await target.rpc[VERIFY]({ from: identity.from }), { valid: false })
+})
+
+test('mesh.permissions: a role may be kept from calling names through the relay', async (t) => {
+  const conf = writeTree({
+    '00-test.lua': testConfigSource(),
+    '10-perm.lua': "return { mesh = { permissions = { { roles = { 'guest' }, allow = { 'b:ping' } }, { roles = { '*' }, deny = { 'b:admin*' } } } } }",
+  })
+  const host = await hostFor(t, { config: conf })
+  const guest = await peer(host)
+  await guest.rpc[ANNOUNCE]({ role: 'guest' })
+  const dev = await peer(host)
+  await dev.rpc[ANNOUNCE]({ role: 'devtools' })
+  const b = await peer(host, { 'b:ping': () => 'pong', 'b:other': () => 'other', 'b:admin-reset': () => 'reset' })
+  await b.rpc[ANNOUNCE]({ role: 'iframe' })
+
+  assert.equal(await guest.rpc[RELAY]({ to: 'iframe', method: 'b:ping' }), 'pong')
+  assert.equal((await rejectionOf(guest.rpc[RELAY]({ to: 'iframe', method: 'b:other' }))).code, 'unauthorized')
+  assert.equal(await dev.rpc[RELAY]({ to: 'iframe', method: 'b:other' }), 'other')
+  assert.equal((await rejectionOf(dev.rpc[RELAY]({ to: 'iframe', method: 'b:admin-reset' }))).code, 'unauthorized')
+})
+
+test('relay-event reaches the target without a reply; bad relay requests are bad_request and the host keeps serving', async (t) => {
+  const host = await hostFor(t, {})
+  const a = await peer(host)
+  await a.rpc[ANNOUNCE]({ role: 'devtools' })
+  const got = deferred()
+  const b = await peer(host, { 'b:note': (x) => { got.resolve(x); return x } })
+  await b.rpc[ANNOUNCE]({ role: 'iframe' })
+  await a.rpc[RELAY_EVENT]({ to: 'iframe', method: 'b:note', args: ['fire and forget'] })
+  assert.equal(await got.promise, 'fire and forget')
+
+  for (const bad of [undefined, 42, { to: 'iframe' }, { method: 'b:note' }, { to: 'iframe', method: 5 }, { to: 'iframe', method: 'b:note', args: 'x' }])
+    assert.equal((await rejectionOf(a.rpc[RELAY](bad))).code, 'bad_request', JSON.stringify(bad))
+  assert.equal((await rejectionOf(a.rpc[ANNOUNCE]({ role: 5 }))).code, 'bad_request')
+  assert.equal(await a.rpc[RELAY]({ to: 'iframe', method: 'b:note', args: ['still serving'] }), 'still serving')
+})
+
+test('ctx.mesh from Lua: peers(), peer(role):call through the relay, on("change"), provide for make(), caller()', async (t) => {
+  const { fixtures } = await import('./lib/host.mjs')
+  const host = await hostFor(t, { plugins: `${fixtures}/mesh` })
+  const a = await peer(host)
+  const me = await a.rpc[ANNOUNCE]({ role: 'devtools' })
+  const b = await peer(host, { 'b:ping': (x) => `pong ${x}` })
+  await b.rpc[ANNOUNCE]({ role: 'iframe' })
+  await a.nextDelta() // b added: the plugin's listener ran before this delta left the host
+  assert.equal(await a.rpc['meshy:ask_iframe'](5), 'pong 5')
+  assert.deepEqual(await a.rpc['meshy:peers'](), ['devtools', 'iframe'])
+  assert.deepEqual(await a.rpc['meshy:changes'](), ['added:devtools', 'added:iframe'])
+  assert.equal(await a.rpc[MAKE]({ name: 'meshy:square', args: [7] }), 49)
+  assert.equal(await a.rpc['meshy:whoami'](), me.id)
+})
