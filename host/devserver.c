@@ -46,6 +46,7 @@ static void emit(pipe_reader *r, const char *s, size_t n) {
 }
 
 static void flush_lines(pipe_reader *r, bool all) {
+  if (!r->line.data) return; /* nothing was ever read */
   size_t start = 0;
   for (size_t i = 0; i < r->line.len; i++) {
     if (r->line.data[i] != '\n') continue;

@@ -205,12 +205,13 @@ static void try_next_provider(mh_native_call *nc) {
       bool *outer = nc->finished_flag;
       nc->finished_flag = &finished;
       mh_value *args = mh_value_copy(nc->args);
-      nc->host_waiter = mh_dispatch(nc->h, NULL, nc->name, args, false, on_host_answer, nc);
+      mh_waiter *w = mh_dispatch(nc->h, NULL, nc->name, args, false, on_host_answer, nc);
       if (finished) {
         if (outer) *outer = true;
         return;
       }
       nc->finished_flag = outer;
+      if (!nc->host_waiter) nc->host_waiter = w;
       return;
     }
     mh_client *c = mh_client_find(nc->h, id);

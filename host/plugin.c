@@ -239,6 +239,13 @@ int mh_plugins_load_dir(mh_host *host, const char *dir, mh_plugin_loaded_cb cb, 
   return count;
 }
 
+void mh_plugins_quiesce(mh_host *host) {
+  mh_list_each(pos, &host->plugins) {
+    mh_plugin *p = mh_container_of(pos, mh_plugin, link);
+    if (p->current && p->current->engine) host->engine->retire(p->current->engine);
+  }
+}
+
 void mh_plugins_unload_all(mh_host *host) {
   mh_list_each_safe(pos, &host->plugins) {
     mh_plugin *p = mh_container_of(pos, mh_plugin, link);

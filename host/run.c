@@ -16,6 +16,7 @@
 
 #define SHUTDOWN_GRACE_MS 5000
 #define SHUTDOWN_TICK_MS 10
+#define SHUTDOWN_FLUSH_MS 200
 
 typedef struct run_state {
   mh_host host;
@@ -25,6 +26,7 @@ typedef struct run_state {
   uv_signal_t sigint, sigterm, sighup;
   uv_timer_t tick;
   uint64_t shutdown_at;
+  uint64_t closing_since; /* when the forced closes went out */
   int exit_code;
   bool child_ended_run;
 } run_state;
@@ -49,7 +51,14 @@ static void shutdown_tick(uv_timer_t *t) {
   }
   bool child = h->devserver && mh_devserver_running(h->devserver);
   if (child && late) mh_devserver_signal(h->devserver, SIGKILL);
-  if ((h->nclients > 0 && !late) || child) return;
+  if (child) return;
+  if (h->nclients > 0) {
+    if (!late) return;
+    /* Past the grace period every client was just told 1001: give the close
+     * frames a moment to leave before lws is torn down. */
+    if (!r->closing_since) r->closing_since = uv_now(h->loop);
+    if (uv_now(h->loop) - r->closing_since < SHUTDOWN_FLUSH_MS) return;
+  }
   uv_timer_stop(t);
   uv_close((uv_handle_t *)t, on_handle_closed);
   close_signals(r);
@@ -63,6 +72,7 @@ static void begin_shutdown(run_state *r, int exit_code, const char *why) {
   r->exit_code = exit_code;
   mh_log_info("host", "shutting down (%s)", why);
   mh_hotreload_stop(h);
+  mh_plugins_quiesce(h);
   if (h->devserver && mh_devserver_running(h->devserver) && !r->child_ended_run)
     mh_devserver_signal(h->devserver, SIGTERM);
   r->shutdown_at = uv_now(h->loop);

@@ -92,8 +92,17 @@ static void free_queue(mh_conn *c) {
 int mh_ws_writeable(mh_conn *c) {
   if (!c->client) return 0;
   if (c->close_code && (!c->head || c->close_code != LWS_CLOSE_STATUS_GOINGAWAY)) {
-    lws_close_reason(c->wsi, (enum lws_close_status)c->close_code, (unsigned char *)c->close_reason,
-                     strlen(c->close_reason));
+    /* lws 4.1 drops the socket without a close frame when this callback
+     * returns -1, even after lws_close_reason() (the client sees 1006), so
+     * write the close frame ourselves: the 2-byte code, then the reason.
+     * The opcode is lws's internal LWS_WRITE_CLOSE (4), which its public
+     * header no longer names. */
+    unsigned char frame[LWS_PRE + 2 + sizeof c->close_reason];
+    size_t rlen = strlen(c->close_reason);
+    frame[LWS_PRE] = (unsigned char)(c->close_code >> 8);
+    frame[LWS_PRE + 1] = (unsigned char)(c->close_code & 0xff);
+    memcpy(frame + LWS_PRE + 2, c->close_reason, rlen);
+    lws_write(c->wsi, frame + LWS_PRE, 2 + rlen, (enum lws_write_protocol)4);
     return -1;
   }
   ws_msg *m = c->head;

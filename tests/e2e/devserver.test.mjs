@@ -1,0 +1,380 @@
+// The dev server beside moonhost (issue #3): `moonhost run --root DIR --
+// COMMAND ARGS` starts COMMAND in DIR without a shell, logs its output as
+// [dev] lines, forwards SIGINT/SIGTERM, and shuts down when either side
+// exits (clients get 1001 after their calls in flight finish); the exit code
+// is the child's. Last, the real thing: Vite as the dev server, with a
+// plugin's ctx.watch seeing the app's sources change.
+//
+// Synchronisation is by log lines, replies, pushed events and process
+// exits, never by sleeping.
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { copyFileSync, cpSync, realpathSync, writeFileSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { scratchDir, tempTree, fixtures } from './lib/util.mjs'
+import { startHost } from './lib/host.mjs'
+
+const here = dirname(fileURLToPath(import.meta.url))
+const reloadFixtures = join(fixtures, 'reload')
+const viteBin = join(here, 'node_modules', 'vite', 'bin', 'vite.js')
+const SANITIZER = /ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:/
+
+/** A promise with its resolve exposed. */
+function deferred() {
+  let resolve
+  const promise = new Promise((res) => (resolve = res))
+  return { promise, resolve }
+}
+
+/** Resolves with the value of p, or rejects after ms with message. */
+function within(p, ms, message) {
+  let timer
+  return Promise.race([
+    p.finally(() => clearTimeout(timer)),
+    new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(message())), ms))),
+  ])
+}
+
+const isRunning = (host) => host.child.exitCode === null && host.child.signalCode === null
+
+/** Whether a process exists (signal 0 probes without sending anything). */
+function alive(pid) {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (e) {
+    if (e.code === 'ESRCH') return false
+    throw e
+  }
+}
+
+/**
+ * Starts `moonhost run` for test t with a dev server command. When t ends:
+ * a host still running is stopped (SIGTERM, then SIGKILL after a while, which
+ * fails the test), the dev server is not left behind, and a sanitizer report
+ * fails the test. Tests that expect an exit await host.exited themselves.
+ */
+async function devHost(t, { command, root, plugins, env } = {}) {
+  const host = await startHost({
+    root,
+    plugins: plugins || devinfoPlugins(t),
+    args: command ? ['--', ...command] : [],
+    env,
+  })
+  t.after(async () => {
+    for (const ws of host.clients) ws.terminate()
+    let hung = false
+    if (isRunning(host)) {
+      host.child.kill('SIGTERM')
+      try {
+        await within(host.exited, 8000, () => '')
+      } catch {
+        hung = true
+        host.child.kill('SIGKILL')
+        await host.exited
+      }
+    }
+    const pid = devPid(host)
+    if (pid && alive(pid)) process.kill(pid, 'SIGKILL')
+    if (hung) throw new Error(`moonhost did not exit within 8 s of SIGTERM (killed). Log:\n${host.log}`)
+    if (SANITIZER.test(host.log)) throw new Error(`sanitizer report in moonhost output:\n${host.log}`)
+  })
+  return host
+}
+
+/** The dev server's pid from the log line "[dev] started '...' (pid N)". */
+function devPid(host) {
+  const m = /\[dev\] started '.*' \(pid (\d+)\)/.exec(host.log)
+  return m ? Number(m[1]) : null
+}
+
+/** A plugins dir holding the devinfo fixture. */
+function devinfoPlugins(t) {
+  const dir = tempTree(t, {})
+  copyFileSync(join(reloadFixtures, 'devinfo.lua'), join(dir, 'devinfo.lua'))
+  return dir
+}
+
+/** A project root with devchild.js in it (so `node devchild.js` only works in that cwd). */
+function childRoot() {
+  const root = realpathSync(scratchDir('moonhost-e2e-devroot-'))
+  copyFileSync(join(reloadFixtures, 'devchild.js'), join(root, 'devchild.js'))
+  return root
+}
+
+/** A client's close ({code, reason}), with a timeout that turns a hang into a clear failure. */
+function closeOf(client, host, ms = 10000) {
+  const p = within(client.closed, ms, () => `the client was not closed within ${ms} ms. Log:\n${host.log}`)
+  p.catch(() => {}) // awaited later; not an unhandled rejection meanwhile
+  return p
+}
+
+/** The host's exit, with a timeout that turns a hang into a clear failure. */
+function exitOf(host, ms = 10000) {
+  return within(host.exited, ms, () => `moonhost did not exit within ${ms} ms. Log:\n${host.log}`)
+}
+
+/** A TCP port that was free a moment ago (for Vite's --port --strictPort). */
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = createServer()
+    srv.once('error', reject)
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address()
+      srv.close(() => resolve(port))
+    })
+  })
+}
+
+// ---------------------------------------------------------------------------
+
+test('the dev server runs in --root without a shell; its stdout and stderr are [dev] log lines; ctx.dev_server reports it', { timeout: 60000 }, async (t) => {
+  const root = childRoot()
+  const tricky = '$HOME; echo not-a-shell > pwned.txt'
+  const host = await devHost(t, { command: ['node', 'devchild.js', 'handle', tricky], root, plugins: devinfoPlugins(t) })
+  const m = await host.waitForLog(/info {2}\[dev\] devchild ready pid=(\d+) cwd=(.*) argv=(.*)\n/)
+  const childPid = Number(m[1])
+  assert.equal(m[2], root, 'the command runs in --root')
+  assert.deepEqual(JSON.parse(m[3]), ['handle', tricky], 'arguments reach the command as they are: no shell')
+  await host.waitForLog(/warn {2}\[dev\] devchild says hello on stderr/)
+  assert.equal(devPid(host), childPid)
+
+  const c = await host.connect()
+  const info = await c.rpc['devinfo:server']()
+  assert.deepEqual(info, { command: `node devchild.js handle ${tricky}`, pid: childPid, running: true })
+})
+
+test('ctx.dev_server is nil when moonhost runs without a command', { timeout: 60000 }, async (t) => {
+  const host = await devHost(t, { plugins: devinfoPlugins(t) })
+  const c = await host.connect()
+  assert.equal(await c.rpc['devinfo:server'](), null)
+})
+
+test('a dev server that exits with code 3 makes moonhost shut down (clients get 1001) and exit 3', { timeout: 60000 }, async (t) => {
+  const root = childRoot()
+  const host = await devHost(t, { command: ['node', 'devchild.js', 'handle'], root, plugins: devinfoPlugins(t) })
+  const m = await host.waitForLog(/\[dev\] devchild ready pid=(\d+)/)
+  const c = await host.connect()
+  assert.equal((await c.rpc['devinfo:server']()).running, true)
+  const closed = closeOf(c, host)
+  process.kill(Number(m[1]), 'SIGUSR1') // devchild: exit(3)
+  const { code, signal } = await exitOf(host)
+  assert.equal(signal, null)
+  assert.equal(code, 3, host.log)
+  assert.match(host.log, /\[dev\] exiting with 3/)
+  assert.match(host.log, /\[dev\] 'node devchild\.js handle' exited with code 3/)
+  assert.match(host.log, /shutting down \(the dev server exited\)/)
+  assert.deepEqual(await closed, { code: 1001, reason: 'server shutting down' }, 'close code and reason the client saw')
+})
+
+test('a dev server killed by SIGTERM (not from moonhost) makes moonhost exit 128+15 = 143', { timeout: 60000 }, async (t) => {
+  const root = childRoot()
+  // plain: no signal handlers, SIGTERM's default action ends the child.
+  const host = await devHost(t, { command: ['node', 'devchild.js', 'plain'], root, plugins: devinfoPlugins(t) })
+  const m = await host.waitForLog(/\[dev\] devchild ready pid=(\d+)/)
+  const c = await host.connect()
+  const closed = closeOf(c, host)
+  process.kill(Number(m[1]), 'SIGTERM')
+  const { code } = await exitOf(host)
+  assert.equal(code, 143, host.log)
+  assert.match(host.log, /exited with signal 15/)
+  assert.equal((await closed).code, 1001, 'close code the client saw')
+})
+
+test('SIGTERM to moonhost is forwarded to the dev server ("got SIGTERM"), clients get 1001 and moonhost exits 0', { timeout: 60000 }, async (t) => {
+  const root = childRoot()
+  const host = await devHost(t, { command: ['node', 'devchild.js', 'handle'], root, plugins: devinfoPlugins(t) })
+  const m = await host.waitForLog(/\[dev\] devchild ready pid=(\d+)/)
+  const childPid = Number(m[1])
+  const c = await host.connect()
+  const closed = closeOf(c, host)
+  host.child.kill('SIGTERM')
+  const { code, signal } = await exitOf(host)
+  assert.equal(signal, null)
+  assert.equal(code, 0, host.log)
+  assert.match(host.log, /\[dev\] got SIGTERM/)
+  assert.match(host.log, /exited with code 0/)
+  assert.equal(alive(childPid), false)
+  assert.deepEqual(await closed, { code: 1001, reason: 'server shutting down' }, 'close code and reason the client saw')
+})
+
+test('SIGINT to moonhost is forwarded to the dev server; a child ended by that SIGINT (130) still means exit 0', { timeout: 60000 }, async (t) => {
+  const root = childRoot()
+  const handled = await devHost(t, { command: ['node', 'devchild.js', 'handle'], root, plugins: devinfoPlugins(t) })
+  await handled.waitForLog(/\[dev\] devchild ready/)
+  handled.child.kill('SIGINT')
+  assert.equal((await exitOf(handled)).code, 0, handled.log)
+  assert.match(handled.log, /\[dev\] got SIGINT/)
+
+  const plain = await devHost(t, { command: ['node', 'devchild.js', 'plain'], root, plugins: devinfoPlugins(t) })
+  await plain.waitForLog(/\[dev\] devchild ready/)
+  plain.child.kill('SIGINT')
+  assert.equal((await exitOf(plain)).code, 0, plain.log)
+  assert.match(plain.log, /exited with signal 2/)
+})
+
+test('a call in flight when SIGTERM arrives finishes with its value, then the socket closes with 1001', { timeout: 60000 }, async (t) => {
+  const root = childRoot()
+  const host = await devHost(t, { command: ['node', 'devchild.js', 'handle'], root, plugins: devinfoPlugins(t) })
+  await host.waitForLog(/\[dev\] devchild ready/)
+  const c = await host.connect()
+  const order = []
+  const closed = closeOf(c, host).finally(() => order.push('closed'))
+  const call = c.rpc['devinfo:sleep'](0.2, 'inflight').then((v) => {
+    order.push('answered')
+    return v
+  })
+  await host.waitForLog(/devinfo:sleep inflight started/)
+  host.child.kill('SIGTERM')
+  assert.equal(await call, 'slept inflight')
+  const { code } = await closed
+  assert.deepEqual(order, ['answered', 'closed'])
+  assert.equal((await exitOf(host)).code, 0, host.log)
+  assert.equal(code, 1001, 'close code the client saw')
+})
+
+test('while shutting down, idle clients get 1001 at once and a busy one only after its call is answered', { timeout: 60000 }, async (t) => {
+  const root = childRoot()
+  const host = await devHost(t, { command: ['node', 'devchild.js', 'handle'], root, plugins: devinfoPlugins(t) })
+  await host.waitForLog(/\[dev\] devchild ready/)
+  const gate = deferred()
+  const gateCalled = deferred()
+  const busy = await host.connect({
+    'test:gate': () => {
+      gateCalled.resolve()
+      return gate.promise
+    },
+  })
+  const idle = await host.connect()
+  let gateOpened = false
+  let busyClosedEarly = false
+  const busyClosed = closeOf(busy, host).finally(() => (busyClosedEarly = !gateOpened))
+  const idleClosed = closeOf(idle, host)
+
+  const call = busy.rpc['devinfo:gate']('held')
+  await gateCalled.promise
+  host.child.kill('SIGTERM')
+  await idleClosed
+  // The dev server is told to stop at once; moonhost waits for the busy call.
+  await host.waitForLog(/\[dev\] got SIGTERM/)
+  assert.equal(isRunning(host), true)
+  gateOpened = true
+  gate.resolve(true)
+  assert.equal(await call, 'gated held')
+  await busyClosed
+  assert.equal(busyClosedEarly, false, 'the busy client was not closed before its call was answered')
+  assert.equal((await exitOf(host)).code, 0, host.log)
+  assert.deepEqual([(await idleClosed).code, (await busyClosed).code], [1001, 1001], 'close codes (idle, busy) the clients saw')
+})
+
+test('a second SIGTERM stops at once, without waiting for calls in flight', { timeout: 60000 }, async (t) => {
+  const host = await devHost(t, { plugins: devinfoPlugins(t) })
+  const gateCalled = deferred()
+  const c = await host.connect({
+    'test:gate': () => {
+      gateCalled.resolve()
+      return new Promise(() => {}) // never answers
+    },
+  })
+  const closed = closeOf(c, host)
+  c.rpc['devinfo:gate']('forever').catch(() => {})
+  await gateCalled.promise
+  host.child.kill('SIGTERM')
+  await host.waitForLog(/shutting down \(SIGTERM\)/)
+  host.child.kill('SIGTERM')
+  await host.waitForLog(/second signal: stopping now/)
+  assert.equal((await exitOf(host)).code, 0, host.log)
+  assert.equal((await closed).code, 1001, 'close code the client saw')
+})
+
+test('a dev server that exits 0 by itself (stderr silent, last stdout line without a newline): the line is logged and moonhost exits 0', { timeout: 60000 }, async (t) => {
+  const host = await devHost(t, {
+    command: ['node', '-e', "process.stdout.write('last words, no newline')"],
+    root: childRoot(),
+    plugins: devinfoPlugins(t),
+  })
+  const { code, signal } = await exitOf(host)
+  assert.equal(signal, null)
+  assert.equal(code, 0, host.log)
+  assert.match(host.log, /info {2}\[dev\] last words, no newline\n/)
+  assert.match(host.log, /shutting down \(the dev server exited\)/)
+  assert.doesNotMatch(host.log, SANITIZER)
+})
+
+test('a command that cannot be started: moonhost logs it and exits 127', { timeout: 60000 }, async (t) => {
+  const host = await devHost(t, { command: ['moonhost-e2e-no-such-command'], root: childRoot(), plugins: devinfoPlugins(t) })
+  const { code } = await exitOf(host)
+  assert.equal(code, 127, host.log)
+  assert.match(host.log, /\[dev\] cannot start 'moonhost-e2e-no-such-command'/)
+})
+
+test('a real Vite dev server: [dev] shows its URL, it serves the app, ctx.watch sees src/main.js change, and SIGTERM stops Vite too', { timeout: 90000 }, async (t) => {
+  const root = realpathSync(scratchDir('moonhost-e2e-vite-'))
+  cpSync(join(fixtures, 'vite-app'), root, { recursive: true })
+  const plugins = tempTree(t, {})
+  copyFileSync(join(reloadFixtures, 'vite-plugins', 'srcwatch.lua'), join(plugins, 'srcwatch.lua'))
+  const port = await freePort()
+  const host = await devHost(t, {
+    command: ['node', viteBin, '--port', String(port), '--strictPort', '--host', '127.0.0.1'],
+    root,
+    plugins,
+    env: { NO_COLOR: '1', CI: '1' },
+  })
+  const events = []
+  const wake = new Set()
+  const c = await host.connect({
+    'files:changed': (path, kind) => {
+      events.push({ path, kind })
+      for (const w of wake) w()
+    },
+  })
+  const fileEvent = (pred, ms = 15000) =>
+    within(
+      new Promise((resolve) => {
+        const check = () => {
+          const e = events.find(pred)
+          if (e) {
+            wake.delete(check)
+            resolve(e)
+          }
+        }
+        wake.add(check)
+        check()
+      }),
+      ms,
+      () => `no files:changed event matched; got ${JSON.stringify(events)}`,
+    )
+
+  // eslint-disable-next-line no-control-regex
+  const m = await host.waitForLog(/\[dev\].*Local:\s+(?:\x1b\[[0-9;]*m)*(http:\/\/127\.0\.0\.1:\d+\/)/, 30000)
+  const url = m[1].replace(/\x1b\[[0-9;]*m/g, '')
+  assert.equal(url, `http://127.0.0.1:${port}/`)
+
+  const page = await fetch(url)
+  assert.equal(page.status, 200)
+  assert.match(await page.text(), /moonhost vite fixture/)
+  const mainJs = await (await fetch(`${url}src/main.js`)).text()
+  assert.match(mainJs, /main\.js v1/)
+
+  const info = await c.rpc['srcwatch:dev']()
+  assert.equal(info.running, true)
+  assert.equal(info.pid, devPid(host))
+  assert.match(info.command, /vite\.js --port \d+ --strictPort --host 127\.0\.0\.1$/)
+  const vitePid = info.pid
+
+  writeFileSync(join(root, 'src', 'main.js'), "document.querySelector('#app').textContent = 'main.js v2'\n")
+  assert.deepEqual(await fileEvent((e) => e.path === 'src/main.js'), { path: 'src/main.js', kind: 'change' })
+  // Vite serves the edit too.
+  assert.match(await (await fetch(`${url}src/main.js`)).text(), /main\.js v2/)
+  // Vite's own files (node_modules/.vite, config bundles) never show up.
+  assert.deepEqual(events.filter((e) => !e.path.startsWith('src/')), [])
+
+  const closed = closeOf(c, host)
+  host.child.kill('SIGTERM')
+  const { code } = await exitOf(host)
+  assert.equal(code, 0, host.log)
+  assert.equal(alive(vitePid), false, 'Vite is gone after moonhost stopped')
+  assert.equal((await closed).code, 1001, 'close code the client saw')
+})
