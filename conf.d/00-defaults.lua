@@ -139,6 +139,14 @@ return {
     -- { requestor = { id =, role =, meta = } } of the peer that asked.
     requestor_details = false,
 
+    -- Hosts to link to, as ws://HOST:PORT/__ws?token=TOKEN URLs. Linked
+    -- hosts share their directories, and calls cross from one to another.
+    -- They must share mesh.key. Reconnects with backoff when a host restarts.
+    upstreams = {},
+
+    -- How many hosts a relayed call may cross. 1 .. 64.
+    max_hops = 8,
+
     -- Which roles may call which functions through the mesh (relay, make).
     -- Rules are tried in order; the first whose roles match the caller's role
     -- decides: a name matching deny is refused; with allow, only matching

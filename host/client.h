@@ -35,6 +35,7 @@ struct mh_client {
   const mh_codec *codec; /* of the last frame received */
   bool trusted;
   struct mh_peer *peer; /* mesh identity once announced (mesh.c), else NULL */
+  struct mh_link *hostlink; /* set when this connection is a link to another host (mesh_link.c) */
   mh_list incoming;  /* calls from this client still running */
   int nincoming;
   mh_map outcalls;   /* our calls to the client: id -> mh_outcall */

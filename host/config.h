@@ -50,6 +50,8 @@ typedef struct mh_config {
     char *key;     /* "" -> random per start */
     bool requestor_details;
     const mh_value *permissions; /* ARRAY of rules (or empty OBJECT); in tree */
+    const mh_value *upstreams;   /* ARRAY of ws:// URLs (or empty OBJECT); in tree */
+    int max_hops;
   } mesh;
   struct {
     char *prefix;                /* "/rpc": the oRPC endpoint's path prefix */

@@ -16,6 +16,7 @@ typedef struct mh_server mh_server;
 typedef struct mh_watch mh_watch;
 typedef struct mh_devserver mh_devserver;
 typedef struct mh_mesh mh_mesh;
+typedef struct mh_upstream mh_upstream;
 
 typedef struct mh_host {
   uv_loop_t *loop;
@@ -35,6 +36,7 @@ typedef struct mh_host {
   mh_watch *plugins_watch, *config_watch;
   mh_devserver *devserver;
   mh_mesh *mesh;
+  mh_upstream *upstreams; /* host links we dial (mesh_link.c) */
   mh_codec_limits codec_limits;
   bool stopping;
 } mh_host;

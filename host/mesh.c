@@ -11,6 +11,7 @@
 
 #include "client.h"
 #include "host.h"
+#include "mesh_link.h"
 #include "log.h"
 #include "server.h"
 #include "watch.h"
@@ -104,6 +105,8 @@ void mh_mesh_free(mh_host *h) {
   h->mesh = NULL;
 }
 
+size_t mh_mesh_next_rr(mh_host *h, size_t n) { return n ? (size_t)(h->mesh->rr++ % n) : 0; }
+
 const char *mh_mesh_host_id(const mh_host *h) {
   mh_mesh *m = h->mesh;
   if (!m->host_id[0]) {
@@ -133,23 +136,31 @@ mh_value *mh_mesh_directory(mh_host *h) {
   mh_value *arr = mh_value_new(MH_V_ARRAY);
   mh_list_each(pos, &h->clients) {
     mh_client *c = mh_container_of(pos, mh_client, link);
-    if (arr && c->peer && c->trusted) mh_value_push(arr, mh_mesh_peer_value(h, c->peer));
+    if (arr && c->peer && c->trusted && !c->hostlink) mh_value_push(arr, mh_mesh_peer_value(h, c->peer));
+  }
+  /* Peers behind host links, as this host names them. */
+  mh_list_each(pos, &h->clients) {
+    mh_client *c = mh_container_of(pos, mh_client, link);
+    for (size_t i = 0; arr && c->hostlink && c->hostlink->peers && i < c->hostlink->peers->u.arr.len; i++)
+      mh_value_push(arr, mh_link_public_entry(c->hostlink->peers->u.arr.items[i]));
   }
   return arr;
 }
 
-/* Tells every other announced peer what happened to `subject`. */
-static void send_delta(mh_host *h, mh_client *subject, const char *kind) {
+/* Tells every announced peer (but `skip`) and the host's listeners that
+ * `peer` (taken) was added, updated or removed. */
+void mh_mesh_announce(mh_host *h, mh_client *skip, const char *kind, mh_value *peer) {
   mh_value *args = mh_value_new(MH_V_ARRAY), *d = mh_value_new(MH_V_OBJECT);
   if (!args || !d || mh_value_push(args, d)) {
     mh_value_free(args);
+    mh_value_free(peer);
     return;
   }
   mh_value_obj_set(d, "kind", mh_value_cstring(kind));
-  mh_value_obj_set(d, "peer", mh_mesh_peer_value(h, subject->peer));
+  mh_value_obj_set(d, "peer", peer);
   mh_list_each(pos, &h->clients) {
     mh_client *c = mh_container_of(pos, mh_client, link);
-    if (c != subject && c->peer && c->trusted)
+    if (c != skip && c->peer && c->trusted && !c->hostlink)
       mh_client_event(c, "devtoolskit:internal:peer:directory-delta", args, true);
   }
   /* Listeners may unlisten while we go: walk a copy. */
@@ -161,6 +172,11 @@ static void send_delta(mh_host *h, mh_client *subject, const char *kind) {
   mh_value_free(args);
 }
 
+void mh_mesh_send_delta(mh_host *h, mh_client *subject, const char *kind) {
+  mh_mesh_announce(h, subject, kind, mh_mesh_peer_value(h, subject->peer));
+  mh_link_sync_all(h, NULL); /* linked hosts learn it too */
+}
+
 static void peer_free(mh_peer *p) {
   free(p->role);
   mh_value_free(p->capabilities);
@@ -170,8 +186,9 @@ static void peer_free(mh_peer *p) {
 }
 
 void mh_mesh_client_gone(mh_host *h, mh_client *c) {
+  if (c->hostlink) mh_link_gone(h, c);
   if (!c->peer) return;
-  if (c->trusted) send_delta(h, c, "removed");
+  if (c->trusted) mh_mesh_send_delta(h, c, "removed");
   peer_free(c->peer);
   c->peer = NULL;
 }
@@ -236,7 +253,7 @@ static mh_value *fn_announce(mh_host *h, mh_client *caller, const mh_value *args
   }
   if (!p->capabilities || !p->meta) goto oom;
   mh_log_info("mesh", "%s %s as %s", p->id, added ? "joined" : "updated", p->role);
-  send_delta(h, caller, added ? "added" : "updated");
+  mh_mesh_send_delta(h, caller, added ? "added" : "updated");
   mh_value *out = mh_value_new(MH_V_OBJECT);
   if (!out) goto oom;
   mh_value_obj_set(out, "id", mh_value_cstring(p->id));
@@ -275,7 +292,7 @@ static mh_value *fn_provide(mh_host *h, mh_client *caller, const mh_value *args,
     return NULL;
   }
   mh_value_push(p->provides, mh_value_cstring(name));
-  send_delta(h, caller, added ? "added" : "updated");
+  mh_mesh_send_delta(h, caller, added ? "added" : "updated");
   return mh_value_bool(true);
 }
 
@@ -291,92 +308,8 @@ static mh_value *fn_unprovide(mh_host *h, mh_client *caller, const mh_value *arg
   mh_value_free(arr->u.arr.items[at]);
   memmove(arr->u.arr.items + at, arr->u.arr.items + at + 1, (arr->u.arr.len - (size_t)at - 1) * sizeof(mh_value *));
   arr->u.arr.len--;
-  send_delta(h, caller, "updated");
+  mh_mesh_send_delta(h, caller, "updated");
   return mh_value_bool(true);
-}
-
-/* ---- selection and permissions ---------------------------------------- */
-
-static bool meta_matches(const mh_value *want, const mh_value *have) {
-  if (!want || want->type != MH_V_OBJECT) return true;
-  for (size_t i = 0; i < want->u.obj.len; i++) {
-    const mh_value *v = mh_value_obj_get(have, want->u.obj.items[i].key->u.str.ptr);
-    if (!v || !mh_value_equal(v, want->u.obj.items[i].val)) return false;
-  }
-  return true;
-}
-
-static bool has_string(const mh_value *arr, const char *s) {
-  for (size_t i = 0; arr && arr->type == MH_V_ARRAY && i < arr->u.arr.len; i++)
-    if (strcmp(arr->u.arr.items[i]->u.str.ptr, s) == 0) return true;
-  return false;
-}
-
-static bool selects(const mh_value *to, const mh_peer *p) {
-  if (to->type == MH_V_STRING) return strcmp(p->role, to->u.str.ptr) == 0;
-  const mh_value *role = mh_value_obj_get(to, "role"), *cap = mh_value_obj_get(to, "capability");
-  if (role && (role->type != MH_V_STRING || strcmp(p->role, role->u.str.ptr) != 0)) return false;
-  if (cap && (cap->type != MH_V_STRING || !has_string(p->capabilities, cap->u.str.ptr))) return false;
-  return meta_matches(mh_value_obj_get(to, "meta"), p->meta);
-}
-
-size_t mh_mesh_resolve(mh_host *h, const mh_value *to, mh_client **out, size_t max, bool *all) {
-  if (!to || (to->type != MH_V_STRING && to->type != MH_V_OBJECT)) return 0;
-  if (to->type == MH_V_STRING) {
-    /* An exact peer id wins over a role of the same name. */
-    mh_client *c = mh_client_find(h, to->u.str.ptr);
-    if (c && c->peer && c->trusted && max) {
-      out[0] = c;
-      return 1;
-    }
-    size_t n = to->u.str.len;
-    if (n > 2 && strcmp(to->u.str.ptr + n - 2, ":*") == 0) {
-      char role[128];
-      snprintf(role, sizeof role, "%.*s", (int)(n - 2), to->u.str.ptr);
-      *all = true;
-      size_t k = 0;
-      mh_list_each(pos, &h->clients) {
-        mh_client *cc = mh_container_of(pos, mh_client, link);
-        if (k < max && cc->peer && cc->trusted && strcmp(cc->peer->role, role) == 0) out[k++] = cc;
-      }
-      return k;
-    }
-  }
-  size_t k = 0;
-  mh_list_each(pos, &h->clients) {
-    mh_client *c = mh_container_of(pos, mh_client, link);
-    if (k < max && c->peer && c->trusted && selects(to, c->peer)) out[k++] = c;
-  }
-  return k;
-}
-
-size_t mh_mesh_pick(mh_host *h, size_t n) { return n ? (size_t)(h->mesh->rr++ % n) : 0; }
-
-static bool any_glob(const mh_value *globs, const char *s) {
-  for (size_t i = 0; globs && globs->type == MH_V_ARRAY && i < globs->u.arr.len; i++)
-    if (mh_glob_match(globs->u.arr.items[i]->u.str.ptr, s)) return true;
-  return false;
-}
-
-bool mh_mesh_allowed(const mh_host *h, const char *role, const char *method) {
-  const mh_value *rules = h->cfg->mesh.permissions;
-  for (size_t i = 0; rules && rules->type == MH_V_ARRAY && i < rules->u.arr.len; i++) {
-    const mh_value *r = rules->u.arr.items[i];
-    if (!any_glob(mh_value_obj_get(r, "roles"), role)) continue;
-    if (any_glob(mh_value_obj_get(r, "deny"), method)) return false;
-    const mh_value *allow = mh_value_obj_get(r, "allow");
-    return !allow || allow->type != MH_V_ARRAY || any_glob(allow, method);
-  }
-  return true;
-}
-
-size_t mh_mesh_providers(mh_host *h, const char *name, mh_client **out, size_t max) {
-  size_t k = 0;
-  mh_list_each(pos, &h->clients) {
-    mh_client *c = mh_container_of(pos, mh_client, link);
-    if (k < max && c->peer && c->trusted && provided_at(c->peer, name) >= 0) out[k++] = c;
-  }
-  return k;
 }
 
 /* ---- identity ---------------------------------------------------------- */

@@ -37,17 +37,25 @@ mh_value *mh_mesh_directory(mh_host *h);
 /* {id, role, capabilities, meta, host} of one peer. */
 mh_value *mh_mesh_peer_value(mh_host *h, const mh_peer *p);
 
-/* The connected peers a target selects: an id, a role, "role:*" (all of a
- * role; *all set), or {role=, capability=, meta={k=v}}. Returns how many were
- * written to out (at most max). */
-size_t mh_mesh_resolve(mh_host *h, const mh_value *to, mh_client **out, size_t max, bool *all);
+/* Where a call to a peer goes: a local client, or a host link (client is the
+ * link's connection) with the id the other host knows the peer by. */
+typedef struct mh_target {
+  mh_client *client;
+  const char *remote; /* NULL: the client is the peer itself */
+} mh_target;
+
+/* The peers a target selects, local or behind host links: an id, a role,
+ * "role:*" (all of a role; *all set), or {role=, capability=, meta={k=v}}.
+ * Returns how many were written to out (at most max). */
+size_t mh_mesh_resolve(mh_host *h, const mh_value *to, mh_target *out, size_t max, bool *all);
 /* Round-robin pick among n candidates for the same selector. */
 size_t mh_mesh_pick(mh_host *h, size_t n);
+size_t mh_mesh_next_rr(mh_host *h, size_t n);
 /* Whether a caller with this role may reach this function through the mesh
  * (mesh.permissions). */
 bool mh_mesh_allowed(const mh_host *h, const char *role, const char *method);
-/* The providers of a function, in the order they provided it. */
-size_t mh_mesh_providers(mh_host *h, const char *name, mh_client **out, size_t max);
+/* The providers of a function, local ones first. */
+size_t mh_mesh_providers(mh_host *h, const char *name, mh_target *out, size_t max);
 
 /* Identity: {"from": {id, role, host, meta}, "sig": hex} for a caller (NULL:
  * the host itself), and its check. */
@@ -59,6 +67,12 @@ bool mh_mesh_verify(const mh_host *h, const mh_value *identity);
 typedef void (*mh_mesh_listener)(void *ud, const mh_value *delta);
 int mh_mesh_listen(mh_host *h, mh_mesh_listener cb, void *ud);
 void mh_mesh_unlisten(mh_host *h, mh_mesh_listener cb, void *ud);
+
+/* Tells every announced peer (but skip) and the host's listeners that
+ * `peer` (taken) was added, updated or removed. */
+void mh_mesh_announce(mh_host *h, mh_client *skip, const char *kind, mh_value *peer);
+/* Tells every peer and host link that a peer changed (kind: added, updated, removed). */
+void mh_mesh_send_delta(mh_host *h, mh_client *subject, const char *kind);
 
 /* Registers the mesh functions (announce, relay, relay-event, provide,
  * unprovide, make, verify). */

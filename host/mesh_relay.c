@@ -1,6 +1,8 @@
 /* The mesh functions that reach other peers: relay (awaited), relay-event
  * (fire and forget) and make (a provider chosen by the host, with fallback
- * to the next one when a provider rejects). */
+ * to the next one when a provider rejects). A peer behind a host link is
+ * reached by relaying through that link, one hop at a time. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,25 +11,43 @@
 #include "host.h"
 #include "log.h"
 #include "mesh.h"
-#include "rpc.h"
+#include "mesh_link.h"
 
-#define MAX_TARGETS 1024
+#define RELAY "devtoolskit:internal:mesh:relay"
+#define RELAY_EVENT "devtoolskit:internal:mesh:relay-event"
+#define MAX_TARGETS 256
+
+/* A target remembered by name, so it can be found again (or found gone). */
+typedef struct saved_target {
+  char client[24];
+  char remote[400]; /* "" for a local peer */
+} saved_target;
+
+typedef struct pending_call {
+  struct mh_native_call *nc;
+  size_t index;
+  mh_outcall *oc;
+} pending_call;
 
 struct mh_native_call {
   mh_host *h;
   mh_native_done done;
   void *ud;
-  mh_outcall *oc;     /* the call in flight to one peer, or */
-  mh_gather *gather;  /* the calls in flight to all of them */
-  mh_waiter *host_waiter; /* make(): the host's own provider running */
-  /* make(): the providers left to try */
-  char *name;
+  char *method;
   mh_value *args;
   mh_value *identity;
-  char (*ids)[24];
-  size_t n, tried, next;
+  int64_t hops;
   uint64_t timeout_ms;
   bool *finished_flag; /* set while starting: learns of a synchronous finish */
+  /* relay: one call per target (several with all) */
+  pending_call *calls;
+  size_t ncalls, outstanding;
+  mh_value *results; /* all: [{client, ok, value|error}] */
+  bool all;
+  /* make: the providers left to try */
+  saved_target *providers;
+  size_t nproviders, tried, next;
+  mh_waiter *host_waiter; /* the host's own provider (ctx.mesh.provide) running */
 };
 
 static const mh_value *field(const mh_value *o, const char *k) {
@@ -38,11 +58,6 @@ static const mh_value *first_arg(const mh_value *args) {
   return args && args->type == MH_V_ARRAY && args->u.arr.len ? args->u.arr.items[0] : NULL;
 }
 
-static const char *role_of(const mh_client *caller) {
-  if (!caller) return "http";
-  return caller->peer ? caller->peer->role : "anonymous";
-}
-
 static uint64_t timeout_of(mh_host *h, const mh_value *opts) {
   const mh_value *t = field(opts, "timeout");
   if (t && t->type == MH_V_INT && t->u.i > 0) return (uint64_t)t->u.i;
@@ -50,93 +65,154 @@ static uint64_t timeout_of(mh_host *h, const mh_value *opts) {
   return h->cfg->limits.call_timeout_ms;
 }
 
+/* Who is calling. A host link forwards the identity the first host signed:
+ * it must verify, or the call is refused. Anyone else is who they are. */
+static mh_error *identity_of(mh_host *h, mh_client *caller, const mh_value *opts, mh_value **identity, int64_t *hops) {
+  const mh_value *given = field(opts, "identity"), *hv = field(opts, "hops");
+  *hops = hv && hv->type == MH_V_INT ? hv->u.i : 0;
+  if (caller && caller->hostlink) {
+    if (!mh_mesh_verify(h, given))
+      return mh_error_new(MH_ERR_UNAUTHORIZED, "relayed identity from host %s does not verify (mesh.key differs, "
+                          "or it was changed)", caller->hostlink->host_id);
+    if (*hops > (int64_t)h->cfg->mesh.max_hops)
+      return mh_error_new(MH_ERR_NOT_FOUND, "relay dropped after %lld hops (mesh.max_hops)", (long long)*hops);
+    *identity = mh_value_copy(given);
+  } else {
+    *identity = mh_mesh_identity(h, caller);
+  }
+  return *identity ? NULL : mh_error_new(MH_ERR_INTERNAL, "out of memory");
+}
+
+static const char *role_in(const mh_value *identity) {
+  const mh_value *r = field(field(identity, "from"), "role");
+  return r && r->type == MH_V_STRING ? r->u.str.ptr : "anonymous";
+}
+
+/* Calls one target: directly, or as a relay through the link it is behind. */
+static mh_outcall *call_target(mh_native_call *nc, const mh_target *t, mh_outcall_cb cb, void *ud) {
+  if (!t->remote) return mh_client_call_ex(t->client, nc->method, nc->args, nc->identity, nc->timeout_ms, cb, ud);
+  mh_value *args = mh_value_new(MH_V_ARRAY), *o = mh_value_new(MH_V_OBJECT);
+  mh_value_obj_set(o, "to", mh_value_cstring(t->remote));
+  mh_value_obj_set(o, "method", mh_value_cstring(nc->method));
+  mh_value_obj_set(o, "args", mh_value_copy(nc->args));
+  mh_value_obj_set(o, "identity", mh_value_copy(nc->identity));
+  mh_value_obj_set(o, "hops", mh_value_int(nc->hops + 1));
+  mh_value_obj_set(o, "timeout", mh_value_int((int64_t)nc->timeout_ms));
+  mh_value_push(args, o);
+  mh_outcall *oc = mh_client_call(t->client, RELAY, args, nc->timeout_ms + 100, cb, ud);
+  mh_value_free(args);
+  return oc;
+}
+
 static void finish(mh_native_call *nc, mh_value *result, mh_error *err) {
   if (nc->finished_flag) *nc->finished_flag = true;
   mh_native_done done = nc->done;
   void *ud = nc->ud;
-  free(nc->name);
-  free(nc->ids);
+  free(nc->method);
+  free(nc->calls);
+  free(nc->providers);
   mh_value_free(nc->args);
   mh_value_free(nc->identity);
+  mh_value_free(nc->results);
   free(nc);
   done(ud, result, err);
 }
 
-static mh_native_call *fail_now(mh_native_done done, void *ud, mh_error *err) {
-  done(ud, NULL, err);
-  return NULL;
-}
-
-/* Checks a relay request and finds its targets. */
-static mh_error *prepare(mh_host *h, mh_client *caller, const mh_value *opts, const char *what, mh_client **targets,
-                         size_t *n, bool *all) {
-  const mh_value *to = field(opts, "to"), *method = field(opts, "method"), *args = field(opts, "args");
-  if (!to || !method || method->type != MH_V_STRING || (args && args->type != MH_V_ARRAY))
-    return mh_error_new(MH_ERR_BAD_REQUEST, "%s expects {to, method: string, args?: array}", what);
-  if (!mh_mesh_allowed(h, role_of(caller), method->u.str.ptr))
-    return mh_error_new(MH_ERR_UNAUTHORIZED, "role '%s' may not call \"%s\" through the mesh (mesh.permissions)",
-                        role_of(caller), method->u.str.ptr);
-  const mh_value *all_flag = field(opts, "all");
-  *all = all_flag && all_flag->type == MH_V_BOOL && all_flag->u.b;
-  *n = mh_mesh_resolve(h, to, targets, MAX_TARGETS, all);
-  if (*n == 0)
-    return mh_error_new(MH_ERR_NOT_FOUND, "no peer matches %s",
-                        to->type == MH_V_STRING ? to->u.str.ptr : "the target description");
-  return NULL;
-}
-
-static void on_relay_answer(void *ud, mh_value *result, mh_error *err) {
-  mh_native_call *nc = ud;
-  nc->oc = NULL;
-  finish(nc, result, err);
-}
-
-static void on_gathered(void *ud, mh_value *results) {
-  mh_native_call *nc = ud;
-  nc->gather = NULL;
-  finish(nc, results, NULL);
-}
-
-/* relay({to, method, args, all?, timeout?}) -> the target's result (or, for
- * several targets, [{client, ok, value|error}]) */
-static mh_native_call *relay_start(mh_host *h, mh_client *caller, mh_value *args, mh_native_done done, void *ud) {
-  mh_client **targets = malloc(MAX_TARGETS * sizeof *targets);
-  size_t n = 0;
-  bool all = false;
-  const mh_value *opts = first_arg(args);
-  mh_error *err = targets ? prepare(h, caller, opts, "relay", targets, &n, &all)
-                          : mh_error_new(MH_ERR_INTERNAL, "out of memory");
-  mh_native_call *nc = err ? NULL : calloc(1, sizeof *nc);
-  if (!err && !nc) err = mh_error_new(MH_ERR_INTERNAL, "out of memory");
-  if (err) {
-    free(targets);
-    mh_value_free(args);
-    return fail_now(done, ud, err);
-  }
+static mh_native_call *new_call(mh_host *h, mh_native_done done, void *ud, const char *method, const mh_value *args) {
+  mh_native_call *nc = calloc(1, sizeof *nc);
+  if (!nc) return NULL;
   nc->h = h;
   nc->done = done;
   nc->ud = ud;
-  nc->identity = mh_mesh_identity(h, caller);
-  const char *method = field(opts, "method")->u.str.ptr;
-  const mh_value *call_args = field(opts, "args");
-  uint64_t timeout = timeout_of(h, opts);
+  nc->method = strdup(method);
+  nc->args = args ? mh_value_copy(args) : mh_value_new(MH_V_ARRAY);
+  if (!nc->method || !nc->args) {
+    free(nc->method);
+    mh_value_free(nc->args);
+    free(nc);
+    return NULL;
+  }
+  return nc;
+}
+
+/* ---- relay ------------------------------------------------------------ */
+
+static void on_relay_answer(void *ud, mh_value *result, mh_error *err) {
+  pending_call *pc = ud;
+  mh_native_call *nc = pc->nc;
+  pc->oc = NULL;
+  if (!nc->all) {
+    finish(nc, result, err);
+    return;
+  }
+  mh_value *entry = nc->results->u.arr.items[pc->index];
+  mh_value_obj_set(entry, "ok", mh_value_bool(err == NULL));
+  if (err) {
+    mh_value_obj_set(entry, "error", mh_error_to_value(err));
+    mh_error_free(err);
+  } else {
+    mh_value_obj_set(entry, "value", result);
+  }
+  if (--nc->outstanding == 0) {
+    mh_value *results = nc->results;
+    nc->results = NULL;
+    finish(nc, results, NULL);
+  }
+}
+
+/* relay({to, method, args, all?, timeout?}) -> the target's result, or for
+ * several targets [{client, ok, value|error}] */
+static mh_native_call *relay_start(mh_host *h, mh_client *caller, mh_value *args, mh_native_done done, void *ud) {
+  const mh_value *opts = first_arg(args), *to = field(opts, "to"), *method = field(opts, "method");
+  const mh_value *call_args = field(opts, "args"), *all_flag = field(opts, "all");
+  mh_target targets[MAX_TARGETS];
+  mh_native_call *nc = NULL;
+  mh_error *err = NULL;
+  mh_value *identity = NULL;
+  int64_t hops = 0;
+  size_t n = 0;
+  bool all = all_flag && all_flag->type == MH_V_BOOL && all_flag->u.b;
+  if (!to || !method || method->type != MH_V_STRING || (call_args && call_args->type != MH_V_ARRAY))
+    err = mh_error_new(MH_ERR_BAD_REQUEST, "relay expects {to, method: string, args?: array}");
+  else if (!(err = identity_of(h, caller, opts, &identity, &hops)) && !mh_mesh_allowed(h, role_in(identity), method->u.str.ptr))
+    err = mh_error_new(MH_ERR_UNAUTHORIZED, "role '%s' may not call \"%s\" through the mesh (mesh.permissions)",
+                       role_in(identity), method->u.str.ptr);
+  else if (!err && (n = mh_mesh_resolve(h, to, targets, MAX_TARGETS, &all)) == 0)
+    err = mh_error_new(MH_ERR_NOT_FOUND, "no peer matches %s", to->type == MH_V_STRING ? to->u.str.ptr : "the target");
+  else if (!err && !(nc = new_call(h, done, ud, method->u.str.ptr, call_args)))
+    err = mh_error_new(MH_ERR_INTERNAL, "out of memory");
+  if (err) {
+    mh_value_free(identity);
+    mh_value_free(args);
+    done(ud, NULL, err);
+    return NULL;
+  }
+  nc->identity = identity;
+  nc->hops = hops;
+  nc->timeout_ms = timeout_of(h, opts);
+  nc->all = all;
+  size_t first = all ? 0 : mh_mesh_pick(h, n);
+  nc->ncalls = all ? n : 1;
+  nc->calls = calloc(nc->ncalls, sizeof *nc->calls);
+  if (all) nc->results = mh_value_new(MH_V_ARRAY);
+  for (size_t i = 0; all && i < n; i++) {
+    mh_value *entry = mh_value_new(MH_V_OBJECT);
+    mh_value_obj_set(entry, "client", mh_value_cstring(targets[i].remote ? targets[i].remote : targets[i].client->id));
+    mh_value_push(nc->results, entry);
+  }
+  mh_value_free(args);
   bool finished = false;
   nc->finished_flag = &finished;
-  if (all) {
-    char **ids = malloc(n * sizeof *ids);
-    for (size_t i = 0; ids && i < n; i++) ids[i] = targets[i]->id;
-    mh_gather *g = mh_rpc_broadcast_call_ex(h, ids, ids ? n : 0, method, call_args, nc->identity, timeout,
-                                            on_gathered, nc);
-    if (!finished) nc->gather = g;
-    free(ids);
-  } else {
-    mh_client *t = targets[mh_mesh_pick(h, n)];
-    mh_log_debug("mesh", "relay %s -> %s: %s", caller ? caller->id : "host", t->id, method);
-    mh_outcall *oc = mh_client_call_ex(t, method, call_args, nc->identity, timeout, on_relay_answer, nc);
-    if (!finished) nc->oc = oc;
+  nc->outstanding = nc->ncalls;
+  for (size_t i = 0; i < nc->ncalls && !finished; i++) {
+    pending_call *pc = &nc->calls[i];
+    pc->nc = nc;
+    pc->index = i;
+    mh_log_debug("mesh", "relay %s -> %s%s%s", caller ? caller->id : "host", targets[first + i].client->id,
+                 targets[first + i].remote ? " for " : "", targets[first + i].remote ? targets[first + i].remote : "");
+    mh_outcall *oc = call_target(nc, &targets[first + i], on_relay_answer, pc);
+    if (!finished) pc->oc = oc;
   }
-  free(targets);
-  mh_value_free(args);
   if (finished) return NULL; /* answered (and freed) already */
   nc->finished_flag = NULL;
   return nc;
@@ -144,12 +220,9 @@ static mh_native_call *relay_start(mh_host *h, mh_client *caller, mh_value *args
 
 static void relay_cancel(mh_native_call *nc) {
   /* The target is told to stop too: the cancel travels along the relay. */
-  if (nc->oc) mh_outcall_abort(nc->oc);
-  if (nc->gather) mh_gather_cancel(nc->gather);
+  for (size_t i = 0; i < nc->ncalls; i++)
+    if (nc->calls[i].oc) mh_outcall_abort(nc->calls[i].oc);
   if (nc->host_waiter) mh_dispatch_cancel(nc->host_waiter);
-  nc->oc = NULL;
-  nc->gather = NULL;
-  nc->host_waiter = NULL;
   finish(nc, NULL, mh_error_new(MH_ERR_CANCELLED, "relayed call cancelled"));
 }
 
@@ -157,16 +230,37 @@ static const mh_native relay_native = {relay_start, relay_cancel};
 
 /* relay-event({to, method, args}): fire and forget, to one target (or all). */
 static mh_value *fn_relay_event(mh_host *h, mh_client *caller, const mh_value *args, mh_error **err) {
-  mh_client *targets[64];
-  size_t n = 0;
-  bool all = false;
-  const mh_value *opts = first_arg(args);
-  if ((*err = prepare(h, caller, opts, "relay-event", targets, &n, &all))) return NULL;
+  const mh_value *opts = first_arg(args), *to = field(opts, "to"), *method = field(opts, "method");
   const mh_value *call_args = field(opts, "args");
-  mh_value empty = {.type = MH_V_ARRAY};
-  size_t first = all ? 0 : mh_mesh_pick(h, n), last = all ? n : first + 1;
-  for (size_t i = first; i < last; i++)
-    mh_client_event(targets[i], field(opts, "method")->u.str.ptr, call_args ? call_args : &empty, false);
+  mh_value empty = {.type = MH_V_ARRAY}, *identity = NULL;
+  int64_t hops;
+  if (!to || !method || method->type != MH_V_STRING || (call_args && call_args->type != MH_V_ARRAY)) {
+    *err = mh_error_new(MH_ERR_BAD_REQUEST, "relay-event expects {to, method: string, args?: array}");
+    return NULL;
+  }
+  if ((*err = identity_of(h, caller, opts, &identity, &hops))) return NULL;
+  bool permitted = mh_mesh_allowed(h, role_in(identity), method->u.str.ptr);
+  mh_value_free(identity);
+  if (!permitted) {
+    *err = mh_error_new(MH_ERR_UNAUTHORIZED, "role may not call \"%s\" through the mesh", method->u.str.ptr);
+    return NULL;
+  }
+  mh_target targets[MAX_TARGETS];
+  bool all = false;
+  size_t n = mh_mesh_resolve(h, to, targets, MAX_TARGETS, &all);
+  size_t first = all ? 0 : mh_mesh_pick(h, n), last = all ? n : (n ? first + 1 : 0);
+  for (size_t i = first; i < last; i++) {
+    if (!targets[i].remote) {
+      mh_client_event(targets[i].client, method->u.str.ptr, call_args ? call_args : &empty, false);
+      continue;
+    }
+    mh_value *fwd = mh_value_copy(args), *o = fwd ? (mh_value *)first_arg(fwd) : NULL;
+    if (o) mh_value_obj_set(o, "to", mh_value_cstring(targets[i].remote));
+    if (o) mh_value_obj_set(o, "hops", mh_value_int(hops + 1));
+    if (o) mh_value_obj_set(o, "identity", mh_mesh_identity(h, caller));
+    if (fwd) mh_client_event(targets[i].client, RELAY_EVENT, fwd, false);
+    mh_value_free(fwd);
+  }
   return mh_value_int((int64_t)(last - first));
 }
 
@@ -180,10 +274,10 @@ static bool is_rejection(const mh_error *err) {
 
 static void on_provider_answer(void *ud, mh_value *result, mh_error *err) {
   mh_native_call *nc = ud;
-  nc->oc = NULL;
+  nc->calls[0].oc = NULL;
   nc->host_waiter = NULL;
   if (err && is_rejection(err)) {
-    mh_log_debug("mesh", "make %s: provider rejected (%s), trying the next", nc->name, err->message);
+    mh_log_debug("mesh", "make %s: provider rejected (%s), trying the next", nc->method, err->message);
     mh_error_free(err);
     try_next_provider(nc);
     return;
@@ -191,99 +285,99 @@ static void on_provider_answer(void *ud, mh_value *result, mh_error *err) {
   finish(nc, result, err);
 }
 
-/* The host's own provider (a plugin's ctx.mesh.provide) answers through the
- * dispatcher; its reply is borrowed, the make waiting gets copies. */
+/* The host's own provider answers through the dispatcher; its reply is
+ * borrowed, the make waiting gets copies. */
 static void on_host_answer(void *ud, const mh_value *result, const mh_error *err) {
   on_provider_answer(ud, err ? NULL : mh_value_copy(result), err ? mh_error_copy(err) : NULL);
 }
 
-static void try_next_provider(mh_native_call *nc) {
-  while (nc->tried < nc->n) {
-    const char *id = nc->ids[(nc->next + nc->tried++) % nc->n];
-    if (!id[0]) {
-      bool finished = false;
-      bool *outer = nc->finished_flag;
-      nc->finished_flag = &finished;
-      mh_value *args = mh_value_copy(nc->args);
-      mh_waiter *w = mh_dispatch(nc->h, NULL, nc->name, args, false, on_host_answer, nc);
-      if (finished) {
-        if (outer) *outer = true;
-        return;
-      }
-      nc->finished_flag = outer;
-      if (!nc->host_waiter) nc->host_waiter = w;
-      return;
-    }
-    mh_client *c = mh_client_find(nc->h, id);
-    if (!c) continue; /* gone since we looked */
-    /* The answer may arrive (and nc be gone) before the call returns. */
-    bool finished = false;
-    bool *outer = nc->finished_flag;
-    nc->finished_flag = &finished;
-    mh_outcall *oc = mh_client_call_ex(c, nc->name, nc->args, nc->identity, nc->timeout_ms, on_provider_answer, nc);
-    if (finished) {
-      if (outer) *outer = true;
-      return;
-    }
-    nc->finished_flag = outer;
-    if (nc->oc == NULL) nc->oc = oc;
-    return;
+/* Starts one provider; true when nc finished (and is gone) meanwhile. */
+static bool start_provider(mh_native_call *nc, const saved_target *p) {
+  bool finished = false;
+  bool *outer = nc->finished_flag;
+  nc->finished_flag = &finished;
+  if (!p->client[0]) {
+    mh_waiter *w = mh_dispatch(nc->h, NULL, nc->method, mh_value_copy(nc->args), false, on_host_answer, nc);
+    if (!finished && !nc->host_waiter) nc->host_waiter = w;
+  } else {
+    mh_client *c = mh_client_find(nc->h, p->client);
+    mh_target t = {c, p->remote[0] ? p->remote : NULL};
+    mh_outcall *oc = call_target(nc, &t, (mh_outcall_cb)on_provider_answer, nc);
+    if (!finished && !nc->calls[0].oc) nc->calls[0].oc = oc;
   }
-  finish(nc, NULL, mh_error_new(MH_ERR_NOT_FOUND, "every provider of \"%s\" rejected the call", nc->name));
+  if (finished) {
+    if (outer) *outer = true;
+    return true;
+  }
+  nc->finished_flag = outer;
+  return false;
+}
+
+static void try_next_provider(mh_native_call *nc) {
+  while (nc->tried < nc->nproviders) {
+    const saved_target *p = &nc->providers[(nc->next + nc->tried++) % nc->nproviders];
+    if (p->client[0] && !mh_client_find(nc->h, p->client)) continue; /* gone since we looked */
+    start_provider(nc, p);
+    return; /* the answer (maybe already delivered) continues from on_provider_answer */
+  }
+  finish(nc, NULL, mh_error_new(MH_ERR_NOT_FOUND, "every provider of \"%s\" rejected the call", nc->method));
 }
 
 /* The arguments a provider gets: the caller's, plus {requestor} when enabled. */
-static mh_value *provider_args(mh_host *h, mh_client *caller, const mh_value *given) {
-  mh_value *args = given ? mh_value_copy(given) : mh_value_new(MH_V_ARRAY);
-  if (args && h->cfg->mesh.requestor_details) {
-    mh_value *r = mh_value_new(MH_V_OBJECT), *who = mh_value_new(MH_V_OBJECT);
-    const mh_peer *p = caller ? caller->peer : NULL;
-    mh_value_obj_set(who, "id", mh_value_cstring(p ? p->id : caller ? caller->id : mh_mesh_host_id(h)));
-    mh_value_obj_set(who, "role", mh_value_cstring(role_of(caller)));
-    mh_value_obj_set(who, "meta", p ? mh_value_copy(p->meta) : mh_value_new(MH_V_OBJECT));
-    mh_value_obj_set(r, "requestor", who);
-    mh_value_push(args, r);
-  }
-  return args;
+static void add_requestor(mh_host *h, mh_native_call *nc) {
+  if (!h->cfg->mesh.requestor_details) return;
+  const mh_value *from = field(nc->identity, "from");
+  mh_value *r = mh_value_new(MH_V_OBJECT), *who = mh_value_new(MH_V_OBJECT);
+  static const char *const keys[] = {"id", "role", "meta"};
+  for (size_t i = 0; who && i < 3; i++)
+    if (field(from, keys[i])) mh_value_obj_set(who, keys[i], mh_value_copy(field(from, keys[i])));
+  mh_value_obj_set(r, "requestor", who);
+  mh_value_push(nc->args, r);
 }
 
 /* make({name, args}) -> the result of one provider of `name` */
 static mh_native_call *make_start(mh_host *h, mh_client *caller, mh_value *args, mh_native_done done, void *ud) {
-  const mh_value *opts = first_arg(args);
-  const mh_value *name = field(opts, "name"), *given = field(opts, "args");
+  const mh_value *opts = first_arg(args), *name = field(opts, "name"), *given = field(opts, "args");
   mh_error *err = NULL;
+  mh_value *identity = NULL;
+  mh_native_call *nc = NULL;
+  int64_t hops = 0;
+  mh_target found[MAX_TARGETS];
+  size_t n = 0;
   if (!name || name->type != MH_V_STRING || (given && given->type != MH_V_ARRAY))
     err = mh_error_new(MH_ERR_BAD_REQUEST, "make expects {name: string, args?: array}");
-  else if (!mh_mesh_allowed(h, role_of(caller), name->u.str.ptr))
+  else if (!(err = identity_of(h, caller, opts, &identity, &hops)) && !mh_mesh_allowed(h, role_in(identity), name->u.str.ptr))
     err = mh_error_new(MH_ERR_UNAUTHORIZED, "role '%s' may not call \"%s\" through the mesh (mesh.permissions)",
-                       role_of(caller), name->u.str.ptr);
-  mh_client *found[MAX_TARGETS / 16];
-  size_t n = err ? 0 : mh_mesh_providers(h, name->u.str.ptr, found, sizeof found / sizeof *found);
+                       role_in(identity), name->u.str.ptr);
   mh_fn *own = err ? NULL : mh_registry_get(&h->registry, name->u.str.ptr);
   bool host_provides = own && own->mesh_provided;
-  if (host_provides) n++; /* the host is one more provider, written as "" */
-  if (!err && n == 0) err = mh_error_new(MH_ERR_NOT_FOUND, "no peer provides \"%s\"", name->u.str.ptr);
-  mh_native_call *nc = err ? NULL : calloc(1, sizeof *nc);
-  if (nc) {
-    nc->h = h;
-    nc->done = done;
-    nc->ud = ud;
-    nc->name = strdup(name->u.str.ptr);
-    nc->args = provider_args(h, caller, given);
-    nc->identity = mh_mesh_identity(h, caller);
-    nc->ids = calloc(n, sizeof *nc->ids);
-    nc->n = n;
-    nc->next = mh_mesh_pick(h, n);
-    nc->timeout_ms = timeout_of(h, opts);
-    for (size_t i = 0; nc->ids && i < n - host_provides; i++) snprintf(nc->ids[i], sizeof nc->ids[i], "%s", found[i]->id);
+  if (!err) n = mh_mesh_providers(h, name->u.str.ptr, found, MAX_TARGETS - 1);
+  if (!err && n + host_provides == 0) err = mh_error_new(MH_ERR_NOT_FOUND, "no peer provides \"%s\"", name->u.str.ptr);
+  if (!err && !(nc = new_call(h, done, ud, name->u.str.ptr, given))) err = mh_error_new(MH_ERR_INTERNAL, "out of memory");
+  uint64_t timeout = err ? 0 : timeout_of(h, opts);
+  mh_value_free(args); /* opts, name and given point into it */
+  if (err) {
+    mh_value_free(identity);
+    done(ud, NULL, err);
+    return NULL;
   }
-  mh_value_free(args);
-  if (err) return fail_now(done, ud, err);
-  if (!nc || !nc->name || !nc->args || !nc->ids) {
-    if (nc) finish(nc, NULL, mh_error_new(MH_ERR_INTERNAL, "out of memory"));
-    return nc ? NULL : fail_now(done, ud, mh_error_new(MH_ERR_INTERNAL, "out of memory"));
+  nc->identity = identity;
+  nc->hops = hops;
+  nc->timeout_ms = timeout;
+  nc->ncalls = 1;
+  nc->calls = calloc(1, sizeof *nc->calls);
+  nc->providers = calloc(n + 1, sizeof *nc->providers);
+  nc->nproviders = n + host_provides; /* the host's own is written as client "" */
+  for (size_t i = 0; nc->providers && i < n; i++) {
+    snprintf(nc->providers[i].client, sizeof nc->providers[i].client, "%s", found[i].client->id);
+    snprintf(nc->providers[i].remote, sizeof nc->providers[i].remote, "%s", found[i].remote ? found[i].remote : "");
   }
-  /* try_next_provider may finish (and free) nc before it returns. */
+  if (!nc->calls || !nc->providers) {
+    finish(nc, NULL, mh_error_new(MH_ERR_INTERNAL, "out of memory"));
+    return NULL;
+  }
+  add_requestor(h, nc);
+  nc->next = mh_mesh_pick(h, nc->nproviders);
   bool finished = false;
   nc->finished_flag = &finished;
   try_next_provider(nc);
@@ -292,15 +386,13 @@ static mh_native_call *make_start(mh_host *h, mh_client *caller, mh_value *args,
   return nc;
 }
 
-static void make_cancel(mh_native_call *nc) { relay_cancel(nc); }
-
-static const mh_native make_native = {make_start, make_cancel};
+static const mh_native make_native = {make_start, relay_cancel};
 
 int mh_mesh_add_relay_builtins(mh_host *h) {
   mh_registry *r = &h->registry;
-  if (mh_registry_add_native(r, "devtoolskit:internal:mesh:relay", MH_FN_ACTION, &relay_native) ||
-      mh_registry_add_builtin(r, "devtoolskit:internal:mesh:relay-event", MH_FN_EVENT, fn_relay_event) ||
+  if (mh_registry_add_native(r, RELAY, MH_FN_ACTION, &relay_native) ||
+      mh_registry_add_builtin(r, RELAY_EVENT, MH_FN_EVENT, fn_relay_event) ||
       mh_registry_add_native(r, "devtoolskit:internal:mesh:make", MH_FN_ACTION, &make_native))
     return -1;
-  return 0;
+  return mh_link_add_builtins(h);
 }

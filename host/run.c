@@ -11,6 +11,7 @@
 #include "host.h"
 #include "hotreload.h"
 #include "log.h"
+#include "mesh_link.h"
 #include "plugin.h"
 #include "server.h"
 
@@ -72,6 +73,7 @@ static void begin_shutdown(run_state *r, int exit_code, const char *why) {
   r->exit_code = exit_code;
   mh_log_info("host", "shutting down (%s)", why);
   mh_hotreload_stop(h);
+  mh_links_stop(h);
   mh_plugins_quiesce(h);
   if (h->devserver && mh_devserver_running(h->devserver) && !r->child_ended_run)
     mh_devserver_signal(h->devserver, SIGTERM);
@@ -134,6 +136,7 @@ static void start_serving(run_state *r) {
   }
   announce(h);
   mh_hotreload_start(h);
+  mh_links_start(h);
   if (r->opts->child_argv) {
     h->devserver = mh_devserver_start(h->loop, r->opts->child_argv, h->cfg->root, on_child_exit, r);
     if (!h->devserver) begin_shutdown(r, 127, "the dev server did not start");

@@ -1,0 +1,341 @@
+#include "mesh_link.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client.h"
+#include "conn.h"
+#include "host.h"
+#include "log.h"
+#include "mesh.h"
+#include "timer.h"
+
+#define LINK_HELLO "devtoolskit:internal:mesh:link"
+#define LINK_SYNC "devtoolskit:internal:mesh:link-sync"
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 5000
+
+struct mh_upstream {
+  mh_host *h;
+  char url[512];
+  char address[256];
+  char path[512];
+  int port;
+  struct lws *wsi;
+  mh_timer *retry;
+  unsigned backoff_ms;
+  mh_upstream *next;
+};
+
+static const char *str_field(const mh_value *o, const char *k) {
+  const mh_value *v = o && o->type == MH_V_OBJECT ? mh_value_obj_get(o, k) : NULL;
+  return v && v->type == MH_V_STRING ? v->u.str.ptr : "";
+}
+
+static int64_t int_field(const mh_value *o, const char *k) {
+  const mh_value *v = o && o->type == MH_V_OBJECT ? mh_value_obj_get(o, k) : NULL;
+  return v && v->type == MH_V_INT ? v->u.i : 0;
+}
+
+mh_value *mh_link_public_entry(const mh_value *e) {
+  mh_value *o = mh_value_new(MH_V_OBJECT);
+  static const char *const keys[] = {"id", "role", "capabilities", "meta", "provides", "host"};
+  for (size_t i = 0; o && i < sizeof keys / sizeof *keys; i++) {
+    const mh_value *v = mh_value_obj_get(e, keys[i]);
+    if (v) mh_value_obj_set(o, keys[i], mh_value_copy(v));
+  }
+  return o;
+}
+
+/* ---- directories crossing links ---------------------------------------- */
+
+/* What we tell the host at the other end of `to`: our own peers, and the
+ * peers we reach through other links (never its own, never back where they
+ * came from, never past mesh.max_hops). */
+static mh_value *export_for(mh_host *h, const mh_client *to) {
+  mh_value *arr = mh_value_new(MH_V_ARRAY);
+  const char *self = mh_mesh_host_id(h);
+  mh_list_each(pos, &h->clients) {
+    mh_client *c = mh_container_of(pos, mh_client, link);
+    if (!arr || !c->trusted) continue;
+    if (c->peer && !c->hostlink) {
+      mh_value *e = mh_mesh_peer_value(h, c->peer);
+      if (e) mh_value_obj_set(e, "hops", mh_value_int(0));
+      mh_value_push(arr, e);
+    }
+    if (!c->hostlink || c == to || !c->hostlink->peers) continue;
+    for (size_t i = 0; i < c->hostlink->peers->u.arr.len; i++) {
+      const mh_value *p = c->hostlink->peers->u.arr.items[i];
+      int64_t hops = int_field(p, "hops") + 1;
+      if (strcmp(str_field(p, "host"), to->hostlink->host_id) == 0 || strcmp(str_field(p, "host"), self) == 0 ||
+          hops > (int64_t)h->cfg->mesh.max_hops)
+        continue;
+      mh_value *e = mh_link_public_entry(p);
+      if (e) mh_value_obj_set(e, "hops", mh_value_int(hops));
+      mh_value_push(arr, e);
+    }
+  }
+  return arr;
+}
+
+/* Entries as the sender named them, renamed for this host: an id without
+ * a host part gets the sender's; "remote" keeps the sender's name. */
+static mh_value *import_from(mh_host *h, const char *sender, const mh_value *peers) {
+  mh_value *arr = mh_value_new(MH_V_ARRAY);
+  const char *self = mh_mesh_host_id(h);
+  for (size_t i = 0; arr && peers && peers->type == MH_V_ARRAY && i < peers->u.arr.len; i++) {
+    const mh_value *p = peers->u.arr.items[i];
+    const char *id = str_field(p, "id");
+    if (!*id || strcmp(str_field(p, "host"), self) == 0) continue; /* ours, come back round */
+    mh_value *e = mh_link_public_entry(p);
+    if (!e) continue;
+    char named[400];
+    if (strchr(id, '/'))
+      snprintf(named, sizeof named, "%s", id);
+    else
+      snprintf(named, sizeof named, "%s/%s", sender, id);
+    mh_value_obj_set(e, "id", mh_value_cstring(named));
+    mh_value_obj_set(e, "remote", mh_value_cstring(id));
+    mh_value_obj_set(e, "hops", mh_value_int(int_field(p, "hops")));
+    mh_value_push(arr, e);
+  }
+  return arr;
+}
+
+static const mh_value *find_entry(const mh_value *peers, const char *id) {
+  for (size_t i = 0; peers && i < peers->u.arr.len; i++)
+    if (strcmp(str_field(peers->u.arr.items[i], "id"), id) == 0) return peers->u.arr.items[i];
+  return NULL;
+}
+
+/* Replaces a link's peers and tells local peers what changed. */
+static void apply(mh_host *h, mh_client *c, const char *sender, const mh_value *peers) {
+  mh_link *l = c->hostlink;
+  mh_value *next = import_from(h, sender, peers), *old = l->peers;
+  if (!next) return;
+  l->peers = next;
+  for (size_t i = 0; i < next->u.arr.len; i++) {
+    const mh_value *e = next->u.arr.items[i], *was = find_entry(old, str_field(e, "id"));
+    if (!was)
+      mh_mesh_announce(h, NULL, "added", mh_link_public_entry(e));
+    else if (!mh_value_equal(was, e))
+      mh_mesh_announce(h, NULL, "updated", mh_link_public_entry(e));
+  }
+  for (size_t i = 0; old && i < old->u.arr.len; i++)
+    if (!find_entry(next, str_field(old->u.arr.items[i], "id")))
+      mh_mesh_announce(h, NULL, "removed", mh_link_public_entry(old->u.arr.items[i]));
+  mh_value_free(old);
+  mh_link_sync_all(h, c);
+}
+
+/* Sends `to` our directory if it differs from what it last got. Returns the
+ * directory when `reply` asks for it instead of an event. */
+static mh_value *sync_one(mh_host *h, mh_client *to, bool reply) {
+  mh_value *peers = export_for(h, to), *msg = mh_value_new(MH_V_OBJECT);
+  mh_buf canon = MH_BUF_INIT;
+  if (!peers || !msg || mh_value_canonical(peers, &canon)) goto out;
+  mh_link *l = to->hostlink;
+  bool same = canon.len == l->last_sent.len && memcmp(canon.data, l->last_sent.data, canon.len) == 0;
+  mh_value_obj_set(msg, "host", mh_value_cstring(mh_mesh_host_id(h)));
+  mh_value_obj_set(msg, "peers", peers);
+  peers = NULL;
+  mh_buf_free(&l->last_sent);
+  l->last_sent = canon;
+  canon = (mh_buf)MH_BUF_INIT;
+  if (reply) return msg;
+  if (!same) {
+    mh_value *args = mh_value_new(MH_V_ARRAY);
+    if (args && mh_value_push(args, msg) == 0) {
+      msg = NULL;
+      mh_client_event(to, LINK_SYNC, args, false);
+    }
+    mh_value_free(args);
+  }
+out:
+  mh_value_free(peers);
+  mh_value_free(msg);
+  mh_buf_free(&canon);
+  return NULL;
+}
+
+void mh_link_sync_all(mh_host *h, mh_client *except) {
+  mh_list_each(pos, &h->clients) {
+    mh_client *c = mh_container_of(pos, mh_client, link);
+    if (c->hostlink && c != except && c->hostlink->host_id[0]) sync_one(h, c, false);
+  }
+}
+
+static void link_free(mh_link *l) {
+  mh_value_free(l->peers);
+  mh_buf_free(&l->last_sent);
+  free(l);
+}
+
+void mh_link_gone(mh_host *h, mh_client *c) {
+  mh_link *l = c->hostlink;
+  mh_log_info("mesh", "link to %s closed", l->host_id[0] ? l->host_id : c->id);
+  for (size_t i = 0; l->peers && i < l->peers->u.arr.len; i++)
+    mh_mesh_announce(h, NULL, "removed", mh_link_public_entry(l->peers->u.arr.items[i]));
+  c->hostlink = NULL;
+  link_free(l);
+  mh_link_sync_all(h, c);
+}
+
+/* ---- the handshake and the sync event ----------------------------------- */
+
+static const mh_value *first_arg(const mh_value *args) {
+  return args && args->type == MH_V_ARRAY && args->u.arr.len ? args->u.arr.items[0] : NULL;
+}
+
+/* link({host, peers}) -> {host, peers}: the caller becomes a host link. */
+static mh_value *fn_link(mh_host *h, mh_client *caller, const mh_value *args, mh_error **err) {
+  const mh_value *o = first_arg(args);
+  const char *host = str_field(o, "host");
+  if (!caller || !*host) {
+    *err = mh_error_new(MH_ERR_BAD_REQUEST, "link expects {host, peers} over a WebSocket connection");
+    return NULL;
+  }
+  if (strcmp(host, mh_mesh_host_id(h)) == 0) {
+    *err = mh_error_new(MH_ERR_BAD_REQUEST, "a host cannot link to itself (%s)", host);
+    return NULL;
+  }
+  if (!caller->hostlink && !(caller->hostlink = calloc(1, sizeof *caller->hostlink))) {
+    *err = mh_error_new(MH_ERR_INTERNAL, "out of memory");
+    return NULL;
+  }
+  snprintf(caller->hostlink->host_id, sizeof caller->hostlink->host_id, "%s", host);
+  mh_log_info("mesh", "%s linked as host %s", caller->id, host);
+  apply(h, caller, host, mh_value_obj_get(o, "peers"));
+  return sync_one(h, caller, true);
+}
+
+static mh_value *fn_link_sync(mh_host *h, mh_client *caller, const mh_value *args, mh_error **err) {
+  const mh_value *o = first_arg(args);
+  if (!caller || !caller->hostlink || strcmp(str_field(o, "host"), caller->hostlink->host_id) != 0) {
+    *err = mh_error_new(MH_ERR_BAD_REQUEST, "link-sync from a connection that is not that host's link");
+    return NULL;
+  }
+  apply(h, caller, caller->hostlink->host_id, mh_value_obj_get(o, "peers"));
+  return mh_value_undefined();
+}
+
+int mh_link_add_builtins(mh_host *h) {
+  if (mh_registry_add_builtin(&h->registry, LINK_HELLO, MH_FN_ACTION, fn_link) ||
+      mh_registry_add_builtin(&h->registry, LINK_SYNC, MH_FN_EVENT, fn_link_sync))
+    return -1;
+  return 0;
+}
+
+/* ---- dialing upstream hosts --------------------------------------------- */
+
+static void dial(mh_upstream *up);
+
+static void retry_now(void *ud) {
+  mh_upstream *up = ud;
+  up->retry = NULL;
+  dial(up);
+}
+
+static void schedule_retry(mh_upstream *up) {
+  if (up->h->stopping || up->retry) return;
+  up->backoff_ms = up->backoff_ms ? up->backoff_ms * 2 : BACKOFF_MIN_MS;
+  if (up->backoff_ms > BACKOFF_MAX_MS) up->backoff_ms = BACKOFF_MAX_MS;
+  up->retry = mh_timer_start(up->h->loop, up->backoff_ms, retry_now, up);
+}
+
+static void dial(mh_upstream *up) {
+  mh_server *s = up->h->server;
+  if (!s || !s->ctx || up->h->stopping) return;
+  struct lws_client_connect_info ci;
+  memset(&ci, 0, sizeof ci);
+  ci.context = s->ctx;
+  ci.vhost = s->vhost;
+  ci.address = up->address;
+  ci.port = up->port;
+  ci.path = up->path;
+  ci.host = up->address;
+  ci.local_protocol_name = "moonhost-link";
+  ci.opaque_user_data = up;
+  ci.pwsi = &up->wsi;
+  if (!lws_client_connect_via_info(&ci)) schedule_retry(up);
+}
+
+static void on_hello_answer(void *ud, mh_value *result, mh_error *err) {
+  mh_client *c = ud; /* still alive: a gone client fails its calls first */
+  mh_host *h = c->host;
+  if (err) {
+    mh_log_warn("mesh", "link handshake with %s refused: %s", c->hostlink && c->hostlink->up ? c->hostlink->up->url : "?",
+                err->message);
+    mh_error_free(err);
+    if (c->transport) c->ops->close(c->transport, 1008, "link refused");
+    return;
+  }
+  const char *host = str_field(result, "host");
+  if (c->hostlink && *host) {
+    snprintf(c->hostlink->host_id, sizeof c->hostlink->host_id, "%s", host);
+    c->hostlink->up->backoff_ms = 0;
+    mh_log_info("mesh", "linked to host %s (%s)", host, c->hostlink->up->url);
+    apply(h, c, host, mh_value_obj_get(result, "peers"));
+  }
+  mh_value_free(result);
+}
+
+int mh_link_client_established(mh_conn *c, struct lws *wsi, mh_server *s) {
+  mh_upstream *up = lws_get_opaque_user_data(wsi);
+  if (mh_ws_established(c, wsi, s)) return -1;
+  mh_client *cl = c->client;
+  cl->trusted = true; /* we chose to connect to it, with its token */
+  if (!(cl->hostlink = calloc(1, sizeof *cl->hostlink))) return -1;
+  cl->hostlink->up = up;
+  mh_value *args = mh_value_new(MH_V_ARRAY), *hello = mh_value_new(MH_V_OBJECT);
+  mh_value_obj_set(hello, "host", mh_value_cstring(mh_mesh_host_id(s->host)));
+  mh_value_obj_set(hello, "peers", export_for(s->host, cl));
+  mh_value_push(args, hello);
+  mh_client_call(cl, LINK_HELLO, args, s->host->cfg->limits.call_timeout_ms, on_hello_answer, cl);
+  mh_value_free(args);
+  return 0;
+}
+
+void mh_link_client_closed(mh_conn *c, struct lws *wsi) {
+  mh_upstream *up = lws_get_opaque_user_data(wsi);
+  if (c && c->client) mh_ws_closed(c);
+  if (!up) return;
+  up->wsi = NULL;
+  schedule_retry(up);
+}
+
+int mh_links_start(mh_host *h) {
+  const mh_value *list = h->cfg->mesh.upstreams;
+  for (size_t i = 0; list && list->type == MH_V_ARRAY && i < list->u.arr.len; i++) {
+    mh_upstream *up = calloc(1, sizeof *up);
+    if (!up) return -1;
+    up->h = h;
+    snprintf(up->url, sizeof up->url, "%s", list->u.arr.items[i]->u.str.ptr);
+    char copy[512];
+    const char *proto = NULL, *addr = NULL, *path = NULL;
+    snprintf(copy, sizeof copy, "%s", up->url);
+    if (lws_parse_uri(copy, &proto, &addr, &up->port, &path) || strcmp(proto, "ws") != 0) {
+      mh_log_error("mesh", "mesh.upstreams: '%s' is not a ws://HOST:PORT/PATH URL", up->url);
+      free(up);
+      continue;
+    }
+    snprintf(up->address, sizeof up->address, "%s", addr);
+    snprintf(up->path, sizeof up->path, "/%s", path);
+    up->next = h->upstreams;
+    h->upstreams = up;
+    mh_log_info("mesh", "linking to %s", up->url);
+    dial(up);
+  }
+  return 0;
+}
+
+void mh_links_stop(mh_host *h) {
+  for (mh_upstream *up = h->upstreams, *next; up; up = next) {
+    next = up->next;
+    mh_timer_stop(up->retry);
+    if (up->wsi) lws_set_opaque_user_data(up->wsi, NULL);
+    free(up);
+  }
+  h->upstreams = NULL;
+}

@@ -1,0 +1,42 @@
+/* Host links: moonhost connects to the hosts listed in mesh.upstreams (and
+ * accepts such connections), the hosts exchange their directories, and
+ * calls cross from host to host through the relay. A link is an ordinary
+ * client connection that made the link handshake; directory entries that
+ * came over it carry the id the other host knows the peer by. */
+#ifndef MH_MESH_LINK_H
+#define MH_MESH_LINK_H
+#include <libwebsockets.h>
+
+#include "buf.h"
+#include "value.h"
+
+typedef struct mh_host mh_host;
+typedef struct mh_client mh_client;
+typedef struct mh_conn mh_conn;
+typedef struct mh_server mh_server;
+typedef struct mh_upstream mh_upstream;
+
+typedef struct mh_link {
+  char host_id[160]; /* the other host ("" until its handshake answer) */
+  mh_value *peers;   /* ARRAY of {id, remote, role, capabilities, meta, provides, host, hops} */
+  mh_buf last_sent;  /* canonical form of the last directory we sent it */
+  mh_upstream *up;   /* set when we dialed it */
+} mh_link;
+
+/* Sends every link (but except) our directory when it changed. */
+void mh_link_sync_all(mh_host *h, mh_client *except);
+/* A link connection closed: its peers leave the directory. */
+void mh_link_gone(mh_host *h, mh_client *c);
+/* An entry as peers see it: {id, role, capabilities, meta, provides, host}. */
+mh_value *mh_link_public_entry(const mh_value *entry);
+
+/* Dials mesh.upstreams (after the server listens); stops redialing. */
+int mh_links_start(mh_host *h);
+void mh_links_stop(mh_host *h);
+int mh_link_add_builtins(mh_host *h);
+
+/* The lws client side of a link (server.c calls these). */
+int mh_link_client_established(mh_conn *c, struct lws *wsi, mh_server *s);
+void mh_link_client_closed(mh_conn *c, struct lws *wsi);
+
+#endif

@@ -1,0 +1,119 @@
+// Host links: hosts listed in mesh.upstreams connect, merge their
+// directories and relay calls across hosts; a restarted host heals; an
+// identity that does not verify is refused at the next hop.
+import test from 'node:test'
+import assert from 'node:assert/strict'
+import net from 'node:net'
+import { writeTree, startHost } from './lib/host.mjs'
+import { rejectionOf, testConfigSource } from './lib/util.mjs'
+
+const ANNOUNCE = 'devtoolskit:internal:peer:announce'
+const DELTA = 'devtoolskit:internal:peer:directory-delta'
+const RELAY = 'devtoolskit:internal:mesh:relay'
+const MAKE = 'devtoolskit:internal:mesh:make'
+
+function freePort() {
+  return new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address()
+      s.close(() => resolve(port))
+    })
+  })
+}
+
+/** A host named `name` on `port`, linking to the given ports. */
+function linkedHost(t, name, port, upstreams = [], extra = '') {
+  const urls = upstreams.map((p) => `'ws://127.0.0.1:${p}/__ws?token=e2e-token'`).join(', ')
+  const config = writeTree({
+    '00-test.lua': testConfigSource(),
+    '10-mesh.lua': `return { mesh = { host_id = '${name}', key = 'shared-key', upstreams = { ${urls} } ${extra} } }`,
+  })
+  return startHost({ config, plugins: '/nonexistent', args: ['--listen', `127.0.0.1:${port}`] }).then((h) => {
+    t.after(() => h.stop().catch(() => {}))
+    return h
+  })
+}
+
+/** A peer whose directory deltas can be awaited by predicate. */
+async function peer(host, functions = {}) {
+  const seen = []
+  const waiters = []
+  const c = await host.connect({
+    ...functions,
+    [DELTA]: (d) => {
+      seen.push(d)
+      for (const w of [...waiters]) if (w.pred(d)) waiters.splice(waiters.indexOf(w), 1) && w.resolve(d)
+    },
+  })
+  c.forget = () => seen.splice(0) // deltas seen so far no longer count
+  c.delta = (pred) => {
+    const i = seen.findIndex(pred)
+    if (i >= 0) return Promise.resolve(seen.splice(i, 1)[0])
+    return new Promise((resolve) => waiters.push({ pred, resolve }))
+  }
+  return c
+}
+
+test('two linked hosts: a peer on one calls a peer on the other; the directory shows where each peer is', async (t) => {
+  const [p1, p2] = [await freePort(), await freePort()]
+  const h2 = await linkedHost(t, 'h2', p2)
+  const h1 = await linkedHost(t, 'h1', p1, [p2])
+  const a = await peer(h1, { 'a:hello': () => 'hello from h1' })
+  await a.rpc[ANNOUNCE]({ role: 'devtools' })
+  const b = await peer(h2, { 'b:ping': (x) => `pong ${x} from h2` })
+  const bInfo = await b.rpc[ANNOUNCE]({ role: 'iframe', meta: { side: 'h2' } })
+  const added = await a.delta((d) => d.kind === 'added' && d.peer.role === 'iframe')
+  assert.deepEqual([added.peer.host, added.peer.meta], ['h2', { side: 'h2' }])
+  assert.match(added.peer.id, /^h2\//)
+  assert.equal(await a.rpc[RELAY]({ to: 'iframe', method: 'b:ping', args: [1] }), 'pong 1 from h2')
+  assert.equal(await a.rpc[RELAY]({ to: added.peer.id, method: 'b:ping', args: [2] }), 'pong 2 from h2')
+  // and the other way round: b joined after a, so a is in b's first directory
+  const aSeenFromB = bInfo.directory.find((p) => p.role === 'devtools')
+  assert.equal(aSeenFromB?.host, 'h1')
+  assert.equal(await b.rpc[RELAY]({ to: aSeenFromB.id, method: 'a:hello', args: [] }), 'hello from h1')
+})
+
+test('three hosts in a chain: host 1 reaches a provider on host 3; host 2 restarts and the mesh heals', async (t) => {
+  const [p1, p2, p3] = [await freePort(), await freePort(), await freePort()]
+  let h2 = await linkedHost(t, 'h2', p2)
+  const h1 = await linkedHost(t, 'h1', p1, [p2])
+  const h3 = await linkedHost(t, 'h3', p3, [p2])
+  const a = await peer(h1)
+  await a.rpc[ANNOUNCE]({ role: 'devtools' })
+  const provider = await peer(h3, { 'calc:double': (n) => n * 2 })
+  await provider.rpc[ANNOUNCE]({ role: 'worker' })
+  await provider.rpc['devtoolskit:internal:mesh:provide']({ name: 'calc:double' })
+  await a.delta((d) => d.peer.role === 'worker' && d.peer.provides.includes('calc:double'))
+  assert.equal(await a.rpc[MAKE]({ name: 'calc:double', args: [21] }), 42)
+  assert.equal(await a.rpc[RELAY]({ to: 'worker', method: 'calc:double', args: [5] }), 10)
+
+  a.forget()
+  await h2.stop()
+  await a.delta((d) => d.kind === 'removed' && d.peer.role === 'worker')
+  assert.equal((await rejectionOf(a.rpc[MAKE]({ name: 'calc:double', args: [1] }))).code, 'not_found')
+
+  h2 = await linkedHost(t, 'h2', p2)
+  await a.delta((d) => d.kind === 'added' && d.peer.role === 'worker')
+  assert.equal(await a.rpc[MAKE]({ name: 'calc:double', args: [4] }), 8)
+})
+
+test('a relayed identity that does not verify is refused by the next host', async (t) => {
+  const p2 = await freePort()
+  const h2 = await linkedHost(t, 'h2', p2)
+  const b = await peer(h2, { 'b:ping': () => 'pong' })
+  await b.rpc[ANNOUNCE]({ role: 'iframe' })
+  // A raw connection makes the link handshake as host "fake", then relays
+  // with an identity it made up.
+  const fake = await h2.connect()
+  const hello = await fake.rpc['devtoolskit:internal:mesh:link']({ host: 'fake', peers: [] })
+  assert.equal(hello.host, 'h2')
+  const forged = { from: { id: 'c1', role: 'admin', meta: {}, host: 'fake' }, sig: '0'.repeat(64) }
+  const err = await rejectionOf(fake.rpc[RELAY]({ to: 'iframe', method: 'b:ping', args: [], identity: forged, hops: 1 }))
+  assert.equal(err.code, 'unauthorized')
+  const unsigned = await rejectionOf(fake.rpc[RELAY]({ to: 'iframe', method: 'b:ping', args: [], hops: 1 }))
+  assert.equal(unsigned.code, 'unauthorized')
+  // an ordinary client cannot smuggle an identity in: its own is used
+  const plain = await peer(h2)
+  await plain.rpc[ANNOUNCE]({ role: 'devtools' })
+  assert.equal(await plain.rpc[RELAY]({ to: 'iframe', method: 'b:ping', args: [], identity: forged }), 'pong')
+})
