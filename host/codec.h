@@ -33,6 +33,11 @@ extern const mh_codec mh_codec_json;
 extern const mh_codec mh_codec_sc;       /* structured-clone-es records: "[[..." */
 extern const mh_codec mh_codec_devframe; /* devframe: "s:" + structured-clone */
 
+/* A JSON string literal for text holding NUL bytes, which cJSON's C-string
+ * API cannot carry (json_codec.c; the structured-clone encoder uses it too).
+ * Returns a malloc'd literal or NULL. */
+char *mh_json_quote_with_nul(const char *s, size_t len);
+
 /* The codec for a frame, or NULL if none claims it. */
 const mh_codec *mh_codec_detect(const char *data, size_t len);
 

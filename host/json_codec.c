@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "codec.h"
+#include "js_types.h"
 
 /* Largest integer magnitude a double (and a JS number) holds exactly. */
 #define MH_JSON_MAX_SAFE 9007199254740992.0 /* 2^53 */
@@ -205,44 +206,7 @@ static cJSON *mh_json_double(double x, mh_json_enc *e) {
   return mh_json_raw(buf, e);
 }
 
-/* Days since 1970-01-01 to a proleptic Gregorian date (H. Hinnant's
- * civil_from_days). */
-static void mh_json_civil(int64_t days, int64_t *y, int *m, int *d) {
-  days += 719468;
-  int64_t era = (days >= 0 ? days : days - 146096) / 146097;
-  int64_t doe = days - era * 146097;
-  int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  int64_t mp = (5 * doy + 2) / 153;
-  *d = (int)(doy - (153 * mp + 2) / 5 + 1);
-  *m = (int)(mp < 10 ? mp + 3 : mp - 9);
-  *y = yoe + era * 400 + (*m <= 2);
-}
-
-/* Date.prototype.toISOString; false for an invalid date (JSON gives null). */
-static bool mh_json_iso_date(double ms, char *buf, size_t size) {
-  if (!isfinite(ms) || fabs(ms) > 8.64e15) return false; /* outside JS's Date range */
-  int64_t t = (int64_t)ms;                               /* TimeClip truncates */
-  int64_t day_ms = 86400000;
-  int64_t days = t / day_ms, rem = t % day_ms;
-  if (rem < 0) {
-    rem += day_ms;
-    days--;
-  }
-  int64_t y;
-  int mo, d;
-  mh_json_civil(days, &y, &mo, &d);
-  int yr = (int)y; /* |year| <= 275760 within the Date range */
-  int n = yr >= 0 && yr <= 9999 ? snprintf(buf, size, "%04d", yr)
-                                : snprintf(buf, size, "%c%06d", yr < 0 ? '-' : '+', yr < 0 ? -yr : yr);
-  snprintf(buf + n, size - (size_t)n, "-%02d-%02dT%02d:%02d:%02d.%03dZ", mo, d, (int)(rem / 3600000),
-           (int)(rem / 60000 % 60), (int)(rem / 1000 % 60), (int)(rem % 1000));
-  return true;
-}
-
-/* A JSON string literal for text holding NUL bytes, which cJSON's C-string
- * API cannot carry. Returns a malloc'd literal or NULL. */
-static char *mh_json_quote_with_nul(const char *s, size_t len) {
+char *mh_json_quote_with_nul(const char *s, size_t len) {
   mh_buf b = MH_BUF_INIT;
   int rc = mh_buf_append(&b, "\"", 1);
   for (size_t i = 0; rc == 0 && i < len; i++) {
@@ -480,7 +444,7 @@ static cJSON *mh_json_to_cjson(const mh_value *v, mh_json_enc *e) {
   case MH_V_STRING:
     return mh_json_string(v->u.str.ptr, v->u.str.len, e);
   case MH_V_DATE:
-    if (!mh_json_iso_date(v->u.f, buf, sizeof buf)) return mh_json_raw("null", e);
+    if (!mh_js_date_format(v->u.f, buf)) return mh_json_raw("null", e);
     e->estimate += strlen(buf) + 2;
     j = cJSON_CreateString(buf);
     return j ? j : mh_json_enc_oom(e);

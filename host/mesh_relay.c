@@ -12,6 +12,7 @@
 #include "log.h"
 #include "mesh.h"
 #include "mesh_link.h"
+#include "rpc.h"
 
 #define RELAY "devtoolskit:internal:mesh:relay"
 #define RELAY_EVENT "devtoolskit:internal:mesh:relay-event"
@@ -145,14 +146,7 @@ static void on_relay_answer(void *ud, mh_value *result, mh_error *err) {
     finish(nc, result, err);
     return;
   }
-  mh_value *entry = nc->results->u.arr.items[pc->index];
-  mh_value_obj_set(entry, "ok", mh_value_bool(err == NULL));
-  if (err) {
-    mh_value_obj_set(entry, "error", mh_error_to_value(err));
-    mh_error_free(err);
-  } else {
-    mh_value_obj_set(entry, "value", result);
-  }
+  mh_rpc_fill_outcome(nc->results->u.arr.items[pc->index], result, err);
   if (--nc->outstanding == 0) {
     mh_value *results = nc->results;
     nc->results = NULL;

@@ -38,11 +38,7 @@ static void gather_finish(mh_gather *g) {
   cb(ud, results);
 }
 
-static void on_answer(void *ud, mh_value *result, mh_error *err) {
-  gather_slot *s = ud;
-  mh_gather *g = s->g;
-  s->oc = NULL;
-  mh_value *entry = g->results->u.arr.items[s->index];
+void mh_rpc_fill_outcome(mh_value *entry, mh_value *result, mh_error *err) {
   mh_value_obj_set(entry, "ok", mh_value_bool(err == NULL));
   if (err) {
     mh_value_obj_set(entry, "error", mh_error_to_value(err));
@@ -50,6 +46,13 @@ static void on_answer(void *ud, mh_value *result, mh_error *err) {
   } else {
     mh_value_obj_set(entry, "value", result);
   }
+}
+
+static void on_answer(void *ud, mh_value *result, mh_error *err) {
+  gather_slot *s = ud;
+  mh_gather *g = s->g;
+  s->oc = NULL;
+  mh_rpc_fill_outcome(g->results->u.arr.items[s->index], result, err);
   if (--g->pending == 0 && !g->starting) gather_finish(g);
 }
 

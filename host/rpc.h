@@ -28,6 +28,8 @@ mh_gather *mh_rpc_broadcast_call(mh_host *host, char **client_ids, size_t n, con
 mh_gather *mh_rpc_broadcast_call_ex(mh_host *host, char **client_ids, size_t n, const char *name,
                                     const mh_value *args, const mh_value *extra, uint64_t timeout_ms, mh_gather_cb cb,
                                     void *ud);
+/* Fills a gathered entry: ok=true with value, or ok=false with error (both taken). */
+void mh_rpc_fill_outcome(mh_value *entry, mh_value *result, mh_error *err);
 /* Gives up: outstanding client calls are dropped, cb is not called. */
 void mh_gather_cancel(mh_gather *g);
 

@@ -55,30 +55,12 @@ static size_t mh_sc_push(mh_sc_enc *e, int tag, const char *name, cJSON *value, 
   return e->n++;
 }
 
-/* A JSON string literal for text holding NUL bytes, which cJSON's C-string
- * API cannot carry (as in json_codec.c). Returns a malloc'd literal or NULL. */
-static char *mh_sc_quote_with_nul(const char *s, size_t len) {
-  mh_buf b = MH_BUF_INIT;
-  int rc = mh_buf_append(&b, "\"", 1);
-  for (size_t i = 0; rc == 0 && i < len; i++) {
-    unsigned char c = (unsigned char)s[i];
-    if (c == '"' || c == '\\') rc = mh_buf_appendf(&b, "\\%c", c);
-    else if (c < 0x20) rc = mh_buf_appendf(&b, "\\u%04x", c);
-    else rc = mh_buf_append(&b, &s[i], 1);
-  }
-  if (rc || mh_buf_append(&b, "\"", 1)) {
-    mh_buf_free(&b);
-    return NULL;
-  }
-  return mh_buf_steal(&b, NULL);
-}
-
 /* A string (borrowed: the value outlives the tree). NULL sets the error. */
 static cJSON *mh_sc_string(mh_sc_enc *e, const char *s, size_t len) {
   if (!mh_utf8_valid(s, len)) return mh_sc_enc_fail(e, "invalid UTF-8 in string"), NULL;
   cJSON *j;
   if (memchr(s, '\0', len)) {
-    char *lit = mh_sc_quote_with_nul(s, len);
+    char *lit = mh_json_quote_with_nul(s, len);
     j = lit ? cJSON_CreateRaw(lit) : NULL;
     free(lit);
   } else {
