@@ -117,7 +117,11 @@ int mh_envelope_encode_reply(const mh_codec *codec, const mh_value *id, const mh
   if (id) pairs[n++] = (mh_pair){&ki, (mh_value *)id};
   mh_value *errv = NULL;
   if (error) {
-    errv = mh_error_to_value(error);
+    /* Structured-clone clients (Vite DevTools) revive an Error record into a
+     * real Error, as the reference server sends it; that record holds only
+     * name and message, so the code travels in JSON frames only. */
+    errv = codec == &mh_codec_json ? mh_error_to_value(error)
+                                   : mh_value_error(error->name ? error->name : "Error", error->message);
     if (!errv) {
       *err = mh_error_new(MH_ERR_INTERNAL, "out of memory");
       return -1;

@@ -169,14 +169,16 @@ for (const c of CODECS) {
       ws.send(c.prefix + body)
       const r = decodeIn(c, await reply)
       assert.equal(r.t, 's')
-      assert.equal(r.e.code, 'bad_request', `${body}: ${JSON.stringify(r.e)}`)
+      // An Error record, as the reference server sends: name and message only.
+      assert.ok(r.e instanceof Error, `${body}: ${JSON.stringify(r.e)}`)
+      assert.ok(r.e.message.length > 0)
     }
     // A request whose arguments are refused is still answered under its id.
     const cyclic = []
     cyclic.push(cyclic)
     const refused = await roundTrip(ws, c, { m: 'types:echo', a: [cyclic], t: 'q', i: 'cyc' })
     assert.equal(refused.i, 'cyc')
-    assert.equal(refused.e.code, 'bad_request')
+    assert.ok(refused.e instanceof Error)
     assert.match(refused.e.message, /cyclic reference/)
     const ok = await roundTrip(ws, c, { m: 'types:echo', a: [new Date(1)], t: 'q', i: 'after' })
     assert.deepStrictEqual(ok, { t: 's', i: 'after', r: [new Date(1)] })

@@ -39,7 +39,7 @@ export function testConfigSource() {
 /**
  * Decodes a structured-clone-es record array (the host answers a frame that
  * starts with '[' in that codec): [tag, value] records, records[0] the root.
- * Enough for replies: primitives (0), undefined (-1), arrays (1), objects (2).
+ * Enough for replies: primitives (0), undefined (-1), arrays (1), objects (2), errors (7).
  */
 export function decodeRecords(records) {
   const resolve = (i) => {
@@ -49,6 +49,7 @@ export function decodeRecords(records) {
       case -1: return undefined
       case 1: return value.map(resolve)
       case 2: return Object.fromEntries(value.map(([k, v]) => [resolve(k), resolve(v)]))
+      case 7: return Object.assign(new Error(value.message), { name: value.name })
       default: throw new Error(`record ${i}: tag ${JSON.stringify(tag)} not handled by the test decoder`)
     }
   }
