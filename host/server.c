@@ -33,6 +33,9 @@ static int confirm_upgrade(struct lws *wsi, mh_server *s) {
 static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len) {
   mh_conn *c = user;
   mh_server *s = lws_context_user(lws_get_context(wsi));
+  /* A connection that closes before lws bound it to our protocol (a TCP
+   * connect and nothing else) has no per-session block. */
+  if (!c && reason != LWS_CALLBACK_HTTP_CONFIRM_UPGRADE && reason != LWS_CALLBACK_CLIENT_CONNECTION_ERROR) return 0;
   switch (reason) {
   case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE: return confirm_upgrade(wsi, s);
   case LWS_CALLBACK_ESTABLISHED: return mh_ws_established(c, wsi, s);

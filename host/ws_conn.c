@@ -105,14 +105,18 @@ int mh_ws_writeable(mh_conn *c) {
     lws_write(c->wsi, frame + LWS_PRE, 2 + rlen, (enum lws_write_protocol)4);
     return -1;
   }
-  ws_msg *m = c->head;
-  if (!m) return 0;
-  c->head = m->next;
-  if (!c->head) c->tail = NULL;
-  c->queued -= m->len;
-  int n = lws_write(c->wsi, m->data + LWS_PRE, m->len, LWS_WRITE_TEXT);
-  free(m);
-  if (n < 0) return -1;
+  /* Write what is queued until the socket would block: one frame per
+   * callback let a prompt reader's queue grow past send_queue_bytes when
+   * replies and broadcasts arrive faster than the loop turns. */
+  while (c->head && !lws_send_pipe_choked(c->wsi)) {
+    ws_msg *m = c->head;
+    c->head = m->next;
+    if (!c->head) c->tail = NULL;
+    c->queued -= m->len;
+    int n = lws_write(c->wsi, m->data + LWS_PRE, m->len, LWS_WRITE_TEXT);
+    free(m);
+    if (n < 0) return -1;
+  }
   if (c->head || c->close_code) lws_callback_on_writable(c->wsi);
   return 0;
 }

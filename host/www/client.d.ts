@@ -1,0 +1,138 @@
+// Types for host/www/client.js (served at /__moonhost/client.d.ts).
+//
+//   import { connect } from './client.js'
+//   type Fns = { 'demo:add': (a: number, b: number) => number }
+//   const rpc = connect({ url: 'ws://127.0.0.1:7812/__ws', token })
+//   const n: number = await rpc.typed<Fns>()['demo:add'](1, 2)
+//   const m: number = await rpc.typed<Fns>().demo.add(1, 2)
+
+/** Codes the host sends (README "Errors") and the ones the client makes itself. */
+export type RpcErrorCode =
+  | 'not_found'
+  | 'bad_request'
+  | 'unauthorized'
+  | 'too_large'
+  | 'rpc_timeout'
+  | 'rpc_cancelled'
+  | 'rpc_method_already_registered'
+  | 'overloaded'
+  | 'internal'
+  | 'buffer_overflow'
+  | 'disconnected'
+
+export declare const ERROR_CODES: readonly RpcErrorCode[]
+
+export declare class RpcError extends Error {
+  constructor(code: RpcErrorCode | (string & {}), message: string, data?: unknown, remoteName?: string)
+  readonly name: 'RpcError'
+  /** One of RpcErrorCode; a plugin may choose its own code with moonhost.error{code=}. */
+  readonly code: RpcErrorCode | (string & {})
+  /** What the host (or the client function) attached, when it did. */
+  readonly data?: unknown
+  /** The error's name where it was raised ('Error', ...), when it came over the wire. */
+  readonly remoteName?: string
+}
+
+/** Any function map: name -> (args) => result (or a promise of it). */
+export type Functions = Record<string, (...args: any[]) => unknown>
+
+export type Status = 'connecting' | 'open' | 'reconnecting' | 'closed'
+
+/**
+ * A WebSocket class: the browser's, or the ws package's in Node. The client uses
+ * readyState, binaryType, send(string), close(), and onopen/onmessage/onclose/onerror.
+ */
+export type WebSocketConstructor = new (url: string) => any
+
+export interface ConnectOptions {
+  /** ws://HOST:PORT/__ws; relative URLs (and none) resolve against the page; http(s) becomes ws(s). */
+  url?: string | URL
+  /** Sent as ?token= in the URL. Without it only `anonymous:*` functions answer (the rest: unauthorized). */
+  token?: string
+  /** Per-call wall-clock timeout, buffered time included. 0 or Infinity: none. Default 10000. */
+  timeoutMs?: number
+  /**
+   * What calls do while the connection is down (after the first attempt):
+   * 'fail' (default) rejects them with `disconnected`; 'pause' buffers them until
+   * the reconnect. Before the first attempt settles, calls are buffered in both modes.
+   * Calls already sent when the socket drops reject with `disconnected` in both modes
+   * (the host cancelled them; sending them again could run an action twice).
+   */
+  onDisconnect?: 'fail' | 'pause'
+  /** Bytes of serialized frames that may wait for a connection; over it: `buffer_overflow`. Default 65536. */
+  bufferLimitBytes?: number
+  /** Frames over this are refused locally with `too_large` (the host would close the socket with 1009). Default 1 MiB; 0 turns the check off. */
+  maxMessageBytes?: number
+  /** Defaults to globalThis.WebSocket; in Node 20 pass `WebSocket` from the ws package. */
+  WebSocket?: WebSocketConstructor
+  /** Exponential backoff with jitter between attempts; `false`: no reconnect (the client closes). Defaults 250 / 10000 ms. */
+  reconnect?: { initialMs?: number; maxMs?: number } | false
+}
+
+export interface CallOptions {
+  timeoutMs?: number
+  /** Aborting rejects with `rpc_cancelled`; a sent call gets a cancel frame, a buffered one is never sent. */
+  signal?: AbortSignal
+}
+
+export type TryResult<T> =
+  | { ok: true; value: T; error: undefined; reconnected: boolean }
+  | { ok: false; value: undefined; error: RpcError; reconnected: boolean }
+
+/** `this` of a client function handler (use a `function`, not an arrow, to read it). */
+export interface HandlerContext {
+  /** Aborted when the host cancels the call ({"t":"c"}) or the socket drops; no reply is sent then. */
+  readonly signal: AbortSignal
+}
+
+export type ClientHandler = (this: HandlerContext, ...args: any[]) => unknown
+
+export interface ClientFunction<F extends ClientHandler = ClientHandler> {
+  name: string
+  /** Informational, as in defineRpcFunction. Default 'action'. */
+  type?: 'query' | 'action' | 'static' | 'event'
+  /** Its return value (or the value its promise resolves to) is the reply; a throw is an error reply
+   *  {name, message, code (err.code or 'internal'), data}. */
+  handler: F
+}
+
+export interface ClientEvents {
+  connect: (info: { reconnected: boolean }) => void
+  disconnect: (info: { code: number; reason: string }) => void
+  /** Every event frame (a call without id) the host sends, e.g. broadcasts. */
+  event: (name: string, args: unknown[]) => void
+}
+
+type Caller<F> = F extends (...args: infer A) => infer R ? (...args: A) => Promise<Awaited<R>> : never
+type Head<K extends string> = K extends `${infer H}:${string}` ? H : never
+type Below<F, H extends string> = { [K in keyof F & string as K extends `${H}:${infer T}` ? T : never]: F[K] }
+
+/**
+ * What typed<F>() returns: each name of F as a method (rpc.typed<F>()['demo:add']),
+ * and each ':'-separated prefix as a namespace (rpc.typed<F>().demo.add).
+ */
+export type TypedRpc<F> = { readonly [K in keyof F & string]: Caller<F[K]> } & {
+  readonly [H in Head<keyof F & string>]: TypedRpc<Below<F, H>>
+}
+
+export declare class MoonhostClient {
+  constructor(options?: ConnectOptions)
+  /** Resolves at the first connection; rejects (with `disconnected`) only if close() comes first. */
+  readonly ready: Promise<void>
+  readonly status: Status
+  call<T = unknown>(name: string, ...args: unknown[]): Promise<T>
+  callWith<T = unknown>(options: CallOptions, name: string, ...args: unknown[]): Promise<T>
+  /** Never rejects. `reconnected`: the call was made while the connection was down (status 'reconnecting'). */
+  tryCall<T = unknown>(name: string, ...args: unknown[]): Promise<TryResult<T>>
+  /** Fire and forget; false when the event was dropped (not connected in 'fail' mode, buffer full, too large, closed). */
+  event(name: string, ...args: unknown[]): boolean
+  /** Returns a function that unregisters it. Throws RpcError `rpc_method_already_registered` for a taken name. */
+  register<F extends ClientHandler>(fn: ClientFunction<F>): () => void
+  typed<F extends Functions = Functions>(): TypedRpc<F>
+  on<E extends keyof ClientEvents>(type: E, listener: ClientEvents[E]): () => void
+  /** Pending and buffered calls reject with `disconnected`; resolves when the socket is closed. */
+  close(): Promise<void>
+}
+
+/** Returns at once (synchronously); calls made before the socket opens are buffered. */
+export declare function connect(options?: ConnectOptions): MoonhostClient
