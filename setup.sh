@@ -11,7 +11,7 @@ want_tests=0
 [ "${1:-}" = "--tests" ] && want_tests=1
 
 packages=(build-essential cmake pkg-config liblua5.4-dev lua5.4 libuv1-dev libwebsockets-dev libcjson-dev
-  libssl-dev lua-busted)
+  libssl-dev lua-busted lua-filesystem)
 [ "$want_tests" = 1 ] && packages+=(clang libclang-rt-dev)
 command -v node >/dev/null 2>&1 || packages+=(nodejs)
 command -v npm >/dev/null 2>&1 || packages+=(npm)

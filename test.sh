@@ -24,6 +24,9 @@ suite() {
 
 for build in build build-asan; do
   suite "C unit tests ($build)" ctest --test-dir "$build" --output-on-failure
+  # The shipped plugins' specs (plugins/spec), with moonhost as the Lua interpreter;
+  # tests/e2e/authoring.test.mjs then checks `moonhost types` output with tsc.
+  suite "plugin specs: moonhost test ($build)" "$build/moonhost" test
   suite "e2e tests ($build)" env MOONHOST_BIN="$PWD/$build/moonhost" \
     node --test --test-concurrency=2 tests/e2e/
 done

@@ -3,6 +3,7 @@
 #include "lua_engine.h"
 
 #include <lualib.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -65,7 +66,9 @@ static int embedded_searcher(lua_State *L) {
   return 1;
 }
 
-static void install_searcher(lua_State *L, const char *plugin_dir) {
+/* Puts the embedded modules right after package.preload, so the binary's
+ * own lua/moonhost wins over any copy on package.path. */
+static void add_embedded_searcher(lua_State *L) {
   lua_getglobal(L, "package");
   lua_getfield(L, -1, "searchers");
   for (lua_Integer i = (lua_Integer)luaL_len(L, -1); i >= 2; i--) {
@@ -74,7 +77,12 @@ static void install_searcher(lua_State *L, const char *plugin_dir) {
   }
   lua_pushcfunction(L, embedded_searcher);
   lua_rawseti(L, -2, 2);
-  lua_pop(L, 1);
+  lua_pop(L, 2);
+}
+
+static void install_searcher(lua_State *L, const char *plugin_dir) {
+  add_embedded_searcher(L);
+  lua_getglobal(L, "package");
   lua_pushfstring(L, "%s/?.lua;%s/?/init.lua", plugin_dir, plugin_dir);
   lua_setfield(L, -2, "path");
   lua_getfield(L, -1, "preload");
@@ -87,33 +95,52 @@ static void install_searcher(lua_State *L, const char *plugin_dir) {
   lua_pop(L, 2);
 }
 
-static mh_engine *lua_create(mh_gen *gen, mh_error **err) {
+/* A state with the standard libraries and the array marker that value
+ * conversion needs; plugin engines and the test runner both start here. */
+static mh_engine *engine_new(mh_host *host, size_t mem_limit) {
   mh_engine *e = calloc(1, sizeof *e);
-  if (!e) {
-    *err = mh_error_new(MH_ERR_INTERNAL, "out of memory");
-    return NULL;
-  }
-  e->gen = gen;
-  e->host = gen->plugin->host;
-  e->mem_limit = e->host->cfg->lua.memory_bytes;
+  if (!e) return NULL;
+  e->host = host;
+  e->mem_limit = mem_limit;
   mh_list_init(&e->calls);
   mh_list_init(&e->watches);
   e->L = lua_newstate(counting_alloc, e);
   if (!e->L) {
     free(e);
-    *err = mh_error_new(MH_ERR_INTERNAL, "cannot create a Lua state");
     return NULL;
   }
   /* Threads copy the main thread's extra space and hook: set both first. */
   *(mh_engine **)lua_getextraspace(e->L) = e;
   luaL_openlibs(e->L);
-  install_searcher(e->L, gen->plugin->dir);
   lua_newtable(e->L);
   lua_pushliteral(e->L, "array");
   lua_setfield(e->L, -2, "__name");
   e->array_mt_ref = luaL_ref(e->L, LUA_REGISTRYINDEX);
+  return e;
+}
+
+static mh_engine *lua_create(mh_gen *gen, mh_error **err) {
+  mh_engine *e = engine_new(gen->plugin->host, gen->plugin->host->cfg->lua.memory_bytes);
+  if (!e) {
+    *err = mh_error_new(MH_ERR_INTERNAL, "cannot create a Lua state (out of memory)");
+    return NULL;
+  }
+  e->gen = gen;
+  install_searcher(e->L, gen->plugin->dir);
   lua_sethook(e->L, budget_hook, LUA_MASKCOUNT, HOOK_EVERY);
   return e;
+}
+
+mh_engine *mh_lua_runner_new(mh_host *host) {
+  mh_engine *e = engine_new(host, SIZE_MAX);
+  if (e) add_embedded_searcher(e->L);
+  return e;
+}
+
+void mh_lua_runner_free(mh_engine *e) {
+  if (!e) return;
+  lua_close(e->L);
+  free(e);
 }
 
 /* ---- calls ---------------------------------------------------------- */

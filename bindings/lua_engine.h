@@ -87,4 +87,12 @@ void mh_lua_watches_stop(mh_engine *e);
 /* moonhost.call: caller() and on_cancel() (lua_call.c). */
 int mh_luaopen_call(lua_State *L);
 
+/* A state that belongs to no plugin, for `moonhost test` and `moonhost
+ * types` (lua_testing.c): values convert as in plugin states and the
+ * embedded lua/moonhost modules come first, but it has no generation, no
+ * instruction budget and no memory cap (busted runs whole suites on it).
+ * package.path keeps Lua's default, so busted and its modules are found. */
+mh_engine *mh_lua_runner_new(mh_host *host);
+void mh_lua_runner_free(mh_engine *e);
+
 #endif

@@ -15,6 +15,15 @@ void mh_cli_usage(void) {
          "                          ask a running moonhost to reload one plugin or everything\n"
          "                          (same as sending it SIGHUP)\n"
          "  moonhost config [options]   print the effective configuration as JSON\n"
+         "  moonhost test [options] [BUSTED OPTIONS] [PATHS...]\n"
+         "                          run busted specs (*_spec.lua, default: under --plugins) with\n"
+         "                          moonhost as the Lua interpreter; -o TAP, -o junit, --filter ...\n"
+         "                          are busted's (moonhost test --help lists them)\n"
+         "  moonhost types [--out FILE] [options]\n"
+         "                          load the plugins (no server) and write TypeScript declarations\n"
+         "                          of their functions (default: to stdout)\n"
+         "  moonhost new plugin NAME [--dir DIR]\n"
+         "                          write DIR/NAME.lua and DIR/spec/NAME_spec.lua (DIR: plugins)\n"
          "  moonhost --help | --version\n"
          "\n"
          "Options:\n"
@@ -27,7 +36,7 @@ void mh_cli_usage(void) {
          "\n"
          "Flags override configuration files. Clients connect to ws://HOST:PORT/__ws?token=TOKEN;\n"
          "the token is printed at start. Plugins and conf.d reload when their files change.\n"
-         "Documentation: README.md\n",
+         "Documentation: README.md; writing plugins: docs/plugins.md\n",
          MOONHOST_VERSION);
 }
 
@@ -38,19 +47,27 @@ static int fail(const char *fmt, const char *arg) {
   return 2;
 }
 
+/* Options with a value. `only` limits one to a command; `test` passes every
+ * option it does not take itself on to busted, so it takes only these
+ * marked `test` (busted has options of its own, like --output). */
 static const struct {
   const char *name;
   size_t offset;
+  int only; /* -1: every command */
+  bool test;
 } valued[] = {
-  {"--listen", offsetof(mh_cli, listen)},       {"--plugins", offsetof(mh_cli, plugins)},
-  {"--config", offsetof(mh_cli, config)},       {"--root", offsetof(mh_cli, root)},
-  {"--log-level", offsetof(mh_cli, log_level)}, {"--token", offsetof(mh_cli, token)},
+  {"--listen", offsetof(mh_cli, listen), -1, false},      {"--plugins", offsetof(mh_cli, plugins), -1, true},
+  {"--config", offsetof(mh_cli, config), -1, true},       {"--root", offsetof(mh_cli, root), -1, true},
+  {"--log-level", offsetof(mh_cli, log_level), -1, true}, {"--token", offsetof(mh_cli, token), -1, false},
+  {"--out", offsetof(mh_cli, out), MH_CMD_TYPES, false},  {"--dir", offsetof(mh_cli, dir), MH_CMD_NEW, false},
 };
 
 /* --name VALUE or --name=VALUE; returns 1 when matched, 0 when not, 2 on error. */
 static int take_option(mh_cli *out, int argc, char **argv, int *i) {
   const char *a = argv[*i];
   for (size_t k = 0; k < sizeof valued / sizeof *valued; k++) {
+    if (valued[k].only >= 0 && valued[k].only != (int)out->command) continue;
+    if (out->command == MH_CMD_TEST && !valued[k].test) continue;
     size_t n = strlen(valued[k].name);
     if (strncmp(a, valued[k].name, n) != 0) continue;
     const char **slot = (const char **)(void *)((char *)out + valued[k].offset);
@@ -70,7 +87,8 @@ static int parse_command(const char *word, mh_cli *out) {
   static const struct {
     const char *word;
     mh_command cmd;
-  } cmds[] = {{"run", MH_CMD_RUN}, {"config", MH_CMD_CONFIG}, {"reload", MH_CMD_RELOAD}, {"help", MH_CMD_HELP}};
+  } cmds[] = {{"run", MH_CMD_RUN},   {"config", MH_CMD_CONFIG}, {"reload", MH_CMD_RELOAD}, {"help", MH_CMD_HELP},
+              {"test", MH_CMD_TEST}, {"types", MH_CMD_TYPES},   {"new", MH_CMD_NEW}};
   for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++)
     if (strcmp(word, cmds[i].word) == 0) {
       out->command = cmds[i].cmd;
@@ -87,8 +105,16 @@ int mh_cli_parse(int argc, char **argv, mh_cli *out) {
     if (parse_command(argv[i], out)) return 2;
     i++;
   }
+  /* Words kept for the command are moved down over argv (already read). */
+  out->rest = argv + i;
   for (; i < argc; i++) {
     const char *a = argv[i];
+    if (out->command == MH_CMD_TEST) {
+      int took = take_option(out, argc, argv, &i);
+      if (took == 2) return 2;
+      if (!took) out->rest[out->nrest++] = argv[i]; /* busted's: -o TAP, --filter=x, PATHS, -- */
+      continue;
+    }
     if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
       out->command = MH_CMD_HELP;
       return 0;
@@ -108,6 +134,10 @@ int mh_cli_parse(int argc, char **argv, mh_cli *out) {
     if (took) continue;
     if (a[0] != '-' && out->command == MH_CMD_RELOAD && !out->plugin) {
       out->plugin = a;
+      continue;
+    }
+    if (a[0] != '-' && out->command == MH_CMD_NEW) {
+      out->rest[out->nrest++] = argv[i];
       continue;
     }
     return fail(a[0] == '-' ? "unknown option '%s'" : "unexpected argument '%s'", a);

@@ -6,6 +6,7 @@
 #include <uv.h>
 
 #include "cli.h"
+#include "cmds.h"
 #include "codec.h"
 #include "config.h"
 #include "engine.h"
@@ -54,6 +55,7 @@ int main(int argc, char **argv) {
            lws_get_library_version());
     return 0;
   }
+  if (cli.command == MH_CMD_NEW) return mh_cmd_new(&cli);
   const char *config_dir = cli.config ? cli.config : "conf.d";
   mh_value *overlay = flags_fragment(&cli);
   mh_config cfg;
@@ -65,9 +67,15 @@ int main(int argc, char **argv) {
     return 2;
   }
   mh_log_set_level(cfg.log_level);
+  /* test and types print their own results: the host's info lines (plugin
+   * loaded, ...) would only bury them, so they log warnings and up. */
+  bool quiet = (cli.command == MH_CMD_TEST || cli.command == MH_CMD_TYPES) && !cli.log_level;
+  if (quiet && cfg.log_level > MH_LOG_WARN) mh_log_set_level(MH_LOG_WARN);
   switch (cli.command) {
   case MH_CMD_CONFIG: rc = cmd_config(&cfg); break;
   case MH_CMD_RELOAD: rc = mh_reload_client(&cfg, cli.token, cli.plugin); break;
+  case MH_CMD_TEST: rc = mh_cmd_test(&cfg, &cli); break;
+  case MH_CMD_TYPES: rc = mh_cmd_types(&cfg, &cli); break;
   default: {
     mh_run_opts opts = {config_dir, cli.config != NULL, overlay, cli.child_argv};
     rc = mh_run_serve(&cfg, &opts);

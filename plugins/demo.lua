@@ -4,12 +4,15 @@ local moonhost = require 'moonhost'
 
 return moonhost.plugin {
   name = 'demo',
+  client_functions = { ['demo:message'] = { args = { 'string' }, params = { 'text' } } }, -- what demo:shout sends (moonhost types)
   setup = function(ctx)
     local hits = 0
 
     ctx.rpc.register(moonhost.define_rpc_function {
       name = 'demo:add',
       type = 'query',
+      args = { 'number', 'number' }, -- anything else is answered bad_request
+      returns = 'number',
       setup = function() return { handler = function(a, b) return a + b end } end,
     })
 

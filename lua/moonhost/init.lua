@@ -63,6 +63,15 @@ end
 
 local function fail(where, msg) error(where .. ': ' .. msg, 3) end
 
+-- Parses an args/returns/types schema (moonhost.schema) and reports a
+-- mistake at the line that defined it. Loaded on first use: most plugins
+-- declare no schema and never pay for it.
+local function parse_schema(what, ...)
+  local ok, node = pcall(require('moonhost.schema')[what], ...)
+  if not ok then error(node, 3) end
+  return node
+end
+
 --- Checks and normalises a function definition (see README "Plugin API").
 function M.define_rpc_function(def)
   local where = 'moonhost.define_rpc_function'
@@ -92,9 +101,14 @@ function M.define_rpc_function(def)
   else
     cache = nil
   end
+  -- Typed arguments and result (docs/plugins.md "Typed functions"): parsed
+  -- here so a typo fails at the definition; names are resolved on register.
+  local arg_nodes = def.args ~= nil and parse_schema('parse_args', def.args, where .. ' args') or nil
+  local returns_node = def.returns ~= nil and parse_schema('parse', def.returns, where .. ' returns') or nil
   return {
     name = def.name, type = ftype, handler = def.handler, setup = def.setup, cache = cache,
-    description = def.description, __moonhost_function = true,
+    description = def.description, args = def.args, returns = def.returns, arg_nodes = arg_nodes,
+    returns_node = returns_node, __moonhost_function = true,
   }
 end
 
@@ -106,7 +120,25 @@ function M.plugin(def)
     fail(where, 'name must be a non-empty string')
   end
   if type(def.setup) ~= 'function' then fail(where, 'setup must be a function(ctx)') end
-  return { name = def.name, setup = def.setup, description = def.description, __moonhost_plugin = true }
+  -- Named types for args/returns, and the functions the plugin calls on
+  -- clients ({ ['NAME'] = { args =, returns =, params = { names } } }), for `moonhost types`.
+  local type_nodes = def.types ~= nil and parse_schema('parse_types', def.types, where .. ' types') or {}
+  local client_functions = def.client_functions
+  if client_functions ~= nil and type(client_functions) ~= 'table' then
+    fail(where, "client_functions must be a table { ['name'] = { args = {...}, returns = ... } }")
+  end
+  for name, cf in pairs(client_functions or {}) do
+    local w = where .. " client function '" .. tostring(name) .. "'"
+    if type(name) ~= 'string' or type(cf) ~= 'table' then fail(w, 'expected a name and a table { args =, returns = }') end
+    if cf.params ~= nil and type(cf.params) ~= 'table' then fail(w, "params must be a list of argument names") end
+    local nodes = cf.args ~= nil and parse_schema('parse_args', cf.args, w .. ' args') or {}
+    if cf.returns ~= nil then nodes[#nodes + 1] = parse_schema('parse', cf.returns, w .. ' returns') end
+    for _, node in ipairs(nodes) do parse_schema('check_refs', node, type_nodes, w) end
+  end
+  return {
+    name = def.name, setup = def.setup, description = def.description, types = def.types, type_nodes = type_nodes,
+    client_functions = client_functions, __moonhost_plugin = true,
+  }
 end
 
 -- ---- JavaScript types beyond JSON ------------------------------------------

@@ -47,12 +47,44 @@ local function raise(err)
   error(err, 3)
 end
 
-local function make_rpc(ctx)
+-- What this plugin registered, for `moonhost types` (R.describe).
+local described = { functions = {} }
+
+-- The handler's parameter names ("(a: number, b: number)" in the types).
+local function param_names(handler, n)
+  local names = {}
+  for i = 1, n do
+    local name = debug.getlocal(handler, i)
+    if not name then break end
+    names[i] = name
+  end
+  return names
+end
+
+-- Checks the names a schema uses and wraps the handler with the argument
+-- check; a function without `args` keeps its handler as it is.
+local function typed_handler(def, handler, type_nodes)
+  if not def.arg_nodes and not def.returns_node then return handler end
+  local schema = require 'moonhost.schema'
+  local where = "function '" .. def.name .. "'"
+  local ok, err = pcall(function()
+    for i, node in ipairs(def.arg_nodes or {}) do schema.check_refs(node, type_nodes, where .. ' args[' .. i .. ']') end
+    if def.returns_node then schema.check_refs(def.returns_node, type_nodes, where .. ' returns') end
+  end)
+  if not ok then error(err, 3) end
+  return schema.wrap(handler, def.arg_nodes, type_nodes)
+end
+
+local function make_rpc(ctx, type_nodes)
   local rpc = {}
 
   function rpc.register(def)
     if type(def) ~= 'table' or not def.__moonhost_function then def = moonhost.define_rpc_function(def) end
     local handler = resolve_handler(def, ctx)
+    local fns = described.functions
+    fns[#fns + 1] = { name = def.name, type = def.type, args = def.args, returns = def.returns,
+                      description = def.description, params = param_names(handler, def.args and #def.args or 0) }
+    handler = typed_handler(def, handler, type_nodes)
     local cache = def.cache
     core.register {
       name = def.name, type = def.type, handler = handler,
@@ -132,6 +164,7 @@ local function make_mesh(ctx)
       error('ctx.mesh.provide(name, handler): name must be a string and handler a function', 2)
     end
     core.register { name = name, type = 'action', handler = handler, mesh = true }
+    described.functions[#described.functions + 1] = { name = name, type = 'action' }
   end
 
   return mesh
@@ -155,7 +188,8 @@ function R.boot(chunk, info)
     config = readonly(info.config, 'ctx.config'),
     log = make_log(),
   }
-  ctx.rpc = make_rpc(ctx)
+  described.plugin, described.types, described.client_functions = ctx.name, def.types, def.client_functions
+  ctx.rpc = make_rpc(ctx, def.type_nodes or {})
   ctx.mesh = make_mesh(ctx)
 
   --- ctx.watch(patterns, callback): callback({path=, kind='add'|'change'|'unlink'})
@@ -173,5 +207,9 @@ function R.boot(chunk, info)
   setmetatable(ctx, { __index = function(_, k) if k == 'dev_server' then return project.dev_server() end end })
   def.setup(ctx)
 end
+
+--- Plain data about the plugin's functions and types (raw schemas as
+-- written), read by `moonhost types` from outside the plugin's state.
+function R.describe() return described end
 
 return R

@@ -1,0 +1,220 @@
+--- `moonhost types`: loads every plugin (as `run` would, without a server)
+-- and writes TypeScript declarations of what they register, from the
+-- args/returns schemas (moonhost.schema) and the handlers' parameter names:
+--
+--   export type MoonhostFunctions = { 'demo:add': (a: number, b: number) => Promise<number> }
+--   export type MoonhostClientFunctions = { ... }         (a plugin's client_functions)
+--   declare module '@vitejs/devtools-kit' { interface DevToolsRpcFunctions extends MoonhostFunctions {} ... }
+--
+-- Functions without a schema are (...args: any[]) => Promise<any>.
+local schema = require 'moonhost.schema'
+
+local M = {}
+
+-- Names TypeScript or this file already use: a plugin type called so is
+-- renamed (PluginName + Name), as is one that two plugins define.
+local TAKEN = {}
+for n in ([[Array Promise Record Partial Required Readonly Pick Omit Object Function String Number Boolean
+  Symbol Error Map Set Date RegExp Awaited MoonhostFunctions MoonhostClientFunctions]]):gmatch('%S+') do TAKEN[n] = true end
+
+local RESERVED = {}
+for w in ([[break case catch class const continue debugger default delete do else enum export extends false
+  finally for function if import in instanceof new null return super switch this throw true try typeof var
+  void while with yield let static implements interface package private protected public await arguments
+  eval any]]):gmatch('%S+') do RESERVED[w] = true end
+
+local function js_string(s)
+  return "'" .. s:gsub('[\\\'%c]', function(c)
+    if c == '\\' or c == "'" then return '\\' .. c end
+    return string.format('\\u%04x', c:byte())
+  end) .. "'"
+end
+
+local function pascal(name)
+  return (name:gsub('[^%w]+(%w?)', string.upper):gsub('^%l', string.upper))
+end
+
+local function prop(name)
+  return name:match('^[%a_$][%w_$]*$') and name or js_string(name)
+end
+
+local ts
+
+local function object_ts(node, names)
+  if #node.fields == 0 then return 'Record<string, any>' end
+  local parts = {}
+  for _, f in ipairs(node.fields) do
+    local n = f.node
+    if n.kind == 'optional' then
+      parts[#parts + 1] = prop(f.name) .. '?: ' .. ts(n.of, names) .. ' | null'
+    else
+      parts[#parts + 1] = prop(f.name) .. ': ' .. ts(n, names)
+    end
+  end
+  return '{ ' .. table.concat(parts, '; ') .. ' }'
+end
+
+-- A node as a TypeScript type; names maps the plugin's type names to the
+-- names they have in the file.
+ts = function(node, names)
+  local k = node.kind
+  if k == 'prim' then return schema.primitives[node.name] end
+  if k == 'ref' then return names[node.name] end
+  if k == 'lit' then return js_string(node.value) end
+  if k == 'optional' then return ts(node.of, names) .. ' | null' end
+  if k == 'array' then
+    local inner = ts(node.of, names)
+    if node.of.kind == 'union' or node.of.kind == 'optional' then inner = '(' .. inner .. ')' end
+    return inner .. '[]'
+  end
+  if k == 'union' then
+    local parts = {}
+    for i, n in ipairs(node.of) do parts[i] = ts(n, names) end
+    return table.concat(parts, ' | ')
+  end
+  return object_ts(node, names)
+end
+M.ts = ts
+
+local function param_name(params, i, used)
+  local n = params and params[i]
+  if type(n) ~= 'string' or not n:match('^[%a_][%w_]*$') or RESERVED[n] or used[n] then n = 'arg' .. i end
+  used[n] = true
+  return n
+end
+
+-- "(a: number, b?: string | null) => Promise<R>"; parameters before the
+-- last required one cannot be optional in TypeScript, so those take
+-- `| undefined` instead of `?`.
+function M.signature(args, returns, params, names)
+  local result = returns and ts(schema.parse(returns, 'returns'), names) or 'any'
+  if args == nil then return '(...args: any[]) => Promise<' .. result .. '>' end
+  local nodes = schema.parse_args(args, 'args')
+  local last_required = 0
+  for i, n in ipairs(nodes) do
+    if n.kind ~= 'optional' then last_required = i end
+  end
+  local parts, used = {}, {}
+  for i, n in ipairs(nodes) do
+    local name = param_name(params, i, used)
+    if n.kind ~= 'optional' then
+      parts[i] = name .. ': ' .. ts(n, names)
+    elseif i < last_required then
+      parts[i] = name .. ': ' .. ts(n.of, names) .. ' | null | undefined'
+    else
+      parts[i] = name .. '?: ' .. ts(n.of, names) .. ' | null'
+    end
+  end
+  return '(' .. table.concat(parts, ', ') .. ') => Promise<' .. result .. '>'
+end
+
+local function comment(text, indent)
+  text = tostring(text):gsub('%*/', '* /'):gsub('\n', ' ')
+  return indent .. '/** ' .. text .. ' */'
+end
+
+local function sorted_keys(t)
+  local keys = {}
+  for k in pairs(t or {}) do keys[#keys + 1] = k end
+  table.sort(keys)
+  return keys
+end
+
+-- Each plugin's type names -> the name in the file (renamed on a clash).
+local function name_types(described)
+  local owners = {}
+  for _, d in ipairs(described) do
+    for name in pairs(d.types or {}) do owners[name] = (owners[name] or 0) + 1 end
+  end
+  for _, d in ipairs(described) do
+    d.names = {}
+    for name in pairs(d.types or {}) do
+      d.names[name] = (owners[name] > 1 or TAKEN[name]) and pascal(d.plugin) .. name or name
+    end
+  end
+end
+
+--- The declaration file's text for a list of plugin descriptions
+-- (moonhost.runtime.describe of each plugin).
+function M.generate(described, source)
+  table.sort(described, function(a, b) return a.plugin < b.plugin end)
+  name_types(described)
+  local out = {
+    '// Generated by `moonhost types` from ' .. (source or 'the plugins') .. '. Do not edit: run it again',
+    '// after changing a plugin. MoonhostFunctions are the functions clients call',
+    '// (birpc, or rpc.typed<MoonhostFunctions>() of the moonhost client);',
+    '// MoonhostClientFunctions are the ones plugins call on clients.',
+    '',
+  }
+  for _, d in ipairs(described) do
+    for _, name in ipairs(sorted_keys(d.types)) do
+      out[#out + 1] = 'export type ' .. d.names[name] .. ' = ' .. ts(schema.parse(d.types[name], name), d.names)
+    end
+  end
+  out[#out + 1] = ''
+  -- Type aliases, not interfaces: an interface has no implicit index
+  -- signature, so it would not fit a Record<string, fn> constraint such as
+  -- the moonhost client's typed<F>(); interfaces can still extend an alias.
+  out[#out + 1] = 'export type MoonhostFunctions = {'
+  for _, d in ipairs(described) do
+    local fns = d.functions or {}
+    table.sort(fns, function(a, b) return a.name < b.name end)
+    for _, f in ipairs(fns) do
+      out[#out + 1] = comment((f.description and f.description .. ' ' or '') .. '(' .. d.plugin .. ', ' .. f.type .. ')', '  ')
+      out[#out + 1] = '  ' .. js_string(f.name) .. ': ' .. M.signature(f.args, f.returns, f.params, d.names)
+    end
+  end
+  out[#out + 1] = '}'
+  out[#out + 1] = ''
+  out[#out + 1] = 'export type MoonhostClientFunctions = {'
+  local seen = {}
+  for _, d in ipairs(described) do
+    for _, name in ipairs(sorted_keys(d.client_functions)) do
+      local cf = d.client_functions[name]
+      if not seen[name] then
+        seen[name] = true
+        if cf.description then out[#out + 1] = comment(cf.description, '  ') end
+        out[#out + 1] = '  ' .. js_string(name) .. ': ' .. M.signature(cf.args, cf.returns, cf.params, d.names)
+      end
+    end
+  end
+  out[#out + 1] = '}'
+  out[#out + 1] = ''
+  out[#out + 1] = "declare module '@vitejs/devtools-kit' {"
+  out[#out + 1] = '  interface DevToolsRpcFunctions extends MoonhostFunctions {}'
+  out[#out + 1] = '  interface DevToolsRpcServerFunctions extends MoonhostFunctions {}'
+  out[#out + 1] = '  interface DevToolsRpcClientFunctions extends MoonhostClientFunctions {}'
+  out[#out + 1] = '}'
+  return table.concat(out, '\n') .. '\n'
+end
+
+function M.main(_, opts)
+  local core = require 'moonhost.testing.core'
+  local testing = require 'moonhost.testing'
+  local described, failed = {}, 0
+  for _, e in ipairs(core.plugin_entries(opts.plugins_dir)) do
+    local ok, err = pcall(testing._load, e.name, e.path, e.dir)
+    if ok then
+      described[#described + 1] = core.describe(e.name)
+    else
+      failed = failed + 1
+      io.stderr:write(string.format('moonhost types: %s: %s\n', e.name, tostring(type(err) == 'table' and err.message or err)))
+    end
+  end
+  local text = M.generate(described, opts.plugins_dir .. '/')
+  if opts.out then
+    local f, err = io.open(opts.out, 'w')
+    if not f then
+      io.stderr:write('moonhost types: ' .. err .. '\n')
+      return 1
+    end
+    f:write(text)
+    f:close()
+    io.stderr:write(string.format('moonhost types: wrote %s (%d plugins)\n', opts.out, #described))
+  else
+    io.write(text)
+  end
+  return failed > 0 and 1 or 0
+end
+
+return M
