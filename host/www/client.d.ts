@@ -83,6 +83,8 @@ export type TryResult<T> =
 export interface HandlerContext {
   /** Aborted when the host cancels the call ({"t":"c"}) or the socket drops; no reply is sent then. */
   readonly signal: AbortSignal
+  /** For a call relayed through the mesh: who asked, as the host signed it (check with mesh.verify). */
+  readonly identity?: MeshIdentity
 }
 
 export type ClientHandler = (this: HandlerContext, ...args: any[]) => unknown
@@ -130,9 +132,51 @@ export declare class MoonhostClient {
   register<F extends ClientHandler>(fn: ClientFunction<F>): () => void
   typed<F extends Functions = Functions>(): TypedRpc<F>
   on<E extends keyof ClientEvents>(type: E, listener: ClientEvents[E]): () => void
+  /** The peer mesh: what this client announced and provides is said again after a reconnect. */
+  readonly mesh: Mesh
   /** Pending and buffered calls reject with `disconnected`; resolves when the socket is closed. */
   close(): Promise<void>
 }
+
+export interface MeshPeer {
+  id: string
+  role: string
+  capabilities: string[]
+  meta: Record<string, unknown>
+  provides: string[]
+  host: string
+}
+
+export interface MeshIdentity {
+  from: { id: string; role: string; meta: Record<string, unknown>; host: string }
+  sig: string
+}
+
+/** A peer id, a role, 'role:*' (all of them), or a description every field of which must match. */
+export type MeshTarget = string | { role?: string; capability?: string; meta?: Record<string, unknown> }
+
+export interface Mesh {
+  announce(info: { role: string; capabilities?: string[]; meta?: Record<string, unknown> }): Promise<{
+    id: string
+    host: string
+    directory: MeshPeer[]
+  }>
+  peers(): Promise<MeshPeer[]>
+  peer(target: MeshTarget): {
+    call<T = unknown>(method: string, ...args: unknown[]): Promise<T>
+    callWith<T = unknown>(options: CallOptions, method: string, ...args: unknown[]): Promise<T>
+    event(method: string, ...args: unknown[]): Promise<number>
+  }
+  /** Serves `name` to make(); resolves to a function that unprovides it. */
+  provide(name: string, handler: ClientHandler): Promise<() => Promise<void>>
+  unprovide(name: string): Promise<void>
+  make<T = unknown>(name: string, ...args: unknown[]): Promise<T>
+  on(type: 'change', listener: (delta: { kind: 'added' | 'updated' | 'removed'; peer: MeshPeer }) => void): () => void
+  verify(identity: MeshIdentity): Promise<{ valid: boolean }>
+}
+
+/** Throw this from a provider to let make() try the next provider. */
+export declare function meshReject(message?: string): RpcError
 
 /** Returns at once (synchronously); calls made before the socket opens are buffered. */
 export declare function connect(options?: ConnectOptions): MoonhostClient

@@ -169,6 +169,10 @@ export class MoonhostClient {
     return () => set.delete(fn)
   }
 
+  /** The peer mesh (README "Peer mesh"): announce, peers, peer(target).call, provide, make. */
+  get mesh() { return (this.#mesh ??= meshApi(this)) }
+  #mesh
+
   /** Closes for good: pending and buffered calls reject with `disconnected`; no reconnect. */
   close() {
     if (this.#closing) return this.#closing
@@ -381,7 +385,8 @@ export class MoonhostClient {
       if (this.#serving.get(msg.i) === ac) this.#serving.delete(msg.i)
       if (!ac.signal.aborted) reply(body)
     }
-    Promise.resolve().then(() => fn.handler.apply({ signal: ac.signal }, args))
+    // `this.identity`: who asked, for a call relayed through the mesh ({from, sig}; see mesh.verify).
+    Promise.resolve().then(() => fn.handler.apply({ signal: ac.signal, identity: msg.x }, args))
       .then((r) => done({ r }), (err) => done({ e: toWire(err) }))
   }
 
@@ -399,6 +404,61 @@ export class MoonhostClient {
       }
     }
   }
+}
+
+// The mesh, on top of the host's functions. What this peer announced and
+// provides is remembered and said again after a reconnect.
+const M = 'devtoolskit:internal:'
+function meshApi(client) {
+  let announced = null
+  const provided = new Set()
+  const changes = new Set()
+  client.register({ name: `${M}peer:directory-delta`, type: 'event', handler: (d) => changes.forEach((fn) => fn(d)) })
+  client.on('connect', ({ reconnected }) => {
+    if (!reconnected) return
+    if (announced) client.call(`${M}peer:announce`, announced).catch(() => {})
+    for (const name of provided) client.call(`${M}mesh:provide`, { name }).catch(() => {})
+  })
+  const relay = (opts, to, method, args) =>
+    client.callWith(opts, `${M}mesh:relay`, { to, method, args, timeout: opts.timeoutMs })
+  return {
+    /** {role, capabilities?, meta?} -> {id, host, directory} */
+    announce(info) {
+      announced = info
+      return client.call(`${M}peer:announce`, info)
+    },
+    peers: () => client.call(`${M}peer:directory`),
+    /** target: a peer id, a role, 'role:*', or {role, capability, meta} */
+    peer: (to) => ({
+      call: (method, ...args) => relay({}, to, method, args),
+      callWith: (opts, method, ...args) => relay(opts ?? {}, to, method, args),
+      event: (method, ...args) => client.call(`${M}mesh:relay-event`, { to, method, args }),
+    }),
+    /** Serves `name` to make() callers; throw meshReject() to pass the call to another provider. */
+    async provide(name, handler) {
+      client.register({ name, type: 'action', handler })
+      provided.add(name)
+      await client.call(`${M}mesh:provide`, { name })
+      return () => this.unprovide(name)
+    },
+    async unprovide(name) {
+      provided.delete(name)
+      await client.call(`${M}mesh:unprovide`, { name })
+    },
+    make: (name, ...args) => client.call(`${M}mesh:make`, { name, args }),
+    /** on('change', ({kind, peer}) => ...) */
+    on(type, fn) {
+      if (type !== 'change') throw new TypeError("moonhost: the mesh's only event is 'change'")
+      changes.add(fn)
+      return () => changes.delete(fn)
+    },
+    verify: (identity) => client.call(`${M}mesh:verify`, identity),
+  }
+}
+
+/** For a provider: throw meshReject() to let make() try the next provider. */
+export function meshReject(message = 'rejected') {
+  return new RpcError('rejected', message)
 }
 
 // rpc.typed(): a callable Proxy per name prefix. Property access extends the

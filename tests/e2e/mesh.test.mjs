@@ -203,3 +203,44 @@ test('ctx.mesh from Lua: peers(), peer(role):call through the relay, on("change"
   assert.equal(await a.rpc[MAKE]({ name: 'meshy:square', args: [7] }), 49)
   assert.equal(await a.rpc['meshy:whoami'](), me.id)
 })
+
+test('the moonhost JS client: mesh.announce, peer(role).call, provide/make with meshReject, on("change"), identity in the handler', async (t) => {
+  const { writeFileSync } = await import('node:fs')
+  const { join } = await import('node:path')
+  const { pathToFileURL } = await import('node:url')
+  const WebSocket = (await import('ws')).default
+  const { tempDir, E2E_TOKEN } = await import('./lib/host.mjs')
+  const host = await hostFor(t, {})
+  const file = join(tempDir('moonhost-client-'), 'client.mjs')
+  writeFileSync(file, await (await fetch(`http://127.0.0.1:${host.port}/__moonhost/client.js`)).text())
+  const { connect, meshReject } = await import(pathToFileURL(file).href)
+  const open = () => connect({ url: host.url, token: E2E_TOKEN, WebSocket })
+  const a = open()
+  const b = open()
+  const c = open()
+  t.after(() => Promise.all([a.close(), b.close(), c.close()]))
+  const changes = []
+  const sawIframe = deferred()
+  a.mesh.on('change', (d) => {
+    changes.push(`${d.kind}:${d.peer.role}`)
+    if (d.peer.role === 'iframe') sawIframe.resolve()
+  })
+  await a.mesh.announce({ role: 'devtools' })
+  const asked = deferred()
+  b.register({ name: 'b:ping', handler(x) { asked.resolve(this.identity); return `pong ${x}` } })
+  await b.mesh.announce({ role: 'iframe' })
+  await sawIframe.promise
+  assert.equal(await a.mesh.peer('iframe').call('b:ping', 1), 'pong 1')
+  const identity = await asked.promise
+  assert.equal(identity.from.role, 'devtools')
+  assert.deepEqual(await b.mesh.verify(identity), { valid: true })
+
+  let rejected = 0
+  await b.mesh.provide('calc:who', () => { rejected++; throw meshReject('busy') })
+  await c.mesh.announce({ role: 'worker' })
+  await c.mesh.provide('calc:who', () => 'c')
+  for (let i = 0; i < 4; i++) assert.equal(await a.mesh.make('calc:who'), 'c')
+  assert.ok(rejected > 0, 'the rejecting provider was tried and skipped')
+  assert.deepEqual((await a.mesh.peers()).map((p) => p.role).sort(), ['devtools', 'iframe', 'worker'])
+  assert.ok(changes.includes('added:iframe') && changes.includes('added:worker'))
+})
