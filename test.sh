@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up, builds and runs every test: C unit tests (ctest), Lua specs
 # (busted), end-to-end tests with real JavaScript clients (node --test),
-# then all of them again against the AddressSanitizer + UBSan build.
+# then all of them again against the AddressSanitizer + UBSan build, and
+# finally a short run of every fuzz target (tests/fuzz, build-fuzz).
 set -euo pipefail
 cd "$(dirname "$0")"
 ./setup.sh --tests
@@ -31,6 +32,16 @@ for build in build build-asan; do
     node --test --test-concurrency=2 tests/e2e/
 done
 suite "Lua specs" lua5.4 /usr/bin/busted --lpath='lua/?.lua;lua/?/init.lua' tests/lua
+
+# Fuzzing (tests/fuzz/README.md): the libFuzzer targets, built with clang in
+# build-fuzz, each run for FUZZ_SECONDS (20 s: about 2.5 minutes in all).
+fuzz_stage() {
+  cmake -S . -B build-fuzz -DMOONHOST_FUZZ=ON -DMOONHOST_TESTS=OFF -DCMAKE_C_COMPILER=clang \
+    -DCMAKE_BUILD_TYPE=Debug >/dev/null &&
+    cmake --build build-fuzz -j"$(nproc 2>/dev/null || echo 2)" >/dev/null &&
+    tests/fuzz/run-short "${FUZZ_SECONDS:-20}"
+}
+suite "fuzz targets (build-fuzz, ${FUZZ_SECONDS:-20} s each)" fuzz_stage
 
 echo
 if [ "$failed" -ne 0 ]; then

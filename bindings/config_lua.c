@@ -31,6 +31,16 @@ static cfg_sandbox *cfg_sandbox_of(lua_State *L) { return *(cfg_sandbox **)lua_g
 
 /* Like realloc, but refuses to grow past CFG_MEMORY_LIMIT so a runaway
  * string.rep cannot take the machine's memory. */
+static int cfg_setmetatable(lua_State *L) {
+  if (lua_type(L, 2) == LUA_TTABLE && lua_getfield(L, 2, "__gc") != LUA_TNIL)
+    return luaL_error(L, "configuration fragments cannot set __gc metamethods");
+  lua_settop(L, 2);
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_insert(L, 1);
+  lua_call(L, 2, 1);
+  return 1;
+}
+
 static void *cfg_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
   cfg_sandbox *sb = ud;
   if (!ptr) osize = 0; /* osize then tells the object type, not a size */
@@ -87,6 +97,11 @@ static void cfg_open_libs(lua_State *L) {
   }
   lua_pushcfunction(L, cfg_print);
   lua_setglobal(L, "print");
+  /* Lua runs __gc metamethods with hooks off, so a finalizer that loops
+   * would escape the instruction limit: fragments may not set one. */
+  lua_getglobal(L, "setmetatable");
+  lua_pushcclosure(L, cfg_setmetatable, 1);
+  lua_setglobal(L, "setmetatable");
   /* os: only what reads the clock and the environment. */
   static const char *const os_keep[] = {"getenv", "time", "date", "clock"};
   luaL_requiref(L, LUA_OSLIBNAME, luaopen_os, 0);

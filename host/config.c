@@ -349,9 +349,13 @@ static int cfg_check_object(const mh_value *obj, const char *prefix, const char 
     char path[256];
     snprintf(path, sizeof path, "%s%s%.*s", prefix, *prefix ? "." : "", (int)key->u.str.len,
              key->u.str.ptr);
-    const cfg_key *k = memchr(key->u.str.ptr, 0, key->u.str.len)
+    /* A key with a dot would name a nested key by its path, yet merge stores
+     * it as one literal key that nothing reads: refuse it as unknown. */
+    const cfg_key *k = memchr(key->u.str.ptr, 0, key->u.str.len) || memchr(key->u.str.ptr, '.', key->u.str.len)
                            ? NULL
                            : cfg_key_find(path, strlen(path));
+    if (!k && memchr(key->u.str.ptr, '.', key->u.str.len))
+      return cfg_fail(err, file, "key '%s' has a dot: write it nested (a = { b = ... }), not as ['a.b']", path);
     if (!k) {
       const char *hint = cfg_suggest(path);
       if (hint)

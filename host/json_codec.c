@@ -146,6 +146,14 @@ static mh_value *mh_json_decode(const char *data, size_t len, const mh_codec_lim
     mh_json_fail(err, mh_error_new(MH_ERR_BAD_REQUEST, "malformed JSON at byte %zu", at));
     return NULL;
   }
+  /* cJSON copies a raw NUL byte into a string and strlen then cuts it there:
+   * "demo:echo\0ignored" would call demo:echo. Refuse it like the escape. */
+  const char *raw_nul = memchr(data, 0, len);
+  if (raw_nul) {
+    cJSON_Delete(root);
+    mh_json_fail(err, mh_error_new(MH_ERR_BAD_REQUEST, "NUL byte in the frame at byte %td", raw_nul - data));
+    return NULL;
+  }
   ptrdiff_t nul = mh_json_find_escaped_nul(data, len);
   if (nul >= 0) {
     cJSON_Delete(root);

@@ -361,7 +361,14 @@ static void test_shipped(void) {
   mh_value_free(d);
 }
 
+/* Found by fuzz_config: both used to slip past the checks. */
+static void test_fuzz_findings(void) {
+  CHECK(load_fails("return { ['auth.tokens'] = { 'x' } }\n", "has a dot", "auth.tokens"));
+  CHECK(load_fails("return setmetatable({}, { __gc = function() while true do end end })\n", "__gc", NULL));
+}
+
 int main(void) {
+  test_fuzz_findings();
   test_merge();
   test_check();
   test_listen();

@@ -391,7 +391,14 @@ static void test_round_trips(void) {
   mh_buf_free(&out);
 }
 
+/* Found by fuzz_json: a raw NUL inside a string used to cut it short. */
+static void test_raw_nul(void) {
+  CHECK(dec_fails("{\"m\":\"demo:echo\0x\"}", 19, &lim, "NUL byte"));
+  CHECK(dec_fails("\"a\0b\"", 5, &lim, "NUL byte"));
+}
+
 int main(void) {
+  test_raw_nul();
   test_detect();
   test_decode_types();
   test_decode_numbers();

@@ -1,0 +1,1 @@
+return { ["limits.max_message_bytes"] = 2048, ["auth.tokens"] = { 'secret' } }
