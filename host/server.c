@@ -91,6 +91,9 @@ mh_server *mh_server_start(mh_host *host) {
   }
   info.port = host->cfg->listen_port;
   info.iface = host->cfg->listen_host;
+  /* lws 4.1 opens an IPv6 socket on [::] whatever IPv4 address iface names,
+   * which would listen on every interface: for an IPv4 address, IPv4 only. */
+  if (!strchr(host->cfg->listen_host, ':')) info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
   info.protocols = protocols;
   info.vhost_name = "moonhost";
   /* lws pings a silent client, then hangs up when even the pong is missing. */
