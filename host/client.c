@@ -236,6 +236,10 @@ void mh_client_gone(mh_client *c) {
   free(c);
 }
 
+int mh_client_send_frame(mh_client *c, const char *data, size_t len) {
+  return c->transport ? c->ops->send(c->transport, data, len) : -1;
+}
+
 int mh_client_event(mh_client *c, const char *method, const mh_value *args, bool optional) {
   mh_buf b = MH_BUF_INIT;
   mh_error *err = NULL;

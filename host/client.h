@@ -50,6 +50,9 @@ void mh_client_gone(mh_client *c);
 
 mh_client *mh_client_find(mh_host *host, const char *id);
 
+/* Queues a frame already encoded in the client's codec. 0 when queued. */
+int mh_client_send_frame(mh_client *c, const char *data, size_t len);
+
 /* Server -> client. Return 0 when queued. */
 int mh_client_event(mh_client *c, const char *method, const mh_value *args, bool optional);
 

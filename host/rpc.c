@@ -3,14 +3,42 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "envelope.h"
 #include "host.h"
+#include "log.h"
 
+/* A broadcast is encoded once per codec in use, not once per client: with
+ * thousands of clients the encoding was most of the work. */
 int mh_rpc_broadcast(mh_host *host, const char *name, const mh_value *args) {
+  enum { MAX_CODECS = 8 };
+  const mh_codec *codecs[MAX_CODECS];
+  mh_buf frames[MAX_CODECS];
+  bool failed[MAX_CODECS] = {false};
+  size_t ncodecs = 0;
   int sent = 0;
   mh_list_each(pos, &host->clients) {
     mh_client *c = mh_container_of(pos, mh_client, link);
-    if (c->trusted && mh_client_event(c, name, args, true) == 0) sent++;
+    if (!c->trusted) continue;
+    size_t k = 0;
+    while (k < ncodecs && codecs[k] != c->codec) k++;
+    if (k == ncodecs) {
+      if (ncodecs == MAX_CODECS) {
+        sent += mh_client_event(c, name, args, true) == 0; /* not expected: so few codecs exist */
+        continue;
+      }
+      mh_error *err = NULL;
+      codecs[k] = c->codec;
+      frames[k] = (mh_buf)MH_BUF_INIT;
+      ncodecs++;
+      if (mh_envelope_encode_request(c->codec, NULL, name, args, true, NULL, &frames[k], &err)) {
+        mh_log_warn("rpc", "broadcast %s cannot be encoded as %s: %s", name, c->codec->name, err->message);
+        mh_error_free(err);
+        failed[k] = true;
+      }
+    }
+    if (!failed[k] && mh_client_send_frame(c, frames[k].data, frames[k].len) == 0) sent++;
   }
+  for (size_t k = 0; k < ncodecs; k++) mh_buf_free(&frames[k]);
   return sent;
 }
 
