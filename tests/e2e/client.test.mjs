@@ -4,14 +4,13 @@
 // WebSocket subclass that records every frame the client sends.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { createServer } from 'node:net'
 import { writeFileSync, existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { pathToFileURL, fileURLToPath } from 'node:url'
 import { execFile } from 'node:child_process'
 import WebSocket from 'ws'
 import { startHost, E2E_TOKEN } from './lib/host.mjs'
-import { rawClient, rejectionOf, configDir, scratchDir } from './lib/util.mjs'
+import { rawClient, rejectionOf, configDir, scratchDir, fixedPort } from './lib/util.mjs'
 
 /** Fetches client.js from the host, writes it to a temp file and imports it. */
 async function loadClient(host) {
@@ -38,18 +37,6 @@ function spySocket() {
     }
   }
   return { WebSocket: SpyWebSocket, sent, urls }
-}
-
-/** A free TCP port on 127.0.0.1 (to restart a host on the same port). */
-function freePort() {
-  return new Promise((res, rej) => {
-    const srv = createServer()
-    srv.once('error', rej)
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address()
-      srv.close(() => res(port))
-    })
-  })
 }
 
 /**
@@ -269,7 +256,7 @@ test('register(): the host calls client functions, gets results and typed errors
 
 test('a client function sees this.signal aborted when the socket drops, and answers again after the reconnect', async (t) => {
   const w = await world(t)
-  const port = await freePort()
+  const port = await fixedPort()
   const host1 = await w.host({ port })
   const rpc = w.client({ reconnect: fast })
   let started
@@ -507,7 +494,7 @@ test('close(): pending and later calls reject with disconnected, no reconnect, s
 
 test("restart in 'pause' mode: calls made while down are buffered and complete after the reconnect; in-flight calls fail; timeouts and the buffer limit hold", async (t) => {
   const w = await world(t)
-  const port = await freePort()
+  const port = await fixedPort()
   const host1 = await w.host({ port })
   const rpc = w.client({ onDisconnect: 'pause', reconnect: fast, bufferLimitBytes: 1024 })
   rpc.register({ name: 'c:double', handler: (x) => x * 2 })
@@ -555,7 +542,7 @@ test("restart in 'pause' mode: calls made while down are buffered and complete a
 
 test("restart in 'fail' mode: in-flight calls and calls made while down reject with disconnected at once; after the reconnect calls work", async (t) => {
   const w = await world(t)
-  const port = await freePort()
+  const port = await fixedPort()
   const host1 = await w.host({ port })
   const rpc = w.client({ reconnect: fast }) // onDisconnect: 'fail' is the default
   rpc.register({ name: 'c:double', handler: (x) => x * 2 })
@@ -604,7 +591,7 @@ test('reconnect: false: when the socket drops the client closes for good', async
 // README: on SIGTERM "clients get close code 1001 once their calls are done".
 test('a graceful host stop lets the call in flight finish, closes with 1001, and a paused client carries on with the next host', async (t) => {
   const w = await world(t)
-  const port = await freePort()
+  const port = await fixedPort()
   const host1 = await w.host({ port })
   const rpc = w.client({ onDisconnect: 'pause', reconnect: fast })
   await rpc.ready
@@ -625,7 +612,7 @@ test('a graceful host stop lets the call in flight finish, closes with 1001, and
 
 test('before the first connection calls are buffered in both modes: pause waits for the host, fail rejects when the first attempt fails', async (t) => {
   const w = await world(t)
-  const port = await freePort()
+  const port = await fixedPort()
   const url = `ws://127.0.0.1:${port}/__ws`
   // A host is needed only to fetch the client module from; it is stopped at once.
   const first = await w.host()

@@ -10,10 +10,9 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { copyFileSync, cpSync, realpathSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { scratchDir, tempTree, fixtures } from './lib/util.mjs'
+import { scratchDir, tempTree, fixtures, fixedPort } from './lib/util.mjs'
 import { startHost } from './lib/host.mjs'
 
 const here = dirname(fileURLToPath(import.meta.url))
@@ -114,18 +113,6 @@ function closeOf(client, host, ms = 10000) {
 /** The host's exit, with a timeout that turns a hang into a clear failure. */
 function exitOf(host, ms = 10000) {
   return within(host.exited, ms, () => `moonhost did not exit within ${ms} ms. Log:\n${host.log}`)
-}
-
-/** A TCP port that was free a moment ago (for Vite's --port --strictPort). */
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = createServer()
-    srv.once('error', reject)
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address()
-      srv.close(() => resolve(port))
-    })
-  })
 }
 
 // ---------------------------------------------------------------------------
@@ -315,7 +302,7 @@ test('a real Vite dev server: [dev] shows its URL, it serves the app, ctx.watch 
   cpSync(join(fixtures, 'vite-app'), root, { recursive: true })
   const plugins = tempTree(t, {})
   copyFileSync(join(reloadFixtures, 'vite-plugins', 'srcwatch.lua'), join(plugins, 'srcwatch.lua'))
-  const port = await freePort()
+  const port = await fixedPort()
   const host = await devHost(t, {
     command: ['node', viteBin, '--port', String(port), '--strictPort', '--host', '127.0.0.1'],
     root,

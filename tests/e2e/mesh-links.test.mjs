@@ -3,23 +3,13 @@
 // identity that does not verify is refused at the next hop.
 import test from 'node:test'
 import assert from 'node:assert/strict'
-import net from 'node:net'
 import { writeTree, startHost } from './lib/host.mjs'
-import { rejectionOf, testConfigSource } from './lib/util.mjs'
+import { rejectionOf, testConfigSource, fixedPort } from './lib/util.mjs'
 
 const ANNOUNCE = 'devtoolskit:internal:peer:announce'
 const DELTA = 'devtoolskit:internal:peer:directory-delta'
 const RELAY = 'devtoolskit:internal:mesh:relay'
 const MAKE = 'devtoolskit:internal:mesh:make'
-
-function freePort() {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address()
-      s.close(() => resolve(port))
-    })
-  })
-}
 
 /** A host named `name` on `port`, linking to the given ports. */
 function linkedHost(t, name, port, upstreams = [], extra = '') {
@@ -55,7 +45,7 @@ async function peer(host, functions = {}) {
 }
 
 test('two linked hosts: a peer on one calls a peer on the other; the directory shows where each peer is', async (t) => {
-  const [p1, p2] = [await freePort(), await freePort()]
+  const [p1, p2] = [await fixedPort(), await fixedPort()]
   const h2 = await linkedHost(t, 'h2', p2)
   const h1 = await linkedHost(t, 'h1', p1, [p2])
   const a = await peer(h1, { 'a:hello': () => 'hello from h1' })
@@ -76,7 +66,7 @@ test('two linked hosts: a peer on one calls a peer on the other; the directory s
 })
 
 test('three hosts in a chain: host 1 reaches a provider on host 3; host 2 restarts and the mesh heals', async (t) => {
-  const [p1, p2, p3] = [await freePort(), await freePort(), await freePort()]
+  const [p1, p2, p3] = [await fixedPort(), await fixedPort(), await fixedPort()]
   let h2 = await linkedHost(t, 'h2', p2)
   const h1 = await linkedHost(t, 'h1', p1, [p2])
   const h3 = await linkedHost(t, 'h3', p3, [p2])
@@ -100,7 +90,7 @@ test('three hosts in a chain: host 1 reaches a provider on host 3; host 2 restar
 })
 
 test('a relayed identity that does not verify is refused by the next host', async (t) => {
-  const p2 = await freePort()
+  const p2 = await fixedPort()
   const h2 = await linkedHost(t, 'h2', p2)
   const b = await peer(h2, { 'b:ping': () => 'pong' })
   await b.rpc[ANNOUNCE]({ role: 'iframe' })

@@ -11,7 +11,8 @@
  *   - what the host writes back with the same codec parses again to the
  *     same thing: a request or an event (method, id, optional, args,
  *     extra), a reply carrying the args as its result, a reply carrying the
- *     frame's error (code, name, message, data), a cancel. Values compare
+ *     frame's error (code, name, message, data; name and message only
+ *     for the structured-clone codecs), a cancel. Values compare
  *     up to what the codec loses (see fuzz_json.c and fuzz_sc.c). */
 #include <math.h>
 #include <stdlib.h>
@@ -88,11 +89,17 @@ static void check_reply(const mh_codec *c, const mh_value *id, const mh_value *r
   if (error) {
     FUZZ_CHECK(e2.error != NULL, "the reply's error was lost");
     mh_error *back = mh_error_from_value(e2.error);
-    FUZZ_CHECK(strcmp(back->code, error->code) == 0, "error code '%s' came back as '%s'", error->code, back->code);
+    /* Structured-clone codecs send an Error record, which holds only name
+     * and message (what the Vite DevTools clients revive): the code comes
+     * back as internal and the data is gone. JSON keeps all four. */
+    bool keeps_all = c == &mh_codec_json;
+    const char *want_code = keeps_all ? error->code : MH_ERR_INTERNAL;
+    FUZZ_CHECK(strcmp(back->code, want_code) == 0, "error code '%s' came back as '%s'", want_code, back->code);
     FUZZ_CHECK(strcmp(back->name, error->name) == 0, "error name '%s' came back as '%s'", error->name, back->name);
     FUZZ_CHECK(strcmp(back->message, error->message) == 0, "error message '%s' came back as '%s'", error->message,
                back->message);
-    check_same_opt(c, error->data, back->data, "error data");
+    if (keeps_all) check_same_opt(c, error->data, back->data, "error data");
+    else FUZZ_CHECK(back->data == NULL, "%s: error data survived an Error record", c->name);
     mh_error_free(back);
   } else {
     FUZZ_CHECK(e2.error == NULL, "a reply without error came back with one");

@@ -1,5 +1,6 @@
 // Small helpers shared by the e2e tests (on top of lib/host.mjs).
 import { readFileSync, rmSync } from 'node:fs'
+import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { startHost, fixtures, closeOf, writeTree, tempDir } from './host.mjs'
 
@@ -150,3 +151,33 @@ export function configDir(t, extra = {}) {
 }
 
 export { writeTree, copyFixturePlugins, tempDir, runMoonhost, fixtures } from './host.mjs'
+
+/**
+ * A TCP port on 127.0.0.1 for a server that must come back on the same
+ * port (host restarts, links, Vite's --strictPort). It is chosen below the
+ * kernel's ephemeral range, so neither a `listen(0)` elsewhere nor the
+ * source port of an outgoing connection in a concurrently running test can
+ * take it between our check and the restart (which a port from
+ * `listen(0)` could not promise: CI saw EADDRINUSE on a restart).
+ */
+export async function fixedPort() {
+  let ephemeralLow = 32768
+  try {
+    ephemeralLow = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0])
+  } catch {}
+  const low = 20000
+  const high = Math.max(low + 1000, ephemeralLow) - 1
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const port = low + Math.floor(Math.random() * (high - low))
+    if (await canListen(port)) return port
+  }
+  throw new Error(`no free port in ${low}..${high}`)
+}
+
+function canListen(port) {
+  return new Promise((res) => {
+    const srv = createServer()
+    srv.once('error', () => res(false))
+    srv.listen(port, '127.0.0.1', () => srv.close(() => res(true)))
+  })
+}
