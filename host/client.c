@@ -174,6 +174,8 @@ static void on_cancel(mh_client *c, mh_envelope *e) {
     incoming_free(in);
     return;
   }
+  /* Usually a call that was answered as the cancel crossed the reply. */
+  mh_log_debug("client", "%s: cancel for no call in flight ignored", c->id);
 }
 
 void mh_client_on_frame(mh_client *c, const char *data, size_t len) {
@@ -195,6 +197,15 @@ void mh_client_on_frame(mh_client *c, const char *data, size_t len) {
   }
   mh_envelope e;
   if (mh_envelope_parse(root, &e, &err)) {
+    if (e.kind == MH_ENV_REPLY || e.kind == MH_ENV_CANCEL) {
+      /* Nobody waits for an answer to a reply or a cancel, and two peers
+       * that answered each other's broken replies would never stop. */
+      mh_log_warn("client", "%s: bad %s ignored: %s", c->id, e.kind == MH_ENV_REPLY ? "reply" : "cancel",
+                  err->message);
+      mh_error_free(err);
+      mh_value_free(root);
+      return;
+    }
     mh_log_warn("client", "%s: bad envelope: %s", c->id, err->message);
     reply_error(c, e.id, err);
     mh_value_free(root);

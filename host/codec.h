@@ -38,6 +38,16 @@ extern const mh_codec mh_codec_devframe; /* devframe: "s:" + structured-clone */
  * Returns a malloc'd literal or NULL. */
 char *mh_json_quote_with_nul(const char *s, size_t len);
 
+/* Without recursion, so for nesting of any depth (cJSON gives up past
+ * CJSON_NESTING_LIMIT levels, and a refused frame still deserves a clear
+ * message and its id back): */
+/* The end of the JSON value at p (after whitespace), or NULL when the text
+ * ends first. Only strings and brackets are followed: enough to find where
+ * a value ends, not to validate it. */
+const char *mh_json_skip_value(const char *p, const char *end);
+/* How many brackets are open at byte `at` of a JSON text (strings skipped). */
+size_t mh_json_depth_at(const char *data, size_t at);
+
 /* The codec for a frame, or NULL if none claims it. */
 const mh_codec *mh_codec_detect(const char *data, size_t len);
 

@@ -37,6 +37,11 @@ int mh_envelope_parse(mh_value *root, mh_envelope *e, mh_error **err) {
                         mh_value_type_name(root->type));
     return -1;
   }
+  const mh_value *t = field(root, "t", NULL);
+  char tc = t && t->type == MH_V_STRING && t->u.str.len == 1 ? t->u.str.ptr[0] : '\0';
+  /* What the frame says it is, set before any refusal: a reply or a cancel
+   * is never answered, not even a broken one (client.c). */
+  e->kind = tc == 's' ? MH_ENV_REPLY : tc == 'c' ? MH_ENV_CANCEL : MH_ENV_REQUEST;
   const mh_value *id = field(root, "i", NULL);
   if (id_present(id)) {
     if (id->type != MH_V_STRING && id->type != MH_V_INT && id->type != MH_V_FLOAT) {
@@ -45,12 +50,11 @@ int mh_envelope_parse(mh_value *root, mh_envelope *e, mh_error **err) {
     }
     e->id = id;
   }
-  const mh_value *t = field(root, "t", NULL);
-  if (!t || t->type != MH_V_STRING || t->u.str.len != 1) {
+  if (!tc) {
     *err = mh_error_new(MH_ERR_BAD_REQUEST, "envelope field 't' must be \"q\", \"s\" or \"c\"");
     return -1;
   }
-  switch (t->u.str.ptr[0]) {
+  switch (tc) {
   case 'q': {
     const mh_value *m = field(root, "m", NULL);
     if (!m || m->type != MH_V_STRING || m->u.str.len == 0) {

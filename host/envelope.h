@@ -29,7 +29,8 @@ typedef struct mh_envelope {
 
 /* Reads an envelope out of a decoded frame. On error returns -1 with *err
  * (bad_request) and, when the frame had a usable id, e->id set so the
- * error can be answered. */
+ * error can be answered; e->kind is then MH_ENV_REPLY or MH_ENV_CANCEL when
+ * "t" said so (such a frame is not answered), else MH_ENV_REQUEST. */
 int mh_envelope_parse(mh_value *root, mh_envelope *e, mh_error **err);
 /* Takes the args out of the frame (an empty ARRAY when there were none). */
 mh_value *mh_envelope_take_args(mh_envelope *e);

@@ -34,6 +34,63 @@ static bool mh_json_detect(const char *data, size_t len) {
          c == 'n';
 }
 
+/* ---- scanning without a parser ----------------------------------------- */
+
+static const char *mh_json_skip_space(const char *p, const char *end) {
+  while (p < end && mh_json_is_space(*p)) p++;
+  return p;
+}
+
+/* p at an opening quote; the end of the string, or NULL. */
+static const char *mh_json_skip_string(const char *p, const char *end) {
+  for (p++; p < end; p++) {
+    if (*p == '\\') {
+      if (++p == end) break; /* the escaped character is skipped */
+    } else if (*p == '"') {
+      return p + 1;
+    }
+  }
+  return NULL;
+}
+
+const char *mh_json_skip_value(const char *p, const char *end) {
+  p = mh_json_skip_space(p, end);
+  if (p >= end) return NULL;
+  if (*p == '"') return mh_json_skip_string(p, end);
+  if (*p != '[' && *p != '{') { /* a literal or a number: up to a delimiter */
+    const char *start = p;
+    while (p < end && !mh_json_is_space(*p) && *p != ',' && *p != ']' && *p != '}' && *p != ':') p++;
+    return p > start ? p : NULL;
+  }
+  size_t depth = 0;
+  for (; p < end; p++) {
+    if (*p == '"') {
+      if (!(p = mh_json_skip_string(p, end))) return NULL;
+      p--;
+    } else if (*p == '[' || *p == '{') {
+      depth++;
+    } else if ((*p == ']' || *p == '}') && --depth == 0) {
+      return p + 1;
+    }
+  }
+  return NULL;
+}
+
+size_t mh_json_depth_at(const char *data, size_t at) {
+  size_t depth = 0;
+  for (const char *p = data, *end = data + at; p < end; p++) {
+    if (*p == '"') {
+      if (!(p = mh_json_skip_string(p, end))) break;
+      p--;
+    } else if (*p == '[' || *p == '{') {
+      depth++;
+    } else if ((*p == ']' || *p == '}') && depth > 0) {
+      depth--;
+    }
+  }
+  return depth;
+}
+
 /* ---- decode ------------------------------------------------------------- */
 
 typedef struct mh_json_dec {
@@ -134,7 +191,13 @@ static mh_value *mh_json_decode(const char *data, size_t len, const mh_codec_lim
   cJSON *root = cJSON_ParseWithLengthOpts(data, len, &end, 0);
   if (!root) {
     size_t at = end >= data && end <= data + len ? (size_t)(end - data) : 0;
-    mh_json_fail(err, mh_error_new(MH_ERR_BAD_REQUEST, "malformed JSON at byte %zu", at));
+    /* cJSON stops at CJSON_NESTING_LIMIT levels with a bare syntax error:
+     * say what is wrong, as for nesting cJSON does accept. */
+    int limit = d.max_depth > 0 && d.max_depth < CJSON_NESTING_LIMIT ? d.max_depth : CJSON_NESTING_LIMIT;
+    if (mh_json_depth_at(data, at) >= (size_t)limit)
+      mh_json_fail(err, mh_error_new(MH_ERR_BAD_REQUEST, "nesting deeper than %d", limit));
+    else
+      mh_json_fail(err, mh_error_new(MH_ERR_BAD_REQUEST, "malformed JSON at byte %zu", at));
     return NULL;
   }
   /* cJSON stops after the first value; anything but whitespace after it is
@@ -526,9 +589,46 @@ static bool mh_json_surrogate_or_nul(const char *hex) {
   return v == 0 || (v >= 0xD800 && v <= 0xDFFF);
 }
 
+static mh_value *mh_json_id_value(const cJSON *id) {
+  if (cJSON_IsString(id) && mh_utf8_valid(id->valuestring, strlen(id->valuestring)))
+    return mh_value_cstring(id->valuestring);
+  if (cJSON_IsNumber(id)) return mh_json_number(id->valuedouble);
+  return NULL;
+}
+
+/* The text of the top-level "i" of an object (the last one, as the envelope
+ * reads it), found by skipping over the other members without parsing them:
+ * a frame nested too deep for cJSON can still be answered under its id,
+ * wherever "i" is (birpc writes it after "a"). */
+static mh_value *mh_json_salvage_shallow(const char *data, size_t len) {
+  const char *p = mh_json_skip_space(data, data + len), *end = data + len;
+  const char *id_at = NULL, *id_end = NULL;
+  if (p >= end || *p != '{') return NULL;
+  for (p++;;) {
+    const char *key = mh_json_skip_space(p, end);
+    if (key >= end || *key != '"' || !(p = mh_json_skip_string(key, end))) break;
+    bool is_i = p - key == 3 && key[1] == 'i';
+    p = mh_json_skip_space(p, end);
+    if (p >= end || *p != ':') break;
+    const char *val = mh_json_skip_space(p + 1, end);
+    if (!(p = mh_json_skip_value(val, end))) break;
+    if (is_i) id_at = val, id_end = p;
+    p = mh_json_skip_space(p, end);
+    if (p >= end || *p != ',') break;
+    p++;
+  }
+  if (!id_at) return NULL;
+  cJSON *id = cJSON_ParseWithLength(id_at, (size_t)(id_end - id_at));
+  mh_value *out = mh_json_id_value(id);
+  cJSON_Delete(id);
+  return out;
+}
+
 /* A frame JavaScript's JSON.parse accepts but we refuse (an escaped NUL, a
  * lone surrogate, invalid UTF-8 in a string) still carries an id. Replace
- * those escapes with U+FFFD in a copy, let cJSON parse it, and read "i". */
+ * those escapes with U+FFFD in a copy, let cJSON parse it, and read "i";
+ * if cJSON cannot parse it (too deep, or broken after the id), look for
+ * "i" without it. */
 static mh_value *mh_json_salvage_id(const char *data, size_t len) {
   char *copy = malloc(len + 1);
   if (!copy) return NULL;
@@ -540,13 +640,9 @@ static mh_value *mh_json_salvage_id(const char *data, size_t len) {
     i++; /* skip the escaped character, so "\\\\u0000" stays as it is */
   }
   cJSON *root = cJSON_ParseWithLength(copy, len);
+  mh_value *out = root ? NULL : mh_json_salvage_shallow(copy, len);
   free(copy);
-  const cJSON *id = cJSON_IsObject(root) ? cJSON_GetObjectItemCaseSensitive(root, "i") : NULL;
-  mh_value *out = NULL;
-  if (cJSON_IsString(id) && mh_utf8_valid(id->valuestring, strlen(id->valuestring)))
-    out = mh_value_cstring(id->valuestring);
-  else if (cJSON_IsNumber(id))
-    out = mh_json_number(id->valuedouble);
+  if (cJSON_IsObject(root)) out = mh_json_id_value(cJSON_GetObjectItemCaseSensitive(root, "i"));
   cJSON_Delete(root);
   return out;
 }

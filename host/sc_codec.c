@@ -349,6 +349,10 @@ static cJSON *mh_sc_parse(const char *data, size_t len, mh_sc_dec *d) {
   if (!root || at < len) {
     if (!root) at = end >= data && end <= data + len ? (size_t)(end - data) : 0;
     cJSON_Delete(root);
+    /* cJSON stops at CJSON_NESTING_LIMIT levels with a bare syntax error;
+     * records never nest that deep in the text, so say so. */
+    if (!root && mh_json_depth_at(data, at) >= (size_t)d->max_depth)
+      return mh_sc_bad(d, "nesting deeper than %d", d->max_depth), NULL;
     return mh_sc_bad(d, "malformed JSON at byte %zu", at), NULL;
   }
   if (memchr(data, '\0', len) || mh_sc_has_escaped_nul(data, len)) {

@@ -213,14 +213,58 @@ static void test_nesting(void) {
   CHECK(v && !err);
   mh_value_free(v);
 
-  /* cJSON's own limit still bounds everything */
+  /* cJSON's own limit still bounds everything; where it gives up, the
+   * error still says why */
   mh_buf b = MH_BUF_INIT;
   for (int i = 0; i < 5000; i++) mh_buf_append(&b, "[", 1);
   for (int i = 0; i < 5000; i++) mh_buf_append(&b, "]", 1);
   mh_codec_limits huge = {100000};
-  CHECK(dec_fails(b.data, b.len, &huge, "malformed JSON"));
-  CHECK(dec_fails(b.data, b.len, &lim, "malformed JSON")); /* cJSON fails before we see the depth */
+  CHECK(dec_fails(b.data, b.len, &huge, "nesting deeper than 1000"));
+  CHECK(dec_fails(b.data, b.len, &lim, "nesting deeper than 64")); /* cJSON fails before we see the depth */
+  CHECK(dec_fails(b.data, 4000, &lim, "nesting deeper than 64")); /* cut short, and too deep anyway */
+  CHECK(dec_fails("[[[1]", 5, &lim, "malformed JSON at byte"));
   mh_buf_free(&b);
+}
+
+/* The id of a refused frame, wherever it is, however deep the rest. */
+static bool salvages(const char *frame, const char *want) {
+  mh_value *id = mh_codec_json.salvage_id(frame, strlen(frame));
+  bool ok = want ? id && id->type == MH_V_STRING && strcmp(id->u.str.ptr, want) == 0 : id == NULL;
+  if (!ok) fprintf(stderr, "  salvage_id(%.60s): wrong id\n", frame);
+  mh_value_free(id);
+  return ok;
+}
+
+static void test_salvage_id(void) {
+  mh_buf deep = MH_BUF_INIT;
+  /* strings holding brackets and escaped quotes must not confuse the scan */
+  const char *level = "[{\"k\":\"]}\\\"\",\"v\":";
+  for (int i = 0; i < 5000; i++) mh_buf_append(&deep, level, strlen(level));
+  mh_buf_append(&deep, "1", 1);
+  for (int i = 0; i < 5000; i++) mh_buf_append(&deep, "}]", 2);
+  mh_buf_append(&deep, "", 1); /* NUL-terminated for the frames below */
+  char *frame = malloc(deep.len + 64);
+  CHECK(frame != NULL);
+  sprintf(frame, "{\"t\":\"q\",\"i\":\"first\",\"m\":\"x\",\"a\":[%s]}", deep.data);
+  CHECK(salvages(frame, "first"));
+  sprintf(frame, "{\"m\":\"x\",\"a\":[%s],\"t\":\"q\",\"i\":\"last\"}", deep.data);
+  CHECK(salvages(frame, "last"));
+  sprintf(frame, "{\"i\":\"one\",\"a\":[%s],\"i\":\"two\"}", deep.data);
+  CHECK(salvages(frame, "two")); /* the last one, as the envelope reads it */
+  sprintf(frame, " { \"a\" : [%s] , \"i\" : 7 } ", deep.data);
+  mh_value *id = mh_codec_json.salvage_id(frame, strlen(frame));
+  CHECK(id && id->type == MH_V_INT && id->u.i == 7);
+  mh_value_free(id);
+  sprintf(frame, "{\"a\":[%s],\"i\":{\"x\":1}}", deep.data);
+  CHECK(salvages(frame, NULL)); /* not an id a reply can carry */
+  sprintf(frame, "{\"a\":[%s,\"i\":\"inside\"}", deep.data);
+  CHECK(salvages(frame, NULL)); /* the array never ends: no top-level i */
+  free(frame);
+  mh_buf_free(&deep);
+  CHECK(salvages("{\"t\":\"q\",\"i\":\"cut\",\"m\":\"x\",\"a\":[1,", "cut"));
+  CHECK(salvages("{\"t\":\"q\",\"a\":[1,", NULL));
+  CHECK(salvages("{\"i\":\"x\\", NULL));
+  CHECK(salvages("[\"i\",\"x\"", NULL));
 }
 
 static void test_duplicates(void) {
@@ -404,6 +448,7 @@ int main(void) {
   test_decode_numbers();
   test_decode_errors();
   test_nesting();
+  test_salvage_id();
   test_duplicates();
   test_encode_scalars();
   test_encode_extended();

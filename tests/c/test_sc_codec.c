@@ -410,6 +410,14 @@ static void test_limits(void) {
   CHECK(v != NULL); /* without a limit, cJSON's nesting limit (1000) applies */
   mh_value_free(v);
   mh_buf_free(&b);
+  /* A JSON text nested past cJSON's limit inside a record: refused for
+   * what it is, not as a bare syntax error. */
+  mh_buf_append_str(&b, "[[0,");
+  for (int i = 0; i < 5000; i++) mh_buf_append_str(&b, "[");
+  for (int i = 0; i < 5000; i++) mh_buf_append_str(&b, "]");
+  mh_buf_append_str(&b, "]]");
+  CHECK(dec_fails(b.data, b.len, "nesting deeper than 64"));
+  mh_buf_free(&b);
   /* 60 levels, each holding the next twice: 2^60 copies if expanded. */
   mh_buf_append_str(&b, "[");
   for (int i = 0; i < 60; i++) mh_buf_appendf(&b, "[1,[%d,%d]],", i + 1, i + 1);
