@@ -1,8 +1,5 @@
 #include "mesh.h"
 
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,8 +8,11 @@
 
 #include "client.h"
 #include "host.h"
-#include "mesh_link.h"
 #include "log.h"
+#include "mesh_identity.h"
+#include "mesh_link.h"
+#include "mesh_parse.h"
+#include "mesh_target.h"
 #include "server.h"
 #include "watch.h"
 
@@ -23,8 +23,7 @@ typedef struct mesh_listener {
 
 struct mh_mesh {
   char host_id[160];
-  unsigned char key[64];
-  size_t keylen;
+  mh_mesh_key key;
   uint64_t rr; /* round-robin position, shared by every selector */
   mesh_listener listeners[64];
   size_t nlisteners;
@@ -87,10 +86,10 @@ int mh_mesh_init(mh_host *h, char **errmsg) {
   if (h->cfg->mesh.host_id && *h->cfg->mesh.host_id) snprintf(m->host_id, sizeof m->host_id, "%s", h->cfg->mesh.host_id);
   const char *key = h->cfg->mesh.key;
   if (key && *key) {
-    m->keylen = strlen(key) < sizeof m->key ? strlen(key) : sizeof m->key;
-    memcpy(m->key, key, m->keylen);
-  } else if (RAND_bytes(m->key, 32) == 1) {
-    m->keylen = 32;
+    m->key.len = strlen(key) < sizeof m->key.bytes ? strlen(key) : sizeof m->key.bytes;
+    memcpy(m->key.bytes, key, m->key.len);
+  } else if (RAND_bytes(m->key.bytes, 32) == 1) {
+    m->key.len = 32;
   } else {
     free(m);
     *errmsg = strdup("no randomness for the mesh key");
@@ -105,7 +104,7 @@ void mh_mesh_free(mh_host *h) {
   h->mesh = NULL;
 }
 
-size_t mh_mesh_next_rr(mh_host *h, size_t n) { return n ? (size_t)(h->mesh->rr++ % n) : 0; }
+size_t mh_mesh_next_rr(mh_host *h, size_t n) { return mh_mesh_round_robin(&h->mesh->rr, n); }
 
 const char *mh_mesh_host_id(const mh_host *h) {
   mh_mesh *m = h->mesh;
@@ -225,31 +224,28 @@ static mh_error *need_caller(mh_client *caller, const char *what) {
 /* announce({role, capabilities, meta}) -> {id, directory} */
 static mh_value *fn_announce(mh_host *h, mh_client *caller, const mh_value *args, mh_error **err) {
   if ((*err = need_caller(caller, "announce"))) return NULL;
-  const mh_value *o = first_arg(args);
-  const mh_value *role = o && o->type == MH_V_OBJECT ? mh_value_obj_get(o, "role") : NULL;
-  const mh_value *caps = o && o->type == MH_V_OBJECT ? mh_value_obj_get(o, "capabilities") : NULL;
-  const mh_value *meta = o && o->type == MH_V_OBJECT ? mh_value_obj_get(o, "meta") : NULL;
-  if ((o && o->type != MH_V_OBJECT) || (role && role->type != MH_V_STRING) || !strings_only(caps) ||
-      (meta && meta->type != MH_V_OBJECT && meta->type != MH_V_NULL)) {
-    *err = mh_error_new(MH_ERR_BAD_REQUEST, "announce expects {role: string, capabilities: string[], meta: object}");
-    return NULL;
-  }
+  mh_announce_args a;
+  if (mh_mesh_parse_announce(args, &a, err)) return NULL;
+  /* before anything changes: a meta JSON cannot carry is refused */
+  mh_value *meta = a.meta ? mh_mesh_announced_meta(a.meta, err) : NULL;
+  if (a.meta && !meta) return NULL;
   bool added;
   mh_peer *p = ensure_peer(caller, &added);
   if (!p) goto oom;
-  if (role) {
-    char *r = strdup(role->u.str.ptr);
+  if (a.role) {
+    char *r = strdup(a.role);
     if (!r) goto oom;
     free(p->role);
     p->role = r;
   }
-  if (caps && caps->type == MH_V_ARRAY) {
+  if (a.capabilities) {
     mh_value_free(p->capabilities);
-    p->capabilities = mh_value_copy(caps);
+    p->capabilities = mh_value_copy(a.capabilities);
   }
-  if (meta && meta->type == MH_V_OBJECT) {
+  if (meta) {
     mh_value_free(p->meta);
-    p->meta = mh_value_copy(meta);
+    p->meta = meta;
+    meta = NULL;
   }
   if (!p->capabilities || !p->meta) goto oom;
   mh_log_info("mesh", "%s %s as %s", p->id, added ? "joined" : "updated", p->role);
@@ -261,14 +257,9 @@ static mh_value *fn_announce(mh_host *h, mh_client *caller, const mh_value *args
   mh_value_obj_set(out, "directory", mh_mesh_directory(h));
   return out;
 oom:
+  mh_value_free(meta);
   *err = mh_error_new(MH_ERR_INTERNAL, "out of memory");
   return NULL;
-}
-
-static const char *name_arg(const mh_value *args) {
-  const mh_value *o = first_arg(args);
-  const mh_value *n = o && o->type == MH_V_OBJECT ? mh_value_obj_get(o, "name") : o;
-  return n && n->type == MH_V_STRING && n->u.str.len ? n->u.str.ptr : NULL;
 }
 
 static ptrdiff_t provided_at(const mh_peer *p, const char *name) {
@@ -280,7 +271,7 @@ static ptrdiff_t provided_at(const mh_peer *p, const char *name) {
 /* provide({name}): this peer serves `name` to make() callers. */
 static mh_value *fn_provide(mh_host *h, mh_client *caller, const mh_value *args, mh_error **err) {
   if ((*err = need_caller(caller, "provide"))) return NULL;
-  const char *name = name_arg(args);
+  const char *name = mh_mesh_parse_name(args);
   bool added;
   mh_peer *p = ensure_peer(caller, &added);
   if (!name || !p) {
@@ -298,7 +289,7 @@ static mh_value *fn_provide(mh_host *h, mh_client *caller, const mh_value *args,
 
 static mh_value *fn_unprovide(mh_host *h, mh_client *caller, const mh_value *args, mh_error **err) {
   if ((*err = need_caller(caller, "unprovide"))) return NULL;
-  const char *name = name_arg(args);
+  const char *name = mh_mesh_parse_name(args);
   ptrdiff_t at = caller->peer && name ? provided_at(caller->peer, name) : -1;
   if (at < 0) {
     *err = mh_error_new(MH_ERR_NOT_FOUND, "\"%s\" is not provided by this peer", name ? name : "?");
@@ -314,48 +305,23 @@ static mh_value *fn_unprovide(mh_host *h, mh_client *caller, const mh_value *arg
 
 /* ---- identity ---------------------------------------------------------- */
 
-static int sign(const mh_host *h, const mh_value *from, char hex[65]) {
-  mh_buf canon = MH_BUF_INIT;
-  unsigned char mac[EVP_MAX_MD_SIZE];
-  unsigned int maclen = 0;
-  int rc = -1;
-  if (mh_value_canonical(from, &canon) == 0 &&
-      HMAC(EVP_sha256(), h->mesh->key, (int)h->mesh->keylen, (const unsigned char *)canon.data, canon.len, mac,
-           &maclen) &&
-      maclen == 32) {
-    for (unsigned i = 0; i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", mac[i]);
-    rc = 0;
-  }
-  mh_buf_free(&canon);
-  return rc;
-}
-
 mh_value *mh_mesh_identity(mh_host *h, const mh_client *caller) {
-  mh_value *from = mh_value_new(MH_V_OBJECT), *x = mh_value_new(MH_V_OBJECT);
-  char hex[65];
-  if (!from || !x) goto fail;
+  mh_value *from = mh_value_new(MH_V_OBJECT);
+  if (!from) return NULL;
   const mh_peer *p = caller ? caller->peer : NULL;
   mh_value_obj_set(from, "id", mh_value_cstring(p ? p->id : caller ? caller->id : mh_mesh_host_id(h)));
   mh_value_obj_set(from, "role", mh_value_cstring(p ? p->role : caller ? "anonymous" : "host"));
   mh_value_obj_set(from, "meta", p ? mh_value_copy(p->meta) : mh_value_new(MH_V_OBJECT));
   mh_value_obj_set(from, "host", mh_value_cstring(mh_mesh_host_id(h)));
-  if (sign(h, from, hex)) goto fail;
-  mh_value_obj_set(x, "from", from);
-  mh_value_obj_set(x, "sig", mh_value_cstring(hex));
-  return x;
-fail:
-  mh_value_free(from);
-  mh_value_free(x);
-  return NULL;
+  return mh_identity_sign(&h->mesh->key, from);
 }
 
-bool mh_mesh_verify(const mh_host *h, const mh_value *identity) {
-  if (!identity || identity->type != MH_V_OBJECT) return false;
-  const mh_value *from = mh_value_obj_get(identity, "from"), *sig = mh_value_obj_get(identity, "sig");
-  char hex[65];
-  if (!from || from->type != MH_V_OBJECT || !sig || sig->type != MH_V_STRING || sig->u.str.len != 64) return false;
-  if (sign(h, from, hex)) return false;
-  return CRYPTO_memcmp(hex, sig->u.str.ptr, 64) == 0;
+bool mh_mesh_verify(const mh_host *h, const mh_value *identity) { return mh_identity_verify(&h->mesh->key, identity); }
+
+int mh_mesh_accept_relayed(const mh_host *h, const mh_client *link, const mh_value *identity, int64_t hops,
+                           mh_error **err) {
+  return mh_identity_accept_relayed(&h->mesh->key, identity, hops, (int64_t)h->cfg->mesh.max_hops,
+                                    link->hostlink->host_id, err);
 }
 
 /* verify({from, sig}) -> {valid}: lets a peer check an identity it was given. */

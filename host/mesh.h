@@ -8,6 +8,7 @@
 #define MH_MESH_H
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "error.h"
 #include "value.h"
@@ -61,6 +62,11 @@ size_t mh_mesh_providers(mh_host *h, const char *name, mh_target *out, size_t ma
  * the host itself), and its check. */
 mh_value *mh_mesh_identity(mh_host *h, const mh_client *caller);
 bool mh_mesh_verify(const mh_host *h, const mh_value *identity);
+/* A relay that came over the host link `link`: the identity and hop count
+ * the other host sent must pass (mh_identity_accept_relayed). 0, or -1 and
+ * *err. */
+int mh_mesh_accept_relayed(const mh_host *h, const mh_client *link, const mh_value *identity, int64_t hops,
+                           mh_error **err);
 
 /* Directory changes for the host itself (ctx.mesh.on('change')): delta is
  * {kind, peer}, borrowed. */

@@ -12,6 +12,7 @@
 #include "log.h"
 #include "mesh.h"
 #include "mesh_link.h"
+#include "mesh_parse.h"
 #include "rpc.h"
 
 #define RELAY "devtoolskit:internal:mesh:relay"
@@ -51,32 +52,27 @@ struct mh_native_call {
   mh_waiter *host_waiter; /* the host's own provider (ctx.mesh.provide) running */
 };
 
-static const mh_value *field(const mh_value *o, const char *k) {
-  return o && o->type == MH_V_OBJECT ? mh_value_obj_get(o, k) : NULL;
-}
+static const mh_value *field(const mh_value *o, const char *k) { return mh_mesh_member(o, k); }
 
 static const mh_value *first_arg(const mh_value *args) {
   return args && args->type == MH_V_ARRAY && args->u.arr.len ? args->u.arr.items[0] : NULL;
 }
 
-static uint64_t timeout_of(mh_host *h, const mh_value *opts) {
-  const mh_value *t = field(opts, "timeout");
-  if (t && t->type == MH_V_INT && t->u.i > 0) return (uint64_t)t->u.i;
-  if (t && t->type == MH_V_FLOAT && t->u.f > 0) return (uint64_t)t->u.f;
-  return h->cfg->limits.call_timeout_ms;
+static uint64_t timeout_or_default(mh_host *h, uint64_t timeout_ms) {
+  return timeout_ms ? timeout_ms : h->cfg->limits.call_timeout_ms;
 }
 
-/* Who is calling. A host link forwards the identity the first host signed:
- * it must verify, or the call is refused. Anyone else is who they are. */
-static mh_error *identity_of(mh_host *h, mh_client *caller, const mh_value *opts, mh_value **identity, int64_t *hops) {
-  const mh_value *given = field(opts, "identity"), *hv = field(opts, "hops");
-  *hops = hv && hv->type == MH_V_INT ? hv->u.i : 0;
+/* Who is calling. A host link forwards the identity the first host signed
+ * and the hops so far: both must pass, or the call is refused. Anyone else
+ * is who they are, and starts at 0 hops: a client's own "hops" counted too,
+ * and 2^63-1 overflowed the hops + 1 sent to the next host. */
+static mh_error *identity_of(mh_host *h, mh_client *caller, const mh_value *given, int64_t given_hops,
+                             mh_value **identity, int64_t *hops) {
+  mh_error *err = NULL;
+  *hops = 0;
   if (caller && caller->hostlink) {
-    if (!mh_mesh_verify(h, given))
-      return mh_error_new(MH_ERR_UNAUTHORIZED, "relayed identity from host %s does not verify (mesh.key differs, "
-                          "or it was changed)", caller->hostlink->host_id);
-    if (*hops > (int64_t)h->cfg->mesh.max_hops)
-      return mh_error_new(MH_ERR_NOT_FOUND, "relay dropped after %lld hops (mesh.max_hops)", (long long)*hops);
+    if (mh_mesh_accept_relayed(h, caller, given, given_hops, &err)) return err;
+    *hops = given_hops;
     *identity = mh_value_copy(given);
   } else {
     *identity = mh_mesh_identity(h, caller);
@@ -157,24 +153,26 @@ static void on_relay_answer(void *ud, mh_value *result, mh_error *err) {
 /* relay({to, method, args, all?, timeout?}) -> the target's result, or for
  * several targets [{client, ok, value|error}] */
 static mh_native_call *relay_start(mh_host *h, mh_client *caller, mh_value *args, mh_native_done done, void *ud) {
-  const mh_value *opts = first_arg(args), *to = field(opts, "to"), *method = field(opts, "method");
-  const mh_value *call_args = field(opts, "args"), *all_flag = field(opts, "all");
+  mh_relay_args r;
   mh_target targets[MAX_TARGETS];
   mh_native_call *nc = NULL;
   mh_error *err = NULL;
   mh_value *identity = NULL;
   int64_t hops = 0;
   size_t n = 0;
-  bool all = all_flag && all_flag->type == MH_V_BOOL && all_flag->u.b;
-  if (!to || !method || method->type != MH_V_STRING || (call_args && call_args->type != MH_V_ARRAY))
-    err = mh_error_new(MH_ERR_BAD_REQUEST, "relay expects {to, method: string, args?: array}");
-  else if (!(err = identity_of(h, caller, opts, &identity, &hops)) && !mh_mesh_allowed(h, role_in(identity), method->u.str.ptr))
-    err = mh_error_new(MH_ERR_UNAUTHORIZED, "role '%s' may not call \"%s\" through the mesh (mesh.permissions)",
-                       role_in(identity), method->u.str.ptr);
-  else if (!err && (n = mh_mesh_resolve(h, to, targets, MAX_TARGETS, &all)) == 0)
-    err = mh_error_new(MH_ERR_NOT_FOUND, "no peer matches %s", to->type == MH_V_STRING ? to->u.str.ptr : "the target");
-  else if (!err && !(nc = new_call(h, done, ud, method->u.str.ptr, call_args)))
-    err = mh_error_new(MH_ERR_INTERNAL, "out of memory");
+  bool all = false;
+  if (mh_mesh_parse_relay(args, "relay", &r, &err) == 0) {
+    all = r.all;
+    if (!(err = identity_of(h, caller, r.identity, r.hops, &identity, &hops)) &&
+        !mh_mesh_allowed(h, role_in(identity), r.method))
+      err = mh_error_new(MH_ERR_UNAUTHORIZED, "role '%s' may not call \"%s\" through the mesh (mesh.permissions)",
+                         role_in(identity), r.method);
+    else if (!err && (n = mh_mesh_resolve(h, r.to, targets, MAX_TARGETS, &all)) == 0)
+      err = mh_error_new(MH_ERR_NOT_FOUND, "no peer matches %s",
+                         r.to->type == MH_V_STRING ? r.to->u.str.ptr : "the target");
+    else if (!err && !(nc = new_call(h, done, ud, r.method, r.args)))
+      err = mh_error_new(MH_ERR_INTERNAL, "out of memory");
+  }
   if (err) {
     mh_value_free(identity);
     mh_value_free(args);
@@ -183,7 +181,7 @@ static mh_native_call *relay_start(mh_host *h, mh_client *caller, mh_value *args
   }
   nc->identity = identity;
   nc->hops = hops;
-  nc->timeout_ms = timeout_of(h, opts);
+  nc->timeout_ms = timeout_or_default(h, r.timeout_ms);
   nc->all = all;
   size_t first = all ? 0 : mh_mesh_pick(h, n);
   nc->ncalls = all ? n : 1;
@@ -224,28 +222,24 @@ static const mh_native relay_native = {relay_start, relay_cancel};
 
 /* relay-event({to, method, args}): fire and forget, to one target (or all). */
 static mh_value *fn_relay_event(mh_host *h, mh_client *caller, const mh_value *args, mh_error **err) {
-  const mh_value *opts = first_arg(args), *to = field(opts, "to"), *method = field(opts, "method");
-  const mh_value *call_args = field(opts, "args");
+  mh_relay_args r;
   mh_value empty = {.type = MH_V_ARRAY}, *identity = NULL;
   int64_t hops;
-  if (!to || !method || method->type != MH_V_STRING || (call_args && call_args->type != MH_V_ARRAY)) {
-    *err = mh_error_new(MH_ERR_BAD_REQUEST, "relay-event expects {to, method: string, args?: array}");
-    return NULL;
-  }
-  if ((*err = identity_of(h, caller, opts, &identity, &hops))) return NULL;
-  bool permitted = mh_mesh_allowed(h, role_in(identity), method->u.str.ptr);
+  if (mh_mesh_parse_relay(args, "relay-event", &r, err)) return NULL;
+  if ((*err = identity_of(h, caller, r.identity, r.hops, &identity, &hops))) return NULL;
+  bool permitted = mh_mesh_allowed(h, role_in(identity), r.method);
   mh_value_free(identity);
   if (!permitted) {
-    *err = mh_error_new(MH_ERR_UNAUTHORIZED, "role may not call \"%s\" through the mesh", method->u.str.ptr);
+    *err = mh_error_new(MH_ERR_UNAUTHORIZED, "role may not call \"%s\" through the mesh", r.method);
     return NULL;
   }
   mh_target targets[MAX_TARGETS];
   bool all = false;
-  size_t n = mh_mesh_resolve(h, to, targets, MAX_TARGETS, &all);
+  size_t n = mh_mesh_resolve(h, r.to, targets, MAX_TARGETS, &all);
   size_t first = all ? 0 : mh_mesh_pick(h, n), last = all ? n : (n ? first + 1 : 0);
   for (size_t i = first; i < last; i++) {
     if (!targets[i].remote) {
-      mh_client_event(targets[i].client, method->u.str.ptr, call_args ? call_args : &empty, false);
+      mh_client_event(targets[i].client, r.method, r.args ? r.args : &empty, false);
       continue;
     }
     mh_value *fwd = mh_value_copy(args), *o = fwd ? (mh_value *)first_arg(fwd) : NULL;
@@ -331,25 +325,25 @@ static void add_requestor(mh_host *h, mh_native_call *nc) {
 
 /* make({name, args}) -> the result of one provider of `name` */
 static mh_native_call *make_start(mh_host *h, mh_client *caller, mh_value *args, mh_native_done done, void *ud) {
-  const mh_value *opts = first_arg(args), *name = field(opts, "name"), *given = field(opts, "args");
+  mh_make_args m;
   mh_error *err = NULL;
   mh_value *identity = NULL;
   mh_native_call *nc = NULL;
   int64_t hops = 0;
   mh_target found[MAX_TARGETS];
   size_t n = 0;
-  if (!name || name->type != MH_V_STRING || (given && given->type != MH_V_ARRAY))
-    err = mh_error_new(MH_ERR_BAD_REQUEST, "make expects {name: string, args?: array}");
-  else if (!(err = identity_of(h, caller, opts, &identity, &hops)) && !mh_mesh_allowed(h, role_in(identity), name->u.str.ptr))
+  if (mh_mesh_parse_make(args, &m, &err) == 0 &&
+      !(err = identity_of(h, caller, m.identity, m.hops, &identity, &hops)) &&
+      !mh_mesh_allowed(h, role_in(identity), m.name))
     err = mh_error_new(MH_ERR_UNAUTHORIZED, "role '%s' may not call \"%s\" through the mesh (mesh.permissions)",
-                       role_in(identity), name->u.str.ptr);
-  mh_fn *own = err ? NULL : mh_registry_get(&h->registry, name->u.str.ptr);
+                       role_in(identity), m.name);
+  mh_fn *own = err ? NULL : mh_registry_get(&h->registry, m.name);
   bool host_provides = own && own->mesh_provided;
-  if (!err) n = mh_mesh_providers(h, name->u.str.ptr, found, MAX_TARGETS - 1);
-  if (!err && n + host_provides == 0) err = mh_error_new(MH_ERR_NOT_FOUND, "no peer provides \"%s\"", name->u.str.ptr);
-  if (!err && !(nc = new_call(h, done, ud, name->u.str.ptr, given))) err = mh_error_new(MH_ERR_INTERNAL, "out of memory");
-  uint64_t timeout = err ? 0 : timeout_of(h, opts);
-  mh_value_free(args); /* opts, name and given point into it */
+  if (!err) n = mh_mesh_providers(h, m.name, found, MAX_TARGETS - 1);
+  if (!err && n + host_provides == 0) err = mh_error_new(MH_ERR_NOT_FOUND, "no peer provides \"%s\"", m.name);
+  if (!err && !(nc = new_call(h, done, ud, m.name, m.args))) err = mh_error_new(MH_ERR_INTERNAL, "out of memory");
+  uint64_t timeout = err ? 0 : timeout_or_default(h, m.timeout_ms);
+  mh_value_free(args); /* m points into it */
   if (err) {
     mh_value_free(identity);
     done(ud, NULL, err);

@@ -57,6 +57,13 @@ test('two linked hosts: a peer on one calls a peer on the other; the directory s
   assert.match(added.peer.id, /^h2\//)
   assert.equal(await a.rpc[RELAY]({ to: 'iframe', method: 'b:ping', args: [1] }), 'pong 1 from h2')
   assert.equal(await a.rpc[RELAY]({ to: added.peer.id, method: 'b:ping', args: [2] }), 'pong 2 from h2')
+  // A client's own "hops" do not count: 2^63-1 overflowed the hops + 1 that h1 sends on.
+  const bigHops = new Promise((r) => a.ws.on('message', (d) => {
+    const msg = JSON.parse(d.toString())
+    if (msg.i === 'big-hops') r(msg)
+  }))
+  a.ws.send(`{"t":"q","i":"big-hops","m":"${RELAY}","a":[{"to":"iframe","method":"b:ping","args":[3],"hops":9223372036854775807}]}`)
+  assert.equal((await bigHops).r, 'pong 3 from h2')
   // and the other way round: a is in b's first directory, or arrives as a delta
   // when h1's directory reaches h2 after b announced
   const aSeenFromB = bInfo.directory.find((p) => p.role === 'devtools') ??

@@ -152,6 +152,22 @@ test('relayed calls carry an identity the host signed; a forged one does not ver
   const forged = { ...identity, from: { ...identity.from, role: 'admin' } }
   assert.deepEqual(await target.rpc[VERIFY](forged), { valid: false })
   assert.deepEqual(await target.rpc[VERIFY]({ from: identity.from }), { valid: false })
+
+  // A meta JSON cannot carry (1e999 is Infinity) is kept as JSON writes it (null), so the
+  // identity that carries it still verifies at a JSON peer.
+  const announced = new Promise((r) => caller.ws.on('message', (d) => {
+    const msg = JSON.parse(d.toString())
+    if (msg.i === 'meta-inf') r(msg)
+  }))
+  caller.ws.send(`{"t":"q","i":"meta-inf","m":"${ANNOUNCE}","a":[{"role":"devtools","meta":{"tab":7,"far":1e999}}]}`)
+  assert.equal((await announced).r.id, me.id)
+  const seenAgain = deferred()
+  target.ws.on('message', (data) => {
+    const msg = JSON.parse(data.toString())
+    if (msg.m === 'b:who' && msg.x.from.meta.far === null) seenAgain.resolve(msg.x)
+  })
+  await caller.rpc[MAKE]({ name: 'b:who', args: [] })
+  assert.deepEqual(await target.rpc[VERIFY](await seenAgain.promise), { valid: true })
 })
 
 test('mesh.permissions: a role may be kept from calling names through the relay', async (t) => {
@@ -187,6 +203,11 @@ test('relay-event reaches the target without a reply; bad relay requests are bad
     assert.equal((await rejectionOf(a.rpc[RELAY](bad))).code, 'bad_request', JSON.stringify(bad))
   assert.equal((await rejectionOf(a.rpc[ANNOUNCE]({ role: 5 }))).code, 'bad_request')
   assert.equal(await a.rpc[RELAY]({ to: 'iframe', method: 'b:note', args: ['still serving'] }), 'still serving')
+  // Infinity (1e999 in JSON) as a timeout is the longest one, not a double converted out of range
+  const raw = await host.rawSocket()
+  const reply = new Promise((r) => raw.on('message', (d) => r(JSON.parse(d.toString()))))
+  raw.send(`{"t":"q","i":"inf","m":"${RELAY}","a":[{"to":"iframe","method":"b:note","args":["no limit"],"timeout":1e999}]}`)
+  assert.deepEqual([(await reply).i, (await reply).r], ['inf', 'no limit'])
 })
 
 test('ctx.mesh from Lua: peers(), peer(role):call through the relay, on("change"), provide for make(), caller()', async (t) => {

@@ -1,0 +1,69 @@
+#include "mesh_identity.h"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <stdio.h>
+
+#define SIG_HEX_LEN 64 /* SHA-256: 32 bytes, two hex digits each */
+
+/* The signature of from, NUL-terminated; -1 when memory runs out. */
+static int sign_hex(const mh_mesh_key *key, const mh_value *from, char hex[SIG_HEX_LEN + 1]) {
+  mh_buf canon = MH_BUF_INIT;
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int maclen = 0;
+  int rc = -1;
+  if (mh_value_canonical(from, &canon) == 0 &&
+      HMAC(EVP_sha256(), key->bytes, (int)key->len, (const unsigned char *)canon.data, canon.len, mac, &maclen) &&
+      maclen == SIG_HEX_LEN / 2) {
+    for (unsigned i = 0; i < maclen; i++) snprintf(hex + 2 * i, 3, "%02x", mac[i]);
+    rc = 0;
+  }
+  mh_buf_free(&canon);
+  return rc;
+}
+
+mh_value *mh_identity_sign(const mh_mesh_key *key, mh_value *from) {
+  char hex[SIG_HEX_LEN + 1];
+  mh_value *x = mh_value_new(MH_V_OBJECT);
+  if (!x || !from || sign_hex(key, from, hex)) {
+    mh_value_free(x);
+    mh_value_free(from);
+    return NULL;
+  }
+  if (mh_value_obj_set(x, "from", from) || mh_value_obj_set(x, "sig", mh_value_cstring(hex))) {
+    mh_value_free(x);
+    return NULL;
+  }
+  return x;
+}
+
+bool mh_identity_verify(const mh_mesh_key *key, const mh_value *identity) {
+  if (!identity || identity->type != MH_V_OBJECT) return false;
+  const mh_value *from = mh_value_obj_get(identity, "from"), *sig = mh_value_obj_get(identity, "sig");
+  char hex[SIG_HEX_LEN + 1];
+  if (!from || from->type != MH_V_OBJECT || !sig || sig->type != MH_V_STRING || sig->u.str.len != SIG_HEX_LEN)
+    return false;
+  if (sign_hex(key, from, hex)) return false;
+  return CRYPTO_memcmp(hex, sig->u.str.ptr, SIG_HEX_LEN) == 0; /* constant time: no timing oracle */
+}
+
+int mh_identity_accept_relayed(const mh_mesh_key *key, const mh_value *identity, int64_t hops, int64_t max_hops,
+                               const char *link_host, mh_error **err) {
+  if (!mh_identity_verify(key, identity)) {
+    *err = mh_error_new(MH_ERR_UNAUTHORIZED,
+                        "relayed identity from host %s does not verify (mesh.key differs, or it was changed)",
+                        link_host);
+    return -1;
+  }
+  /* A count below 0 put off the loop guard by as many hops (fuzz_relay). */
+  if (hops < 0) {
+    *err = mh_error_new(MH_ERR_BAD_REQUEST, "relay with a negative hop count (%lld)", (long long)hops);
+    return -1;
+  }
+  if (hops > max_hops) {
+    *err = mh_error_new(MH_ERR_NOT_FOUND, "relay dropped after %lld hops (mesh.max_hops)", (long long)hops);
+    return -1;
+  }
+  return 0;
+}

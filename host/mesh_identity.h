@@ -1,0 +1,41 @@
+/* The signed identity a relayed call carries (the "x" field of the request
+ * a target receives, and the identity one host forwards to the next):
+ *
+ *   {"from": {id, role, meta, host}, "sig": HMAC-SHA256 of from}
+ *
+ * The MAC covers from's canonical bytes (mh_value_canonical: any key order,
+ * the same bytes) and is written as 64 lowercase hex digits. The first host
+ * signs with mesh.key; every host on the way and any peer (through
+ * devtoolskit:internal:mesh:verify) checks it. Only the key is needed here,
+ * no host or connection. */
+#ifndef MH_MESH_IDENTITY_H
+#define MH_MESH_IDENTITY_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+#include "value.h"
+
+typedef struct mh_mesh_key {
+  unsigned char bytes[64];
+  size_t len;
+} mh_mesh_key;
+
+/* {from, sig} with `from` taken (freed on failure too); NULL when memory
+ * runs out. */
+mh_value *mh_identity_sign(const mh_mesh_key *key, mh_value *from);
+
+/* Whether identity is an OBJECT whose "sig" is the signature of its "from"
+ * (an OBJECT). Anything else, of any shape, is false. */
+bool mh_identity_verify(const mh_mesh_key *key, const mh_value *identity);
+
+/* A relayed call that arrived over a host link, with the identity and hop
+ * count the other host sent: the identity must verify (else unauthorized)
+ * and the hops be 0..max_hops (else not_found: the relay is dropped, the
+ * guard against loops; bad_request below 0). link_host names the link in the message. Returns 0,
+ * or -1 with *err. */
+int mh_identity_accept_relayed(const mh_mesh_key *key, const mh_value *identity, int64_t hops, int64_t max_hops,
+                               const char *link_host, mh_error **err);
+
+#endif
