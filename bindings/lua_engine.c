@@ -200,12 +200,38 @@ static void log_failure(mh_lua_call *call, const mh_error *err) {
   lua_pop(e->L, 1);
 }
 
-static void finish(mh_lua_call *call, mh_value *result, mh_error *err) {
+/* Keeps the coroutine of a call that returned normally (its stack is empty,
+ * nothing is pending on it) for a later call; otherwise lets it go. */
+static void release_thread(mh_lua_call *call, bool clean) {
+  mh_engine *e = call->e;
+  if (clean && !call->killed && e->nspare < MH_LUA_SPARE_THREADS && lua_status(call->co) == LUA_OK &&
+      lua_gettop(call->co) == 0) {
+    e->spare[e->nspare].co = call->co;
+    e->spare[e->nspare].ref = call->co_ref;
+    e->nspare++;
+    return;
+  }
+  luaL_unref(e->L, LUA_REGISTRYINDEX, call->co_ref);
+}
+
+static void take_thread(mh_lua_call *call) {
+  mh_engine *e = call->e;
+  if (e->nspare > 0) {
+    e->nspare--;
+    call->co = e->spare[e->nspare].co;
+    call->co_ref = e->spare[e->nspare].ref;
+    return;
+  }
+  call->co = lua_newthread(e->L);
+  call->co_ref = luaL_ref(e->L, LUA_REGISTRYINDEX);
+}
+
+static void finish_call(mh_lua_call *call, mh_value *result, mh_error *err, bool clean) {
   mh_engine *e = call->e;
   mh_gen *gen = e->gen;
   call->finished = true;
   if (call->finished_flag) *call->finished_flag = true;
-  luaL_unref(e->L, LUA_REGISTRYINDEX, call->co_ref);
+  release_thread(call, clean);
   luaL_unref(e->L, LUA_REGISTRYINDEX, call->on_cancel_ref);
   mh_list_remove(&call->link);
   mh_value_free(call->args);
@@ -217,6 +243,8 @@ static void finish(mh_lua_call *call, mh_value *result, mh_error *err) {
   done(ud, result, err);
   mh_gen_unref(gen); /* may destroy the engine: last */
 }
+
+static void finish(mh_lua_call *call, mh_value *result, mh_error *err) { finish_call(call, result, err, false); }
 
 static void resume(mh_lua_call *call, int nargs) {
   mh_engine *e = call->e;
@@ -258,7 +286,7 @@ static void resume(mh_lua_call *call, int nargs) {
     free(why);
   }
   lua_settop(co, 0);
-  finish(call, result, err);
+  finish_call(call, result, err, true);
 }
 
 static int body_cont(lua_State *L, int status, lua_KContext ctx) {
@@ -323,21 +351,19 @@ static int load_body(lua_State *L) {
 
 static mh_lua_call *start(mh_engine *e, lua_CFunction body, int handler, mh_value *args, const char *caller,
                           mh_engine_done done, void *ud) {
-  mh_lua_call *call = calloc(1, sizeof *call);
+  mh_lua_call *call = malloc(sizeof *call); /* not calloc: see mh_value_alloc */
   if (!call) {
     mh_value_free(args);
     done(ud, NULL, mh_error_new(MH_ERR_INTERNAL, "out of memory"));
     return NULL;
   }
-  call->e = e;
-  call->handler = handler;
-  call->args = args;
-  call->on_cancel_ref = LUA_NOREF;
-  if (caller) snprintf(call->caller, sizeof call->caller, "%s", caller);
-  call->done = done;
-  call->ud = ud;
-  call->co = lua_newthread(e->L);
-  call->co_ref = luaL_ref(e->L, LUA_REGISTRYINDEX);
+  *call = (mh_lua_call){.e = e, .handler = handler, .args = args, .on_cancel_ref = LUA_NOREF, .done = done, .ud = ud};
+  if (caller) {
+    size_t n = strnlen(caller, sizeof call->caller - 1);
+    memcpy(call->caller, caller, n);
+    call->caller[n] = '\0';
+  }
+  take_thread(call);
   mh_list_insert_tail(&e->calls, &call->link);
   mh_gen_ref(e->gen);
   lua_pushcfunction(call->co, body);

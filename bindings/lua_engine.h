@@ -17,6 +17,8 @@
 
 typedef struct mh_lua_call mh_lua_call;
 
+#define MH_LUA_SPARE_THREADS 16
+
 struct mh_engine {
   lua_State *L;
   mh_gen *gen;
@@ -28,6 +30,14 @@ struct mh_engine {
   bool retired;
   int array_mt_ref;     /* metatable that marks a table as a JSON array */
   mh_list watches;      /* ctx.watch handles of this generation (lua_project.c) */
+  /* Coroutines of calls that returned normally, kept for the next calls:
+   * a fresh lua_newthread plus its registry reference and its later
+   * collection cost more than the rest of a small call's Lua side. */
+  struct {
+    lua_State *co;
+    int ref;
+  } spare[MH_LUA_SPARE_THREADS];
+  int nspare;
 };
 
 struct mh_lua_call {

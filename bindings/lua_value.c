@@ -65,51 +65,81 @@ void mh_lua_push_value(lua_State *L, const mh_value *v) {
 
 /* ---- Lua -> value --------------------------------------------------- */
 
+/* One step of the path to the value being converted: an array index, or a
+ * key (borrowed from the Lua stack, where it stays while we are below it). */
+typedef struct path_seg {
+  const char *key; /* NULL: an index */
+  size_t klen;
+  lua_Integer index;
+} path_seg;
+
 typedef struct conv {
   lua_State *L;
   int max_depth;
   int depth;
   const void **ancestors; /* tables being converted, to detect cycles */
-  mh_buf path;
+  /* The path is kept as steps and only turned into text by fail(): every
+   * conversion walks it, few fail (formatting it eagerly cost ~3k
+   * instructions per call in bench/). A table level adds at most 3 steps
+   * (a Map's "entries", the index, the pair's slot). */
+  path_seg *path;
+  int nsegs;
   char *err;
 } conv;
+
+#define CONV_SEGS_PER_LEVEL 3
+
+static void path_format(const conv *c, mh_buf *b) {
+  if (c->nsegs == 0) {
+    mh_buf_append_str(b, "the top");
+    return;
+  }
+  for (int i = 0; i < c->nsegs; i++) {
+    const path_seg *s = &c->path[i];
+    if (!s->key) {
+      mh_buf_appendf(b, "[%lld]", (long long)s->index);
+    } else {
+      if (i) mh_buf_append(b, ".", 1);
+      mh_buf_append(b, s->key, s->klen);
+    }
+  }
+}
 
 static mh_value *fail(conv *c, const char *fmt, const char *what) __attribute__((format(printf, 2, 0)));
 static mh_value *fail(conv *c, const char *fmt, const char *what) {
   if (c->err) return NULL;
   mh_buf b = MH_BUF_INIT;
   mh_buf_appendf(&b, fmt, what);
-  mh_buf_appendf(&b, " at %s", c->path.len ? c->path.data : "the top");
+  mh_buf_append_str(&b, " at ");
+  path_format(c, &b);
   c->err = mh_buf_steal(&b, NULL);
   return NULL;
 }
 
 static mh_value *convert(conv *c, int idx);
 
-static int path_push_key(conv *c, int kidx) {
-  size_t mark = c->path.len;
-  if (lua_type(c->L, kidx) == LUA_TNUMBER)
-    mh_buf_appendf(&c->path, "[%lld]", (long long)lua_tointeger(c->L, kidx));
-  else
-    mh_buf_appendf(&c->path, "%s%s", mark ? "." : "", lua_tostring(c->L, kidx));
-  mh_buf_terminate(&c->path);
-  return (int)mark;
+static int path_push_index(conv *c, lua_Integer i) {
+  c->path[c->nsegs] = (path_seg){NULL, 0, i};
+  return c->nsegs++;
 }
 
-static void path_pop(conv *c, int mark) {
-  c->path.len = (size_t)mark;
-  mh_buf_terminate(&c->path);
+static int path_push_name(conv *c, const char *key, size_t klen) {
+  c->path[c->nsegs] = (path_seg){key, klen, 0};
+  return c->nsegs++;
 }
+
+static void path_pop(conv *c, int mark) { c->nsegs = mark; }
 
 static mh_value *convert_array(conv *c, int idx, lua_Integer n) {
   lua_State *L = c->L;
   mh_value *arr = mh_value_new(MH_V_ARRAY);
-  if (!arr) return fail(c, "%s", "out of memory");
+  if (!arr || (n > 0 && mh_value_reserve(arr, (size_t)n))) {
+    mh_value_free(arr);
+    return fail(c, "%s", "out of memory");
+  }
   for (lua_Integer i = 1; i <= n; i++) {
     lua_rawgeti(L, idx, i);
-    lua_pushinteger(L, i);
-    int mark = path_push_key(c, -1);
-    lua_pop(L, 1);
+    int mark = path_push_index(c, i);
     mh_value *item = lua_isnil(L, -1) ? mh_value_null() : convert(c, lua_gettop(L));
     path_pop(c, mark);
     lua_pop(L, 1);
@@ -121,15 +151,18 @@ static mh_value *convert_array(conv *c, int idx, lua_Integer n) {
   return arr;
 }
 
-static mh_value *convert_object(conv *c, int idx) {
+static mh_value *convert_object(conv *c, int idx, lua_Integer n) {
   lua_State *L = c->L;
   mh_value *obj = mh_value_new(MH_V_OBJECT);
-  if (!obj) return fail(c, "%s", "out of memory");
+  if (!obj || (n > 0 && mh_value_reserve(obj, (size_t)n))) {
+    mh_value_free(obj);
+    return fail(c, "%s", "out of memory");
+  }
   lua_pushnil(L);
   while (lua_next(L, idx)) {
-    int mark = path_push_key(c, -2);
     size_t klen;
     const char *k = lua_tolstring(L, -2, &klen); /* a string already: lua_next stays valid */
+    int mark = path_push_name(c, k, klen);
     mh_value *val = mh_utf8_valid(k, klen) ? convert(c, lua_gettop(L)) : fail(c, "%s", "a key that is not UTF-8");
     path_pop(c, mark);
     lua_pop(L, 1);
@@ -143,12 +176,7 @@ static mh_value *convert_object(conv *c, int idx) {
 }
 
 /* Appends ".field" to the path for the duration of a nested conversion. */
-static int path_push_field(conv *c, const char *field) {
-  lua_pushstring(c->L, field);
-  int mark = path_push_key(c, -1);
-  lua_pop(c->L, 1);
-  return mark;
-}
+static int path_push_field(conv *c, const char *field) { return path_push_name(c, field, strlen(field)); }
 
 static mh_value *oom_or(conv *c, mh_value *v) { return v ? v : fail(c, "%s", "out of memory"); }
 
@@ -159,9 +187,7 @@ static int convert_map_pair(conv *c, mh_value *map) {
   mh_value *kv[2] = {NULL, NULL};
   for (int i = 0; i < 2; i++) {
     lua_rawgeti(L, pidx, i + 1);
-    lua_pushinteger(L, i + 1);
-    int mark = path_push_key(c, -1);
-    lua_pop(L, 1);
+    int mark = path_push_index(c, i + 1);
     kv[i] = lua_isnil(L, -1) ? mh_value_null() : convert(c, lua_gettop(L));
     path_pop(c, mark);
     lua_pop(L, 1);
@@ -183,9 +209,7 @@ static mh_value *convert_map(conv *c, int idx) {
   int mark = path_push_field(c, "entries");
   lua_Integer n = t == LUA_TTABLE ? (lua_Integer)lua_rawlen(L, eidx) : 0;
   for (lua_Integer i = 1; map && i <= n; i++) {
-    lua_pushinteger(L, i);
-    int imark = path_push_key(c, -1);
-    lua_pop(L, 1);
+    int imark = path_push_index(c, i);
     int rc = -1;
     if (lua_rawgeti(L, eidx, i) == LUA_TTABLE)
       rc = convert_map_pair(c, map);
@@ -278,7 +302,7 @@ static mh_value *convert_table(conv *c, int idx) {
   else if (ints)
     out = convert_array(c, idx, max);
   else
-    out = convert_object(c, idx);
+    out = convert_object(c, idx, count);
   c->depth--;
   return out;
 }
@@ -308,16 +332,29 @@ static mh_value *convert(conv *c, int idx) {
   }
 }
 
+/* Depths up to this convert with the bookkeeping on the C stack. */
+#define CONV_STACK_DEPTH 128 /* limits.json_max_depth defaults to 128 */
+
 mh_value *mh_lua_to_value(lua_State *L, int idx, int max_depth, char **err) {
-  conv c = {.L = L, .max_depth = max_depth};
-  c.ancestors = calloc((size_t)max_depth + 1, sizeof *c.ancestors);
-  if (!c.ancestors) {
+  conv c = {.L = L, .max_depth = max_depth < 0 ? 0 : max_depth};
+  const void *ancestors[CONV_STACK_DEPTH + 1];
+  path_seg path[CONV_SEGS_PER_LEVEL * CONV_STACK_DEPTH + 1];
+  bool small = c.max_depth <= CONV_STACK_DEPTH;
+  c.ancestors = small ? ancestors : malloc(((size_t)c.max_depth + 1) * sizeof *c.ancestors);
+  c.path = small ? path : malloc((CONV_SEGS_PER_LEVEL * (size_t)c.max_depth + 1) * sizeof *c.path);
+  if (!c.ancestors || !c.path) {
+    if (!small) {
+      free(c.ancestors);
+      free(c.path);
+    }
     *err = strdup("out of memory");
     return NULL;
   }
   mh_value *v = convert(&c, lua_absindex(L, idx));
-  free(c.ancestors);
-  mh_buf_free(&c.path);
+  if (!small) {
+    free(c.ancestors);
+    free(c.path);
+  }
   if (!v) {
     *err = c.err ? c.err : strdup("out of memory");
   } else {

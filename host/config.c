@@ -406,14 +406,7 @@ mh_value *mh_config_defaults(void) {
 
 int mh_config_merge(mh_value *dst, const mh_value *src) {
   if (dst->type != MH_V_OBJECT || src->type != MH_V_OBJECT) {
-    /* Replace in place: swap contents with a copy, free the old contents. */
-    mh_value *c = mh_value_copy(src);
-    if (!c) return -1;
-    mh_value old = *dst;
-    *dst = *c;
-    *c = old;
-    mh_value_free(c);
-    return 0;
+    return mh_value_replace(dst, src);
   }
   for (size_t i = 0; i < src->u.obj.len; i++) {
     const char *key = src->u.obj.items[i].key->u.str.ptr;

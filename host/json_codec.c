@@ -125,7 +125,12 @@ static mh_value *mh_json_container(const cJSON *j, int depth, mh_json_dec *d) {
   }
   bool is_obj = cJSON_IsObject(j);
   mh_value *v = mh_value_new(is_obj ? MH_V_OBJECT : MH_V_ARRAY);
-  if (!v) return mh_json_oom(d);
+  size_t n = 0;
+  for (const cJSON *c = j->child; c; c = c->next) n++;
+  if (!v || (n && mh_value_reserve(v, n))) {
+    mh_value_free(v);
+    return mh_json_oom(d);
+  }
   for (const cJSON *c = j->child; c; c = c->next) {
     const char *key = c->string ? c->string : "";
     size_t keylen = strlen(key);

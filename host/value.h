@@ -88,6 +88,9 @@ mh_value *mh_value_regexp(const char *source, const char *flags);
 mh_value *mh_value_error(const char *name, const char *message);
 
 /* Containers. Return 0, or -1 when memory runs out (then `take` is freed). */
+/* Makes room for n items (ARRAY, SET) or pairs (OBJECT, MAP) in all, so
+ * a container whose size is known fills without regrowing. 0 or -1. */
+int mh_value_reserve(mh_value *container, size_t n);
 int mh_value_push(mh_value *arr_or_set, mh_value *take);
 /* Appends a pair to an OBJECT (key string copied) without looking for an
  * existing key: decoders use it, and later duplicates win when read. */
@@ -101,6 +104,11 @@ const mh_value *mh_value_obj_get(const mh_value *obj, const char *key);
 
 void mh_value_free(mh_value *v);
 mh_value *mh_value_copy(const mh_value *v); /* deep copy; NULL when memory runs out */
+/* Makes *dst a deep copy of src in place (dst stays where it is in its tree;
+ * its old contents are freed). -1 when memory runs out (dst unchanged). Use
+ * this, never a struct assignment: a string's bytes may share its value's
+ * allocation. */
+int mh_value_replace(mh_value *dst, const mh_value *src);
 bool mh_value_equal(const mh_value *a, const mh_value *b);
 const char *mh_value_type_name(mh_vtype type);
 
