@@ -252,10 +252,14 @@ int mh_client_send_frame(mh_client *c, const char *data, size_t len) {
 }
 
 int mh_client_event(mh_client *c, const char *method, const mh_value *args, bool optional) {
+  return mh_client_event_ex(c, method, args, optional, NULL);
+}
+
+int mh_client_event_ex(mh_client *c, const char *method, const mh_value *args, bool optional, const mh_value *extra) {
   mh_buf b = MH_BUF_INIT;
   mh_error *err = NULL;
   int rc = -1;
-  if (mh_envelope_encode_request(c->codec, NULL, method, args, optional, NULL, &b, &err) == 0)
+  if (mh_envelope_encode_request(c->codec, NULL, method, args, optional, extra, &b, &err) == 0)
     rc = send_buf(c, &b);
   else {
     mh_log_warn("client", "%s: cannot encode event %s: %s", c->id, method, err->message);

@@ -55,6 +55,8 @@ int mh_client_send_frame(mh_client *c, const char *data, size_t len);
 
 /* Server -> client. Return 0 when queued. */
 int mh_client_event(mh_client *c, const char *method, const mh_value *args, bool optional);
+/* The same with an "x" field (a relayed event's signed identity). */
+int mh_client_event_ex(mh_client *c, const char *method, const mh_value *args, bool optional, const mh_value *extra);
 
 /* Result of a call to a client: exactly one of result/err, both owned. */
 typedef void (*mh_outcall_cb)(void *ud, mh_value *result, mh_error *err);

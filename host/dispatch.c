@@ -128,6 +128,9 @@ static mh_waiter *call_builtin(mh_host *host, mh_client *caller, mh_fn *fn, mh_v
                                void *ud) {
   mh_error *err = NULL;
   mh_value *v = fn->builtin(host, caller, args, &err);
+  /* As for a plugin's event: with no one to answer, the log says it failed
+   * (a relayed event refused by the last host was dropped without a word). */
+  if (err && !reply && fn->type == MH_FN_EVENT) log_event_error(fn, err);
   reply_now(reply, ud, v, err);
   mh_value_free(v);
   mh_error_free(err);

@@ -3,8 +3,8 @@
  *   event   {"t":"q","m":NAME,"a":[ARGS]}          (no i, or i null/false/"")
  *   reply   {"t":"s","i":ID,"r":RESULT} | {"t":"s","i":ID,"e":ERROR}
  *   cancel  {"t":"c","i":ID}                        (our extension)
- * A relayed request also carries "x": {"from": PEER, "sig": HMAC} (the
- * caller's identity signed by the host; plain birpc peers ignore it). */
+ * A relayed request or event also carries "x": {"from": PEER, "sig": HMAC}
+ * (the caller's identity signed by the host; plain birpc peers ignore it). */
 #ifndef MH_ENVELOPE_H
 #define MH_ENVELOPE_H
 #include <stdbool.h>

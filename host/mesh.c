@@ -22,7 +22,7 @@ typedef struct mesh_listener {
 } mesh_listener;
 
 struct mh_mesh {
-  char host_id[160];
+  char *host_id; /* whole, however long it was configured; NULL until known */
   mh_mesh_key key;
   uint64_t rr; /* round-robin position, shared by every selector */
   mesh_listener listeners[64];
@@ -83,7 +83,10 @@ int mh_mesh_init(mh_host *h, char **errmsg) {
   mh_mesh *m = calloc(1, sizeof *m);
   if (!m) return -1;
   /* Without a configured id, mh_mesh_host_id makes one once the port is known. */
-  if (h->cfg->mesh.host_id && *h->cfg->mesh.host_id) snprintf(m->host_id, sizeof m->host_id, "%s", h->cfg->mesh.host_id);
+  if (h->cfg->mesh.host_id && *h->cfg->mesh.host_id && !(m->host_id = strdup(h->cfg->mesh.host_id))) {
+    free(m);
+    return -1;
+  }
   const char *key = h->cfg->mesh.key;
   if (key && *key) {
     m->key.len = strlen(key) < sizeof m->key.bytes ? strlen(key) : sizeof m->key.bytes;
@@ -91,6 +94,7 @@ int mh_mesh_init(mh_host *h, char **errmsg) {
   } else if (RAND_bytes(m->key.bytes, 32) == 1) {
     m->key.len = 32;
   } else {
+    free(m->host_id);
     free(m);
     *errmsg = strdup("no randomness for the mesh key");
     return -1;
@@ -100,6 +104,7 @@ int mh_mesh_init(mh_host *h, char **errmsg) {
 }
 
 void mh_mesh_free(mh_host *h) {
+  if (h->mesh) free(h->mesh->host_id);
   free(h->mesh);
   h->mesh = NULL;
 }
@@ -108,11 +113,13 @@ size_t mh_mesh_next_rr(mh_host *h, size_t n) { return mh_mesh_round_robin(&h->me
 
 const char *mh_mesh_host_id(const mh_host *h) {
   mh_mesh *m = h->mesh;
-  if (!m->host_id[0]) {
+  if (!m->host_id) {
     char name[64] = "localhost";
     gethostname(name, sizeof name - 1);
     int port = h->server ? mh_server_port(h->server) : h->cfg->listen_port;
-    snprintf(m->host_id, sizeof m->host_id, "moonhost:%s:%d", name, port);
+    char id[sizeof name + 32]; /* room for the whole name and any port */
+    snprintf(id, sizeof id, "moonhost:%s:%d", name, port);
+    if (!(m->host_id = strdup(id))) return "moonhost"; /* out of memory: made again next time */
   }
   return m->host_id;
 }
@@ -268,14 +275,24 @@ static ptrdiff_t provided_at(const mh_peer *p, const char *name) {
   return -1;
 }
 
+/* The name provide and unprovide take, or a bad_request that says so:
+ * unprovide(42) answered not_found ("\"?\" is not provided"), as if a name
+ * had been given that nobody provides. */
+static const char *name_arg(const mh_value *args, const char *fn, mh_error **err) {
+  const char *name = mh_mesh_parse_name(args);
+  if (!name) *err = mh_error_new(MH_ERR_BAD_REQUEST, "%s expects {name: string} (a non-empty name)", fn);
+  return name;
+}
+
 /* provide({name}): this peer serves `name` to make() callers. */
 static mh_value *fn_provide(mh_host *h, mh_client *caller, const mh_value *args, mh_error **err) {
   if ((*err = need_caller(caller, "provide"))) return NULL;
-  const char *name = mh_mesh_parse_name(args);
+  const char *name = name_arg(args, "provide", err);
+  if (!name) return NULL; /* before the caller becomes a peer: a refused provide changes nothing */
   bool added;
   mh_peer *p = ensure_peer(caller, &added);
-  if (!name || !p) {
-    *err = mh_error_new(name ? MH_ERR_INTERNAL : MH_ERR_BAD_REQUEST, name ? "out of memory" : "provide expects {name}");
+  if (!p) {
+    *err = mh_error_new(MH_ERR_INTERNAL, "out of memory");
     return NULL;
   }
   if (provided_at(p, name) >= 0) {
@@ -289,10 +306,11 @@ static mh_value *fn_provide(mh_host *h, mh_client *caller, const mh_value *args,
 
 static mh_value *fn_unprovide(mh_host *h, mh_client *caller, const mh_value *args, mh_error **err) {
   if ((*err = need_caller(caller, "unprovide"))) return NULL;
-  const char *name = mh_mesh_parse_name(args);
-  ptrdiff_t at = caller->peer && name ? provided_at(caller->peer, name) : -1;
+  const char *name = name_arg(args, "unprovide", err);
+  if (!name) return NULL;
+  ptrdiff_t at = caller->peer ? provided_at(caller->peer, name) : -1;
   if (at < 0) {
-    *err = mh_error_new(MH_ERR_NOT_FOUND, "\"%s\" is not provided by this peer", name ? name : "?");
+    *err = mh_error_new(MH_ERR_NOT_FOUND, "\"%s\" is not provided by this peer", name);
     return NULL;
   }
   mh_value *arr = caller->peer->provides;
@@ -320,8 +338,8 @@ bool mh_mesh_verify(const mh_host *h, const mh_value *identity) { return mh_iden
 
 int mh_mesh_accept_relayed(const mh_host *h, const mh_client *link, const mh_value *identity, int64_t hops,
                            mh_error **err) {
-  return mh_identity_accept_relayed(&h->mesh->key, identity, hops, (int64_t)h->cfg->mesh.max_hops,
-                                    link->hostlink->host_id, err);
+  const char *from = link->hostlink->host_id ? link->hostlink->host_id : link->id;
+  return mh_identity_accept_relayed(&h->mesh->key, identity, hops, (int64_t)h->cfg->mesh.max_hops, from, err);
 }
 
 /* verify({from, sig}) -> {valid}: lets a peer check an identity it was given. */

@@ -68,7 +68,8 @@ static mh_value *export_for(mh_host *h, const mh_client *to) {
     for (size_t i = 0; i < c->hostlink->peers->u.arr.len; i++) {
       const mh_value *p = c->hostlink->peers->u.arr.items[i];
       int64_t hops = int_field(p, "hops") + 1;
-      if (strcmp(str_field(p, "host"), to->hostlink->host_id) == 0 || strcmp(str_field(p, "host"), self) == 0 ||
+      const char *to_host = to->hostlink->host_id ? to->hostlink->host_id : "";
+      if (strcmp(str_field(p, "host"), to_host) == 0 || strcmp(str_field(p, "host"), self) == 0 ||
           hops > (int64_t)h->cfg->mesh.max_hops)
         continue;
       mh_value *e = mh_link_public_entry(p);
@@ -80,7 +81,9 @@ static mh_value *export_for(mh_host *h, const mh_client *to) {
 }
 
 /* Entries as the sender named them, renamed for this host: an id without
- * a host part gets the sender's; "remote" keeps the sender's name. */
+ * a host part gets the sender's; "remote" keeps the sender's name. Both are
+ * kept whole, however long: a copy cut to a fixed size made two peers of
+ * long ids one. */
 static mh_value *import_from(mh_host *h, const char *sender, const mh_value *peers) {
   mh_value *arr = mh_value_new(MH_V_ARRAY);
   const char *self = mh_mesh_host_id(h);
@@ -90,12 +93,13 @@ static mh_value *import_from(mh_host *h, const char *sender, const mh_value *pee
     if (!*id || strcmp(str_field(p, "host"), self) == 0) continue; /* ours, come back round */
     mh_value *e = mh_link_public_entry(p);
     if (!e) continue;
-    char named[400];
-    if (strchr(id, '/'))
-      snprintf(named, sizeof named, "%s", id);
-    else
-      snprintf(named, sizeof named, "%s/%s", sender, id);
-    mh_value_obj_set(e, "id", mh_value_cstring(named));
+    mh_buf named = MH_BUF_INIT;
+    if (strchr(id, '/') ? mh_buf_append_str(&named, id) : mh_buf_appendf(&named, "%s/%s", sender, id)) {
+      mh_value_free(e);
+      continue;
+    }
+    mh_value_obj_set(e, "id", mh_value_string(named.data, named.len));
+    mh_buf_free(&named);
     mh_value_obj_set(e, "remote", mh_value_cstring(id));
     mh_value_obj_set(e, "hops", mh_value_int(int_field(p, "hops")));
     mh_value_push(arr, e);
@@ -162,11 +166,12 @@ out:
 void mh_link_sync_all(mh_host *h, mh_client *except) {
   mh_list_each(pos, &h->clients) {
     mh_client *c = mh_container_of(pos, mh_client, link);
-    if (c->hostlink && c != except && c->hostlink->host_id[0]) sync_one(h, c, false);
+    if (c->hostlink && c != except && c->hostlink->host_id) sync_one(h, c, false);
   }
 }
 
 static void link_free(mh_link *l) {
+  free(l->host_id);
   mh_value_free(l->peers);
   mh_buf_free(&l->last_sent);
   free(l);
@@ -174,7 +179,7 @@ static void link_free(mh_link *l) {
 
 void mh_link_gone(mh_host *h, mh_client *c) {
   mh_link *l = c->hostlink;
-  mh_log_info("mesh", "link to %s closed", l->host_id[0] ? l->host_id : c->id);
+  mh_log_info("mesh", "link to %s closed", l->host_id ? l->host_id : c->id);
   for (size_t i = 0; l->peers && i < l->peers->u.arr.len; i++)
     mh_mesh_announce(h, NULL, "removed", mh_link_public_entry(l->peers->u.arr.items[i]));
   c->hostlink = NULL;
@@ -183,6 +188,15 @@ void mh_link_gone(mh_host *h, mh_client *c) {
 }
 
 /* ---- the handshake and the sync event ----------------------------------- */
+
+/* The other host's id, copied whole. -1 when memory runs out. */
+static int set_host_id(mh_link *l, const char *host) {
+  char *copy = strdup(host);
+  if (!copy) return -1;
+  free(l->host_id);
+  l->host_id = copy;
+  return 0;
+}
 
 static const mh_value *first_arg(const mh_value *args) {
   return args && args->type == MH_V_ARRAY && args->u.arr.len ? args->u.arr.items[0] : NULL;
@@ -200,11 +214,11 @@ static mh_value *fn_link(mh_host *h, mh_client *caller, const mh_value *args, mh
     *err = mh_error_new(MH_ERR_BAD_REQUEST, "a host cannot link to itself (%s)", host);
     return NULL;
   }
-  if (!caller->hostlink && !(caller->hostlink = calloc(1, sizeof *caller->hostlink))) {
+  if ((!caller->hostlink && !(caller->hostlink = calloc(1, sizeof *caller->hostlink))) ||
+      set_host_id(caller->hostlink, host)) {
     *err = mh_error_new(MH_ERR_INTERNAL, "out of memory");
     return NULL;
   }
-  snprintf(caller->hostlink->host_id, sizeof caller->hostlink->host_id, "%s", host);
   mh_log_info("mesh", "%s linked as host %s", caller->id, host);
   apply(h, caller, host, mh_value_obj_get(o, "peers"));
   return sync_one(h, caller, true);
@@ -212,7 +226,8 @@ static mh_value *fn_link(mh_host *h, mh_client *caller, const mh_value *args, mh
 
 static mh_value *fn_link_sync(mh_host *h, mh_client *caller, const mh_value *args, mh_error **err) {
   const mh_value *o = first_arg(args);
-  if (!caller || !caller->hostlink || strcmp(str_field(o, "host"), caller->hostlink->host_id) != 0) {
+  if (!caller || !caller->hostlink || !caller->hostlink->host_id ||
+      strcmp(str_field(o, "host"), caller->hostlink->host_id) != 0) {
     *err = mh_error_new(MH_ERR_BAD_REQUEST, "link-sync from a connection that is not that host's link");
     return NULL;
   }
@@ -272,8 +287,7 @@ static void on_hello_answer(void *ud, mh_value *result, mh_error *err) {
     return;
   }
   const char *host = str_field(result, "host");
-  if (c->hostlink && *host) {
-    snprintf(c->hostlink->host_id, sizeof c->hostlink->host_id, "%s", host);
+  if (c->hostlink && *host && set_host_id(c->hostlink, host) == 0) {
     c->hostlink->up->backoff_ms = 0;
     mh_log_info("mesh", "linked to host %s (%s)", host, c->hostlink->up->url);
     apply(h, c, host, mh_value_obj_get(result, "peers"));
@@ -311,12 +325,16 @@ int mh_links_start(mh_host *h) {
     mh_upstream *up = calloc(1, sizeof *up);
     if (!up) return -1;
     up->h = h;
-    snprintf(up->url, sizeof up->url, "%s", list->u.arr.items[i]->u.str.ptr);
-    char copy[512];
+    const char *url = list->u.arr.items[i]->u.str.ptr;
+    snprintf(up->url, sizeof up->url, "%s", url);
+    char copy[sizeof up->url];
     const char *proto = NULL, *addr = NULL, *path = NULL;
     snprintf(copy, sizeof copy, "%s", up->url);
-    if (lws_parse_uri(copy, &proto, &addr, &up->port, &path) || strcmp(proto, "ws") != 0) {
-      mh_log_error("mesh", "mesh.upstreams: '%s' is not a ws://HOST:PORT/PATH URL", up->url);
+    /* A URL or host cut to fit the buffers would dial somewhere else: refused. */
+    if (strlen(url) >= sizeof up->url || lws_parse_uri(copy, &proto, &addr, &up->port, &path) ||
+        strcmp(proto, "ws") != 0 || strlen(addr) >= sizeof up->address) {
+      mh_log_error("mesh", "mesh.upstreams: '%s' is not a ws://HOST:PORT/PATH URL (of at most %zu bytes)", url,
+                   sizeof up->url - 1);
       free(up);
       continue;
     }

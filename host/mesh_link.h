@@ -17,7 +17,7 @@ typedef struct mh_server mh_server;
 typedef struct mh_upstream mh_upstream;
 
 typedef struct mh_link {
-  char host_id[160]; /* the other host ("" until its handshake answer) */
+  char *host_id;     /* the other host, whole (NULL until its handshake answer) */
   mh_value *peers;   /* ARRAY of {id, remote, role, capabilities, meta, provides, host, hops} */
   mh_buf last_sent;  /* canonical form of the last directory we sent it */
   mh_upstream *up;   /* set when we dialed it */

@@ -2,7 +2,6 @@
  * (fire and forget) and make (a provider chosen by the host, with fallback
  * to the next one when a provider rejects). A peer behind a host link is
  * reached by relaying through that link, one hop at a time. */
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,10 +18,12 @@
 #define RELAY_EVENT "devtoolskit:internal:mesh:relay-event"
 #define MAX_TARGETS 256
 
-/* A target remembered by name, so it can be found again (or found gone). */
+/* A target remembered by name, so it can be found again (or found gone).
+ * The remote id is copied whole: it is another host's text, and a copy cut
+ * to a fixed size made two long ids one. */
 typedef struct saved_target {
-  char client[24];
-  char remote[400]; /* "" for a local peer */
+  char client[sizeof ((mh_client *)0)->id]; /* "" for the host's own provider */
+  char *remote;                            /* NULL for a local peer */
 } saved_target;
 
 typedef struct pending_call {
@@ -54,10 +55,6 @@ struct mh_native_call {
 
 static const mh_value *field(const mh_value *o, const char *k) { return mh_mesh_member(o, k); }
 
-static const mh_value *first_arg(const mh_value *args) {
-  return args && args->type == MH_V_ARRAY && args->u.arr.len ? args->u.arr.items[0] : NULL;
-}
-
 static uint64_t timeout_or_default(mh_host *h, uint64_t timeout_ms) {
   return timeout_ms ? timeout_ms : h->cfg->limits.call_timeout_ms;
 }
@@ -85,20 +82,60 @@ static const char *role_in(const mh_value *identity) {
   return r && r->type == MH_V_STRING ? r->u.str.ptr : "anonymous";
 }
 
-/* Calls one target: directly, or as a relay through the link it is behind. */
-static mh_outcall *call_target(mh_native_call *nc, const mh_target *t, mh_outcall_cb cb, void *ud) {
-  if (!t->remote) return mh_client_call_ex(t->client, nc->method, nc->args, nc->identity, nc->timeout_ms, cb, ud);
+/* Who is calling (identity_of), and whether mesh.permissions let that role
+ * reach method. Relay, relay-event and make all ask here, so each host on
+ * the way judges the first caller, never the link it came over. The caller
+ * frees *identity (NULL to start with) whether or not this refuses. */
+static mh_error *admit(mh_host *h, mh_client *caller, const mh_value *given, int64_t given_hops, const char *method,
+                       mh_value **identity, int64_t *hops) {
+  mh_error *err = identity_of(h, caller, given, given_hops, identity, hops);
+  if (!err && !mh_mesh_allowed(h, role_in(*identity), method))
+    err = mh_error_new(MH_ERR_UNAUTHORIZED, "role '%s' may not call \"%s\" through the mesh (mesh.permissions)",
+                       role_in(*identity), method);
+  return err;
+}
+
+/* What goes to each target of a relay, a relay-event or a make. */
+typedef struct outgoing {
+  const char *method;
+  const mh_value *args;     /* an ARRAY */
+  const mh_value *identity; /* the first caller's, as the first host signed it */
+  int64_t hops;             /* hops so far */
+  uint64_t timeout_ms;      /* calls only */
+} outgoing;
+
+/* Sends a call (cb set) or an event (cb NULL) to one target. A local peer
+ * gets it with the identity as "x"; a peer behind a host link is reached by
+ * a relay (or relay-event) to the id that host knows it by, carrying the
+ * same identity and one hop more. Calls and events take this one path: an
+ * event once went on re-signed as the link, and the next host judged (and
+ * its peer saw) the link instead of the caller. */
+static mh_outcall *send_to(const outgoing *m, const mh_target *t, mh_outcall_cb cb, void *ud) {
+  if (!t->remote) {
+    if (cb) return mh_client_call_ex(t->client, m->method, m->args, m->identity, m->timeout_ms, cb, ud);
+    mh_client_event_ex(t->client, m->method, m->args, false, m->identity);
+    return NULL;
+  }
   mh_value *args = mh_value_new(MH_V_ARRAY), *o = mh_value_new(MH_V_OBJECT);
   mh_value_obj_set(o, "to", mh_value_cstring(t->remote));
-  mh_value_obj_set(o, "method", mh_value_cstring(nc->method));
-  mh_value_obj_set(o, "args", mh_value_copy(nc->args));
-  mh_value_obj_set(o, "identity", mh_value_copy(nc->identity));
-  mh_value_obj_set(o, "hops", mh_value_int(nc->hops + 1));
-  mh_value_obj_set(o, "timeout", mh_value_int((int64_t)nc->timeout_ms));
+  mh_value_obj_set(o, "method", mh_value_cstring(m->method));
+  mh_value_obj_set(o, "args", mh_value_copy(m->args));
+  mh_value_obj_set(o, "identity", mh_value_copy(m->identity));
+  mh_value_obj_set(o, "hops", mh_value_int(m->hops + 1));
+  if (cb) mh_value_obj_set(o, "timeout", mh_value_int((int64_t)m->timeout_ms));
   mh_value_push(args, o);
-  mh_outcall *oc = mh_client_call(t->client, RELAY, args, nc->timeout_ms + 100, cb, ud);
+  mh_outcall *oc = NULL;
+  if (cb)
+    oc = mh_client_call(t->client, RELAY, args, m->timeout_ms + 100, cb, ud);
+  else
+    mh_client_event(t->client, RELAY_EVENT, args, false);
   mh_value_free(args);
   return oc;
+}
+
+static mh_outcall *call_target(mh_native_call *nc, const mh_target *t, mh_outcall_cb cb, void *ud) {
+  outgoing m = {nc->method, nc->args, nc->identity, nc->hops, nc->timeout_ms};
+  return send_to(&m, t, cb, ud);
 }
 
 static void finish(mh_native_call *nc, mh_value *result, mh_error *err) {
@@ -107,6 +144,7 @@ static void finish(mh_native_call *nc, mh_value *result, mh_error *err) {
   void *ud = nc->ud;
   free(nc->method);
   free(nc->calls);
+  for (size_t i = 0; nc->providers && i < nc->nproviders; i++) free(nc->providers[i].remote);
   free(nc->providers);
   mh_value_free(nc->args);
   mh_value_free(nc->identity);
@@ -161,16 +199,13 @@ static mh_native_call *relay_start(mh_host *h, mh_client *caller, mh_value *args
   int64_t hops = 0;
   size_t n = 0;
   bool all = false;
-  if (mh_mesh_parse_relay(args, "relay", &r, &err) == 0) {
+  if (mh_mesh_parse_relay(args, "relay", &r, &err) == 0 &&
+      !(err = admit(h, caller, r.identity, r.hops, r.method, &identity, &hops))) {
     all = r.all;
-    if (!(err = identity_of(h, caller, r.identity, r.hops, &identity, &hops)) &&
-        !mh_mesh_allowed(h, role_in(identity), r.method))
-      err = mh_error_new(MH_ERR_UNAUTHORIZED, "role '%s' may not call \"%s\" through the mesh (mesh.permissions)",
-                         role_in(identity), r.method);
-    else if (!err && (n = mh_mesh_resolve(h, r.to, targets, MAX_TARGETS, &all)) == 0)
+    if ((n = mh_mesh_resolve(h, r.to, targets, MAX_TARGETS, &all)) == 0)
       err = mh_error_new(MH_ERR_NOT_FOUND, "no peer matches %s",
                          r.to->type == MH_V_STRING ? r.to->u.str.ptr : "the target");
-    else if (!err && !(nc = new_call(h, done, ud, r.method, r.args)))
+    else if (!(nc = new_call(h, done, ud, r.method, r.args)))
       err = mh_error_new(MH_ERR_INTERNAL, "out of memory");
   }
   if (err) {
@@ -226,29 +261,17 @@ static mh_value *fn_relay_event(mh_host *h, mh_client *caller, const mh_value *a
   mh_value empty = {.type = MH_V_ARRAY}, *identity = NULL;
   int64_t hops;
   if (mh_mesh_parse_relay(args, "relay-event", &r, err)) return NULL;
-  if ((*err = identity_of(h, caller, r.identity, r.hops, &identity, &hops))) return NULL;
-  bool permitted = mh_mesh_allowed(h, role_in(identity), r.method);
-  mh_value_free(identity);
-  if (!permitted) {
-    *err = mh_error_new(MH_ERR_UNAUTHORIZED, "role may not call \"%s\" through the mesh", r.method);
+  if ((*err = admit(h, caller, r.identity, r.hops, r.method, &identity, &hops))) {
+    mh_value_free(identity);
     return NULL;
   }
   mh_target targets[MAX_TARGETS];
   bool all = false;
   size_t n = mh_mesh_resolve(h, r.to, targets, MAX_TARGETS, &all);
   size_t first = all ? 0 : mh_mesh_pick(h, n), last = all ? n : (n ? first + 1 : 0);
-  for (size_t i = first; i < last; i++) {
-    if (!targets[i].remote) {
-      mh_client_event(targets[i].client, r.method, r.args ? r.args : &empty, false);
-      continue;
-    }
-    mh_value *fwd = mh_value_copy(args), *o = fwd ? (mh_value *)first_arg(fwd) : NULL;
-    if (o) mh_value_obj_set(o, "to", mh_value_cstring(targets[i].remote));
-    if (o) mh_value_obj_set(o, "hops", mh_value_int(hops + 1));
-    if (o) mh_value_obj_set(o, "identity", mh_mesh_identity(h, caller));
-    if (fwd) mh_client_event(targets[i].client, RELAY_EVENT, fwd, false);
-    mh_value_free(fwd);
-  }
+  outgoing m = {r.method, r.args ? r.args : &empty, identity, hops, 0};
+  for (size_t i = first; i < last; i++) send_to(&m, &targets[i], NULL, NULL);
+  mh_value_free(identity);
   return mh_value_int((int64_t)(last - first));
 }
 
@@ -289,7 +312,7 @@ static bool start_provider(mh_native_call *nc, const saved_target *p) {
     if (!finished && !nc->host_waiter) nc->host_waiter = w;
   } else {
     mh_client *c = mh_client_find(nc->h, p->client);
-    mh_target t = {c, p->remote[0] ? p->remote : NULL};
+    mh_target t = {c, p->remote};
     mh_outcall *oc = call_target(nc, &t, (mh_outcall_cb)on_provider_answer, nc);
     if (!finished && !nc->calls[0].oc) nc->calls[0].oc = oc;
   }
@@ -332,11 +355,7 @@ static mh_native_call *make_start(mh_host *h, mh_client *caller, mh_value *args,
   int64_t hops = 0;
   mh_target found[MAX_TARGETS];
   size_t n = 0;
-  if (mh_mesh_parse_make(args, &m, &err) == 0 &&
-      !(err = identity_of(h, caller, m.identity, m.hops, &identity, &hops)) &&
-      !mh_mesh_allowed(h, role_in(identity), m.name))
-    err = mh_error_new(MH_ERR_UNAUTHORIZED, "role '%s' may not call \"%s\" through the mesh (mesh.permissions)",
-                       role_in(identity), m.name);
+  if (mh_mesh_parse_make(args, &m, &err) == 0) err = admit(h, caller, m.identity, m.hops, m.name, &identity, &hops);
   mh_fn *own = err ? NULL : mh_registry_get(&h->registry, m.name);
   bool host_provides = own && own->mesh_provided;
   if (!err) n = mh_mesh_providers(h, m.name, found, MAX_TARGETS - 1);
@@ -356,11 +375,12 @@ static mh_native_call *make_start(mh_host *h, mh_client *caller, mh_value *args,
   nc->calls = calloc(1, sizeof *nc->calls);
   nc->providers = calloc(n + 1, sizeof *nc->providers);
   nc->nproviders = n + host_provides; /* the host's own is written as client "" */
-  for (size_t i = 0; nc->providers && i < n; i++) {
-    snprintf(nc->providers[i].client, sizeof nc->providers[i].client, "%s", found[i].client->id);
-    snprintf(nc->providers[i].remote, sizeof nc->providers[i].remote, "%s", found[i].remote ? found[i].remote : "");
+  bool oom = !nc->calls || !nc->providers;
+  for (size_t i = 0; !oom && i < n; i++) {
+    memcpy(nc->providers[i].client, found[i].client->id, sizeof nc->providers[i].client);
+    if (found[i].remote && !(nc->providers[i].remote = strdup(found[i].remote))) oom = true;
   }
-  if (!nc->calls || !nc->providers) {
+  if (oom) {
     finish(nc, NULL, mh_error_new(MH_ERR_INTERNAL, "out of memory"));
     return NULL;
   }

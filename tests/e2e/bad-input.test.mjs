@@ -546,6 +546,7 @@ test('every built-in function called with wrong arguments answers a result or a 
         const id = `${name}#${k}`
         raw.send({ t: 'q', i: id, m: name, a })
         const reply = await raw.replyTo(id)
+        if (trusted && /:mesh:(un)?provide$/.test(name) && typeof (a[0]?.name ?? a[0]) !== 'string') assert.equal(reply.e?.code, 'bad_request', `${name}(${JSON.stringify(a).slice(0, 80)}): a name that is not a string`)
         if (reply.e) {
           assert.ok(documented.includes(reply.e.code), `${name}(${JSON.stringify(a).slice(0, 80)}) ${trusted ? '' : 'untrusted '}answered ${JSON.stringify(reply.e).slice(0, 300)}`)
           assert.ok(reply.e.message.length > 0)

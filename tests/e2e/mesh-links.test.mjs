@@ -1,6 +1,7 @@
 // Host links: hosts listed in mesh.upstreams connect, merge their
-// directories and relay calls across hosts; a restarted host heals; an
-// identity that does not verify is refused at the next hop.
+// directories and relay calls and events across hosts; a restarted host
+// heals; an identity that does not verify is refused at the next hop; ids
+// of any length stay whole.
 import test from 'node:test'
 import assert from 'node:assert/strict'
 import { writeTree, startHost } from './lib/host.mjs'
@@ -9,6 +10,8 @@ import { rejectionOf, testConfigSource, fixedPort } from './lib/util.mjs'
 const ANNOUNCE = 'devtoolskit:internal:peer:announce'
 const DELTA = 'devtoolskit:internal:peer:directory-delta'
 const RELAY = 'devtoolskit:internal:mesh:relay'
+const RELAY_EVENT = 'devtoolskit:internal:mesh:relay-event'
+const VERIFY = 'devtoolskit:internal:mesh:verify'
 const MAKE = 'devtoolskit:internal:mesh:make'
 
 /** A host named `name` on `port`, linking to the given ports. */
@@ -115,4 +118,71 @@ test('a relayed identity that does not verify is refused by the next host', asyn
   const plain = await peer(h2)
   await plain.rpc[ANNOUNCE]({ role: 'devtools' })
   assert.equal(await plain.rpc[RELAY]({ to: 'iframe', method: 'b:ping', args: [], identity: forged }), 'pong')
+})
+
+test('a relayed event carries its first caller across hosts: the last host judges that caller, and its peer sees it, not the link', { timeout: 30000 }, async (t) => {
+  const [p1, p2, p3] = [await fixedPort(), await fixedPort(), await fixedPort()]
+  await linkedHost(t, 'h2', p2)
+  const h1 = await linkedHost(t, 'h1', p1, [p2])
+  // On h3 only devtools may reach ev:*. A link announces nothing, so as a
+  // caller it is 'anonymous': judged as the link, devtools would be refused too.
+  const h3 = await linkedHost(t, 'h3', p3, [p2],
+    ", permissions = { { roles = { 'devtools' }, allow = { 'ev:*' } }, { roles = { '*' }, deny = { 'ev:*' } } }")
+  const a = await peer(h1)
+  const me = await a.rpc[ANNOUNCE]({ role: 'devtools', meta: { tab: 1 } })
+  const guest = await peer(h1)
+  await guest.rpc[ANNOUNCE]({ role: 'guest' })
+  const provider = await peer(h3, { 'ev:note': (text) => `noted ${text}` })
+  const events = [] // ev:note events (no id) as the provider received them, in order
+  let wake = () => {}
+  provider.ws.on('message', (d) => {
+    const msg = JSON.parse(d.toString())
+    if (msg.m === 'ev:note' && msg.i == null) events.push(msg) && wake()
+  })
+  const nextEvent = () => (events.length ? Promise.resolve(events.shift()) : new Promise((r) => (wake = () => r(events.shift()))))
+  await provider.rpc[ANNOUNCE]({ role: 'worker' })
+  await provider.rpc['devtoolskit:internal:mesh:provide']({ name: 'ev:note' })
+  await a.delta((d) => d.peer.role === 'worker' && d.peer.provides.includes('ev:note'))
+
+  // Calls were judged by their first caller already; events now are too.
+  assert.equal(await a.rpc[RELAY]({ to: 'worker', method: 'ev:note', args: ['call'] }), 'noted call')
+  assert.equal((await rejectionOf(guest.rpc[RELAY]({ to: 'worker', method: 'ev:note', args: ['call'] }))).code, 'unauthorized')
+
+  // The guest's event goes first, on the same links: had h3 delivered it,
+  // the provider would see it before the devtools one.
+  await guest.rpc[RELAY_EVENT]({ to: 'worker', method: 'ev:note', args: ['from guest'] })
+  await a.rpc[RELAY_EVENT]({ to: 'worker', method: 'ev:note', args: ['from devtools'] })
+  const ev = await nextEvent()
+  assert.deepEqual(ev.a, ['from devtools'])
+  assert.deepEqual(ev.x.from, { id: me.id, role: 'devtools', meta: { tab: 1 }, host: 'h1' })
+  assert.deepEqual(await provider.rpc[VERIFY](ev.x), { valid: true })
+  await h3.waitForLog(/event devtoolskit:internal:mesh:relay-event failed: role 'guest' may not call "ev:note"/)
+})
+
+test('host and peer ids of any length are kept whole: two hosts whose ids differ only after 500 bytes stay two peers', { timeout: 30000 }, async (t) => {
+  const long = 'x'.repeat(500)
+  const role = 'r'.repeat(1000)
+  const [pHub, p1, pA, pB] = [await fixedPort(), await fixedPort(), await fixedPort(), await fixedPort()]
+  await linkedHost(t, 'hub', pHub)
+  const h1 = await linkedHost(t, 'h1', p1, [pHub])
+  const a = await peer(h1)
+  await a.rpc[ANNOUNCE]({ role: 'devtools' })
+  for (const side of ['a', 'b']) {
+    const h = await linkedHost(t, `${long}-${side}`, side === 'a' ? pA : pB, [pHub])
+    const w = await peer(h, { 'calc:where': () => side })
+    await w.rpc[ANNOUNCE]({ role: `${role}-${side}` })
+    await w.rpc['devtoolskit:internal:mesh:provide']({ name: 'calc:where' })
+  }
+  const ids = {}
+  for (const side of ['a', 'b'])
+    ids[side] = (await a.delta((d) => d.peer.host === `${long}-${side}` && d.peer.provides.includes('calc:where'))).peer.id
+  assert.ok(ids.a.startsWith(`${long}-a/`) && ids.b.startsWith(`${long}-b/`), JSON.stringify(ids))
+  for (const side of ['a', 'b']) {
+    assert.equal(await a.rpc[RELAY]({ to: ids[side], method: 'calc:where' }), side)
+    assert.equal(await a.rpc[RELAY]({ to: `${role}-${side}`, method: 'calc:where' }), side)
+  }
+  // make remembers its providers by their whole ids too: both serve in turn
+  const made = new Set()
+  for (let i = 0; i < 4; i++) made.add(await a.rpc[MAKE]({ name: 'calc:where', args: [] }))
+  assert.deepEqual([...made].sort(), ['a', 'b'])
 })

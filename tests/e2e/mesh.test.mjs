@@ -202,6 +202,13 @@ test('relay-event reaches the target without a reply; bad relay requests are bad
   for (const bad of [undefined, 42, { to: 'iframe' }, { method: 'b:note' }, { to: 'iframe', method: 5 }, { to: 'iframe', method: 'b:note', args: 'x' }])
     assert.equal((await rejectionOf(a.rpc[RELAY](bad))).code, 'bad_request', JSON.stringify(bad))
   assert.equal((await rejectionOf(a.rpc[ANNOUNCE]({ role: 5 }))).code, 'bad_request')
+  // A name that is not a (non-empty) string is the caller's mistake, not a name nobody provides.
+  for (const fn of ['provide', 'unprovide'])
+    for (const bad of [{ name: 5 }, { name: '' }, {}, 42, null, [['x']]]) {
+      const e = await rejectionOf(a.rpc[`devtoolskit:internal:mesh:${fn}`](bad))
+      assert.deepEqual([e.code, e.message], ['bad_request', `${fn} expects {name: string} (a non-empty name)`], `${fn}(${JSON.stringify(bad)})`)
+    }
+  assert.equal((await rejectionOf(a.rpc['devtoolskit:internal:mesh:unprovide']({ name: 'never:provided' }))).code, 'not_found')
   assert.equal(await a.rpc[RELAY]({ to: 'iframe', method: 'b:note', args: ['still serving'] }), 'still serving')
   // Infinity (1e999 in JSON) as a timeout is the longest one, not a double converted out of range
   const raw = await host.rawSocket()
