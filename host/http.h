@@ -20,9 +20,6 @@ typedef struct mh_http_exchange {
   mh_host *host;
   int method;        /* LWSHUMETH_GET, LWSHUMETH_POST, ... */
   char method_name[8];
-  char path[1024];   /* as sent, without the query */
-  char query[2048];  /* without the '?' */
-  char origin[256];  /* "" when absent */
   mh_buf body;
   bool body_too_large;
   bool routed;       /* handed to the router: a handler may answer later */
@@ -34,8 +31,6 @@ typedef struct mh_http_exchange {
   size_t sent;
   bool headers_sent;
   int nheaders;
-  char header_names[MH_HTTP_MAX_HEADERS][48];
-  char header_values[MH_HTTP_MAX_HEADERS][256];
   bool close_after;  /* answered before the body was read: do not reuse the connection */
   mh_timer *timer;   /* http.request_timeout_ms, from the request line to the response */
   /* Set by a handler that answers later and can stop its work: called once,
@@ -44,6 +39,13 @@ typedef struct mh_http_exchange {
    * handler that leaves it NULL is never interrupted. */
   void (*on_abort)(struct mh_http_exchange *x, bool timed_out);
   void *ud;
+  /* The large text buffers last: a new exchange zeroes only what comes
+   * before them (mh_http_request), not ~6 KiB per request. */
+  char path[1024];   /* as sent, without the query */
+  char query[2048];  /* without the '?' */
+  char origin[256];  /* "" when absent */
+  char header_names[MH_HTTP_MAX_HEADERS][48];   /* nheaders of them are set */
+  char header_values[MH_HTTP_MAX_HEADERS][256];
 } mh_http_exchange;
 
 /* Adds a response header (before mh_http_respond); name without ':'. */

@@ -2,6 +2,7 @@
  * router, writes the response from the writeable callback. */
 #include <limits.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 #include <strings.h>
 
@@ -57,8 +58,10 @@ int mh_http_request(mh_conn *c, struct lws *wsi, mh_server *s, const char *uri) 
   memset(c, 0, sizeof *c);
   c->wsi = wsi;
   c->server = s;
-  mh_http_exchange *x = calloc(1, sizeof *x);
+  mh_http_exchange *x = malloc(sizeof *x);
   if (!x) return -1;
+  memset(x, 0, offsetof(mh_http_exchange, path));
+  x->path[0] = x->query[0] = x->origin[0] = '\0';
   x->conn = c;
   x->host = s->host;
   c->http = x;
@@ -226,11 +229,15 @@ int mh_http_writeable(mh_conn *c) {
   if (!x || !x->ready) return 0;
   if (!x->headers_sent) {
     if (write_headers(x, c->wsi)) return -1;
-    if (x->resp.len) {
+    /* The body follows in this same callback when the socket takes more
+     * (HTTP/1 only here: no TLS, so no h2), saving a writeable round trip
+     * per request; lws keeps what the kernel did not take. */
+    if (x->resp.len && lws_send_pipe_choked(c->wsi)) {
       lws_callback_on_writable(c->wsi);
       return 0;
     }
-  } else {
+  }
+  if (x->resp.len) {
     /* Body in chunks: lws wants LWS_PRE bytes in front of what it writes. */
     unsigned char buf[LWS_PRE + CHUNK];
     size_t n = x->resp.len - x->sent;
