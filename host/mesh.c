@@ -49,15 +49,6 @@ void mh_mesh_unlisten(mh_host *h, mh_mesh_listener cb, void *ud) {
 
 /* ---- configuration ---------------------------------------------------- */
 
-static bool strings_only(const mh_value *v) {
-  if (!v) return true;
-  if (v->type == MH_V_OBJECT && v->u.obj.len == 0) return true;
-  if (v->type != MH_V_ARRAY) return false;
-  for (size_t i = 0; i < v->u.arr.len; i++)
-    if (v->u.arr.items[i]->type != MH_V_STRING) return false;
-  return true;
-}
-
 static int check_rules(const mh_value *rules, char **errmsg) {
   if (!rules || rules->type != MH_V_ARRAY) return 0;
   for (size_t i = 0; i < rules->u.arr.len; i++) {
@@ -65,8 +56,8 @@ static int check_rules(const mh_value *rules, char **errmsg) {
     const char *bad = NULL;
     if (r->type != MH_V_OBJECT)
       bad = "must be a table {roles=, allow=, deny=}";
-    else if (!strings_only(mh_value_obj_get(r, "roles")) || !strings_only(mh_value_obj_get(r, "allow")) ||
-             !strings_only(mh_value_obj_get(r, "deny")))
+    else if (!mh_mesh_strings_only(mh_value_obj_get(r, "roles")) || !mh_mesh_strings_only(mh_value_obj_get(r, "allow")) ||
+             !mh_mesh_strings_only(mh_value_obj_get(r, "deny")))
       bad = "roles, allow and deny must be lists of strings";
     if (bad) {
       char msg[256];

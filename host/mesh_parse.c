@@ -69,8 +69,7 @@ int mh_mesh_parse_make(const mh_value *args, mh_make_args *out, mh_error **err) 
   return 0;
 }
 
-/* Absent, an ARRAY of strings, or an empty OBJECT (an empty Lua table). */
-static bool strings_only(const mh_value *v) {
+bool mh_mesh_strings_only(const mh_value *v) {
   if (!v) return true;
   if (v->type == MH_V_OBJECT && v->u.obj.len == 0) return true;
   if (v->type != MH_V_ARRAY) return false;
@@ -84,7 +83,7 @@ int mh_mesh_parse_announce(const mh_value *args, mh_announce_args *out, mh_error
   const mh_value *role = mh_mesh_member(o, "role"), *caps = mh_mesh_member(o, "capabilities");
   const mh_value *meta = mh_mesh_member(o, "meta");
   memset(out, 0, sizeof *out);
-  if ((o && o->type != MH_V_OBJECT) || (role && role->type != MH_V_STRING) || !strings_only(caps) ||
+  if ((o && o->type != MH_V_OBJECT) || (role && role->type != MH_V_STRING) || !mh_mesh_strings_only(caps) ||
       (meta && meta->type != MH_V_OBJECT && meta->type != MH_V_NULL)) {
     *err = mh_error_new(MH_ERR_BAD_REQUEST, "announce expects {role: string, capabilities: string[], meta: object}");
     return -1;

@@ -69,4 +69,8 @@ const char *mh_mesh_parse_name(const mh_value *args);
  * undefined. The last duplicate wins, as when JavaScript reads the object. */
 const mh_value *mh_mesh_member(const mh_value *o, const char *k);
 
+/* Absent, an ARRAY of strings, or an empty OBJECT (an empty Lua table):
+ * what a list of names may be (capabilities, permission roles). */
+bool mh_mesh_strings_only(const mh_value *v);
+
 #endif

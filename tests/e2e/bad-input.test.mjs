@@ -36,27 +36,6 @@ async function framesBefore(raw, frame, what, { m = 'wire:sub', a = [2, 1], r = 
 
 const countIn = (text, re) => (text.match(new RegExp(re.source, 'g')) || []).length
 
-/** Resolves once the host log has at least n lines matching re (checked on every log write, no polling). */
-function logCount(host, re, n, timeoutMs = 10000) {
-  return new Promise((res, rej) => {
-    const check = () => {
-      if (countIn(host.log, re) < n) return
-      cleanup()
-      res()
-    }
-    const timer = setTimeout(() => {
-      cleanup()
-      rej(new Error(`host log never had ${n} lines matching ${re}:\n${host.log.slice(-4000)}`))
-    }, timeoutMs)
-    const cleanup = () => {
-      clearTimeout(timer)
-      host.child.stderr.off('data', check)
-    }
-    host.child.stderr.on('data', check)
-    check()
-  })
-}
-
 /** The host's id for a raw client (cN), which its log lines carry. */
 async function clientId(raw) {
   raw.send({ t: 'q', i: 'who-am-i', m: 'devtoolskit:internal:peer:announce', a: [{ role: 'bad-input' }] })
@@ -251,7 +230,7 @@ test('nesting 100 000 levels deep (arrays, objects; JSON, record and devframe fr
     assert.equal((await big.closed).code, 1009)
     await assertServing(host)
   }
-  await logCount(host, /bad frame: nesting deeper than 128/, cases.length)
+  await host.waitForLogCount(/bad frame: nesting deeper than 128/, cases.length)
 })
 
 test('huge argument arrays just under 1 MiB are served: ~200 000 numbers (echoed back), ~350 000 empty objects or strings', async (t) => {
@@ -351,7 +330,7 @@ test('two calls in flight with the same id are both answered under it; a cancel 
   // Nothing is left under that id.
   const ignored = countIn(host.log, /cancel for no call in flight ignored/)
   assert.deepEqual(await framesBefore(raw, { t: 'c', i: 'dup' }, 'a third cancel'), [])
-  await logCount(host, /cancel for no call in flight ignored/, ignored + 1)
+  await host.waitForLogCount(/cancel for no call in flight ignored/, ignored + 1)
   await assertServing(host)
 })
 
@@ -380,7 +359,7 @@ test('replies and cancels to nothing, of every shape, are ignored with a log lin
   for (const [what, frame, logLine] of frames) {
     const seen = countIn(host.log, logLine)
     assert.deepEqual(await framesBefore(raw, frame, what), [], `${what}: not answered`)
-    await logCount(host, logLine, seen + 1)
+    await host.waitForLogCount(logLine, seen + 1)
     await assertServing(host)
   }
 })
@@ -512,7 +491,7 @@ test('200 connections dropped at every stage of the handshake: the host lets go 
   await Promise.all(Array.from({ length: N }, (_, i) => drop(i)))
   // Every socket that was upgraded is seen to go, and none is left behind.
   const upgraded = N / stages.length
-  await logCount(host, /\[ws\] c\d+ disconnected/, upgraded)
+  await host.waitForLogCount(/\[ws\] c\d+ disconnected/, upgraded)
   assert.equal(countIn(host.log, /\[ws\] c\d+ connected/), upgraded)
   const health = await (await fetch(`http://127.0.0.1:${host.port}/__moonhost/health`)).json()
   assert.deepEqual([health.ok, health.clients], [true, 0])

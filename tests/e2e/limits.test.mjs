@@ -34,26 +34,6 @@ async function clientModule(host) {
   return import(pathToFileURL(file).href)
 }
 
-/** Resolves when pred(host.log) holds; re-checked on every log write (no polling). */
-function logSatisfies(host, pred, what, timeoutMs = 20000) {
-  return new Promise((res, rej) => {
-    const check = () => {
-      if (!pred(host.log)) return
-      cleanup()
-      res()
-    }
-    const timer = setTimeout(() => {
-      cleanup()
-      rej(new Error(`host log never showed ${what}`))
-    }, timeoutMs)
-    const cleanup = () => {
-      clearTimeout(timer)
-      host.child.stderr.off('data', check)
-    }
-    host.child.stderr.on('data', check)
-    check()
-  })
-}
 
 const count = (text, re) => (text.match(re) || []).length
 
@@ -198,7 +178,7 @@ test('connection cap: with max_connections = 50, of 1000 concurrent connections 
   assert.equal(closed.length, 950)
   const codes = {}
   for (const o of closed) codes[o.code] = (codes[o.code] || 0) + 1
-  await logSatisfies(host, (log) => count(log, /connection refused: 50 connections already/g) >= 950, '950 refusals')
+  await host.waitForLogState((log) => count(log, /connection refused: 50 connections already/g) >= 950, '950 refusals', 20000)
   assert.equal(count(host.log, /connection refused: 50 connections already/g), 950)
 
   // Full: one more is refused too.
@@ -212,7 +192,7 @@ test('connection cap: with max_connections = 50, of 1000 concurrent connections 
     ws.close()
     return c
   }))
-  await logSatisfies(host, (log) => count(log, /\[ws\] c\d+ disconnected/g) >= N + 1, `${N + 1} disconnects`)
+  await host.waitForLogState((log) => count(log, /\[ws\] c\d+ disconnected/g) >= N + 1, `${N + 1} disconnects`, 20000)
   await assertServing(host)
   const health = await (await fetch(`http://127.0.0.1:${host.port}/__moonhost/health`)).json()
   assert.deepEqual([health.ok, health.clients], [true, 0])

@@ -118,29 +118,6 @@ async function connectWithEvents(host, names) {
   return { ...client, events }
 }
 
-/** Resolves when the log holds at least n matches of re (a global regex). */
-function waitForLogCount(host, re, n, timeoutMs = 10000) {
-  const global = new RegExp(re.source, re.flags.includes('g') ? re.flags : re.flags + 'g')
-  return new Promise((resolve, reject) => {
-    const check = () => {
-      if ((host.log.match(global) || []).length >= n) {
-        cleanup()
-        resolve()
-      }
-    }
-    const timer = setTimeout(() => {
-      cleanup()
-      reject(new Error(`log never had ${n} matches of ${re}:\n${host.log}`))
-    }, timeoutMs)
-    const cleanup = () => {
-      clearTimeout(timer)
-      host.child.stderr.off('data', check)
-    }
-    host.child.stderr.on('data', check)
-    check()
-  })
-}
-
 /** Resident memory (KiB) and open file descriptors of a process. */
 function processUsage(pid) {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8')

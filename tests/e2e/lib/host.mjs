@@ -97,19 +97,20 @@ export class Host {
     return `ws://127.0.0.1:${this.port}/__ws`
   }
 
-  /** Resolves when the host log contains a line matching re (no sleeps). */
-  waitForLog(re, timeoutMs = 10000) {
+  /**
+   * Resolves once pred(log) holds, re-checked on every write to the host's
+   * log (no polling, no sleeps); rejects after timeoutMs naming `what`.
+   */
+  waitForLogState(pred, what, timeoutMs = 10000) {
     return new Promise((res, rej) => {
       const check = () => {
-        const m = re.exec(this.log)
-        if (m) {
-          cleanup()
-          res(m)
-        }
+        if (!pred(this.log)) return
+        cleanup()
+        res()
       }
       const timer = setTimeout(() => {
         cleanup()
-        rej(new Error(`log never matched ${re}:\n${this.log}`))
+        rej(new Error(`host log never showed ${what}:\n${this.log.slice(-4000)}`))
       }, timeoutMs)
       const cleanup = () => {
         clearTimeout(timer)
@@ -118,6 +119,19 @@ export class Host {
       this.child.stderr.on('data', check)
       check()
     })
+  }
+
+  /** Resolves with the match once the host log has a line matching re. */
+  async waitForLog(re, timeoutMs = 10000) {
+    let m = null
+    await this.waitForLogState((log) => (m = re.exec(log)) !== null, `a line matching ${re}`, timeoutMs)
+    return m
+  }
+
+  /** Resolves once the host log has at least n matches of re. */
+  waitForLogCount(re, n, timeoutMs = 10000) {
+    const global = new RegExp(re.source, re.flags.includes('g') ? re.flags : re.flags + 'g')
+    return this.waitForLogState((log) => (log.match(global) || []).length >= n, `${n} matches of ${re}`, timeoutMs)
   }
 
   /**
