@@ -13,6 +13,7 @@
 #include "log.h"
 #include "reload_client.h"
 #include "run.h"
+#include "small_alloc.h"
 
 /* Flags override configuration files: they are merged as one last fragment. */
 static mh_value *flags_fragment(const mh_cli *cli) {
@@ -43,6 +44,7 @@ static int cmd_config(const mh_config *cfg) {
 }
 
 int main(int argc, char **argv) {
+  mh_small_alloc_for_cjson();
   mh_cli cli;
   int rc = mh_cli_parse(argc, argv, &cli);
   if (rc) return rc;
