@@ -79,11 +79,17 @@ export type TryResult<T> =
   | { ok: true; value: T; error: undefined; reconnected: boolean }
   | { ok: false; value: undefined; error: RpcError; reconnected: boolean }
 
-/** `this` of a client function handler (use a `function`, not an arrow, to read it). */
+/**
+ * `this` of a client function handler (use a `function`, not an arrow, to read it).
+ * A handler run for an event (a frame without id) gets it only when the event carries a signed
+ * identity (one relayed through the mesh); for any other event `this.identity` and `this.signal`
+ * are undefined.
+ */
 export interface HandlerContext {
-  /** Aborted when the host cancels the call ({"t":"c"}) or the socket drops; no reply is sent then. */
+  /** Aborted when the host cancels the call ({"t":"c"}) or the socket drops; no reply is sent then.
+   *  For an event never aborted (there is no reply to stop). */
   readonly signal: AbortSignal
-  /** For a call relayed through the mesh: who asked, as the host signed it (check with mesh.verify). */
+  /** For a call or event relayed through the mesh: who sent it, as the host signed it (check with mesh.verify). */
   readonly identity?: MeshIdentity
 }
 

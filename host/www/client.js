@@ -358,7 +358,14 @@ export class MoonhostClient {
     const args = Array.isArray(msg.a) ? msg.a : []
     if (msg.i == null) {
       this.#emit('event', msg.m, args)
-      if (fn) Promise.resolve().then(() => fn.handler(...args)).catch(() => {}) // no one to tell
+      if (!fn) return
+      // An event relayed through the mesh carries the sender's signed identity ("x"): the handler
+      // sees it as `this.identity`, as for a call (its `this.signal` is never aborted: an event has
+      // no reply to stop). Without "x" the handler runs as it always has (no identity, no signal).
+      const run = msg.x === undefined
+        ? () => fn.handler(...args)
+        : () => fn.handler.apply({ signal: new AbortController().signal, identity: msg.x }, args)
+      Promise.resolve().then(run).catch(() => {}) // no one to tell
       return
     }
     // Answer on the socket the call came on; a newer one does not know the id.
@@ -386,6 +393,7 @@ export class MoonhostClient {
       if (!ac.signal.aborted) reply(body)
     }
     // `this.identity`: who asked, for a call relayed through the mesh ({from, sig}; see mesh.verify).
+    // Events get it too (above).
     Promise.resolve().then(() => fn.handler.apply({ signal: ac.signal, identity: msg.x }, args))
       .then((r) => done({ r }), (err) => done({ e: toWire(err) }))
   }

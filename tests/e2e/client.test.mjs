@@ -140,6 +140,7 @@ export async function main() {
   await rpc.callWith({ timeoutMs: 5, signal: new AbortController().signal }, 'x')
   const off: () => void = rpc.register({ name: 'c:f', handler: (x: number) => x * 2 })
   rpc.register({ name: 'c:w', handler: function () { return this.signal.aborted } })
+  rpc.register({ name: 'c:e', type: 'event', handler: function () { const who: string | undefined = this.identity?.from.id; return who } })
   rpc.on('event', (name, args) => [name.length, args.length])
   rpc.on('connect', ({ reconnected }) => !reconnected)
   rpc.on('disconnect', ({ code, reason }) => code + reason)

@@ -272,3 +272,56 @@ test('the moonhost JS client: mesh.announce, peer(role).call, provide/make with 
   assert.deepEqual((await a.mesh.peers()).map((p) => p.role).sort(), ['devtools', 'iframe', 'worker'])
   assert.ok(changes.includes('added:iframe') && changes.includes('added:worker'))
 })
+
+test('the moonhost JS client: a relay-event handler sees this.identity, signed by the host; an event without "x" has none', async (t) => {
+  const { writeFileSync } = await import('node:fs')
+  const { join } = await import('node:path')
+  const { pathToFileURL } = await import('node:url')
+  const WebSocket = (await import('ws')).default
+  const { tempDir, E2E_TOKEN } = await import('./lib/host.mjs')
+  const host = await hostFor(t, {})
+  const file = join(tempDir('moonhost-client-'), 'client.mjs')
+  writeFileSync(file, await (await fetch(`http://127.0.0.1:${host.port}/__moonhost/client.js`)).text())
+  const { connect } = await import(pathToFileURL(file).href)
+  const open = () => connect({ url: host.url, token: E2E_TOKEN, WebSocket })
+  const a = open()
+  const b = open()
+  t.after(() => Promise.all([a.close(), b.close()]))
+  const me = await a.mesh.announce({ role: 'devtools', meta: { tab: 7 } })
+  const bInfo = await b.mesh.announce({ role: 'iframe' })
+
+  const seen = []
+  const waiters = []
+  b.register({
+    name: 'b:note', type: 'event',
+    handler: function (text) {
+      const got = { text, identity: this.identity, signal: this.signal }
+      const w = waiters.shift()
+      if (w) w(got)
+      else seen.push(got)
+    },
+  })
+  const nextNote = () => (seen.length ? Promise.resolve(seen.shift()) : new Promise((r) => waiters.push(r)))
+
+  // A relay-event from A, addressed by id: B's handler sees who sent it.
+  assert.equal(await a.mesh.peer(bInfo.id).event('b:note', 'from a'), 1)
+  const relayed = await nextNote()
+  assert.equal(relayed.text, 'from a')
+  const { identity } = relayed
+  assert.deepEqual(identity.from, { id: me.id, role: 'devtools', meta: { tab: 7 }, host: me.host })
+  assert.match(identity.sig, /^[0-9a-f]{64}$/)
+  assert.ok(relayed.signal instanceof AbortSignal && !relayed.signal.aborted)
+
+  // The host's verify accepts it, from the JS client and from a plain birpc peer; a changed one it refuses.
+  const VERIFY = 'devtoolskit:internal:mesh:verify'
+  assert.deepEqual(await b.mesh.verify(identity), { valid: true })
+  const plain = await host.connect({})
+  assert.deepEqual(await plain.rpc[VERIFY](identity), { valid: true })
+  assert.deepEqual(await b.mesh.verify({ ...identity, from: { ...identity.from, role: 'admin' } }), { valid: false })
+  assert.deepEqual(await b.mesh.verify({ from: identity.from }), { valid: false })
+
+  // An event the host sends without "x" (a broadcast) runs the handler as before: no identity, no signal.
+  assert.ok((await a.call('sem:broadcast', 'b:note', 'broadcast')) >= 2)
+  const broadcast = await nextNote()
+  assert.deepEqual([broadcast.text, broadcast.identity, broadcast.signal], ['broadcast', undefined, undefined])
+})
