@@ -23,6 +23,7 @@ typedef struct mh_http_exchange {
   mh_buf body;
   bool body_too_large;
   bool routed;       /* handed to the router: a handler may answer later */
+  bool routing;      /* inside the router's call: a response is written on return */
   /* response */
   bool ready;
   int status;

@@ -33,12 +33,14 @@ static int conn_send(void *transport, const char *data, size_t len) {
   m->next = NULL;
   m->len = len;
   memcpy(m->data + LWS_PRE, data, len);
-  /* Nothing waiting and the socket takes more: write now. Going through the
-   * writeable callback costs two epoll_ctl round trips per frame (a third of
-   * the CPU of a call, bench/results.md); lws_write never blocks, and if the
-   * kernel takes only part of the frame lws keeps the rest and reports the
-   * pipe choked until it has sent it, so order and flow control hold. */
-  if (!c->head && !lws_send_pipe_choked(c->wsi)) {
+  /* Nothing waiting: write now. Going through the writeable callback costs
+   * two epoll_ctl round trips per frame (a third of the CPU of a call,
+   * bench/results.md); lws_write never blocks, and if the kernel takes only
+   * part of the frame (or none) lws keeps the rest and reports it partially
+   * buffered until it has sent it, so order and flow control hold. That flag
+   * is checked rather than lws_send_pipe_choked(), which costs a poll()
+   * system call per frame. */
+  if (!c->head && !lws_partial_buffered(c->wsi)) {
     int n = lws_write(c->wsi, m->data + LWS_PRE, len, LWS_WRITE_TEXT);
     free(m);
     if (n < 0) request_close(c, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "write failed");
@@ -119,7 +121,7 @@ int mh_ws_writeable(mh_conn *c) {
   /* Write what is queued until the socket would block: one frame per
    * callback let a prompt reader's queue grow past send_queue_bytes when
    * replies and broadcasts arrive faster than the loop turns. */
-  while (c->head && !lws_send_pipe_choked(c->wsi)) {
+  while (c->head && !lws_partial_buffered(c->wsi)) {
     ws_msg *m = c->head;
     c->head = m->next;
     if (!c->head) c->tail = NULL;
