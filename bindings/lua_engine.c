@@ -10,8 +10,6 @@
 #include "embedded.h"
 #include "log.h"
 
-#define HOOK_EVERY 1000
-
 char mh_lua_undefined_tag;
 
 mh_engine *mh_lua_engine_of(lua_State *L) { return *(mh_engine **)lua_getextraspace(L); }
@@ -33,13 +31,18 @@ static void *counting_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
 
 /* Stops runaway handlers. Once over budget every instruction raises again,
  * so a pcall in the handler cannot swallow the stop. */
-static void budget_hook(lua_State *L, lua_Debug *ar) {
+void mh_lua_budget_hook(lua_State *L, lua_Debug *ar) {
   (void)ar;
   mh_engine *e = mh_lua_engine_of(L);
+  /* Only a finalizer's coroutine runs Lua while one is running. */
+  if (e->gc.depth > 0) {
+    mh_lua_gc_hook(L, e);
+    return;
+  }
   mh_lua_call *call = e->running;
   if (!call) return;
   if (!call->killed) {
-    call->instructions += HOOK_EVERY;
+    call->instructions += MH_LUA_HOOK_EVERY;
     bool over_count = call->instructions > e->host->cfg->lua.instruction_budget;
     /* Wall time since this resume began: the loop serves nobody meanwhile. */
     bool over_time = (uv_hrtime() - e->resumed_at) / 1000000 > e->host->cfg->lua.max_run_ms;
@@ -47,7 +50,7 @@ static void budget_hook(lua_State *L, lua_Debug *ar) {
     call->killed = true;
     call->killed_by_time = over_time && !over_count;
   }
-  lua_sethook(L, budget_hook, LUA_MASKCOUNT, 1);
+  lua_sethook(L, mh_lua_budget_hook, LUA_MASKCOUNT, 1);
   luaL_error(L, "stopped: the call ran past its budget");
 }
 
@@ -127,7 +130,8 @@ static mh_engine *lua_create(mh_gen *gen, mh_error **err) {
   }
   e->gen = gen;
   install_searcher(e->L, gen->plugin->dir);
-  lua_sethook(e->L, budget_hook, LUA_MASKCOUNT, HOOK_EVERY);
+  mh_lua_gc_guard_install(e->L);
+  lua_sethook(e->L, mh_lua_budget_hook, LUA_MASKCOUNT, MH_LUA_HOOK_EVERY);
   return e;
 }
 
@@ -192,10 +196,25 @@ static mh_error *error_from_lua(mh_lua_call *call, int status) {
   return mh_error_new(MH_ERR_INTERNAL, "%s", msg ? msg : luaL_typename(co, -1));
 }
 
+/* The host's own bookkeeping in a plugin's state runs outside any protected
+ * call, where an allocation error would be a panic (an abort of the whole
+ * host) when the plugin sits at its memory cap. It is the host's memory, so
+ * it may go past the plugin's cap: lift_cap ... restore_cap around it. */
+static size_t lift_cap(mh_engine *e) {
+  size_t limit = e->mem_limit;
+  e->mem_limit = SIZE_MAX;
+  return limit;
+}
+
+static void restore_cap(mh_engine *e, size_t limit) { e->mem_limit = limit; }
+
 static void log_failure(mh_lua_call *call, const mh_error *err) {
   mh_engine *e = call->e;
   if (call->cancelled) return;
+  /* The failed call's values are still on its stack: see lift_cap. */
+  size_t limit = lift_cap(e);
   luaL_traceback(e->L, call->co, err->message, 0);
+  restore_cap(e, limit);
   mh_log_error("plugin", "%s: %s: %s", plugin_name(e), err->code, lua_tostring(e->L, -1));
   lua_pop(e->L, 1);
 }
@@ -222,8 +241,10 @@ static void take_thread(mh_lua_call *call) {
     call->co_ref = e->spare[e->nspare].ref;
     return;
   }
+  size_t limit = lift_cap(e); /* unprotected: see lift_cap */
   call->co = lua_newthread(e->L);
   call->co_ref = luaL_ref(e->L, LUA_REGISTRYINDEX);
+  restore_cap(e, limit);
 }
 
 static void finish_call(mh_lua_call *call, mh_value *result, mh_error *err, bool clean) {
@@ -412,8 +433,23 @@ static void lua_cancel(mh_engine_call *c) {
   call->cancelled = true;
   if (call->cancel_wait) call->cancel_wait(call->wait_op);
   call->cancel_wait = NULL;
+  /* The on_cancel callbacks and the handler's to-be-closed variables are
+   * plugin code too: they run as this call, so the budget hook counts them
+   * against its budget and stops a runaway one (a stopped callback is
+   * logged; a stopped __close ends the unwinding). */
+  mh_engine *e = call->e;
+  mh_lua_call *outer = e->running;
+  uint64_t outer_at = e->resumed_at;
+  e->running = call;
+  e->resumed_at = uv_hrtime();
   run_on_cancel(call);
   lua_resetthread(call->co); /* runs the handler's to-be-closed variables */
+  e->running = outer;
+  e->resumed_at = outer_at;
+  /* A stop leaves the hook firing on every instruction of the thread it
+   * stopped; the main thread (on_cancel runs there) gets its normal rate
+   * back. The call's own coroutine is not reused after a cancel. */
+  lua_sethook(e->L, mh_lua_budget_hook, LUA_MASKCOUNT, MH_LUA_HOOK_EVERY);
   finish(call, NULL, mh_error_new(MH_ERR_CANCELLED, "call cancelled"));
 }
 

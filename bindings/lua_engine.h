@@ -13,11 +13,13 @@
 #include "engine.h"
 #include "host.h"
 #include "list.h"
+#include "lua_gc_guard.h"
 #include "plugin.h"
 
 typedef struct mh_lua_call mh_lua_call;
 
 #define MH_LUA_SPARE_THREADS 16
+#define MH_LUA_HOOK_EVERY 1000 /* instructions between two runs of the budget hook */
 
 struct mh_engine {
   lua_State *L;
@@ -30,6 +32,7 @@ struct mh_engine {
   bool retired;
   int array_mt_ref;     /* metatable that marks a table as a JSON array */
   mh_list watches;      /* ctx.watch handles of this generation (lua_project.c) */
+  mh_lua_gc_budget gc;  /* what __gc finalizers used (lua_gc_guard.c) */
   /* Coroutines of calls that returned normally, kept for the next calls:
    * a fresh lua_newthread plus its registry reference and its later
    * collection cost more than the rest of a small call's Lua side. */
@@ -72,6 +75,8 @@ extern char mh_lua_undefined_tag;
 #define MH_LUA_UNDEFINED ((void *)&mh_lua_undefined_tag)
 
 mh_engine *mh_lua_engine_of(lua_State *L);
+/* The count hook of plugin states: stops calls and finalizers over budget. */
+void mh_lua_budget_hook(lua_State *L, lua_Debug *ar);
 /* The call running on coroutine L, or a Lua error naming `what` when L is not
  * a handler's own coroutine (a yielding call is not allowed there). */
 mh_lua_call *mh_lua_require_call(lua_State *L, const char *what);
