@@ -291,6 +291,9 @@ static void on_hello_answer(void *ud, mh_value *result, mh_error *err) {
     c->hostlink->up->backoff_ms = 0;
     mh_log_info("mesh", "linked to host %s (%s)", host, c->hostlink->up->url);
     apply(h, c, host, mh_value_obj_get(result, "peers"));
+    /* Changes made while the handshake was in flight skipped this link (it
+     * had no host id yet): send them now, if there are any. */
+    sync_one(h, c, false);
   }
   mh_value_free(result);
 }
@@ -304,7 +307,11 @@ int mh_link_client_established(mh_conn *c, struct lws *wsi, mh_server *s) {
   cl->hostlink->up = up;
   mh_value *args = mh_value_new(MH_V_ARRAY), *hello = mh_value_new(MH_V_OBJECT);
   mh_value_obj_set(hello, "host", mh_value_cstring(mh_mesh_host_id(s->host)));
-  mh_value_obj_set(hello, "peers", export_for(s->host, cl));
+  mh_value *peers = export_for(s->host, cl);
+  /* What the other host knows once it has the hello, so that the sync after
+   * its answer sends only what changed meanwhile. */
+  if (peers) mh_value_canonical(peers, &cl->hostlink->last_sent);
+  mh_value_obj_set(hello, "peers", peers);
   mh_value_push(args, hello);
   mh_client_call(cl, LINK_HELLO, args, s->host->cfg->limits.call_timeout_ms, on_hello_answer, cl);
   mh_value_free(args);
