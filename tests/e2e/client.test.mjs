@@ -6,20 +6,18 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { writeFileSync, existsSync } from 'node:fs'
 import { join } from 'node:path'
-import { pathToFileURL, fileURLToPath } from 'node:url'
+import { fileURLToPath } from 'node:url'
 import { execFile } from 'node:child_process'
 import WebSocket from 'ws'
 import { startHost, E2E_TOKEN } from './lib/host.mjs'
-import { rawClient, rejectionOf, configDir, scratchDir, fixedPort } from './lib/util.mjs'
+import { rawClient, rejectionOf, configDir, scratchDir, fixedPort, servedClient } from './lib/util.mjs'
 
-/** Fetches client.js from the host, writes it to a temp file and imports it. */
-async function loadClient(host) {
-  const res = await fetch(`http://127.0.0.1:${host.port}/__moonhost/client.js`)
-  assert.equal(res.status, 200)
-  assert.match(res.headers.get('content-type'), /^text\/javascript/)
-  const file = join(scratchDir('moonhost-client-'), 'client.mjs')
-  writeFileSync(file, await res.text())
-  return import(pathToFileURL(file).href)
+/** The served client.js, checked to be served as JavaScript. */
+function loadClient(host) {
+  return servedClient(host, (res) => {
+    assert.equal(res.status, 200)
+    assert.match(res.headers.get('content-type'), /^text\/javascript/)
+  })
 }
 
 /** A ws WebSocket class that records the frames (parsed) and URLs it is used with. */

@@ -3,13 +3,12 @@
 // sockets; afterwards the host must still serve everyone else.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { writeFileSync, cpSync } from 'node:fs'
+import { cpSync } from 'node:fs'
 import { join } from 'node:path'
-import { pathToFileURL } from 'node:url'
 import { connect as tcpConnect } from 'node:net'
 import WebSocket from 'ws'
 import { E2E_TOKEN, closeOf } from './lib/host.mjs'
-import { hostFor, rawClient, configDir, copyFixturePlugins, scratchDir, fixtures } from './lib/util.mjs'
+import { hostFor, rawClient, configDir, copyFixturePlugins, scratchDir, fixtures, servedClient } from './lib/util.mjs'
 
 /** A plugins dir with the semantics fixture and the limits fixture (flood.lua). */
 function limitPlugins() {
@@ -25,15 +24,6 @@ async function limitedHost(t, limits) {
 }
 
 const luaTable = (o) => `{ ${Object.entries(o).map(([k, v]) => `${k} = ${v}`).join(', ')} }`
-
-/** The moonhost client module as the host serves it. */
-async function clientModule(host) {
-  const src = await (await fetch(`http://127.0.0.1:${host.port}/__moonhost/client.js`)).text()
-  const file = join(scratchDir('moonhost-client-'), 'client.mjs')
-  writeFileSync(file, src)
-  return import(pathToFileURL(file).href)
-}
-
 
 const count = (text, re) => (text.match(re) || []).length
 
@@ -94,7 +84,7 @@ test('too many calls in flight: the 5th of 5 concurrent calls is refused as over
 
 test('a slow consumer (stops reading) is dropped with 1008 when its send queue passes send_queue_bytes; other clients keep working', async (t) => {
   const host = await limitedHost(t, { send_queue_bytes: 65536 })
-  const { connect } = await clientModule(host)
+  const { connect } = await servedClient(host)
 
   // The slow one: a trusted socket that stops reading from TCP.
   const slow = await host.rawSocket()

@@ -4,7 +4,7 @@
 import test from 'node:test'
 import assert from 'node:assert/strict'
 import { writeTree } from './lib/host.mjs'
-import { hostFor, deferred, rejectionOf, testConfigSource } from './lib/util.mjs'
+import { hostFor, deferred, rejectionOf, testConfigSource, servedClient } from './lib/util.mjs'
 
 const ANNOUNCE = 'devtoolskit:internal:peer:announce'
 const DELTA = 'devtoolskit:internal:peer:directory-delta'
@@ -233,15 +233,10 @@ test('ctx.mesh from Lua: peers(), peer(role):call through the relay, on("change"
 })
 
 test('the moonhost JS client: mesh.announce, peer(role).call, provide/make with meshReject, on("change"), identity in the handler', async (t) => {
-  const { writeFileSync } = await import('node:fs')
-  const { join } = await import('node:path')
-  const { pathToFileURL } = await import('node:url')
   const WebSocket = (await import('ws')).default
-  const { tempDir, E2E_TOKEN } = await import('./lib/host.mjs')
+  const { E2E_TOKEN } = await import('./lib/host.mjs')
   const host = await hostFor(t, {})
-  const file = join(tempDir('moonhost-client-'), 'client.mjs')
-  writeFileSync(file, await (await fetch(`http://127.0.0.1:${host.port}/__moonhost/client.js`)).text())
-  const { connect, meshReject } = await import(pathToFileURL(file).href)
+  const { connect, meshReject } = await servedClient(host)
   const open = () => connect({ url: host.url, token: E2E_TOKEN, WebSocket })
   const a = open()
   const b = open()
@@ -274,15 +269,10 @@ test('the moonhost JS client: mesh.announce, peer(role).call, provide/make with 
 })
 
 test('the moonhost JS client: a relay-event handler sees this.identity, signed by the host; an event without "x" has none', async (t) => {
-  const { writeFileSync } = await import('node:fs')
-  const { join } = await import('node:path')
-  const { pathToFileURL } = await import('node:url')
   const WebSocket = (await import('ws')).default
-  const { tempDir, E2E_TOKEN } = await import('./lib/host.mjs')
+  const { E2E_TOKEN } = await import('./lib/host.mjs')
   const host = await hostFor(t, {})
-  const file = join(tempDir('moonhost-client-'), 'client.mjs')
-  writeFileSync(file, await (await fetch(`http://127.0.0.1:${host.port}/__moonhost/client.js`)).text())
-  const { connect } = await import(pathToFileURL(file).href)
+  const { connect } = await servedClient(host)
   const open = () => connect({ url: host.url, token: E2E_TOKEN, WebSocket })
   const a = open()
   const b = open()

@@ -1,7 +1,8 @@
 // Small helpers shared by the e2e tests (on top of lib/host.mjs).
-import { readFileSync, rmSync } from 'node:fs'
+import { readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
+import { pathToFileURL } from 'node:url'
 import { startHost, fixtures, closeOf, writeTree, tempDir } from './host.mjs'
 
 /** Starts a host for test t and stops it (checking its exit) when t ends. */
@@ -180,4 +181,17 @@ function canListen(port) {
     srv.once('error', () => res(false))
     srv.listen(port, '127.0.0.1', () => srv.close(() => res(true)))
   })
+}
+
+/**
+ * The moonhost JS client module exactly as the host serves it
+ * (/__moonhost/client.js), written to a scratch file and imported.
+ * check(res) may assert on the HTTP response first.
+ */
+export async function servedClient(host, check = () => {}) {
+  const res = await fetch(`http://127.0.0.1:${host.port}/__moonhost/client.js`)
+  check(res)
+  const file = join(scratchDir('moonhost-client-'), 'client.mjs')
+  writeFileSync(file, await res.text())
+  return import(pathToFileURL(file).href)
 }
