@@ -226,9 +226,8 @@ static const char *cfg_suggest(const char *path) {
   return best;
 }
 
-/* The value at a dotted path of tree, or NULL. */
-static const mh_value *cfg_lookup(const mh_value *tree, const char *path) {
-  char seg[64];
+const mh_value *mh_config_lookup(const mh_value *tree, const char *path) {
+  char seg[256];
   while (tree && tree->type == MH_V_OBJECT) {
     size_t n = strcspn(path, ".");
     if (n >= sizeof seg) return NULL;
@@ -395,7 +394,7 @@ mh_value *mh_config_defaults(void) {
     char parent[64] = "";
     if (name != path) snprintf(parent, sizeof parent, "%.*s", (int)(name - path - 1), path);
     /* Parents come first in the table, so the lookup finds them. */
-    mh_value *dst = *parent ? (mh_value *)cfg_lookup(tree, parent) : tree;
+    mh_value *dst = *parent ? (mh_value *)mh_config_lookup(tree, parent) : tree;
     if (!dst || mh_value_obj_set(dst, name, cfg_default_value(&cfg_keys[i]))) {
       mh_value_free(tree);
       tree = NULL;
@@ -452,7 +451,7 @@ static int cfg_fill(mh_config *next, const mh_value *tree) {
   next->tree = mh_config_defaults();
   if (!next->tree || mh_config_merge(next->tree, tree)) return -1;
   for (size_t i = 0; rc == 0 && i < CFG_NKEYS; i++) {
-    const mh_value *v = cfg_lookup(next->tree, cfg_keys[i].path);
+    const mh_value *v = mh_config_lookup(next->tree, cfg_keys[i].path);
     if (v) rc = cfg_store(next, &cfg_keys[i], v);
   }
   next->plugins = (mh_value *)mh_value_obj_get(next->tree, "plugins");

@@ -67,6 +67,9 @@ mh_value *mh_config_defaults(void);
 /* Deep merge: objects merge key by key, recursively; any other value
  * (arrays included) replaces. src is copied. Returns 0 or -1 (memory). */
 int mh_config_merge(mh_value *dst, const mh_value *src);
+/* The value at a dotted path ("limits.max_message_bytes") of a
+ * configuration tree, or NULL. */
+const mh_value *mh_config_lookup(const mh_value *tree, const char *path);
 
 /* Checks one fragment against the schema: every key known (except below
  * `plugins`, which is free-form per plugin), every value of the right type

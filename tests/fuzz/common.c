@@ -227,12 +227,16 @@ static void check_refusal(const mh_codec *c, const mh_error *err) {
              "%s decode failed with code %s", c->name, err->code);
 }
 
-mh_value *fuzz_records_round_trip(const mh_codec *c, const char *in, size_t size, int depth) {
-  const mh_codec_limits lim = {depth};
+void fuzz_check_salvage_id(const mh_codec *c, const char *in, size_t size) {
   mh_value *id = c->salvage_id(in, size);
   FUZZ_CHECK(!id || id->type == MH_V_STRING || id->type == MH_V_INT || id->type == MH_V_FLOAT,
-             "salvage_id gave a %s", mh_value_type_name(id->type));
+             "%s: salvage_id gave a %s", c->name, mh_value_type_name(id->type));
   mh_value_free(id);
+}
+
+mh_value *fuzz_records_round_trip(const mh_codec *c, const char *in, size_t size, int depth) {
+  const mh_codec_limits lim = {depth};
+  fuzz_check_salvage_id(c, in, size);
 
   mh_error *err = NULL, *err_free = NULL;
   mh_value *v1 = c->decode(in, size, &lim, &err);

@@ -69,6 +69,9 @@ char *fuzz_encode(const mh_codec *c, const mh_value *v, size_t *len, mh_error **
 /* Whether two byte strings are the same. */
 bool fuzz_same_bytes(const char *a, size_t alen, const char *b, size_t blen);
 
+/* salvage_id on any input gives nothing, a string or a number. */
+void fuzz_check_salvage_id(const mh_codec *c, const char *in, size_t size);
+
 /* The structured-clone record codecs (mh_codec_sc, mh_codec_devframe):
  * decode with a depth limit, then the round-trip invariants (see
  * fuzz_sc.c). Returns the decoded value (the caller frees it) or NULL. */

@@ -43,21 +43,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
   return 0;
 }
 
-/* The value at a dotted path, walking objects as mh_config_apply reads them. */
-static const mh_value *lookup(const mh_value *tree, const char *dotted) {
-  char seg[256];
-  while (tree && tree->type == MH_V_OBJECT) {
-    size_t n = strcspn(dotted, ".");
-    if (n >= sizeof seg) return NULL;
-    memcpy(seg, dotted, n);
-    seg[n] = '\0';
-    tree = mh_value_obj_get(tree, seg);
-    if (!dotted[n]) return tree;
-    dotted += n + 1;
-  }
-  return NULL;
-}
-
 /* Every leaf of frag (below prefix) is what the applied tree holds there. */
 static void check_in_force(const mh_value *frag, const char *prefix, const mh_value *tree) {
   for (size_t i = 0; i < frag->u.obj.len; i++) {
@@ -70,7 +55,7 @@ static void check_in_force(const mh_value *frag, const char *prefix, const mh_va
       fuzz_check_same(val, plugins, "plugins as applied");
       continue;
     }
-    const mh_value *found = lookup(tree, dotted);
+    const mh_value *found = mh_config_lookup(tree, dotted);
     if (val->type == MH_V_OBJECT && found && found->type == MH_V_OBJECT) {
       check_in_force(val, dotted, tree);
       continue;

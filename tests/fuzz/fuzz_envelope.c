@@ -131,10 +131,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (!root) {
     FUZZ_CHECK(err != NULL, "%s decode failed without an error", c->name);
     mh_error_free(err);
-    mh_value *id = c->salvage_id(in, size);
-    FUZZ_CHECK(!id || id->type == MH_V_STRING || id->type == MH_V_INT || id->type == MH_V_FLOAT,
-               "salvage_id gave a %s", mh_value_type_name(id->type));
-    mh_value_free(id);
+    fuzz_check_salvage_id(c, in, size);
     return 0;
   }
 
