@@ -83,19 +83,25 @@ static void add_embedded_searcher(lua_State *L) {
   lua_pop(L, 2);
 }
 
+void mh_lua_preload(lua_State *L, const luaL_Reg *modules) {
+  luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
+  for (const luaL_Reg *m = modules; m->name; m++) {
+    lua_pushcfunction(L, m->func);
+    lua_setfield(L, -2, m->name);
+  }
+  lua_pop(L, 1);
+}
+
 static void install_searcher(lua_State *L, const char *plugin_dir) {
   add_embedded_searcher(L);
   lua_getglobal(L, "package");
   lua_pushfstring(L, "%s/?.lua;%s/?/init.lua", plugin_dir, plugin_dir);
   lua_setfield(L, -2, "path");
-  lua_getfield(L, -1, "preload");
-  lua_pushcfunction(L, mh_luaopen_core);
-  lua_setfield(L, -2, "moonhost.core");
-  lua_pushcfunction(L, mh_luaopen_project);
-  lua_setfield(L, -2, "moonhost.project");
-  lua_pushcfunction(L, mh_luaopen_call);
-  lua_setfield(L, -2, "moonhost.call");
-  lua_pop(L, 2);
+  lua_pop(L, 1);
+  static const luaL_Reg modules[] = {
+      {"moonhost.core", mh_luaopen_core}, {"moonhost.project", mh_luaopen_project}, {"moonhost.call", mh_luaopen_call},
+      {NULL, NULL}};
+  mh_lua_preload(L, modules);
 }
 
 /* A state with the standard libraries and the array marker that value

@@ -77,6 +77,8 @@ extern char mh_lua_undefined_tag;
 mh_engine *mh_lua_engine_of(lua_State *L);
 /* The count hook of plugin states: stops calls and finalizers over budget. */
 void mh_lua_budget_hook(lua_State *L, lua_Debug *ar);
+/* Registers C modules in package.preload, for `require`. */
+void mh_lua_preload(lua_State *L, const luaL_Reg *modules);
 /* The call running on coroutine L, or a Lua error naming `what` when L is not
  * a handler's own coroutine (a yielding call is not allowed there). */
 mh_lua_call *mh_lua_require_call(lua_State *L, const char *what);

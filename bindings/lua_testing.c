@@ -259,15 +259,11 @@ static int script_body(lua_State *L) {
 }
 
 static void install(lua_State *L) {
-  lua_getglobal(L, "package");
-  lua_getfield(L, -1, "preload");
-  lua_pushcfunction(L, open_runner_core);
-  lua_setfield(L, -2, "moonhost.core");
-  lua_pushcfunction(L, open_runner_call);
-  lua_setfield(L, -2, "moonhost.call");
-  lua_pushcfunction(L, open_testing_core);
-  lua_setfield(L, -2, "moonhost.testing.core");
-  lua_pop(L, 2);
+  static const luaL_Reg modules[] = {{"moonhost.core", open_runner_core},
+                                     {"moonhost.call", open_runner_call},
+                                     {"moonhost.testing.core", open_testing_core},
+                                     {NULL, NULL}};
+  mh_lua_preload(L, modules);
   lua_getglobal(L, "os");
   lua_pushcfunction(L, l_exit);
   lua_setfield(L, -2, "exit");
