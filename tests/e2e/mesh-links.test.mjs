@@ -6,13 +6,7 @@ import test from 'node:test'
 import assert from 'node:assert/strict'
 import { writeTree, startHost } from './lib/host.mjs'
 import { rejectionOf, testConfigSource, fixedPort } from './lib/util.mjs'
-
-const ANNOUNCE = 'devtoolskit:internal:peer:announce'
-const DELTA = 'devtoolskit:internal:peer:directory-delta'
-const RELAY = 'devtoolskit:internal:mesh:relay'
-const RELAY_EVENT = 'devtoolskit:internal:mesh:relay-event'
-const VERIFY = 'devtoolskit:internal:mesh:verify'
-const MAKE = 'devtoolskit:internal:mesh:make'
+import { ANNOUNCE, RELAY, RELAY_EVENT, VERIFY, MAKE, meshPeer as peer } from './lib/mesh.mjs'
 
 /** A host named `name` on `port`, linking to the given ports. */
 function linkedHost(t, name, port, upstreams = [], extra = '') {
@@ -25,26 +19,6 @@ function linkedHost(t, name, port, upstreams = [], extra = '') {
     t.after(() => h.stop().catch(() => {}))
     return h
   })
-}
-
-/** A peer whose directory deltas can be awaited by predicate. */
-async function peer(host, functions = {}) {
-  const seen = []
-  const waiters = []
-  const c = await host.connect({
-    ...functions,
-    [DELTA]: (d) => {
-      seen.push(d)
-      for (const w of [...waiters]) if (w.pred(d)) waiters.splice(waiters.indexOf(w), 1) && w.resolve(d)
-    },
-  })
-  c.forget = () => seen.splice(0) // deltas seen so far no longer count
-  c.delta = (pred) => {
-    const i = seen.findIndex(pred)
-    if (i >= 0) return Promise.resolve(seen.splice(i, 1)[0])
-    return new Promise((resolve) => waiters.push({ pred, resolve }))
-  }
-  return c
 }
 
 test('two linked hosts: a peer on one calls a peer on the other; the directory shows where each peer is', async (t) => {

@@ -5,28 +5,7 @@ import test from 'node:test'
 import assert from 'node:assert/strict'
 import { writeTree } from './lib/host.mjs'
 import { hostFor, deferred, rejectionOf, testConfigSource, servedClient } from './lib/util.mjs'
-
-const ANNOUNCE = 'devtoolskit:internal:peer:announce'
-const DELTA = 'devtoolskit:internal:peer:directory-delta'
-const RELAY = 'devtoolskit:internal:mesh:relay'
-const RELAY_EVENT = 'devtoolskit:internal:mesh:relay-event'
-const MAKE = 'devtoolskit:internal:mesh:make'
-
-/** A peer: a birpc client whose directory deltas are queued for the test to await. */
-async function peer(host, functions = {}) {
-  const deltas = []
-  const waiting = []
-  const c = await host.connect({
-    ...functions,
-    [DELTA]: (d) => {
-      const w = waiting.shift()
-      if (w) w(d)
-      else deltas.push(d)
-    },
-  })
-  c.nextDelta = () => (deltas.length ? Promise.resolve(deltas.shift()) : new Promise((r) => waiting.push(r)))
-  return c
-}
+import { ANNOUNCE, RELAY, RELAY_EVENT, MAKE, meshPeer as peer } from './lib/mesh.mjs'
 
 test('announce, directory deltas, relay to a role, and a disconnect that makes the next relay not_found', async (t) => {
   const host = await hostFor(t, {})
