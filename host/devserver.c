@@ -1,8 +1,12 @@
 #include "devserver.h"
 
+#include <dirent.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "buf.h"
 #include "log.h"
@@ -11,6 +15,7 @@ typedef struct pipe_reader {
   uv_pipe_t pipe;
   mh_buf line; /* a partial line waiting for its '\n' */
   bool is_stderr;
+  bool eof; /* end of file seen, or we stopped reading */
   mh_devserver *owner;
 } pipe_reader;
 
@@ -19,7 +24,7 @@ struct mh_devserver {
   pipe_reader out, err;
   int open_handles;
   bool running, freeing;
-  int pid;
+  int pid; /* also the id of its process group: it runs in a session of its own */
   char *command;
   mh_devserver_exit_cb cb;
   void *ud;
@@ -67,6 +72,14 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   buf->len = buf->base ? suggested : 0;
 }
 
+/* A stopped pipe no longer keeps the loop alive (the handle closes in free). */
+static void stop_reading(pipe_reader *r) {
+  if (r->eof) return;
+  r->eof = true;
+  flush_lines(r, true);
+  uv_read_stop((uv_stream_t *)&r->pipe);
+}
+
 static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
   pipe_reader *r = (pipe_reader *)(void *)s; /* the pipe is the reader's first member */
   if (n > 0) {
@@ -75,10 +88,7 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
     flush_lines(r, r->line.len > 65536);
   }
   free(buf->base);
-  if (n < 0) {
-    flush_lines(r, true);
-    uv_read_stop(s);
-  }
+  if (n < 0) stop_reading(r);
 }
 
 static void on_child_exit(uv_process_t *p, int64_t status, int term_signal) {
@@ -115,8 +125,13 @@ mh_devserver *mh_devserver_start(uv_loop_t *loop, char **argv, const char *cwd, 
     {.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&d->out.pipe},
     {.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&d->err.pipe},
   };
+  /* DETACHED: the child calls setsid(), so it leads a process group of its
+   * own that its children (npm exec -> sh -> node vite) inherit. Signalling
+   * that group reaches the real server, not only the launcher; a launcher
+   * that does not forward signals would otherwise leave it running. */
   uv_process_options_t opts = {
     .exit_cb = on_child_exit, .file = argv[0], .args = argv, .cwd = cwd, .stdio_count = 3, .stdio = stdio,
+    .flags = UV_PROCESS_DETACHED,
   };
   d->proc.data = d;
   int rc = uv_spawn(loop, &d->proc, &opts);
@@ -135,8 +150,64 @@ mh_devserver *mh_devserver_start(uv_loop_t *loop, char **argv, const char *cwd, 
   return d;
 }
 
+#ifdef __linux__
+/* Whether /proc/PID/stat (one entry of /proc) is a live process in group pgid. */
+static bool proc_in_group(int dirfd, const char *pid, int pgid) {
+  char path[64], buf[512];
+  if (snprintf(path, sizeof path, "%s/stat", pid) >= (int)sizeof path) return false;
+  int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return false;
+  buf[n] = '\0';
+  /* "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses,
+   * and is at most 64 bytes, so the fields we need are inside buf. */
+  char *rp = strrchr(buf, ')');
+  char state;
+  int ppid, pgrp;
+  if (!rp || sscanf(rp + 1, " %c %d %d", &state, &ppid, &pgrp) != 3) return false;
+  return pgrp == pgid && state != 'Z' && state != 'X';
+}
+#endif
+
+/* Whether a process other than a zombie is in group pgid. kill(-pgid, 0)
+ * alone counts zombies: orphans whose new parent (PID 1 in a container that
+ * is not an init) never reaps them would look alive forever. A group we may
+ * not signal (EPERM) is not one we can stop, so it counts as gone. */
+static bool group_has_live_member(int pgid) {
+  if (kill(-pgid, 0) != 0) return false;
+#ifdef __linux__
+  DIR *proc = opendir("/proc");
+  if (!proc) return true;
+  bool found = false;
+  for (struct dirent *e; !found && (e = readdir(proc));)
+    if (e->d_name[0] >= '1' && e->d_name[0] <= '9') found = proc_in_group(dirfd(proc), e->d_name, pgid);
+  closedir(proc);
+  return found;
+#else
+  return true;
+#endif
+}
+
+bool mh_devserver_group_alive(const mh_devserver *d) {
+  return d->running || (d->pid > 0 && group_has_live_member(d->pid));
+}
+
+/* The whole process group, not just the child: `npx vite` is npm exec, and
+ * the server is its grandchild. Once the child has exited the group id is
+ * only used while live members hold it, so it cannot name someone else's. */
 void mh_devserver_signal(mh_devserver *d, int signum) {
-  if (d->running) uv_process_kill(&d->proc, signum);
+  if (!mh_devserver_group_alive(d)) return;
+  kill(-d->pid, signum);
+}
+
+bool mh_devserver_output_open(const mh_devserver *d) { return !d->out.eof || !d->err.eof; }
+
+void mh_devserver_let_go(mh_devserver *d) {
+  stop_reading(&d->out);
+  stop_reading(&d->err);
+  uv_unref((uv_handle_t *)&d->proc);
 }
 
 bool mh_devserver_running(const mh_devserver *d) { return d->running; }
@@ -145,7 +216,7 @@ const char *mh_devserver_command(const mh_devserver *d) { return d->command; }
 
 void mh_devserver_free(mh_devserver *d) {
   if (!d) return;
-  if (d->running) uv_process_kill(&d->proc, SIGKILL);
+  mh_devserver_signal(d, SIGKILL);
   d->cb = NULL;
   d->freeing = true;
   uv_close((uv_handle_t *)&d->proc, on_handle_closed);

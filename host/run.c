@@ -18,6 +18,11 @@
 #define SHUTDOWN_GRACE_MS 5000
 #define SHUTDOWN_TICK_MS 10
 #define SHUTDOWN_FLUSH_MS 200
+/* After SIGKILL to the dev server's group: how long to wait for it to go. */
+#define SHUTDOWN_KILL_WAIT_MS 1000
+/* After the dev server's group is gone: how long its pipes may take to reach
+ * end of file (only a process outside the group can hold them longer). */
+#define SHUTDOWN_DRAIN_MS 200
 
 typedef struct run_state {
   mh_host host;
@@ -29,7 +34,9 @@ typedef struct run_state {
   uint64_t shutdown_at;
   uint64_t closing_since; /* when the forced closes went out */
   int exit_code;
-  bool child_ended_run;
+  bool child_signalled;   /* the dev server's group was told to stop */
+  uint64_t killed_at;     /* when its group got SIGKILL */
+  uint64_t group_gone_at; /* when no process of its group was left */
 } run_state;
 
 static void on_handle_closed(uv_handle_t *h) { (void)h; }
@@ -38,6 +45,34 @@ static void close_signals(run_state *r) {
   uv_signal_t *sigs[] = {&r->sigint, &r->sigterm, &r->sighup};
   for (int i = 0; i < 3; i++)
     if (!uv_is_closing((uv_handle_t *)sigs[i])) uv_close((uv_handle_t *)sigs[i], on_handle_closed);
+}
+
+/* Whether shutting down may go on as far as the dev server is concerned:
+ * its process group has exited (SIGKILL at the end of the grace period, then
+ * at most SHUTDOWN_KILL_WAIT_MS more) and its output has been read (at most
+ * SHUTDOWN_DRAIN_MS more). Never waits without a bound. */
+static bool devserver_settled(run_state *r, bool late) {
+  mh_devserver *d = r->host.devserver;
+  if (!d) return true;
+  uint64_t now = uv_now(r->host.loop);
+  if (mh_devserver_group_alive(d)) {
+    if (!late) return false;
+    if (!r->killed_at) {
+      mh_log_warn("dev", "'%s' still runs after the grace period: SIGKILL to its process group",
+                  mh_devserver_command(d));
+      mh_devserver_signal(d, SIGKILL);
+      r->killed_at = now;
+    }
+    if (now - r->killed_at < SHUTDOWN_KILL_WAIT_MS) return false;
+    mh_log_warn("dev", "processes of '%s' outlived SIGKILL; not waiting for them", mh_devserver_command(d));
+  } else if (mh_devserver_output_open(d)) {
+    if (!r->group_gone_at) r->group_gone_at = now;
+    if (now - r->group_gone_at < SHUTDOWN_DRAIN_MS) return false;
+    mh_log_warn("dev", "a process outside the group of '%s' holds its output open; no longer reading it",
+                mh_devserver_command(d));
+  }
+  mh_devserver_let_go(d);
+  return true;
 }
 
 /* Runs every few ms while shutting down: idle clients get 1001 at once,
@@ -50,9 +85,7 @@ static void shutdown_tick(uv_timer_t *t) {
     mh_client *c = mh_container_of(pos, mh_client, link);
     if ((c->nincoming == 0 || late) && c->transport) c->ops->close(c->transport, 1001, "server shutting down");
   }
-  bool child = h->devserver && mh_devserver_running(h->devserver);
-  if (child && late) mh_devserver_signal(h->devserver, SIGKILL);
-  if (child) return;
+  if (!devserver_settled(r, late)) return;
   if (h->nclients > 0) {
     if (!late) return;
     /* Past the grace period every client was just told 1001: give the close
@@ -75,8 +108,11 @@ static void begin_shutdown(run_state *r, int exit_code, const char *why) {
   mh_hotreload_stop(h);
   mh_links_stop(h);
   mh_plugins_quiesce(h);
-  if (h->devserver && mh_devserver_running(h->devserver) && !r->child_ended_run)
+  /* Also when the child exited by itself: what it started may still run. */
+  if (h->devserver && !r->child_signalled) {
     mh_devserver_signal(h->devserver, SIGTERM);
+    r->child_signalled = true;
+  }
   r->shutdown_at = uv_now(h->loop);
   uv_timer_init(h->loop, &r->tick);
   r->tick.data = r;
@@ -85,10 +121,10 @@ static void begin_shutdown(run_state *r, int exit_code, const char *why) {
 
 static void on_child_exit(void *ud, int code) {
   run_state *r = ud;
-  r->child_ended_run = true;
   if (!r->host.stopping) {
     begin_shutdown(r, code, "the dev server exited");
   } else if (r->exit_code == 0) {
+    /* Told to stop, it stopped: dying of that signal is a clean stop too. */
     r->exit_code = code == 128 + SIGTERM || code == 128 + SIGINT ? 0 : code;
   }
 }
@@ -105,10 +141,11 @@ static void on_signal(uv_signal_t *s, int signum) {
     r->shutdown_at -= SHUTDOWN_GRACE_MS; /* the next tick is past the grace period */
     return;
   }
-  /* The dev server gets the same signal, the way a terminal sends Ctrl-C to both. */
-  if (r->host.devserver && mh_devserver_running(r->host.devserver)) {
+  /* The dev server's process group gets the same signal, the way a terminal
+   * sends Ctrl-C to every process of the foreground job. */
+  if (r->host.devserver) {
     mh_devserver_signal(r->host.devserver, signum);
-    r->child_ended_run = true; /* it was told; don't send SIGTERM on top */
+    r->child_signalled = true; /* it was told; don't send SIGTERM on top */
   }
   begin_shutdown(r, 0, signum == SIGINT ? "SIGINT" : "SIGTERM");
 }

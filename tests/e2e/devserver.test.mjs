@@ -9,7 +9,8 @@
 // exits, never by sleeping.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { copyFileSync, cpSync, realpathSync, writeFileSync } from 'node:fs'
+import { copyFileSync, cpSync, mkdirSync, readdirSync, readFileSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs'
+import { connect } from 'node:net'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { scratchDir, tempTree, fixtures, fixedPort } from './lib/util.mjs'
@@ -38,15 +39,47 @@ function within(p, ms, message) {
 
 const isRunning = (host) => host.child.exitCode === null && host.child.signalCode === null
 
-/** Whether a process exists (signal 0 probes without sending anything). */
-function alive(pid) {
+/** A process's state letter from /proc/PID/stat ('S', 'R', 'Z', ...), or null when it is gone. */
+function procState(pid) {
   try {
-    process.kill(pid, 0)
-    return true
-  } catch (e) {
-    if (e.code === 'ESRCH') return false
-    throw e
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    return stat.slice(stat.lastIndexOf(')') + 2)[0]
+  } catch {
+    return null
   }
+}
+
+/**
+ * Whether a process runs: gone and zombie both count as stopped (where PID 1
+ * does not reap orphans, a dead one stays a zombie and kill(pid, 0) still
+ * succeeds on it).
+ */
+const running = (pid) => !['Z', 'X', null].includes(procState(pid))
+
+/** The pids of running processes in process group pgid. */
+function groupMembers(pgid) {
+  const out = []
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8')
+      const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+      if (Number(pgrp) === pgid && state !== 'Z' && state !== 'X') out.push(Number(name))
+    } catch {} // gone meanwhile
+  }
+  return out
+}
+
+/** 'open' when a TCP connection to 127.0.0.1:port succeeds, else the error code. */
+function probePort(port) {
+  return new Promise((resolve) => {
+    const sock = connect(port, '127.0.0.1')
+    sock.once('connect', () => {
+      sock.destroy()
+      resolve('open')
+    })
+    sock.once('error', (e) => resolve(e.code))
+  })
 }
 
 /**
@@ -76,7 +109,7 @@ async function devHost(t, { command, root, plugins, env } = {}) {
       }
     }
     const pid = devPid(host)
-    if (pid && alive(pid)) process.kill(pid, 'SIGKILL')
+    if (pid && groupMembers(pid).length) process.kill(-pid, 'SIGKILL') // its whole process group
     if (hung) throw new Error(`moonhost did not exit within 8 s of SIGTERM (killed). Log:\n${host.log}`)
     if (SANITIZER.test(host.log)) throw new Error(`sanitizer report in moonhost output:\n${host.log}`)
   })
@@ -183,7 +216,7 @@ test('SIGTERM to moonhost is forwarded to the dev server ("got SIGTERM"), client
   assert.equal(code, 0, host.log)
   assert.match(host.log, /\[dev\] got SIGTERM/)
   assert.match(host.log, /exited with code 0/)
-  assert.equal(alive(childPid), false)
+  assert.equal(running(childPid), false)
   assert.deepEqual(await closed, { code: 1001, reason: 'server shutting down' }, 'close code and reason the client saw')
 })
 
@@ -362,6 +395,101 @@ test('a real Vite dev server: [dev] shows its URL, it serves the app, ctx.watch 
   host.child.kill('SIGTERM')
   const { code } = await exitOf(host)
   assert.equal(code, 0, host.log)
-  assert.equal(alive(vitePid), false, 'Vite is gone after moonhost stopped')
+  assert.equal(running(vitePid), false, 'Vite is gone after moonhost stopped')
   assert.equal((await closed).code, 1001, 'close code the client saw')
+})
+
+// ---------------------------------------------------------------------------
+// Stopping the whole dev server (issue 13, item 15). `npx vite` is npm exec
+// -> sh -> node vite -> esbuild: the server moonhost must stop is a
+// grandchild. moonhost starts the command in a process group of its own and
+// signals that group; tests signal moonhost's pid alone, as a process manager
+// or an IDE's stop button does (no terminal sending Ctrl-C to every process).
+
+/** A copy of the Vite fixture app whose node_modules/.bin/vite is the test's Vite, with `npm run dev`. */
+function viteRoot(port) {
+  const root = realpathSync(scratchDir('moonhost-e2e-vitetree-'))
+  cpSync(join(fixtures, 'vite-app'), root, { recursive: true })
+  mkdirSync(join(root, 'node_modules', '.bin'), { recursive: true })
+  // Its own node_modules (Vite keeps its cache there), a link to the real Vite: npx finds it offline.
+  symlinkSync(viteBin, join(root, 'node_modules', '.bin', 'vite'))
+  writeFileSync(join(root, 'package.json'), JSON.stringify({ private: true, scripts: { dev: `vite --port ${port} --strictPort` } }))
+  return root
+}
+
+for (const [how, command] of [
+  ['npx vite', (port) => ['npx', 'vite', '--port', String(port), '--strictPort']],
+  ['npm run dev', () => ['npm', 'run', 'dev']],
+]) {
+  for (const sig of ['SIGTERM', 'SIGINT']) {
+    test(`${sig} to moonhost's pid alone stops every process of \`${how}\` (Vite stops serving) and moonhost exits 0`, { timeout: 60000 }, async (t) => {
+      const port = await fixedPort()
+      const host = await devHost(t, { command: command(port), root: viteRoot(port), env: { NO_COLOR: '1', CI: '1' } })
+      await host.waitForLog(/\[dev\].*Local:\s+http:\/\/127\.0\.0\.1:(\d+)\//, 30000)
+      assert.equal(await probePort(port), 'open', 'Vite serves')
+      const tree = groupMembers(devPid(host))
+      assert.ok(tree.length >= 3, `npm, node vite and esbuild run in the dev server's group: ${tree}`)
+      const t0 = performance.now()
+      host.child.kill(sig)
+      const { code, signal } = await exitOf(host)
+      const ms = performance.now() - t0
+      assert.deepEqual({ code, signal }, { code: 0, signal: null }, host.log)
+      assert.ok(ms < 5000, `moonhost exited within the 5 s grace period (took ${ms} ms)`)
+      assert.deepEqual(tree.filter(running), [], 'no process of the dev server is left running')
+      assert.equal(await probePort(port), 'ECONNREFUSED', 'nothing serves on the Vite port any more')
+      assert.doesNotMatch(host.log, /SIGKILL/)
+      t.diagnostic(`${how}, ${sig}: moonhost exited ${Math.round(ms)} ms after the signal; ${tree.length} processes stopped`)
+    })
+  }
+}
+
+test('a dev server whose processes ignore SIGTERM: its group gets SIGKILL after the 5 s grace period, moonhost exits 137', { timeout: 60000 }, async (t) => {
+  const root = childRoot()
+  const host = await devHost(t, { command: ['node', 'devchild.js', 'stubborn', '--grandchild', 'stubborn'], root })
+  await host.waitForLog(/\[dev\] devchild ready/)
+  const grandchild = Number((await host.waitForLog(/\[dev\] grandchild ready pid=(\d+)/))[1])
+  const t0 = performance.now()
+  host.child.kill('SIGTERM')
+  await host.waitForLog(/\[dev\] grandchild ignoring SIGTERM/)
+  await host.waitForLog(/\[dev\] ignoring SIGTERM/)
+  const { code } = await exitOf(host)
+  const ms = performance.now() - t0
+  assert.equal(code, 137, host.log)
+  assert.match(host.log, /still runs after the grace period: SIGKILL to its process group/)
+  assert.match(host.log, /exited with signal 9/)
+  assert.equal(running(grandchild), false, 'the grandchild got SIGKILL too')
+  assert.ok(ms >= 5000 && ms < 7000, `exit between the grace period and a second after it (took ${ms} ms)`)
+  t.diagnostic(`SIGTERM ignored: moonhost exited ${Math.round(ms)} ms after it`)
+})
+
+test('a dev server that exits by itself while a grandchild holds its stdout: the grandchild is told to stop and moonhost exits with the code', { timeout: 60000 }, async (t) => {
+  const root = childRoot()
+  const host = await devHost(t, { command: ['node', 'devchild.js', 'handle', '--grandchild', 'handle'], root })
+  const child = Number((await host.waitForLog(/\[dev\] devchild ready pid=(\d+)/))[1])
+  const grandchild = Number((await host.waitForLog(/\[dev\] grandchild ready pid=(\d+)/))[1])
+  const t0 = performance.now()
+  process.kill(child, 'SIGUSR1') // exit(3); the grandchild keeps running and holds the pipes
+  const { code } = await exitOf(host)
+  const ms = performance.now() - t0
+  assert.equal(code, 3, host.log)
+  assert.match(host.log, /\[dev\] grandchild got SIGTERM/, 'the rest of the group was told to stop')
+  assert.equal(running(grandchild), false)
+  assert.ok(ms < 5000, `no wait for the grace period (took ${ms} ms)`)
+})
+
+test('a process outside the dev server\'s group that holds its stdout open does not keep moonhost from exiting', { timeout: 60000 }, async (t) => {
+  const root = childRoot()
+  const host = await devHost(t, { command: ['node', 'devchild.js', 'handle', '--grandchild', 'stubborn', '--detached'], root })
+  const child = Number((await host.waitForLog(/\[dev\] devchild ready pid=(\d+)/))[1])
+  const orphan = Number((await host.waitForLog(/\[dev\] grandchild ready pid=(\d+)/))[1])
+  t.after(() => running(orphan) && process.kill(orphan, 'SIGKILL'))
+  const t0 = performance.now()
+  process.kill(child, 'SIGUSR1') // exit(3)
+  const { code } = await exitOf(host)
+  const ms = performance.now() - t0
+  assert.equal(code, 3, host.log)
+  assert.match(host.log, /holds its output open; no longer reading it/)
+  assert.equal(running(orphan), true, 'outside the group: moonhost never signalled it')
+  assert.ok(ms < 2000, `exit after a short drain, not a hang (took ${ms} ms)`)
+  t.diagnostic(`pipe held by a detached grandchild: moonhost exited ${Math.round(ms)} ms after the child`)
 })
