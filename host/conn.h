@@ -16,6 +16,7 @@ struct mh_server {
   mh_host *host;
   struct lws_context *ctx;
   struct lws_vhost *vhost;
+  char *address; /* the numeric address listened on (listen's host name resolved) */
   int port;
   lws_retry_bo_t idle_policy; /* keep-alive pings and idle hang-up */
 };

@@ -150,8 +150,9 @@ static void on_signal(uv_signal_t *s, int signum) {
   begin_shutdown(r, 0, signum == SIGINT ? "SIGINT" : "SIGTERM");
 }
 
+/* Only once the port is bound, with the address really listened on. */
 static void announce(mh_host *h) {
-  const char *host = h->cfg->listen_host;
+  const char *host = mh_server_address(h->server);
   int v6 = strchr(host, ':') != NULL, port = mh_server_port(h->server);
   const char *l = v6 ? "[" : "", *rb = v6 ? "]" : "";
   mh_log_info("host", "listening on ws://%s%s%s:%d/__ws", l, host, rb, port);
@@ -166,9 +167,9 @@ static void start_serving(run_state *r) {
   mh_host *h = &r->host;
   if (r->serving || h->stopping) return;
   r->serving = true;
-  h->server = mh_server_start(h);
-  if (!h->server) {
-    begin_shutdown(r, 1, "cannot listen");
+  int rc = mh_server_start(h, &h->server);
+  if (rc) {
+    begin_shutdown(r, rc, "cannot listen");
     return;
   }
   announce(h);

@@ -2,8 +2,14 @@
  * WebSocket RPC connections and plain HTTP requests. */
 #include "server.h"
 
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "auth.h"
 #include "conn.h"
@@ -69,10 +75,106 @@ static void lws_log_emit(int level, const char *line) {
   mh_log(level == LLL_ERR ? MH_LOG_ERROR : MH_LOG_WARN, "lws", "%.*s", (int)n, line);
 }
 
-mh_server *mh_server_start(mh_host *host) {
+/* lws 4.1 reads `iface` as an interface name or a numeric address: a host
+ * name such as "localhost" is neither, and lws then keeps a vhost that
+ * listens nowhere, waiting for an interface of that name to appear. So a
+ * name is resolved here, once, at start: its first IPv4 address, or its
+ * first IPv6 one when it has none. An IPv6 literal (maybe with a %scope) and
+ * an IPv4 one are used as they are. NULL (logged) when it does not resolve. */
+static char *numeric_host(const char *name) {
+  struct in_addr v4;
+  if (strchr(name, ':') || inet_pton(AF_INET, name, &v4) == 1) return strdup(name);
+  struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res = NULL;
+  int rc = getaddrinfo(name, NULL, &hints, &res);
+  if (rc) {
+    mh_log_error("server", "cannot listen on %s: the host name does not resolve (%s)", name, gai_strerror(rc));
+    return NULL;
+  }
+  const struct addrinfo *pick = NULL;
+  for (const struct addrinfo *a = res; a && !(pick && pick->ai_family == AF_INET); a = a->ai_next)
+    if (a->ai_family == AF_INET || (a->ai_family == AF_INET6 && !pick)) pick = a;
+  char buf[INET6_ADDRSTRLEN] = "";
+  if (pick) {
+    const void *addr = pick->ai_family == AF_INET ? (const void *)&((struct sockaddr_in *)(void *)pick->ai_addr)->sin_addr
+                                                  : (const void *)&((struct sockaddr_in6 *)(void *)pick->ai_addr)->sin6_addr;
+    inet_ntop(pick->ai_family, addr, buf, sizeof buf);
+  }
+  freeaddrinfo(res);
+  if (!buf[0]) {
+    mh_log_error("server", "cannot listen on %s: it has no IPv4 or IPv6 address", name);
+    return NULL;
+  }
+  mh_log_info("server", "%s resolves to %s: listening there only", name, buf);
+  return strdup(buf);
+}
+
+/* 0 when addr:port can be bound, else the errno. lws logs a failed bind
+ * only as a number, so we bind the address ourselves first (with
+ * SO_REUSEADDR, as lws does) to say why in words. The socket is closed at
+ * once, before it listens, so it leaves nothing behind. */
+static int bind_error(const char *addr, int port) {
+  char service[8];
+  snprintf(service, sizeof service, "%d", port);
+  struct addrinfo hints = {.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV, .ai_socktype = SOCK_STREAM}, *res = NULL;
+  if (getaddrinfo(addr, service, &hints, &res)) return EINVAL;
+  int err = 0, one = 1;
+  int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) || bind(fd, res->ai_addr, res->ai_addrlen))
+    err = errno;
+  if (fd >= 0) close(fd);
+  freeaddrinfo(res);
+  return err;
+}
+
+static const char *bind_error_words(int err) {
+  switch (err) {
+  case EADDRINUSE: return "address already in use (another process listens on that port)";
+  case EADDRNOTAVAIL: return "address not available (no interface of this machine has it)";
+  case EACCES: return "permission denied (ports below 1024 need privileges)";
+  default: return strerror(err);
+  }
+}
+
+/* info: the context's, completed for the vhost. */
+static struct lws_vhost *create_vhost(mh_server *s, struct lws_context_creation_info *info) {
+  mh_host *host = s->host;
+  info->port = host->cfg->listen_port;
+  info->iface = s->address;
+  /* Without this lws 4.1 keeps a vhost whose address it could not bind
+   * (waiting for the interface to come up) instead of failing. */
+  info->options |= LWS_SERVER_OPTION_FAIL_UPON_UNABLE_TO_BIND;
+  /* lws 4.1 opens an IPv6 socket on [::] whatever IPv4 address iface names,
+   * which would listen on every interface: for an IPv4 address, IPv4 only. */
+  if (!strchr(s->address, ':')) info->options |= LWS_SERVER_OPTION_DISABLE_IPV6;
+  info->protocols = protocols;
+  info->vhost_name = "moonhost";
+  /* lws pings a silent client, then hangs up when even the pong is missing. */
+  s->idle_policy.secs_since_valid_ping = (uint16_t)host->cfg->limits.ping_interval_s;
+  s->idle_policy.secs_since_valid_hangup = (uint16_t)host->cfg->limits.idle_timeout_s;
+  info->retry_and_idle_policy = &s->idle_policy;
+  return lws_create_vhost(s->ctx, info);
+}
+
+/* Before the lws context exists: nothing to tear down but s. */
+static int start_failed(mh_server *s, int code) {
+  free(s->address);
+  free(s);
+  return code;
+}
+
+int mh_server_start(mh_host *host, mh_server **out) {
+  *out = NULL;
   mh_server *s = calloc(1, sizeof *s);
-  if (!s) return NULL;
+  if (!s) return 1;
   s->host = host;
+  int port = host->cfg->listen_port;
+  s->address = numeric_host(host->cfg->listen_host);
+  if (!s->address) return start_failed(s, 2);
+  int err = bind_error(s->address, port);
+  if (err) {
+    mh_log_error("server", "cannot listen on %s port %d: %s", s->address, port, bind_error_words(err));
+    return start_failed(s, 1);
+  }
   lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_emit);
   void *loops[1] = {host->loop};
   struct lws_context_creation_info info;
@@ -86,32 +188,22 @@ mh_server *mh_server_start(mh_host *host) {
   s->ctx = lws_create_context(&info);
   if (!s->ctx) {
     mh_log_error("server", "cannot create the libwebsockets context");
-    free(s);
-    return NULL;
+    return start_failed(s, 1);
   }
-  info.port = host->cfg->listen_port;
-  info.iface = host->cfg->listen_host;
-  /* lws 4.1 opens an IPv6 socket on [::] whatever IPv4 address iface names,
-   * which would listen on every interface: for an IPv4 address, IPv4 only. */
-  if (!strchr(host->cfg->listen_host, ':')) info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
-  info.protocols = protocols;
-  info.vhost_name = "moonhost";
-  /* lws pings a silent client, then hangs up when even the pong is missing. */
-  s->idle_policy.secs_since_valid_ping = (uint16_t)host->cfg->limits.ping_interval_s;
-  s->idle_policy.secs_since_valid_hangup = (uint16_t)host->cfg->limits.idle_timeout_s;
-  info.retry_and_idle_policy = &s->idle_policy;
-  s->vhost = lws_create_vhost(s->ctx, &info);
-  if (!s->vhost) {
-    mh_log_error("server", "cannot listen on %s:%d", host->cfg->listen_host, host->cfg->listen_port);
-    lws_context_destroy(s->ctx);
-    free(s);
-    return NULL;
+  *out = s; /* from here on, lws tears down in two steps on our loop: stop, then free */
+  s->vhost = create_vhost(s, &info);
+  /* A vhost without a bound port must never be announced as listening
+   * (the address was bindable a moment ago: something took it since). */
+  s->port = s->vhost ? lws_get_vhost_listen_port(s->vhost) : 0;
+  if (s->port <= 0) {
+    mh_log_error("server", "cannot listen on %s port %d (see the [lws] lines above)", s->address, port);
+    return 1;
   }
-  s->port = lws_get_vhost_listen_port(s->vhost);
-  return s;
+  return 0;
 }
 
 int mh_server_port(const mh_server *s) { return s->port; }
+const char *mh_server_address(const mh_server *s) { return s->address; }
 
 void mh_server_stop(mh_server *s) {
   if (s->ctx) lws_context_destroy(s->ctx);
@@ -121,5 +213,6 @@ void mh_server_free(mh_server *s) {
   /* On a foreign loop lws finishes tearing down in a second call, after the
    * loop has run its handle close callbacks. */
   if (s->ctx) lws_context_destroy(s->ctx);
+  free(s->address);
   free(s);
 }

@@ -6,10 +6,16 @@
 typedef struct mh_host mh_host;
 typedef struct mh_server mh_server;
 
-/* Listens on cfg->listen_host:listen_port. NULL on failure (logged). */
-mh_server *mh_server_start(mh_host *host);
+/* Listens on cfg->listen_host:listen_port (a host name is resolved first).
+ * Returns 0 with *out set once the port is bound, or the process exit code
+ * with a log line saying why: 2 when the host name does not resolve, 1 when
+ * the address cannot be listened on (in use, not on this machine, ...).
+ * Even then *out may be set (lws was started): stop and free it as usual. */
+int mh_server_start(mh_host *host, mh_server **out);
 /* The port actually bound (useful when 0 was asked for). */
 int mh_server_port(const mh_server *s);
+/* The numeric address bound ("127.0.0.1" for listen = 'localhost:PORT'). */
+const char *mh_server_address(const mh_server *s);
 /* Starts tearing lws down; the loop then runs until its handles close. */
 void mh_server_stop(mh_server *s);
 /* After the loop has stopped: releases what is left. */
