@@ -1,9 +1,11 @@
 #include "run.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "client.h"
@@ -37,6 +39,7 @@ typedef struct run_state {
   bool child_signalled;   /* the dev server's group was told to stop */
   uint64_t killed_at;     /* when its group got SIGKILL */
   uint64_t group_gone_at; /* when no process of its group was left */
+  int tty;                /* our controlling terminal (to tell a hang-up from `kill -HUP`), or -1 */
 } run_state;
 
 static void on_handle_closed(uv_handle_t *h) { (void)h; }
@@ -125,13 +128,26 @@ static void on_child_exit(void *ud, int code) {
     begin_shutdown(r, code, "the dev server exited");
   } else if (r->exit_code == 0) {
     /* Told to stop, it stopped: dying of that signal is a clean stop too. */
-    r->exit_code = code == 128 + SIGTERM || code == 128 + SIGINT ? 0 : code;
+    r->exit_code = code == 128 + SIGTERM || code == 128 + SIGINT || code == 128 + SIGHUP ? 0 : code;
   }
+}
+
+/* The dev server runs in a session of its own, so a terminal that closes
+ * signals only moonhost: SIGHUP, which otherwise means "reload". When the
+ * terminal we started on is gone, it means what it says, and moonhost stops
+ * (passing SIGHUP on to the dev server's group). Under nohup (SIGHUP ignored
+ * at start) it always means reload. */
+static bool terminal_hung_up(run_state *r) { return r->tty >= 0 && tcgetpgrp(r->tty) < 0; }
+
+static int open_tty_unless_nohup(void) {
+  struct sigaction old;
+  if (sigaction(SIGHUP, NULL, &old) == 0 && old.sa_handler == SIG_IGN) return -1;
+  return open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC); /* -1 without a controlling terminal */
 }
 
 static void on_signal(uv_signal_t *s, int signum) {
   run_state *r = s->data;
-  if (signum == SIGHUP) {
+  if (signum == SIGHUP && !terminal_hung_up(r)) {
     mh_log_info("host", "SIGHUP: reloading the configuration and every plugin");
     mh_hotreload_now(&r->host, NULL, NULL, NULL);
     return;
@@ -147,7 +163,7 @@ static void on_signal(uv_signal_t *s, int signum) {
     mh_devserver_signal(r->host.devserver, signum);
     r->child_signalled = true; /* it was told; don't send SIGTERM on top */
   }
-  begin_shutdown(r, 0, signum == SIGINT ? "SIGINT" : "SIGTERM");
+  begin_shutdown(r, 0, signum == SIGINT ? "SIGINT" : signum == SIGTERM ? "SIGTERM" : "the terminal hung up");
 }
 
 /* Only once the port is bound, with the address really listened on. */
@@ -206,6 +222,7 @@ int mh_run_serve(mh_config *cfg, const mh_run_opts *opts) {
   h->config_dir = opts->config_dir;
   h->config_required = opts->config_required;
   h->config_overlay = opts->overlay;
+  r.tty = open_tty_unless_nohup(); /* before uv_signal_start replaces nohup's SIG_IGN */
   uv_signal_t *sigs[] = {&r.sigint, &r.sigterm, &r.sighup};
   int nums[] = {SIGINT, SIGTERM, SIGHUP};
   for (int i = 0; i < 3; i++) {
@@ -223,5 +240,6 @@ int mh_run_serve(mh_config *cfg, const mh_run_opts *opts) {
   mh_host_free(h);
   uv_run(loop, UV_RUN_DEFAULT); /* let handles released by plugins close */
   if (uv_loop_close(loop)) mh_log_warn("host", "event loop closed with handles still open");
+  if (r.tty >= 0) close(r.tty);
   return r.exit_code;
 }

@@ -11,10 +11,11 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { copyFileSync, cpSync, mkdirSync, readdirSync, readFileSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs'
 import { connect } from 'node:net'
+import { spawn, spawnSync } from 'node:child_process'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { scratchDir, tempTree, fixtures, fixedPort } from './lib/util.mjs'
-import { startHost } from './lib/host.mjs'
+import { startHost, moonhostBin } from './lib/host.mjs'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const reloadFixtures = join(fixtures, 'reload')
@@ -492,4 +493,55 @@ test('a process outside the dev server\'s group that holds its stdout open does 
   assert.equal(running(orphan), true, 'outside the group: moonhost never signalled it')
   assert.ok(ms < 2000, `exit after a short drain, not a hang (took ${ms} ms)`)
   t.diagnostic(`pipe held by a detached grandchild: moonhost exited ${Math.round(ms)} ms after the child`)
+})
+
+// Because the dev server has a session of its own, a terminal that closes
+// sends SIGHUP to moonhost only; moonhost must then stop (and pass SIGHUP on)
+// instead of reloading. `script` gives moonhost a pseudo-terminal that goes
+// away when script is killed; moonhost's log comes back on fd 3.
+test('closing the terminal stops moonhost and the dev server; SIGHUP while the terminal is there still reloads', { timeout: 60000 }, async (t) => {
+  if (spawnSync('script', ['--version']).error) return t.skip('no script(1) to make a terminal')
+  const root = childRoot()
+  const plugins = devinfoPlugins(t)
+  const cmd = `exec ${moonhostBin} run --listen 127.0.0.1:0 --log-level debug --plugins ${plugins} --config ${join(fixtures, 'conf.d')} --root ${root} -- node devchild.js handle 2>&3 3>&-`
+  const script = spawn('script', ['-qfec', cmd, '/dev/null'], { stdio: ['pipe', 'ignore', 'ignore', 'pipe'] })
+  const out = script.stdio[3]
+  let log = ''
+  const waits = new Set()
+  out.on('data', (d) => {
+    log += d
+    for (const w of waits) w()
+  })
+  const ended = new Promise((resolve) => out.on('close', resolve))
+  const waitFor = (re) =>
+    within(
+      new Promise((resolve) => {
+        const check = () => {
+          const m = re.exec(log)
+          if (m) waits.delete(check), resolve(m)
+        }
+        waits.add(check)
+        check()
+      }),
+      15000,
+      () => `no line matching ${re}:\n${log}`,
+    )
+  const child = Number((await waitFor(/\[dev\] devchild ready pid=(\d+)/))[1])
+  const moonhost = Number(readFileSync(`/proc/${child}/stat`, 'utf8').split(') ')[1].split(' ')[1]) // its parent
+  t.after(() => {
+    for (const pid of [child, moonhost]) if (running(pid)) process.kill(pid, 'SIGKILL')
+  })
+
+  process.kill(moonhost, 'SIGHUP')
+  await waitFor(/SIGHUP: reloading the configuration and every plugin/)
+  await waitFor(/\[reload\] configuration reloaded/)
+  assert.equal(running(child), true, 'a reload leaves the dev server alone')
+
+  script.kill('SIGKILL') // the terminal goes away: the kernel sends SIGHUP
+  // moonhost's stderr (fd 3) reaches end of file when moonhost exits: nothing else holds it.
+  await within(ended, 10000, () => `moonhost did not exit after the terminal hung up:\n${log}`)
+  assert.match(log, /shutting down \(the terminal hung up\)/)
+  assert.match(log, /'node devchild\.js handle' exited with signal 1/, 'the dev server got SIGHUP')
+  assert.equal(running(child), false)
+  assert.doesNotMatch(log, SANITIZER)
 })
