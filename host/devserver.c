@@ -25,6 +25,8 @@ struct mh_devserver {
   int open_handles;
   bool running, freeing;
   int pid; /* also the id of its process group: it runs in a session of its own */
+  bool group_gone;     /* no live process left in it: final (nothing can rejoin) */
+  uint64_t scanned_at; /* when /proc was last read for it */
   char *command;
   mh_devserver_exit_cb cb;
   void *ud;
@@ -190,8 +192,18 @@ static bool group_has_live_member(int pgid) {
 #endif
 }
 
-bool mh_devserver_group_alive(const mh_devserver *d) {
-  return d->running || (d->pid > 0 && group_has_live_member(d->pid));
+/* Reading /proc costs about 8 us a process: shutting down polls this every
+ * 10 ms, so a live answer is trusted for GROUP_RESCAN_MS. */
+#define GROUP_RESCAN_MS 50
+
+bool mh_devserver_group_alive(mh_devserver *d) {
+  if (d->running) return true;
+  if (d->group_gone || d->pid <= 0) return false;
+  uint64_t now = uv_now(d->proc.loop);
+  if (d->scanned_at && now - d->scanned_at < GROUP_RESCAN_MS) return true;
+  d->scanned_at = now;
+  d->group_gone = !group_has_live_member(d->pid);
+  return !d->group_gone;
 }
 
 /* The whole process group, not just the child: `npx vite` is npm exec, and

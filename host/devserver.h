@@ -21,7 +21,7 @@ void mh_devserver_signal(mh_devserver *d, int signum);
 /* Whether the child we started is still running (not yet reaped). */
 bool mh_devserver_running(const mh_devserver *d);
 /* Whether the child, or another process of its group that is not a zombie, runs. */
-bool mh_devserver_group_alive(const mh_devserver *d);
+bool mh_devserver_group_alive(mh_devserver *d);
 /* Whether its stdout or stderr has not reached end of file: some process,
  * maybe one outside its group, still holds the pipe. */
 bool mh_devserver_output_open(const mh_devserver *d);
