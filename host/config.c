@@ -26,6 +26,7 @@ typedef enum {
   CK_BOOL,   /* true or false (def_int 0 or 1) */
   CK_STRLIST, /* a list of non-empty strings ({} counts as an empty list) */
   CK_LIST,   /* a list of anything, checked by its user ({} counts as empty) */
+  CK_TOKENS, /* auth.tokens: a list of 'TOKEN' or {token='TOKEN', roles={...}} */
 } cfg_kind;
 
 /* How apply stores a leaf in mh_config. */
@@ -103,8 +104,8 @@ static const cfg_key cfg_keys[] = {
     OBJ("auth", "who may call what"),
     {.path = "auth.required", .kind = CK_BOOL, .def_int = 1, .field = CF_BOOL, AT(auth.required),
      .doc = "untrusted clients may only call anonymous:* functions"},
-    {.path = "auth.tokens", .kind = CK_STRLIST, .field = CF_VALUE, AT(auth.tokens),
-     .doc = "tokens that make a client trusted"},
+    {.path = "auth.tokens", .kind = CK_TOKENS, .field = CF_VALUE, AT(auth.tokens),
+     .doc = "tokens that make a client trusted: 'TOKEN' or {token=, roles={...}} (roles mesh.permissions judge)"},
     {.path = "auth.generate_token", .kind = CK_BOOL, .def_int = 1, .field = CF_BOOL,
      AT(auth.generate_token), .doc = "make a random token at start and print it"},
     {.path = "auth.allowed_origins", .kind = CK_STRLIST, .field = CF_VALUE, AT(auth.allowed_origins),
@@ -318,6 +319,41 @@ static int cfg_check_strlist(const cfg_key *k, const mh_value *v, const char *fi
   return 0;
 }
 
+/* A role list of a token entry: absent, {} or a list of non-empty strings. */
+static bool cfg_roles_ok(const mh_value *roles) {
+  if (!roles || (roles->type == MH_V_OBJECT && roles->u.obj.len == 0)) return true;
+  if (roles->type != MH_V_ARRAY) return false;
+  for (size_t i = 0; i < roles->u.arr.len; i++) {
+    const mh_value *r = roles->u.arr.items[i];
+    if (r->type != MH_V_STRING || !r->u.str.len || memchr(r->u.str.ptr, 0, r->u.str.len)) return false;
+  }
+  return true;
+}
+
+/* auth.tokens: each entry a token, or {token=, roles=} granting the roles
+ * mesh.permissions judge a client by (a peer's announced role is only a
+ * label). Checked here so a mistake names the file, before anything runs. */
+static int cfg_check_tokens(const cfg_key *k, const mh_value *v, const char *file, char **err) {
+  if (v->type == MH_V_OBJECT && v->u.obj.len == 0) return 0; /* Lua's {} */
+  if (v->type != MH_V_ARRAY)
+    return cfg_fail(err, file, "%s: expected a list of tokens, got %s", k->path, cfg_type_name(v));
+  for (size_t i = 0; i < v->u.arr.len; i++) {
+    const mh_value *e = v->u.arr.items[i];
+    const mh_value *tok = e->type == MH_V_OBJECT ? mh_value_obj_get(e, "token") : e;
+    bool only_known = true;
+    for (size_t j = 0; e->type == MH_V_OBJECT && j < e->u.obj.len; j++) {
+      const char *key = e->u.obj.items[j].key->u.str.ptr;
+      only_known = only_known && (strcmp(key, "token") == 0 || strcmp(key, "roles") == 0);
+    }
+    bool tok_ok = tok && tok->type == MH_V_STRING && tok->u.str.len && !memchr(tok->u.str.ptr, 0, tok->u.str.len);
+    if (!tok_ok || !only_known || (e->type == MH_V_OBJECT && !cfg_roles_ok(mh_value_obj_get(e, "roles"))))
+      return cfg_fail(err, file,
+                      "%s[%zu]: expected a non-empty string or {token = 'TOKEN', roles = {'ROLE', ...}}, got %s",
+                      k->path, i + 1, cfg_type_name(e));
+  }
+  return 0;
+}
+
 static int cfg_check_value(const cfg_key *k, const mh_value *v, const char *file, char **err) {
   switch (k->kind) {
   case CK_OBJECT:
@@ -334,6 +370,7 @@ static int cfg_check_value(const cfg_key *k, const mh_value *v, const char *file
     if (v->type == MH_V_BOOL) return 0;
     return cfg_fail(err, file, "%s: expected true or false, got %s", k->path, cfg_type_name(v));
   case CK_STRLIST: return cfg_check_strlist(k, v, file, err);
+  case CK_TOKENS: return cfg_check_tokens(k, v, file, err);
   case CK_LIST:
     if (v->type == MH_V_ARRAY || (v->type == MH_V_OBJECT && v->u.obj.len == 0)) return 0;
     return cfg_fail(err, file, "%s: expected a list, got %s", k->path, cfg_type_name(v));
@@ -382,6 +419,7 @@ static mh_value *cfg_default_value(const cfg_key *k) {
   case CK_INT: return mh_value_int(k->def_int);
   case CK_BOOL: return mh_value_bool(k->def_int != 0);
   case CK_STRLIST:
+  case CK_TOKENS:
   case CK_LIST: return mh_value_new(MH_V_OBJECT); /* what Lua's {} evaluates to */
   default: return mh_value_cstring(k->def_str);
   }
