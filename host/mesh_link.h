@@ -16,8 +16,12 @@ typedef struct mh_conn mh_conn;
 typedef struct mh_server mh_server;
 typedef struct mh_upstream mh_upstream;
 
+typedef struct mh_link_challenge mh_link_challenge;
+
 typedef struct mh_link {
-  char *host_id;     /* the other host, whole (NULL until its handshake answer) */
+  char *host_id;     /* the other host, whole (NULL until the handshake proved mesh.key both ways) */
+  char *proven_host; /* dialing: the host whose answer to our challenge proved mesh.key */
+  char nonce[33];    /* dialing: our challenge's nonce (16 random bytes, hex) */
   mh_value *peers;   /* ARRAY of {id, remote, role, capabilities, meta, provides, host, hops} */
   mh_buf last_sent;  /* canonical form of the last directory we sent it */
   mh_upstream *up;   /* set when we dialed it */
@@ -25,8 +29,9 @@ typedef struct mh_link {
 
 /* Sends every link (but except) our directory when it changed. */
 void mh_link_sync_all(mh_host *h, mh_client *except);
-/* A link connection closed: its peers leave the directory. */
-void mh_link_gone(mh_host *h, mh_client *c);
+/* A connection closed: a link's peers leave the directory, a handshake
+ * under way is dropped. */
+void mh_link_client_gone(mh_host *h, mh_client *c);
 /* An entry as peers see it: {id, role, capabilities, meta, provides, host}. */
 mh_value *mh_link_public_entry(const mh_value *entry);
 
