@@ -114,7 +114,7 @@ static const cfg_key cfg_keys[] = {
     {.path = "mesh.host_id", .kind = CK_TEXT, .def_str = "", .field = CF_STR, AT(mesh.host_id),
      .doc = "this host's peer id (default moonhost:HOSTNAME:PORT)"},
     {.path = "mesh.key", .kind = CK_TEXT, .def_str = "", .field = CF_STR, AT(mesh.key),
-     .doc = "HMAC key signing relayed identities (default: random per start)"},
+     .doc = "HMAC key signing relayed identities, and what host links prove they hold (default: random per start, no links)"},
     {.path = "mesh.requestor_details", .kind = CK_BOOL, .def_int = 0, .field = CF_BOOL,
      AT(mesh.requestor_details), .doc = "providers get {requestor={id,role,meta}} as a last argument"},
     {.path = "mesh.upstreams", .kind = CK_STRLIST, .field = CF_VALUE, AT(mesh.upstreams),

@@ -3,7 +3,9 @@
  * changed, relays calls between peers that have no direct link, and lets
  * peers provide functions by name (deepstream's provide/unprovide/make).
  * Relayed calls carry the caller's identity signed by the host (HMAC-SHA256)
- * so the receiver can trust who asks. */
+ * so the receiver can trust who asks. The announced role is a label for
+ * targets; mesh.permissions judge the roles the caller's token was granted
+ * (auth.tokens), which the identity carries signed. */
 #ifndef MH_MESH_H
 #define MH_MESH_H
 #include <stdbool.h>

@@ -1,7 +1,7 @@
 /* The signed identity a relayed call carries (the "x" field of the request
  * a target receives, and the identity one host forwards to the next):
  *
- *   {"from": {id, role, meta, host}, "sig": HMAC-SHA256 of from}
+ *   {"from": {id, role, meta, host, roles?}, "sig": HMAC-SHA256 of from}
  *
  * The MAC covers from's canonical bytes (mh_value_canonical: any key order,
  * the same bytes) and is written as 64 lowercase hex digits. The first host

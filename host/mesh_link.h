@@ -1,8 +1,10 @@
 /* Host links: moonhost connects to the hosts listed in mesh.upstreams (and
  * accepts such connections), the hosts exchange their directories, and
  * calls cross from host to host through the relay. A link is an ordinary
- * client connection that made the link handshake; directory entries that
- * came over it carry the id the other host knows the peer by. */
+ * client connection that made the link handshake, in which both hosts
+ * prove they hold mesh.key (link-challenge, then link: mesh_identity.h); a
+ * client token alone does not make one. Directory entries that came over it
+ * carry the id the other host knows the peer by. */
 #ifndef MH_MESH_LINK_H
 #define MH_MESH_LINK_H
 #include <libwebsockets.h>
