@@ -306,28 +306,31 @@ static int cfg_check_string(const cfg_key *k, const mh_value *v, const char *fil
   return cfg_fail(err, file, "%s: expected a non-empty string, got %s", k->path, got);
 }
 
+/* The index of the first item of an ARRAY that is not a non-empty string
+ * without NUL bytes; its length when there is none. */
+static size_t cfg_first_bad_string(const mh_value *arr) {
+  size_t i = 0;
+  for (; i < arr->u.arr.len; i++) {
+    const mh_value *s = arr->u.arr.items[i];
+    if (s->type != MH_V_STRING || !s->u.str.len || memchr(s->u.str.ptr, 0, s->u.str.len)) break;
+  }
+  return i;
+}
+
 static int cfg_check_strlist(const cfg_key *k, const mh_value *v, const char *file, char **err) {
   if (v->type == MH_V_OBJECT && v->u.obj.len == 0) return 0; /* Lua's {} */
   if (v->type != MH_V_ARRAY)
     return cfg_fail(err, file, "%s: expected a list of strings, got %s", k->path, cfg_type_name(v));
-  for (size_t i = 0; i < v->u.arr.len; i++) {
-    const mh_value *s = v->u.arr.items[i];
-    if (s->type != MH_V_STRING || !s->u.str.len || memchr(s->u.str.ptr, 0, s->u.str.len))
-      return cfg_fail(err, file, "%s[%zu]: expected a non-empty string, got %s", k->path, i + 1,
-                      cfg_type_name(s));
-  }
-  return 0;
+  size_t bad = cfg_first_bad_string(v);
+  if (bad == v->u.arr.len) return 0;
+  return cfg_fail(err, file, "%s[%zu]: expected a non-empty string, got %s", k->path, bad + 1,
+                  cfg_type_name(v->u.arr.items[bad]));
 }
 
 /* A role list of a token entry: absent, {} or a list of non-empty strings. */
 static bool cfg_roles_ok(const mh_value *roles) {
   if (!roles || (roles->type == MH_V_OBJECT && roles->u.obj.len == 0)) return true;
-  if (roles->type != MH_V_ARRAY) return false;
-  for (size_t i = 0; i < roles->u.arr.len; i++) {
-    const mh_value *r = roles->u.arr.items[i];
-    if (r->type != MH_V_STRING || !r->u.str.len || memchr(r->u.str.ptr, 0, r->u.str.len)) return false;
-  }
-  return true;
+  return roles->type == MH_V_ARRAY && cfg_first_bad_string(roles) == roles->u.arr.len;
 }
 
 /* auth.tokens: each entry a token, or {token=, roles=} granting the roles
