@@ -155,7 +155,7 @@ return {
 
     -- Which roles may call which functions through the mesh (relay, make).
     -- The caller's roles are those its token was granted (auth.tokens), never
-    -- the role it announced; none: 'anonymous'; the host's own calls: 'host'.
+    -- the role it announced; none (and the host's own calls): 'anonymous'.
     -- Rules are tried in order; the first whose roles match one of the
     -- caller's decides: a name matching deny is refused; with allow, only
     -- matching names pass. No matching rule: allowed. Globs use * and ?, e.g.

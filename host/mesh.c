@@ -325,13 +325,12 @@ mh_value *mh_mesh_identity(mh_host *h, const mh_client *caller) {
   mh_value_obj_set(from, "meta", p ? mh_value_copy(p->meta) : mh_value_new(MH_V_OBJECT));
   mh_value_obj_set(from, "host", mh_value_cstring(mh_mesh_host_id(h)));
   /* The roles mesh.permissions judge: granted by configuration (the token's
-   * auth.tokens entry), never announced; the host's own calls are "host".
-   * Left out when there are none, so an identity without grants reads as
-   * it always did. */
-  mh_value *roles = NULL;
-  if (!caller && (roles = mh_value_new(MH_V_ARRAY))) mh_value_push(roles, mh_value_cstring("host"));
-  if (caller && caller->roles) roles = mh_value_copy(caller->roles);
-  if (roles) mh_value_obj_set(from, "roles", roles);
+   * auth.tokens entry), never announced. Left out when there are none, so an
+   * identity without grants reads as it always did. A call without a
+   * connection (a plugin's ctx.mesh, but also an oRPC request over HTTP,
+   * which dispatch cannot tell apart) holds none: a "host" grant here would
+   * hand any HTTP token holder whatever a rule gives "host". */
+  if (caller && caller->roles) mh_value_obj_set(from, "roles", mh_value_copy(caller->roles));
   return mh_identity_sign(&h->mesh->key, from);
 }
 

@@ -64,7 +64,7 @@ size_t mh_mesh_providers(mh_host *h, const char *name, mh_target *out, size_t ma
 
 /* Identity: {"from": {id, role, host, meta, roles?}, "sig": hex} for a
  * caller (NULL: the host itself), and its check. roles are those the
- * caller's token was granted (absent when none). */
+ * caller's token was granted (absent when none, and for NULL). */
 mh_value *mh_mesh_identity(mh_host *h, const mh_client *caller);
 bool mh_mesh_verify(const mh_host *h, const mh_value *identity);
 /* The key host links prove they hold (mesh_identity.h), or NULL when

@@ -3,7 +3,7 @@
 // functions for make(), and carry identities the host signs.
 import test from 'node:test'
 import assert from 'node:assert/strict'
-import { writeTree } from './lib/host.mjs'
+import { writeTree, E2E_TOKEN } from './lib/host.mjs'
 import { hostFor, deferred, rejectionOf, testConfigSource, servedClient } from './lib/util.mjs'
 import { ANNOUNCE, RELAY, RELAY_EVENT, MAKE, meshPeer as peer } from './lib/mesh.mjs'
 
@@ -177,7 +177,7 @@ test('roles that grant permissions come from the token, not the announcement: re
     '10-grants.lua': `return {
       auth = { tokens = { 'e2e-token', { token = 'admin-token', roles = { 'admin', 'ops' } } } },
       mesh = { requestor_details = true,
-               permissions = { { roles = { 'admin' }, allow = { 'b:*' } }, { roles = { '*' }, deny = { 'b:admin*' } } } },
+               permissions = { { roles = { 'admin', 'host' }, allow = { 'b:*' } }, { roles = { '*' }, deny = { 'b:admin*' } } } },
     }`,
   })
   const host = await hostFor(t, { config: conf })
@@ -221,6 +221,16 @@ test('roles that grant permissions come from the token, not the announcement: re
   await late.rpc['anonymous:devframe:auth']({ authToken: 'e2e-token' })
   assert.equal((await rejectionOf(late.rpc[RELAY]({ to: 'iframe', method: 'b:admin-reset' }))).code, 'unauthorized')
   await host.waitForLog(/granted 2 role\(s\) by its token/)
+
+  // A call without a connection (an oRPC request) holds no roles: not even 'host'.
+  const res = await fetch(`http://127.0.0.1:${host.port}/rpc/devtoolskit/internal/mesh/relay`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${E2E_TOKEN}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ json: { to: 'iframe', method: 'b:admin-reset' } }),
+  })
+  const body = await res.json()
+  assert.deepEqual([res.status, body.json.message], [401, `role 'anonymous' may not call "b:admin-reset" through the mesh (mesh.permissions)`])
+  assert.equal(await admin.rpc[RELAY]({ to: 'iframe', method: 'b:admin-reset' }), 'reset')
 })
 
 test('relay-event reaches the target without a reply; bad relay requests are bad_request and the host keeps serving', async (t) => {
@@ -268,7 +278,6 @@ test('ctx.mesh from Lua: peers(), peer(role):call through the relay, on("change"
 
 test('the moonhost JS client: mesh.announce, peer(role).call, provide/make with meshReject, on("change"), identity in the handler', async (t) => {
   const WebSocket = (await import('ws')).default
-  const { E2E_TOKEN } = await import('./lib/host.mjs')
   const host = await hostFor(t, {})
   const { connect, meshReject } = await servedClient(host)
   const open = () => connect({ url: host.url, token: E2E_TOKEN, WebSocket })
@@ -304,7 +313,6 @@ test('the moonhost JS client: mesh.announce, peer(role).call, provide/make with 
 
 test('the moonhost JS client: a relay-event handler sees this.identity, signed by the host; an event without "x" has none', async (t) => {
   const WebSocket = (await import('ws')).default
-  const { E2E_TOKEN } = await import('./lib/host.mjs')
   const host = await hostFor(t, {})
   const { connect } = await servedClient(host)
   const open = () => connect({ url: host.url, token: E2E_TOKEN, WebSocket })
