@@ -142,6 +142,23 @@ test('host links prove mesh.key: a trusted client calling mesh:link is refused, 
   assert.equal(await client.rpc[RELAY]({ to: 'iframe', method: 'b:ping' }), 'pong')
 })
 
+test('without a configured mesh.key a host neither takes nor makes links, and says so', async (t) => {
+  const [p1, p2] = [await fixedPort(), await fixedPort()]
+  const noKey = (port, extra) => startHost({
+    config: writeTree({ '00-test.lua': testConfigSource(), '10-mesh.lua': `return { mesh = { host_id = 'nokey' ${extra} } }` }),
+    plugins: '/nonexistent',
+    args: ['--listen', `127.0.0.1:${port}`],
+  }).then((h) => (t.after(() => h.stop()), h))
+  const h2 = await noKey(p2, '')
+  const c = await h2.connect()
+  const err = await rejectionOf(c.rpc[LINK_CHALLENGE]({ host: 'h1', nonce: 'ab'.repeat(16) }))
+  assert.deepEqual([err.code, err.message], ['unauthorized', 'host link refused: this host has no mesh.key configured, so it takes no host links'])
+  const h1 = await noKey(p1, `, upstreams = { 'ws://127.0.0.1:${p2}/__ws?token=e2e-token' }`)
+  await h1.waitForLog(/mesh\.upstreams is set but mesh\.key is not: no host links are made/)
+  assert.equal((await rejectionOf(c.rpc[LINK_CHALLENGE]({ host: 'h1', nonce: 'short' }))).code, 'bad_request')
+  assert.equal(await c.rpc['devtoolskit:internal:mesh:verify']({}).then((r) => r.valid), false) // still serving
+})
+
 test('a captured identity is refused when replayed: by a client, and over a link that did not issue it', { timeout: 30000 }, async (t) => {
   const [p1, p2] = [await fixedPort(), await fixedPort()]
   const h2 = await linkedHost(t, 'h2', p2)
