@@ -135,6 +135,11 @@ test('host links prove mesh.key: a trusted client calling mesh:link is refused, 
   t.after(() => h1.stop().catch(() => {}))
   await h1.waitForLog(/link handshake with ws:\/\/127\.0\.0\.1:\d+\/__ws\?token=e2e-token failed: the host did not prove mesh\.key/)
 
+  // A challenge taken and never answered goes with its connection.
+  const leaver = await h2.connect()
+  await leaver.rpc[LINK_CHALLENGE]({ host: 'gone', nonce: 'ab'.repeat(16) })
+  leaver.close()
+
   // The right key links, and h2 still serves.
   const good = await linkAs(h2, 'fake', 'shared-key')
   assert.equal(good.serverProofOk, true)
