@@ -111,7 +111,10 @@ return {
     required = true,
 
     -- Tokens that make a client trusted. Keep them out of the repository,
-    -- e.g. tokens = { os.getenv('MOONHOST_TOKEN') }.
+    -- e.g. tokens = { os.getenv('MOONHOST_TOKEN') }. An entry may also be
+    -- { token = '...', roles = { 'admin' } }: a client that presents that
+    -- token holds those roles, the ones mesh.permissions judge (a peer's
+    -- announced role is only a label). A plain string grants no roles.
     tokens = {},
 
     -- Make a random token at start and print the URL that carries it, like
@@ -130,8 +133,10 @@ return {
     -- This host's id in the peer directory. Empty: moonhost:HOSTNAME:PORT.
     host_id = '',
 
-    -- Key for the HMAC-SHA256 signatures on relayed identities. Hosts that
-    -- link to each other must share it. Empty: a random key per start.
+    -- Key for the HMAC-SHA256 signatures on relayed identities, and what a
+    -- host link proves it holds (a token alone does not make a link). Hosts
+    -- that link to each other must share it. Empty: a random key per start,
+    -- and no host links.
     -- Keep it out of the repository: key = os.getenv('MOONHOST_MESH_KEY').
     key = '',
 
@@ -141,16 +146,19 @@ return {
 
     -- Hosts to link to, as ws://HOST:PORT/__ws?token=TOKEN URLs. Linked
     -- hosts share their directories, and calls cross from one to another.
-    -- They must share mesh.key. Reconnects with backoff when a host restarts.
+    -- They must share mesh.key (each side proves it holds it). Reconnects
+    -- with backoff when a host restarts.
     upstreams = {},
 
     -- How many hosts a relayed call may cross. 1 .. 64.
     max_hops = 8,
 
     -- Which roles may call which functions through the mesh (relay, make).
-    -- Rules are tried in order; the first whose roles match the caller's role
-    -- decides: a name matching deny is refused; with allow, only matching
-    -- names pass. No matching rule: allowed. Globs use * and ?, e.g.
+    -- The caller's roles are those its token was granted (auth.tokens), never
+    -- the role it announced; none (and the host's own calls): 'anonymous'.
+    -- Rules are tried in order; the first whose roles match one of the
+    -- caller's decides: a name matching deny is refused; with allow, only
+    -- matching names pass. No matching rule: allowed. Globs use * and ?, e.g.
     --   permissions = { { roles = { 'iframe' }, allow = { 'b:*' } },
     --                   { roles = { '*' }, deny = { 'admin:*' } } }
     permissions = {},

@@ -31,14 +31,44 @@ static bool equal_secret(const char *a, const char *b) {
   return la == lb && la > 0 && CRYPTO_memcmp(a, b, la) == 0;
 }
 
-bool mh_auth_token_ok(const mh_host *h, const char *token) {
-  if (!token || !*token) return false;
-  if (h->token[0] && equal_secret(token, h->token)) return true;
+const char *mh_auth_entry_token(const mh_value *entry) {
+  const mh_value *t = entry && entry->type == MH_V_OBJECT ? mh_value_obj_get(entry, "token") : entry;
+  return t && t->type == MH_V_STRING ? t->u.str.ptr : "";
+}
+
+/* The auth.tokens entry `token` matches, or NULL (the start-up token has no
+ * entry: *generated says it matched). */
+static const mh_value *token_entry(const mh_host *h, const char *token, bool *generated) {
+  *generated = false;
+  if (!token || !*token) return NULL;
+  if (h->token[0] && equal_secret(token, h->token)) {
+    *generated = true;
+    return NULL;
+  }
   const mh_value *list = h->cfg->auth.tokens;
   if (list && list->type == MH_V_ARRAY)
     for (size_t i = 0; i < list->u.arr.len; i++)
-      if (equal_secret(token, list->u.arr.items[i]->u.str.ptr)) return true;
-  return false;
+      if (equal_secret(token, mh_auth_entry_token(list->u.arr.items[i]))) return list->u.arr.items[i];
+  return NULL;
+}
+
+bool mh_auth_token_ok(const mh_host *h, const char *token) {
+  bool generated;
+  return token_entry(h, token, &generated) || generated;
+}
+
+bool mh_auth_trust(mh_client *c, const char *token) {
+  bool generated;
+  const mh_value *e = token_entry(c->host, token, &generated);
+  if (!e && !generated) return false;
+  c->trusted = true;
+  /* A copy: a configuration reload frees the tree the entry lives in. The
+   * roles stay what the token granted when it was presented. */
+  const mh_value *roles = e && e->type == MH_V_OBJECT ? mh_value_obj_get(e, "roles") : NULL;
+  mh_value_free(c->roles);
+  c->roles = roles && roles->type == MH_V_ARRAY && roles->u.arr.len ? mh_value_copy(roles) : NULL;
+  if (c->roles) mh_log_info("auth", "%s granted %zu role(s) by its token", c->id, c->roles->u.arr.len);
+  return true;
 }
 
 /* Loopback hosts: localhost, *.localhost, 127.0.0.0/8, [::1]. */
@@ -95,8 +125,7 @@ static mh_value *fn_auth(mh_host *host, mh_client *caller, const mh_value *args,
   (void)err;
   const mh_value *opts = args && args->u.arr.len ? args->u.arr.items[0] : NULL;
   const mh_value *tok = opts && opts->type == MH_V_OBJECT ? mh_value_obj_get(opts, "authToken") : NULL;
-  if (caller && !caller->trusted && tok && tok->type == MH_V_STRING && mh_auth_token_ok(host, tok->u.str.ptr)) {
-    caller->trusted = true;
+  if (caller && !caller->trusted && tok && tok->type == MH_V_STRING && mh_auth_trust(caller, tok->u.str.ptr)) {
     mh_log_info("auth", "%s trusted (token presented in the handshake)", caller->id);
   }
   bool trusted = !host->cfg->auth.required || (caller && caller->trusted);
@@ -123,7 +152,11 @@ static mh_value *fn_request_code(mh_host *host, mh_client *caller, const mh_valu
 
 static mh_value *fn_revoke(mh_host *host, mh_client *caller, const mh_value *args, mh_error **err) {
   (void)host, (void)args, (void)err;
-  if (caller) caller->trusted = false;
+  if (caller) {
+    caller->trusted = false;
+    mh_value_free(caller->roles); /* the grants came with the token */
+    caller->roles = NULL;
+  }
   return mh_value_undefined();
 }
 

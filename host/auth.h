@@ -8,12 +8,20 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "value.h"
+
 typedef struct mh_host mh_host;
 typedef struct mh_client mh_client;
 
 /* Makes the start-up token when auth.generate_token is on. */
 int mh_auth_init(mh_host *h);
 bool mh_auth_token_ok(const mh_host *h, const char *token);
+/* Trusts c when token is one of ours, and gives it the roles its
+ * auth.tokens entry grants ({token=, roles=}; none for a plain string or
+ * the start-up token): the roles mesh.permissions judge it by. */
+bool mh_auth_trust(mh_client *c, const char *token);
+/* The token of an auth.tokens entry ('TOKEN' or {token='TOKEN', ...}). */
+const char *mh_auth_entry_token(const mh_value *entry);
 /* NULL or empty origin (a tool, not a browser) is allowed. */
 bool mh_auth_origin_ok(const mh_host *h, const char *origin);
 bool mh_auth_may_call(const mh_client *c, const char *method);

@@ -244,6 +244,7 @@ void mh_client_gone(mh_client *c) {
     }
   }
   mh_map_free(&c->outcalls);
+  mh_value_free(c->roles);
   free(c);
 }
 

@@ -34,8 +34,10 @@ struct mh_client {
   void *transport;   /* NULL once the transport is gone */
   const mh_codec *codec; /* of the last frame received */
   bool trusted;
+  struct mh_value *roles; /* ARRAY of roles its token granted (auth.tokens), or NULL; owned */
   struct mh_peer *peer; /* mesh identity once announced (mesh.c), else NULL */
   struct mh_link *hostlink; /* set when this connection is a link to another host (mesh_link.c) */
+  struct mh_link_challenge *link_challenge; /* a link handshake under way: the nonces (mesh_link.c) */
   mh_list incoming;  /* calls from this client still running */
   int nincoming;
   mh_map outcalls;   /* our calls to the client: id -> mh_outcall */

@@ -26,6 +26,7 @@ typedef enum {
   CK_BOOL,   /* true or false (def_int 0 or 1) */
   CK_STRLIST, /* a list of non-empty strings ({} counts as an empty list) */
   CK_LIST,   /* a list of anything, checked by its user ({} counts as empty) */
+  CK_TOKENS, /* auth.tokens: a list of 'TOKEN' or {token='TOKEN', roles={...}} */
 } cfg_kind;
 
 /* How apply stores a leaf in mh_config. */
@@ -103,8 +104,8 @@ static const cfg_key cfg_keys[] = {
     OBJ("auth", "who may call what"),
     {.path = "auth.required", .kind = CK_BOOL, .def_int = 1, .field = CF_BOOL, AT(auth.required),
      .doc = "untrusted clients may only call anonymous:* functions"},
-    {.path = "auth.tokens", .kind = CK_STRLIST, .field = CF_VALUE, AT(auth.tokens),
-     .doc = "tokens that make a client trusted"},
+    {.path = "auth.tokens", .kind = CK_TOKENS, .field = CF_VALUE, AT(auth.tokens),
+     .doc = "tokens that make a client trusted: 'TOKEN' or {token=, roles={...}} (roles mesh.permissions judge)"},
     {.path = "auth.generate_token", .kind = CK_BOOL, .def_int = 1, .field = CF_BOOL,
      AT(auth.generate_token), .doc = "make a random token at start and print it"},
     {.path = "auth.allowed_origins", .kind = CK_STRLIST, .field = CF_VALUE, AT(auth.allowed_origins),
@@ -113,7 +114,7 @@ static const cfg_key cfg_keys[] = {
     {.path = "mesh.host_id", .kind = CK_TEXT, .def_str = "", .field = CF_STR, AT(mesh.host_id),
      .doc = "this host's peer id (default moonhost:HOSTNAME:PORT)"},
     {.path = "mesh.key", .kind = CK_TEXT, .def_str = "", .field = CF_STR, AT(mesh.key),
-     .doc = "HMAC key signing relayed identities (default: random per start)"},
+     .doc = "HMAC key signing relayed identities, and what host links prove they hold (default: random per start, no links)"},
     {.path = "mesh.requestor_details", .kind = CK_BOOL, .def_int = 0, .field = CF_BOOL,
      AT(mesh.requestor_details), .doc = "providers get {requestor={id,role,meta}} as a last argument"},
     {.path = "mesh.upstreams", .kind = CK_STRLIST, .field = CF_VALUE, AT(mesh.upstreams),
@@ -305,15 +306,53 @@ static int cfg_check_string(const cfg_key *k, const mh_value *v, const char *fil
   return cfg_fail(err, file, "%s: expected a non-empty string, got %s", k->path, got);
 }
 
+/* The index of the first item of an ARRAY that is not a non-empty string
+ * without NUL bytes; its length when there is none. */
+static size_t cfg_first_bad_string(const mh_value *arr) {
+  size_t i = 0;
+  for (; i < arr->u.arr.len; i++) {
+    const mh_value *s = arr->u.arr.items[i];
+    if (s->type != MH_V_STRING || !s->u.str.len || memchr(s->u.str.ptr, 0, s->u.str.len)) break;
+  }
+  return i;
+}
+
 static int cfg_check_strlist(const cfg_key *k, const mh_value *v, const char *file, char **err) {
   if (v->type == MH_V_OBJECT && v->u.obj.len == 0) return 0; /* Lua's {} */
   if (v->type != MH_V_ARRAY)
     return cfg_fail(err, file, "%s: expected a list of strings, got %s", k->path, cfg_type_name(v));
+  size_t bad = cfg_first_bad_string(v);
+  if (bad == v->u.arr.len) return 0;
+  return cfg_fail(err, file, "%s[%zu]: expected a non-empty string, got %s", k->path, bad + 1,
+                  cfg_type_name(v->u.arr.items[bad]));
+}
+
+/* A role list of a token entry: absent, {} or a list of non-empty strings. */
+static bool cfg_roles_ok(const mh_value *roles) {
+  if (!roles || (roles->type == MH_V_OBJECT && roles->u.obj.len == 0)) return true;
+  return roles->type == MH_V_ARRAY && cfg_first_bad_string(roles) == roles->u.arr.len;
+}
+
+/* auth.tokens: each entry a token, or {token=, roles=} granting the roles
+ * mesh.permissions judge a client by (a peer's announced role is only a
+ * label). Checked here so a mistake names the file, before anything runs. */
+static int cfg_check_tokens(const cfg_key *k, const mh_value *v, const char *file, char **err) {
+  if (v->type == MH_V_OBJECT && v->u.obj.len == 0) return 0; /* Lua's {} */
+  if (v->type != MH_V_ARRAY)
+    return cfg_fail(err, file, "%s: expected a list of tokens, got %s", k->path, cfg_type_name(v));
   for (size_t i = 0; i < v->u.arr.len; i++) {
-    const mh_value *s = v->u.arr.items[i];
-    if (s->type != MH_V_STRING || !s->u.str.len || memchr(s->u.str.ptr, 0, s->u.str.len))
-      return cfg_fail(err, file, "%s[%zu]: expected a non-empty string, got %s", k->path, i + 1,
-                      cfg_type_name(s));
+    const mh_value *e = v->u.arr.items[i];
+    const mh_value *tok = e->type == MH_V_OBJECT ? mh_value_obj_get(e, "token") : e;
+    bool only_known = true;
+    for (size_t j = 0; e->type == MH_V_OBJECT && j < e->u.obj.len; j++) {
+      const char *key = e->u.obj.items[j].key->u.str.ptr;
+      only_known = only_known && (strcmp(key, "token") == 0 || strcmp(key, "roles") == 0);
+    }
+    bool tok_ok = tok && tok->type == MH_V_STRING && tok->u.str.len && !memchr(tok->u.str.ptr, 0, tok->u.str.len);
+    if (!tok_ok || !only_known || (e->type == MH_V_OBJECT && !cfg_roles_ok(mh_value_obj_get(e, "roles"))))
+      return cfg_fail(err, file,
+                      "%s[%zu]: expected a non-empty string or {token = 'TOKEN', roles = {'ROLE', ...}}, got %s",
+                      k->path, i + 1, cfg_type_name(e));
   }
   return 0;
 }
@@ -334,6 +373,7 @@ static int cfg_check_value(const cfg_key *k, const mh_value *v, const char *file
     if (v->type == MH_V_BOOL) return 0;
     return cfg_fail(err, file, "%s: expected true or false, got %s", k->path, cfg_type_name(v));
   case CK_STRLIST: return cfg_check_strlist(k, v, file, err);
+  case CK_TOKENS: return cfg_check_tokens(k, v, file, err);
   case CK_LIST:
     if (v->type == MH_V_ARRAY || (v->type == MH_V_OBJECT && v->u.obj.len == 0)) return 0;
     return cfg_fail(err, file, "%s: expected a list, got %s", k->path, cfg_type_name(v));
@@ -382,6 +422,7 @@ static mh_value *cfg_default_value(const cfg_key *k) {
   case CK_INT: return mh_value_int(k->def_int);
   case CK_BOOL: return mh_value_bool(k->def_int != 0);
   case CK_STRLIST:
+  case CK_TOKENS:
   case CK_LIST: return mh_value_new(MH_V_OBJECT); /* what Lua's {} evaluates to */
   default: return mh_value_cstring(k->def_str);
   }

@@ -42,7 +42,7 @@ typedef struct mh_config {
   struct {
     bool required;       /* untrusted clients may only call anonymous:* */
     bool generate_token; /* make and print a random token at start */
-    const mh_value *tokens;          /* ARRAY of strings (or empty OBJECT); in tree */
+    const mh_value *tokens;          /* ARRAY of "TOKEN" or {token, roles} (or empty OBJECT); in tree */
     const mh_value *allowed_origins; /* ARRAY of strings (or empty OBJECT); in tree */
   } auth;
   struct {

@@ -24,6 +24,7 @@ typedef struct mesh_listener {
 struct mh_mesh {
   char *host_id; /* whole, however long it was configured; NULL until known */
   mh_mesh_key key;
+  bool key_configured; /* mesh.key set: only then may host links prove it */
   uint64_t rr; /* round-robin position, shared by every selector */
   mesh_listener listeners[64];
   size_t nlisteners;
@@ -82,6 +83,7 @@ int mh_mesh_init(mh_host *h, char **errmsg) {
   if (key && *key) {
     m->key.len = strlen(key) < sizeof m->key.bytes ? strlen(key) : sizeof m->key.bytes;
     memcpy(m->key.bytes, key, m->key.len);
+    m->key_configured = true;
   } else if (RAND_bytes(m->key.bytes, 32) == 1) {
     m->key.len = 32;
   } else {
@@ -183,7 +185,7 @@ static void peer_free(mh_peer *p) {
 }
 
 void mh_mesh_client_gone(mh_host *h, mh_client *c) {
-  if (c->hostlink) mh_link_gone(h, c);
+  mh_link_client_gone(h, c);
   if (!c->peer) return;
   if (c->trusted) mh_mesh_send_delta(h, c, "removed");
   peer_free(c->peer);
@@ -322,15 +324,54 @@ mh_value *mh_mesh_identity(mh_host *h, const mh_client *caller) {
   mh_value_obj_set(from, "role", mh_value_cstring(p ? p->role : caller ? "anonymous" : "host"));
   mh_value_obj_set(from, "meta", p ? mh_value_copy(p->meta) : mh_value_new(MH_V_OBJECT));
   mh_value_obj_set(from, "host", mh_value_cstring(mh_mesh_host_id(h)));
+  /* The roles mesh.permissions judge: granted by configuration (the token's
+   * auth.tokens entry), never announced. Left out when there are none, so an
+   * identity without grants reads as it always did. A call without a
+   * connection (a plugin's ctx.mesh, but also an oRPC request over HTTP,
+   * which dispatch cannot tell apart) holds none: a "host" grant here would
+   * hand any HTTP token holder whatever a rule gives "host". */
+  if (caller && caller->roles) mh_value_obj_set(from, "roles", mh_value_copy(caller->roles));
   return mh_identity_sign(&h->mesh->key, from);
+}
+
+const struct mh_mesh_key *mh_mesh_link_key(const mh_host *h) {
+  return h->mesh->key_configured ? &h->mesh->key : NULL;
 }
 
 bool mh_mesh_verify(const mh_host *h, const mh_value *identity) { return mh_identity_verify(&h->mesh->key, identity); }
 
-int mh_mesh_accept_relayed(const mh_host *h, const mh_client *link, const mh_value *identity, int64_t hops,
-                           mh_error **err) {
-  const char *from = link->hostlink->host_id ? link->hostlink->host_id : link->id;
-  return mh_identity_accept_relayed(&h->mesh->key, identity, hops, (int64_t)h->cfg->mesh.max_hops, from, err);
+/* Which host signed a verified identity must fit the link it came over: we
+ * never take back one of our own (we issued it to one of our connections;
+ * coming back over a link it is a replay, as no route leads back here), and
+ * at the first hop the host at the other end of the link is the one that
+ * signed it. Further on, the signer is behind the link, which a host that
+ * holds mesh.key could claim anyway: it can sign any identity. */
+static int check_issuer(mh_host *h, const char *link_host, const mh_value *identity, int64_t hops, mh_error **err) {
+  const mh_value *from = mh_value_obj_get(identity, "from"), *signer = mh_value_obj_get(from, "host");
+  const char *issuer = signer && signer->type == MH_V_STRING ? signer->u.str.ptr : "";
+  const char *why = NULL;
+  if (strcmp(issuer, mh_mesh_host_id(h)) == 0)
+    why = "it is one this host issued";
+  else if (hops == 1 && strcmp(issuer, link_host) != 0)
+    why = "at the first hop it must be the linked host's own";
+  if (!why) return 0;
+  mh_log_warn("mesh", "relay over the link to %s refused: identity signed by host '%s', %s", link_host, issuer, why);
+  *err = mh_error_new(MH_ERR_UNAUTHORIZED, "relayed identity signed by host '%s' refused over the link to %s: %s",
+                      issuer, link_host, why);
+  return -1;
+}
+
+int mh_mesh_accept_relayed(mh_host *h, const mh_client *link, const mh_value *identity, int64_t hops, mh_error **err) {
+  /* A link whose handshake has not proven mesh.key has no host id yet. */
+  if (!link->hostlink->host_id) {
+    mh_log_warn("mesh", "%s relayed before its link handshake finished: refused", link->id);
+    *err = mh_error_new(MH_ERR_UNAUTHORIZED, "relay over a link whose handshake has not finished");
+    return -1;
+  }
+  const char *from = link->hostlink->host_id;
+  if (mh_identity_accept_relayed(&h->mesh->key, identity, hops, (int64_t)h->cfg->mesh.max_hops, from, err))
+    return -1;
+  return check_issuer(h, from, identity, hops, err);
 }
 
 /* verify({from, sig}) -> {valid}: lets a peer check an identity it was given. */

@@ -3,7 +3,9 @@
  * changed, relays calls between peers that have no direct link, and lets
  * peers provide functions by name (deepstream's provide/unprovide/make).
  * Relayed calls carry the caller's identity signed by the host (HMAC-SHA256)
- * so the receiver can trust who asks. */
+ * so the receiver can trust who asks. The announced role is a label for
+ * targets; mesh.permissions judge the roles the caller's token was granted
+ * (auth.tokens), which the identity carries signed. */
 #ifndef MH_MESH_H
 #define MH_MESH_H
 #include <stdbool.h>
@@ -52,21 +54,29 @@ size_t mh_mesh_resolve(mh_host *h, const mh_value *to, mh_target *out, size_t ma
 /* Round-robin pick among n candidates for the same selector. */
 size_t mh_mesh_pick(mh_host *h, size_t n);
 size_t mh_mesh_next_rr(mh_host *h, size_t n);
-/* Whether a caller with this role may reach this function through the mesh
- * (mesh.permissions). */
-bool mh_mesh_allowed(const mh_host *h, const char *role, const char *method);
+/* Whether a caller granted these roles (an ARRAY of strings from a signed
+ * identity's from.roles; NULL or empty: judged as "anonymous") may reach
+ * this function through the mesh (mesh.permissions). The role a peer
+ * announced is a label for targets, never judged here. */
+bool mh_mesh_allowed(const mh_host *h, const mh_value *roles, const char *method);
 /* The providers of a function, local ones first. */
 size_t mh_mesh_providers(mh_host *h, const char *name, mh_target *out, size_t max);
 
-/* Identity: {"from": {id, role, host, meta}, "sig": hex} for a caller (NULL:
- * the host itself), and its check. */
+/* Identity: {"from": {id, role, host, meta, roles?}, "sig": hex} for a
+ * caller (NULL: the host itself), and its check. roles are those the
+ * caller's token was granted (absent when none, and for NULL). */
 mh_value *mh_mesh_identity(mh_host *h, const mh_client *caller);
 bool mh_mesh_verify(const mh_host *h, const mh_value *identity);
-/* A relay that came over the host link `link`: the identity and hop count
- * the other host sent must pass (mh_identity_accept_relayed). 0, or -1 and
- * *err. */
-int mh_mesh_accept_relayed(const mh_host *h, const mh_client *link, const mh_value *identity, int64_t hops,
-                           mh_error **err);
+/* The key host links prove they hold (mesh_identity.h), or NULL when
+ * mesh.key is not configured: a random per-start key no other host knows,
+ * so this host neither makes nor takes links. */
+struct mh_mesh_key;
+const struct mh_mesh_key *mh_mesh_link_key(const mh_host *h);
+/* A relay that came over the host link `link`: the link's handshake must
+ * have finished, the identity and hop count the other host sent must pass
+ * (mh_identity_accept_relayed), and the identity's signer fit the link (not
+ * this host; the linked host itself at the first hop). 0, or -1 and *err. */
+int mh_mesh_accept_relayed(mh_host *h, const mh_client *link, const mh_value *identity, int64_t hops, mh_error **err);
 
 /* Directory changes for the host itself (ctx.mesh.on('change')): delta is
  * {kind, peer}, borrowed. */

@@ -4,21 +4,26 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <stdio.h>
+#include <string.h>
 
 #define SIG_HEX_LEN 64 /* SHA-256: 32 bytes, two hex digits each */
+
+/* HMAC-SHA256 of msg under key as 64 lowercase hex digits, NUL-terminated
+ * (identity signatures and link proofs alike); -1 on failure. */
+static int hmac_hex(const mh_mesh_key *key, const mh_buf *msg, char hex[SIG_HEX_LEN + 1]) {
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int maclen = 0;
+  if (!HMAC(EVP_sha256(), key->bytes, (int)key->len, (const unsigned char *)msg->data, msg->len, mac, &maclen) ||
+      maclen != SIG_HEX_LEN / 2)
+    return -1;
+  for (unsigned i = 0; i < maclen; i++) snprintf(hex + 2 * i, 3, "%02x", mac[i]);
+  return 0;
+}
 
 /* The signature of from, NUL-terminated; -1 when memory runs out. */
 static int sign_hex(const mh_mesh_key *key, const mh_value *from, char hex[SIG_HEX_LEN + 1]) {
   mh_buf canon = MH_BUF_INIT;
-  unsigned char mac[EVP_MAX_MD_SIZE];
-  unsigned int maclen = 0;
-  int rc = -1;
-  if (mh_value_canonical(from, &canon) == 0 &&
-      HMAC(EVP_sha256(), key->bytes, (int)key->len, (const unsigned char *)canon.data, canon.len, mac, &maclen) &&
-      maclen == SIG_HEX_LEN / 2) {
-    for (unsigned i = 0; i < maclen; i++) snprintf(hex + 2 * i, 3, "%02x", mac[i]);
-    rc = 0;
-  }
+  int rc = mh_value_canonical(from, &canon) == 0 ? hmac_hex(key, &canon, hex) : -1;
   mh_buf_free(&canon);
   return rc;
 }
@@ -66,4 +71,29 @@ int mh_identity_accept_relayed(const mh_mesh_key *key, const mh_value *identity,
     return -1;
   }
   return 0;
+}
+
+int mh_identity_link_proof(const mh_mesh_key *key, const char *side, const char *dialer_nonce,
+                           const char *server_nonce, const char *dialer_host, const char *server_host,
+                           char hex[MH_LINK_PROOF_HEX + 1]) {
+  _Static_assert(MH_LINK_PROOF_HEX == SIG_HEX_LEN, "a link proof is an HMAC-SHA256 in hex");
+  mh_buf msg = MH_BUF_INIT;
+  /* Every field with its length: "a b" + "c" and "a" + "b c" differ. */
+  int rc = mh_buf_appendf(&msg, "moonhost-link-v1 %s %zu:%s %zu:%s %zu:%s %zu:%s", side, strlen(dialer_nonce),
+                          dialer_nonce, strlen(server_nonce), server_nonce, strlen(dialer_host), dialer_host,
+                          strlen(server_host), server_host) == 0
+               ? hmac_hex(key, &msg, hex)
+               : -1;
+  mh_buf_free(&msg);
+  return rc;
+}
+
+bool mh_identity_link_proof_ok(const mh_mesh_key *key, const char *side, const char *dialer_nonce,
+                               const char *server_nonce, const char *dialer_host, const char *server_host,
+                               const char *proof) {
+  char want[MH_LINK_PROOF_HEX + 1];
+  if (!proof || strlen(proof) != MH_LINK_PROOF_HEX ||
+      mh_identity_link_proof(key, side, dialer_nonce, server_nonce, dialer_host, server_host, want))
+    return false;
+  return CRYPTO_memcmp(want, proof, MH_LINK_PROOF_HEX) == 0;
 }

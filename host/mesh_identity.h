@@ -1,7 +1,7 @@
 /* The signed identity a relayed call carries (the "x" field of the request
  * a target receives, and the identity one host forwards to the next):
  *
- *   {"from": {id, role, meta, host}, "sig": HMAC-SHA256 of from}
+ *   {"from": {id, role, meta, host, roles?}, "sig": HMAC-SHA256 of from}
  *
  * The MAC covers from's canonical bytes (mh_value_canonical: any key order,
  * the same bytes) and is written as 64 lowercase hex digits. The first host
@@ -37,5 +37,29 @@ bool mh_identity_verify(const mh_mesh_key *key, const mh_value *identity);
  * or -1 with *err. */
 int mh_identity_accept_relayed(const mh_mesh_key *key, const mh_value *identity, int64_t hops, int64_t max_hops,
                                const char *link_host, mh_error **err);
+
+/* ---- host links prove mesh.key ----------------------------------------
+ *
+ * A connection becomes a host link only by proving it holds mesh.key; a
+ * client token is not enough. The key never crosses the wire (links are
+ * plain ws://): each side sends a fresh nonce and answers with
+ *
+ *   hex(HMAC-SHA256(mesh.key, "moonhost-link-v1 " SIDE
+ *                   " " LEN ":" DIALER_NONCE " " LEN ":" SERVER_NONCE
+ *                   " " LEN ":" DIALER_HOST  " " LEN ":" SERVER_HOST))
+ *
+ * (LEN the byte length in decimal; SIDE "server" for the answer to the
+ * challenge, "dialer" for the link call), so neither proof can be replayed
+ * on another connection, reflected to the other side, or cut differently.
+ * The message never starts with "{" as the canonical form an identity's
+ * signature covers does, so a proof is never an identity's signature. */
+#define MH_LINK_PROOF_HEX 64
+int mh_identity_link_proof(const mh_mesh_key *key, const char *side, const char *dialer_nonce,
+                           const char *server_nonce, const char *dialer_host, const char *server_host,
+                           char hex[MH_LINK_PROOF_HEX + 1]);
+/* Whether proof (any string, or NULL) is that proof; constant time. */
+bool mh_identity_link_proof_ok(const mh_mesh_key *key, const char *side, const char *dialer_nonce,
+                               const char *server_nonce, const char *dialer_host, const char *server_host,
+                               const char *proof);
 
 #endif

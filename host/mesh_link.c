@@ -1,5 +1,6 @@
 #include "mesh_link.h"
 
+#include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,9 +10,14 @@
 #include "host.h"
 #include "log.h"
 #include "mesh.h"
+#include "mesh_identity.h"
 #include "timer.h"
 
+#define LINK_CHALLENGE "devtoolskit:internal:mesh:link-challenge"
 #define LINK_HELLO "devtoolskit:internal:mesh:link"
+#define NONCE_HEX 32      /* 16 random bytes */
+#define NONCE_MIN 16      /* a dialer's nonce: at least 8 bytes' worth of hex */
+#define NONCE_MAX 256
 #define LINK_SYNC "devtoolskit:internal:mesh:link-sync"
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
@@ -172,12 +178,13 @@ void mh_link_sync_all(mh_host *h, mh_client *except) {
 
 static void link_free(mh_link *l) {
   free(l->host_id);
+  free(l->proven_host);
   mh_value_free(l->peers);
   mh_buf_free(&l->last_sent);
   free(l);
 }
 
-void mh_link_gone(mh_host *h, mh_client *c) {
+static void link_gone(mh_host *h, mh_client *c) {
   mh_link *l = c->hostlink;
   mh_log_info("mesh", "link to %s closed", l->host_id ? l->host_id : c->id);
   for (size_t i = 0; l->peers && i < l->peers->u.arr.len; i++)
@@ -202,24 +209,116 @@ static const mh_value *first_arg(const mh_value *args) {
   return args && args->type == MH_V_ARRAY && args->u.arr.len ? args->u.arr.items[0] : NULL;
 }
 
-/* link({host, peers}) -> {host, peers}: the caller becomes a host link. */
-static mh_value *fn_link(mh_host *h, mh_client *caller, const mh_value *args, mh_error **err) {
-  const mh_value *o = first_arg(args);
+/* A handshake under way on the accepting side: what the dialer claimed and
+ * both nonces, until its link call proves mesh.key (or fails) once. */
+struct mh_link_challenge {
+  char *dialer_host;
+  char *dialer_nonce;
+  char server_nonce[NONCE_HEX + 1];
+};
+
+static void challenge_free(mh_link_challenge *ch) {
+  if (!ch) return;
+  free(ch->dialer_host);
+  free(ch->dialer_nonce);
+  free(ch);
+}
+
+void mh_link_client_gone(mh_host *h, mh_client *c) {
+  challenge_free(c->link_challenge);
+  c->link_challenge = NULL;
+  if (c->hostlink) link_gone(h, c);
+}
+
+/* A fresh random nonce as hex; -1 without randomness. */
+static int make_nonce(char out[NONCE_HEX + 1]) {
+  unsigned char raw[NONCE_HEX / 2];
+  if (RAND_bytes(raw, sizeof raw) != 1) return -1;
+  for (size_t i = 0; i < sizeof raw; i++) snprintf(out + 2 * i, 3, "%02x", raw[i]);
+  return 0;
+}
+
+/* Refuses a link step: the reason goes to the log and, as unauthorized, to
+ * the caller (the dialer logs it and hangs up). */
+static mh_value *refuse_link(mh_client *caller, mh_error **err, const char *why) {
+  mh_log_warn("mesh", "%s: host link refused: %s", caller ? caller->id : "?", why);
+  *err = mh_error_new(MH_ERR_UNAUTHORIZED, "host link refused: %s", why);
+  return NULL;
+}
+
+/* link-challenge({host, nonce}) -> {host, nonce, proof}: the first step of
+ * the link handshake. This host proves mesh.key over the dialer's nonce
+ * and gives a nonce of its own, which the dialer's link call must answer.
+ * A client token lets a connection ask; only the key lets it link. */
+static mh_value *fn_link_challenge(mh_host *h, mh_client *caller, const mh_value *args, mh_error **err) {
+  const mh_value *o = first_arg(args), *nonce = o && o->type == MH_V_OBJECT ? mh_value_obj_get(o, "nonce") : NULL;
   const char *host = str_field(o, "host");
-  if (!caller || !*host) {
-    *err = mh_error_new(MH_ERR_BAD_REQUEST, "link expects {host, peers} over a WebSocket connection");
+  const mh_mesh_key *key = mh_mesh_link_key(h);
+  if (!caller || !*host || !nonce || nonce->type != MH_V_STRING || nonce->u.str.len < NONCE_MIN ||
+      nonce->u.str.len > NONCE_MAX || strlen(nonce->u.str.ptr) != nonce->u.str.len) {
+    *err = mh_error_new(MH_ERR_BAD_REQUEST, "link-challenge expects {host, nonce: %d..%d characters} over a WebSocket",
+                        NONCE_MIN, NONCE_MAX);
     return NULL;
   }
+  if (!key) return refuse_link(caller, err, "this host has no mesh.key configured, so it takes no host links");
+  if (caller->hostlink) return refuse_link(caller, err, "this connection is a host link already");
   if (strcmp(host, mh_mesh_host_id(h)) == 0) {
     *err = mh_error_new(MH_ERR_BAD_REQUEST, "a host cannot link to itself (%s)", host);
     return NULL;
   }
-  if ((!caller->hostlink && !(caller->hostlink = calloc(1, sizeof *caller->hostlink))) ||
-      set_host_id(caller->hostlink, host)) {
+  mh_link_challenge *ch = calloc(1, sizeof *ch);
+  char proof[MH_LINK_PROOF_HEX + 1];
+  mh_value *out = mh_value_new(MH_V_OBJECT);
+  if (!ch || !out || !(ch->dialer_host = strdup(host)) || !(ch->dialer_nonce = strdup(nonce->u.str.ptr)) ||
+      make_nonce(ch->server_nonce) ||
+      mh_identity_link_proof(key, "server", ch->dialer_nonce, ch->server_nonce, host, mh_mesh_host_id(h), proof)) {
+    challenge_free(ch);
+    mh_value_free(out);
+    *err = mh_error_new(MH_ERR_INTERNAL, "out of memory (or no randomness) for a link challenge");
+    return NULL;
+  }
+  challenge_free(caller->link_challenge); /* a new challenge replaces an unanswered one */
+  caller->link_challenge = ch;
+  mh_value_obj_set(out, "host", mh_value_cstring(mh_mesh_host_id(h)));
+  mh_value_obj_set(out, "nonce", mh_value_cstring(ch->server_nonce));
+  mh_value_obj_set(out, "proof", mh_value_cstring(proof));
+  return out;
+}
+
+/* Whether the link call answers this connection's challenge. The challenge
+ * is used up either way: one guess per challenge. */
+static const char *link_refusal(mh_host *h, mh_client *caller, const char *host, const char *proof) {
+  mh_link_challenge *ch = caller->link_challenge;
+  caller->link_challenge = NULL;
+  const char *why = NULL;
+  if (!ch)
+    why = "no link-challenge first: a host link must prove mesh.key, a client token is not enough";
+  else if (strcmp(ch->dialer_host, host) != 0)
+    why = "the link names another host than its challenge";
+  else if (!mh_identity_link_proof_ok(mh_mesh_link_key(h), "dialer", ch->dialer_nonce, ch->server_nonce, host,
+                                      mh_mesh_host_id(h), proof))
+    why = "its proof of mesh.key is wrong (the hosts' mesh.key differ)";
+  challenge_free(ch);
+  return why;
+}
+
+/* link({host, peers, proof}) -> {host, peers}: the caller, having answered
+ * this connection's challenge with proof of mesh.key, becomes a host link. */
+static mh_value *fn_link(mh_host *h, mh_client *caller, const mh_value *args, mh_error **err) {
+  const mh_value *o = first_arg(args);
+  const char *host = str_field(o, "host"), *why = NULL;
+  if (!caller || !*host) {
+    *err = mh_error_new(MH_ERR_BAD_REQUEST, "link expects {host, peers, proof} over a WebSocket connection");
+    return NULL;
+  }
+  if (caller->hostlink) return refuse_link(caller, err, "this connection is a host link already");
+  if (!mh_mesh_link_key(h)) return refuse_link(caller, err, "this host has no mesh.key configured, so it takes no host links");
+  if ((why = link_refusal(h, caller, host, str_field(o, "proof")))) return refuse_link(caller, err, why);
+  if (!(caller->hostlink = calloc(1, sizeof *caller->hostlink)) || set_host_id(caller->hostlink, host)) {
     *err = mh_error_new(MH_ERR_INTERNAL, "out of memory");
     return NULL;
   }
-  mh_log_info("mesh", "%s linked as host %s", caller->id, host);
+  mh_log_info("mesh", "%s linked as host %s (proved mesh.key)", caller->id, host);
   apply(h, caller, host, mh_value_obj_get(o, "peers"));
   return sync_one(h, caller, true);
 }
@@ -236,7 +335,8 @@ static mh_value *fn_link_sync(mh_host *h, mh_client *caller, const mh_value *arg
 }
 
 int mh_link_add_builtins(mh_host *h) {
-  if (mh_registry_add_builtin(&h->registry, LINK_HELLO, MH_FN_ACTION, fn_link) ||
+  if (mh_registry_add_builtin(&h->registry, LINK_CHALLENGE, MH_FN_ACTION, fn_link_challenge) ||
+      mh_registry_add_builtin(&h->registry, LINK_HELLO, MH_FN_ACTION, fn_link) ||
       mh_registry_add_builtin(&h->registry, LINK_SYNC, MH_FN_EVENT, fn_link_sync))
     return -1;
   return 0;
@@ -276,18 +376,23 @@ static void dial(mh_upstream *up) {
   if (!lws_client_connect_via_info(&ci)) schedule_retry(up);
 }
 
+/* The dialing side gives up on a link: logged, and the connection closed
+ * (the upstream is redialed with backoff). */
+static void drop_link(mh_client *c, const char *what, const char *why) {
+  mh_log_warn("mesh", "link handshake with %s %s: %s", c->hostlink && c->hostlink->up ? c->hostlink->up->url : "?", what,
+              why);
+  if (c->transport) c->ops->close(c->transport, 1008, "link refused");
+}
+
 static void on_hello_answer(void *ud, mh_value *result, mh_error *err) {
   mh_client *c = ud; /* still alive: a gone client fails its calls first */
   mh_host *h = c->host;
-  if (err) {
-    mh_log_warn("mesh", "link handshake with %s refused: %s", c->hostlink && c->hostlink->up ? c->hostlink->up->url : "?",
-                err->message);
-    mh_error_free(err);
-    if (c->transport) c->ops->close(c->transport, 1008, "link refused");
-    return;
-  }
   const char *host = str_field(result, "host");
-  if (c->hostlink && *host && set_host_id(c->hostlink, host) == 0) {
+  if (err) {
+    drop_link(c, "refused", err->message);
+  } else if (!c->hostlink || !c->hostlink->proven_host || strcmp(host, c->hostlink->proven_host) != 0) {
+    drop_link(c, "failed", "the link answer names another host than the one that proved mesh.key");
+  } else if (set_host_id(c->hostlink, host) == 0) {
     c->hostlink->up->backoff_ms = 0;
     mh_log_info("mesh", "linked to host %s (%s)", host, c->hostlink->up->url);
     apply(h, c, host, mh_value_obj_get(result, "peers"));
@@ -295,6 +400,44 @@ static void on_hello_answer(void *ud, mh_value *result, mh_error *err) {
      * had no host id yet): send them now, if there are any. */
     sync_one(h, c, false);
   }
+  mh_error_free(err);
+  mh_value_free(result);
+}
+
+/* The upstream answered our challenge: when its proof holds, we answer its
+ * nonce with ours and send the hello (our directory). Before that the other
+ * end is not a host link here: it may not relay identities to us. */
+static void on_challenge_answer(void *ud, mh_value *result, mh_error *err) {
+  mh_client *c = ud;
+  mh_host *h = c->host;
+  mh_link *l = c->hostlink;
+  const mh_mesh_key *key = mh_mesh_link_key(h);
+  const char *host = str_field(result, "host"), *nonce = str_field(result, "nonce");
+  char proof[MH_LINK_PROOF_HEX + 1];
+  if (err) {
+    drop_link(c, "refused", err->message);
+  } else if (!l || !key || !*host || !*nonce ||
+             !mh_identity_link_proof_ok(key, "server", l->nonce, nonce, mh_mesh_host_id(h), host,
+                                        str_field(result, "proof"))) {
+    drop_link(c, "failed", "the host did not prove mesh.key (the hosts' mesh.key differ?)");
+  } else if (!(l->proven_host = strdup(host)) ||
+             mh_identity_link_proof(key, "dialer", l->nonce, nonce, mh_mesh_host_id(h), host, proof)) {
+    drop_link(c, "failed", "out of memory");
+  } else {
+    mh_value *args = mh_value_new(MH_V_ARRAY), *hello = mh_value_new(MH_V_OBJECT);
+    mh_value_obj_set(hello, "host", mh_value_cstring(mh_mesh_host_id(h)));
+    mh_value_obj_set(hello, "proof", mh_value_cstring(proof));
+    mh_value *peers = export_for(h, c);
+    /* What the other host knows once it has the hello, so that the sync
+     * after its answer sends only what changed meanwhile. */
+    mh_buf_free(&l->last_sent);
+    if (peers) mh_value_canonical(peers, &l->last_sent);
+    mh_value_obj_set(hello, "peers", peers);
+    mh_value_push(args, hello);
+    mh_client_call(c, LINK_HELLO, args, h->cfg->limits.call_timeout_ms, on_hello_answer, c);
+    mh_value_free(args);
+  }
+  mh_error_free(err);
   mh_value_free(result);
 }
 
@@ -305,15 +448,19 @@ int mh_link_client_established(mh_conn *c, struct lws *wsi, mh_server *s) {
   cl->trusted = true; /* we chose to connect to it, with its token */
   if (!(cl->hostlink = calloc(1, sizeof *cl->hostlink))) return -1;
   cl->hostlink->up = up;
+  if (!mh_mesh_link_key(s->host)) {
+    drop_link(cl, "not started", "mesh.key is not configured: a link has nothing to prove itself with");
+    return 0;
+  }
+  if (make_nonce(cl->hostlink->nonce)) {
+    drop_link(cl, "not started", "no randomness for the challenge");
+    return 0;
+  }
   mh_value *args = mh_value_new(MH_V_ARRAY), *hello = mh_value_new(MH_V_OBJECT);
   mh_value_obj_set(hello, "host", mh_value_cstring(mh_mesh_host_id(s->host)));
-  mh_value *peers = export_for(s->host, cl);
-  /* What the other host knows once it has the hello, so that the sync after
-   * its answer sends only what changed meanwhile. */
-  if (peers) mh_value_canonical(peers, &cl->hostlink->last_sent);
-  mh_value_obj_set(hello, "peers", peers);
+  mh_value_obj_set(hello, "nonce", mh_value_cstring(cl->hostlink->nonce));
   mh_value_push(args, hello);
-  mh_client_call(cl, LINK_HELLO, args, s->host->cfg->limits.call_timeout_ms, on_hello_answer, cl);
+  mh_client_call(cl, LINK_CHALLENGE, args, s->host->cfg->limits.call_timeout_ms, on_challenge_answer, cl);
   mh_value_free(args);
   return 0;
 }
@@ -328,6 +475,12 @@ void mh_link_client_closed(mh_conn *c, struct lws *wsi) {
 
 int mh_links_start(mh_host *h) {
   const mh_value *list = h->cfg->mesh.upstreams;
+  if (list && list->type == MH_V_ARRAY && list->u.arr.len && !mh_mesh_link_key(h)) {
+    /* Links prove mesh.key; a random per-start key proves nothing. */
+    mh_log_error("mesh", "mesh.upstreams is set but mesh.key is not: no host links are made (set the same mesh.key "
+                         "on every linked host)");
+    return 0;
+  }
   for (size_t i = 0; list && list->type == MH_V_ARRAY && i < list->u.arr.len; i++) {
     mh_upstream *up = calloc(1, sizeof *up);
     if (!up) return -1;

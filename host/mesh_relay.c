@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "client.h"
 #include "dispatch.h"
 #include "host.h"
@@ -62,7 +63,10 @@ static uint64_t timeout_or_default(mh_host *h, uint64_t timeout_ms) {
 /* Who is calling. A host link forwards the identity the first host signed
  * and the hops so far: both must pass, or the call is refused. Anyone else
  * is who they are, and starts at 0 hops: a client's own "hops" counted too,
- * and 2^63-1 overflowed the hops + 1 sent to the next host. */
+ * and 2^63-1 overflowed the hops + 1 sent to the next host. A client never
+ * presents an identity: the host attaches the one it issues for that very
+ * connection. One that brings an identity (one it captured from a call it
+ * received, say) is refused, not silently re-signed, so a replay is seen. */
 static mh_error *identity_of(mh_host *h, mh_client *caller, const mh_value *given, int64_t given_hops,
                              mh_value **identity, int64_t *hops) {
   mh_error *err = NULL;
@@ -71,27 +75,40 @@ static mh_error *identity_of(mh_host *h, mh_client *caller, const mh_value *give
     if (mh_mesh_accept_relayed(h, caller, given, given_hops, &err)) return err;
     *hops = given_hops;
     *identity = mh_value_copy(given);
+  } else if (given) {
+    mh_log_warn("mesh", "%s presented an identity in a relay: refused (only host links forward identities)",
+                caller ? caller->id : "a host-side caller");
+    return mh_error_new(MH_ERR_UNAUTHORIZED,
+                        "a client cannot present an identity: the host attaches its own (replay refused)");
   } else {
     *identity = mh_mesh_identity(h, caller);
   }
   return *identity ? NULL : mh_error_new(MH_ERR_INTERNAL, "out of memory");
 }
 
-static const char *role_in(const mh_value *identity) {
-  const mh_value *r = field(field(identity, "from"), "role");
-  return r && r->type == MH_V_STRING ? r->u.str.ptr : "anonymous";
+/* The granted roles an identity carries (from.roles), or NULL for none. */
+static const mh_value *roles_in(const mh_value *identity) {
+  const mh_value *r = field(field(identity, "from"), "roles");
+  return r && r->type == MH_V_ARRAY ? r : NULL;
 }
 
-/* Who is calling (identity_of), and whether mesh.permissions let that role
- * reach method. Relay, relay-event and make all ask here, so each host on
- * the way judges the first caller, never the link it came over. The caller
- * frees *identity (NULL to start with) whether or not this refuses. */
+/* Who is calling (identity_of), and whether mesh.permissions let the roles
+ * granted to that caller reach method. Relay, relay-event and make all ask
+ * here, so each host on the way judges the first caller, never the link it
+ * came over. The caller frees *identity (NULL to start with) whether or not
+ * this refuses. */
 static mh_error *admit(mh_host *h, mh_client *caller, const mh_value *given, int64_t given_hops, const char *method,
                        mh_value **identity, int64_t *hops) {
   mh_error *err = identity_of(h, caller, given, given_hops, identity, hops);
-  if (!err && !mh_mesh_allowed(h, role_in(*identity), method))
-    err = mh_error_new(MH_ERR_UNAUTHORIZED, "role '%s' may not call \"%s\" through the mesh (mesh.permissions)",
-                       role_in(*identity), method);
+  if (err || mh_mesh_allowed(h, roles_in(*identity), method)) return err;
+  mh_buf names = MH_BUF_INIT;
+  const mh_value *roles = roles_in(*identity);
+  for (size_t i = 0; roles && i < roles->u.arr.len; i++)
+    if (roles->u.arr.items[i]->type == MH_V_STRING)
+      mh_buf_appendf(&names, "%s%s", names.len ? "," : "", roles->u.arr.items[i]->u.str.ptr);
+  err = mh_error_new(MH_ERR_UNAUTHORIZED, "role '%s' may not call \"%s\" through the mesh (mesh.permissions)",
+                     names.len ? names.data : "anonymous", method);
+  mh_buf_free(&names);
   return err;
 }
 
@@ -339,8 +356,8 @@ static void add_requestor(mh_host *h, mh_native_call *nc) {
   if (!h->cfg->mesh.requestor_details) return;
   const mh_value *from = field(nc->identity, "from");
   mh_value *r = mh_value_new(MH_V_OBJECT), *who = mh_value_new(MH_V_OBJECT);
-  static const char *const keys[] = {"id", "role", "meta"};
-  for (size_t i = 0; who && i < 3; i++)
+  static const char *const keys[] = {"id", "role", "meta", "roles"};
+  for (size_t i = 0; who && i < sizeof keys / sizeof *keys; i++)
     if (field(from, keys[i])) mh_value_obj_set(who, keys[i], mh_value_copy(field(from, keys[i])));
   mh_value_obj_set(r, "requestor", who);
   mh_value_push(nc->args, r);

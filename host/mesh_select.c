@@ -52,11 +52,21 @@ static bool any_glob(const mh_value *globs, const char *s) {
   return false;
 }
 
-bool mh_mesh_allowed(const mh_host *h, const char *role, const char *method) {
+/* Whether any of roles (an ARRAY of strings; none: "anonymous") matches one
+ * of the rule's role globs. */
+static bool rule_applies(const mh_value *rule, const mh_value *roles) {
+  const mh_value *globs = mh_value_obj_get(rule, "roles");
+  if (!roles || roles->type != MH_V_ARRAY || roles->u.arr.len == 0) return any_glob(globs, "anonymous");
+  for (size_t i = 0; i < roles->u.arr.len; i++)
+    if (roles->u.arr.items[i]->type == MH_V_STRING && any_glob(globs, roles->u.arr.items[i]->u.str.ptr)) return true;
+  return false;
+}
+
+bool mh_mesh_allowed(const mh_host *h, const mh_value *roles, const char *method) {
   const mh_value *rules = h->cfg->mesh.permissions;
   for (size_t i = 0; rules && rules->type == MH_V_ARRAY && i < rules->u.arr.len; i++) {
     const mh_value *r = rules->u.arr.items[i];
-    if (!any_glob(mh_value_obj_get(r, "roles"), role)) continue;
+    if (!rule_applies(r, roles)) continue;
     if (any_glob(mh_value_obj_get(r, "deny"), method)) return false;
     const mh_value *allow = mh_value_obj_get(r, "allow");
     return !allow || allow->type != MH_V_ARRAY || any_glob(allow, method);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth.h"
 #include "buf.h"
 
 typedef struct reload_req {
@@ -53,7 +54,7 @@ int mh_reload_client(const mh_config *cfg, const char *token, const char *plugin
   reload_req r = {.token = token};
   if (!r.token) r.token = getenv("MOONHOST_TOKEN");
   const mh_value *list = cfg->auth.tokens;
-  if (!r.token && list && list->type == MH_V_ARRAY && list->u.arr.len) r.token = list->u.arr.items[0]->u.str.ptr;
+  if (!r.token && list && list->type == MH_V_ARRAY && list->u.arr.len) r.token = mh_auth_entry_token(list->u.arr.items[0]);
   lws_set_log_level(LLL_ERR, NULL);
   struct lws_context_creation_info info;
   memset(&info, 0, sizeof info);

@@ -67,10 +67,7 @@ static void trust_from_query(mh_conn *c) {
     char name[64];
     snprintf(name, sizeof name, "%s=", *p);
     const char *v = lws_get_urlarg_by_name(c->wsi, name, buf, sizeof buf);
-    if (v && mh_auth_token_ok(c->server->host, v)) {
-      c->client->trusted = true;
-      return;
-    }
+    if (v && mh_auth_trust(c->client, v)) return;
   }
 }
 

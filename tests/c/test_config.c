@@ -173,6 +173,35 @@ static void test_check(void) {
   CHECK(check_says(mh_value_int(1), "f.lua: must return a table"));
 }
 
+/* auth.tokens: 'TOKEN' or {token=, roles={...}} (roles granted per token). */
+static mh_value *tokens_with(mh_value *entry) {
+  mh_value *list = mh_value_new(MH_V_ARRAY);
+  mh_value_push(list, mh_value_cstring("plain"));
+  mh_value_push(list, entry);
+  return obj1("auth", obj1("tokens", list));
+}
+
+static void test_check_tokens(void) {
+  mh_value *roles = mh_value_new(MH_V_ARRAY), *granted = obj1("token", mh_value_cstring("t"));
+  mh_value_push(roles, mh_value_cstring("admin"));
+  mh_value_obj_set(granted, "roles", roles);
+  CHECK(check_says(tokens_with(granted), NULL));
+  CHECK(check_says(tokens_with(obj1("token", mh_value_cstring("t"))), NULL)); /* no roles: a plain token */
+  static const char *const bad = "f.lua: auth.tokens[2]: expected a non-empty string or {token = 'TOKEN', roles = "
+                                 "{'ROLE', ...}}, got ";
+  char want[256];
+  snprintf(want, sizeof want, "%stable", bad);
+  CHECK(check_says(tokens_with(obj1("roles", mh_value_new(MH_V_ARRAY))), want)); /* no token */
+  mh_value *typo = obj1("token", mh_value_cstring("t"));
+  mh_value_obj_set(typo, "role", mh_value_cstring("admin")); /* role, not roles: would grant nothing */
+  CHECK(check_says(tokens_with(typo), want));
+  mh_value *not_list = obj1("token", mh_value_cstring("t"));
+  mh_value_obj_set(not_list, "roles", mh_value_cstring("admin"));
+  CHECK(check_says(tokens_with(not_list), want));
+  snprintf(want, sizeof want, "%sinteger", bad);
+  CHECK(check_says(tokens_with(mh_value_int(5)), want));
+}
+
 /* ---- listen ---- */
 
 static bool listen_is(const char *s, const char *host, int port) {
@@ -371,6 +400,7 @@ int main(void) {
   test_fuzz_findings();
   test_merge();
   test_check();
+  test_check_tokens();
   test_listen();
   test_apply();
   test_load_order();

@@ -3,7 +3,7 @@
 // functions for make(), and carry identities the host signs.
 import test from 'node:test'
 import assert from 'node:assert/strict'
-import { writeTree } from './lib/host.mjs'
+import { writeTree, E2E_TOKEN } from './lib/host.mjs'
 import { hostFor, deferred, rejectionOf, testConfigSource, servedClient } from './lib/util.mjs'
 import { ANNOUNCE, RELAY, RELAY_EVENT, MAKE, meshPeer as peer } from './lib/mesh.mjs'
 
@@ -149,14 +149,17 @@ test('relayed calls carry an identity the host signed; a forged one does not ver
   assert.deepEqual(await target.rpc[VERIFY](await seenAgain.promise), { valid: true })
 })
 
-test('mesh.permissions: a role may be kept from calling names through the relay', async (t) => {
+test('mesh.permissions: a role granted by a token may be kept from calling names through the relay', async (t) => {
   const conf = writeTree({
     '00-test.lua': testConfigSource(),
-    '10-perm.lua': "return { mesh = { permissions = { { roles = { 'guest' }, allow = { 'b:ping' } }, { roles = { '*' }, deny = { 'b:admin*' } } } } }",
+    '10-perm.lua': `return {
+      auth = { tokens = { 'e2e-token', { token = 'guest-token', roles = { 'guest' } } } },
+      mesh = { permissions = { { roles = { 'guest' }, allow = { 'b:ping' } }, { roles = { '*' }, deny = { 'b:admin*' } } } },
+    }`,
   })
   const host = await hostFor(t, { config: conf })
-  const guest = await peer(host)
-  await guest.rpc[ANNOUNCE]({ role: 'guest' })
+  const guest = await peer(host, {}, { token: 'guest-token' })
+  await guest.rpc[ANNOUNCE]({ role: 'devtools' }) // the announced role is a label: the grant decides
   const dev = await peer(host)
   await dev.rpc[ANNOUNCE]({ role: 'devtools' })
   const b = await peer(host, { 'b:ping': () => 'pong', 'b:other': () => 'other', 'b:admin-reset': () => 'reset' })
@@ -166,6 +169,68 @@ test('mesh.permissions: a role may be kept from calling names through the relay'
   assert.equal((await rejectionOf(guest.rpc[RELAY]({ to: 'iframe', method: 'b:other' }))).code, 'unauthorized')
   assert.equal(await dev.rpc[RELAY]({ to: 'iframe', method: 'b:other' }), 'other')
   assert.equal((await rejectionOf(dev.rpc[RELAY]({ to: 'iframe', method: 'b:admin-reset' }))).code, 'unauthorized')
+})
+
+test('roles that grant permissions come from the token, not the announcement: re-announcing admin does not pass, a token granted admin does', async (t) => {
+  const conf = writeTree({
+    '00-test.lua': testConfigSource(),
+    '10-grants.lua': `return {
+      auth = { tokens = { 'e2e-token', { token = 'admin-token', roles = { 'admin', 'ops' } } } },
+      mesh = { requestor_details = true,
+               permissions = { { roles = { 'admin', 'host' }, allow = { 'b:*' } }, { roles = { '*' }, deny = { 'b:admin*' } } } },
+    }`,
+  })
+  const host = await hostFor(t, { config: conf })
+  const seen = []
+  const b = await peer(host, { 'b:admin-reset': (...args) => (seen.push(args), 'reset') })
+  await b.rpc[ANNOUNCE]({ role: 'iframe' })
+  b.ws.on('message', (d) => {
+    const msg = JSON.parse(d.toString())
+    if (msg.m === 'b:admin-reset') seen.push(msg.x)
+  })
+
+  // A plain token: announcing admin (first, and again after another role) gets no further.
+  const pretender = await peer(host)
+  await pretender.rpc[ANNOUNCE]({ role: 'admin' })
+  const refused = await rejectionOf(pretender.rpc[RELAY]({ to: 'iframe', method: 'b:admin-reset' }))
+  assert.deepEqual([refused.code, refused.message], ['unauthorized', `role 'anonymous' may not call "b:admin-reset" through the mesh (mesh.permissions)`])
+  await pretender.rpc[ANNOUNCE]({ role: 'guest' })
+  await pretender.rpc[ANNOUNCE]({ role: 'admin', meta: { really: true } })
+  assert.equal((await rejectionOf(pretender.rpc[RELAY]({ to: 'iframe', method: 'b:admin-reset' }))).code, 'unauthorized')
+  await b.rpc['devtoolskit:internal:mesh:provide']({ name: 'b:admin-reset' })
+  assert.equal((await rejectionOf(pretender.rpc[MAKE]({ name: 'b:admin-reset' }))).code, 'unauthorized')
+
+  // The token granted admin passes, whatever it announces; the target sees the grant, signed.
+  const admin = await peer(host, {}, { token: 'admin-token' })
+  const me = await admin.rpc[ANNOUNCE]({ role: 'devtools' })
+  assert.equal(await admin.rpc[RELAY]({ to: 'iframe', method: 'b:admin-reset', args: [1] }), 'reset')
+  const x = seen.find((v) => v && v.from)
+  assert.deepEqual(x.from, { id: me.id, role: 'devtools', meta: {}, host: me.host, roles: ['admin', 'ops'] })
+  assert.deepEqual(await b.rpc['devtoolskit:internal:mesh:verify'](x), { valid: true })
+  assert.deepEqual(await b.rpc['devtoolskit:internal:mesh:verify']({ ...x, from: { ...x.from, roles: ['admin'] } }), { valid: false })
+  // make too, and the provider's requestor details carry the grant
+  assert.equal(await admin.rpc[MAKE]({ name: 'b:admin-reset', args: [2] }), 'reset')
+  assert.deepEqual(seen.findLast((v) => Array.isArray(v)), [2, { requestor: { id: me.id, role: 'devtools', meta: {}, roles: ['admin', 'ops'] } }])
+
+  // The grant also comes with a token given in the handshake call (no token in the URL).
+  const late = await peer(host, {}, { token: null })
+  assert.deepEqual(await late.rpc['anonymous:devframe:auth']({ authToken: 'admin-token' }), { isTrusted: true })
+  assert.equal(await late.rpc[RELAY]({ to: 'iframe', method: 'b:admin-reset', args: [3] }), 'reset')
+  // revoking the trust drops the grant with it
+  await late.rpc['devframe:auth:revoke']()
+  await late.rpc['anonymous:devframe:auth']({ authToken: 'e2e-token' })
+  assert.equal((await rejectionOf(late.rpc[RELAY]({ to: 'iframe', method: 'b:admin-reset' }))).code, 'unauthorized')
+  await host.waitForLog(/granted 2 role\(s\) by its token/)
+
+  // A call without a connection (an oRPC request) holds no roles: not even 'host'.
+  const res = await fetch(`http://127.0.0.1:${host.port}/rpc/devtoolskit/internal/mesh/relay`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${E2E_TOKEN}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ json: { to: 'iframe', method: 'b:admin-reset' } }),
+  })
+  const body = await res.json()
+  assert.deepEqual([res.status, body.json.message], [401, `role 'anonymous' may not call "b:admin-reset" through the mesh (mesh.permissions)`])
+  assert.equal(await admin.rpc[RELAY]({ to: 'iframe', method: 'b:admin-reset' }), 'reset')
 })
 
 test('relay-event reaches the target without a reply; bad relay requests are bad_request and the host keeps serving', async (t) => {
@@ -213,7 +278,6 @@ test('ctx.mesh from Lua: peers(), peer(role):call through the relay, on("change"
 
 test('the moonhost JS client: mesh.announce, peer(role).call, provide/make with meshReject, on("change"), identity in the handler', async (t) => {
   const WebSocket = (await import('ws')).default
-  const { E2E_TOKEN } = await import('./lib/host.mjs')
   const host = await hostFor(t, {})
   const { connect, meshReject } = await servedClient(host)
   const open = () => connect({ url: host.url, token: E2E_TOKEN, WebSocket })
@@ -249,7 +313,6 @@ test('the moonhost JS client: mesh.announce, peer(role).call, provide/make with 
 
 test('the moonhost JS client: a relay-event handler sees this.identity, signed by the host; an event without "x" has none', async (t) => {
   const WebSocket = (await import('ws')).default
-  const { E2E_TOKEN } = await import('./lib/host.mjs')
   const host = await hostFor(t, {})
   const { connect } = await servedClient(host)
   const open = () => connect({ url: host.url, token: E2E_TOKEN, WebSocket })

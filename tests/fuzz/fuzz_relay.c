@@ -38,6 +38,7 @@
  *     verifies (else unauthorized) and a hop count 0..max_hops, so that
  *     hops + 1 cannot overflow. */
 #include <math.h>
+#include <stdio.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <stdlib.h>
@@ -704,6 +705,69 @@ static void check_identity(const mh_announce_args *a, const mh_value *meta, bool
   mh_value_free(x);
 }
 
+/* ---- the host-link proof ------------------------------------------------------------- */
+
+/* The proof as mesh_identity.h documents it, recomputed here with OpenSSL. */
+static void link_proof_by_rule(const mh_mesh_key *k, const char *side, const char *const f[4], char hex[65]) {
+  mh_buf msg = MH_BUF_INIT;
+  FUZZ_CHECK(mh_buf_appendf(&msg, "moonhost-link-v1 %s", side) == 0, "out of memory");
+  for (int i = 0; i < 4; i++) FUZZ_CHECK(mh_buf_appendf(&msg, " %zu:%s", strlen(f[i]), f[i]) == 0, "out of memory");
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int maclen = 0;
+  FUZZ_CHECK(HMAC(EVP_sha256(), k->bytes, (int)k->len, (const unsigned char *)msg.data, msg.len, mac, &maclen) &&
+                 maclen == 32,
+             "HMAC failed");
+  mh_buf_free(&msg);
+  for (unsigned i = 0; i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", mac[i]);
+}
+
+static bool link_proof_ok(const mh_mesh_key *k, const char *side, const char *const f[4], const char *proof) {
+  return mh_identity_link_proof_ok(k, side, f[0], f[1], f[2], f[3], proof);
+}
+
+/* A link proof over fields from the input (nonces, host ids: the role and
+ * name the frame gives) is the documented HMAC, checks out, and fails for
+ * anything else: the other side's, another key, any field one byte longer or
+ * moved into its neighbour, one digit changed, truncated, absent. */
+static void check_link_proof(const char *dialer_host, const char *server_host) {
+  char nonce_d[17], nonce_s[17];
+  snprintf(nonce_d, sizeof nonce_d, "%016llx", (unsigned long long)input_hash);
+  snprintf(nonce_s, sizeof nonce_s, "%016llx", (unsigned long long)(input_hash * 31 + 7));
+  const char *f[4] = {nonce_d, nonce_s, dialer_host, server_host};
+  char proof[MH_LINK_PROOF_HEX + 1], want[65];
+  FUZZ_CHECK(mh_identity_link_proof(&key, "dialer", f[0], f[1], f[2], f[3], proof) == 0, "no link proof");
+  link_proof_by_rule(&key, "dialer", f, want);
+  FUZZ_CHECK(strcmp(proof, want) == 0, "the link proof is not the documented HMAC");
+  FUZZ_CHECK(link_proof_ok(&key, "dialer", f, proof), "a link proof does not check out");
+  FUZZ_CHECK(!link_proof_ok(&key, "server", f, proof), "a dialer's proof checks out as the server's");
+  FUZZ_CHECK(!link_proof_ok(&other_key, "dialer", f, proof), "a link proof checks out with another key");
+  FUZZ_CHECK(!link_proof_ok(&key, "dialer", f, NULL), "no proof checks out");
+  for (int i = 0; i < 4; i++) {
+    mh_buf longer = MH_BUF_INIT;
+    FUZZ_CHECK(mh_buf_appendf(&longer, "%s0", f[i]) == 0, "out of memory");
+    const char *g[4] = {f[0], f[1], f[2], f[3]};
+    g[i] = longer.data;
+    FUZZ_CHECK(!link_proof_ok(&key, "dialer", g, proof), "a proof checks out with field %d changed", i);
+    mh_buf_free(&longer);
+  }
+  /* "ab" + "c" is not "a" + "bc": the lengths keep the fields apart. */
+  if (*f[2]) {
+    mh_buf moved = MH_BUF_INIT;
+    FUZZ_CHECK(mh_buf_appendf(&moved, "%s%c", f[1], f[2][0]) == 0, "out of memory");
+    const char *g[4] = {f[0], moved.data, f[2] + 1, f[3]};
+    FUZZ_CHECK(!link_proof_ok(&key, "dialer", g, proof), "a proof checks out with a byte moved between fields");
+    mh_buf_free(&moved);
+  }
+  char changed[MH_LINK_PROOF_HEX + 1];
+  memcpy(changed, proof, sizeof changed);
+  size_t at = (size_t)(input_hash % MH_LINK_PROOF_HEX);
+  changed[at] = changed[at] == 'f' ? 'e' : (char)(changed[at] + 1);
+  FUZZ_CHECK(!link_proof_ok(&key, "dialer", f, changed), "a proof with a digit changed checks out");
+  changed[at] = proof[at];
+  changed[MH_LINK_PROOF_HEX - 1] = '\0';
+  FUZZ_CHECK(!link_proof_ok(&key, "dialer", f, changed), "a truncated proof checks out");
+}
+
 /* ---- the frame ------------------------------------------------------------------------ */
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
@@ -747,6 +811,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   check_verify_any(first_arg(args), hops); /* what verify({from, sig}) is given */
   check_verify_any(relay_ok ? r.identity : NULL, hops);
   check_identity(&a, meta, announced, hops);
+  check_link_proof(announced && a.role ? a.role : "h1", make_ok ? m.name : name ? name : "h2");
   mh_value_free(meta);
 
   mh_value_free(args);
