@@ -7,11 +7,12 @@
 #include "mesh.h"
 #include "plugin.h"
 
-int mh_host_init(mh_host *h, uv_loop_t *loop, mh_config *cfg, char **errmsg) {
+int mh_host_init(mh_host *h, uv_loop_t *loop, mh_config *cfg, const mh_host_parts *parts, char **errmsg) {
   memset(h, 0, sizeof *h);
   h->loop = loop;
   h->cfg = cfg;
-  h->engine = &mh_lua_engine;
+  h->parts = parts;
+  h->engine = parts->engine;
   h->codec_limits.max_depth = cfg->limits.json_max_depth;
   mh_registry_init(&h->registry);
   mh_list_init(&h->clients);

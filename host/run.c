@@ -159,7 +159,7 @@ int mh_run_serve(mh_config *cfg, const mh_run_opts *opts) {
   uv_loop_t *loop = uv_default_loop();
   signal(SIGPIPE, SIG_IGN);
   char *msg = NULL;
-  if (mh_host_init(h, loop, cfg, &msg)) {
+  if (mh_host_init(h, loop, cfg, opts->parts, &msg)) {
     fprintf(stderr, "moonhost: %s\n", msg ? msg : "cannot start (out of memory or no randomness for the token)");
     int bad_config = msg != NULL;
     free(msg);
