@@ -37,6 +37,60 @@ static void drop_staged(mh_gen *g) {
   g->nstaged = 0;
 }
 
+/* A plugin function is freed: its handler goes back to the engine and the
+ * reference it held on its generation is dropped. */
+static void fn_released(mh_fn *fn) {
+  mh_gen *g = fn->gen;
+  g->plugin->host->engine->release(g->engine, fn->handler);
+  mh_gen_unref(g);
+}
+
+/* Registrations are staged on the loading generation; commit() swaps them
+ * into the registry in one step. */
+int mh_gen_register(mh_gen *gen, const mh_fn_spec *spec, mh_error **err) {
+  mh_host *host = gen->plugin->host;
+  if (!gen->loading) {
+    *err = mh_error_new(MH_ERR_INTERNAL, "functions can only be registered while the plugin's setup runs");
+    return -1;
+  }
+  for (size_t i = 0; i < gen->nstaged; i++) {
+    if (strcmp(gen->staged[i]->name, spec->name) == 0) {
+      *err = mh_error_new(MH_ERR_ALREADY_REGISTERED, "function \"%s\" is registered twice by this plugin",
+                          spec->name);
+      return -1;
+    }
+  }
+  if (mh_registry_check_name(&host->registry, spec->name, gen, err)) return -1;
+  if (gen->nstaged == gen->capstaged) {
+    size_t cap = gen->capstaged ? gen->capstaged * 2 : 8;
+    mh_fn **staged = realloc(gen->staged, cap * sizeof *staged);
+    if (!staged) goto oom;
+    gen->staged = staged;
+    gen->capstaged = cap;
+  }
+  mh_fn *fn = mh_fn_new(spec->name, spec->type);
+  if (!fn) goto oom;
+  fn->gen = gen;
+  fn->handler = spec->handler;
+  fn->mesh_provided = spec->mesh;
+  fn->release = fn_released;
+  mh_gen_ref(gen);
+  if (spec->cached && spec->type == MH_FN_QUERY) {
+    const mh_config *cfg = host->cfg;
+    fn->cache = mh_cache_new(spec->ttl_ms, spec->max_entries ? spec->max_entries : cfg->cache.max_entries,
+                             cfg->cache.max_bytes);
+    if (!fn->cache) {
+      mh_fn_unref(fn);
+      goto oom;
+    }
+  }
+  gen->staged[gen->nstaged++] = fn;
+  return 0;
+oom:
+  *err = mh_error_new(MH_ERR_INTERNAL, "out of memory");
+  return -1;
+}
+
 typedef struct load_op {
   mh_gen *gen;
   mh_plugin_loaded_cb cb;
