@@ -9,6 +9,7 @@
 #include <uv.h>
 
 #include "cmds.h"
+#include "host_setup.h"
 #include "log.h"
 
 int mh_cmd_script(mh_config *cfg, const mh_host_parts *parts, const mh_script *s) {
@@ -16,13 +17,13 @@ int mh_cmd_script(mh_config *cfg, const mh_host_parts *parts, const mh_script *s
   signal(SIGPIPE, SIG_IGN);
   mh_host h;
   char *msg = NULL;
-  if (mh_host_init(&h, loop, cfg, parts, &msg)) {
+  if (mh_host_setup(&h, loop, cfg, parts, &msg)) {
     fprintf(stderr, "moonhost: %s\n", msg ? msg : "cannot start (out of memory or no randomness for the token)");
     free(msg);
     return 2;
   }
   int rc = parts->run_script(&h, s);
-  mh_host_free(&h);
+  mh_host_teardown(&h);
   uv_run(loop, UV_RUN_DEFAULT); /* loads still running finish; released handles close */
   if (uv_loop_close(loop)) mh_log_warn("host", "event loop closed with handles still open");
   return rc;

@@ -7,7 +7,7 @@
 #include "host.h"
 #include "log.h"
 #include "plugin.h"
-#include "rpc.h"
+#include "events.h"
 #include "timer.h"
 
 /* One execution of a handler, and everyone waiting for its outcome. */
@@ -211,7 +211,7 @@ void mh_dispatch_cancel(mh_waiter *w) {
 int mh_dispatch_invalidate(mh_host *host, const char *name, const mh_value *args) {
   mh_fn *fn = mh_registry_get(&host->registry, name);
   if (!fn) return -1;
-  mh_rpc_notify_cache_invalidated(host, name); /* clients may cache what we no longer do */
+  mh_events_emit(host, &(mh_event){.kind = MH_EV_CACHE_INVALIDATED, .function = name});
   int dropped = 0;
   if (fn->type == MH_FN_STATIC && fn->static_value) {
     mh_value_free(fn->static_value);

@@ -9,6 +9,7 @@
 #include "codec.h"
 #include "config.h"
 #include "engine.h"
+#include "events.h"
 #include "list.h"
 #include "registry.h"
 
@@ -37,6 +38,7 @@ struct mh_host {
   const mh_host_parts *parts;
   const mh_engine_vt *engine; /* parts->engine */
   mh_registry registry;
+  mh_event_listeners events; /* events.h */
   mh_list clients;
   size_t nclients;
   uint64_t next_client_id;
@@ -55,8 +57,10 @@ struct mh_host {
   bool stopping;
 };
 
-/* -1 with *errmsg (malloc'd) when the configuration cannot be used. parts
- * must outlive the host. */
+/* The call layer of a host: registry, plugins, the dispatcher's builtins.
+ * A serving host also needs its sessions and mesh: mh_host_setup
+ * (host_setup.h) does both. parts must outlive the host. Returns -1 with
+ * *errmsg (malloc'd) when it cannot start. */
 int mh_host_init(mh_host *h, uv_loop_t *loop, mh_config *cfg, const mh_host_parts *parts, char **errmsg);
 void mh_host_free(mh_host *h);
 

@@ -8,7 +8,7 @@
 
 #include "host.h"
 #include "log.h"
-#include "rpc.h"
+#include "events.h"
 
 static void plugin_free(mh_plugin *p);
 
@@ -117,12 +117,12 @@ static void finish_load(load_op *op, mh_error *err) {
   if (!err) err = commit(g);
   if (!err) {
     mh_log_info("plugin", "%s: loaded (generation %u)", p->name, g->number);
-    mh_rpc_notify_functions_changed(host, p->name, g->number);
+    mh_events_emit(host, &(mh_event){.kind = MH_EV_FUNCTIONS_CHANGED, .plugin = p->name, .generation = g->number});
   } else {
     if (strcmp(err->code, MH_ERR_CANCELLED) != 0) {
       mh_log_error("plugin", "%s: load failed (%s): %s%s", p->name, err->code, err->message,
                    p->current ? " (the previous version keeps serving)" : "");
-      mh_rpc_notify_plugin_error(host, p->name, err);
+      mh_events_emit(host, &(mh_event){.kind = MH_EV_PLUGIN_ERROR, .plugin = p->name, .err = err});
     }
     drop_staged(g);
     gen_retire(g);
@@ -173,7 +173,7 @@ void mh_plugin_unload(mh_plugin *p) {
   p->current = NULL;
   mh_registry_remove_gen(&p->host->registry, g);
   mh_log_info("plugin", "%s: unloaded", p->name);
-  mh_rpc_notify_functions_changed(p->host, p->name, 0);
+  mh_events_emit(p->host, &(mh_event){.kind = MH_EV_FUNCTIONS_CHANGED, .plugin = p->name});
   gen_retire(g);
 }
 
