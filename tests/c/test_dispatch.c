@@ -7,7 +7,8 @@
  *   query    identical concurrent calls share one run, other args do not
  *            (object key order does not matter)
  *   cache    hit / miss / TTL on the loop clock / LRU bound, failures not
- *            kept, mh_dispatch_invalidate of all or one argument list
+ *            kept, mh_dispatch_invalidate of all or one argument list, also
+ *            while a run is in flight (it is then neither joined nor kept)
  *   cancel   a run nobody waits for is cancelled, a shared one is not
  *   misc     unknown and optional functions, synchronous completion,
  *            events, the caller's id reaching the engine
@@ -232,6 +233,62 @@ static void test_cache(void) {
   teardown();
 }
 
+/* An invalidate while a run is in flight: the run may have read the data
+ * before it changed, so its answer goes to its callers but is not kept, and
+ * calls after the invalidate do not join it (they used to, and the stale
+ * result then stayed cached: the invalidate was lost). */
+static void test_invalidate_in_flight(void) {
+  setup();
+  fake_reply a = {0}, b = {0}, c = {0};
+  call("demo:cq", ints(1, 1), &a);
+  mh_engine_call *old = fake_last_call();
+  CHECK(invalidate("demo:cq", NULL) == 0);
+  call("demo:cq", ints(1, 1), &b); /* a new run, not the stale one */
+  CHECK(fake_counts.calls == 2);
+  mh_engine_call *fresh = fake_last_call();
+  fake_complete(old, mh_value_int(1));
+  CHECK(fake_reply_int(&a, 1) && b.calls == 0);
+  fake_complete(fresh, mh_value_int(2));
+  CHECK(fake_reply_int(&b, 2));
+  CHECK(call("demo:cq", ints(1, 1), &c) == NULL && fake_reply_int(&c, 2)); /* the fresh result is kept */
+  fake_reply_clear(&a), fake_reply_clear(&b), fake_reply_clear(&c);
+
+  /* the same for one argument list; other arguments keep sharing */
+  call("demo:cq", ints(1, 5), &a);
+  old = fake_last_call();
+  call("demo:cq", ints(1, 6), &c);
+  CHECK(invalidate("demo:cq", ints(1, 5)) == 0);
+  call("demo:cq", ints(1, 5), &b);
+  CHECK(fake_counts.calls == 5);
+  fresh = fake_last_call();
+  fake_complete(old, mh_value_int(5));
+  fake_complete(fresh, mh_value_int(55));
+  CHECK(fake_reply_int(&a, 5) && fake_reply_int(&b, 55));
+  fake_reply_clear(&b);
+  CHECK(call("demo:cq", ints(1, 5), &b) == NULL && fake_reply_int(&b, 55));
+  fake_reply_clear(&b);
+  CHECK(call("demo:cq", ints(1, 6), &b) != NULL && fake_counts.calls == 5); /* 6 still shares */
+  fake_complete(fake_running("demo:cq", 0), mh_value_int(6));
+  CHECK(fake_reply_int(&b, 6) && fake_reply_int(&c, 6));
+  fake_reply_clear(&a), fake_reply_clear(&b), fake_reply_clear(&c);
+
+  /* a static run: not memoized; once nobody waits it is cancelled, since
+   * nobody can join it any more */
+  mh_waiter *w = call("demo:static", ints(0), &a);
+  old = fake_last_call();
+  CHECK(invalidate("demo:static", NULL) == 0);
+  call("demo:static", ints(0), &b);
+  CHECK(fake_last_call() != old);
+  fresh = fake_last_call();
+  mh_dispatch_cancel(w);
+  CHECK(old->cancelled && !fresh->finished);
+  fake_complete(fresh, mh_value_int(7));
+  CHECK(a.calls == 0 && fake_reply_int(&b, 7));
+  CHECK(call("demo:static", ints(0), &c) == NULL && fake_reply_int(&c, 7));
+  fake_reply_clear(&a), fake_reply_clear(&b), fake_reply_clear(&c);
+  teardown();
+}
+
 static void on_timer(uv_timer_t *t) { uv_close((uv_handle_t *)t, NULL); }
 
 /* The TTL is read on the loop's clock: an entry is served until the loop
@@ -348,6 +405,7 @@ int main(void) {
   test_query_sharing();
   test_cache();
   test_ttl();
+  test_invalidate_in_flight();
   test_cancel();
   test_misc();
   if (!check_failures) printf("test_dispatch: ok\n");
