@@ -74,8 +74,11 @@ static void run_done(void *ud, mh_value *result, mh_error *err) {
   } else if (fn->cache) {
     mh_cache_put(fn->cache, run->key.data, run->key.len, result, mh_now_ms(host->loop));
   }
-  mh_list_each_safe(pos, &run->waiters) {
-    mh_waiter *w = mh_container_of(pos, mh_waiter, link);
+  /* One at a time from the head: a reply may cancel another waiter of this
+   * run (mh_dispatch_cancel frees it), so no pointer to the next one may be
+   * kept across the callback. */
+  while (!mh_list_empty(&run->waiters)) {
+    mh_waiter *w = mh_container_of(run->waiters.next, mh_waiter, link);
     mh_list_remove(&w->link);
     reply_now(w->reply, w->ud, result, err);
     free(w);

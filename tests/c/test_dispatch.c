@@ -9,7 +9,8 @@
  *   cache    hit / miss / TTL on the loop clock / LRU bound, failures not
  *            kept, mh_dispatch_invalidate of all or one argument list, also
  *            while a run is in flight (it is then neither joined nor kept)
- *   cancel   a run nobody waits for is cancelled, a shared one is not
+ *   cancel   a run nobody waits for is cancelled, a shared one is not; a
+ *            reply may cancel another waiter of its run
  *   misc     unknown and optional functions, synchronous completion,
  *            events, the caller's id reaching the engine
  *
@@ -349,6 +350,36 @@ static void test_cancel(void) {
   teardown();
 }
 
+/* A reply that cancels another waiter of the same run (a caller giving up
+ * the rest of what it waited for): that waiter is not answered, and the
+ * dispatcher does not touch it after it was freed (ASan). */
+typedef struct cancel_other {
+  fake_reply r;
+  mh_waiter *other;
+} cancel_other;
+
+static void reply_cancel_other(void *ud, const mh_value *result, const mh_error *err) {
+  cancel_other *co = ud;
+  fake_on_reply(&co->r, result, err);
+  if (co->other) mh_dispatch_cancel(co->other);
+  co->other = NULL;
+}
+
+static void test_reply_cancels_other(void) {
+  setup();
+  cancel_other a = {0};
+  fake_reply b = {0}, c = {0};
+  mh_dispatch(H, NULL, "demo:q", ints(1, 1), false, reply_cancel_other, &a);
+  a.other = call("demo:q", ints(1, 1), &b);
+  call("demo:q", ints(1, 1), &c);
+  CHECK(fake_counts.calls == 1 && a.other);
+  fake_complete(fake_last_call(), mh_value_int(1));
+  CHECK(fake_reply_int(&a.r, 1) && b.calls == 0 && fake_reply_int(&c, 1));
+  CHECK(fake_counts.cancels == 0);
+  fake_reply_clear(&a.r), fake_reply_clear(&c);
+  teardown();
+}
+
 static int sent;
 static int client_send(void *t, const char *data, size_t len) {
   (void)t, (void)data, (void)len;
@@ -407,6 +438,7 @@ int main(void) {
   test_ttl();
   test_invalidate_in_flight();
   test_cancel();
+  test_reply_cancels_other();
   test_misc();
   if (!check_failures) printf("test_dispatch: ok\n");
   return check_failures ? 1 : 0;
