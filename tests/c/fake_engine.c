@@ -309,6 +309,12 @@ mh_engine *fake_engine_of(const char *name, uint32_t number) {
   return found;
 }
 
+mh_engine *fake_pending_load(int nth) {
+  for (mh_engine *e = engines; e; e = e->next)
+    if (e->load_pending && nth-- == 0) return e;
+  return NULL;
+}
+
 int fake_live_engines(void) { return fake_counts.created - fake_counts.destroyed; }
 
 int fake_config(mh_config *cfg) {

@@ -109,6 +109,8 @@ void fake_fail(mh_engine_call *c, const char *code, const char *message);
 mh_engine *fake_engine_of(const char *name, uint32_t number);
 /* Completes a manual or loop load now. Returns -1 if none is pending. */
 int fake_finish_load(mh_engine *e);
+/* The nth (0-based) engine whose load is pending, or NULL. */
+mh_engine *fake_pending_load(int nth);
 /* Engines created and not destroyed. */
 int fake_live_engines(void);
 
