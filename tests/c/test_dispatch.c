@@ -12,7 +12,8 @@
  *   cancel   a run nobody waits for is cancelled, a shared one is not; a
  *            reply may cancel another waiter of its run
  *   misc     unknown and optional functions, synchronous completion,
- *            events, the caller's id reaching the engine
+ *            events, the caller's id reaching the engine, the
+ *            cache-invalidated host event
  *
  * Timeouts: the dispatcher owns none. A handler's budget (lua.max_run_ms,
  * lua.instruction_budget) belongs to the engine, a client's wait to its
@@ -380,11 +381,15 @@ static void test_reply_cancels_other(void) {
   teardown();
 }
 
-static int sent;
 static int client_send(void *t, const char *data, size_t len) {
   (void)t, (void)data, (void)len;
-  sent++;
   return 0;
+}
+
+static int invalidated;
+static void on_event(mh_host *h, const mh_event *ev, void *ud) {
+  (void)h, (void)ud;
+  if (ev->kind == MH_EV_CACHE_INVALIDATED && strcmp(ev->function, "demo:cq") == 0) invalidated++;
 }
 static void client_close(void *t, int code, const char *reason) { (void)t, (void)code, (void)reason; }
 static const mh_client_ops client_ops = {client_send, client_close};
@@ -405,16 +410,15 @@ static void test_misc(void) {
   CHECK(mh_dispatch(H, NULL, "demo:ev", ints(1, 1), false, NULL, NULL) == NULL);
   fake_fail(fake_last_call(), MH_ERR_INTERNAL, "event failed (expected in this test)");
   /* the caller's id reaches the engine */
-  mh_client *c = mh_client_new(H, &client_ops, &sent);
-  c->trusted = true; /* broadcasts go to trusted clients */
+  mh_client *c = mh_client_new(H, &client_ops, NULL);
   mh_dispatch(H, c, "demo:act", ints(0), false, fake_on_reply, &r);
   CHECK(fake_last_call()->caller && strcmp(fake_last_call()->caller, c->id) == 0);
   fake_complete(fake_last_call(), mh_value_int(1));
   CHECK(fake_reply_int(&r, 1));
-  /* invalidating tells connected clients (their caches drop too) */
-  sent = 0;
+  /* invalidating is a host event (sessions tell their clients) */
+  CHECK(mh_events_listen(H, on_event, NULL) == 0);
   mh_dispatch_invalidate(H, "demo:cq", NULL);
-  CHECK(sent == 1);
+  CHECK(invalidated == 1);
   mh_client_gone(c);
   /* builtins need no engine */
   fake_reply_clear(&r);
