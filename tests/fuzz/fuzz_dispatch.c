@@ -142,7 +142,7 @@ static void on_reply(void *ud, const mh_value *result, const mh_error *err) {
     if (!r->returned && fn && fn->gen)
       FUZZ_CHECK(fn->gen->engine == c->engine, "immediate answer to %s from generation %u, serving: %u",
                  names[r->name], c->engine->number, fn->gen->number);
-    if (r->fresh_check && c->id <= MAX_CALLS && !fuzz_ignored("invalidate-in-flight"))
+    if (r->fresh_check && c->id <= MAX_CALLS && !fuzz_ignored("dispatch-invalidate-in-flight"))
       FUZZ_CHECK(r->is_static ? S.call_epoch_any[c->id] >= r->epoch_any : S.call_epoch[c->id] >= r->epoch,
                  "%s(%d) answered by run %d that started before an invalidate preceding the call", names[r->name],
                  r->arg, c->id);
