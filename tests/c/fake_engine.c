@@ -317,6 +317,14 @@ mh_engine *fake_pending_load(int nth) {
 
 int fake_live_engines(void) { return fake_counts.created - fake_counts.destroyed; }
 
+bool fake_all_released(void) {
+  int running = fake_running_count(), live = fake_live_engines();
+  if (running || live || fake_counts.violations)
+    fprintf(stderr, "fake engine: %d calls running, %d engines alive, %d contract breaks\n", running, live,
+            fake_counts.violations);
+  return !running && !live && !fake_counts.violations;
+}
+
 int fake_config(mh_config *cfg) {
   memset(cfg, 0, sizeof *cfg);
   mh_value *tree = mh_config_defaults();

@@ -113,6 +113,9 @@ int fake_finish_load(mh_engine *e);
 mh_engine *fake_pending_load(int nth);
 /* Engines created and not destroyed. */
 int fake_live_engines(void);
+/* Whether the host let everything go: no call running, every engine
+ * destroyed, the contract never broken (what went wrong is printed). */
+bool fake_all_released(void);
 
 /* A reply callback (mh_reply_fn) that keeps copies of what it got. */
 typedef struct fake_reply {

@@ -55,9 +55,7 @@ static void setup(void) {
 /* Everything the host held is released: no engine left, no contract broken. */
 static void teardown(void) {
   fake_fixture_free(&fx);
-  CHECK(fake_running_count() == 0);
-  CHECK(fake_live_engines() == 0);
-  CHECK(fake_counts.violations == 0);
+  CHECK(fake_all_released());
   fake_reset();
 }
 

@@ -40,9 +40,7 @@ static void setup(void) {
 
 static void teardown(void) {
   fake_fixture_free(&fx);
-  CHECK(fake_running_count() == 0);
-  CHECK(fake_live_engines() == 0);
-  CHECK(fake_counts.violations == 0);
+  CHECK(fake_all_released());
   fake_reset();
 }
 
