@@ -4,7 +4,8 @@
  *
  * Each input byte pair is one operation: a call (name, arguments, optional,
  * with or without a reply, what the reply callback does re-entrantly), the
- * engine completing / failing a running call, a waiter cancelling, an
+ * engine (or a host function that waits, mh_native) completing / failing a
+ * running call, a waiter cancelling, an
  * invalidate, a plugin (re)load with a function set, load mode and failure
  * chosen by the input, finishing a pending load, an unload, a loop turn.
  * Then a full teardown. Invariants:
@@ -30,13 +31,28 @@
 #include "log.h"
 #include "plugin.h"
 
-#define NNAMES 8
+#define NNAMES 10
 #define NARGS 5 /* 0..3 as one integer argument, 4: no argument */
 #define MAX_RECS 512
 #define MAX_CALLS 4096
 #define MAX_DEPTH 3
 
-static const char *const names[NNAMES] = {"f0", "f1", "f2", "f3", "f4", "f5", "moonhost:functions", "nope"};
+static const char *const names[NNAMES] = {"f0", "f1", "f2", "f3", "f4", "f5", "moonhost:functions", "nope",
+                                          "n0", "n1"};
+#define IS_PLUGIN_FN(i) ((i) < 6)
+#define IS_NATIVE_FN(i) ((i) >= 8)
+
+/* Host functions that wait (mh_native, as the mesh relay's): n0 a query,
+ * n1 a static function. Calls are kept here for the input to end. */
+struct mh_native_call {
+  int id, name, arg;
+  mh_native_done done;
+  void *ud;
+  bool finished;
+};
+#define MAX_NATIVE 1024
+static mh_native_call natives[MAX_NATIVE];
+static int nnatives;
 static const char *const plugin_names[2] = {"p0", "p1"};
 
 typedef struct rec {
@@ -82,6 +98,48 @@ static mh_value *args_for(int arg) {
   mh_value *a = mh_value_new(MH_V_ARRAY);
   if (arg < 4) mh_value_push(a, mh_value_int(arg));
   return a;
+}
+
+static mh_native_call *native_start(int name, mh_value *args, mh_native_done done, void *ud) {
+  if (nnatives == MAX_NATIVE) {
+    mh_value_free(args);
+    done(ud, NULL, mh_error_new(MH_ERR_OVERLOADED, "too many native calls"));
+    return NULL;
+  }
+  mh_native_call *c = &natives[nnatives++];
+  *c = (mh_native_call){.id = nnatives, .name = name, .arg = arg_of(args), .done = done, .ud = ud};
+  mh_value_free(args);
+  return c;
+}
+
+static mh_native_call *start_n0(mh_host *h, mh_client *caller, mh_value *args, mh_native_done done, void *ud) {
+  (void)h, (void)caller;
+  return native_start(8, args, done, ud);
+}
+
+static mh_native_call *start_n1(mh_host *h, mh_client *caller, mh_value *args, mh_native_done done, void *ud) {
+  (void)h, (void)caller;
+  return native_start(9, args, done, ud);
+}
+
+static void native_finish(mh_native_call *c, mh_value *result, mh_error *err) {
+  FUZZ_CHECK(!c->finished, "native call %d finished twice", c->id);
+  c->finished = true;
+  c->done(c->ud, result, err);
+}
+
+/* The contract: done with rpc_cancelled before cancel returns. */
+static void native_cancel(mh_native_call *c) {
+  native_finish(c, NULL, mh_error_new(MH_ERR_CANCELLED, "native call cancelled"));
+}
+
+static const mh_native native_n0 = {start_n0, native_cancel}, native_n1 = {start_n1, native_cancel};
+
+/* The nth native call still running, or NULL. */
+static mh_native_call *native_running(int nth) {
+  for (int i = 0; i < nnatives; i++)
+    if (!natives[i].finished && nth-- == 0) return &natives[i];
+  return NULL;
 }
 
 static int name_index(const char *name) {
@@ -131,7 +189,15 @@ static void on_reply(void *ud, const mh_value *result, const mh_error *err) {
   FUZZ_CHECK(r->calls == 0, "second reply to %s", names[r->name]);
   r->calls++;
   FUZZ_CHECK((result != NULL) != (err != NULL), "reply with both or neither of result and error");
-  if (result && result->type == MH_V_INT && r->name < 6) {
+  if (result && result->type == MH_V_INT && IS_NATIVE_FN(r->name)) {
+    /* a native call answers with minus its id */
+    int64_t id = -result->u.i;
+    FUZZ_CHECK(id >= 1 && id <= nnatives && natives[id - 1].name == r->name, "answer to %s from native call %lld",
+               names[r->name], (long long)id);
+    if (r->query) FUZZ_CHECK(natives[id - 1].arg == r->arg, "%s(%d) answered by a run for %d", names[r->name],
+                             r->arg, natives[id - 1].arg);
+  }
+  if (result && result->type == MH_V_INT && IS_PLUGIN_FN(r->name)) {
     mh_engine_call *c = fake_call_at((int)result->u.i);
     FUZZ_CHECK(c && strcmp(c->fn, names[r->name]) == 0, "answer to %s from call %lld of %s", names[r->name],
                (long long)result->u.i, c ? c->fn : "?");
@@ -220,21 +286,25 @@ static void step(unsigned op) {
   case 0:
   case 1: {
     unsigned c = next();
-    dispatch((int)(b % NNAMES), (int)((b >> 3) % NARGS), c & 1, !(c & 2), (int)((c >> 2) % 5), (int)(c >> 5), 0);
+    dispatch((int)((b & 15) % NNAMES), (int)((b >> 4) % NARGS), c & 1, !(c & 2), (int)((c >> 2) % 5), (int)(c >> 5), 0);
     break;
   }
-  case 2: {
-    mh_engine_call *c = fake_running(NULL, (int)(b % 8));
-    if (c) fake_complete(c, mh_value_int(c->id));
-    break;
-  }
+  case 2:
   case 3: {
+    /* b: which running call, plugin or native (bit 7) */
+    bool fail = op % 10 == 3;
+    if (b & 0x80) {
+      mh_native_call *n = native_running((int)(b % 8));
+      if (n) native_finish(n, fail ? NULL : mh_value_int(-n->id), fail ? mh_error_new(MH_ERR_INTERNAL, "no") : NULL);
+      break;
+    }
     mh_engine_call *c = fake_running(NULL, (int)(b % 8));
-    if (c) fake_fail(c, MH_ERR_INTERNAL, "handler failed");
+    if (c && fail) fake_fail(c, MH_ERR_INTERNAL, "handler failed");
+    else if (c) fake_complete(c, mh_value_int(c->id));
     break;
   }
   case 4: do_cancel(S.nrecs - 1 - (int)(b % 16)); break;
-  case 5: invalidate((int)(b % NNAMES), (int)((b >> 3) % NARGS)); break;
+  case 5: invalidate((int)((b & 15) % NNAMES), (int)((b >> 4) % NARGS)); break;
   case 6: load(b); break;
   case 7: fake_finish_load(fake_pending_load((int)(b % 4))); break;
   case 8: {
@@ -257,6 +327,7 @@ static void teardown(void) {
   for (int i = 0; i < S.nrecs; i++) S.recs[i].depth = MAX_DEPTH; /* no more re-entrant actions */
   mh_host_free(&S.host);
   for (mh_engine_call *c; (c = fake_running(NULL, 0));) fake_fail(c, MH_ERR_CANCELLED, "host stopped");
+  for (mh_native_call *n; (n = native_running(0));) native_finish(n, NULL, mh_error_new(MH_ERR_CANCELLED, "stopped"));
   uv_run(&S.loop, UV_RUN_DEFAULT);
   for (int i = 0; i < S.nrecs; i++) {
     rec *r = &S.recs[i];
@@ -284,7 +355,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     fake_define(&S.specs[i]);
   }
   char *msg = NULL;
-  if (mh_host_init(&S.host, &S.loop, &S.cfg, &fake_host_parts, &msg)) abort();
+  if (mh_host_init(&S.host, &S.loop, &S.cfg, &fake_host_parts, &msg) ||
+      mh_registry_add_native(&S.host.registry, "n0", MH_FN_QUERY, &native_n0) ||
+      mh_registry_add_native(&S.host.registry, "n1", MH_FN_STATIC, &native_n1))
+    abort();
+  nnatives = 0;
   in = data;
   in_len = size;
   in_pos = 0;
