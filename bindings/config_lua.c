@@ -1,5 +1,5 @@
 /* Evaluates one conf.d fragment in a sandbox and converts the table it
- * returns into an mh_value (see mh_config_eval_file in config.h).
+ * returns into an mh_value (see mh_config_eval_file in moonhost_lua.h).
  *
  * The sandbox is a fresh state per file with only the pure libraries, a
  * trimmed `os`, an instruction limit and a memory limit: a fragment can
@@ -13,6 +13,7 @@
 
 #include "buf.h"
 #include "config.h"
+#include "moonhost_lua.h"
 #include "log.h"
 
 #define CFG_INSTRUCTION_LIMIT 10000000L

@@ -9,6 +9,7 @@
 
 #include "embedded.h"
 #include "log.h"
+#include "moonhost_lua.h"
 
 char mh_lua_undefined_tag;
 
@@ -534,6 +535,19 @@ static void lua_destroy(mh_engine *e) {
 static size_t lua_memory(mh_engine *e) { return e->mem_used; }
 
 const mh_engine_vt mh_lua_engine = {
-  LUA_RELEASE, lua_create, lua_load_plugin, lua_call_handler, lua_cancel, lua_release, lua_retire, lua_destroy,
-  lua_memory,
+  .name = LUA_RELEASE,
+  .create = lua_create,
+  .load = lua_load_plugin,
+  .call = lua_call_handler,
+  .cancel = lua_cancel,
+  .release = lua_release,
+  .retire = lua_retire,
+  .destroy = lua_destroy,
+  .memory = lua_memory,
+};
+
+const mh_host_parts mh_lua_host_parts = {
+  .engine = &mh_lua_engine,
+  .eval_config = mh_config_eval_file,
+  .run_script = mh_lua_script_main,
 };

@@ -9,6 +9,7 @@
 #include "log.h"
 #include "mesh.h"
 #include "lua_engine.h"
+#include "moonhost_lua.h"
 #include "watch.h"
 
 #define WATCH_MT "moonhost.watch"

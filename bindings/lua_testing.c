@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "cmds.h"
+#include "moonhost_lua.h"
 #include "dispatch.h"
 #include "log.h"
 #include "lua_types.h"

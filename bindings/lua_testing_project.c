@@ -14,6 +14,7 @@
 
 #include "devserver.h"
 #include "lua_testing.h"
+#include "moonhost_lua.h"
 
 #define MAX_TMPDIRS 64
 

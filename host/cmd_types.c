@@ -3,8 +3,8 @@
  * functions they declare (lua/moonhost/types.lua does the writing). */
 #include "cmds.h"
 
-int mh_cmd_types(mh_config *cfg, const mh_cli *cli) {
+int mh_cmd_types(mh_config *cfg, const mh_host_parts *parts, const mh_cli *cli) {
   const char *opts[] = {"plugins_dir", cfg->plugins_dir, cli->out ? "out" : NULL, cli->out, NULL};
   mh_script s = {"moonhost.types", NULL, 0, opts};
-  return mh_cmd_script(cfg, &s);
+  return mh_cmd_script(cfg, parts, &s);
 }

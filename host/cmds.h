@@ -14,24 +14,19 @@
 /* A Lua program for the runner: require(module).main(args, opts) where args
  * is argv as a list and opts the key/value pairs of `opts` (NULL-terminated:
  * key, value, key, value, ..., NULL). */
-typedef struct mh_script {
+struct mh_script {
   const char *module;
   char **argv;
   int argc;
   const char *const *opts;
-} mh_script;
+};
 
-/* Runs the program on a runner state beside host h (implemented in
- * bindings/lua_testing.c). Returns its exit code. Everything the program
- * started (clients, the dev server, pending calls) is stopped before it
- * returns; the plugins it loaded are left for mh_host_free. */
-int mh_lua_script_main(mh_host *h, const mh_script *s);
+/* A host on the default loop around parts->run_script (the Lua runner,
+ * mh_lua_script_main), torn down after. */
+int mh_cmd_script(mh_config *cfg, const mh_host_parts *parts, const mh_script *s);
 
-/* A host on the default loop around mh_lua_script_main, torn down after. */
-int mh_cmd_script(mh_config *cfg, const mh_script *s);
-
-int mh_cmd_test(mh_config *cfg, const mh_cli *cli);
-int mh_cmd_types(mh_config *cfg, const mh_cli *cli);
+int mh_cmd_test(mh_config *cfg, const mh_host_parts *parts, const mh_cli *cli);
+int mh_cmd_types(mh_config *cfg, const mh_host_parts *parts, const mh_cli *cli);
 int mh_cmd_new(const mh_cli *cli);
 
 #endif

@@ -616,8 +616,8 @@ oom:
   return cfg_fail(err, NULL, "out of memory listing '%s'", dir);
 }
 
-static int cfg_load_file(mh_value *tree, const char *path, char **err) {
-  mh_value *frag = mh_config_eval_file(path, err);
+static int cfg_load_file(mh_value *tree, mh_config_eval_fn eval, const char *path, char **err) {
+  mh_value *frag = eval(path, err);
   if (!frag) {
     if (err && !*err) cfg_fail(err, path, "cannot evaluate");
     return -1;
@@ -635,7 +635,7 @@ static int cfg_load_file(mh_value *tree, const char *path, char **err) {
 
 /* Overwrites *cfg on success (it need not be initialised; an old
  * configuration there is not freed). */
-int mh_config_load(mh_config *cfg, const char *dir, bool required, char **errmsg) {
+int mh_config_load(mh_config *cfg, mh_config_eval_fn eval, const char *dir, bool required, char **errmsg) {
   char **names;
   size_t n;
   if (errmsg) *errmsg = NULL;
@@ -649,7 +649,7 @@ int mh_config_load(mh_config *cfg, const char *dir, bool required, char **errmsg
     if (!path) rc = cfg_fail(errmsg, NULL, "out of memory");
     else {
       sprintf(path, "%s%s%s", dir, sep, names[i]);
-      rc = cfg_load_file(tree, path, errmsg);
+      rc = cfg_load_file(tree, eval, path, errmsg);
       free(path);
     }
   }

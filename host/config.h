@@ -83,10 +83,17 @@ int mh_config_check(const mh_value *fragment, const char *file, char **errmsg);
  * success); tree may be cfg->tree itself. cfg->plugins points into cfg->tree. */
 int mh_config_apply(mh_config *cfg, const mh_value *tree, char **errmsg);
 
-/* Defaults, then every *.lua in dir in lexical order. A missing dir is an
- * error only when required. On error returns -1 and sets *errmsg. On
- * success *cfg is overwritten (it need not be initialised; nothing is freed). */
-int mh_config_load(mh_config *cfg, const char *dir, bool required, char **errmsg);
+/* Evaluates one fragment file and returns the table it returns as a value;
+ * on error NULL and *errmsg ("FILE:LINE: message"). The Lua bindings provide
+ * it (mh_config_eval_file in bindings/moonhost_lua.h, a sandbox with limits);
+ * the composition root hands it in, so this file needs no Lua. */
+typedef mh_value *(*mh_config_eval_fn)(const char *path, char **errmsg);
+
+/* Defaults, then every *.lua in dir in lexical order, each evaluated by
+ * eval. A missing dir is an error only when required. On error returns -1
+ * and sets *errmsg. On success *cfg is overwritten (it need not be
+ * initialised; nothing is freed). */
+int mh_config_load(mh_config *cfg, mh_config_eval_fn eval, const char *dir, bool required, char **errmsg);
 
 /* Parses "HOST:PORT", "[V6]:PORT" or ":PORT"; returns 0 or -1. *host is malloc'd. */
 int mh_config_parse_listen(const char *s, char **host, int *port);
@@ -95,12 +102,7 @@ void mh_config_free(mh_config *cfg);
 
 /* mh_config_load, then `overlay` (command-line flags as a fragment, may be
  * NULL) checked under the name `overlay_label` and merged last. */
-int mh_config_load_with(mh_config *cfg, const char *dir, bool required, const mh_value *overlay,
-                        const char *overlay_label, char **errmsg);
-
-/* Implemented by the Lua bindings (bindings/config_lua.c): evaluates one
- * fragment in a sandbox and returns the table it returns as a value.
- * On error returns NULL and sets *errmsg ("FILE:LINE: message"). */
-mh_value *mh_config_eval_file(const char *path, char **errmsg);
+int mh_config_load_with(mh_config *cfg, mh_config_eval_fn eval, const char *dir, bool required,
+                        const mh_value *overlay, const char *overlay_label, char **errmsg);
 
 #endif

@@ -4,11 +4,11 @@
 
 #include "config.h"
 
-int mh_config_load_with(mh_config *cfg, const char *dir, bool required, const mh_value *overlay,
-                        const char *overlay_label, char **errmsg) {
+int mh_config_load_with(mh_config *cfg, mh_config_eval_fn eval, const char *dir, bool required,
+                        const mh_value *overlay, const char *overlay_label, char **errmsg) {
   mh_config loaded;
   memset(&loaded, 0, sizeof loaded);
-  if (mh_config_load(&loaded, dir, required, errmsg)) return -1;
+  if (mh_config_load(&loaded, eval, dir, required, errmsg)) return -1;
   if (!overlay) {
     *cfg = loaded;
     return 0;

@@ -7,7 +7,7 @@
 #include "host.h"
 #include "log.h"
 #include "plugin.h"
-#include "rpc.h"
+#include "events.h"
 #include "timer.h"
 
 /* One execution of a handler, and everyone waiting for its outcome. */
@@ -19,6 +19,10 @@ typedef struct mh_run {
   mh_engine_call *ecall;  /* a plugin handler running, or */
   mh_native_call *ncall;  /* a host function waiting */
   bool finished;
+  /* An invalidate came while it ran: what it computed may predate the
+   * change, so it answers the callers it has but is neither joined nor kept
+   * (mh_dispatch_invalidate). */
+  bool stale;
 } mh_run;
 
 struct mh_waiter {
@@ -56,19 +60,25 @@ static void run_done(void *ud, mh_value *result, mh_error *err) {
   mh_fn *fn = run->fn;
   mh_host *host = run->host;
   run->finished = true;
-  if (fn->type == MH_FN_QUERY && run->key.len) mh_map_del(&fn->runs, run->key.data, run->key.len);
+  /* A stale run was taken out of fn->runs already; a newer run may hold its key. */
+  if (fn->type == MH_FN_QUERY && run->key.len && !run->stale) mh_map_del(&fn->runs, run->key.data, run->key.len);
   if (fn->static_run == run) fn->static_run = NULL;
   if (err) {
     fn->stats.errors++;
     if (mh_list_empty(&run->waiters) && fn->type == MH_FN_EVENT) log_event_error(fn, err);
-  } else if (fn->type == MH_FN_STATIC && fn->registered) {
+  } else if (!fn->registered || run->stale) {
+    /* nothing kept: a newer generation or an invalidate made it obsolete */
+  } else if (fn->type == MH_FN_STATIC) {
     mh_value_free(fn->static_value);
     fn->static_value = mh_value_copy(result);
-  } else if (fn->cache && fn->registered) {
+  } else if (fn->cache) {
     mh_cache_put(fn->cache, run->key.data, run->key.len, result, mh_now_ms(host->loop));
   }
-  mh_list_each_safe(pos, &run->waiters) {
-    mh_waiter *w = mh_container_of(pos, mh_waiter, link);
+  /* One at a time from the head: a reply may cancel another waiter of this
+   * run (mh_dispatch_cancel frees it), so no pointer to the next one may be
+   * kept across the callback. */
+  while (!mh_list_empty(&run->waiters)) {
+    mh_waiter *w = mh_container_of(run->waiters.next, mh_waiter, link);
     mh_list_remove(&w->link);
     reply_now(w->reply, w->ud, result, err);
     free(w);
@@ -200,8 +210,9 @@ void mh_dispatch_cancel(mh_waiter *w) {
   mh_run *run = w->run;
   mh_list_remove(&w->link);
   free(w);
-  /* A static run is kept: the next caller would only start it again. */
-  if (!mh_list_empty(&run->waiters) || run->fn->type == MH_FN_STATIC || run->finished) return;
+  /* A static run is kept: the next caller would only start it again
+   * (unless an invalidate detached it: then nobody can join it). */
+  if (!mh_list_empty(&run->waiters) || (run->fn->type == MH_FN_STATIC && !run->stale) || run->finished) return;
   if (run->ncall)
     run->fn->native->cancel(run->ncall);
   else if (run->ecall)
@@ -211,8 +222,15 @@ void mh_dispatch_cancel(mh_waiter *w) {
 int mh_dispatch_invalidate(mh_host *host, const char *name, const mh_value *args) {
   mh_fn *fn = mh_registry_get(&host->registry, name);
   if (!fn) return -1;
-  mh_rpc_notify_cache_invalidated(host, name); /* clients may cache what we no longer do */
+  mh_events_emit(host, &(mh_event){.kind = MH_EV_CACHE_INVALIDATED, .function = name});
   int dropped = 0;
+  /* A run in flight may have read what the caller just changed: it is
+   * detached (stale), so that later calls start afresh and its result is
+   * not kept; without this the invalidate was lost to the run's result. */
+  if (fn->type == MH_FN_STATIC && fn->static_run) {
+    fn->static_run->stale = true;
+    fn->static_run = NULL;
+  }
   if (fn->type == MH_FN_STATIC && fn->static_value) {
     mh_value_free(fn->static_value);
     fn->static_value = NULL;
@@ -220,13 +238,20 @@ int mh_dispatch_invalidate(mh_host *host, const char *name, const mh_value *args
   }
   if (!fn->cache) return dropped;
   if (!args) {
+    for (size_t i = 0; i < fn->runs.cap; i++)
+      if (mh_map_live(&fn->runs.slots[i])) ((mh_run *)fn->runs.slots[i].value)->stale = true;
+    mh_map_free(&fn->runs);
     mh_cache_stats st;
     mh_cache_get_stats(fn->cache, &st);
     mh_cache_clear(fn->cache);
     return (int)st.entries;
   }
   mh_buf key = MH_BUF_INIT;
-  if (mh_value_canonical(args, &key) == 0) dropped = mh_cache_drop(fn->cache, key.data, key.len);
+  if (mh_value_canonical(args, &key) == 0) {
+    mh_run *run = mh_map_del(&fn->runs, key.data, key.len);
+    if (run) run->stale = true;
+    dropped = mh_cache_drop(fn->cache, key.data, key.len);
+  }
   mh_buf_free(&key);
   return dropped;
 }

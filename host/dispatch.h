@@ -33,7 +33,9 @@ mh_waiter *mh_dispatch(mh_host *host, mh_client *caller, const char *name, mh_va
 void mh_dispatch_cancel(mh_waiter *w);
 
 /* Drops cached results of `name`: all of them when args is NULL, or the
- * entry for exactly these args. Returns the number dropped, -1 if the
+ * entry for exactly these args. Runs of them in flight (and a static run)
+ * still answer their callers, but later calls start a new run and their
+ * results are not kept. Returns the number of results dropped, -1 if the
  * function is unknown. */
 int mh_dispatch_invalidate(mh_host *host, const char *name, const mh_value *args);
 

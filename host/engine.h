@@ -2,7 +2,8 @@
  *
  * The host never includes lua.h: it loads plugins, calls handlers and
  * cancels calls through this table, modelled on Redis functions' engine
- * table. A handler is an engine-specific integer the engine hands to
+ * table. The composition root (main.c) hands the host the table to use
+ * (mh_host_parts); bindings/ provides the Lua one. A handler is an engine-specific integer the engine hands to
  * mh_gen_register while a plugin's setup runs. */
 #ifndef MH_ENGINE_H
 #define MH_ENGINE_H
@@ -45,7 +46,5 @@ typedef struct mh_engine_vt {
   void (*destroy)(mh_engine *e);
   size_t (*memory)(mh_engine *e);
 } mh_engine_vt;
-
-extern const mh_engine_vt mh_lua_engine;
 
 #endif

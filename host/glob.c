@@ -1,4 +1,4 @@
-/* mh_glob_match (declared in watch.h): globs on '/'-separated relative paths.
+/* mh_glob_match: globs on '/'-separated relative paths.
  *
  *  - '*' matches any run of characters within one segment (also a leading
  *    '.': dotfiles are not special), '?' one character other than '/'.
@@ -20,7 +20,7 @@
 #include <string.h>
 
 #include "buf.h"
-#include "watch.h"
+#include "glob.h"
 
 #define GLOB_BUDGET 1024
 

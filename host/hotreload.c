@@ -61,7 +61,8 @@ static void reload_changed_settings(mh_host *h, const mh_value *before) {
 static int reload_config(mh_host *h, bool reload_plugins) {
   mh_config next;
   char *msg = NULL;
-  if (mh_config_load_with(&next, h->config_dir, h->config_required, h->config_overlay, "command line", &msg)) {
+  if (mh_config_load_with(&next, h->parts->eval_config, h->config_dir, h->config_required, h->config_overlay,
+                          "command line", &msg)) {
     mh_log_error("reload", "configuration not reloaded, the previous one stays: %s", msg ? msg : "error");
     free(msg);
     return -1;

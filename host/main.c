@@ -1,4 +1,6 @@
-/* moonhost: command-line entry point. */
+/* moonhost: command-line entry point, and the composition root: the only
+ * file of host/ that names the Lua bindings. It hands their engine, conf.d
+ * evaluator and script runner (mh_lua_host_parts) to the rest of the host. */
 #include <libwebsockets.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,8 +11,8 @@
 #include "cmds.h"
 #include "codec.h"
 #include "config.h"
-#include "engine.h"
 #include "log.h"
+#include "moonhost_lua.h"
 #include "reload_client.h"
 #include "run.h"
 #include "small_alloc.h"
@@ -44,6 +46,7 @@ static int cmd_config(const mh_config *cfg) {
 }
 
 int main(int argc, char **argv) {
+  const mh_host_parts *parts = &mh_lua_host_parts;
   mh_small_alloc_for_cjson();
   mh_cli cli;
   int rc = mh_cli_parse(argc, argv, &cli);
@@ -53,7 +56,7 @@ int main(int argc, char **argv) {
     return 0;
   }
   if (cli.command == MH_CMD_VERSION) {
-    printf("moonhost %s (%s, libuv %s, libwebsockets %s)\n", MOONHOST_VERSION, mh_lua_engine.name, uv_version_string(),
+    printf("moonhost %s (%s, libuv %s, libwebsockets %s)\n", MOONHOST_VERSION, parts->engine->name, uv_version_string(),
            lws_get_library_version());
     return 0;
   }
@@ -62,7 +65,8 @@ int main(int argc, char **argv) {
   mh_value *overlay = flags_fragment(&cli);
   mh_config cfg;
   char *msg = NULL;
-  if (!overlay || mh_config_load_with(&cfg, config_dir, cli.config != NULL, overlay, "command line", &msg)) {
+  if (!overlay || mh_config_load_with(&cfg, parts->eval_config, config_dir, cli.config != NULL, overlay,
+                                      "command line", &msg)) {
     fprintf(stderr, "moonhost: %s\n", msg ? msg : "out of memory");
     free(msg);
     mh_value_free(overlay);
@@ -76,10 +80,10 @@ int main(int argc, char **argv) {
   switch (cli.command) {
   case MH_CMD_CONFIG: rc = cmd_config(&cfg); break;
   case MH_CMD_RELOAD: rc = mh_reload_client(&cfg, cli.token, cli.plugin); break;
-  case MH_CMD_TEST: rc = mh_cmd_test(&cfg, &cli); break;
-  case MH_CMD_TYPES: rc = mh_cmd_types(&cfg, &cli); break;
+  case MH_CMD_TEST: rc = mh_cmd_test(&cfg, parts, &cli); break;
+  case MH_CMD_TYPES: rc = mh_cmd_types(&cfg, parts, &cli); break;
   default: {
-    mh_run_opts opts = {config_dir, cli.config != NULL, overlay, cli.child_argv};
+    mh_run_opts opts = {parts, config_dir, cli.config != NULL, overlay, cli.child_argv};
     rc = mh_run_serve(&cfg, &opts);
   }
   }

@@ -14,7 +14,6 @@
 #include "mesh_parse.h"
 #include "mesh_target.h"
 #include "server.h"
-#include "watch.h"
 
 typedef struct mesh_listener {
   mh_mesh_listener cb;

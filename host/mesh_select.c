@@ -6,7 +6,7 @@
 #include "mesh.h"
 #include "mesh_link.h"
 #include "mesh_target.h"
-#include "watch.h"
+#include "glob.h"
 
 static const char *str_field(const mh_value *o, const char *k) {
   const mh_value *v = mh_value_obj_get(o, k);

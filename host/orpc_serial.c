@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "js_types.h"
-#include "orpc.h"
+#include "orpc_serial.h"
 
 /* oRPC's DEFAULT_MAX_BIGINT_DIGITS: longer BigInts are refused as it does. */
 #define MAX_BIGINT_DIGITS 4300

@@ -8,7 +8,7 @@
 
 #include "host.h"
 #include "log.h"
-#include "rpc.h"
+#include "events.h"
 
 static void plugin_free(mh_plugin *p);
 
@@ -37,6 +37,60 @@ static void drop_staged(mh_gen *g) {
   g->nstaged = 0;
 }
 
+/* A plugin function is freed: its handler goes back to the engine and the
+ * reference it held on its generation is dropped. */
+static void fn_released(mh_fn *fn) {
+  mh_gen *g = fn->gen;
+  g->plugin->host->engine->release(g->engine, fn->handler);
+  mh_gen_unref(g);
+}
+
+/* Registrations are staged on the loading generation; commit() swaps them
+ * into the registry in one step. */
+int mh_gen_register(mh_gen *gen, const mh_fn_spec *spec, mh_error **err) {
+  mh_host *host = gen->plugin->host;
+  if (!gen->loading) {
+    *err = mh_error_new(MH_ERR_INTERNAL, "functions can only be registered while the plugin's setup runs");
+    return -1;
+  }
+  for (size_t i = 0; i < gen->nstaged; i++) {
+    if (strcmp(gen->staged[i]->name, spec->name) == 0) {
+      *err = mh_error_new(MH_ERR_ALREADY_REGISTERED, "function \"%s\" is registered twice by this plugin",
+                          spec->name);
+      return -1;
+    }
+  }
+  if (mh_registry_check_name(&host->registry, spec->name, gen, err)) return -1;
+  if (gen->nstaged == gen->capstaged) {
+    size_t cap = gen->capstaged ? gen->capstaged * 2 : 8;
+    mh_fn **staged = realloc(gen->staged, cap * sizeof *staged);
+    if (!staged) goto oom;
+    gen->staged = staged;
+    gen->capstaged = cap;
+  }
+  mh_fn *fn = mh_fn_new(spec->name, spec->type);
+  if (!fn) goto oom;
+  fn->gen = gen;
+  fn->handler = spec->handler;
+  fn->mesh_provided = spec->mesh;
+  fn->release = fn_released;
+  mh_gen_ref(gen);
+  if (spec->cached && spec->type == MH_FN_QUERY) {
+    const mh_config *cfg = host->cfg;
+    fn->cache = mh_cache_new(spec->ttl_ms, spec->max_entries ? spec->max_entries : cfg->cache.max_entries,
+                             cfg->cache.max_bytes);
+    if (!fn->cache) {
+      mh_fn_unref(fn);
+      goto oom;
+    }
+  }
+  gen->staged[gen->nstaged++] = fn;
+  return 0;
+oom:
+  *err = mh_error_new(MH_ERR_INTERNAL, "out of memory");
+  return -1;
+}
+
 typedef struct load_op {
   mh_gen *gen;
   mh_plugin_loaded_cb cb;
@@ -63,12 +117,12 @@ static void finish_load(load_op *op, mh_error *err) {
   if (!err) err = commit(g);
   if (!err) {
     mh_log_info("plugin", "%s: loaded (generation %u)", p->name, g->number);
-    mh_rpc_notify_functions_changed(host, p->name, g->number);
+    mh_events_emit(host, &(mh_event){.kind = MH_EV_FUNCTIONS_CHANGED, .plugin = p->name, .generation = g->number});
   } else {
     if (strcmp(err->code, MH_ERR_CANCELLED) != 0) {
       mh_log_error("plugin", "%s: load failed (%s): %s%s", p->name, err->code, err->message,
                    p->current ? " (the previous version keeps serving)" : "");
-      mh_rpc_notify_plugin_error(host, p->name, err);
+      mh_events_emit(host, &(mh_event){.kind = MH_EV_PLUGIN_ERROR, .plugin = p->name, .err = err});
     }
     drop_staged(g);
     gen_retire(g);
@@ -119,7 +173,7 @@ void mh_plugin_unload(mh_plugin *p) {
   p->current = NULL;
   mh_registry_remove_gen(&p->host->registry, g);
   mh_log_info("plugin", "%s: unloaded", p->name);
-  mh_rpc_notify_functions_changed(p->host, p->name, 0);
+  mh_events_emit(p->host, &(mh_event){.kind = MH_EV_FUNCTIONS_CHANGED, .plugin = p->name});
   gen_retire(g);
 }
 

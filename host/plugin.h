@@ -61,6 +61,10 @@ void mh_plugins_quiesce(mh_host *host);
 /* Unloads every plugin and forgets them (shutdown). */
 void mh_plugins_unload_all(mh_host *host);
 
+/* Stages a registration on a loading generation (checks duplicates); the
+ * engine calls it while the plugin's setup runs. */
+int mh_gen_register(mh_gen *gen, const mh_fn_spec *spec, mh_error **err);
+
 void mh_gen_ref(mh_gen *g);
 void mh_gen_unref(mh_gen *g);
 

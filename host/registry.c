@@ -3,8 +3,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "host.h"
-#include "log.h"
 #include "plugin.h"
 
 static const char *const type_names[] = {"query", "action", "static", "event"};
@@ -23,7 +21,7 @@ mh_fn *mh_registry_get(mh_registry *r, const char *name) {
   return mh_map_get(&r->by_name, name, strlen(name));
 }
 
-static mh_fn *fn_new(const char *name, mh_fn_type type) {
+mh_fn *mh_fn_new(const char *name, mh_fn_type type) {
   mh_fn *fn = calloc(1, sizeof *fn);
   if (!fn) return NULL;
   fn->name = strdup(name);
@@ -41,19 +39,17 @@ void mh_fn_ref(mh_fn *fn) { fn->refs++; }
 
 void mh_fn_unref(mh_fn *fn) {
   if (--fn->refs > 0) return;
-  mh_gen *gen = fn->gen;
-  if (gen) gen->plugin->host->engine->release(gen->engine, fn->handler);
   mh_cache_free(fn->cache);
   mh_map_free(&fn->runs);
   mh_value_free(fn->static_value);
+  if (fn->release) fn->release(fn); /* last: it may free the generation */
   free(fn->name);
   free(fn);
-  if (gen) mh_gen_unref(gen);
 }
 
 static int add_host_fn(mh_registry *r, const char *name, mh_fn_type type, mh_builtin_fn builtin,
                        const mh_native *native) {
-  mh_fn *fn = fn_new(name, type);
+  mh_fn *fn = mh_fn_new(name, type);
   if (!fn) return -1;
   fn->builtin = builtin;
   fn->native = native;
@@ -78,55 +74,14 @@ bool mh_registry_name_free_for(mh_registry *r, const char *name, const mh_gen *g
   return !fn || (fn->gen && fn->gen->plugin == gen->plugin);
 }
 
-static mh_error *already_registered(const mh_fn *other) {
-  if (!other->gen) return mh_error_new(MH_ERR_ALREADY_REGISTERED, "function \"%s\" is built into the host", other->name);
-  return mh_error_new(MH_ERR_ALREADY_REGISTERED, "function \"%s\" is already registered by plugin \"%s\"",
-                      other->name, other->gen->plugin->name);
-}
-
-int mh_gen_register(mh_gen *gen, const mh_fn_spec *spec, mh_error **err) {
-  mh_host *host = gen->plugin->host;
-  if (!gen->loading) {
-    *err = mh_error_new(MH_ERR_INTERNAL, "functions can only be registered while the plugin's setup runs");
-    return -1;
-  }
-  for (size_t i = 0; i < gen->nstaged; i++) {
-    if (strcmp(gen->staged[i]->name, spec->name) == 0) {
-      *err = mh_error_new(MH_ERR_ALREADY_REGISTERED, "function \"%s\" is registered twice by this plugin",
-                          spec->name);
-      return -1;
-    }
-  }
-  if (!mh_registry_name_free_for(&host->registry, spec->name, gen)) {
-    *err = already_registered(mh_registry_get(&host->registry, spec->name));
-    return -1;
-  }
-  if (gen->nstaged == gen->capstaged) {
-    size_t cap = gen->capstaged ? gen->capstaged * 2 : 8;
-    mh_fn **staged = realloc(gen->staged, cap * sizeof *staged);
-    if (!staged) goto oom;
-    gen->staged = staged;
-    gen->capstaged = cap;
-  }
-  mh_fn *fn = fn_new(spec->name, spec->type);
-  if (!fn) goto oom;
-  fn->gen = gen;
-  fn->handler = spec->handler;
-  fn->mesh_provided = spec->mesh;
-  mh_gen_ref(gen);
-  if (spec->cached && spec->type == MH_FN_QUERY) {
-    const mh_config *cfg = host->cfg;
-    fn->cache = mh_cache_new(spec->ttl_ms, spec->max_entries ? spec->max_entries : cfg->cache.max_entries,
-                             cfg->cache.max_bytes);
-    if (!fn->cache) {
-      mh_fn_unref(fn);
-      goto oom;
-    }
-  }
-  gen->staged[gen->nstaged++] = fn;
-  return 0;
-oom:
-  *err = mh_error_new(MH_ERR_INTERNAL, "out of memory");
+int mh_registry_check_name(mh_registry *r, const char *name, const mh_gen *gen, mh_error **err) {
+  if (mh_registry_name_free_for(r, name, gen)) return 0;
+  const mh_fn *other = mh_registry_get(r, name);
+  if (!other->gen)
+    *err = mh_error_new(MH_ERR_ALREADY_REGISTERED, "function \"%s\" is built into the host", other->name);
+  else
+    *err = mh_error_new(MH_ERR_ALREADY_REGISTERED, "function \"%s\" is already registered by plugin \"%s\"",
+                        other->name, other->gen->plugin->name);
   return -1;
 }
 
@@ -144,12 +99,8 @@ void mh_registry_remove_gen(mh_registry *r, mh_gen *gen) {
 }
 
 int mh_registry_commit(mh_registry *r, mh_gen *gen, mh_error **err) {
-  for (size_t i = 0; i < gen->nstaged; i++) {
-    if (!mh_registry_name_free_for(r, gen->staged[i]->name, gen)) {
-      *err = already_registered(mh_registry_get(r, gen->staged[i]->name));
-      return -1;
-    }
-  }
+  for (size_t i = 0; i < gen->nstaged; i++)
+    if (mh_registry_check_name(r, gen->staged[i]->name, gen, err)) return -1;
   /* Everything below is infallible except map growth; grow first so the
    * swap cannot stop half-way. */
   for (size_t i = 0; i < gen->nstaged; i++) {

@@ -49,7 +49,8 @@ typedef struct mh_fn_stats {
   uint64_t calls, runs, shared, hits, misses, errors;
 } mh_fn_stats;
 
-typedef struct mh_fn {
+typedef struct mh_fn mh_fn;
+struct mh_fn {
   char *name;
   mh_fn_type type;
   mh_gen *gen;         /* NULL for builtins */
@@ -63,8 +64,11 @@ typedef struct mh_fn {
   mh_fn_stats stats;
   bool mesh_provided;  /* make() may pick the host to serve it */
   int refs;            /* registry membership + runs in flight */
+  /* Runs when the last reference goes (plugin functions: frees the engine
+   * handler and drops the generation; set by plugin.c). */
+  void (*release)(mh_fn *fn);
   bool registered;
-} mh_fn;
+};
 
 typedef struct mh_registry {
   mh_map by_name; /* name -> mh_fn */
@@ -82,14 +86,17 @@ int mh_registry_add_native(mh_registry *r, const char *name, mh_fn_type type, co
 /* Whether `name` is free for plugin `gen` (free, or owned by gen's own plugin). */
 bool mh_registry_name_free_for(mh_registry *r, const char *name, const mh_gen *gen);
 
-/* Stage a registration on a loading generation (checks duplicates). */
-int mh_gen_register(mh_gen *gen, const mh_fn_spec *spec, mh_error **err);
+/* 0 when `name` is free for gen; else -1 and *err (already registered,
+ * naming the owner). */
+int mh_registry_check_name(mh_registry *r, const char *name, const mh_gen *gen, mh_error **err);
 /* Swap in gen's staged functions for its plugin's current ones. On a name
  * conflict nothing changes and -1 is returned with *err. */
 int mh_registry_commit(mh_registry *r, mh_gen *gen, mh_error **err);
 /* Remove every function of gen from the registry (plugin unloaded). */
 void mh_registry_remove_gen(mh_registry *r, mh_gen *gen);
 
+/* A function with one reference (the caller's), not yet registered. */
+mh_fn *mh_fn_new(const char *name, mh_fn_type type);
 void mh_fn_ref(mh_fn *fn);
 void mh_fn_unref(mh_fn *fn);
 

@@ -140,39 +140,3 @@ void mh_gather_cancel(mh_gather *g) {
   free(g->slots);
   free(g);
 }
-
-/* Broadcasts an event whose single argument is `arg` (taken). */
-static void announce(mh_host *host, const char *name, mh_value *arg) {
-  mh_value *args = mh_value_new(MH_V_ARRAY);
-  if (args && arg && mh_value_push(args, arg) == 0) arg = NULL;
-  if (args) mh_rpc_broadcast(host, name, args);
-  mh_value_free(arg);
-  mh_value_free(args);
-}
-
-void mh_rpc_notify_cache_invalidated(mh_host *host, const char *function) {
-  (void)function; /* devframe's event carries no argument: clients drop everything */
-  mh_value *args = mh_value_new(MH_V_ARRAY);
-  if (args) mh_rpc_broadcast(host, "devframe:rpc:cache:invalidate", args);
-  mh_value_free(args);
-}
-
-void mh_rpc_notify_functions_changed(mh_host *host, const char *plugin, uint32_t generation) {
-  if (host->nclients == 0) return;
-  mh_value *o = mh_value_new(MH_V_OBJECT);
-  if (!o) return;
-  mh_value_obj_set(o, "plugin", mh_value_cstring(plugin));
-  mh_value_obj_set(o, "generation", generation ? mh_value_int(generation) : mh_value_null());
-  announce(host, "moonhost:functions-changed", o);
-  mh_rpc_notify_cache_invalidated(host, NULL);
-}
-
-void mh_rpc_notify_plugin_error(mh_host *host, const char *plugin, const mh_error *err) {
-  if (host->nclients == 0) return;
-  mh_value *o = mh_value_new(MH_V_OBJECT);
-  if (!o) return;
-  mh_value_obj_set(o, "plugin", mh_value_cstring(plugin));
-  mh_value_obj_set(o, "code", mh_value_cstring(err->code));
-  mh_value_obj_set(o, "message", mh_value_cstring(err->message));
-  announce(host, "moonhost:plugin-error", o);
-}

@@ -34,12 +34,4 @@ void mh_rpc_fill_outcome(mh_value *entry, mh_value *result, mh_error *err);
 void mh_gather_cancel(mh_gather *g);
 
 
-/* Announcements to every trusted client (optional events):
- *   moonhost:functions-changed {plugin, generation}  (generation null: unloaded)
- *   devframe:rpc:cache:invalidate                   (Vite DevTools clients drop their caches)
- *   moonhost:plugin-error {plugin, code, message}    (a load failed; the old version serves) */
-void mh_rpc_notify_functions_changed(mh_host *host, const char *plugin, uint32_t generation);
-void mh_rpc_notify_plugin_error(mh_host *host, const char *plugin, const mh_error *err);
-void mh_rpc_notify_cache_invalidated(mh_host *host, const char *function);
-
 #endif

@@ -11,6 +11,7 @@
 #include "client.h"
 #include "devserver.h"
 #include "host.h"
+#include "host_setup.h"
 #include "hotreload.h"
 #include "log.h"
 #include "mesh_link.h"
@@ -213,7 +214,7 @@ int mh_run_serve(mh_config *cfg, const mh_run_opts *opts) {
   uv_loop_t *loop = uv_default_loop();
   signal(SIGPIPE, SIG_IGN);
   char *msg = NULL;
-  if (mh_host_init(h, loop, cfg, &msg)) {
+  if (mh_host_setup(h, loop, cfg, opts->parts, &msg)) {
     fprintf(stderr, "moonhost: %s\n", msg ? msg : "cannot start (out of memory or no randomness for the token)");
     int bad_config = msg != NULL;
     free(msg);
@@ -237,7 +238,7 @@ int mh_run_serve(mh_config *cfg, const mh_run_opts *opts) {
   uv_run(loop, UV_RUN_DEFAULT);
   if (h->server) mh_server_free(h->server);
   mh_devserver_free(h->devserver);
-  mh_host_free(h);
+  mh_host_teardown(h);
   uv_run(loop, UV_RUN_DEFAULT); /* let handles released by plugins close */
   if (uv_loop_close(loop)) mh_log_warn("host", "event loop closed with handles still open");
   if (r.tty >= 0) close(r.tty);

@@ -6,8 +6,10 @@
 #include <stdbool.h>
 
 #include "config.h"
+#include "host.h"
 
 typedef struct mh_run_opts {
+  const mh_host_parts *parts; /* the engine and config evaluator (main.c) */
   const char *config_dir;
   bool config_required;
   const mh_value *overlay; /* command-line flags, re-applied on config reload */

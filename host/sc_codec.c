@@ -401,6 +401,39 @@ mh_value *mh_sc_decode(const char *data, size_t len, const mh_codec_limits *lim,
   return v;
 }
 
+/* Record i of the records when it is [0, primitive], else NULL. */
+static const cJSON *mh_sc_peek_primitive(const cJSON *root, const cJSON *index) {
+  if (!cJSON_IsNumber(index) || index->valuedouble < 0 || index->valuedouble >= cJSON_GetArraySize(root)) return NULL;
+  const cJSON *rec = cJSON_GetArrayItem(root, (int)index->valuedouble);
+  bool prim = cJSON_IsArray(rec) && cJSON_IsNumber(rec->child) && rec->child->valuedouble == 0 && rec->child->next;
+  return prim ? rec->child->next : NULL;
+}
+
+/* After a refused frame: the envelope's id, when the outer JSON parses and
+ * record 0 is an object whose "i" is a string or a number, so the error
+ * reply reaches the caller instead of leaving it waiting. */
+mh_value *mh_sc_salvage_id(const char *data, size_t len) {
+  cJSON *root = cJSON_ParseWithLength(data, len);
+  const cJSON *rec0 = cJSON_IsArray(root) ? root->child : NULL;
+  bool obj = cJSON_IsArray(rec0) && cJSON_IsNumber(rec0->child) && rec0->child->valuedouble == 2;
+  const cJSON *pair = obj && cJSON_IsArray(rec0->child->next) ? rec0->child->next->child : NULL;
+  mh_value *id = NULL;
+  for (; pair && !id; pair = pair->next) {
+    const cJSON *key = cJSON_IsArray(pair) ? mh_sc_peek_primitive(root, pair->child) : NULL;
+    if (!cJSON_IsString(key) || strcmp(key->valuestring, "i") != 0) continue;
+    const cJSON *val = mh_sc_peek_primitive(root, pair->child->next);
+    if (cJSON_IsString(val) && mh_utf8_valid(val->valuestring, strlen(val->valuestring)))
+      id = mh_value_cstring(val->valuestring);
+    else if (cJSON_IsNumber(val))
+      id = val->valuedouble == trunc(val->valuedouble) && fabs(val->valuedouble) <= 9007199254740992.0
+               ? mh_value_int((int64_t)val->valuedouble)
+               : mh_value_float(val->valuedouble);
+    break;
+  }
+  cJSON_Delete(root);
+  return id;
+}
+
 const mh_codec mh_codec_sc = {
     .name = "structured-clone",
     .detect = mh_sc_detect,

@@ -21,6 +21,7 @@
 #include <sys/stat.h>
 
 #include "buf.h"
+#include "glob.h"
 #include "list.h"
 #include "log.h"
 #include "map.h"

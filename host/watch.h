@@ -33,11 +33,6 @@ mh_watch *mh_watch_start(uv_loop_t *loop, const char *root, const mh_watch_opts 
 /* Stops and frees (handles close asynchronously; the callback is never called again). */
 void mh_watch_stop(mh_watch *w);
 
-/* Glob matching on '/'-separated relative paths: '*' (within a segment),
- * '**' (any number of segments), '?', character classes [abc] [a-z] [!x],
- * and {a,b} alternatives. */
-bool mh_glob_match(const char *pattern, const char *path);
-
 /* Editor temporary and backup files (foo.swp, foo~, .#foo, 4913, ...). */
 bool mh_watch_is_temp_file(const char *name);
 

@@ -8,6 +8,7 @@
 
 #include "check.h"
 #include "config.h"
+#include "moonhost_lua.h"
 
 /* ---- helpers ---- */
 
@@ -84,7 +85,7 @@ static char *load_one(const char *text, mh_config *cfg) {
   char *err = NULL;
   fresh_dir();
   put("10-x.lua", text);
-  if (mh_config_load(cfg, tmpdir, true, &err) == 0) return NULL;
+  if (mh_config_load(cfg, mh_config_eval_file, tmpdir, true, &err) == 0) return NULL;
   CHECK(err != NULL);
   return err ? err : strdup("(no message)");
 }
@@ -291,7 +292,7 @@ static void test_load_order(void) {
                   "  plugins = { demo = { a = 1, list = {1, 2, 3}, none = {} } } }");
   put("README.md", "not lua");
   put(".#30-lock.lua", "return 1");
-  CHECK(mh_config_load(&cfg, tmpdir, true, &err) == 0 && err == NULL);
+  CHECK(mh_config_load(&cfg, mh_config_eval_file, tmpdir, true, &err) == 0 && err == NULL);
   if (err) fprintf(stderr, "  error: %s\n", err);
   free(err);
   CHECK(cfg.listen_port == 2000 && cfg.limits.max_connections == 5);
@@ -307,10 +308,10 @@ static void test_load_order(void) {
 static void test_load_dirs(void) {
   mh_config cfg;
   char *err = NULL;
-  CHECK(mh_config_load(&cfg, "/nonexistent/mh-conf.d", false, &err) == 0);
+  CHECK(mh_config_load(&cfg, mh_config_eval_file, "/nonexistent/mh-conf.d", false, &err) == 0);
   CHECK(cfg.listen_port == 7812);
   mh_config_free(&cfg);
-  CHECK(mh_config_load(&cfg, "/nonexistent/mh-conf.d", true, &err) == -1);
+  CHECK(mh_config_load(&cfg, mh_config_eval_file, "/nonexistent/mh-conf.d", true, &err) == -1);
   CHECK(err && strcmp(err, "config directory '/nonexistent/mh-conf.d' not found") == 0);
   free(err);
 }
@@ -378,7 +379,7 @@ static void test_shipped(void) {
   if (err) fprintf(stderr, "  error: %s\n", err);
   free(err);
   err = NULL;
-  int rc = mh_config_load(&cfg, "conf.d", true, &err);
+  int rc = mh_config_load(&cfg, mh_config_eval_file, "conf.d", true, &err);
   CHECK(rc == 0 && !err);
   if (err) fprintf(stderr, "  error: %s\n", err);
   free(err);

@@ -5,6 +5,7 @@
 #include <time.h>
 
 #include "check.h"
+#include "glob.h"
 #include "watch.h"
 
 typedef struct {

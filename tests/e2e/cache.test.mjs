@@ -117,6 +117,28 @@ test('ctx.rpc.invalidate(name, args...) drops only the entry for those arguments
   assert.equal(await c.rpc['cache:bump']('not-cached'), 0)
 })
 
+test('an invalidate while a cached run is in flight: later calls start a new run, the old result is not kept', async (t) => {
+  const host = await hostFor(t)
+  const control = await host.connect()
+  const [a, b] = await clients(host, 2)
+  await control.rpc['cache:expect'](2)
+  // On a's socket, in order: run 1 starts (it reads version 0 and waits on
+  // the gate), then the action bumps the version and invalidates.
+  const first = a.rpc['cache:slow_cached']('k')
+  assert.equal(await a.rpc['cache:bump_slow'](), 0, 'nothing was cached yet')
+  // After the invalidate: a new run (it reads version 1), not run 1 joined.
+  const second = b.rpc['cache:slow_cached']('k')
+  b.rpc['cache:arrive'].asEvent()
+  a.rpc['cache:arrive'].asEvent()
+  assert.deepEqual(await first, { key: 'k', run: 1, version: 0 }, 'run 1 still answers its caller')
+  assert.deepEqual(await second, { key: 'k', run: 2, version: 1 })
+  // What is kept is the result of the run that started after the invalidate.
+  assert.deepEqual(await control.rpc['cache:slow_cached']('k'), { key: 'k', run: 2, version: 1 })
+  assert.equal((await control.rpc['cache:runs']()).slow, 2)
+  // The host keeps serving normally.
+  assert.deepEqual(await control.rpc['cache:cached']('z'), { key: 'z', run: 1, version: 1 })
+})
+
 test('actions are never shared or cached: identical concurrent actions each run', async (t) => {
   const host = await hostFor(t)
   const control = await host.connect()

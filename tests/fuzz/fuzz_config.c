@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "common.h"
+#include "moonhost_lua.h"
 #include "config.h"
 #include "log.h"
 

@@ -1,0 +1,160 @@
+#!/usr/bin/env node
+// The layer check (docs/architecture.md): reads the objects of a build
+// (nm) and the sources (#include) and fails when
+//   - files of host/ or of bindings/ depend on each other in a cycle, or
+//   - a file of host/ uses (calls, or includes a header of) a higher layer.
+// Layers, lowest first: core < codec < call < session < mesh < transport <
+// app < cli. A file's layer is its folder under host/.
+//
+//   node tests/check-layers.mjs [BUILD_DIR]      (default: build)
+//   node tests/check-layers.mjs --graph [BUILD_DIR]   prints every edge
+import { execFileSync } from 'node:child_process'
+import { readdirSync, readFileSync, existsSync } from 'node:fs'
+import { join, relative, resolve, dirname, basename } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..')
+const args = process.argv.slice(2)
+const printGraph = args[0] === '--graph'
+if (printGraph) args.shift()
+const buildDir = resolve(root, args[0] || 'build')
+
+export const LAYERS = ['core', 'codec', 'call', 'session', 'mesh', 'transport', 'app', 'cli']
+
+// Until host/ is split into folders, a file's layer is named here.
+const FLAT = {
+  core: 'buf map list value error small_alloc log timer js_types glob config config_overlay',
+  codec: 'codec json_codec sc_codec sc_encode devframe_codec envelope orpc_serial',
+  call: 'engine registry dispatch cache builtins plugin host events',
+  session: 'client rpc auth notify broadcast',
+  mesh: 'mesh mesh_identity mesh_parse mesh_target mesh_select mesh_relay mesh_link',
+  transport: 'server conn ws_conn http_conn http http_routes orpc orpc_error orpc_multipart www ws_link',
+  app: 'run hotreload watch devserver reload_client host_setup',
+  cli: 'main cli cmd_new cmd_test cmd_types cmds',
+}
+const flatLayer = new Map()
+for (const [layer, names] of Object.entries(FLAT)) for (const n of names.split(' ')) flatLayer.set(n, layer)
+
+/** 'host/<layer>/x.c' -> layer; 'host/x.c' -> from FLAT; bindings -> 'bindings'. */
+export function layerOf(file) {
+  const parts = file.split('/')
+  if (parts[0] === 'bindings') return 'bindings'
+  if (parts[0] !== 'host') return null
+  if (parts.length > 2 && LAYERS.includes(parts[1])) return parts[1]
+  return flatLayer.get(basename(file).replace(/\.[ch]$/, '')) ?? null
+}
+
+function walk(dir, out = []) {
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name)
+    if (e.isDirectory()) walk(p, out)
+    else out.push(p)
+  }
+  return out
+}
+
+// Objects: <build>/CMakeFiles/<lib>.dir/<source path>.o
+function objects() {
+  const out = []
+  for (const lib of ['moonhost_host', 'moonhost_lua']) {
+    const dir = join(buildDir, 'CMakeFiles', `${lib}.dir`)
+    if (!existsSync(dir)) throw new Error(`no ${relative(root, dir)}: build first (cmake --build ${relative(root, buildDir)})`)
+    for (const o of walk(dir)) if (o.endsWith('.c.o')) out.push({ obj: o, src: relative(dir, o).replace(/\.o$/, '') })
+  }
+  return out.filter((o) => o.src.startsWith('host/') || o.src.startsWith('bindings/'))
+}
+
+function symbolGraph() {
+  const defs = new Map() // symbol -> source file
+  const uses = new Map() // source file -> Set(symbol)
+  for (const { obj, src } of objects()) {
+    const text = execFileSync('nm', ['-P', obj], { encoding: 'utf8' })
+    const used = new Set()
+    for (const line of text.split('\n')) {
+      const [sym, type] = line.split(' ')
+      if (!sym || !type) continue
+      if (type === 'U') used.add(sym)
+      else if (/[TDBRC]/.test(type)) defs.set(sym, src)
+    }
+    uses.set(src, used)
+  }
+  const edges = new Map() // file -> Map(file -> example symbol)
+  for (const [src, used] of uses) {
+    const to = new Map()
+    for (const sym of used) {
+      const d = defs.get(sym)
+      if (d && d !== src && !to.has(d)) to.set(d, sym)
+    }
+    edges.set(src, to)
+  }
+  return edges
+}
+
+// #include "x.h" of host/ sources, resolved against the including folder,
+// then host/ (flat), then the folder root (host/ once split).
+function includeEdges() {
+  const out = []
+  const files = walk(join(root, 'host')).filter((f) => /\.[ch]$/.test(f))
+  const byName = new Map(files.map((f) => [relative(join(root, 'host'), f), relative(root, f)]))
+  for (const f of files) {
+    const rel = relative(root, f)
+    for (const m of readFileSync(f, 'utf8').matchAll(/^#include "([^"]+)"/gm)) {
+      const here = relative(join(root, 'host'), join(dirname(f), m[1]))
+      const target = byName.get(here) ?? byName.get(m[1])
+      if (target && target !== rel) out.push([rel, target, m[0]])
+    }
+  }
+  return out
+}
+
+// Tarjan's strongly connected components.
+function sccs(edges) {
+  let index = 0
+  const idx = new Map(), low = new Map(), on = new Set(), stack = [], out = []
+  const visit = (v) => {
+    idx.set(v, index); low.set(v, index); index++
+    stack.push(v); on.add(v)
+    for (const w of edges.get(v)?.keys() ?? []) {
+      if (!idx.has(w)) { visit(w); low.set(v, Math.min(low.get(v), low.get(w))) }
+      else if (on.has(w)) low.set(v, Math.min(low.get(v), idx.get(w)))
+    }
+    if (low.get(v) === idx.get(v)) {
+      const comp = []
+      let w
+      do { w = stack.pop(); on.delete(w); comp.push(w) } while (w !== v)
+      if (comp.length > 1) out.push(comp.sort())
+    }
+  }
+  for (const v of edges.keys()) if (!idx.has(v)) visit(v)
+  return out
+}
+
+const unit = (f) => f.replace(/\.[ch]$/, '')
+const rank = (f) => LAYERS.indexOf(layerOf(f))
+
+function main() {
+  const edges = symbolGraph()
+  const problems = []
+  if (printGraph)
+    for (const [from, to] of edges) for (const [t, sym] of to) console.log(`${from} -> ${t} (${sym})`)
+  for (const comp of sccs(edges)) problems.push(`cycle of ${comp.length} files: ${comp.join(', ')}`)
+  for (const f of edges.keys()) if (f.startsWith('host/') && rank(f) < 0) problems.push(`${f}: no layer (add its folder or a FLAT entry)`)
+  for (const [from, to] of edges) {
+    if (!from.startsWith('host/')) continue
+    for (const [t, sym] of to) {
+      if (t.startsWith('bindings/')) problems.push(`${from} calls ${sym} of ${t}: host/ never names bindings/`)
+      else if (rank(t) > rank(from)) problems.push(`${from} (${layerOf(from)}) calls ${sym} of ${t} (${layerOf(t)}): upward`)
+    }
+  }
+  for (const [from, to, line] of includeEdges()) {
+    if (unit(from) === unit(to)) continue
+    if (rank(to) > rank(from)) problems.push(`${from} (${layerOf(from)}) ${line}, a ${layerOf(to)} header: upward`)
+  }
+  if (problems.length) {
+    console.error(`check-layers: ${problems.length} problem(s)\n  ` + problems.join('\n  '))
+    process.exit(1)
+  }
+  console.log(`check-layers: ${edges.size} files, no cycles, no upward arrows`)
+}
+
+main()
