@@ -7,7 +7,6 @@
 
 #include "auth.h"
 #include "envelope.h"
-#include "mesh.h"
 #include "host.h"
 #include "log.h"
 #include "timer.h"
@@ -226,7 +225,7 @@ void mh_client_on_frame(mh_client *c, const char *data, size_t len) {
 }
 
 void mh_client_gone(mh_client *c) {
-  mh_mesh_client_gone(c->host, c);
+  mh_events_emit(c->host, &(mh_event){.kind = MH_EV_CLIENT_GONE, .client = c});
   c->transport = NULL;
   mh_list_remove(&c->link);
   c->host->nclients--;

@@ -1,7 +1,8 @@
 /* Host events: how the call layer (dispatcher, plugin generations) tells
  * the layers above it what happened without calling them. Sessions
- * subscribe to announce events to clients (notify.c); anything else that
- * wants to know (metrics, a log) subscribes the same way. */
+ * subscribe to announce events to clients (notify.c), the mesh to learn
+ * that a client went away; anything else that wants to know (metrics, a
+ * log) subscribes the same way. */
 #ifndef MH_EVENTS_H
 #define MH_EVENTS_H
 #include <stddef.h>
@@ -10,11 +11,13 @@
 #include "error.h"
 
 typedef struct mh_host mh_host;
+typedef struct mh_client mh_client;
 
 typedef enum {
   MH_EV_FUNCTIONS_CHANGED, /* plugin, generation (0: the plugin was unloaded) */
   MH_EV_PLUGIN_ERROR,      /* plugin, err: a load failed; the old version serves */
   MH_EV_CACHE_INVALIDATED, /* function: its cached results were dropped */
+  MH_EV_CLIENT_GONE,       /* client: its connection closed; it is freed after the listeners ran */
 } mh_event_kind;
 
 typedef struct mh_event {
@@ -23,6 +26,7 @@ typedef struct mh_event {
   uint32_t generation;
   const mh_error *err;
   const char *function;
+  mh_client *client;
 } mh_event;
 
 /* Called synchronously from mh_events_emit; ev is borrowed. */

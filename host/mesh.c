@@ -13,7 +13,6 @@
 #include "mesh_link.h"
 #include "mesh_parse.h"
 #include "mesh_target.h"
-#include "server.h"
 
 typedef struct mesh_listener {
   mh_mesh_listener cb;
@@ -25,9 +24,15 @@ struct mh_mesh {
   mh_mesh_key key;
   bool key_configured; /* mesh.key set: only then may host links prove it */
   uint64_t rr; /* round-robin position, shared by every selector */
+  int port;    /* the listening port, once serving (mh_mesh_set_port) */
   mesh_listener listeners[64];
   size_t nlisteners;
+  const mh_mesh_remote *remote; /* host links (mesh_link.c), or NULL */
 };
+
+void mh_mesh_set_remote(mh_host *h, const mh_mesh_remote *remote) { h->mesh->remote = remote; }
+
+void mh_mesh_set_port(mh_host *h, int port) { h->mesh->port = port; }
 
 int mh_mesh_listen(mh_host *h, mh_mesh_listener cb, void *ud) {
   mh_mesh *m = h->mesh;
@@ -69,6 +74,13 @@ static int check_rules(const mh_value *rules, char **errmsg) {
   return 0;
 }
 
+static void client_gone(mh_host *h, mh_client *c);
+
+static void on_host_event(mh_host *h, const mh_event *ev, void *ud) {
+  (void)ud;
+  if (ev->kind == MH_EV_CLIENT_GONE) client_gone(h, ev->client);
+}
+
 int mh_mesh_init(mh_host *h, char **errmsg) {
   if (check_rules(h->cfg->mesh.permissions, errmsg)) return -1;
   mh_mesh *m = calloc(1, sizeof *m);
@@ -92,7 +104,7 @@ int mh_mesh_init(mh_host *h, char **errmsg) {
     return -1;
   }
   h->mesh = m;
-  return 0;
+  return mh_events_listen(h, on_host_event, NULL);
 }
 
 void mh_mesh_free(mh_host *h) {
@@ -108,7 +120,7 @@ const char *mh_mesh_host_id(const mh_host *h) {
   if (!m->host_id) {
     char name[64] = "localhost";
     gethostname(name, sizeof name - 1);
-    int port = h->server ? mh_server_port(h->server) : h->cfg->listen_port;
+    int port = m->port ? m->port : h->cfg->listen_port;
     char id[sizeof name + 32]; /* room for the whole name and any port */
     snprintf(id, sizeof id, "moonhost:%s:%d", name, port);
     if (!(m->host_id = strdup(id))) return "moonhost"; /* out of memory: made again next time */
@@ -130,6 +142,16 @@ mh_value *mh_mesh_peer_value(mh_host *h, const mh_peer *p) {
   return o;
 }
 
+mh_value *mh_mesh_public_entry(const mh_value *e) {
+  mh_value *o = mh_value_new(MH_V_OBJECT);
+  static const char *const keys[] = {"id", "role", "capabilities", "meta", "provides", "host"};
+  for (size_t i = 0; o && i < sizeof keys / sizeof *keys; i++) {
+    const mh_value *v = mh_value_obj_get(e, keys[i]);
+    if (v) mh_value_obj_set(o, keys[i], mh_value_copy(v));
+  }
+  return o;
+}
+
 mh_value *mh_mesh_directory(mh_host *h) {
   mh_value *arr = mh_value_new(MH_V_ARRAY);
   mh_list_each(pos, &h->clients) {
@@ -140,7 +162,7 @@ mh_value *mh_mesh_directory(mh_host *h) {
   mh_list_each(pos, &h->clients) {
     mh_client *c = mh_container_of(pos, mh_client, link);
     for (size_t i = 0; arr && c->hostlink && c->hostlink->peers && i < c->hostlink->peers->u.arr.len; i++)
-      mh_value_push(arr, mh_link_public_entry(c->hostlink->peers->u.arr.items[i]));
+      mh_value_push(arr, mh_mesh_public_entry(c->hostlink->peers->u.arr.items[i]));
   }
   return arr;
 }
@@ -172,7 +194,7 @@ void mh_mesh_announce(mh_host *h, mh_client *skip, const char *kind, mh_value *p
 
 void mh_mesh_send_delta(mh_host *h, mh_client *subject, const char *kind) {
   mh_mesh_announce(h, subject, kind, mh_mesh_peer_value(h, subject->peer));
-  mh_link_sync_all(h, NULL); /* linked hosts learn it too */
+  if (h->mesh->remote) h->mesh->remote->local_changed(h); /* linked hosts learn it too */
 }
 
 static void peer_free(mh_peer *p) {
@@ -183,8 +205,7 @@ static void peer_free(mh_peer *p) {
   free(p);
 }
 
-void mh_mesh_client_gone(mh_host *h, mh_client *c) {
-  mh_link_client_gone(h, c);
+static void client_gone(mh_host *h, mh_client *c) {
   if (!c->peer) return;
   if (c->trusted) mh_mesh_send_delta(h, c, "removed");
   peer_free(c->peer);
@@ -386,8 +407,6 @@ static mh_value *fn_directory(mh_host *h, mh_client *caller, const mh_value *arg
   return mh_mesh_directory(h);
 }
 
-int mh_mesh_add_relay_builtins(mh_host *h); /* mesh_relay.c */
-
 int mh_mesh_add_builtins(mh_host *h) {
   mh_registry *r = &h->registry;
   if (mh_registry_add_builtin(r, "devtoolskit:internal:peer:announce", MH_FN_ACTION, fn_announce) ||
@@ -396,5 +415,5 @@ int mh_mesh_add_builtins(mh_host *h) {
       mh_registry_add_builtin(r, "devtoolskit:internal:mesh:unprovide", MH_FN_ACTION, fn_unprovide) ||
       mh_registry_add_builtin(r, "devtoolskit:internal:mesh:verify", MH_FN_ACTION, fn_verify))
     return -1;
-  return mh_mesh_add_relay_builtins(h);
+  return 0;
 }

@@ -31,12 +31,22 @@ typedef struct mh_mesh mh_mesh;
 /* Reads the mesh section of the configuration; -1 and *errmsg when it is bad. */
 int mh_mesh_init(mh_host *h, char **errmsg);
 void mh_mesh_free(mh_host *h);
-/* A client went away: its peer is removed and the others are told. */
-void mh_mesh_client_gone(mh_host *h, mh_client *c);
+/* The listening port, once the server has one: part of the default host id. */
+void mh_mesh_set_port(mh_host *h, int port);
+
+/* Peers this host reaches through other hosts (mesh_link.c): told when a
+ * local peer changed, so that linked hosts learn it. */
+typedef struct mh_mesh_remote {
+  void (*local_changed)(mh_host *h);
+} mh_mesh_remote;
+void mh_mesh_set_remote(mh_host *h, const mh_mesh_remote *remote);
 
 const char *mh_mesh_host_id(const mh_host *h);
 /* The directory as an ARRAY of {id, role, capabilities, meta, host}. */
 mh_value *mh_mesh_directory(mh_host *h);
+/* An entry of a linked host's directory as peers see it: {id, role,
+ * capabilities, meta, provides, host}. */
+mh_value *mh_mesh_public_entry(const mh_value *entry);
 /* {id, role, capabilities, meta, host} of one peer. */
 mh_value *mh_mesh_peer_value(mh_host *h, const mh_peer *p);
 
@@ -90,8 +100,9 @@ void mh_mesh_announce(mh_host *h, mh_client *skip, const char *kind, mh_value *p
 /* Tells every peer and host link that a peer changed (kind: added, updated, removed). */
 void mh_mesh_send_delta(mh_host *h, mh_client *subject, const char *kind);
 
-/* Registers the mesh functions (announce, relay, relay-event, provide,
- * unprovide, make, verify). */
+/* Registers the mesh functions (announce, directory, provide, unprovide,
+ * verify; the relay's are in mesh_relay.h, the links' in mesh_link.h). A peer
+ * leaves the directory when its client goes (a host event). */
 int mh_mesh_add_builtins(mh_host *h);
 
 #endif

@@ -6,12 +6,10 @@
 #include <string.h>
 
 #include "client.h"
-#include "conn.h"
 #include "host.h"
 #include "log.h"
 #include "mesh.h"
 #include "mesh_identity.h"
-#include "timer.h"
 
 #define LINK_CHALLENGE "devtoolskit:internal:mesh:link-challenge"
 #define LINK_HELLO "devtoolskit:internal:mesh:link"
@@ -19,20 +17,6 @@
 #define NONCE_MIN 16      /* a dialer's nonce: at least 8 bytes' worth of hex */
 #define NONCE_MAX 256
 #define LINK_SYNC "devtoolskit:internal:mesh:link-sync"
-#define BACKOFF_MIN_MS 100
-#define BACKOFF_MAX_MS 5000
-
-struct mh_upstream {
-  mh_host *h;
-  char url[512];
-  char address[256];
-  char path[512];
-  int port;
-  struct lws *wsi;
-  mh_timer *retry;
-  unsigned backoff_ms;
-  mh_upstream *next;
-};
 
 static const char *str_field(const mh_value *o, const char *k) {
   const mh_value *v = o && o->type == MH_V_OBJECT ? mh_value_obj_get(o, k) : NULL;
@@ -42,16 +26,6 @@ static const char *str_field(const mh_value *o, const char *k) {
 static int64_t int_field(const mh_value *o, const char *k) {
   const mh_value *v = o && o->type == MH_V_OBJECT ? mh_value_obj_get(o, k) : NULL;
   return v && v->type == MH_V_INT ? v->u.i : 0;
-}
-
-mh_value *mh_link_public_entry(const mh_value *e) {
-  mh_value *o = mh_value_new(MH_V_OBJECT);
-  static const char *const keys[] = {"id", "role", "capabilities", "meta", "provides", "host"};
-  for (size_t i = 0; o && i < sizeof keys / sizeof *keys; i++) {
-    const mh_value *v = mh_value_obj_get(e, keys[i]);
-    if (v) mh_value_obj_set(o, keys[i], mh_value_copy(v));
-  }
-  return o;
 }
 
 /* ---- directories crossing links ---------------------------------------- */
@@ -78,7 +52,7 @@ static mh_value *export_for(mh_host *h, const mh_client *to) {
       if (strcmp(str_field(p, "host"), to_host) == 0 || strcmp(str_field(p, "host"), self) == 0 ||
           hops > (int64_t)h->cfg->mesh.max_hops)
         continue;
-      mh_value *e = mh_link_public_entry(p);
+      mh_value *e = mh_mesh_public_entry(p);
       if (e) mh_value_obj_set(e, "hops", mh_value_int(hops));
       mh_value_push(arr, e);
     }
@@ -97,7 +71,7 @@ static mh_value *import_from(mh_host *h, const char *sender, const mh_value *pee
     const mh_value *p = peers->u.arr.items[i];
     const char *id = str_field(p, "id");
     if (!*id || strcmp(str_field(p, "host"), self) == 0) continue; /* ours, come back round */
-    mh_value *e = mh_link_public_entry(p);
+    mh_value *e = mh_mesh_public_entry(p);
     if (!e) continue;
     mh_buf named = MH_BUF_INIT;
     if (strchr(id, '/') ? mh_buf_append_str(&named, id) : mh_buf_appendf(&named, "%s/%s", sender, id)) {
@@ -128,13 +102,13 @@ static void apply(mh_host *h, mh_client *c, const char *sender, const mh_value *
   for (size_t i = 0; i < next->u.arr.len; i++) {
     const mh_value *e = next->u.arr.items[i], *was = find_entry(old, str_field(e, "id"));
     if (!was)
-      mh_mesh_announce(h, NULL, "added", mh_link_public_entry(e));
+      mh_mesh_announce(h, NULL, "added", mh_mesh_public_entry(e));
     else if (!mh_value_equal(was, e))
-      mh_mesh_announce(h, NULL, "updated", mh_link_public_entry(e));
+      mh_mesh_announce(h, NULL, "updated", mh_mesh_public_entry(e));
   }
   for (size_t i = 0; old && i < old->u.arr.len; i++)
     if (!find_entry(next, str_field(old->u.arr.items[i], "id")))
-      mh_mesh_announce(h, NULL, "removed", mh_link_public_entry(old->u.arr.items[i]));
+      mh_mesh_announce(h, NULL, "removed", mh_mesh_public_entry(old->u.arr.items[i]));
   mh_value_free(old);
   mh_link_sync_all(h, c);
 }
@@ -179,6 +153,7 @@ void mh_link_sync_all(mh_host *h, mh_client *except) {
 static void link_free(mh_link *l) {
   free(l->host_id);
   free(l->proven_host);
+  free(l->url);
   mh_value_free(l->peers);
   mh_buf_free(&l->last_sent);
   free(l);
@@ -188,7 +163,7 @@ static void link_gone(mh_host *h, mh_client *c) {
   mh_link *l = c->hostlink;
   mh_log_info("mesh", "link to %s closed", l->host_id ? l->host_id : c->id);
   for (size_t i = 0; l->peers && i < l->peers->u.arr.len; i++)
-    mh_mesh_announce(h, NULL, "removed", mh_link_public_entry(l->peers->u.arr.items[i]));
+    mh_mesh_announce(h, NULL, "removed", mh_mesh_public_entry(l->peers->u.arr.items[i]));
   c->hostlink = NULL;
   link_free(l);
   mh_link_sync_all(h, c);
@@ -224,7 +199,7 @@ static void challenge_free(mh_link_challenge *ch) {
   free(ch);
 }
 
-void mh_link_client_gone(mh_host *h, mh_client *c) {
+static void client_gone(mh_host *h, mh_client *c) {
   challenge_free(c->link_challenge);
   c->link_challenge = NULL;
   if (c->hostlink) link_gone(h, c);
@@ -342,44 +317,12 @@ int mh_link_add_builtins(mh_host *h) {
   return 0;
 }
 
-/* ---- dialing upstream hosts --------------------------------------------- */
-
-static void dial(mh_upstream *up);
-
-static void retry_now(void *ud) {
-  mh_upstream *up = ud;
-  up->retry = NULL;
-  dial(up);
-}
-
-static void schedule_retry(mh_upstream *up) {
-  if (up->h->stopping || up->retry) return;
-  up->backoff_ms = up->backoff_ms ? up->backoff_ms * 2 : BACKOFF_MIN_MS;
-  if (up->backoff_ms > BACKOFF_MAX_MS) up->backoff_ms = BACKOFF_MAX_MS;
-  up->retry = mh_timer_start(up->h->loop, up->backoff_ms, retry_now, up);
-}
-
-static void dial(mh_upstream *up) {
-  mh_server *s = up->h->server;
-  if (!s || !s->ctx || up->h->stopping) return;
-  struct lws_client_connect_info ci;
-  memset(&ci, 0, sizeof ci);
-  ci.context = s->ctx;
-  ci.vhost = s->vhost;
-  ci.address = up->address;
-  ci.port = up->port;
-  ci.path = up->path;
-  ci.host = up->address;
-  ci.local_protocol_name = "moonhost-link";
-  ci.opaque_user_data = up;
-  ci.pwsi = &up->wsi;
-  if (!lws_client_connect_via_info(&ci)) schedule_retry(up);
-}
+/* ---- the dialing side's handshake ---------------------------------------- */
 
 /* The dialing side gives up on a link: logged, and the connection closed
  * (the upstream is redialed with backoff). */
 static void drop_link(mh_client *c, const char *what, const char *why) {
-  mh_log_warn("mesh", "link handshake with %s %s: %s", c->hostlink && c->hostlink->up ? c->hostlink->up->url : "?", what,
+  mh_log_warn("mesh", "link handshake with %s %s: %s", c->hostlink && c->hostlink->url ? c->hostlink->url : "?", what,
               why);
   if (c->transport) c->ops->close(c->transport, 1008, "link refused");
 }
@@ -393,8 +336,8 @@ static void on_hello_answer(void *ud, mh_value *result, mh_error *err) {
   } else if (!c->hostlink || !c->hostlink->proven_host || strcmp(host, c->hostlink->proven_host) != 0) {
     drop_link(c, "failed", "the link answer names another host than the one that proved mesh.key");
   } else if (set_host_id(c->hostlink, host) == 0) {
-    c->hostlink->up->backoff_ms = 0;
-    mh_log_info("mesh", "linked to host %s (%s)", host, c->hostlink->up->url);
+    mh_log_info("mesh", "linked to host %s (%s)", host, c->hostlink->url);
+    if (c->hostlink->on_linked) c->hostlink->on_linked(c);
     apply(h, c, host, mh_value_obj_get(result, "peers"));
     /* Changes made while the handshake was in flight skipped this link (it
      * had no host id yet): send them now, if there are any. */
@@ -441,14 +384,12 @@ static void on_challenge_answer(void *ud, mh_value *result, mh_error *err) {
   mh_value_free(result);
 }
 
-int mh_link_client_established(mh_conn *c, struct lws *wsi, mh_server *s) {
-  mh_upstream *up = lws_get_opaque_user_data(wsi);
-  if (mh_ws_established(c, wsi, s)) return -1;
-  mh_client *cl = c->client;
+int mh_link_dialed(mh_client *cl, const char *url, void (*on_linked)(mh_client *c)) {
+  mh_host *h = cl->host;
   cl->trusted = true; /* we chose to connect to it, with its token */
-  if (!(cl->hostlink = calloc(1, sizeof *cl->hostlink))) return -1;
-  cl->hostlink->up = up;
-  if (!mh_mesh_link_key(s->host)) {
+  if (!(cl->hostlink = calloc(1, sizeof *cl->hostlink)) || !(cl->hostlink->url = strdup(url))) return -1;
+  cl->hostlink->on_linked = on_linked;
+  if (!mh_mesh_link_key(h)) {
     drop_link(cl, "not started", "mesh.key is not configured: a link has nothing to prove itself with");
     return 0;
   }
@@ -457,63 +398,26 @@ int mh_link_client_established(mh_conn *c, struct lws *wsi, mh_server *s) {
     return 0;
   }
   mh_value *args = mh_value_new(MH_V_ARRAY), *hello = mh_value_new(MH_V_OBJECT);
-  mh_value_obj_set(hello, "host", mh_value_cstring(mh_mesh_host_id(s->host)));
+  mh_value_obj_set(hello, "host", mh_value_cstring(mh_mesh_host_id(h)));
   mh_value_obj_set(hello, "nonce", mh_value_cstring(cl->hostlink->nonce));
   mh_value_push(args, hello);
-  mh_client_call(cl, LINK_CHALLENGE, args, s->host->cfg->limits.call_timeout_ms, on_challenge_answer, cl);
+  mh_client_call(cl, LINK_CHALLENGE, args, h->cfg->limits.call_timeout_ms, on_challenge_answer, cl);
   mh_value_free(args);
   return 0;
 }
 
-void mh_link_client_closed(mh_conn *c, struct lws *wsi) {
-  mh_upstream *up = lws_get_opaque_user_data(wsi);
-  if (c && c->client) mh_ws_closed(c);
-  if (!up) return;
-  up->wsi = NULL;
-  schedule_retry(up);
+/* ---- joining the mesh ---------------------------------------------------- */
+
+static void local_changed(mh_host *h) { mh_link_sync_all(h, NULL); }
+
+static const mh_mesh_remote links_remote = {.local_changed = local_changed};
+
+static void on_host_event(mh_host *h, const mh_event *ev, void *ud) {
+  (void)ud;
+  if (ev->kind == MH_EV_CLIENT_GONE) client_gone(h, ev->client);
 }
 
-int mh_links_start(mh_host *h) {
-  const mh_value *list = h->cfg->mesh.upstreams;
-  if (list && list->type == MH_V_ARRAY && list->u.arr.len && !mh_mesh_link_key(h)) {
-    /* Links prove mesh.key; a random per-start key proves nothing. */
-    mh_log_error("mesh", "mesh.upstreams is set but mesh.key is not: no host links are made (set the same mesh.key "
-                         "on every linked host)");
-    return 0;
-  }
-  for (size_t i = 0; list && list->type == MH_V_ARRAY && i < list->u.arr.len; i++) {
-    mh_upstream *up = calloc(1, sizeof *up);
-    if (!up) return -1;
-    up->h = h;
-    const char *url = list->u.arr.items[i]->u.str.ptr;
-    snprintf(up->url, sizeof up->url, "%s", url);
-    char copy[sizeof up->url];
-    const char *proto = NULL, *addr = NULL, *path = NULL;
-    snprintf(copy, sizeof copy, "%s", up->url);
-    /* A URL or host cut to fit the buffers would dial somewhere else: refused. */
-    if (strlen(url) >= sizeof up->url || lws_parse_uri(copy, &proto, &addr, &up->port, &path) ||
-        strcmp(proto, "ws") != 0 || strlen(addr) >= sizeof up->address) {
-      mh_log_error("mesh", "mesh.upstreams: '%s' is not a ws://HOST:PORT/PATH URL (of at most %zu bytes)", url,
-                   sizeof up->url - 1);
-      free(up);
-      continue;
-    }
-    snprintf(up->address, sizeof up->address, "%s", addr);
-    snprintf(up->path, sizeof up->path, "/%s", path);
-    up->next = h->upstreams;
-    h->upstreams = up;
-    mh_log_info("mesh", "linking to %s", up->url);
-    dial(up);
-  }
-  return 0;
-}
-
-void mh_links_stop(mh_host *h) {
-  for (mh_upstream *up = h->upstreams, *next; up; up = next) {
-    next = up->next;
-    mh_timer_stop(up->retry);
-    if (up->wsi) lws_set_opaque_user_data(up->wsi, NULL);
-    free(up);
-  }
-  h->upstreams = NULL;
+int mh_link_init(mh_host *h) {
+  mh_mesh_set_remote(h, &links_remote);
+  return mh_events_listen(h, on_host_event, NULL);
 }

@@ -7,16 +7,11 @@
  * carry the id the other host knows the peer by. */
 #ifndef MH_MESH_LINK_H
 #define MH_MESH_LINK_H
-#include <libwebsockets.h>
-
 #include "buf.h"
 #include "value.h"
 
 typedef struct mh_host mh_host;
 typedef struct mh_client mh_client;
-typedef struct mh_conn mh_conn;
-typedef struct mh_server mh_server;
-typedef struct mh_upstream mh_upstream;
 
 typedef struct mh_link_challenge mh_link_challenge;
 
@@ -26,24 +21,20 @@ typedef struct mh_link {
   char nonce[33];    /* dialing: our challenge's nonce (16 random bytes, hex) */
   mh_value *peers;   /* ARRAY of {id, remote, role, capabilities, meta, provides, host, hops} */
   mh_buf last_sent;  /* canonical form of the last directory we sent it */
-  mh_upstream *up;   /* set when we dialed it */
+  char *url;         /* dialing: the upstream's URL, for the log */
+  void (*on_linked)(mh_client *c); /* dialing: the handshake succeeded (ws_link.c) */
 } mh_link;
 
 /* Sends every link (but except) our directory when it changed. */
 void mh_link_sync_all(mh_host *h, mh_client *except);
-/* A connection closed: a link's peers leave the directory, a handshake
+/* Joins the links to the mesh: they sync when a local peer changes, and a
+ * closed connection's link (its peers leave the directory) or handshake
  * under way is dropped. */
-void mh_link_client_gone(mh_host *h, mh_client *c);
-/* An entry as peers see it: {id, role, capabilities, meta, provides, host}. */
-mh_value *mh_link_public_entry(const mh_value *entry);
-
-/* Dials mesh.upstreams (after the server listens); stops redialing. */
-int mh_links_start(mh_host *h);
-void mh_links_stop(mh_host *h);
+int mh_link_init(mh_host *h);
+/* Registers link-challenge, link and link-sync. */
 int mh_link_add_builtins(mh_host *h);
-
-/* The lws client side of a link (server.c calls these). */
-int mh_link_client_established(mh_conn *c, struct lws *wsi, mh_server *s);
-void mh_link_client_closed(mh_conn *c, struct lws *wsi);
+/* A transport dialed another host (ws_link.c) and connected: client c
+ * starts the handshake. on_linked runs once the other host proved mesh.key. */
+int mh_link_dialed(mh_client *c, const char *url, void (*on_linked)(mh_client *c));
 
 #endif

@@ -2,6 +2,8 @@
  * (fire and forget) and make (a provider chosen by the host, with fallback
  * to the next one when a provider rejects). A peer behind a host link is
  * reached by relaying through that link, one hop at a time. */
+#include "mesh_relay.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -413,11 +415,11 @@ static mh_native_call *make_start(mh_host *h, mh_client *caller, mh_value *args,
 
 static const mh_native make_native = {make_start, relay_cancel};
 
-int mh_mesh_add_relay_builtins(mh_host *h) {
+int mh_relay_add_builtins(mh_host *h) {
   mh_registry *r = &h->registry;
   if (mh_registry_add_native(r, RELAY, MH_FN_ACTION, &relay_native) ||
       mh_registry_add_builtin(r, RELAY_EVENT, MH_FN_EVENT, fn_relay_event) ||
       mh_registry_add_native(r, "devtoolskit:internal:mesh:make", MH_FN_ACTION, &make_native))
     return -1;
-  return mh_link_add_builtins(h);
+  return 0;
 }

@@ -14,7 +14,8 @@
 #include "host_setup.h"
 #include "hotreload.h"
 #include "log.h"
-#include "mesh_link.h"
+#include "mesh.h"
+#include "ws_link.h"
 #include "plugin.h"
 #include "server.h"
 
@@ -189,6 +190,7 @@ static void start_serving(run_state *r) {
     begin_shutdown(r, rc, "cannot listen");
     return;
   }
+  mh_mesh_set_port(h, mh_server_port(h->server)); /* the default host id names it */
   announce(h);
   mh_hotreload_start(h);
   mh_links_start(h);

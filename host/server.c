@@ -15,7 +15,7 @@
 #include "conn.h"
 #include "host.h"
 #include "log.h"
-#include "mesh_link.h"
+#include "ws_link.h"
 
 /* The upgrade is the place to turn away a browser page from another site
  * (cross-site WebSocket hijacking) and paths we do not serve. */
@@ -54,11 +54,11 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
   case LWS_CALLBACK_HTTP_WRITEABLE: return mh_http_writeable(c);
   case LWS_CALLBACK_CLOSED_HTTP: mh_http_closed(c); return 0;
   /* our side of a link to another host (mesh.upstreams) */
-  case LWS_CALLBACK_CLIENT_ESTABLISHED: return mh_link_client_established(c, wsi, s);
+  case LWS_CALLBACK_CLIENT_ESTABLISHED: return mh_ws_link_established(c, wsi, s);
   case LWS_CALLBACK_CLIENT_RECEIVE: return mh_ws_receive(c, in, len);
   case LWS_CALLBACK_CLIENT_WRITEABLE: return mh_ws_writeable(c);
   case LWS_CALLBACK_CLIENT_CLOSED:
-  case LWS_CALLBACK_CLIENT_CONNECTION_ERROR: mh_link_client_closed(c, wsi); return 0;
+  case LWS_CALLBACK_CLIENT_CONNECTION_ERROR: mh_ws_link_closed(c, wsi); return 0;
   default: return 0;
   }
 }
