@@ -75,9 +75,11 @@ static bool ipv4_literal(const char *host, size_t n) {
 }
 
 /* An allowed_hosts entry: "name" matches that name, ".name" it and every
- * name under it. Case-insensitive; n excludes the port. */
+ * name under it, "*" any name (no DNS-rebinding defence: for a host behind
+ * a proxy that checks Host itself). Case-insensitive; n excludes the port. */
 static bool host_listed(const char *entry, const char *host, size_t n) {
   size_t e = strlen(entry);
+  if (e == 1 && entry[0] == '*') return true;
   if (e > 1 && entry[0] == '.') {
     if (n == e - 1 && strncasecmp(host, entry + 1, n) == 0) return true;
     return n > e && strncasecmp(host + n - e, entry, e) == 0;
