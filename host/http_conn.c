@@ -339,12 +339,14 @@ int mh_http_writeable(mh_conn *c) {
     /* The body follows in this same callback when the socket takes more
      * (HTTP/1 only here: no TLS, so no h2), saving a writeable round trip
      * per request; lws keeps what the kernel did not take. */
-    if (x->resp.len && lws_partial_buffered(c->wsi)) {
+    if (x->resp.len && x->method != LWSHUMETH_HEAD && lws_partial_buffered(c->wsi)) {
       lws_callback_on_writable(c->wsi);
       return 0;
     }
   }
-  if (x->resp.len) {
+  /* A HEAD answer carries the GET's headers (Content-Length too) and no
+   * body (RFC 9110 9.3.2): a body would be read as the next response. */
+  if (x->resp.len && x->method != LWSHUMETH_HEAD) {
     /* Body in chunks: lws wants LWS_PRE bytes in front of what it writes. */
     unsigned char buf[LWS_PRE + CHUNK];
     size_t n = x->resp.len - x->sent;

@@ -151,6 +151,27 @@ test('pipelining: answered in order, or the connection closed; the host keeps se
     assert.ok(r.closedByHost)
     await assertServing(host)
   })
+  await t.test('HEAD+GET: the HEAD answer has no body, so the GET answer is not misread', async () => {
+    const head = 'HEAD /__moonhost/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n'
+    const text = await new Promise((resolve, reject) => {
+      const sock = tcpConnect(host.port, '127.0.0.1', () => sock.write(head + get()))
+      let data = ''
+      sock.on('data', (d) => {
+        data += d.toString('latin1')
+        // Both answers in: the GET's body ends with the health document's '}'.
+        if ((data.match(/HTTP\/1\.1 /g) || []).length === 2 && data.endsWith('}')) {
+          sock.destroy()
+          resolve(data)
+        }
+      })
+      sock.on('error', reject)
+      sock.on('end', () => resolve(data))
+    })
+    const [first, second] = text.split(/(?=HTTP\/1\.1 )/)
+    assert.match(first, /^HTTP\/1\.1 200 [^]*content-length: \d+\r\n[^]*\r\n\r\n$/i, 'headers only')
+    assert.match(second, /^HTTP\/1\.1 200 [^]*\r\n\r\n\{"ok":true/)
+    await assertServing(host)
+  })
   await t.test('a GET with a body is answered and the connection closed', async () => {
     const r = await exchange(host, ['GET /__moonhost/health HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 5\r\n\r\nhello' + get()])
     assert.ok(r.closedByHost)

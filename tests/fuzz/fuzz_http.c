@@ -15,10 +15,11 @@
  *     like issue 13's spin on pipelined requests, is a failure; a spin
  *     inside one lws callback never returns and libFuzzer's -timeout
  *     catches it);
- *   - what the host sent is a sequence of whole HTTP/1.1 responses, each
- *     with a status line and a Content-Length its body matches, up to a
- *     101 (WebSocket frames follow it): every response is written whole,
- *     even when the host closes after it;
+ *   - what the host sent is a sequence of whole HTTP/1.x responses, each
+ *     with a status line and a Content-Length its body matches (or no body:
+ *     a HEAD's answer, followed at once by the next response or the end),
+ *     up to a 101 (WebSocket frames follow it): every response is written
+ *     whole, even when the host closes after it;
  *   - afterwards a normal request on a new connection is answered with 200
  *     within 5 s: the host keeps serving. */
 #include <arpa/inet.h>
@@ -200,6 +201,9 @@ static int parse_responses(const inbox *in, int *first_status, const char **why)
     }
     if (!cl) return *why = "a response without Content-Length", -1;
     size_t body = strtoul(cl, NULL, 10);
+    /* The answer to a HEAD has no body: the next response (or the end)
+     * follows its headers at once. */
+    if (left == head || (left - head >= 9 && memcmp(p + head, "HTTP/1.", 7) == 0)) body = 0;
     if (left - head < body) return *why = "a response cut inside its body", -1;
     off += head + body;
     count++;
