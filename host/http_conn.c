@@ -109,7 +109,6 @@ static bool lws_reads_body(struct lws *wsi, int method) {
 }
 
 static int route_now(mh_conn *c, mh_http_exchange *x);
-static void exchange_free(mh_http_exchange *x);
 
 /* Pipelining. lws 4.1 keeps bytes read past a request (pipelined requests)
  * and parses them after the response, from an idle callback. For a request
@@ -121,37 +120,18 @@ static void exchange_free(mh_http_exchange *x);
  * before lws gets there: requests before this one are answered already
  * (in order), this one and what follows are not (RFC 9112 9.3.2: a client
  * retries them on a new connection). Requests read from the socket come in
- * lws' I/O callbacks, buffered ones outside them (mh_server_reading). */
+ * lws' I/O callbacks, buffered ones outside them (mh_server_reading). The
+ * one gap: libuv calls epoll_wait again within one I/O phase when more
+ * than 1024 descriptors were ready, so under that load a buffered request
+ * could be handled inside it, if its client sent more bytes meanwhile. */
 static bool pipelined_body(mh_conn *c, struct lws *wsi, int method) {
   if (mh_server_reading(c->server) || !lws_reads_body(wsi, method)) return false;
   mh_log_warn("http", "a pipelined request with a body: closing the connection (answered requests: all before it)");
   return true;
 }
 
-int mh_http_request(mh_conn *c, struct lws *wsi, mh_server *s, const char *uri) {
-  (void)uri;
-  if (c->http) {
-    /* Not expected from lws; closing beats losing the request in flight. */
-    mh_log_warn("http", "a request arrived while one is in flight on the connection: closing it");
-    return -1;
-  }
-  memset(c, 0, sizeof *c);
-  c->wsi = wsi;
-  c->server = s;
-  int method = lws_http_get_uri_and_method(wsi, &(char *){NULL}, &(int){0});
-  if (pipelined_body(c, wsi, method)) return -1;
-  mh_http_exchange *x = malloc(sizeof *x);
-  if (!x) return -1;
-  memset(x, 0, offsetof(mh_http_exchange, path));
-  x->path[0] = x->query[0] = '\0';
-  x->conn = c;
-  x->host = s->host;
-  c->http = x;
-  char *u = NULL;
-  int ulen = 0;
-  x->method = lws_http_get_uri_and_method(wsi, &u, &ulen);
-  if (x->method >= 0 && x->method < (int)(sizeof method_names / sizeof *method_names))
-    snprintf(x->method_name, sizeof x->method_name, "%s", method_names[x->method]);
+/* The path (as sent, without the query) and the short query arguments. */
+static void read_target(mh_http_exchange *x, struct lws *wsi, const char *u, int ulen) {
   if (u && ulen > 0) {
     size_t n = strcspn(u, "?");
     if ((int)n > ulen) n = (size_t)ulen;
@@ -169,36 +149,68 @@ int mh_http_request(mh_conn *c, struct lws *wsi, mh_server *s, const char *uri) 
     size_t n = strlen(x->query);
     snprintf(x->query + n, sizeof x->query - n, "%s%s", n ? "&" : "", frag);
   }
-  x->timer = mh_timer_start(x->host->loop, x->host->cfg->http.request_timeout_ms, on_timeout, x);
-  bool has_body = x->method == LWSHUMETH_POST || x->method == LWSHUMETH_PUT || x->method == LWSHUMETH_PATCH;
-  long long cl = content_length(wsi);
-  /* A body lws reads that we do not (a GET with Content-Length, a POST
-   * without one): the connection cannot carry another request after it. */
-  if (lws_reads_body(wsi, x->method) && !(has_body && cl > 0)) x->close_after = true;
+}
+
+/* Refusals before any body is read: Host/Origin (mh_conn_gate), then the
+ * body's framing and declared size. */
+static void refuse_early(mh_http_exchange *x, struct lws *wsi, bool has_body, long long cl) {
   const char *why = NULL;
   int status = mh_conn_gate(wsi, x->host, &x->origin, &why);
   if (status) {
     fail_early(x, status, status == 403 ? "FORBIDDEN" : status == 400 ? MH_ERR_BAD_REQUEST : MH_ERR_INTERNAL, why);
-  } else if (has_body || cl >= 0) {
-    if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0) {
-      /* lws 4.1 hands a chunked request body over undecoded and never
-       * reports it complete. */
-      fail_early(x, 411, "LENGTH_REQUIRED", "chunked request bodies are not supported: send Content-Length");
-    } else if (cl == -2) {
-      fail_early(x, 400, MH_ERR_BAD_REQUEST, "Content-Length is not a number");
-    } else if (cl > 0 && (unsigned long long)cl > x->host->cfg->limits.max_message_bytes) {
-      /* A declared body over the limit is refused before any of it is buffered. */
-      x->body_too_large = true;
-      fail_early(x, 413, MH_ERR_TOO_LARGE, "request body over limits.max_message_bytes");
-    }
+  } else if (!has_body && cl < 0) {
+    return;
+  } else if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0) {
+    /* lws 4.1 hands a chunked request body over undecoded and never
+     * reports it complete. */
+    fail_early(x, 411, "LENGTH_REQUIRED", "chunked request bodies are not supported: send Content-Length");
+  } else if (cl == -2) {
+    fail_early(x, 400, MH_ERR_BAD_REQUEST, "Content-Length is not a number");
+  } else if (cl > 0 && (unsigned long long)cl > x->host->cfg->limits.max_message_bytes) {
+    /* A declared body over the limit is refused before any of it is buffered. */
+    x->body_too_large = true;
+    fail_early(x, 413, MH_ERR_TOO_LARGE, "request body over limits.max_message_bytes");
   }
+}
+
+int mh_http_request(mh_conn *c, struct lws *wsi, mh_server *s, const char *uri) {
+  (void)uri;
+  if (c->http) {
+    /* Not expected from lws; closing beats losing the request in flight. */
+    mh_log_warn("http", "a request arrived while one is in flight on the connection: closing it");
+    return -1;
+  }
+  memset(c, 0, sizeof *c);
+  c->wsi = wsi;
+  c->server = s;
+  char *u = NULL;
+  int ulen = 0;
+  int method = lws_http_get_uri_and_method(wsi, &u, &ulen);
+  if (pipelined_body(c, wsi, method)) return -1;
+  mh_http_exchange *x = malloc(sizeof *x);
+  if (!x) return -1;
+  memset(x, 0, offsetof(mh_http_exchange, path));
+  x->path[0] = x->query[0] = '\0';
+  x->conn = c;
+  x->host = s->host;
+  c->http = x;
+  x->method = method;
+  if (method >= 0 && method < (int)(sizeof method_names / sizeof *method_names))
+    snprintf(x->method_name, sizeof x->method_name, "%s", method_names[method]);
+  read_target(x, wsi, u, ulen);
+  x->timer = mh_timer_start(x->host->loop, x->host->cfg->http.request_timeout_ms, on_timeout, x);
+  bool has_body = method == LWSHUMETH_POST || method == LWSHUMETH_PUT || method == LWSHUMETH_PATCH;
+  long long cl = content_length(wsi);
+  /* A body lws reads that we do not (a GET with Content-Length, a POST
+   * without one): the connection cannot carry another request after it. */
+  if (lws_reads_body(wsi, method) && !(has_body && cl > 0)) x->close_after = true;
+  refuse_early(x, wsi, has_body, cl);
   if (x->routed) return 0; /* answered early: written from the writeable callback */
   /* With a Content-Length (0 too: lws reports it complete) the body is
    * routed once in; without one, no body (RFC 9112 6.3): route now. */
   if (has_body && cl >= 0) return 0;
   return route_now(c, x);
 }
-static int route_now(mh_conn *c, mh_http_exchange *x);
 
 int mh_http_body(mh_conn *c, const void *in, size_t len) {
   mh_http_exchange *x = c->http;
