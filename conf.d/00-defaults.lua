@@ -127,6 +127,17 @@ return {
     -- Requests without an Origin header (tools, Node) are allowed, but
     -- still need a token when auth.required is true.
     allowed_origins = {},
+
+    -- Host header names accepted besides loopback names (localhost,
+    -- *.localhost) and IP addresses, any port: 'devbox.example.test', or
+    -- '.example.test' for that name and every name under it ('*': any name,
+    -- which turns this defence off). A request or WebSocket upgrade naming
+    -- another host gets HTTP 403, one without a Host header 400. This stops
+    -- DNS rebinding: a page whose own name the attacker points at 127.0.0.1
+    -- still sends that name as its Host. When listen names a host (not an
+    -- address), that name is accepted too. Add the public name here when a
+    -- reverse proxy passes it on as Host.
+    allowed_hosts = {},
   },
 
   mesh = {

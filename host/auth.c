@@ -87,6 +87,63 @@ static bool loopback_host(const char *host, size_t n) {
   return dots == 3;
 }
 
+/* A dotted quad of decimal numbers (the Host header's IPv4 form). */
+static bool ipv4_literal(const char *host, size_t n) {
+  int dots = 0, digits = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (host[i] == '.') {
+      if (!digits) return false;
+      dots++;
+      digits = 0;
+    } else if (host[i] >= '0' && host[i] <= '9') {
+      digits++;
+    } else {
+      return false;
+    }
+  }
+  return dots == 3 && digits > 0;
+}
+
+/* An allowed_hosts entry: "name" matches that name, ".name" it and every
+ * name under it, "*" any name (no DNS-rebinding defence: for a host behind
+ * a proxy that checks Host itself). Case-insensitive; n excludes the port. */
+static bool host_listed(const char *entry, const char *host, size_t n) {
+  size_t e = strlen(entry);
+  if (e == 1 && entry[0] == '*') return true;
+  if (e > 1 && entry[0] == '.') {
+    if (n == e - 1 && strncasecmp(host, entry + 1, n) == 0) return true;
+    return n > e && strncasecmp(host + n - e, entry, e) == 0;
+  }
+  return n == e && strncasecmp(host, entry, n) == 0;
+}
+
+bool mh_auth_host_ok(const mh_host *h, const char *host) {
+  if (!host || !*host) return false;
+  size_t n;
+  if (*host == '[') {
+    /* An IPv6 literal: no DNS name, so nothing to rebind. */
+    const char *close = strchr(host, ']');
+    if (!close || close == host + 1) return false;
+    n = (size_t)(close - host) + 1;
+  } else {
+    n = strcspn(host, ":");
+  }
+  const char *rest = host + n;
+  if (*rest == ':') rest += 1 + strspn(rest + 1, "0123456789");
+  if (*rest != '\0' || n == 0) return false; /* host[:port] and nothing else */
+  if (*host == '[') return true;
+  if (host[n - 1] == '.') n--; /* "localhost." is localhost */
+  if (n == 0) return false;
+  if (ipv4_literal(host, n) || loopback_host(host, n)) return true;
+  const char *listen = h->cfg->listen_host;
+  if (listen && strlen(listen) == n && strncasecmp(listen, host, n) == 0) return true;
+  const mh_value *list = h->cfg->auth.allowed_hosts;
+  if (list && list->type == MH_V_ARRAY)
+    for (size_t i = 0; i < list->u.arr.len; i++)
+      if (host_listed(list->u.arr.items[i]->u.str.ptr, host, n)) return true;
+  return false;
+}
+
 bool mh_auth_origin_ok(const mh_host *h, const char *origin) {
   if (!origin || !*origin) return true;
   const mh_value *list = h->cfg->auth.allowed_origins;

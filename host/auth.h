@@ -24,6 +24,10 @@ bool mh_auth_trust(mh_client *c, const char *token);
 const char *mh_auth_entry_token(const mh_value *entry);
 /* NULL or empty origin (a tool, not a browser) is allowed. */
 bool mh_auth_origin_ok(const mh_host *h, const char *origin);
+/* The Host header of a request or upgrade (DNS rebinding): a loopback
+ * name, an IP address, the listen host or one in auth.allowed_hosts, with
+ * any port. NULL or empty (no Host header) is refused. */
+bool mh_auth_host_ok(const mh_host *h, const char *host);
 bool mh_auth_may_call(const mh_client *c, const char *method);
 /* Registers the handshake functions real clients call on connect. */
 int mh_auth_add_builtins(mh_host *h);

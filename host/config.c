@@ -110,6 +110,8 @@ static const cfg_key cfg_keys[] = {
      AT(auth.generate_token), .doc = "make a random token at start and print it"},
     {.path = "auth.allowed_origins", .kind = CK_STRLIST, .field = CF_VALUE, AT(auth.allowed_origins),
      .doc = "browser origins allowed besides loopback ones"},
+    {.path = "auth.allowed_hosts", .kind = CK_STRLIST, .field = CF_VALUE, AT(auth.allowed_hosts),
+     .doc = "Host header names accepted besides loopback names and IP addresses ('.example.test': and subdomains)"},
     OBJ("mesh", "the peer mesh"),
     {.path = "mesh.host_id", .kind = CK_TEXT, .def_str = "", .field = CF_STR, AT(mesh.host_id),
      .doc = "this host's peer id (default moonhost:HOSTNAME:PORT)"},

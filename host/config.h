@@ -44,6 +44,7 @@ typedef struct mh_config {
     bool generate_token; /* make and print a random token at start */
     const mh_value *tokens;          /* ARRAY of "TOKEN" or {token, roles} (or empty OBJECT); in tree */
     const mh_value *allowed_origins; /* ARRAY of strings (or empty OBJECT); in tree */
+    const mh_value *allowed_hosts;   /* ARRAY of strings (or empty OBJECT); in tree */
   } auth;
   struct {
     char *host_id; /* "" -> moonhost:HOSTNAME:PORT */

@@ -19,6 +19,7 @@ struct mh_server {
   char *address; /* the numeric address listened on (listen's host name resolved) */
   int port;
   lws_retry_bo_t idle_policy; /* keep-alive pings and idle hang-up */
+  struct mh_io_phase *io;     /* whether the loop is in its I/O phase (mh_server_reading) */
 };
 
 typedef struct ws_msg {
@@ -55,7 +56,23 @@ int mh_http_body_done(mh_conn *c);
 int mh_http_writeable(mh_conn *c);
 void mh_http_closed(mh_conn *c);
 
-/* Copies a header into buf (NUL-terminated); returns its length or -1 when absent. */
+/* Copies a header into buf (NUL-terminated); returns its length or -1 when
+ * absent or longer than buf. Only for values whose length is bounded by
+ * their meaning (paths we serve, numbers): never for a security check. */
 int mh_conn_header(struct lws *wsi, enum lws_token_indexes h, char *buf, int len);
+/* A header, whole, in a new string (*out, to free): its length, -1 when
+ * absent, -2 when it cannot be read (out of memory, a NUL inside). */
+int mh_conn_header_dup(struct lws *wsi, enum lws_token_indexes h, char **out);
+/* The checks every HTTP request and WebSocket upgrade passes first: a Host
+ * header (mh_auth_host_ok: DNS rebinding) and, if any, an allowed Origin
+ * (cross-site pages). 0, or the HTTP status to refuse with and *why (a
+ * refusal is logged). *origin gets the Origin header (NULL if absent), to
+ * free. A header that cannot be read whole is a refusal, never an absence. */
+int mh_conn_gate(struct lws *wsi, mh_host *h, char **origin, const char **why);
+
+/* server.c: true while the loop is in its I/O phase, where lws reads
+ * sockets; lws handles bytes it buffered earlier (pipelined requests)
+ * from an idle callback, outside it. */
+bool mh_server_reading(const mh_server *s);
 
 #endif

@@ -40,11 +40,11 @@ typedef struct mh_http_exchange {
    * handler that leaves it NULL is never interrupted. */
   void (*on_abort)(struct mh_http_exchange *x, bool timed_out);
   void *ud;
+  char *origin;      /* the Origin header, whole; NULL when absent */
   /* The large text buffers last: a new exchange zeroes only what comes
    * before them (mh_http_request), not ~6 KiB per request. */
   char path[1024];   /* as sent, without the query */
   char query[2048];  /* without the '?' */
-  char origin[256];  /* "" when absent */
   char header_names[MH_HTTP_MAX_HEADERS][48];   /* nheaders of them are set */
   char header_values[MH_HTTP_MAX_HEADERS][256];
 } mh_http_exchange;

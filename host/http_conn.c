@@ -6,6 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "auth.h"
 #include "conn.h"
 #include "error.h"
 #include "host.h"
@@ -19,6 +20,49 @@ int mh_conn_header(struct lws *wsi, enum lws_token_indexes h, char *buf, int len
   buf[0] = '\0';
   if (lws_hdr_total_length(wsi, h) <= 0) return -1;
   return lws_hdr_copy(wsi, buf, len, h);
+}
+
+int mh_conn_header_dup(struct lws *wsi, enum lws_token_indexes h, char **out) {
+  *out = NULL;
+  int n = lws_hdr_total_length(wsi, h);
+  if (n <= 0) return -1;
+  char *buf = malloc((size_t)n + 1);
+  if (!buf) return -2;
+  int got = lws_hdr_copy(wsi, buf, n + 1, h);
+  /* lws_hdr_copy stops at a NUL inside the value (strncpy): what is left
+   * would be a different value, so it counts as unreadable. */
+  if (got != n || strlen(buf) != (size_t)n) {
+    free(buf);
+    return -2;
+  }
+  *out = buf;
+  return n;
+}
+
+int mh_conn_gate(struct lws *wsi, mh_host *h, char **origin, const char **why) {
+  char *host = NULL;
+  int status = 0;
+  *origin = NULL;
+  int hn = mh_conn_header_dup(wsi, WSI_TOKEN_HOST, &host);
+  int on = mh_conn_header_dup(wsi, WSI_TOKEN_ORIGIN, origin);
+  if (hn == -2 || on == -2) {
+    *why = "a header could not be read";
+    status = 500;
+  } else if (hn < 0) {
+    *why = "no Host header (HTTP/1.1 requires one)";
+    status = 400;
+  } else if (!mh_auth_host_ok(h, host)) {
+    /* DNS rebinding: the page's own name, pointed at us, arrives as Host. */
+    mh_log_warn("http", "Host %s refused (not loopback, an address or in auth.allowed_hosts)", host);
+    *why = "host not allowed";
+    status = 403;
+  } else if (!mh_auth_origin_ok(h, *origin)) {
+    mh_log_warn("http", "origin %s refused (not in auth.allowed_origins)", *origin);
+    *why = "origin not allowed";
+    status = 403;
+  }
+  free(host);
+  return status;
 }
 
 static const char *method_names[] = {"GET", "POST", "OPTIONS", "PUT", "PATCH", "DELETE", "CONNECT", "HEAD"};
@@ -44,34 +88,50 @@ static void on_timeout(void *ud) {
   if (x->on_abort) x->on_abort(x, true); /* handlers without it answer in their own time */
 }
 
-/* A declared body over the limit is refused before any of it is buffered. */
-static bool declared_too_large(mh_http_exchange *x, struct lws *wsi) {
+/* Content-Length as digits only (RFC 9112 6.3: anything else is an
+ * invalid framing, refused); -1 absent, -2 invalid. */
+static long long content_length(struct lws *wsi) {
   char cl[32];
-  if (mh_conn_header(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH, cl, sizeof cl) <= 0) return false;
-  char *end;
-  unsigned long long n = strtoull(cl, &end, 10);
-  return *end == '\0' && n > x->host->cfg->limits.max_message_bytes;
+  int n = mh_conn_header(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH, cl, sizeof cl);
+  if (n == -1) return -1;
+  if (n <= 0 || n > 18 || strspn(cl, "0123456789") != (size_t)n) return -2;
+  return strtoll(cl, NULL, 10);
+}
+
+/* Whether lws 4.1 will read body bytes after this request's headers: the
+ * Content-Length as atoll() reads it, or, without one, 100 MiB for POST,
+ * PUT and PATCH (lws_http_action). */
+static bool lws_reads_body(struct lws *wsi, int method) {
+  char cl[32];
+  if (mh_conn_header(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH, cl, sizeof cl) > 0) return atoll(cl) > 0;
+  if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0) return true; /* too long to copy: lws reads it */
+  return method == LWSHUMETH_POST || method == LWSHUMETH_PUT || method == LWSHUMETH_PATCH;
 }
 
 static int route_now(mh_conn *c, mh_http_exchange *x);
 
-int mh_http_request(mh_conn *c, struct lws *wsi, mh_server *s, const char *uri) {
-  (void)uri;
-  memset(c, 0, sizeof *c);
-  c->wsi = wsi;
-  c->server = s;
-  mh_http_exchange *x = malloc(sizeof *x);
-  if (!x) return -1;
-  memset(x, 0, offsetof(mh_http_exchange, path));
-  x->path[0] = x->query[0] = x->origin[0] = '\0';
-  x->conn = c;
-  x->host = s->host;
-  c->http = x;
-  char *u = NULL;
-  int ulen = 0;
-  x->method = lws_http_get_uri_and_method(wsi, &u, &ulen);
-  if (x->method >= 0 && x->method < (int)(sizeof method_names / sizeof *method_names))
-    snprintf(x->method_name, sizeof x->method_name, "%s", method_names[x->method]);
+/* Pipelining. lws 4.1 keeps bytes read past a request (pipelined requests)
+ * and parses them after the response, from an idle callback. For a request
+ * with a body parsed that way, lws_http_action() then loops over that same
+ * buffer a second time, handing us the request's own header bytes as its
+ * body, and once the request is answered spins forever (CPU at 100 %, no
+ * signal handled): issue 13 item 1. The bug is inside lws, which gives no
+ * access to its buffer, so the one safe answer is to close the connection
+ * before lws gets there: requests before this one are answered already
+ * (in order), this one and what follows are not (RFC 9112 9.3.2: a client
+ * retries them on a new connection). Requests read from the socket come in
+ * lws' I/O callbacks, buffered ones outside them (mh_server_reading). The
+ * one gap: libuv calls epoll_wait again within one I/O phase when more
+ * than 1024 descriptors were ready, so under that load a buffered request
+ * could be handled inside it, if its client sent more bytes meanwhile. */
+static bool pipelined_body(mh_conn *c, struct lws *wsi, int method) {
+  if (mh_server_reading(c->server) || !lws_reads_body(wsi, method)) return false;
+  mh_log_warn("http", "a pipelined request with a body: closing the connection (answered requests: all before it)");
+  return true;
+}
+
+/* The path (as sent, without the query) and the short query arguments. */
+static void read_target(mh_http_exchange *x, struct lws *wsi, const char *u, int ulen) {
   if (u && ulen > 0) {
     size_t n = strcspn(u, "?");
     if ((int)n > ulen) n = (size_t)ulen;
@@ -89,21 +149,66 @@ int mh_http_request(mh_conn *c, struct lws *wsi, mh_server *s, const char *uri) 
     size_t n = strlen(x->query);
     snprintf(x->query + n, sizeof x->query - n, "%s%s", n ? "&" : "", frag);
   }
-  mh_conn_header(wsi, WSI_TOKEN_ORIGIN, x->origin, sizeof x->origin);
-  x->timer = mh_timer_start(x->host->loop, x->host->cfg->http.request_timeout_ms, on_timeout, x);
-  if (x->method == LWSHUMETH_POST || x->method == LWSHUMETH_PUT || x->method == LWSHUMETH_PATCH) {
-    if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0) {
-      /* lws 4.1 hands a chunked request body over undecoded and never
-       * reports it complete. */
-      fail_early(x, 411, "LENGTH_REQUIRED", "chunked request bodies are not supported: send Content-Length");
-    } else if (declared_too_large(x, wsi)) {
-      x->body_too_large = true;
-      fail_early(x, 413, MH_ERR_TOO_LARGE, "request body over limits.max_message_bytes");
-    }
-    /* No Content-Length: no body (RFC 9112 6.3), and lws will not report
-     * one completing, so route now. */
-    if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0 || x->routed) return 0;
+}
+
+/* Refusals before any body is read: Host/Origin (mh_conn_gate), then the
+ * body's framing and declared size. */
+static void refuse_early(mh_http_exchange *x, struct lws *wsi, bool has_body, long long cl) {
+  const char *why = NULL;
+  int status = mh_conn_gate(wsi, x->host, &x->origin, &why);
+  if (status) {
+    fail_early(x, status, status == 403 ? "FORBIDDEN" : status == 400 ? MH_ERR_BAD_REQUEST : MH_ERR_INTERNAL, why);
+  } else if (!has_body && cl < 0) {
+    return;
+  } else if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0) {
+    /* lws 4.1 hands a chunked request body over undecoded and never
+     * reports it complete. */
+    fail_early(x, 411, "LENGTH_REQUIRED", "chunked request bodies are not supported: send Content-Length");
+  } else if (cl == -2) {
+    fail_early(x, 400, MH_ERR_BAD_REQUEST, "Content-Length is not a number");
+  } else if (cl > 0 && (unsigned long long)cl > x->host->cfg->limits.max_message_bytes) {
+    /* A declared body over the limit is refused before any of it is buffered. */
+    x->body_too_large = true;
+    fail_early(x, 413, MH_ERR_TOO_LARGE, "request body over limits.max_message_bytes");
   }
+}
+
+int mh_http_request(mh_conn *c, struct lws *wsi, mh_server *s, const char *uri) {
+  (void)uri;
+  if (c->http) {
+    /* Not expected from lws; closing beats losing the request in flight. */
+    mh_log_warn("http", "a request arrived while one is in flight on the connection: closing it");
+    return -1;
+  }
+  memset(c, 0, sizeof *c);
+  c->wsi = wsi;
+  c->server = s;
+  char *u = NULL;
+  int ulen = 0;
+  int method = lws_http_get_uri_and_method(wsi, &u, &ulen);
+  if (pipelined_body(c, wsi, method)) return -1;
+  mh_http_exchange *x = malloc(sizeof *x);
+  if (!x) return -1;
+  memset(x, 0, offsetof(mh_http_exchange, path));
+  x->path[0] = x->query[0] = '\0';
+  x->conn = c;
+  x->host = s->host;
+  c->http = x;
+  x->method = method;
+  if (method >= 0 && method < (int)(sizeof method_names / sizeof *method_names))
+    snprintf(x->method_name, sizeof x->method_name, "%s", method_names[method]);
+  read_target(x, wsi, u, ulen);
+  x->timer = mh_timer_start(x->host->loop, x->host->cfg->http.request_timeout_ms, on_timeout, x);
+  bool has_body = method == LWSHUMETH_POST || method == LWSHUMETH_PUT || method == LWSHUMETH_PATCH;
+  long long cl = content_length(wsi);
+  /* A body lws reads that we do not (a GET with Content-Length, a POST
+   * without one): the connection cannot carry another request after it. */
+  if (lws_reads_body(wsi, method) && !(has_body && cl > 0)) x->close_after = true;
+  refuse_early(x, wsi, has_body, cl);
+  if (x->routed) return 0; /* answered early: written from the writeable callback */
+  /* With a Content-Length (0 too: lws reports it complete) the body is
+   * routed once in; without one, no body (RFC 9112 6.3): route now. */
+  if (has_body && cl >= 0) return 0;
   return route_now(c, x);
 }
 
@@ -203,6 +308,7 @@ void mh_http_header(mh_http_exchange *x, const char *name, const char *value) {
 
 static void exchange_free(mh_http_exchange *x) {
   if (x->timer) mh_timer_stop(x->timer);
+  free(x->origin);
   mh_buf_free(&x->body);
   mh_buf_free(&x->resp);
   free(x);
@@ -245,12 +351,14 @@ int mh_http_writeable(mh_conn *c) {
     /* The body follows in this same callback when the socket takes more
      * (HTTP/1 only here: no TLS, so no h2), saving a writeable round trip
      * per request; lws keeps what the kernel did not take. */
-    if (x->resp.len && lws_partial_buffered(c->wsi)) {
+    if (x->resp.len && x->method != LWSHUMETH_HEAD && lws_partial_buffered(c->wsi)) {
       lws_callback_on_writable(c->wsi);
       return 0;
     }
   }
-  if (x->resp.len) {
+  /* A HEAD answer carries the GET's headers (Content-Length too) and no
+   * body (RFC 9110 9.3.2): a body would be read as the next response. */
+  if (x->resp.len && x->method != LWSHUMETH_HEAD) {
     /* Body in chunks: lws wants LWS_PRE bytes in front of what it writes. */
     unsigned char buf[LWS_PRE + CHUNK];
     size_t n = x->resp.len - x->sent;

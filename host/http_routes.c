@@ -124,14 +124,7 @@ static void route_reload(mh_http_exchange *x) {
 void mh_http_route(mh_http_exchange *x) {
   mh_host *h = x->host;
   char body[256];
-  /* A page from a foreign site must not reach any endpoint, not even a
-   * simple GET: that is how cross-site requests (and DNS rebinding) start. */
-  if (!mh_auth_origin_ok(h, x->origin)) {
-    mh_log_warn("http", "%s %s from origin %s refused (not in auth.allowed_origins)", x->method_name, x->path,
-                x->origin);
-    mh_http_respond_text(x, 403, "origin not allowed\n");
-    return;
-  }
+  /* Host and Origin were checked when the request came in (mh_conn_gate). */
   bool get = strcmp(x->method_name, "GET") == 0 || strcmp(x->method_name, "HEAD") == 0;
   if (get && strcmp(x->path, "/__devtools/__connection.json") == 0) {
     /* Vite DevTools 0.8 (devframe): the path is resolved against this file's URL. */

@@ -63,7 +63,7 @@ bool mh_orpc_name(const char *rest, char *name, size_t len) {
 /* A browser on an allowed origin may read the answer (the router has turned
  * every other origin away already); Vary keeps caches from mixing them. */
 static void cors(mh_http_exchange *x) {
-  if (!x->origin[0] || !mh_auth_origin_ok(x->host, x->origin)) return;
+  if (!x->origin || !mh_auth_origin_ok(x->host, x->origin)) return;
   mh_http_header(x, "access-control-allow-origin", x->origin);
   mh_http_header(x, "access-control-allow-credentials", "true");
   mh_http_header(x, "vary", "Origin");
@@ -226,6 +226,12 @@ static void refuse(mh_http_exchange *x, int status, const char *code, const char
 static bool admit(mh_http_exchange *x, bool get, char *name, size_t len) {
   if (x->body_too_large) {
     refuse(x, 413, MH_ERR_TOO_LARGE, "request body over limits.max_message_bytes");
+    return false;
+  }
+  /* The message names the path; one that is not UTF-8 could not be sent
+   * in a JSON error body at all. */
+  if (!mh_utf8_valid(x->path, strlen(x->path))) {
+    refuse(x, 400, MH_ERR_BAD_REQUEST, "the path is not valid UTF-8");
     return false;
   }
   if (!mh_orpc_name(x->path + prefix_len(x->host), name, len)) {

@@ -82,7 +82,7 @@ int mh_orpc_error_body(const mh_error *e, mh_buf *out) {
     out->len = mark;
   }
   static const char fallback[] =
-      "{\"json\":{\"defined\":false,\"code\":\"INTERNAL_SERVER_ERROR\",\"status\":500,\"message\":\"out of memory\"}}";
+      "{\"json\":{\"defined\":false,\"code\":\"INTERNAL_SERVER_ERROR\",\"status\":500,\"message\":\"the error could not be encoded\"}}";
   mh_buf_append(out, fallback, sizeof fallback - 1);
   return 500;
 }

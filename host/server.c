@@ -18,23 +18,68 @@
 #include "ws_link.h"
 
 /* The upgrade is the place to turn away a browser page from another site
- * (cross-site WebSocket hijacking) and paths we do not serve. */
+ * (cross-site WebSocket hijacking), a DNS-rebinding page (its Host) and
+ * paths we do not serve. */
 static int confirm_upgrade(struct lws *wsi, mh_server *s) {
-  char path[256], origin[256];
-  mh_conn_header(wsi, WSI_TOKEN_GET_URI, path, sizeof path);
-  mh_conn_header(wsi, WSI_TOKEN_ORIGIN, origin, sizeof origin);
-  int status = 0;
-  if (!mh_ws_path_ok(path)) {
-    status = 404;
-  } else if (!mh_auth_origin_ok(s->host, origin)) {
-    mh_log_warn("ws", "upgrade from origin %s refused (not in auth.allowed_origins)", origin);
-    status = 403;
+  char *path = NULL, *origin = NULL;
+  const char *why = NULL;
+  int status = mh_conn_gate(wsi, s->host, &origin, &why);
+  if (!status && mh_conn_header_dup(wsi, WSI_TOKEN_GET_URI, &path) == -2) {
+    why = "the path could not be read";
+    status = 500;
   }
+  if (!status && !mh_ws_path_ok(path ? path : "")) {
+    why = "no WebSocket endpoint here (use /__ws)";
+    status = 404;
+  }
+  free(path);
+  free(origin);
   if (!status) return 0;
-  const char *text = status == 403 ? "origin not allowed" : "no WebSocket endpoint here (use /__ws)";
-  if (lws_return_http_status(wsi, (unsigned)status, text)) return -1;
+  mh_log_warn("ws", "upgrade refused: %d %s", status, why);
+  if (lws_return_http_status(wsi, (unsigned)status, why)) return -1;
   return 1; /* handled: no upgrade */
 }
+
+/* The loop's I/O phase, between its prepare and check callbacks: where
+ * lws reads sockets (mh_server_reading). */
+struct mh_io_phase {
+  uv_prepare_t enter;
+  uv_check_t leave;
+  bool in_io;
+  int open; /* handles not closed yet: the last close frees this */
+};
+
+static void io_enter(uv_prepare_t *p) { ((struct mh_io_phase *)p->data)->in_io = true; }
+static void io_leave(uv_check_t *c) { ((struct mh_io_phase *)c->data)->in_io = false; }
+
+static void io_closed(uv_handle_t *handle) {
+  struct mh_io_phase *io = handle->data;
+  if (--io->open == 0) free(io);
+}
+
+static struct mh_io_phase *io_phase_start(uv_loop_t *loop) {
+  struct mh_io_phase *io = calloc(1, sizeof *io);
+  if (!io) return NULL;
+  uv_prepare_init(loop, &io->enter);
+  uv_check_init(loop, &io->leave);
+  io->enter.data = io->leave.data = io;
+  io->open = 2;
+  uv_prepare_start(&io->enter, io_enter);
+  uv_check_start(&io->leave, io_leave);
+  /* They observe the loop; they must not keep it running. */
+  uv_unref((uv_handle_t *)&io->enter);
+  uv_unref((uv_handle_t *)&io->leave);
+  return io;
+}
+
+static void io_phase_stop(mh_server *s) {
+  if (!s->io) return;
+  uv_close((uv_handle_t *)&s->io->enter, io_closed);
+  uv_close((uv_handle_t *)&s->io->leave, io_closed);
+  s->io = NULL;
+}
+
+bool mh_server_reading(const mh_server *s) { return s->io && s->io->in_io; }
 
 static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len) {
   mh_conn *c = user;
@@ -199,6 +244,11 @@ int mh_server_start(mh_host *host, mh_server **out) {
     mh_log_error("server", "cannot listen on %s port %d (see the [lws] lines above)", s->address, port);
     return 1;
   }
+  s->io = io_phase_start(host->loop);
+  if (!s->io) {
+    mh_log_error("server", "out of memory");
+    return 1;
+  }
   return 0;
 }
 
@@ -206,12 +256,14 @@ int mh_server_port(const mh_server *s) { return s->port; }
 const char *mh_server_address(const mh_server *s) { return s->address; }
 
 void mh_server_stop(mh_server *s) {
+  io_phase_stop(s);
   if (s->ctx) lws_context_destroy(s->ctx);
 }
 
 void mh_server_free(mh_server *s) {
   /* On a foreign loop lws finishes tearing down in a second call, after the
    * loop has run its handle close callbacks. */
+  io_phase_stop(s); /* not stopped before: its handles close with the loop's next run */
   if (s->ctx) lws_context_destroy(s->ctx);
   free(s->address);
   free(s);

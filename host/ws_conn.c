@@ -136,6 +136,15 @@ static int refuse(mh_conn *c, int code, const char *reason) {
   return -1;
 }
 
+/* Unmasked client frames: RFC 6455 5.1 says a server must close the
+ * connection (1002) on a frame from a client that is not masked. lws 4.1
+ * does not check it (lws_ws_rx_sm() reads the mask bit and goes on; the
+ * check came upstream only in 2026, warmcat/libwebsockets cae06c63a), has
+ * no option for it, and hands us the payload already unmasked: neither
+ * the mask bit nor the raw frame reaches this callback, so it cannot be
+ * enforced here. Masking protects proxies and caches from frames a
+ * browser's page chose (browsers always mask); a client that does not mask
+ * is not a browser and could send anything anyway (docs/security.md). */
 int mh_ws_receive(mh_conn *c, const void *in, size_t len) {
   if (!c->client || c->close_code) return 0;
   size_t max = c->server->host->cfg->limits.max_message_bytes;

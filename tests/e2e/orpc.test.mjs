@@ -275,7 +275,7 @@ test('path traversal never leaves the prefix and never names a file', async (t) 
   for (const path of ['/rpc/../etc/passwd', '/rpc/%2e%2e/x', '/rpc/..%2f..%2fetc/passwd', '/rpc/http/%2e%2e/%2e%2e/etc']) {
     const reply = await rawHttp(
       host,
-      `POST ${path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${E2E_TOKEN}\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}`,
+      `POST ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${E2E_TOKEN}\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}`,
     )
     assert.match(reply, /^HTTP\/1\.1 404 /, `${path}: ${reply}`)
     assert.doesNotMatch(reply, /root:/)

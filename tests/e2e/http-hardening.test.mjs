@@ -1,0 +1,265 @@
+// HTTP transport hardening (issue 13): pipelined requests, headers longer
+// than any fixed buffer, the Host check (DNS rebinding), paths that are not
+// UTF-8. Raw sockets (node:net) say exactly which bytes go out in which
+// write; after each case the host must still answer a normal request.
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { connect as tcpConnect } from 'node:net'
+import WebSocket from 'ws'
+import { E2E_TOKEN, writeTree } from './lib/host.mjs'
+import { hostFor, testConfigSource } from './lib/util.mjs'
+
+const AUTH = `Authorization: Bearer ${E2E_TOKEN}\r\n`
+const get = (path = '/__moonhost/health', host = '127.0.0.1') => `GET ${path} HTTP/1.1\r\nHost: ${host}\r\n\r\n`
+const post = (path, body, extra = AUTH) =>
+  `POST ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\n${extra}Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`
+const echo = (v) => post('/rpc/http/echo', JSON.stringify({ json: v }))
+
+/** Splits a byte stream into HTTP/1.1 responses (all of ours carry Content-Length). */
+function parseResponses(buf) {
+  const out = []
+  let rest = buf
+  for (;;) {
+    const end = rest.indexOf('\r\n\r\n')
+    if (end < 0) return { responses: out, rest }
+    const head = rest.subarray(0, end).toString('latin1')
+    const m = /content-length: *(\d+)/i.exec(head)
+    const len = m ? Number(m[1]) : 0
+    if (rest.length < end + 4 + len) return { responses: out, rest }
+    out.push({ status: Number(head.split(' ')[1]), head, body: rest.subarray(end + 4, end + 4 + len).toString() })
+    rest = rest.subarray(end + 4 + len)
+  }
+}
+
+/**
+ * Opens a raw connection, sends each of writes as its own write (write i
+ * once waitFor[i] responses have arrived, and once the promise after[i], if
+ * any, has resolved), and resolves with the responses and whether the host
+ * closed the connection, once `until` responses arrived (then it closes
+ * itself) or the host closed.
+ */
+function exchange(host, writes, { until = Infinity, waitFor = [], after = [] } = {}) {
+  return new Promise((resolve, reject) => {
+    const sock = tcpConnect(host.port, '127.0.0.1')
+    let buf = Buffer.alloc(0)
+    let responses = []
+    let next = 0
+    const timer = setTimeout(() => {
+      sock.destroy()
+      reject(new Error(`no end of exchange within 10 s; got ${responses.length} responses`))
+    }, 10000)
+    const done = (closedByHost) => {
+      clearTimeout(timer)
+      sock.destroy()
+      resolve({ responses, closedByHost })
+    }
+    let blocked = false
+    const pump = () => {
+      while (!blocked && next < writes.length && responses.length >= (waitFor[next] ?? 0)) {
+        if (after[next]) {
+          const p = after[next]
+          after[next] = null
+          blocked = true
+          p.then(() => {
+            blocked = false
+            pump()
+          }, reject)
+          return
+        }
+        sock.write(writes[next++])
+      }
+    }
+    sock.on('connect', pump)
+    sock.on('data', (d) => {
+      const r = parseResponses(Buffer.concat([buf, d]))
+      responses = responses.concat(r.responses)
+      buf = r.rest
+      pump()
+      if (responses.length >= until) done(false)
+    })
+    sock.on('end', () => done(true))
+    sock.on('error', reject)
+  })
+}
+
+/** The host still answers a normal request on a new connection. */
+async function assertServing(host) {
+  const { responses } = await exchange(host, [echo('still here')], { until: 1 })
+  assert.equal(responses[0].status, 200)
+  assert.deepEqual(JSON.parse(responses[0].body).json, 'still here')
+}
+
+test('pipelining: answered in order, or the connection closed; the host keeps serving', async (t) => {
+  const host = await hostFor(t)
+  await t.test('POST+POST in one write (the freeze of issue 13)', async () => {
+    const plain = post('/rpc/http/echo', '{}', '')
+    const r = await exchange(host, [plain + plain])
+    assert.ok(r.closedByHost)
+    assert.equal(r.responses.length, 1)
+    assert.equal(r.responses[0].status, 401)
+    await host.waitForLog(/a pipelined request with a body: closing the connection/)
+    await assertServing(host)
+  })
+  await t.test('GET+POST: the GET is answered, then the connection closes', async () => {
+    const r = await exchange(host, [get() + echo(1)])
+    assert.ok(r.closedByHost)
+    assert.deepEqual(r.responses.map((x) => x.status), [200])
+    await assertServing(host)
+  })
+  await t.test('10 GETs in one write: 10 answers, in order', async () => {
+    const paths = Array.from({ length: 10 }, (_, i) => (i % 2 ? '/__moonhost/health' : '/__devtools/__connection.json'))
+    const r = await exchange(host, [paths.map((p) => get(p)).join('')], { until: 10 })
+    assert.equal(r.responses.length, 10)
+    r.responses.forEach((x, i) => {
+      assert.equal(x.status, 200)
+      assert.equal(x.body.includes('"version"'), i % 2 === 1, `answer ${i} is for ${paths[i]}`)
+    })
+    await assertServing(host)
+  })
+  await t.test('10 POSTs in one write: the first is answered, the connection closes', async () => {
+    const r = await exchange(host, [Array.from({ length: 10 }, (_, i) => echo(i)).join('')])
+    assert.ok(r.closedByHost)
+    assert.equal(r.responses.length, 1)
+    assert.equal(JSON.parse(r.responses[0].body).json, 0)
+    await assertServing(host)
+  })
+  await t.test('a body split across writes, then the next request after the answer (keep-alive)', async () => {
+    const whole = echo('split')
+    const cut = whole.indexOf('\r\n\r\n') + 6
+    const r = await exchange(host, [whole.slice(0, 20), whole.slice(20, cut), whole.slice(cut), echo('second')], {
+      until: 2,
+      waitFor: [0, 0, 0, 1],
+    })
+    assert.deepEqual(r.responses.map((x) => JSON.parse(x.body).json), ['split', 'second'])
+  })
+  await t.test('a request pipelined behind a slow call waits for it, in order', async () => {
+    const slow = post('/rpc/coro/sleep', JSON.stringify({ json: 0.3 }))
+    const r = await exchange(host, [slow + get() + get()], { until: 3 })
+    assert.deepEqual(r.responses.map((x) => x.status), [200, 200, 200])
+    assert.equal(JSON.parse(r.responses[0].body).json, 'slept:nil')
+    const r2 = await exchange(host, [slow + echo('after slow')])
+    assert.ok(r2.closedByHost)
+    assert.deepEqual(r2.responses.map((x) => JSON.parse(x.body).json), ['slept:nil'])
+    await assertServing(host)
+  })
+  await t.test('a request sent while a slow call runs, in a second write', async () => {
+    const slow = post('/rpc/coro/sleep', JSON.stringify({ json: 0.3 }))
+    const before = (host.log.match(/coro:sleep nil started/g) || []).length
+    const started = host.waitForLogCount(/coro:sleep nil started/, before + 1)
+    const r = await exchange(host, [slow, echo('during')], { after: [null, started] })
+    assert.deepEqual(r.responses.map((x) => JSON.parse(x.body).json), ['slept:nil'])
+    assert.ok(r.closedByHost)
+    await assertServing(host)
+  })
+  await t.test('HEAD+GET: the HEAD answer has no body, so the GET answer is not misread', async () => {
+    const head = 'HEAD /__moonhost/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n'
+    const text = await new Promise((resolve, reject) => {
+      const sock = tcpConnect(host.port, '127.0.0.1', () => sock.write(head + get()))
+      let data = ''
+      sock.on('data', (d) => {
+        data += d.toString('latin1')
+        // Both answers in: the GET's body ends with the health document's '}'.
+        if ((data.match(/HTTP\/1\.1 /g) || []).length === 2 && data.endsWith('}')) {
+          sock.destroy()
+          resolve(data)
+        }
+      })
+      sock.on('error', reject)
+      sock.on('end', () => resolve(data))
+    })
+    const [first, second] = text.split(/(?=HTTP\/1\.1 )/)
+    assert.match(first, /^HTTP\/1\.1 200 [^]*content-length: \d+\r\n[^]*\r\n\r\n$/i, 'headers only')
+    assert.match(second, /^HTTP\/1\.1 200 [^]*\r\n\r\n\{"ok":true/)
+    await assertServing(host)
+  })
+  await t.test('a GET with a body is answered and the connection closed', async () => {
+    const r = await exchange(host, ['GET /__moonhost/health HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 5\r\n\r\nhello' + get()])
+    assert.ok(r.closedByHost)
+    assert.deepEqual(r.responses.map((x) => x.status), [200])
+    await assertServing(host)
+  })
+  await t.test('a Content-Length that is not a number is refused', async () => {
+    const r = await exchange(host, [
+      `POST /rpc/http/echo HTTP/1.1\r\nHost: 127.0.0.1\r\n${AUTH}Content-Length: 2x\r\n\r\n{}`,
+    ])
+    assert.deepEqual(r.responses.map((x) => x.status), [400])
+    await assertServing(host)
+  })
+})
+
+/** The status of a WebSocket upgrade with these headers (101 when accepted). */
+function upgradeStatus(host, headers) {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(`ws://127.0.0.1:${host.port}/__ws`, { headers })
+    ws.on('open', () => {
+      ws.terminate()
+      resolve(101)
+    })
+    ws.on('unexpected-response', (req, res) => {
+      resolve(res.statusCode)
+      req.destroy()
+    })
+    ws.on('error', reject)
+  })
+}
+
+test('Origin: a header longer than any buffer is read whole', async (t) => {
+  const host = await hostFor(t)
+  const foreign = `http://${'a'.repeat(63)}.${'b'.repeat(63)}.${'c'.repeat(63)}.${'d'.repeat(60)}.example`
+  const loopback = `http://${'a'.repeat(63)}.${'b'.repeat(63)}.${'c'.repeat(63)}.${'d'.repeat(60)}.localhost:5173`
+  assert.ok(foreign.length >= 256)
+  assert.equal(await upgradeStatus(host, { Origin: foreign }), 403)
+  assert.equal(await upgradeStatus(host, { Origin: loopback }), 101)
+  await host.waitForLog(/origin http:\/\/a{63}\.b+\.c+\.d+\.example refused/)
+  const r = await exchange(host, [`GET /__moonhost/health HTTP/1.1\r\nHost: 127.0.0.1\r\nOrigin: ${foreign}\r\n\r\n`])
+  assert.deepEqual(r.responses.map((x) => x.status), [403])
+  const ok = await exchange(host, [`GET /__moonhost/health HTTP/1.1\r\nHost: 127.0.0.1\r\nOrigin: ${loopback}\r\n\r\n`], {
+    until: 1,
+  })
+  assert.deepEqual(ok.responses.map((x) => x.status), [200])
+  // A NUL inside the value would let lws hand over only the part before it.
+  const nul = await exchange(host, [`GET /__moonhost/health HTTP/1.1\r\nHost: 127.0.0.1\r\nOrigin: http://localhost\0.evil.example\r\n\r\n`])
+  assert.notEqual(nul.responses[0]?.status, 200)
+  await assertServing(host)
+})
+
+test('Host: only loopback names, addresses and auth.allowed_hosts (DNS rebinding)', async (t) => {
+  const config = writeTree({
+    '00-test.lua': testConfigSource(),
+    '10-hosts.lua': "return { auth = { allowed_hosts = { 'devbox.example.test', '.lan.example' } } }\n",
+  })
+  const host = await hostFor(t, { config })
+  const status = async (hostHeader) => {
+    const r = await exchange(host, [get('/__moonhost/health', hostHeader)], { until: 1 })
+    return r.responses[0]?.status
+  }
+  for (const ok of ['127.0.0.1', `127.0.0.1:${host.port}`, `localhost:${host.port}`, 'app.localhost', '[::1]:80',
+    '192.168.1.20:7812', 'DEVBOX.example.test', 'lan.example', 'a.b.lan.example:1'])
+    assert.equal(await status(ok), 200, ok)
+  for (const bad of ['evil.example', `rebind.evil.example:${host.port}`, 'devbox.example.test.evil', 'xlan.example',
+    'localhost.evil.example', '127.0.0.1.evil.example', 'localhost:80/x', ''])
+    assert.equal(await status(bad), bad === '' ? 400 : 403, bad)
+  await host.waitForLog(/Host rebind\.evil\.example:\d+ refused/)
+  // No Host header at all: HTTP/1.1 requires one.
+  const none = await exchange(host, ['GET /__moonhost/health HTTP/1.1\r\n\r\n'])
+  assert.deepEqual(none.responses.map((x) => x.status), [400])
+  // The WebSocket upgrade passes the same check.
+  assert.equal(await upgradeStatus(host, { Host: `evil.example:${host.port}` }), 403)
+  assert.equal(await upgradeStatus(host, { Host: 'devbox.example.test' }), 101)
+  const c = await host.connect()
+  assert.equal(await c.rpc['http:echo']('ws'), 'ws')
+  c.close()
+  await assertServing(host)
+})
+
+test('an oRPC path that is not UTF-8 gets 400, not 500', async (t) => {
+  const host = await hostFor(t)
+  const r = await exchange(host, [post('/rpc/http/%ff%fe', '{}')], { until: 1 })
+  assert.equal(r.responses[0].status, 400)
+  assert.match(JSON.parse(r.responses[0].body).json.message, /not valid UTF-8/)
+  const raw = await exchange(host, [Buffer.concat([Buffer.from('POST /rpc/http/'), Buffer.from([0xc3, 0x28]),
+    Buffer.from(` HTTP/1.1\r\nHost: 127.0.0.1\r\n${AUTH}Content-Length: 2\r\n\r\n{}`)])], { until: 1 })
+  assert.equal(raw.responses[0].status, 400)
+  await assertServing(host)
+})
+
