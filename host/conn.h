@@ -5,6 +5,7 @@
 #define MH_CONN_H
 #include <libwebsockets.h>
 #include <stdbool.h>
+#include <uv.h>
 
 #include "buf.h"
 #include "client.h"
@@ -20,6 +21,8 @@ struct mh_server {
   int port;
   lws_retry_bo_t idle_policy; /* keep-alive pings and idle hang-up */
   struct mh_io_phase *io;     /* whether the loop is in its I/O phase (mh_server_reading) */
+  const struct mh_http_route **routes; /* mh_http_add_route, in order */
+  size_t nroutes, caproutes;
 };
 
 typedef struct ws_msg {
@@ -70,9 +73,17 @@ int mh_conn_header_dup(struct lws *wsi, enum lws_token_indexes h, char **out);
  * free. A header that cannot be read whole is a refusal, never an absence. */
 int mh_conn_gate(struct lws *wsi, mh_host *h, char **origin, const char **why);
 
-/* server.c: true while the loop is in its I/O phase, where lws reads
- * sockets; lws handles bytes it buffered earlier (pipelined requests)
- * from an idle callback, outside it. */
-bool mh_server_reading(const mh_server *s);
+/* The loop's I/O phase, between its prepare and check callbacks (server.c
+ * keeps it): where lws reads sockets. */
+struct mh_io_phase {
+  uv_prepare_t enter;
+  uv_check_t leave;
+  bool in_io;
+  int open; /* handles not closed yet: the last close frees this */
+};
+
+/* True while the loop is in its I/O phase; lws handles bytes it buffered
+ * earlier (pipelined requests) from an idle callback, outside it. */
+static inline bool mh_server_reading(const mh_server *s) { return s->io && s->io->in_io; }
 
 #endif

@@ -1,7 +1,9 @@
-/* One HTTP request and its response, for route handlers (http_routes.c and,
- * later, the oRPC endpoint). A handler answers with mh_http_respond, now or
- * later; if the connection goes away first, x->conn becomes NULL and the
- * exchange lives until mh_http_respond is called (which then frees it). */
+/* One HTTP request and its response, for route handlers (http_routes.c,
+ * the oRPC endpoint, the reload route of hotreload.c). A handler answers with
+ * mh_http_respond, now or later; if the connection goes away first, x->conn
+ * becomes NULL and the exchange lives until mh_http_respond is called (which
+ * then frees it). Handlers are found in a route table that modules register
+ * into (mh_http_add_route), so the connection code names none of them. */
 #ifndef MH_HTTP_H
 #define MH_HTTP_H
 #include <stdbool.h>
@@ -11,6 +13,7 @@
 
 typedef struct mh_host mh_host;
 typedef struct mh_conn mh_conn;
+typedef struct mh_server mh_server;
 typedef struct mh_timer mh_timer;
 
 #define MH_HTTP_MAX_HEADERS 8
@@ -67,12 +70,21 @@ int mh_http_req_header(const mh_http_exchange *x, const char *name, char *buf, s
  * for values holding '&'). 1 found, 0 absent, -1 out of memory. */
 int mh_http_query_arg(const mh_http_exchange *x, const char *name, mh_buf *out);
 
-/* The router (http_routes.c): called once the request (and body) is in. */
-void mh_http_route(mh_http_exchange *x);
+/* A route. A request goes to the first route whose path it names exactly
+ * (method "GET" also takes HEAD; NULL takes any), else to the first whose
+ * claims() accepts its path, in the order they were added; else 404. */
+typedef struct mh_http_route {
+  const char *method;
+  const char *path; /* NULL: claims() decides */
+  bool (*claims)(const mh_host *h, const char *path);
+  void (*handle)(mh_http_exchange *x);
+  /* Error answers (408, 413, refusals) for requests this route takes, in its
+   * own format (oRPC error bodies); NULL: plain text. */
+  void (*error)(mh_http_exchange *x, int status, const char *code, const char *message);
+} mh_http_route;
 
-/* An error answer in the endpoint's own format (oRPC error body under
- * http.prefix, text elsewhere); http_conn.c uses it for 408 and 413. */
-void mh_http_route_error(mh_http_exchange *x, int status, const char *code, const char *message);
+/* Adds a route (borrowed: keep it static) to server s; 0, or -1 (memory). */
+int mh_http_add_route(mh_server *s, const mh_http_route *r);
 
 /* Whether the request carries a valid token (always, when auth.required is
  * off): "Authorization: Bearer T", ?token=T or the cookie moonhost_token=T. */

@@ -1,6 +1,7 @@
 /* The HTTP half of a connection: collects a request, hands it to the
  * router, writes the response from the writeable callback. */
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <stddef.h>
 #include <string.h>
@@ -65,6 +66,89 @@ int mh_conn_gate(struct lws *wsi, mh_host *h, char **origin, const char **why) {
   return status;
 }
 
+/* ---- the route table ---------------------------------------------------- */
+
+int mh_http_add_route(mh_server *s, const mh_http_route *r) {
+  if (s->nroutes == s->caproutes) {
+    size_t cap = s->caproutes ? s->caproutes * 2 : 8;
+    const mh_http_route **grown = realloc(s->routes, cap * sizeof *grown);
+    if (!grown) return -1;
+    s->routes = grown;
+    s->caproutes = cap;
+  }
+  s->routes[s->nroutes++] = r;
+  return 0;
+}
+
+static bool method_matches(const mh_http_route *r, const mh_http_exchange *x) {
+  if (!r->method || strcmp(r->method, x->method_name) == 0) return true;
+  return strcmp(r->method, "GET") == 0 && strcmp(x->method_name, "HEAD") == 0;
+}
+
+/* Exact paths first, then claims in order: no prefix can hide a fixed route. */
+static const mh_http_route *find_route(const mh_http_exchange *x) {
+  const mh_server *s = x->conn ? x->conn->server : x->host->server;
+  for (size_t i = 0; s && i < s->nroutes; i++)
+    if (s->routes[i]->path && strcmp(s->routes[i]->path, x->path) == 0 && method_matches(s->routes[i], x))
+      return s->routes[i];
+  for (size_t i = 0; s && i < s->nroutes; i++)
+    if (!s->routes[i]->path && s->routes[i]->claims(x->host, x->path) && method_matches(s->routes[i], x))
+      return s->routes[i];
+  return NULL;
+}
+
+static void route(mh_http_exchange *x) {
+  const mh_http_route *r = find_route(x);
+  if (r)
+    r->handle(x);
+  else
+    mh_http_respond_text(x, 404, "not found: moonhost speaks WebSocket RPC at /__ws\n");
+}
+
+/* An error answer in the format of the route the request was for. */
+static void route_error(mh_http_exchange *x, int status, const char *code, const char *message) {
+  const mh_http_route *r = find_route(x);
+  if (r && r->error) {
+    r->error(x, status, code, message);
+    return;
+  }
+  char text[300];
+  snprintf(text, sizeof text, "%s: %s\n", code, message);
+  mh_http_respond_text(x, status, text);
+}
+
+/* ---- trust --------------------------------------------------------------- */
+
+/* The value of cookie `name` in a Cookie header, copied into out. */
+static bool cookie_value(const char *header, const char *name, char *out, size_t len) {
+  size_t n = strlen(name);
+  for (const char *p = header; *p;) {
+    p += strspn(p, " \t");
+    size_t seg = strcspn(p, ";");
+    if (seg > n && strncmp(p, name, n) == 0 && p[n] == '=' && seg - n - 1 < len) {
+      snprintf(out, len, "%.*s", (int)(seg - n - 1), p + n + 1);
+      return true;
+    }
+    p += seg + (p[seg] == ';');
+  }
+  return false;
+}
+
+/* The token of an HTTP request: "Authorization: Bearer T", ?token=T or the
+ * cookie moonhost_token=T (a page served beside the host can set it). */
+bool mh_http_trusted(const mh_http_exchange *x) {
+  if (!x->host->cfg->auth.required) return true;
+  char buf[4096];
+  if (mh_http_req_header(x, "authorization", buf, sizeof buf) > 7 && strncasecmp(buf, "Bearer ", 7) == 0 &&
+      mh_auth_token_ok(x->host, buf + 7))
+    return true;
+  char tok[256];
+  if (mh_http_query_param(x, "token", tok, sizeof tok) && mh_auth_token_ok(x->host, tok)) return true;
+  return mh_http_req_header(x, "cookie", buf, sizeof buf) > 0 && cookie_value(buf, "moonhost_token", tok, sizeof tok) &&
+         mh_auth_token_ok(x->host, tok);
+}
+
+
 static const char *method_names[] = {"GET", "POST", "OPTIONS", "PUT", "PATCH", "DELETE", "CONNECT", "HEAD"};
 
 /* Answers before the body is in (too large, too slow). The rest of the body
@@ -74,7 +158,7 @@ static void fail_early(mh_http_exchange *x, int status, const char *code, const 
   x->close_after = true;
   mh_log_warn("http", "%s %s: %d %s", x->method_name, x->path, status, message);
   mh_http_header(x, "connection", "close");
-  mh_http_route_error(x, status, code, message);
+  route_error(x, status, code, message);
 }
 
 static void on_timeout(void *ud) {
@@ -231,7 +315,7 @@ int mh_http_body(mh_conn *c, const void *in, size_t len) {
 static int route_now(mh_conn *c, mh_http_exchange *x) {
   x->routed = true;
   x->routing = true;
-  mh_http_route(x);
+  route(x);
   if (c->http != x) return 0;
   x->routing = false;
   if (!x->ready) return 0; /* answered later, through mh_http_respond */

@@ -281,3 +281,11 @@ void mh_orpc_route(mh_http_exchange *x) {
   }
   call(x, name, input);
 }
+
+static const mh_http_route orpc_route = {
+    .claims = mh_orpc_claims,
+    .handle = mh_orpc_route,
+    .error = mh_orpc_respond_error,
+};
+
+int mh_orpc_add_routes(mh_server *s) { return mh_http_add_route(s, &orpc_route); }

@@ -26,6 +26,9 @@ typedef struct mh_http_exchange mh_http_exchange;
 bool mh_orpc_claims(const mh_host *h, const char *path);
 /* Answers one request under the prefix (the origin is checked already). */
 void mh_orpc_route(mh_http_exchange *x);
+/* Adds the endpoint to the server's routes (after the fixed ones). */
+typedef struct mh_server mh_server;
+int mh_orpc_add_routes(mh_server *s);
 
 /* The function name for the path below the prefix, e.g. "/analytics/get-metrics"
  * -> "analytics:get-metrics". lws has percent-decoded the path once and

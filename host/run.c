@@ -13,6 +13,7 @@
 #include "host.h"
 #include "host_setup.h"
 #include "hotreload.h"
+#include "reload_route.h"
 #include "log.h"
 #include "mesh.h"
 #include "ws_link.h"
@@ -192,6 +193,7 @@ static void start_serving(run_state *r) {
   }
   mh_mesh_set_port(h, mh_server_port(h->server)); /* the default host id names it */
   announce(h);
+  if (mh_reload_route_add(h)) mh_log_error("host", "out of memory: POST /__moonhost/reload is not served");
   mh_hotreload_start(h);
   mh_links_start(h);
   if (r->opts->child_argv) {

@@ -14,7 +14,10 @@
 #include "auth.h"
 #include "conn.h"
 #include "host.h"
+#include "http.h"
+#include "http_routes.h"
 #include "log.h"
+#include "orpc.h"
 #include "ws_link.h"
 
 /* The upgrade is the place to turn away a browser page from another site
@@ -40,14 +43,6 @@ static int confirm_upgrade(struct lws *wsi, mh_server *s) {
   return 1; /* handled: no upgrade */
 }
 
-/* The loop's I/O phase, between its prepare and check callbacks: where
- * lws reads sockets (mh_server_reading). */
-struct mh_io_phase {
-  uv_prepare_t enter;
-  uv_check_t leave;
-  bool in_io;
-  int open; /* handles not closed yet: the last close frees this */
-};
 
 static void io_enter(uv_prepare_t *p) { ((struct mh_io_phase *)p->data)->in_io = true; }
 static void io_leave(uv_check_t *c) { ((struct mh_io_phase *)c->data)->in_io = false; }
@@ -79,7 +74,6 @@ static void io_phase_stop(mh_server *s) {
   s->io = NULL;
 }
 
-bool mh_server_reading(const mh_server *s) { return s->io && s->io->in_io; }
 
 static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len) {
   mh_conn *c = user;
@@ -203,6 +197,7 @@ static struct lws_vhost *create_vhost(mh_server *s, struct lws_context_creation_
 /* Before the lws context exists: nothing to tear down but s. */
 static int start_failed(mh_server *s, int code) {
   free(s->address);
+  free(s->routes);
   free(s);
   return code;
 }
@@ -212,6 +207,8 @@ int mh_server_start(mh_host *host, mh_server **out) {
   mh_server *s = calloc(1, sizeof *s);
   if (!s) return 1;
   s->host = host;
+  /* The routes of the transport itself; the app adds its own (hotreload.c). */
+  if (mh_http_add_host_routes(s) || mh_orpc_add_routes(s)) return start_failed(s, 1);
   int port = host->cfg->listen_port;
   s->address = numeric_host(host->cfg->listen_host);
   if (!s->address) return start_failed(s, 2);
@@ -266,5 +263,6 @@ void mh_server_free(mh_server *s) {
   io_phase_stop(s); /* not stopped before: its handles close with the loop's next run */
   if (s->ctx) lws_context_destroy(s->ctx);
   free(s->address);
+  free(s->routes);
   free(s);
 }

@@ -29,7 +29,7 @@ const FLAT = {
   session: 'client rpc auth notify broadcast',
   mesh: 'mesh mesh_identity mesh_parse mesh_target mesh_select mesh_relay mesh_link',
   transport: 'server conn ws_conn http_conn http http_routes orpc orpc_error orpc_multipart www ws_link',
-  app: 'run hotreload watch devserver reload_client host_setup',
+  app: 'run hotreload watch devserver reload_client host_setup reload_route',
   cli: 'main cli cmd_new cmd_test cmd_types cmds',
 }
 const flatLayer = new Map()

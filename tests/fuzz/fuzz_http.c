@@ -40,8 +40,11 @@
 #include "common.h"
 #include "config.h"
 #include "host.h"
+#include "host_setup.h"
 #include "log.h"
+#include "moonhost_lua.h"
 #include "plugin.h"
+#include "reload_route.h"
 #include "server.h"
 
 static mh_host host;
@@ -113,17 +116,17 @@ static void start_host(void) {
   write_file(conf_dir, "00-fuzz.lua", config_src);
   write_file(plugins_dir, "fz.lua", plugin_src);
   char *err = NULL;
-  FUZZ_CHECK(mh_config_load(&cfg, conf_dir, true, &err) == 0, "config: %s", err ? err : "?");
+  FUZZ_CHECK(mh_config_load(&cfg, mh_config_eval_file, conf_dir, true, &err) == 0, "config: %s", err ? err : "?");
   mh_log_set_level(MH_LOG_ERROR);
   uv_loop_t *loop = uv_default_loop();
   signal(SIGPIPE, SIG_IGN);
-  FUZZ_CHECK(mh_host_init(&host, loop, &cfg, &err) == 0, "host: %s", err ? err : "?");
+  FUZZ_CHECK(mh_host_setup(&host, loop, &cfg, &mh_lua_host_parts, &err) == 0, "host: %s", err ? err : "?");
   host.config_dir = conf_dir; /* as run.c sets it: POST /__moonhost/reload reads it again */
   host.config_required = true;
   int n = mh_plugins_load_dir(&host, cfg.plugins_dir, on_loaded, NULL);
   while (loaded < n) uv_run(loop, UV_RUN_ONCE);
-  host.server = mh_server_start(&host);
-  FUZZ_CHECK(host.server != NULL, "the server did not start");
+  FUZZ_CHECK(mh_server_start(&host, &host.server) == 0, "the server did not start");
+  FUZZ_CHECK(mh_reload_route_add(&host) == 0, "out of memory");
   port = mh_server_port(host.server);
   uv_timer_init(loop, &tick);
   uv_timer_start(&tick, on_tick, 5, 5);
