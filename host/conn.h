@@ -1,6 +1,7 @@
 /* Per-connection state shared by the WebSocket and HTTP halves of the
- * server (lws gives one per-session block to both). Internal to server.c,
- * ws_conn.c and http_conn.c. */
+ * server (lws gives one per-session block to both), and the server itself.
+ * Internal to the transport layer: server.c, ws_conn.c, ws_link.c,
+ * http_conn.c and http_routes.c (which reads the bound port). */
 #ifndef MH_CONN_H
 #define MH_CONN_H
 #include <libwebsockets.h>

@@ -17,9 +17,9 @@ typedef struct mh_engine mh_engine;
 typedef struct mh_engine_call mh_engine_call;
 
 /* Completion of a load or a call. Exactly one of result/err is non-NULL;
- * the receiver owns both. Never called from inside the `call` or `load`
- * function that started the work... except when it finished synchronously,
- * which callers must expect. */
+ * the receiver owns both. It may run before `call` or `load` returns (the
+ * handler finished without waiting: `call` then returns NULL), so callers
+ * must be ready for it at any time after they start the work. */
 typedef void (*mh_engine_done)(void *ud, mh_value *result, mh_error *err);
 
 typedef struct mh_engine_vt {
