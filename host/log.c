@@ -3,6 +3,7 @@
  * lines from different sources do not interleave mid-line. */
 #include "log.h"
 
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -77,7 +78,55 @@ static void mh_log_write_slow(const char *head, size_t headlen, const char *fmt,
   mh_buf_free(&line);
 }
 
+static void mh_log_v(mh_log_level level, const char *area, const char *fmt, va_list ap);
+
 void mh_log(mh_log_level level, const char *area, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  mh_log_v(level, area, fmt, ap);
+  va_end(ap);
+}
+
+static uint64_t mh_log_monotonic_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Takes a token from the site's bucket; false when it is empty. */
+static bool mh_log_site_take(mh_log_site *site) {
+  uint64_t now = mh_log_monotonic_ms();
+  if (!site->started) {
+    site->started = true;
+    site->tokens = MH_LOG_SITE_BURST;
+  } else {
+    site->tokens += (double)(now - site->last_ms) * MH_LOG_SITE_PER_S / 1000.0;
+    if (site->tokens > MH_LOG_SITE_BURST) site->tokens = MH_LOG_SITE_BURST;
+  }
+  site->last_ms = now;
+  if (site->tokens < 1.0) return false;
+  site->tokens -= 1.0;
+  return true;
+}
+
+void mh_log_limited(mh_log_site *site, mh_log_level level, const char *area, const char *fmt, ...) {
+  if (!mh_log_enabled(level)) return;
+  if (!mh_log_site_take(site)) {
+    site->suppressed++;
+    return;
+  }
+  if (site->suppressed) {
+    mh_log(level, area, "%" PRIu64 " lines like the next one were suppressed (more than %d a second)",
+           site->suppressed, MH_LOG_SITE_PER_S);
+    site->suppressed = 0;
+  }
+  va_list ap;
+  va_start(ap, fmt);
+  mh_log_v(level, area, fmt, ap);
+  va_end(ap);
+}
+
+static void mh_log_v(mh_log_level level, const char *area, const char *fmt, va_list ap_in) {
   if (!mh_log_enabled(level)) return;
   char stamp[40];
   mh_log_timestamp(stamp, sizeof stamp);
@@ -89,7 +138,7 @@ void mh_log(mh_log_level level, const char *area, const char *fmt, ...) {
   if (head < 0) return;
   if ((size_t)head < sizeof line - 1) {
     va_list ap;
-    va_start(ap, fmt);
+    va_copy(ap, ap_in);
     int n = vsnprintf(line + head, sizeof line - (size_t)head, fmt, ap);
     va_end(ap);
     size_t total = (size_t)head + (size_t)(n < 0 ? 0 : n);
@@ -104,7 +153,7 @@ void mh_log(mh_log_level level, const char *area, const char *fmt, ...) {
   mh_buf prefix = MH_BUF_INIT;
   if (mh_buf_appendf(&prefix, "%s %s [%s] ", stamp, lvl, area ? area : "-") == 0) {
     va_list ap;
-    va_start(ap, fmt);
+    va_copy(ap, ap_in);
     mh_log_write_slow(prefix.data, prefix.len, fmt, ap);
     va_end(ap);
   }
