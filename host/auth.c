@@ -170,9 +170,25 @@ bool mh_auth_origin_ok(const mh_host *h, const char *origin) {
   return loopback_host(host, n);
 }
 
+/* Names an untrusted client may call: the documented "anonymous:" prefix,
+ * and the handshake names of the real clients that do not use it, listed
+ * one by one. (A substring rule such as ":anonymous:" anywhere made any
+ * plugin function like "x:anonymous:y" callable without a token.) */
+static const char *const untrusted_exact_names[] = {
+  "vite:anonymous:auth", /* @vitejs/devtools-rpc 0.1.x */
+  NULL,
+};
+
+static bool name_is_anonymous(const char *method) {
+  if (strncmp(method, "anonymous:", 10) == 0) return true;
+  for (const char *const *n = untrusted_exact_names; *n; n++)
+    if (strcmp(method, *n) == 0) return true;
+  return false;
+}
+
 bool mh_auth_may_call(const mh_client *c, const char *method) {
   if (c->trusted || !c->host->cfg->auth.required) return true;
-  return strncmp(method, "anonymous:", 10) == 0 || strstr(method, ":anonymous:") != NULL;
+  return name_is_anonymous(method);
 }
 
 /* ---- the handshake functions ---------------------------------------- */

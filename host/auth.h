@@ -1,8 +1,8 @@
 /* Trust: who may connect (browser Origin allow-list) and who may call what
  * (tokens). A client is trusted when it presents a configured or generated
  * token, or when auth.required is off. Untrusted clients may only call
- * functions whose names start with "anonymous:" (or contain ":anonymous:",
- * as Vite DevTools 0.1's "vite:anonymous:auth" does). */
+ * functions whose names start with "anonymous:", and Vite DevTools 0.1's
+ * handshake "vite:anonymous:auth" (that exact name only). */
 #ifndef MH_AUTH_H
 #define MH_AUTH_H
 #include <stdbool.h>
