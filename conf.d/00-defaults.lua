@@ -51,14 +51,27 @@ return {
     -- 1024 .. 1073741824 (1 GiB). Default 1 MiB.
     max_message_bytes = 1048576,
 
-    -- Calls one client may have running at once; more are refused
-    -- as overloaded. Integer >= 1.
+    -- Largest message accepted from a client that has not presented a token
+    -- (auth.required), in bytes; bigger closes the socket with 1009. The
+    -- handshake calls are a few hundred bytes. The smaller of this and
+    -- max_message_bytes applies. 1024 .. 1073741824 (1 GiB). Default 128 KiB.
+    untrusted_max_message_bytes = 131072,
+
+    -- Calls and events an untrusted client may send per second (a burst of
+    -- as many is allowed); more are answered overloaded without running.
+    -- Integer >= 1.
+    untrusted_calls_per_s = 20,
+
+    -- Calls and events one client may have running at once; more calls are
+    -- refused as overloaded, more events dropped with a log line. Integer >= 1.
     max_inflight_per_client = 256,
 
     -- Simultaneous client connections; more are refused. Integer >= 1.
     max_connections = 10000,
 
-    -- Bytes queued for sending to one slow client before it is dropped.
+    -- Bytes queued for one client past which it is watched: if it then takes
+    -- nothing from its queue for two checks 250 ms apart it is dropped (1008).
+    -- A queue that would pass 4 times this is dropped at once.
     -- Integer >= 65536. Default 16 MiB.
     send_queue_bytes = 16777216,
 
@@ -107,7 +120,8 @@ return {
     -- When true, a client is untrusted until it presents a token (in the
     -- WebSocket URL: ?token=..., or through the auth calls Vite DevTools
     -- clients make), and an untrusted client may only call functions whose
-    -- names start with 'anonymous:'. Broadcasts reach trusted clients only.
+    -- names start with 'anonymous:' (and Vite DevTools 0.1's handshake,
+    -- 'vite:anonymous:auth'). Broadcasts reach trusted clients only.
     required = true,
 
     -- Tokens that make a client trusted. Keep them out of the repository,

@@ -17,6 +17,7 @@ typedef struct mh_incoming {
   mh_client *client;
   mh_value *id;
   mh_waiter *waiter;
+  bool event;       /* no reply wanted: only counted while it runs */
   bool dispatching; /* inside mh_dispatch: a synchronous reply must not free us */
   bool answered;
 } mh_incoming;
@@ -91,40 +92,83 @@ static void incoming_free(mh_incoming *in) {
 
 static void incoming_reply(void *ud, const mh_value *result, const mh_error *err) {
   mh_incoming *in = ud;
-  send_reply(in->client, in->id, result, err);
+  if (!in->event) send_reply(in->client, in->id, result, err);
   in->answered = true;
   if (!in->dispatching) incoming_free(in);
 }
 
+/* The name is at most MH_ENVELOPE_METHOD_MAX bytes (envelope.c), and the
+ * line is rate-limited: a refused call costs the host little either way. */
 static void refuse_untrusted(mh_client *c, mh_envelope *e) {
-  mh_log_warn("auth", "%s: untrusted call to %s refused", c->id, e->method);
+  mh_log_warn_limited("auth", "%s: untrusted call to %s refused", c->id, e->method);
   if (e->kind == MH_ENV_REQUEST)
     reply_error(c, e->id, mh_error_new(MH_ERR_UNAUTHORIZED,
                                        "RPC call to \"%s\" was rejected: the caller is not authorized.", e->method));
 }
 
+/* An untrusted client (auth.required, no token yet) may send
+ * limits.untrusted_calls_per_s calls and events a second, in bursts of as
+ * many: a token bucket, so the handshake of a real client always passes. */
+static bool untrusted_rate_ok(mh_client *c) {
+  if (c->trusted || !c->host->cfg->auth.required) return true;
+  double rate = c->host->cfg->limits.untrusted_calls_per_s;
+  uint64_t now = mh_now_ms(c->host->loop);
+  if (!c->rate_started) {
+    c->rate_started = true;
+    c->rate_tokens = rate;
+  } else {
+    c->rate_tokens += (double)(now - c->rate_last_ms) * rate / 1000.0;
+    if (c->rate_tokens > rate) c->rate_tokens = rate;
+  }
+  c->rate_last_ms = now;
+  if (c->rate_tokens < 1.0) return false;
+  c->rate_tokens -= 1.0;
+  return true;
+}
+
+static void refuse_rate(mh_client *c, mh_envelope *e) {
+  int rate = c->host->cfg->limits.untrusted_calls_per_s;
+  mh_log_warn_limited("auth", "%s: untrusted client over %d calls a second: %s refused", c->id, rate, e->method);
+  if (e->kind == MH_ENV_REQUEST)
+    reply_error(c, e->id, mh_error_new(MH_ERR_OVERLOADED, "too many calls from an untrusted client (limit %d a second)",
+                                       rate));
+}
+
+/* Calls and events alike hold a slot of max_inflight_per_client until their
+ * run ends: events used to run uncounted, so one client could start any
+ * number of handlers that sleep. */
 static void on_request(mh_client *c, mh_envelope *e) {
   mh_host *h = c->host;
-  if (c->nincoming >= h->cfg->limits.max_inflight_per_client) {
-    reply_error(c, e->id,
-                mh_error_new(MH_ERR_OVERLOADED, "too many calls in flight (limit %d)",
-                             h->cfg->limits.max_inflight_per_client));
+  bool event = e->kind == MH_ENV_EVENT;
+  int limit = h->cfg->limits.max_inflight_per_client;
+  if (c->nincoming >= limit) {
+    if (event)
+      mh_log_warn_limited("client", "%s: event %s dropped: too many calls in flight (limit %d)", c->id, e->method,
+                          limit);
+    else
+      reply_error(c, e->id, mh_error_new(MH_ERR_OVERLOADED, "too many calls in flight (limit %d)", limit));
     return;
   }
   mh_incoming *in = calloc(1, sizeof *in);
-  mh_value *id = mh_value_copy(e->id);
-  if (!in || !id) {
+  mh_value *id = event ? NULL : mh_value_copy(e->id);
+  if (!in || (!event && !id)) {
     free(in);
     mh_value_free(id);
-    reply_error(c, e->id, mh_error_new(MH_ERR_INTERNAL, "out of memory"));
+    if (event)
+      mh_log_warn("client", "%s: event %s dropped: out of memory", c->id, e->method);
+    else
+      reply_error(c, e->id, mh_error_new(MH_ERR_INTERNAL, "out of memory"));
     return;
   }
   in->client = c;
   in->id = id;
+  in->event = event;
   in->dispatching = true;
   mh_list_insert_tail(&c->incoming, &in->link);
   c->nincoming++;
-  mh_waiter *w = mh_dispatch(h, c, e->method, mh_envelope_take_args(e), e->optional, incoming_reply, in);
+  mh_value *args = mh_envelope_take_args(e);
+  mh_waiter *w = event ? mh_dispatch_event(h, c, e->method, args, e->optional, incoming_reply, in)
+                       : mh_dispatch(h, c, e->method, args, e->optional, incoming_reply, in);
   in->dispatching = false;
   if (in->answered)
     incoming_free(in);
@@ -167,7 +211,7 @@ static void on_reply(mh_client *c, mh_envelope *e) {
 static void on_cancel(mh_client *c, mh_envelope *e) {
   mh_list_each(pos, &c->incoming) {
     mh_incoming *in = mh_container_of(pos, mh_incoming, link);
-    if (!mh_value_equal(in->id, e->id) || !in->waiter) continue;
+    if (in->event || !mh_value_equal(in->id, e->id) || !in->waiter) continue;
     mh_dispatch_cancel(in->waiter);
     reply_error(c, in->id, mh_error_new(MH_ERR_CANCELLED, "call cancelled by the client"));
     incoming_free(in);
@@ -180,7 +224,7 @@ static void on_cancel(mh_client *c, mh_envelope *e) {
 void mh_client_on_frame(mh_client *c, const char *data, size_t len) {
   const mh_codec *codec = mh_codec_detect(data, len);
   if (!codec) {
-    mh_log_warn("client", "%s: frame in no known encoding (%zu bytes)", c->id, len);
+    mh_log_warn_limited("client", "%s: frame in no known encoding (%zu bytes)", c->id, len);
     reply_error(c, NULL, mh_error_new(MH_ERR_BAD_REQUEST, "frame is not in a known encoding"));
     return;
   }
@@ -188,7 +232,7 @@ void mh_client_on_frame(mh_client *c, const char *data, size_t len) {
   mh_error *err = NULL;
   mh_value *root = codec->decode(data, len, &c->host->codec_limits, &err);
   if (!root) {
-    mh_log_warn("client", "%s: bad frame: %s", c->id, err->message);
+    mh_log_warn_limited("client", "%s: bad frame: %s", c->id, err->message);
     mh_value *id = codec->salvage_id ? codec->salvage_id(data, len) : NULL;
     reply_error(c, id, err);
     mh_value_free(id);
@@ -199,25 +243,31 @@ void mh_client_on_frame(mh_client *c, const char *data, size_t len) {
     if (e.kind == MH_ENV_REPLY || e.kind == MH_ENV_CANCEL) {
       /* Nobody waits for an answer to a reply or a cancel, and two peers
        * that answered each other's broken replies would never stop. */
-      mh_log_warn("client", "%s: bad %s ignored: %s", c->id, e.kind == MH_ENV_REPLY ? "reply" : "cancel",
+      mh_log_warn_limited("client", "%s: bad %s ignored: %s", c->id, e.kind == MH_ENV_REPLY ? "reply" : "cancel",
                   err->message);
       mh_error_free(err);
       mh_value_free(root);
       return;
     }
-    mh_log_warn("client", "%s: bad envelope: %s", c->id, err->message);
+    mh_log_warn_limited("client", "%s: bad envelope: %s", c->id, err->message);
     reply_error(c, e.id, err);
     mh_value_free(root);
     return;
   }
-  if ((e.kind == MH_ENV_REQUEST || e.kind == MH_ENV_EVENT) && !mh_auth_may_call(c, e.method)) {
+  bool call = e.kind == MH_ENV_REQUEST || e.kind == MH_ENV_EVENT;
+  if (call && !untrusted_rate_ok(c)) {
+    refuse_rate(c, &e);
+    mh_value_free(root);
+    return;
+  }
+  if (call && !mh_auth_may_call(c, e.method)) {
     refuse_untrusted(c, &e);
     mh_value_free(root);
     return;
   }
   switch (e.kind) {
-  case MH_ENV_REQUEST: on_request(c, &e); break;
-  case MH_ENV_EVENT: mh_dispatch(c->host, c, e.method, mh_envelope_take_args(&e), e.optional, NULL, NULL); break;
+  case MH_ENV_REQUEST:
+  case MH_ENV_EVENT: on_request(c, &e); break;
   case MH_ENV_REPLY: on_reply(c, &e); break;
   case MH_ENV_CANCEL: on_cancel(c, &e); break;
   }
@@ -231,7 +281,12 @@ void mh_client_gone(mh_client *c) {
   c->host->nclients--;
   mh_list_each_safe(pos, &c->incoming) {
     mh_incoming *in = mh_container_of(pos, mh_incoming, link);
-    if (in->waiter) mh_dispatch_cancel(in->waiter);
+    /* A call's run is stopped with nobody left to answer; an event's goes
+     * on, as it did before events were counted. */
+    if (in->waiter && in->event)
+      mh_dispatch_detach(in->waiter);
+    else if (in->waiter)
+      mh_dispatch_cancel(in->waiter);
     incoming_free(in);
   }
   for (size_t i = 0; i < c->outcalls.cap; i++) {

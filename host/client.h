@@ -38,8 +38,12 @@ struct mh_client {
   struct mh_peer *peer; /* mesh identity once announced (mesh.c), else NULL */
   struct mh_link *hostlink; /* set when this connection is a link to another host (mesh_link.c) */
   struct mh_link_challenge *link_challenge; /* a link handshake under way: the nonces (mesh_link.c) */
-  mh_list incoming;  /* calls from this client still running */
+  mh_list incoming;  /* calls and events from this client still running */
   int nincoming;
+  /* untrusted_calls_per_s token bucket (client.c) */
+  bool rate_started;
+  double rate_tokens;
+  uint64_t rate_last_ms;
   mh_map outcalls;   /* our calls to the client: id -> mh_outcall */
   uint64_t next_out_id;
 };

@@ -22,6 +22,8 @@ typedef struct mh_config {
   mh_log_level log_level;
   struct {
     size_t max_message_bytes;
+    size_t untrusted_max_message_bytes; /* before a client presents a token */
+    int untrusted_calls_per_s;          /* frames an untrusted client may send a second */
     int max_inflight_per_client;
     int max_connections;
     size_t send_queue_bytes;

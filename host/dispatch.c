@@ -28,8 +28,9 @@ typedef struct mh_run {
 struct mh_waiter {
   mh_list link;
   mh_run *run;
-  mh_reply_fn reply;
+  mh_reply_fn reply; /* NULL once detached */
   void *ud;
+  bool event; /* told when the run ends, but nobody answers its failure */
 };
 
 static void reply_now(mh_reply_fn reply, void *ud, const mh_value *result, const mh_error *err) {
@@ -41,18 +42,28 @@ static void reply_error_now(mh_reply_fn reply, void *ud, mh_error *err) {
   mh_error_free(err);
 }
 
-static mh_waiter *add_waiter(mh_run *run, mh_reply_fn reply, void *ud) {
+static mh_waiter *add_waiter(mh_run *run, mh_reply_fn reply, void *ud, bool event) {
   mh_waiter *w = calloc(1, sizeof *w);
   if (!w) return NULL;
   w->run = run;
   w->reply = reply;
   w->ud = ud;
+  w->event = event;
   mh_list_insert_tail(&run->waiters, &w->link);
   return w;
 }
 
 static void log_event_error(const mh_fn *fn, const mh_error *err) {
   mh_log_warn("dispatch", "event %s failed: %s", fn->name, err->message);
+}
+
+/* Whether some waiter will pass a failure on to a caller. */
+static bool run_answered(const mh_run *run) {
+  mh_list_each(pos, (mh_list *)&run->waiters) {
+    const mh_waiter *w = mh_container_of(pos, mh_waiter, link);
+    if (!w->event) return true;
+  }
+  return false;
 }
 
 static void run_done(void *ud, mh_value *result, mh_error *err) {
@@ -65,7 +76,7 @@ static void run_done(void *ud, mh_value *result, mh_error *err) {
   if (fn->static_run == run) fn->static_run = NULL;
   if (err) {
     fn->stats.errors++;
-    if (mh_list_empty(&run->waiters) && fn->type == MH_FN_EVENT) log_event_error(fn, err);
+    if (!run_answered(run) && fn->type == MH_FN_EVENT) log_event_error(fn, err);
   } else if (!fn->registered || run->stale) {
     /* nothing kept: a newer generation or an invalidate made it obsolete */
   } else if (fn->type == MH_FN_STATIC) {
@@ -93,11 +104,11 @@ static void run_done(void *ud, mh_value *result, mh_error *err) {
 /* Starts a run; returns the caller's waiter, or NULL if the outcome was
  * delivered already (synchronous completion or failure). */
 static mh_waiter *start_run(mh_host *host, mh_client *caller, mh_fn *fn, mh_value *args, mh_buf *key,
-                            mh_reply_fn reply, void *ud) {
+                            mh_reply_fn reply, void *ud, bool event) {
   mh_run *run = calloc(1, sizeof *run);
   mh_waiter *w = NULL;
   if (run) mh_list_init(&run->waiters);
-  if (!run || (reply && !(w = add_waiter(run, reply, ud)))) {
+  if (!run || (reply && !(w = add_waiter(run, reply, ud, event)))) {
     free(run);
     mh_value_free(args);
     mh_buf_free(key);
@@ -125,22 +136,22 @@ static mh_waiter *start_run(mh_host *host, mh_client *caller, mh_fn *fn, mh_valu
   return w;
 }
 
-static mh_waiter *join_run(mh_fn *fn, mh_run *run, mh_value *args, mh_reply_fn reply, void *ud) {
+static mh_waiter *join_run(mh_fn *fn, mh_run *run, mh_value *args, mh_reply_fn reply, void *ud, bool event) {
   mh_value_free(args);
   fn->stats.shared++;
   if (!reply) return NULL;
-  mh_waiter *w = add_waiter(run, reply, ud);
+  mh_waiter *w = add_waiter(run, reply, ud, event);
   if (!w) reply_error_now(reply, ud, mh_error_new(MH_ERR_INTERNAL, "out of memory"));
   return w;
 }
 
 static mh_waiter *call_builtin(mh_host *host, mh_client *caller, mh_fn *fn, mh_value *args, mh_reply_fn reply,
-                               void *ud) {
+                               void *ud, bool event) {
   mh_error *err = NULL;
   mh_value *v = fn->builtin(host, caller, args, &err);
   /* As for a plugin's event: with no one to answer, the log says it failed
    * (a relayed event refused by the last host was dropped without a word). */
-  if (err && !reply && fn->type == MH_FN_EVENT) log_event_error(fn, err);
+  if (err && event && fn->type == MH_FN_EVENT) log_event_error(fn, err);
   reply_now(reply, ud, v, err);
   mh_value_free(v);
   mh_error_free(err);
@@ -148,8 +159,8 @@ static mh_waiter *call_builtin(mh_host *host, mh_client *caller, mh_fn *fn, mh_v
   return NULL;
 }
 
-mh_waiter *mh_dispatch(mh_host *host, mh_client *caller, const char *name, mh_value *args, bool optional,
-                       mh_reply_fn reply, void *ud) {
+static mh_waiter *dispatch(mh_host *host, mh_client *caller, const char *name, mh_value *args, bool optional,
+                           mh_reply_fn reply, void *ud, bool event) {
   mh_fn *fn = mh_registry_get(&host->registry, name);
   if (!fn) {
     mh_value_free(args);
@@ -163,7 +174,7 @@ mh_waiter *mh_dispatch(mh_host *host, mh_client *caller, const char *name, mh_va
     return NULL;
   }
   fn->stats.calls++;
-  if (fn->builtin) return call_builtin(host, caller, fn, args, reply, ud);
+  if (fn->builtin) return call_builtin(host, caller, fn, args, reply, ud, event);
 
   mh_buf key = MH_BUF_INIT;
   switch (fn->type) {
@@ -174,8 +185,8 @@ mh_waiter *mh_dispatch(mh_host *host, mh_client *caller, const char *name, mh_va
       mh_value_free(args);
       return NULL;
     }
-    if (fn->static_run) return join_run(fn, fn->static_run, args, reply, ud);
-    return start_run(host, caller, fn, args, &key, reply, ud);
+    if (fn->static_run) return join_run(fn, fn->static_run, args, reply, ud, event);
+    return start_run(host, caller, fn, args, &key, reply, ud, event);
   case MH_FN_QUERY: {
     if (mh_value_canonical(args, &key)) {
       mh_value_free(args);
@@ -196,15 +207,27 @@ mh_waiter *mh_dispatch(mh_host *host, mh_client *caller, const char *name, mh_va
     mh_run *run = mh_map_get(&fn->runs, key.data, key.len);
     if (run) {
       mh_buf_free(&key);
-      return join_run(fn, run, args, reply, ud);
+      return join_run(fn, run, args, reply, ud, event);
     }
-    return start_run(host, caller, fn, args, &key, reply, ud);
+    return start_run(host, caller, fn, args, &key, reply, ud, event);
   }
   case MH_FN_ACTION:
   case MH_FN_EVENT:
-  default: return start_run(host, caller, fn, args, &key, reply, ud);
+  default: return start_run(host, caller, fn, args, &key, reply, ud, event);
   }
 }
+
+mh_waiter *mh_dispatch(mh_host *host, mh_client *caller, const char *name, mh_value *args, bool optional,
+                       mh_reply_fn reply, void *ud) {
+  return dispatch(host, caller, name, args, optional, reply, ud, reply == NULL);
+}
+
+mh_waiter *mh_dispatch_event(mh_host *host, mh_client *caller, const char *name, mh_value *args, bool optional,
+                             mh_reply_fn done, void *ud) {
+  return dispatch(host, caller, name, args, optional, done, ud, true);
+}
+
+void mh_dispatch_detach(mh_waiter *w) { w->reply = NULL; }
 
 void mh_dispatch_cancel(mh_waiter *w) {
   mh_run *run = w->run;

@@ -28,6 +28,15 @@ typedef struct mh_client mh_client;
 mh_waiter *mh_dispatch(mh_host *host, mh_client *caller, const char *name, mh_value *args, bool optional,
                        mh_reply_fn reply, void *ud);
 
+/* An event (nobody is answered: a failure of an event function is logged,
+ * as with mh_dispatch and no reply), but done runs once the run is over,
+ * like a reply would, so the caller can count its events in flight.
+ * Returns a waiter handle as mh_dispatch does. */
+mh_waiter *mh_dispatch_event(mh_host *host, mh_client *caller, const char *name, mh_value *args, bool optional,
+                             mh_reply_fn done, void *ud);
+/* The caller goes away but the run goes on: done/reply is not called. */
+void mh_dispatch_detach(mh_waiter *w);
+
 /* The caller gives up: its reply will not be called. A run nobody waits for
  * any more is cancelled (except static runs, which others may join). */
 void mh_dispatch_cancel(mh_waiter *w);

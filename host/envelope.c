@@ -61,6 +61,11 @@ int mh_envelope_parse(mh_value *root, mh_envelope *e, mh_error **err) {
       *err = mh_error_new(MH_ERR_BAD_REQUEST, "envelope field 'm' must be a non-empty string");
       return -1;
     }
+    if (m->u.str.len > MH_ENVELOPE_METHOD_MAX) {
+      *err = mh_error_new(MH_ERR_BAD_REQUEST, "envelope field 'm' is longer than %d bytes (%zu)",
+                          MH_ENVELOPE_METHOD_MAX, m->u.str.len);
+      return -1;
+    }
     e->method = m->u.str.ptr;
     const mh_value *a = field(root, "a", &e->args_slot);
     if (a && a->type != MH_V_ARRAY && a->type != MH_V_UNDEFINED && a->type != MH_V_NULL) {

@@ -14,6 +14,12 @@
 #include "error.h"
 #include "value.h"
 
+/* Longest function name a request may carry, in bytes. Longer names are
+ * bad_request: a refused or unknown name is echoed in the reply and the
+ * log, so an unbounded one let any client (untrusted too) make the host
+ * copy up to a whole message into both. */
+#define MH_ENVELOPE_METHOD_MAX 256
+
 typedef enum { MH_ENV_REQUEST, MH_ENV_EVENT, MH_ENV_REPLY, MH_ENV_CANCEL } mh_env_kind;
 
 typedef struct mh_envelope {

@@ -251,6 +251,7 @@ static void test_apply(void) {
   CHECK(strcmp(cfg.mode, "dev") == 0 && cfg.log_level == MH_LOG_INFO);
   CHECK(cfg.limits.max_message_bytes == 1048576 && cfg.limits.max_inflight_per_client == 256);
   CHECK(cfg.limits.max_connections == 10000 && cfg.limits.send_queue_bytes == 16777216);
+  CHECK(cfg.limits.untrusted_max_message_bytes == 131072 && cfg.limits.untrusted_calls_per_s == 20);
   CHECK(cfg.limits.call_timeout_ms == 10000 && cfg.limits.json_max_depth == 128);
   CHECK(cfg.lua.instruction_budget == 100000000 && cfg.lua.memory_bytes == 268435456);
   CHECK(cfg.cache.max_entries == 1024 && cfg.cache.max_bytes == 67108864);
