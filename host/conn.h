@@ -20,6 +20,7 @@ struct mh_server {
   struct lws_vhost *vhost;
   char *address; /* the numeric address listened on (listen's host name resolved) */
   int port;
+  struct mh_listener *listener; /* our listen socket (listener.h) */
   lws_retry_bo_t idle_policy; /* keep-alive pings and idle hang-up */
   struct mh_io_phase *io;     /* whether the loop is in its I/O phase (mh_server_reading) */
   const struct mh_http_route **routes; /* mh_http_add_route, in order */
@@ -40,6 +41,11 @@ typedef struct mh_conn {
   mh_buf rx;
   ws_msg *head, *tail;
   size_t queued;
+  /* slow-consumer check (ws_conn.c): frames written from the queue, and
+   * the count when the running check last looked */
+  uint64_t written, written_mark;
+  int stall_strikes;
+  struct mh_timer *stall_timer;
   int close_code; /* non-zero: close at the next writeable callback */
   char close_reason[96];
   /* HTTP */

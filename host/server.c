@@ -16,6 +16,7 @@
 #include "host.h"
 #include "http.h"
 #include "http_routes.h"
+#include "listener.h"
 #include "log.h"
 #include "orpc.h"
 #include "ws_link.h"
@@ -102,9 +103,17 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
   }
 }
 
+/* lws 4.1 hands send() at most tx_packet_size bytes per write, or with 0
+ * the receive buffer size (4 KiB by default), and keeps the rest of a frame
+ * to send 4 KiB per loop turn. A prompt reader of 64 KiB broadcasts then
+ * drained more slowly than the host queued and was dropped as a slow
+ * consumer. The kernel takes what fits in the socket; the rest still waits
+ * in lws (ws_conn.c checks lws_partial_buffered). */
+#define TX_PACKET_BYTES (1024 * 1024)
+
 static const struct lws_protocols protocols[] = {
-  {"moonhost", callback, sizeof(mh_conn), 0, 0, NULL, 0},
-  {"moonhost-link", callback, sizeof(mh_conn), 0, 0, NULL, 0},
+  {"moonhost", callback, sizeof(mh_conn), 0, 0, NULL, TX_PACKET_BYTES},
+  {"moonhost-link", callback, sizeof(mh_conn), 0, 0, NULL, TX_PACKET_BYTES},
   {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
@@ -174,17 +183,21 @@ static const char *bind_error_words(int err) {
   }
 }
 
-/* info: the context's, completed for the vhost. */
+/* A connection our listener accepted: lws takes it from here, as if its own
+ * listen socket had (it closes the socket itself when it cannot). */
+static void on_accept(void *ud, int fd) {
+  mh_server *s = ud;
+  if (!lws_adopt_socket_vhost(s->vhost, fd))
+    mh_log_warn_limited("server", "connection dropped: libwebsockets could not take it (no free slot)");
+}
+
+/* info: the context's, completed for the vhost. The vhost serves what it is
+ * given; the listen socket is ours (listener.h: lws 4.1 spins on accept() at
+ * the open-file limit), which also binds exactly s->address (lws 4.1 opened
+ * [::] whatever IPv4 address it was told). */
 static struct lws_vhost *create_vhost(mh_server *s, struct lws_context_creation_info *info) {
   mh_host *host = s->host;
-  info->port = host->cfg->listen_port;
-  info->iface = s->address;
-  /* Without this lws 4.1 keeps a vhost whose address it could not bind
-   * (waiting for the interface to come up) instead of failing. */
-  info->options |= LWS_SERVER_OPTION_FAIL_UPON_UNABLE_TO_BIND;
-  /* lws 4.1 opens an IPv6 socket on [::] whatever IPv4 address iface names,
-   * which would listen on every interface: for an IPv4 address, IPv4 only. */
-  if (!strchr(s->address, ':')) info->options |= LWS_SERVER_OPTION_DISABLE_IPV6;
+  info->port = CONTEXT_PORT_NO_LISTEN_SERVER;
   info->protocols = protocols;
   info->vhost_name = "moonhost";
   /* lws pings a silent client, then hangs up when even the pong is missing. */
@@ -234,13 +247,15 @@ int mh_server_start(mh_host *host, mh_server **out) {
   }
   *out = s; /* from here on, lws tears down in two steps on our loop: stop, then free */
   s->vhost = create_vhost(s, &info);
-  /* A vhost without a bound port must never be announced as listening
-   * (the address was bindable a moment ago: something took it since). */
-  s->port = s->vhost ? lws_get_vhost_listen_port(s->vhost) : 0;
-  if (s->port <= 0) {
-    mh_log_error("server", "cannot listen on %s port %d (see the [lws] lines above)", s->address, port);
+  if (!s->vhost) {
+    mh_log_error("server", "cannot create the libwebsockets vhost (see the [lws] lines above)");
     return 1;
   }
+  /* The address was bindable a moment ago; if something took it since, the
+   * listener says so and nothing is announced. */
+  s->listener = mh_listener_start(host->loop, s->address, port, on_accept, s);
+  if (!s->listener) return 1;
+  s->port = mh_listener_port(s->listener);
   s->io = io_phase_start(host->loop);
   if (!s->io) {
     mh_log_error("server", "out of memory");
@@ -254,10 +269,14 @@ const char *mh_server_address(const mh_server *s) { return s->address; }
 
 void mh_server_stop(mh_server *s) {
   io_phase_stop(s);
+  mh_listener_stop(s->listener);
+  s->listener = NULL;
   if (s->ctx) lws_context_destroy(s->ctx);
 }
 
 void mh_server_free(mh_server *s) {
+  mh_listener_stop(s->listener);
+  s->listener = NULL;
   /* On a foreign loop lws finishes tearing down in a second call, after the
    * loop has run its handle close callbacks. */
   io_phase_stop(s); /* not stopped before: its handles close with the loop's next run */

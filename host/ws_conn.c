@@ -7,6 +7,7 @@
 #include "conn.h"
 #include "host.h"
 #include "log.h"
+#include "timer.h"
 
 bool mh_ws_path_ok(const char *path) {
   return strcmp(path, "/") == 0 || strcmp(path, "/__ws") == 0 || strcmp(path, "/__devtools/__ws") == 0;
@@ -19,13 +20,71 @@ static void request_close(mh_conn *c, int code, const char *reason) {
   lws_callback_on_writable(c->wsi);
 }
 
+static void free_queue(mh_conn *c) {
+  for (ws_msg *m = c->head, *next; m; m = next) {
+    next = m->next;
+    free(m);
+  }
+  c->head = c->tail = NULL;
+  c->queued = 0;
+}
+
+/* ---- slow consumers ----
+ *
+ * limits.send_queue_bytes judges each client by what it leaves unread, not
+ * by what the host queued for it. A handler that broadcasts more than the
+ * limit in one run queues it for every client before the loop writes
+ * anything, so a queue over the limit proves nothing yet. It is checked every
+ * STALL_CHECK_MS: a client that took no frame from its queue over two checks
+ * in a row (the loop polled its socket in between) is dropped with 1008;
+ * one that reads is left alone, however far behind the burst put it. To
+ * bound memory meanwhile, a queue that would pass STALL_HARD_FACTOR times
+ * the limit is dropped at once, whoever the client is: a burst that big in
+ * one handler run still drops every client (docs/security.md). */
+#define STALL_CHECK_MS 250
+#define STALL_HARD_FACTOR 4
+#define SLOW_HANGUP_S 5
+
+static void drop_slow(mh_conn *c, const char *why) {
+  mh_log_warn("ws", "%s: send queue over %zu bytes (slow consumer): closing (%s)", c->client->id,
+              c->server->host->cfg->limits.send_queue_bytes, why);
+  free_queue(c); /* nothing more will be written to it: give the memory back now */
+  request_close(c, LWS_CLOSE_STATUS_POLICY_VIOLATION, "send queue full");
+  /* The close frame goes out when the socket has room for it, which a
+   * client that reads nothing may never give: hang up regardless after
+   * SLOW_HANGUP_S (that client then sees the connection end without a code). */
+  lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, SLOW_HANGUP_S);
+}
+
+static void stall_check(void *ud) {
+  mh_conn *c = ud;
+  c->stall_timer = NULL; /* it freed itself */
+  if (!c->client || c->close_code) return;
+  if (c->queued <= c->server->host->cfg->limits.send_queue_bytes) return; /* caught up */
+  if (c->written != c->written_mark) {
+    c->written_mark = c->written;
+    c->stall_strikes = 0;
+  } else if (++c->stall_strikes >= 2) {
+    drop_slow(c, "it read nothing for two checks");
+    return;
+  }
+  c->stall_timer = mh_timer_start(c->server->host->loop, STALL_CHECK_MS, stall_check, c);
+}
+
+/* The queue just went over the limit: start watching it. */
+static void watch_backlog(mh_conn *c) {
+  if (c->stall_timer) return;
+  c->written_mark = c->written;
+  c->stall_strikes = 0;
+  c->stall_timer = mh_timer_start(c->server->host->loop, STALL_CHECK_MS, stall_check, c);
+}
+
 static int conn_send(void *transport, const char *data, size_t len) {
   mh_conn *c = transport;
   if (c->close_code) return -1;
   size_t limit = c->server->host->cfg->limits.send_queue_bytes;
-  if (c->queued + len > limit) {
-    mh_log_warn("ws", "%s: send queue over %zu bytes (slow consumer): closing", c->client->id, limit);
-    request_close(c, LWS_CLOSE_STATUS_POLICY_VIOLATION, "send queue full");
+  if (c->queued + len > limit * STALL_HARD_FACTOR) {
+    drop_slow(c, "over 4 x the limit at once");
     return -1;
   }
   ws_msg *m = malloc(sizeof *m + LWS_PRE + len);
@@ -52,6 +111,7 @@ static int conn_send(void *transport, const char *data, size_t len) {
     c->head = m;
   c->tail = m;
   c->queued += len;
+  if (c->queued > limit) watch_backlog(c);
   lws_callback_on_writable(c->wsi);
   return 0;
 }
@@ -89,15 +149,6 @@ int mh_ws_established(mh_conn *c, struct lws *wsi, mh_server *s) {
   return 0;
 }
 
-static void free_queue(mh_conn *c) {
-  for (ws_msg *m = c->head, *next; m; m = next) {
-    next = m->next;
-    free(m);
-  }
-  c->head = c->tail = NULL;
-  c->queued = 0;
-}
-
 /* Writes one queued frame. Returns -1 to close the connection. */
 int mh_ws_writeable(mh_conn *c) {
   if (!c->client) return 0;
@@ -126,6 +177,7 @@ int mh_ws_writeable(mh_conn *c) {
     int n = lws_write(c->wsi, m->data + LWS_PRE, m->len, LWS_WRITE_TEXT);
     free(m);
     if (n < 0) return -1;
+    c->written++;
   }
   if (c->head || c->close_code) lws_callback_on_writable(c->wsi);
   return 0;
@@ -134,6 +186,16 @@ int mh_ws_writeable(mh_conn *c) {
 static int refuse(mh_conn *c, int code, const char *reason) {
   lws_close_reason(c->wsi, (enum lws_close_status)code, (unsigned char *)reason, strlen(reason));
   return -1;
+}
+
+/* A client without a token gets a smaller limit: all it may call is the
+ * handshake, and every byte it sends is decoded (and buffered) before we
+ * know the call will be refused. */
+static size_t message_limit(const mh_conn *c) {
+  const mh_config *cfg = c->server->host->cfg;
+  size_t max = cfg->limits.max_message_bytes;
+  if (!c->client->trusted && cfg->limits.untrusted_max_message_bytes < max) max = cfg->limits.untrusted_max_message_bytes;
+  return max;
 }
 
 /* Unmasked client frames: RFC 6455 5.1 says a server must close the
@@ -147,14 +209,15 @@ static int refuse(mh_conn *c, int code, const char *reason) {
  * is not a browser and could send anything anyway (docs/security.md). */
 int mh_ws_receive(mh_conn *c, const void *in, size_t len) {
   if (!c->client || c->close_code) return 0;
-  size_t max = c->server->host->cfg->limits.max_message_bytes;
+  size_t max = message_limit(c);
   if (lws_frame_is_binary(c->wsi)) {
     mh_log_warn("ws", "%s: binary frame refused", c->client->id);
     return refuse(c, LWS_CLOSE_STATUS_UNACCEPTABLE_OPCODE, "binary frames are not supported");
   }
   /* Refuse as soon as the announced size is over the limit, before buffering it. */
   if (c->rx.len + len + lws_remaining_packet_payload(c->wsi) > max) {
-    mh_log_warn("ws", "%s: message over %zu bytes refused", c->client->id, max);
+    mh_log_warn("ws", "%s: message over %zu bytes refused%s", c->client->id, max,
+                c->client->trusted ? "" : " (untrusted client)");
     return refuse(c, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, "message too large");
   }
   if (mh_buf_append(&c->rx, in, len)) return -1;
@@ -168,6 +231,8 @@ int mh_ws_receive(mh_conn *c, const void *in, size_t len) {
 void mh_ws_closed(mh_conn *c) {
   if (!c->client) return;
   mh_log_debug("ws", "%s disconnected", c->client->id);
+  mh_timer_stop(c->stall_timer);
+  c->stall_timer = NULL;
   mh_client_gone(c->client);
   c->client = NULL;
   free_queue(c);
