@@ -112,18 +112,7 @@ static void refuse_untrusted(mh_client *c, mh_envelope *e) {
 static bool untrusted_rate_ok(mh_client *c) {
   if (c->trusted || !c->host->cfg->auth.required) return true;
   double rate = c->host->cfg->limits.untrusted_calls_per_s;
-  uint64_t now = mh_now_ms(c->host->loop);
-  if (!c->rate_started) {
-    c->rate_started = true;
-    c->rate_tokens = rate;
-  } else {
-    c->rate_tokens += (double)(now - c->rate_last_ms) * rate / 1000.0;
-    if (c->rate_tokens > rate) c->rate_tokens = rate;
-  }
-  c->rate_last_ms = now;
-  if (c->rate_tokens < 1.0) return false;
-  c->rate_tokens -= 1.0;
-  return true;
+  return mh_bucket_take(&c->untrusted_rate, rate, rate, mh_now_ms(c->host->loop));
 }
 
 static void refuse_rate(mh_client *c, mh_envelope *e) {

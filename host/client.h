@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "bucket.h"
 #include "codec.h"
 #include "dispatch.h"
 #include "list.h"
@@ -40,10 +41,7 @@ struct mh_client {
   struct mh_link_challenge *link_challenge; /* a link handshake under way: the nonces (mesh_link.c) */
   mh_list incoming;  /* calls and events from this client still running */
   int nincoming;
-  /* untrusted_calls_per_s token bucket (client.c) */
-  bool rate_started;
-  double rate_tokens;
-  uint64_t rate_last_ms;
+  mh_bucket untrusted_rate; /* limits.untrusted_calls_per_s (client.c) */
   mh_map outcalls;   /* our calls to the client: id -> mh_outcall */
   uint64_t next_out_id;
 };

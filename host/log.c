@@ -93,25 +93,9 @@ static uint64_t mh_log_monotonic_ms(void) {
   return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-/* Takes a token from the site's bucket; false when it is empty. */
-static bool mh_log_site_take(mh_log_site *site) {
-  uint64_t now = mh_log_monotonic_ms();
-  if (!site->started) {
-    site->started = true;
-    site->tokens = MH_LOG_SITE_BURST;
-  } else {
-    site->tokens += (double)(now - site->last_ms) * MH_LOG_SITE_PER_S / 1000.0;
-    if (site->tokens > MH_LOG_SITE_BURST) site->tokens = MH_LOG_SITE_BURST;
-  }
-  site->last_ms = now;
-  if (site->tokens < 1.0) return false;
-  site->tokens -= 1.0;
-  return true;
-}
-
 void mh_log_limited(mh_log_site *site, mh_log_level level, const char *area, const char *fmt, ...) {
   if (!mh_log_enabled(level)) return;
-  if (!mh_log_site_take(site)) {
+  if (!mh_bucket_take(&site->bucket, MH_LOG_SITE_PER_S, MH_LOG_SITE_BURST, mh_log_monotonic_ms())) {
     site->suppressed++;
     return;
   }

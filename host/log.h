@@ -1,8 +1,9 @@
 /* Logging: one line per event on stderr, "TIME LEVEL [area] message". */
 #ifndef MH_LOG_H
 #define MH_LOG_H
-#include <stdbool.h>
 #include <stdint.h>
+
+#include "bucket.h"
 
 typedef enum { MH_LOG_ERROR, MH_LOG_WARN, MH_LOG_INFO, MH_LOG_DEBUG, MH_LOG_TRACE } mh_log_level;
 
@@ -23,9 +24,7 @@ void mh_log(mh_log_level level, const char *area, const char *fmt, ...) __attrib
 #define MH_LOG_SITE_BURST 20
 #define MH_LOG_SITE_PER_S 10
 typedef struct mh_log_site {
-  bool started;
-  double tokens;
-  uint64_t last_ms;    /* monotonic clock of the last refill */
+  mh_bucket bucket;
   uint64_t suppressed; /* lines dropped since the last one written */
 } mh_log_site;
 void mh_log_limited(mh_log_site *site, mh_log_level level, const char *area, const char *fmt, ...)

@@ -197,6 +197,26 @@ async function countingReader(host) {
   return state
 }
 
+/**
+ * Paced 64 KiB broadcasts (the caller asks for them) until they reach only
+ * the reader and the caller: every non-reader was dropped as a slow consumer,
+ * the two readers were not, and the caller is still answered. Returns the
+ * fixture's {rounds, reached}.
+ */
+async function floodUntilReadersLeft(host, { slow, reader, caller, pause }) {
+  caller.reader.send({ t: 'q', i: 'paced', m: 'burst:until', a: [5000, 65536, 2, pause] })
+  const { r: paced } = await caller.reader.replyTo('paced')
+  assert.equal(paced.reached, 2, JSON.stringify(paced))
+  assert.equal(reader.closedWith, null, 'the prompt reader is still connected')
+  assert.equal(caller.closedWith, null, 'the caller is still connected')
+  await host.waitForLogCount(/send queue over 1048576 bytes \(slow consumer\): closing/, slow.length)
+  caller.reader.send({ t: 'q', i: 'add', m: 'sem:add', a: [2, 3] })
+  assert.equal((await caller.reader.replyTo('add')).r, 5)
+  await resumeAndCheckClosed(slow)
+  await assertServing(host)
+  return paced
+}
+
 test('a burst of 2 MiB in one handler run (send_queue_bytes 1 MiB) keeps the readers and the caller; only clients that stop reading are dropped', T, async (t) => {
   const host = await limitedHost(t, { send_queue_bytes: 1048576 })
   const slow = await nonReaders(host, 3)
@@ -206,18 +226,9 @@ test('a burst of 2 MiB in one handler run (send_queue_bytes 1 MiB) keeps the rea
   caller.reader.send({ t: 'q', i: 'burst', m: 'burst:once', a: [N, 65536] })
   const { r: burst } = await caller.reader.replyTo('burst')
   assert.deepEqual(burst, { first: 5, last: 5 }, 'the burst reached all five clients')
-  // Paced payloads until only the two readers are left.
-  caller.reader.send({ t: 'q', i: 'paced', m: 'burst:until', a: [5000, 65536, 2, 0.002] })
-  const { r: paced } = await caller.reader.replyTo('paced')
-  assert.equal(paced.reached, 2, JSON.stringify(paced))
-  assert.equal(reader.closedWith, null, 'the prompt reader is still connected')
-  assert.equal(caller.closedWith, null, 'the caller is still connected')
-  await host.waitForLogCount(/send queue over 1048576 bytes \(slow consumer\): closing/, 3)
-  caller.reader.send({ t: 'q', i: 'add', m: 'sem:add', a: [2, 3] })
-  assert.equal((await caller.reader.replyTo('add')).r, 5)
+  const paced = await floodUntilReadersLeft(host, { slow, reader, caller, pause: 0.002 })
   assert.equal(reader.payloads, N + paced.rounds)
-  await resumeAndCheckClosed(slow)
-  await assertServing(host)
+  assert.equal(caller.payloads, N + paced.rounds)
 })
 
 test('20 clients that stop reading and 64 KiB broadcasts: a prompt reader and the calling client stay connected and get every payload', T, async (t) => {
@@ -225,18 +236,9 @@ test('20 clients that stop reading and 64 KiB broadcasts: a prompt reader and th
   const slow = await nonReaders(host, 20)
   const reader = await countingReader(host)
   const caller = await countingReader(host)
-  caller.reader.send({ t: 'q', i: 'paced', m: 'burst:until', a: [5000, 65536, 2, 0.001] })
-  const { r: paced } = await caller.reader.replyTo('paced')
-  assert.equal(paced.reached, 2, JSON.stringify(paced))
-  assert.equal(reader.closedWith, null, 'the prompt reader is still connected')
-  assert.equal(caller.closedWith, null, 'the caller is still connected')
-  await host.waitForLogCount(/send queue over 1048576 bytes \(slow consumer\): closing/, 20)
-  caller.reader.send({ t: 'q', i: 'add', m: 'sem:add', a: [2, 3] })
-  assert.equal((await caller.reader.replyTo('add')).r, 5)
+  const paced = await floodUntilReadersLeft(host, { slow, reader, caller, pause: 0.001 })
   assert.equal(reader.payloads, paced.rounds)
   assert.equal(caller.payloads, paced.rounds)
-  await resumeAndCheckClosed(slow)
-  await assertServing(host)
 })
 
 // ---- item 6: the open-file limit ----
