@@ -120,7 +120,12 @@ static const struct lws_protocols protocols[] = {
 static void lws_log_emit(int level, const char *line) {
   size_t n = strlen(line);
   while (n && (line[n - 1] == '\n' || line[n - 1] == '\r')) n--;
-  mh_log(level == LLL_ERR ? MH_LOG_ERROR : MH_LOG_WARN, "lws", "%.*s", (int)n, line);
+  /* Rate-limited like any line a peer can trigger at will: lws 4.1 logs one
+   * per failed accept(), per bad handshake... (a bucket for its errors, one for its warnings). */
+  if (level == LLL_ERR)
+    mh_log_limited_at(MH_LOG_ERROR, "lws", "%.*s", (int)n, line);
+  else
+    mh_log_limited_at(MH_LOG_WARN, "lws", "%.*s", (int)n, line);
 }
 
 /* lws 4.1 reads `iface` as an interface name or a numeric address: a host
