@@ -128,9 +128,7 @@ static void lws_log_emit(int level, const char *line) {
     mh_log_limited_at(MH_LOG_WARN, "lws", "%.*s", (int)n, line);
 }
 
-/* lws 4.1 reads `iface` as an interface name or a numeric address: a host
- * name such as "localhost" is neither, and lws then keeps a vhost that
- * listens nowhere, waiting for an interface of that name to appear. So a
+/* The address to listen on (listener.c binds it) and to announce: a host
  * name is resolved here, once, at start: its first IPv4 address, or its
  * first IPv6 one when it has none. An IPv6 literal (maybe with a %scope) and
  * an IPv4 one are used as they are. NULL (logged) when it does not resolve. */
