@@ -156,8 +156,9 @@ static void on_request(mh_client *c, mh_envelope *e) {
   mh_list_insert_tail(&c->incoming, &in->link);
   c->nincoming++;
   mh_value *args = mh_envelope_take_args(e);
-  mh_waiter *w = event ? mh_dispatch_event(h, c, e->method, args, e->optional, incoming_reply, in)
-                       : mh_dispatch(h, c, e->method, args, e->optional, incoming_reply, in);
+  mh_caller caller = {c, c->id};
+  mh_waiter *w = event ? mh_dispatch_event(h, &caller, e->method, args, e->optional, incoming_reply, in)
+                       : mh_dispatch(h, &caller, e->method, args, e->optional, incoming_reply, in);
   in->dispatching = false;
   if (in->answered)
     incoming_free(in);

@@ -3,7 +3,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "client.h"
 #include "host.h"
 #include "log.h"
 #include "plugin.h"
@@ -103,7 +102,7 @@ static void run_done(void *ud, mh_value *result, mh_error *err) {
 
 /* Starts a run; returns the caller's waiter, or NULL if the outcome was
  * delivered already (synchronous completion or failure). */
-static mh_waiter *start_run(mh_host *host, mh_client *caller, mh_fn *fn, mh_value *args, mh_buf *key,
+static mh_waiter *start_run(mh_host *host, const mh_caller *caller, mh_fn *fn, mh_value *args, mh_buf *key,
                             mh_reply_fn reply, void *ud, bool event) {
   mh_run *run = calloc(1, sizeof *run);
   mh_waiter *w = NULL;
@@ -124,7 +123,7 @@ static mh_waiter *start_run(mh_host *host, mh_client *caller, mh_fn *fn, mh_valu
   if (fn->type == MH_FN_STATIC) fn->static_run = run;
   fn->stats.runs++;
   if (fn->native) {
-    mh_native_call *nc = fn->native->start(host, caller, args, run_done, run);
+    mh_native_call *nc = fn->native->start(host, caller ? caller->client : NULL, args, run_done, run);
     if (!nc) return NULL; /* finished (and freed) already */
     run->ncall = nc;
     return w;
@@ -145,10 +144,10 @@ static mh_waiter *join_run(mh_fn *fn, mh_run *run, mh_value *args, mh_reply_fn r
   return w;
 }
 
-static mh_waiter *call_builtin(mh_host *host, mh_client *caller, mh_fn *fn, mh_value *args, mh_reply_fn reply,
+static mh_waiter *call_builtin(mh_host *host, const mh_caller *caller, mh_fn *fn, mh_value *args, mh_reply_fn reply,
                                void *ud, bool event) {
   mh_error *err = NULL;
-  mh_value *v = fn->builtin(host, caller, args, &err);
+  mh_value *v = fn->builtin(host, caller ? caller->client : NULL, args, &err);
   /* As for a plugin's event: with no one to answer, the log says it failed
    * (a relayed event refused by the last host was dropped without a word). */
   if (err && event && fn->type == MH_FN_EVENT) log_event_error(fn, err);
@@ -159,7 +158,7 @@ static mh_waiter *call_builtin(mh_host *host, mh_client *caller, mh_fn *fn, mh_v
   return NULL;
 }
 
-static mh_waiter *dispatch(mh_host *host, mh_client *caller, const char *name, mh_value *args, bool optional,
+static mh_waiter *dispatch(mh_host *host, const mh_caller *caller, const char *name, mh_value *args, bool optional,
                            mh_reply_fn reply, void *ud, bool event) {
   mh_fn *fn = mh_registry_get(&host->registry, name);
   if (!fn) {
@@ -217,12 +216,12 @@ static mh_waiter *dispatch(mh_host *host, mh_client *caller, const char *name, m
   }
 }
 
-mh_waiter *mh_dispatch(mh_host *host, mh_client *caller, const char *name, mh_value *args, bool optional,
+mh_waiter *mh_dispatch(mh_host *host, const mh_caller *caller, const char *name, mh_value *args, bool optional,
                        mh_reply_fn reply, void *ud) {
   return dispatch(host, caller, name, args, optional, reply, ud, reply == NULL);
 }
 
-mh_waiter *mh_dispatch_event(mh_host *host, mh_client *caller, const char *name, mh_value *args, bool optional,
+mh_waiter *mh_dispatch_event(mh_host *host, const mh_caller *caller, const char *name, mh_value *args, bool optional,
                              mh_reply_fn done, void *ud) {
   return dispatch(host, caller, name, args, optional, done, ud, true);
 }

@@ -24,15 +24,21 @@ typedef void (*mh_reply_fn)(void *ud, const mh_value *result, const mh_error *er
  * cache hit, memoized static) reply runs before this returns and NULL is
  * returned; otherwise a waiter handle is returned for mh_dispatch_cancel. */
 typedef struct mh_client mh_client;
-/* caller: the client making the call (NULL when none), for host builtins. */
-mh_waiter *mh_dispatch(mh_host *host, mh_client *caller, const char *name, mh_value *args, bool optional,
+/* Who makes a call; NULL for calls with no client (HTTP, the host itself, a
+ * plugin). The dispatcher hands the client to host builtins, which may act
+ * on it, and its id to the engine (a handler's caller). */
+typedef struct mh_caller {
+  mh_client *client;
+  const char *id;
+} mh_caller;
+mh_waiter *mh_dispatch(mh_host *host, const mh_caller *caller, const char *name, mh_value *args, bool optional,
                        mh_reply_fn reply, void *ud);
 
 /* An event (nobody is answered: a failure of an event function is logged,
  * as with mh_dispatch and no reply), but done runs once the run is over,
  * like a reply would, so the caller can count its events in flight.
  * Returns a waiter handle as mh_dispatch does. */
-mh_waiter *mh_dispatch_event(mh_host *host, mh_client *caller, const char *name, mh_value *args, bool optional,
+mh_waiter *mh_dispatch_event(mh_host *host, const mh_caller *caller, const char *name, mh_value *args, bool optional,
                              mh_reply_fn done, void *ud);
 /* The caller goes away but the run goes on: done/reply is not called. */
 void mh_dispatch_detach(mh_waiter *w);

@@ -23,12 +23,12 @@ export const LAYERS = ['core', 'codec', 'call', 'session', 'mesh', 'transport', 
 
 // Until host/ is split into folders, a file's layer is named here.
 const FLAT = {
-  core: 'buf map list value error small_alloc log timer js_types glob config config_overlay',
+  core: 'buf map list value error small_alloc log timer js_types glob config config_overlay bucket',
   codec: 'codec json_codec sc_codec sc_encode devframe_codec envelope orpc_serial',
   call: 'engine registry dispatch cache builtins plugin host events',
   session: 'client rpc auth notify broadcast',
   mesh: 'mesh mesh_identity mesh_parse mesh_target mesh_select mesh_relay mesh_link',
-  transport: 'server conn ws_conn http_conn http http_routes orpc orpc_error orpc_multipart www ws_link',
+  transport: 'server conn ws_conn http_conn http http_routes orpc orpc_error orpc_multipart www ws_link listener',
   app: 'run hotreload watch devserver reload_client host_setup reload_route',
   cli: 'main cli cmd_new cmd_test cmd_types cmds',
 }
