@@ -11,10 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "buf.h"
-#include "config.h"
+#include "core/buf.h"
+#include "core/config.h"
 #include "moonhost_lua.h"
-#include "log.h"
+#include "core/log.h"
 
 #define CFG_INSTRUCTION_LIMIT 10000000L
 #define CFG_HOOK_EVERY 1000

@@ -7,8 +7,8 @@
  *                      plugin's, or the host's) through the dispatcher, waiting */
 #include <stdlib.h>
 
-#include "client.h"
-#include "dispatch.h"
+#include "session/client.h"
+#include "call/dispatch.h"
 #include "lua_engine.h"
 
 static mh_lua_call *current(lua_State *L, const char *what) {

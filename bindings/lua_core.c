@@ -4,12 +4,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dispatch.h"
-#include "log.h"
+#include "call/dispatch.h"
+#include "core/log.h"
 #include "lua_engine.h"
 #include "lua_types.h"
-#include "rpc.h"
-#include "timer.h"
+#include "session/rpc.h"
+#include "core/timer.h"
 
 static mh_engine *engine(lua_State *L) { return mh_lua_engine_of(L); }
 static int max_depth(lua_State *L) { return engine(L)->host->cfg->limits.json_max_depth; }

@@ -1,4 +1,4 @@
-/* The Lua engine behind host/engine.h: one lua_State per plugin generation,
+/* The Lua engine behind host/call/engine.h: one lua_State per plugin generation,
  * one coroutine per call, an instruction budget and a memory cap. */
 #include "lua_engine.h"
 
@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "embedded.h"
-#include "log.h"
+#include "core/log.h"
 #include "moonhost_lua.h"
 
 char mh_lua_undefined_tag;

@@ -10,11 +10,11 @@
 #include <lua.h>
 #include <stdbool.h>
 
-#include "engine.h"
-#include "host.h"
-#include "list.h"
+#include "call/engine.h"
+#include "call/host.h"
+#include "core/list.h"
 #include "lua_gc_guard.h"
-#include "plugin.h"
+#include "call/plugin.h"
 
 typedef struct mh_lua_call mh_lua_call;
 

@@ -24,7 +24,7 @@
 
 #include <lauxlib.h>
 
-#include "log.h"
+#include "core/log.h"
 #include "lua_engine.h"
 
 static int guarded_gc(lua_State *L);

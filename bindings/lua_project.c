@@ -5,12 +5,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "devserver.h"
-#include "log.h"
-#include "mesh.h"
+#include "app/devserver.h"
+#include "core/log.h"
+#include "mesh/mesh.h"
 #include "lua_engine.h"
 #include "moonhost_lua.h"
-#include "watch.h"
+#include "app/watch.h"
 
 #define WATCH_MT "moonhost.watch"
 

@@ -1,5 +1,5 @@
 /* The runner of `moonhost test` and `moonhost types`: a Lua state that is no
- * plugin's, beside a real host (host/cmds.h). Its moonhost.testing.core is
+ * plugin's, beside a real host (host/cli/cmds.h). Its moonhost.testing.core is
  * what lua/moonhost/testing.lua builds on:
  *
  *   run_once(ms)            one turn of the real libuv loop (at most ms)
@@ -17,10 +17,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cmds.h"
+#include "cli/cmds.h"
 #include "moonhost_lua.h"
-#include "dispatch.h"
-#include "log.h"
+#include "call/dispatch.h"
+#include "core/log.h"
 #include "lua_types.h"
 
 #define OP_MT "moonhost.testing.op"

@@ -1,9 +1,9 @@
 /* The runner state of `moonhost test` and `moonhost types` (lua_testing.c,
  * lua_testing_client.c): what moonhost.testing.core offers
- * lua/moonhost/testing.lua. Not seen by host/ (see host/cmds.h). */
+ * lua/moonhost/testing.lua. Not seen by host/ (see host/cli/cmds.h). */
 #ifndef MH_LUA_TESTING_H
 #define MH_LUA_TESTING_H
-#include "dispatch.h"
+#include "call/dispatch.h"
 #include "lua_engine.h"
 
 /* Something the runner waits for (a call, a plugin load): polled with

@@ -18,9 +18,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "client.h"
-#include "envelope.h"
-#include "log.h"
+#include "session/client.h"
+#include "codec/envelope.h"
+#include "core/log.h"
 #include "lua_testing.h"
 
 #define CONN_MT "moonhost.testing.client"

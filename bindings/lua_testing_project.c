@@ -12,7 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "devserver.h"
+#include "app/devserver.h"
 #include "lua_testing.h"
 #include "moonhost_lua.h"
 

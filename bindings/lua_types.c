@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "js_types.h"
+#include "core/js_types.h"
 
 #define MH_LT_PREFIX_LEN 9 /* strlen("moonhost."): the short names core.types uses */
 

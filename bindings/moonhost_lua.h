@@ -1,12 +1,12 @@
-/* What the Lua bindings offer the composition root (host/main.c): the one
+/* What the Lua bindings offer the composition root (host/cli/main.c): the one
  * header outside bindings/ that names Lua's side of the seam. host/ itself
  * never includes it; main.c puts these into an mh_host_parts. */
 #ifndef MH_MOONHOST_LUA_H
 #define MH_MOONHOST_LUA_H
-#include "cmds.h"
-#include "config.h"
-#include "engine.h"
-#include "host.h"
+#include "cli/cmds.h"
+#include "core/config.h"
+#include "call/engine.h"
+#include "call/host.h"
 
 /* The plugin engine: one lua_State per plugin generation (lua_engine.c). */
 extern const mh_engine_vt mh_lua_engine;

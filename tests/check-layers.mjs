@@ -10,7 +10,7 @@
 //   node tests/check-layers.mjs --graph [BUILD_DIR]   prints every edge
 import { execFileSync } from 'node:child_process'
 import { readdirSync, readFileSync, existsSync } from 'node:fs'
-import { join, relative, resolve, dirname, basename } from 'node:path'
+import { join, relative, resolve, dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..')
@@ -21,27 +21,12 @@ const buildDir = resolve(root, args[0] || 'build')
 
 export const LAYERS = ['core', 'codec', 'call', 'session', 'mesh', 'transport', 'app', 'cli']
 
-// Until host/ is split into folders, a file's layer is named here.
-const FLAT = {
-  core: 'buf map list value error small_alloc log timer js_types glob config config_overlay bucket',
-  codec: 'codec json_codec sc_codec sc_encode devframe_codec envelope orpc_serial',
-  call: 'engine registry dispatch cache builtins plugin host events',
-  session: 'client rpc auth notify broadcast',
-  mesh: 'mesh mesh_identity mesh_parse mesh_target mesh_select mesh_relay mesh_link',
-  transport: 'server conn ws_conn http_conn http http_routes orpc orpc_error orpc_multipart www ws_link listener',
-  app: 'run hotreload watch devserver reload_client host_setup reload_route',
-  cli: 'main cli cmd_new cmd_test cmd_types cmds',
-}
-const flatLayer = new Map()
-for (const [layer, names] of Object.entries(FLAT)) for (const n of names.split(' ')) flatLayer.set(n, layer)
-
-/** 'host/<layer>/x.c' -> layer; 'host/x.c' -> from FLAT; bindings -> 'bindings'. */
+/** 'host/<layer>/x.c' -> layer; bindings/** -> 'bindings'; anything else: null. */
 export function layerOf(file) {
   const parts = file.split('/')
   if (parts[0] === 'bindings') return 'bindings'
   if (parts[0] !== 'host') return null
-  if (parts.length > 2 && LAYERS.includes(parts[1])) return parts[1]
-  return flatLayer.get(basename(file).replace(/\.[ch]$/, '')) ?? null
+  return parts.length > 2 && LAYERS.includes(parts[1]) ? parts[1] : null
 }
 
 function walk(dir, out = []) {
@@ -138,7 +123,7 @@ function main() {
   if (printGraph)
     for (const [from, to] of edges) for (const [t, sym] of to) console.log(`${from} -> ${t} (${sym})`)
   for (const comp of sccs(edges)) problems.push(`cycle of ${comp.length} files: ${comp.join(', ')}`)
-  for (const f of edges.keys()) if (f.startsWith('host/') && rank(f) < 0) problems.push(`${f}: no layer (add its folder or a FLAT entry)`)
+  for (const f of edges.keys()) if (f.startsWith('host/') && rank(f) < 0) problems.push(`${f}: not in a layer folder (host/<layer>/)`)
   for (const [from, to] of edges) {
     if (!from.startsWith('host/')) continue
     for (const [t, sym] of to) {

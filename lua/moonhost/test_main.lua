@@ -1,6 +1,6 @@
 --- `moonhost test`: busted's own runner, on moonhost's runner state (so a
 -- spec's `require 'moonhost.testing'` gets the real host). Output, options
--- and exit codes are busted's; host/cmd_test.c passes its arguments on.
+-- and exit codes are busted's; host/cli/cmd_test.c passes its arguments on.
 local M = {}
 
 -- busted options that take the next word as their value, so that word is

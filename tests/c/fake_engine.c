@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "plugin.h"
+#include "call/plugin.h"
 
 #define FAKE_MAX_PLUGINS 16
 

@@ -1,5 +1,5 @@
 /* A scripting engine in C with no Lua, for the C tests and the dispatcher
- * fuzz target: it implements host/engine.h from plugin descriptions the
+ * fuzz target: it implements host/call/engine.h from plugin descriptions the
  * test writes, records every call so the test decides when and how it
  * ends, and checks the vtable contract from the engine's side (destroy only
  * when no call runs and every handler was released, nothing twice).
@@ -11,10 +11,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "engine.h"
-#include "host.h"
-#include "plugin.h"
-#include "registry.h"
+#include "call/engine.h"
+#include "call/host.h"
+#include "call/plugin.h"
+#include "call/registry.h"
 
 /* When a plugin's load (its setup) completes. */
 typedef enum {

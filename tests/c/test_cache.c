@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cache.h"
+#include "call/cache.h"
 #include "check.h"
 
 static const mh_value *get(mh_cache *c, const char *key, uint64_t now) {

@@ -7,7 +7,7 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "config.h"
+#include "core/config.h"
 #include "moonhost_lua.h"
 
 /* ---- helpers ---- */

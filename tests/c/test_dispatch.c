@@ -1,4 +1,4 @@
-/* The caching dispatcher (host/dispatch.c) driven through a real host with
+/* The caching dispatcher (host/call/dispatch.c) driven through a real host with
  * the fake engine (fake_engine.c): no Lua is linked into this test.
  *
  *   static   one run per generation, concurrent first calls share it, a
@@ -24,9 +24,9 @@
 #include <string.h>
 
 #include "check.h"
-#include "dispatch.h"
+#include "call/dispatch.h"
 #include "fake_engine.h"
-#include "plugin.h"
+#include "call/plugin.h"
 
 static fake_plugin demo = {
   .name = "demo",

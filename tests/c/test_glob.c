@@ -5,8 +5,8 @@
 #include <time.h>
 
 #include "check.h"
-#include "glob.h"
-#include "watch.h"
+#include "core/glob.h"
+#include "app/watch.h"
 
 typedef struct {
   const char *pattern, *path;

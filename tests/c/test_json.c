@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "check.h"
-#include "codec.h"
+#include "codec/codec.h"
 
 static const mh_codec_limits lim = {64};
 

@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "log.h"
+#include "core/log.h"
 
 static int count_lines(const char *text, const char *needle) {
   int n = 0;

@@ -7,9 +7,9 @@
 #include <string.h>
 
 #include "check.h"
-#include "config.h"
-#include "host.h"
-#include "orpc.h"
+#include "core/config.h"
+#include "call/host.h"
+#include "transport/orpc.h"
 
 static const mh_codec_limits lim = {64};
 

@@ -1,4 +1,4 @@
-/* Plugin loads as transactions and generation lifetimes (host/plugin.c,
+/* Plugin loads as transactions and generation lifetimes (host/call/plugin.c,
  * registry.c, dispatch.c) with the fake engine: no Lua is linked.
  *
  *   a setup or create that fails leaves the previous generation serving
@@ -13,9 +13,9 @@
 #include <string.h>
 
 #include "check.h"
-#include "dispatch.h"
+#include "call/dispatch.h"
 #include "fake_engine.h"
-#include "plugin.h"
+#include "call/plugin.h"
 
 static fake_fixture fx;
 static mh_host *H;

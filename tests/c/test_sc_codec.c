@@ -8,9 +8,9 @@
 #include <string.h>
 
 #include "check.h"
-#include "codec.h"
-#include "envelope.h"
-#include "js_types.h"
+#include "codec/codec.h"
+#include "codec/envelope.h"
+#include "core/js_types.h"
 
 static const mh_codec_limits lim = {64};
 

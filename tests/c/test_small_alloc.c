@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "check.h"
-#include "small_alloc.h"
+#include "core/small_alloc.h"
 
 #define N 64
 

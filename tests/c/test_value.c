@@ -5,8 +5,8 @@
 #include <string.h>
 
 #include "check.h"
-#include "error.h"
-#include "value.h"
+#include "core/error.h"
+#include "core/value.h"
 
 /* ---- helpers ---- */
 

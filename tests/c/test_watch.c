@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "watch.h"
+#include "app/watch.h"
 
 #define MAX_EVENTS 64
 #define DEADLINE_MS 5000

@@ -10,8 +10,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "codec.h"
-#include "value.h"
+#include "codec/codec.h"
+#include "core/value.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,7 +1,7 @@
 /* Configuration fragments: the input is written to a temporary file and
  * evaluated by mh_config_eval_file (bindings/config_lua.c: the sandbox, its
  * instruction and memory limits, the Lua -> value conversion), then
- * checked, merged over the defaults and applied (host/config.c).
+ * checked, merged over the defaults and applied (host/core/config.c).
  *
  * Invariants:
  *   - a refused fragment gets a message starting with "FILE:";
@@ -18,8 +18,8 @@
 
 #include "common.h"
 #include "moonhost_lua.h"
-#include "config.h"
-#include "log.h"
+#include "core/config.h"
+#include "core/log.h"
 
 static char path[4096];
 static int fd = -1;

@@ -1,4 +1,4 @@
-/* devframe's "s:" codec (host/devframe_codec.c): "s:" + a structured-clone
+/* devframe's "s:" codec (host/codec/devframe_codec.c): "s:" + a structured-clone
  * record frame, as Vite DevTools 0.8 sends it.
  *
  * Invariants: those of fuzz_sc.c (common.c, fuzz_records_round_trip) for
@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "common.h"
-#include "error.h"
+#include "core/error.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   fuzz_set_input(data, size);

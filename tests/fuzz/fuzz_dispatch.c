@@ -1,4 +1,4 @@
-/* The dispatcher, the registry and plugin generations (host/dispatch.c,
+/* The dispatcher, the registry and plugin generations (host/call/dispatch.c,
  * registry.c, plugin.c, cache.c) under a sequence of operations read from
  * the input, against the fake engine of tests/c (no Lua linked).
  *
@@ -26,10 +26,10 @@
 #include <string.h>
 
 #include "common.h"
-#include "dispatch.h"
+#include "call/dispatch.h"
 #include "fake_engine.h"
-#include "log.h"
-#include "plugin.h"
+#include "core/log.h"
+#include "call/plugin.h"
 
 #define NNAMES 10
 #define NARGS 5 /* 0..3 as one integer argument, 4: no argument */

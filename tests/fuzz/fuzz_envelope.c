@@ -1,4 +1,4 @@
-/* Envelopes (host/envelope.c) on frames of any codec: mh_codec_detect,
+/* Envelopes (host/codec/envelope.c) on frames of any codec: mh_codec_detect,
  * decode, mh_envelope_parse (every kind), mh_envelope_take_args, then the
  * envelope encoders and mh_error_from_value / mh_error_to_value.
  *
@@ -19,8 +19,8 @@
 #include <string.h>
 
 #include "common.h"
-#include "envelope.h"
-#include "error.h"
+#include "codec/envelope.h"
+#include "core/error.h"
 
 static const mh_codec_limits lim = {64};
 

@@ -38,14 +38,14 @@
 #include <uv.h>
 
 #include "common.h"
-#include "config.h"
-#include "host.h"
-#include "host_setup.h"
-#include "log.h"
+#include "core/config.h"
+#include "call/host.h"
+#include "app/host_setup.h"
+#include "core/log.h"
 #include "moonhost_lua.h"
-#include "plugin.h"
-#include "reload_route.h"
-#include "server.h"
+#include "call/plugin.h"
+#include "app/reload_route.h"
+#include "transport/server.h"
 
 static mh_host host;
 static mh_config cfg;

@@ -1,4 +1,4 @@
-/* The JSON codec (host/json_codec.c): decode with a depth limit, re-encode,
+/* The JSON codec (host/codec/json_codec.c): decode with a depth limit, re-encode,
  * decode again.
  *
  * Invariants:
@@ -17,7 +17,7 @@
 #include <string.h>
 
 #include "common.h"
-#include "error.h"
+#include "core/error.h"
 
 #define DEPTH 64
 static const mh_codec_limits lim = {DEPTH};

@@ -22,7 +22,7 @@
 #include <string.h>
 
 #include "common.h"
-#include "error.h"
+#include "core/error.h"
 #include "lua_engine.h"
 
 #define DEPTH 64

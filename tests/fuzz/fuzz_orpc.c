@@ -1,4 +1,4 @@
-/* The oRPC body parsers (host/orpc_serial.c, host/orpc_multipart.c).
+/* The oRPC body parsers (host/codec/orpc_serial.c, host/transport/orpc_multipart.c).
  *
  * Input: a JSON body {json, meta} for mh_orpc_decode_json, or, when it
  * starts with "multipart/", a Content-Type line ending in "\n" followed by
@@ -19,8 +19,8 @@
 #include <string.h>
 
 #include "common.h"
-#include "error.h"
-#include "orpc.h"
+#include "core/error.h"
+#include "transport/orpc.h"
 
 static const mh_codec_limits lim = {64};
 #define NORM (FUZZ_NORM_INF_NULL | FUZZ_NORM_NEGZERO_INT | FUZZ_NORM_DROP_UNDEFINED)

@@ -1,9 +1,9 @@
 /* The peer mesh's relay path on request frames of any codec: what the host
  * does with the untrusted parts of a relay before any connection is
  * involved. The argument objects of relay, relay-event, make, announce and
- * provide (host/mesh_parse.c), the `to` target and the providers of a name
- * over a directory of peers built here (host/mesh_target.c), and the signed
- * identity of relayed calls (host/mesh_identity.c).
+ * provide (host/mesh/mesh_parse.c), the `to` target and the providers of a name
+ * over a directory of peers built here (host/mesh/mesh_target.c), and the signed
+ * identity of relayed calls (host/mesh/mesh_identity.c).
  *
  * Input: one wire frame. A request or event envelope gives the arguments
  * ("a") and the signed identity ("x"); any other value is taken as the one
@@ -45,11 +45,11 @@
 #include <string.h>
 
 #include "common.h"
-#include "envelope.h"
-#include "error.h"
-#include "mesh_identity.h"
-#include "mesh_parse.h"
-#include "mesh_target.h"
+#include "codec/envelope.h"
+#include "core/error.h"
+#include "mesh/mesh_identity.h"
+#include "mesh/mesh_parse.h"
+#include "mesh/mesh_target.h"
 
 static const mh_codec_limits lim = {64};
 /* Seeds in corpus/fuzz_relay carry identities signed with this key

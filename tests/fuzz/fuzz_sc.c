@@ -1,4 +1,4 @@
-/* The structured-clone record codec (host/sc_codec.c, host/sc_encode.c):
+/* The structured-clone record codec (host/codec/sc_codec.c, host/codec/sc_encode.c):
  * frames like [[2,[[1,2]]],[0,"t"],[0,"q"]].
  *
  * Invariants (common.c, fuzz_records_round_trip):
@@ -12,7 +12,7 @@
  *     codec, and it decodes to the same value up to what JSON loses (NaN and
  *     +-Infinity written as null); equal values encode to the same text. */
 #include "common.h"
-#include "sc_codec.h"
+#include "codec/sc_codec.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   fuzz_set_input(data, size);

@@ -10,7 +10,7 @@ export const MAKE = 'devtoolskit:internal:mesh:make'
 export const LINK_CHALLENGE = 'devtoolskit:internal:mesh:link-challenge'
 export const LINK = 'devtoolskit:internal:mesh:link'
 
-/** A link handshake proof (host/mesh_identity.h), written independently of the C. */
+/** A link handshake proof (host/mesh/mesh_identity.h), written independently of the C. */
 export function linkProof(key, side, dialerNonce, serverNonce, dialerHost, serverHost) {
   const f = (s) => `${Buffer.byteLength(s)}:${s}`
   const msg = `moonhost-link-v1 ${side} ${f(dialerNonce)} ${f(serverNonce)} ${f(dialerHost)} ${f(serverHost)}`

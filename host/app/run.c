@@ -1,0 +1,250 @@
+#include "app/run.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "session/client.h"
+#include "app/devserver.h"
+#include "call/host.h"
+#include "app/host_setup.h"
+#include "app/hotreload.h"
+#include "app/reload_route.h"
+#include "core/log.h"
+#include "mesh/mesh.h"
+#include "transport/ws_link.h"
+#include "call/plugin.h"
+#include "transport/server.h"
+
+#define SHUTDOWN_GRACE_MS 5000
+#define SHUTDOWN_TICK_MS 10
+#define SHUTDOWN_FLUSH_MS 200
+/* After SIGKILL to the dev server's group: how long to wait for it to go. */
+#define SHUTDOWN_KILL_WAIT_MS 1000
+/* After the dev server's group is gone: how long its pipes may take to reach
+ * end of file (only a process outside the group can hold them longer). */
+#define SHUTDOWN_DRAIN_MS 200
+
+typedef struct run_state {
+  mh_host host;
+  const mh_run_opts *opts;
+  int started, finished; /* initial plugin loads */
+  bool scanning, serving;
+  uv_signal_t sigint, sigterm, sighup;
+  uv_timer_t tick;
+  uint64_t shutdown_at;
+  uint64_t closing_since; /* when the forced closes went out */
+  int exit_code;
+  bool child_signalled;   /* the dev server's group was told to stop */
+  uint64_t killed_at;     /* when its group got SIGKILL */
+  uint64_t group_gone_at; /* when no process of its group was left */
+  int tty;                /* our controlling terminal (to tell a hang-up from `kill -HUP`), or -1 */
+} run_state;
+
+static void on_handle_closed(uv_handle_t *h) { (void)h; }
+
+static void close_signals(run_state *r) {
+  uv_signal_t *sigs[] = {&r->sigint, &r->sigterm, &r->sighup};
+  for (int i = 0; i < 3; i++)
+    if (!uv_is_closing((uv_handle_t *)sigs[i])) uv_close((uv_handle_t *)sigs[i], on_handle_closed);
+}
+
+/* Whether shutting down may go on as far as the dev server is concerned:
+ * its process group has exited (SIGKILL at the end of the grace period, then
+ * at most SHUTDOWN_KILL_WAIT_MS more) and its output has been read (at most
+ * SHUTDOWN_DRAIN_MS more). Never waits without a bound. */
+static bool devserver_settled(run_state *r, bool late) {
+  mh_devserver *d = r->host.devserver;
+  if (!d) return true;
+  uint64_t now = uv_now(r->host.loop);
+  if (mh_devserver_group_alive(d)) {
+    if (!late) return false;
+    if (!r->killed_at) {
+      mh_log_warn("dev", "'%s' still runs after the grace period: SIGKILL to its process group",
+                  mh_devserver_command(d));
+      mh_devserver_signal(d, SIGKILL);
+      r->killed_at = now;
+    }
+    if (now - r->killed_at < SHUTDOWN_KILL_WAIT_MS) return false;
+    mh_log_warn("dev", "processes of '%s' outlived SIGKILL; not waiting for them", mh_devserver_command(d));
+  } else if (mh_devserver_output_open(d)) {
+    if (!r->group_gone_at) r->group_gone_at = now;
+    if (now - r->group_gone_at < SHUTDOWN_DRAIN_MS) return false;
+    mh_log_warn("dev", "a process outside the group of '%s' holds its output open; no longer reading it",
+                mh_devserver_command(d));
+  }
+  mh_devserver_let_go(d);
+  return true;
+}
+
+/* Runs every few ms while shutting down: idle clients get 1001 at once,
+ * busy ones when their calls are done or the grace period is over. */
+static void shutdown_tick(uv_timer_t *t) {
+  run_state *r = t->data;
+  mh_host *h = &r->host;
+  bool late = uv_now(h->loop) - r->shutdown_at >= SHUTDOWN_GRACE_MS;
+  mh_list_each(pos, &h->clients) {
+    mh_client *c = mh_container_of(pos, mh_client, link);
+    if ((c->nincoming == 0 || late) && c->transport) c->ops->close(c->transport, 1001, "server shutting down");
+  }
+  if (!devserver_settled(r, late)) return;
+  if (h->nclients > 0) {
+    if (!late) return;
+    /* Past the grace period every client was just told 1001: give the close
+     * frames a moment to leave before lws is torn down. */
+    if (!r->closing_since) r->closing_since = uv_now(h->loop);
+    if (uv_now(h->loop) - r->closing_since < SHUTDOWN_FLUSH_MS) return;
+  }
+  uv_timer_stop(t);
+  uv_close((uv_handle_t *)t, on_handle_closed);
+  close_signals(r);
+  if (h->server) mh_server_stop(h->server);
+}
+
+static void begin_shutdown(run_state *r, int exit_code, const char *why) {
+  mh_host *h = &r->host;
+  if (h->stopping) return;
+  h->stopping = true;
+  r->exit_code = exit_code;
+  mh_log_info("host", "shutting down (%s)", why);
+  mh_hotreload_stop(h);
+  mh_links_stop(h);
+  mh_plugins_quiesce(h);
+  /* Also when the child exited by itself: what it started may still run. */
+  if (h->devserver && !r->child_signalled) {
+    mh_devserver_signal(h->devserver, SIGTERM);
+    r->child_signalled = true;
+  }
+  r->shutdown_at = uv_now(h->loop);
+  uv_timer_init(h->loop, &r->tick);
+  r->tick.data = r;
+  uv_timer_start(&r->tick, shutdown_tick, 0, SHUTDOWN_TICK_MS);
+}
+
+static void on_child_exit(void *ud, int code) {
+  run_state *r = ud;
+  if (!r->host.stopping) {
+    begin_shutdown(r, code, "the dev server exited");
+  } else if (r->exit_code == 0) {
+    /* Told to stop, it stopped: dying of that signal is a clean stop too. */
+    r->exit_code = code == 128 + SIGTERM || code == 128 + SIGINT || code == 128 + SIGHUP ? 0 : code;
+  }
+}
+
+/* The dev server runs in a session of its own, so a terminal that closes
+ * signals only moonhost: SIGHUP, which otherwise means "reload". When the
+ * terminal we started on is gone, it means what it says, and moonhost stops
+ * (passing SIGHUP on to the dev server's group). Under nohup (SIGHUP ignored
+ * at start) it always means reload. */
+static bool terminal_hung_up(run_state *r) { return r->tty >= 0 && tcgetpgrp(r->tty) < 0; }
+
+static int open_tty_unless_nohup(void) {
+  struct sigaction old;
+  if (sigaction(SIGHUP, NULL, &old) == 0 && old.sa_handler == SIG_IGN) return -1;
+  return open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC); /* -1 without a controlling terminal */
+}
+
+static void on_signal(uv_signal_t *s, int signum) {
+  run_state *r = s->data;
+  if (signum == SIGHUP && !terminal_hung_up(r)) {
+    mh_log_info("host", "SIGHUP: reloading the configuration and every plugin");
+    mh_hotreload_now(&r->host, NULL, NULL, NULL);
+    return;
+  }
+  if (r->host.stopping) {
+    mh_log_warn("host", "second signal: stopping now");
+    r->shutdown_at -= SHUTDOWN_GRACE_MS; /* the next tick is past the grace period */
+    return;
+  }
+  /* The dev server's process group gets the same signal, the way a terminal
+   * sends Ctrl-C to every process of the foreground job. */
+  if (r->host.devserver) {
+    mh_devserver_signal(r->host.devserver, signum);
+    r->child_signalled = true; /* it was told; don't send SIGTERM on top */
+  }
+  begin_shutdown(r, 0, signum == SIGINT ? "SIGINT" : signum == SIGTERM ? "SIGTERM" : "the terminal hung up");
+}
+
+/* Only once the port is bound, with the address really listened on. */
+static void announce(mh_host *h) {
+  const char *host = mh_server_address(h->server);
+  int v6 = strchr(host, ':') != NULL, port = mh_server_port(h->server);
+  const char *l = v6 ? "[" : "", *rb = v6 ? "]" : "";
+  mh_log_info("host", "listening on ws://%s%s%s:%d/__ws", l, host, rb, port);
+  if (h->token[0])
+    mh_log_info("host", "connect with ws://%s%s%s:%d/__ws?token=%s (token made at start; set auth.tokens to keep one)",
+                l, host, rb, port, h->token);
+  else if (!h->cfg->auth.required)
+    mh_log_warn("host", "auth.required is false: every local client is trusted");
+}
+
+static void start_serving(run_state *r) {
+  mh_host *h = &r->host;
+  if (r->serving || h->stopping) return;
+  r->serving = true;
+  int rc = mh_server_start(h, &h->server);
+  if (rc) {
+    begin_shutdown(r, rc, "cannot listen");
+    return;
+  }
+  mh_mesh_set_port(h, mh_server_port(h->server)); /* the default host id names it */
+  announce(h);
+  if (mh_reload_route_add(h)) mh_log_error("host", "out of memory: POST /__moonhost/reload is not served");
+  mh_hotreload_start(h);
+  mh_links_start(h);
+  if (r->opts->child_argv) {
+    h->devserver = mh_devserver_start(h->loop, r->opts->child_argv, h->cfg->root, on_child_exit, r);
+    if (!h->devserver) begin_shutdown(r, 127, "the dev server did not start");
+  }
+}
+
+static void on_initial_load(mh_plugin *p, const mh_error *err, void *ud) {
+  (void)p, (void)err;
+  run_state *r = ud;
+  r->finished++;
+  if (!r->scanning && r->finished == r->started) start_serving(r);
+}
+
+int mh_run_serve(mh_config *cfg, const mh_run_opts *opts) {
+  static run_state r; /* signal handles must outlive every callback */
+  memset(&r, 0, sizeof r);
+  r.opts = opts;
+  r.scanning = true;
+  mh_host *h = &r.host;
+  uv_loop_t *loop = uv_default_loop();
+  signal(SIGPIPE, SIG_IGN);
+  char *msg = NULL;
+  if (mh_host_setup(h, loop, cfg, opts->parts, &msg)) {
+    fprintf(stderr, "moonhost: %s\n", msg ? msg : "cannot start (out of memory or no randomness for the token)");
+    int bad_config = msg != NULL;
+    free(msg);
+    return bad_config ? 2 : 1;
+  }
+  h->config_dir = opts->config_dir;
+  h->config_required = opts->config_required;
+  h->config_overlay = opts->overlay;
+  r.tty = open_tty_unless_nohup(); /* before uv_signal_start replaces nohup's SIG_IGN */
+  uv_signal_t *sigs[] = {&r.sigint, &r.sigterm, &r.sighup};
+  int nums[] = {SIGINT, SIGTERM, SIGHUP};
+  for (int i = 0; i < 3; i++) {
+    uv_signal_init(loop, sigs[i]);
+    sigs[i]->data = &r;
+    uv_signal_start(sigs[i], on_signal, nums[i]);
+  }
+  mh_log_info("host", "moonhost %s (mode %s, root %s)", MOONHOST_VERSION, cfg->mode, cfg->root);
+  r.started = mh_plugins_load_dir(h, cfg->plugins_dir, on_initial_load, &r);
+  r.scanning = false;
+  if (r.finished == r.started) start_serving(&r);
+  uv_run(loop, UV_RUN_DEFAULT);
+  if (h->server) mh_server_free(h->server);
+  mh_devserver_free(h->devserver);
+  mh_host_teardown(h);
+  uv_run(loop, UV_RUN_DEFAULT); /* let handles released by plugins close */
+  if (uv_loop_close(loop)) mh_log_warn("host", "event loop closed with handles still open");
+  if (r.tty >= 0) close(r.tty);
+  return r.exit_code;
+}

@@ -1,0 +1,279 @@
+#include "call/dispatch.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "call/host.h"
+#include "core/log.h"
+#include "call/plugin.h"
+#include "call/events.h"
+#include "core/timer.h"
+
+/* One execution of a handler, and everyone waiting for its outcome. */
+typedef struct mh_run {
+  mh_host *host;
+  mh_fn *fn;
+  mh_list waiters;
+  mh_buf key;          /* query: canonical args (shared runs and the cache) */
+  mh_engine_call *ecall;  /* a plugin handler running, or */
+  mh_native_call *ncall;  /* a host function waiting */
+  bool finished;
+  /* An invalidate came while it ran: what it computed may predate the
+   * change, so it answers the callers it has but is neither joined nor kept
+   * (mh_dispatch_invalidate). */
+  bool stale;
+} mh_run;
+
+struct mh_waiter {
+  mh_list link;
+  mh_run *run;
+  mh_reply_fn reply; /* NULL once detached */
+  void *ud;
+  bool event; /* told when the run ends, but nobody answers its failure */
+};
+
+static void reply_now(mh_reply_fn reply, void *ud, const mh_value *result, const mh_error *err) {
+  if (reply) reply(ud, result, err);
+}
+
+static void reply_error_now(mh_reply_fn reply, void *ud, mh_error *err) {
+  reply_now(reply, ud, NULL, err);
+  mh_error_free(err);
+}
+
+static mh_waiter *add_waiter(mh_run *run, mh_reply_fn reply, void *ud, bool event) {
+  mh_waiter *w = calloc(1, sizeof *w);
+  if (!w) return NULL;
+  w->run = run;
+  w->reply = reply;
+  w->ud = ud;
+  w->event = event;
+  mh_list_insert_tail(&run->waiters, &w->link);
+  return w;
+}
+
+static void log_event_error(const mh_fn *fn, const mh_error *err) {
+  mh_log_warn("dispatch", "event %s failed: %s", fn->name, err->message);
+}
+
+/* Whether some waiter will pass a failure on to a caller. */
+static bool run_answered(const mh_run *run) {
+  mh_list_each(pos, (mh_list *)&run->waiters) {
+    const mh_waiter *w = mh_container_of(pos, mh_waiter, link);
+    if (!w->event) return true;
+  }
+  return false;
+}
+
+static void run_done(void *ud, mh_value *result, mh_error *err) {
+  mh_run *run = ud;
+  mh_fn *fn = run->fn;
+  mh_host *host = run->host;
+  run->finished = true;
+  /* A stale run was taken out of fn->runs already; a newer run may hold its key. */
+  if (fn->type == MH_FN_QUERY && run->key.len && !run->stale) mh_map_del(&fn->runs, run->key.data, run->key.len);
+  if (fn->static_run == run) fn->static_run = NULL;
+  if (err) {
+    fn->stats.errors++;
+    if (!run_answered(run) && fn->type == MH_FN_EVENT) log_event_error(fn, err);
+  } else if (!fn->registered || run->stale) {
+    /* nothing kept: a newer generation or an invalidate made it obsolete */
+  } else if (fn->type == MH_FN_STATIC) {
+    mh_value_free(fn->static_value);
+    fn->static_value = mh_value_copy(result);
+  } else if (fn->cache) {
+    mh_cache_put(fn->cache, run->key.data, run->key.len, result, mh_now_ms(host->loop));
+  }
+  /* One at a time from the head: a reply may cancel another waiter of this
+   * run (mh_dispatch_cancel frees it), so no pointer to the next one may be
+   * kept across the callback. */
+  while (!mh_list_empty(&run->waiters)) {
+    mh_waiter *w = mh_container_of(run->waiters.next, mh_waiter, link);
+    mh_list_remove(&w->link);
+    reply_now(w->reply, w->ud, result, err);
+    free(w);
+  }
+  mh_value_free(result);
+  mh_error_free(err);
+  mh_buf_free(&run->key);
+  free(run);
+  mh_fn_unref(fn);
+}
+
+/* Starts a run; returns the caller's waiter, or NULL if the outcome was
+ * delivered already (synchronous completion or failure). */
+static mh_waiter *start_run(mh_host *host, const mh_caller *caller, mh_fn *fn, mh_value *args, mh_buf *key,
+                            mh_reply_fn reply, void *ud, bool event) {
+  mh_run *run = calloc(1, sizeof *run);
+  mh_waiter *w = NULL;
+  if (run) mh_list_init(&run->waiters);
+  if (!run || (reply && !(w = add_waiter(run, reply, ud, event)))) {
+    free(run);
+    mh_value_free(args);
+    mh_buf_free(key);
+    reply_error_now(reply, ud, mh_error_new(MH_ERR_INTERNAL, "out of memory"));
+    return NULL;
+  }
+  run->host = host;
+  run->fn = fn;
+  mh_fn_ref(fn);
+  run->key = *key;
+  *key = (mh_buf)MH_BUF_INIT;
+  if (fn->type == MH_FN_QUERY) mh_map_put(&fn->runs, run->key.data, run->key.len, run);
+  if (fn->type == MH_FN_STATIC) fn->static_run = run;
+  fn->stats.runs++;
+  if (fn->native) {
+    mh_native_call *nc = fn->native->start(host, caller ? caller->client : NULL, args, run_done, run);
+    if (!nc) return NULL; /* finished (and freed) already */
+    run->ncall = nc;
+    return w;
+  }
+  mh_engine_call *ec =
+      host->engine->call(fn->gen->engine, fn->handler, args, caller ? caller->id : NULL, run_done, run);
+  if (!ec) return NULL; /* finished (and freed) already */
+  run->ecall = ec;
+  return w;
+}
+
+static mh_waiter *join_run(mh_fn *fn, mh_run *run, mh_value *args, mh_reply_fn reply, void *ud, bool event) {
+  mh_value_free(args);
+  fn->stats.shared++;
+  if (!reply) return NULL;
+  mh_waiter *w = add_waiter(run, reply, ud, event);
+  if (!w) reply_error_now(reply, ud, mh_error_new(MH_ERR_INTERNAL, "out of memory"));
+  return w;
+}
+
+static mh_waiter *call_builtin(mh_host *host, const mh_caller *caller, mh_fn *fn, mh_value *args, mh_reply_fn reply,
+                               void *ud, bool event) {
+  mh_error *err = NULL;
+  mh_value *v = fn->builtin(host, caller ? caller->client : NULL, args, &err);
+  /* As for a plugin's event: with no one to answer, the log says it failed
+   * (a relayed event refused by the last host was dropped without a word). */
+  if (err && event && fn->type == MH_FN_EVENT) log_event_error(fn, err);
+  reply_now(reply, ud, v, err);
+  mh_value_free(v);
+  mh_error_free(err);
+  mh_value_free(args);
+  return NULL;
+}
+
+static mh_waiter *dispatch(mh_host *host, const mh_caller *caller, const char *name, mh_value *args, bool optional,
+                           mh_reply_fn reply, void *ud, bool event) {
+  mh_fn *fn = mh_registry_get(&host->registry, name);
+  if (!fn) {
+    mh_value_free(args);
+    if (optional) {
+      mh_value undefined = {.type = MH_V_UNDEFINED};
+      reply_now(reply, ud, &undefined, NULL);
+      return NULL;
+    }
+    /* birpc's own wording, so existing clients recognise it. */
+    reply_error_now(reply, ud, mh_error_new(MH_ERR_NOT_FOUND, "[birpc] function \"%s\" not found", name));
+    return NULL;
+  }
+  fn->stats.calls++;
+  if (fn->builtin) return call_builtin(host, caller, fn, args, reply, ud, event);
+
+  mh_buf key = MH_BUF_INIT;
+  switch (fn->type) {
+  case MH_FN_STATIC:
+    if (fn->static_value) {
+      fn->stats.hits++;
+      reply_now(reply, ud, fn->static_value, NULL);
+      mh_value_free(args);
+      return NULL;
+    }
+    if (fn->static_run) return join_run(fn, fn->static_run, args, reply, ud, event);
+    return start_run(host, caller, fn, args, &key, reply, ud, event);
+  case MH_FN_QUERY: {
+    if (mh_value_canonical(args, &key)) {
+      mh_value_free(args);
+      reply_error_now(reply, ud, mh_error_new(MH_ERR_INTERNAL, "out of memory"));
+      return NULL;
+    }
+    if (fn->cache) {
+      const mh_value *hit = mh_cache_get(fn->cache, key.data, key.len, mh_now_ms(host->loop));
+      if (hit) {
+        fn->stats.hits++;
+        reply_now(reply, ud, hit, NULL);
+        mh_value_free(args);
+        mh_buf_free(&key);
+        return NULL;
+      }
+      fn->stats.misses++;
+    }
+    mh_run *run = mh_map_get(&fn->runs, key.data, key.len);
+    if (run) {
+      mh_buf_free(&key);
+      return join_run(fn, run, args, reply, ud, event);
+    }
+    return start_run(host, caller, fn, args, &key, reply, ud, event);
+  }
+  case MH_FN_ACTION:
+  case MH_FN_EVENT:
+  default: return start_run(host, caller, fn, args, &key, reply, ud, event);
+  }
+}
+
+mh_waiter *mh_dispatch(mh_host *host, const mh_caller *caller, const char *name, mh_value *args, bool optional,
+                       mh_reply_fn reply, void *ud) {
+  return dispatch(host, caller, name, args, optional, reply, ud, reply == NULL);
+}
+
+mh_waiter *mh_dispatch_event(mh_host *host, const mh_caller *caller, const char *name, mh_value *args, bool optional,
+                             mh_reply_fn done, void *ud) {
+  return dispatch(host, caller, name, args, optional, done, ud, true);
+}
+
+void mh_dispatch_detach(mh_waiter *w) { w->reply = NULL; }
+
+void mh_dispatch_cancel(mh_waiter *w) {
+  mh_run *run = w->run;
+  mh_list_remove(&w->link);
+  free(w);
+  /* A static run is kept: the next caller would only start it again
+   * (unless an invalidate detached it: then nobody can join it). */
+  if (!mh_list_empty(&run->waiters) || (run->fn->type == MH_FN_STATIC && !run->stale) || run->finished) return;
+  if (run->ncall)
+    run->fn->native->cancel(run->ncall);
+  else if (run->ecall)
+    run->host->engine->cancel(run->ecall);
+}
+
+int mh_dispatch_invalidate(mh_host *host, const char *name, const mh_value *args) {
+  mh_fn *fn = mh_registry_get(&host->registry, name);
+  if (!fn) return -1;
+  mh_events_emit(host, &(mh_event){.kind = MH_EV_CACHE_INVALIDATED, .function = name});
+  int dropped = 0;
+  /* A run in flight may have read what the caller just changed: it is
+   * detached (stale), so that later calls start afresh and its result is
+   * not kept; without this the invalidate was lost to the run's result. */
+  if (fn->type == MH_FN_STATIC && fn->static_run) {
+    fn->static_run->stale = true;
+    fn->static_run = NULL;
+  }
+  if (fn->type == MH_FN_STATIC && fn->static_value) {
+    mh_value_free(fn->static_value);
+    fn->static_value = NULL;
+    dropped = 1;
+  }
+  if (!fn->cache) return dropped;
+  if (!args) {
+    for (size_t i = 0; i < fn->runs.cap; i++)
+      if (mh_map_live(&fn->runs.slots[i])) ((mh_run *)fn->runs.slots[i].value)->stale = true;
+    mh_map_free(&fn->runs);
+    mh_cache_stats st;
+    mh_cache_get_stats(fn->cache, &st);
+    mh_cache_clear(fn->cache);
+    return (int)st.entries;
+  }
+  mh_buf key = MH_BUF_INIT;
+  if (mh_value_canonical(args, &key) == 0) {
+    mh_run *run = mh_map_del(&fn->runs, key.data, key.len);
+    if (run) run->stale = true;
+    dropped = mh_cache_drop(fn->cache, key.data, key.len);
+  }
+  mh_buf_free(&key);
+  return dropped;
+}

@@ -1,0 +1,103 @@
+/* Function registry: name -> function, filled by plugin generations.
+ *
+ * A generation stages its registrations while its setup runs; commit swaps
+ * them in for the plugin's previous generation in one step, so a caller
+ * always sees either the old set or the new one. */
+#ifndef MH_REGISTRY_H
+#define MH_REGISTRY_H
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "call/cache.h"
+#include "core/error.h"
+#include "core/list.h"
+#include "core/map.h"
+#include "core/value.h"
+
+typedef struct mh_host mh_host;
+typedef struct mh_gen mh_gen;
+typedef struct mh_run mh_run;
+
+typedef enum { MH_FN_QUERY, MH_FN_ACTION, MH_FN_STATIC, MH_FN_EVENT } mh_fn_type;
+
+/* A function implemented in C by the host itself (introspection). */
+typedef struct mh_client mh_client;
+/* caller is the client that made the call, or NULL (HTTP, the host itself). */
+typedef mh_value *(*mh_builtin_fn)(mh_host *host, mh_client *caller, const mh_value *args, mh_error **err);
+
+/* A host function that waits (relaying to another peer, say). start takes
+ * args and calls done exactly once, maybe before it returns (it then returns
+ * NULL); cancel stops the work and calls done with rpc_cancelled. */
+typedef struct mh_native_call mh_native_call;
+typedef void (*mh_native_done)(void *ud, mh_value *result, mh_error *err);
+typedef struct mh_native {
+  mh_native_call *(*start)(mh_host *host, mh_client *caller, mh_value *args, mh_native_done done, void *ud);
+  void (*cancel)(mh_native_call *c);
+} mh_native;
+
+typedef struct mh_fn_spec {
+  const char *name;
+  mh_fn_type type;
+  int handler;       /* engine handler id */
+  bool cached;       /* query only */
+  uint64_t ttl_ms;   /* 0: until invalidated */
+  size_t max_entries; /* 0: config default */
+  bool mesh;          /* also a provider for mesh make() (ctx.mesh.provide) */
+} mh_fn_spec;
+
+typedef struct mh_fn_stats {
+  uint64_t calls, runs, shared, hits, misses, errors;
+} mh_fn_stats;
+
+typedef struct mh_fn mh_fn;
+struct mh_fn {
+  char *name;
+  mh_fn_type type;
+  mh_gen *gen;         /* NULL for builtins */
+  int handler;
+  mh_builtin_fn builtin;
+  const mh_native *native;
+  mh_cache *cache;     /* cached queries */
+  mh_map runs;         /* query: canonical args -> mh_run in flight */
+  mh_run *static_run;  /* static: the first run, while in flight */
+  mh_value *static_value; /* static: the memoized result */
+  mh_fn_stats stats;
+  bool mesh_provided;  /* make() may pick the host to serve it */
+  int refs;            /* registry membership + runs in flight */
+  /* Runs when the last reference goes (plugin functions: frees the engine
+   * handler and drops the generation; set by plugin.c). */
+  void (*release)(mh_fn *fn);
+  bool registered;
+};
+
+typedef struct mh_registry {
+  mh_map by_name; /* name -> mh_fn */
+} mh_registry;
+
+const char *mh_fn_type_name(mh_fn_type t);
+int mh_fn_type_parse(const char *s); /* -1 when unknown */
+
+void mh_registry_init(mh_registry *r);
+void mh_registry_free(mh_registry *r);
+mh_fn *mh_registry_get(mh_registry *r, const char *name);
+/* Adds a host builtin; returns 0 or -1. */
+int mh_registry_add_builtin(mh_registry *r, const char *name, mh_fn_type type, mh_builtin_fn fn);
+int mh_registry_add_native(mh_registry *r, const char *name, mh_fn_type type, const mh_native *native);
+/* Whether `name` is free for plugin `gen` (free, or owned by gen's own plugin). */
+bool mh_registry_name_free_for(mh_registry *r, const char *name, const mh_gen *gen);
+
+/* 0 when `name` is free for gen; else -1 and *err (already registered,
+ * naming the owner). */
+int mh_registry_check_name(mh_registry *r, const char *name, const mh_gen *gen, mh_error **err);
+/* Swap in gen's staged functions for its plugin's current ones. On a name
+ * conflict nothing changes and -1 is returned with *err. */
+int mh_registry_commit(mh_registry *r, mh_gen *gen, mh_error **err);
+/* Remove every function of gen from the registry (plugin unloaded). */
+void mh_registry_remove_gen(mh_registry *r, mh_gen *gen);
+
+/* A function with one reference (the caller's), not yet registered. */
+mh_fn *mh_fn_new(const char *name, mh_fn_type type);
+void mh_fn_ref(mh_fn *fn);
+void mh_fn_unref(mh_fn *fn);
+
+#endif

@@ -1,0 +1,169 @@
+#include "codec/envelope.h"
+
+#include <string.h>
+
+/* A value that borrows a string; used to build envelopes on the stack
+ * without copying what they carry. Never freed. */
+#define MH_STR_VIEW(s) ((mh_value){.type = MH_V_STRING, .u.str = {(char *)(s), strlen(s)}})
+
+static const mh_value *field(const mh_value *obj, const char *key, mh_value ***slot) {
+  /* Last duplicate wins, as when JavaScript parses the frame. */
+  for (size_t i = obj->u.obj.len; i-- > 0;) {
+    mh_pair *p = &obj->u.obj.items[i];
+    if (p->key->u.str.len == strlen(key) && memcmp(p->key->u.str.ptr, key, p->key->u.str.len) == 0) {
+      if (slot) *slot = &p->val;
+      return p->val;
+    }
+  }
+  return NULL;
+}
+
+static bool id_present(const mh_value *id) {
+  /* birpc treats a falsy id as "no reply wanted". */
+  if (!id) return false;
+  switch (id->type) {
+  case MH_V_UNDEFINED:
+  case MH_V_NULL: return false;
+  case MH_V_BOOL: return id->u.b;
+  case MH_V_STRING: return id->u.str.len > 0;
+  default: return true;
+  }
+}
+
+int mh_envelope_parse(mh_value *root, mh_envelope *e, mh_error **err) {
+  memset(e, 0, sizeof *e);
+  if (root->type != MH_V_OBJECT) {
+    *err = mh_error_new(MH_ERR_BAD_REQUEST, "a frame must be an object envelope, got %s",
+                        mh_value_type_name(root->type));
+    return -1;
+  }
+  const mh_value *t = field(root, "t", NULL);
+  char tc = t && t->type == MH_V_STRING && t->u.str.len == 1 ? t->u.str.ptr[0] : '\0';
+  /* What the frame says it is, set before any refusal: a reply or a cancel
+   * is never answered, not even a broken one (client.c). */
+  e->kind = tc == 's' ? MH_ENV_REPLY : tc == 'c' ? MH_ENV_CANCEL : MH_ENV_REQUEST;
+  const mh_value *id = field(root, "i", NULL);
+  if (id_present(id)) {
+    if (id->type != MH_V_STRING && id->type != MH_V_INT && id->type != MH_V_FLOAT) {
+      *err = mh_error_new(MH_ERR_BAD_REQUEST, "envelope field 'i' must be a string or a number");
+      return -1;
+    }
+    e->id = id;
+  }
+  if (!tc) {
+    *err = mh_error_new(MH_ERR_BAD_REQUEST, "envelope field 't' must be \"q\", \"s\" or \"c\"");
+    return -1;
+  }
+  switch (tc) {
+  case 'q': {
+    const mh_value *m = field(root, "m", NULL);
+    if (!m || m->type != MH_V_STRING || m->u.str.len == 0) {
+      *err = mh_error_new(MH_ERR_BAD_REQUEST, "envelope field 'm' must be a non-empty string");
+      return -1;
+    }
+    if (m->u.str.len > MH_ENVELOPE_METHOD_MAX) {
+      *err = mh_error_new(MH_ERR_BAD_REQUEST, "envelope field 'm' is longer than %d bytes (%zu)",
+                          MH_ENVELOPE_METHOD_MAX, m->u.str.len);
+      return -1;
+    }
+    e->method = m->u.str.ptr;
+    const mh_value *a = field(root, "a", &e->args_slot);
+    if (a && a->type != MH_V_ARRAY && a->type != MH_V_UNDEFINED && a->type != MH_V_NULL) {
+      *err = mh_error_new(MH_ERR_BAD_REQUEST, "envelope field 'a' must be an array of arguments");
+      return -1;
+    }
+    if (a && a->type != MH_V_ARRAY) e->args_slot = NULL;
+    const mh_value *o = field(root, "o", NULL);
+    e->optional = o && o->type == MH_V_BOOL && o->u.b;
+    e->extra = field(root, "x", NULL);
+    e->kind = e->id ? MH_ENV_REQUEST : MH_ENV_EVENT;
+    return 0;
+  }
+  case 's':
+    if (!e->id) {
+      *err = mh_error_new(MH_ERR_BAD_REQUEST, "a reply envelope needs field 'i'");
+      return -1;
+    }
+    e->kind = MH_ENV_REPLY;
+    e->result = field(root, "r", NULL);
+    e->error = field(root, "e", NULL);
+    if (e->error && (e->error->type == MH_V_UNDEFINED || e->error->type == MH_V_NULL)) e->error = NULL;
+    return 0;
+  case 'c':
+    if (!e->id) {
+      *err = mh_error_new(MH_ERR_BAD_REQUEST, "a cancel envelope needs field 'i'");
+      return -1;
+    }
+    e->kind = MH_ENV_CANCEL;
+    return 0;
+  default:
+    *err = mh_error_new(MH_ERR_BAD_REQUEST, "envelope field 't' must be \"q\", \"s\" or \"c\"");
+    return -1;
+  }
+}
+
+mh_value *mh_envelope_take_args(mh_envelope *e) {
+  mh_value *args = NULL;
+  if (e->args_slot) {
+    args = *e->args_slot;
+    *e->args_slot = mh_value_undefined(); /* the root stays a valid tree */
+    e->args_slot = NULL;
+  }
+  return args ? args : mh_value_new(MH_V_ARRAY);
+}
+
+static int encode_pairs(const mh_codec *codec, mh_pair *pairs, size_t n, mh_buf *out, mh_error **err) {
+  mh_value root = {.type = MH_V_OBJECT, .u.obj = {pairs, n, n}};
+  return codec->encode(&root, out, err);
+}
+
+int mh_envelope_encode_reply(const mh_codec *codec, const mh_value *id, const mh_value *result,
+                             const mh_error *error, mh_buf *out, mh_error **err) {
+  mh_value kt = MH_STR_VIEW("t"), vs = MH_STR_VIEW("s"), ki = MH_STR_VIEW("i");
+  mh_value kr = MH_STR_VIEW("r"), ke = MH_STR_VIEW("e");
+  mh_pair pairs[3] = {{&kt, &vs}};
+  size_t n = 1;
+  if (id) pairs[n++] = (mh_pair){&ki, (mh_value *)id};
+  mh_value *errv = NULL;
+  if (error) {
+    /* Structured-clone clients (Vite DevTools) revive an Error record into a
+     * real Error, as the reference server sends it; that record holds only
+     * name and message, so the code travels in JSON frames only. */
+    errv = codec == &mh_codec_json ? mh_error_to_value(error)
+                                   : mh_value_error(error->name ? error->name : "Error", error->message);
+    if (!errv) {
+      *err = mh_error_new(MH_ERR_INTERNAL, "out of memory");
+      return -1;
+    }
+    pairs[n++] = (mh_pair){&ke, errv};
+  } else if (result && result->type != MH_V_UNDEFINED) {
+    pairs[n++] = (mh_pair){&kr, (mh_value *)result};
+  }
+  int rc = encode_pairs(codec, pairs, n, out, err);
+  mh_value_free(errv);
+  return rc;
+}
+
+int mh_envelope_encode_request(const mh_codec *codec, const char *id, const char *method,
+                               const mh_value *args, bool optional, const mh_value *extra, mh_buf *out,
+                               mh_error **err) {
+  mh_value km = MH_STR_VIEW("m"), vm = MH_STR_VIEW(method), ka = MH_STR_VIEW("a");
+  mh_value kt = MH_STR_VIEW("t"), vq = MH_STR_VIEW("q"), ki = MH_STR_VIEW("i");
+  mh_value ko = MH_STR_VIEW("o"), vtrue = {.type = MH_V_BOOL, .u.b = true};
+  mh_value vi = MH_STR_VIEW(id ? id : "");
+  mh_value empty = {.type = MH_V_ARRAY};
+  mh_value kx = MH_STR_VIEW("x");
+  /* Key order as birpc writes it: m, a, t, i, o (then our x). */
+  mh_pair pairs[6] = {{&km, &vm}, {&ka, (mh_value *)(args ? args : &empty)}, {&kt, &vq}};
+  size_t n = 3;
+  if (id) pairs[n++] = (mh_pair){&ki, &vi};
+  if (optional) pairs[n++] = (mh_pair){&ko, &vtrue};
+  if (extra) pairs[n++] = (mh_pair){&kx, (mh_value *)extra};
+  return encode_pairs(codec, pairs, n, out, err);
+}
+
+int mh_envelope_encode_cancel(const mh_codec *codec, const char *id, mh_buf *out, mh_error **err) {
+  mh_value kt = MH_STR_VIEW("t"), vc = MH_STR_VIEW("c"), ki = MH_STR_VIEW("i"), vi = MH_STR_VIEW(id);
+  mh_pair pairs[2] = {{&kt, &vc}, {&ki, &vi}};
+  return encode_pairs(codec, pairs, 2, out, err);
+}

@@ -1,0 +1,54 @@
+/* birpc envelopes as value trees.
+ *   request {"t":"q","i":ID,"m":NAME,"a":[ARGS],"o":true?}
+ *   event   {"t":"q","m":NAME,"a":[ARGS]}          (no i, or i null/false/"")
+ *   reply   {"t":"s","i":ID,"r":RESULT} | {"t":"s","i":ID,"e":ERROR}
+ *   cancel  {"t":"c","i":ID}                        (our extension)
+ * A relayed request or event also carries "x": {"from": PEER, "sig": HMAC}
+ * (the caller's identity signed by the host; plain birpc peers ignore it). */
+#ifndef MH_ENVELOPE_H
+#define MH_ENVELOPE_H
+#include <stdbool.h>
+
+#include "core/buf.h"
+#include "codec/codec.h"
+#include "core/error.h"
+#include "core/value.h"
+
+/* Longest function name a request may carry, in bytes. Longer names are
+ * bad_request: a refused or unknown name is echoed in the reply and the
+ * log, so an unbounded one let any client (untrusted too) make the host
+ * copy up to a whole message into both. */
+#define MH_ENVELOPE_METHOD_MAX 256
+
+typedef enum { MH_ENV_REQUEST, MH_ENV_EVENT, MH_ENV_REPLY, MH_ENV_CANCEL } mh_env_kind;
+
+typedef struct mh_envelope {
+  mh_env_kind kind;
+  const mh_value *id;     /* borrowed from the frame's root */
+  const char *method;
+  mh_value **args_slot;   /* where the args live in the root, to take them */
+  bool optional;
+  const mh_value *result; /* reply; NULL means undefined */
+  const mh_value *error;  /* reply error, or NULL */
+  const mh_value *extra;  /* request: "x", the signed identity of a relayed call, or NULL */
+} mh_envelope;
+
+/* Reads an envelope out of a decoded frame. On error returns -1 with *err
+ * (bad_request) and, when the frame had a usable id, e->id set so the
+ * error can be answered; e->kind is then MH_ENV_REPLY or MH_ENV_CANCEL when
+ * "t" said so (such a frame is not answered), else MH_ENV_REQUEST. */
+int mh_envelope_parse(mh_value *root, mh_envelope *e, mh_error **err);
+/* Takes the args out of the frame (an empty ARRAY when there were none). */
+mh_value *mh_envelope_take_args(mh_envelope *e);
+
+/* Encoders append one frame to out. */
+int mh_envelope_encode_reply(const mh_codec *codec, const mh_value *id, const mh_value *result,
+                             const mh_error *error, mh_buf *out, mh_error **err);
+/* id NULL: an event (no reply expected). extra: the "x" field, or NULL. */
+int mh_envelope_encode_request(const mh_codec *codec, const char *id, const char *method,
+                               const mh_value *args, bool optional, const mh_value *extra, mh_buf *out,
+                               mh_error **err);
+/* {"t":"c","i":ID}: asks the other side to stop a call we made. */
+int mh_envelope_encode_cancel(const mh_codec *codec, const char *id, mh_buf *out, mh_error **err);
+
+#endif

@@ -1,0 +1,145 @@
+/* Logging to stderr: "2024-05-01T12:00:00.123Z info  [area] message".
+ * Each event is formatted into one buffer and written with one call so
+ * lines from different sources do not interleave mid-line. */
+#include "core/log.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "core/buf.h"
+
+static mh_log_level mh_log_current = MH_LOG_INFO;
+
+/* Padded to the same width so messages line up. */
+static const char *const mh_log_names[] = {"error", "warn", "info", "debug", "trace"};
+static const char *const mh_log_padded[] = {"error", "warn ", "info ", "debug", "trace"};
+#define MH_LOG_NLEVELS (sizeof mh_log_names / sizeof mh_log_names[0])
+
+void mh_log_set_level(mh_log_level level) { mh_log_current = level; }
+mh_log_level mh_log_get_level(void) { return mh_log_current; }
+
+int mh_log_level_parse(const char *name) {
+  if (!name) return -1;
+  for (size_t i = 0; i < MH_LOG_NLEVELS; i++)
+    if (strcasecmp(name, mh_log_names[i]) == 0) return (int)i;
+  return -1;
+}
+
+const char *mh_log_level_name(mh_log_level level) {
+  return (unsigned)level < MH_LOG_NLEVELS ? mh_log_names[level] : "unknown";
+}
+
+int mh_log_enabled(mh_log_level level) { return level <= mh_log_current; }
+
+/* "YYYY-MM-DDTHH:MM:SS.mmmZ" into buf (at least 32 bytes). */
+static void mh_log_timestamp(char *buf, size_t size) {
+  struct timespec ts;
+  struct tm tm;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  gmtime_r(&ts.tv_sec, &tm);
+  size_t n = strftime(buf, size, "%Y-%m-%dT%H:%M:%S", &tm);
+  snprintf(buf + n, size - n, ".%03ldZ", (long)(ts.tv_nsec / 1000000));
+}
+
+/* Appends msg so that a multi-line message (a Lua traceback) stays
+ * readable yet unambiguous: continuation lines start with "    | ", so every
+ * line that starts with a timestamp starts a new event. */
+static int mh_log_append_escaped(mh_buf *b, const char *msg, size_t len) {
+  size_t start = 0;
+  for (size_t i = 0; i < len; i++) {
+    if (msg[i] != '\n' && msg[i] != '\r') continue;
+    if (mh_buf_append(b, msg + start, i - start)) return -1;
+    if (msg[i] == '\n' && mh_buf_append(b, "\n    | ", 7)) return -1;
+    start = i + 1;
+  }
+  return mh_buf_append(b, msg + start, len - start);
+}
+
+/* Slow path: long messages or messages with line breaks go through a heap
+ * buffer. head is the already formatted "TIME LEVEL [area] " prefix. */
+static void mh_log_write_slow(const char *head, size_t headlen, const char *fmt, va_list ap) {
+  mh_buf msg = MH_BUF_INIT, line = MH_BUF_INIT;
+  va_list ap2;
+  va_copy(ap2, ap);
+  int n = vsnprintf(NULL, 0, fmt, ap2);
+  va_end(ap2);
+  if (n >= 0 && mh_buf_reserve(&msg, (size_t)n) == 0) {
+    vsnprintf(msg.data, (size_t)n + 1, fmt, ap);
+    if (mh_buf_append(&line, head, headlen) == 0 && mh_log_append_escaped(&line, msg.data, (size_t)n) == 0 &&
+        mh_buf_append(&line, "\n", 1) == 0)
+      fwrite(line.data, 1, line.len, stderr);
+  }
+  mh_buf_free(&msg);
+  mh_buf_free(&line);
+}
+
+static void mh_log_v(mh_log_level level, const char *area, const char *fmt, va_list ap);
+
+void mh_log(mh_log_level level, const char *area, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  mh_log_v(level, area, fmt, ap);
+  va_end(ap);
+}
+
+static uint64_t mh_log_monotonic_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+void mh_log_limited(mh_log_site *site, mh_log_level level, const char *area, const char *fmt, ...) {
+  if (!mh_log_enabled(level)) return;
+  if (!mh_bucket_take(&site->bucket, MH_LOG_SITE_PER_S, MH_LOG_SITE_BURST, mh_log_monotonic_ms())) {
+    site->suppressed++;
+    return;
+  }
+  if (site->suppressed) {
+    mh_log(level, area, "%" PRIu64 " lines like the next one were suppressed (more than %d a second)",
+           site->suppressed, MH_LOG_SITE_PER_S);
+    site->suppressed = 0;
+  }
+  va_list ap;
+  va_start(ap, fmt);
+  mh_log_v(level, area, fmt, ap);
+  va_end(ap);
+}
+
+static void mh_log_v(mh_log_level level, const char *area, const char *fmt, va_list ap_in) {
+  if (!mh_log_enabled(level)) return;
+  char stamp[40];
+  mh_log_timestamp(stamp, sizeof stamp);
+  const char *lvl = (unsigned)level < MH_LOG_NLEVELS ? mh_log_padded[level] : "?????";
+
+  /* Common case: the whole line fits on the stack and has no line breaks. */
+  char line[1024];
+  int head = snprintf(line, sizeof line, "%s %s [%s] ", stamp, lvl, area ? area : "-");
+  if (head < 0) return;
+  if ((size_t)head < sizeof line - 1) {
+    va_list ap;
+    va_copy(ap, ap_in);
+    int n = vsnprintf(line + head, sizeof line - (size_t)head, fmt, ap);
+    va_end(ap);
+    size_t total = (size_t)head + (size_t)(n < 0 ? 0 : n);
+    if (n >= 0 && total < sizeof line - 1 && !memchr(line + head, '\n', (size_t)n) &&
+        !memchr(line + head, '\r', (size_t)n)) {
+      line[total] = '\n';
+      fwrite(line, 1, total + 1, stderr);
+      return;
+    }
+  }
+  /* Rebuild the prefix: it may itself have been cut off above. */
+  mh_buf prefix = MH_BUF_INIT;
+  if (mh_buf_appendf(&prefix, "%s %s [%s] ", stamp, lvl, area ? area : "-") == 0) {
+    va_list ap;
+    va_copy(ap, ap_in);
+    mh_log_write_slow(prefix.data, prefix.len, fmt, ap);
+    va_end(ap);
+  }
+  mh_buf_free(&prefix);
+}

@@ -1,0 +1,383 @@
+#include "session/client.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "session/auth.h"
+#include "codec/envelope.h"
+#include "call/host.h"
+#include "core/log.h"
+#include "core/timer.h"
+
+/* A call from the client that has not been answered yet. */
+typedef struct mh_incoming {
+  mh_list link;
+  mh_client *client;
+  mh_value *id;
+  mh_waiter *waiter;
+  bool event;       /* no reply wanted: only counted while it runs */
+  bool dispatching; /* inside mh_dispatch: a synchronous reply must not free us */
+  bool answered;
+} mh_incoming;
+
+struct mh_outcall {
+  mh_client *client;
+  char id[24];
+  char *method;
+  mh_timer *timer;
+  uint64_t timeout_ms;
+  mh_outcall_cb cb;
+  void *ud;
+};
+
+mh_client *mh_client_new(mh_host *host, const mh_client_ops *ops, void *transport) {
+  mh_client *c = calloc(1, sizeof *c);
+  if (!c) return NULL;
+  c->host = host;
+  c->ops = ops;
+  c->transport = transport;
+  c->codec = &mh_codec_json;
+  c->trusted = !host->cfg->auth.required; /* the transport trusts it on a valid token */
+  snprintf(c->id, sizeof c->id, "c%" PRIu64, ++host->next_client_id);
+  mh_list_init(&c->incoming);
+  c->outcalls = (mh_map)MH_MAP_INIT;
+  mh_list_insert_tail(&host->clients, &c->link);
+  host->nclients++;
+  return c;
+}
+
+mh_client *mh_client_find(mh_host *host, const char *id) {
+  mh_list_each(pos, &host->clients) {
+    mh_client *c = mh_container_of(pos, mh_client, link);
+    if (strcmp(c->id, id) == 0) return c;
+  }
+  return NULL;
+}
+
+static int send_buf(mh_client *c, mh_buf *b) {
+  if (!c->transport) return -1;
+  return c->ops->send(c->transport, b->data, b->len);
+}
+
+/* Answers a call (id may be NULL when the frame had none to echo). */
+static void send_reply(mh_client *c, const mh_value *id, const mh_value *result, const mh_error *err) {
+  if (!c->transport) return;
+  mh_buf b = MH_BUF_INIT;
+  mh_error *eerr = NULL;
+  if (mh_envelope_encode_reply(c->codec, id, result, err, &b, &eerr)) {
+    /* The result cannot travel in this codec: answer with why instead. */
+    mh_log_warn("client", "%s: cannot encode reply: %s", c->id, eerr->message);
+    mh_buf_reset(&b);
+    mh_error *e2 = NULL;
+    if (mh_envelope_encode_reply(c->codec, id, NULL, eerr, &b, &e2)) mh_error_free(e2);
+    mh_error_free(eerr);
+  }
+  if (b.len) send_buf(c, &b);
+  mh_buf_free(&b);
+}
+
+static void reply_error(mh_client *c, const mh_value *id, mh_error *err) {
+  send_reply(c, id, NULL, err);
+  mh_error_free(err);
+}
+
+static void incoming_free(mh_incoming *in) {
+  mh_list_remove(&in->link);
+  in->client->nincoming--;
+  mh_value_free(in->id);
+  free(in);
+}
+
+static void incoming_reply(void *ud, const mh_value *result, const mh_error *err) {
+  mh_incoming *in = ud;
+  if (!in->event) send_reply(in->client, in->id, result, err);
+  in->answered = true;
+  if (!in->dispatching) incoming_free(in);
+}
+
+/* The name is at most MH_ENVELOPE_METHOD_MAX bytes (envelope.c), and the
+ * line is rate-limited: a refused call costs the host little either way. */
+static void refuse_untrusted(mh_client *c, mh_envelope *e) {
+  mh_log_warn_limited("auth", "%s: untrusted call to %s refused", c->id, e->method);
+  if (e->kind == MH_ENV_REQUEST)
+    reply_error(c, e->id, mh_error_new(MH_ERR_UNAUTHORIZED,
+                                       "RPC call to \"%s\" was rejected: the caller is not authorized.", e->method));
+}
+
+/* An untrusted client (auth.required, no token yet) may send
+ * limits.untrusted_calls_per_s calls and events a second, in bursts of as
+ * many: a token bucket, so the handshake of a real client always passes. */
+static bool untrusted_rate_ok(mh_client *c) {
+  if (c->trusted || !c->host->cfg->auth.required) return true;
+  double rate = c->host->cfg->limits.untrusted_calls_per_s;
+  return mh_bucket_take(&c->untrusted_rate, rate, rate, mh_now_ms(c->host->loop));
+}
+
+static void refuse_rate(mh_client *c, mh_envelope *e) {
+  int rate = c->host->cfg->limits.untrusted_calls_per_s;
+  mh_log_warn_limited("auth", "%s: untrusted client over %d calls a second: %s refused", c->id, rate, e->method);
+  if (e->kind == MH_ENV_REQUEST)
+    reply_error(c, e->id, mh_error_new(MH_ERR_OVERLOADED, "too many calls from an untrusted client (limit %d a second)",
+                                       rate));
+}
+
+/* Calls and events alike hold a slot of max_inflight_per_client until their
+ * run ends: events used to run uncounted, so one client could start any
+ * number of handlers that sleep. */
+static void on_request(mh_client *c, mh_envelope *e) {
+  mh_host *h = c->host;
+  bool event = e->kind == MH_ENV_EVENT;
+  int limit = h->cfg->limits.max_inflight_per_client;
+  if (c->nincoming >= limit) {
+    if (event)
+      mh_log_warn_limited("client", "%s: event %s dropped: too many calls in flight (limit %d)", c->id, e->method,
+                          limit);
+    else
+      reply_error(c, e->id, mh_error_new(MH_ERR_OVERLOADED, "too many calls in flight (limit %d)", limit));
+    return;
+  }
+  mh_incoming *in = calloc(1, sizeof *in);
+  mh_value *id = event ? NULL : mh_value_copy(e->id);
+  if (!in || (!event && !id)) {
+    free(in);
+    mh_value_free(id);
+    if (event)
+      mh_log_warn("client", "%s: event %s dropped: out of memory", c->id, e->method);
+    else
+      reply_error(c, e->id, mh_error_new(MH_ERR_INTERNAL, "out of memory"));
+    return;
+  }
+  in->client = c;
+  in->id = id;
+  in->event = event;
+  in->dispatching = true;
+  mh_list_insert_tail(&c->incoming, &in->link);
+  c->nincoming++;
+  mh_value *args = mh_envelope_take_args(e);
+  mh_caller caller = {c, c->id};
+  mh_waiter *w = event ? mh_dispatch_event(h, &caller, e->method, args, e->optional, incoming_reply, in)
+                       : mh_dispatch(h, &caller, e->method, args, e->optional, incoming_reply, in);
+  in->dispatching = false;
+  if (in->answered)
+    incoming_free(in);
+  else
+    in->waiter = w;
+}
+
+static void outcall_finish(mh_outcall *oc, mh_value *result, mh_error *err) {
+  mh_map_del(&oc->client->outcalls, oc->id, strlen(oc->id));
+  mh_timer_stop(oc->timer);
+  mh_outcall_cb cb = oc->cb;
+  void *ud = oc->ud;
+  free(oc->method);
+  free(oc);
+  cb(ud, result, err);
+}
+
+static void on_reply(mh_client *c, mh_envelope *e) {
+  char key[64];
+  if (e->id->type == MH_V_STRING)
+    snprintf(key, sizeof key, "%s", e->id->u.str.ptr);
+  else
+    key[0] = '\0';
+  mh_outcall *oc = key[0] ? mh_map_get(&c->outcalls, key, strlen(key)) : NULL;
+  if (!oc) {
+    mh_log_debug("client", "%s: reply to unknown call ignored", c->id);
+    return;
+  }
+  if (e->error) {
+    outcall_finish(oc, NULL, mh_error_from_value(e->error));
+    return;
+  }
+  mh_value *v = e->result ? mh_value_copy(e->result) : mh_value_undefined();
+  if (!v)
+    outcall_finish(oc, NULL, mh_error_new(MH_ERR_INTERNAL, "out of memory"));
+  else
+    outcall_finish(oc, v, NULL);
+}
+
+static void on_cancel(mh_client *c, mh_envelope *e) {
+  mh_list_each(pos, &c->incoming) {
+    mh_incoming *in = mh_container_of(pos, mh_incoming, link);
+    if (in->event || !mh_value_equal(in->id, e->id) || !in->waiter) continue;
+    mh_dispatch_cancel(in->waiter);
+    reply_error(c, in->id, mh_error_new(MH_ERR_CANCELLED, "call cancelled by the client"));
+    incoming_free(in);
+    return;
+  }
+  /* Usually a call that was answered as the cancel crossed the reply. */
+  mh_log_debug("client", "%s: cancel for no call in flight ignored", c->id);
+}
+
+void mh_client_on_frame(mh_client *c, const char *data, size_t len) {
+  const mh_codec *codec = mh_codec_detect(data, len);
+  if (!codec) {
+    mh_log_warn_limited("client", "%s: frame in no known encoding (%zu bytes)", c->id, len);
+    reply_error(c, NULL, mh_error_new(MH_ERR_BAD_REQUEST, "frame is not in a known encoding"));
+    return;
+  }
+  c->codec = codec;
+  mh_error *err = NULL;
+  mh_value *root = codec->decode(data, len, &c->host->codec_limits, &err);
+  if (!root) {
+    mh_log_warn_limited("client", "%s: bad frame: %s", c->id, err->message);
+    mh_value *id = codec->salvage_id ? codec->salvage_id(data, len) : NULL;
+    reply_error(c, id, err);
+    mh_value_free(id);
+    return;
+  }
+  mh_envelope e;
+  if (mh_envelope_parse(root, &e, &err)) {
+    if (e.kind == MH_ENV_REPLY || e.kind == MH_ENV_CANCEL) {
+      /* Nobody waits for an answer to a reply or a cancel, and two peers
+       * that answered each other's broken replies would never stop. */
+      mh_log_warn_limited("client", "%s: bad %s ignored: %s", c->id, e.kind == MH_ENV_REPLY ? "reply" : "cancel",
+                  err->message);
+      mh_error_free(err);
+      mh_value_free(root);
+      return;
+    }
+    mh_log_warn_limited("client", "%s: bad envelope: %s", c->id, err->message);
+    reply_error(c, e.id, err);
+    mh_value_free(root);
+    return;
+  }
+  bool call = e.kind == MH_ENV_REQUEST || e.kind == MH_ENV_EVENT;
+  if (call && !untrusted_rate_ok(c)) {
+    refuse_rate(c, &e);
+    mh_value_free(root);
+    return;
+  }
+  if (call && !mh_auth_may_call(c, e.method)) {
+    refuse_untrusted(c, &e);
+    mh_value_free(root);
+    return;
+  }
+  switch (e.kind) {
+  case MH_ENV_REQUEST:
+  case MH_ENV_EVENT: on_request(c, &e); break;
+  case MH_ENV_REPLY: on_reply(c, &e); break;
+  case MH_ENV_CANCEL: on_cancel(c, &e); break;
+  }
+  mh_value_free(root);
+}
+
+void mh_client_gone(mh_client *c) {
+  mh_events_emit(c->host, &(mh_event){.kind = MH_EV_CLIENT_GONE, .client = c});
+  c->transport = NULL;
+  mh_list_remove(&c->link);
+  c->host->nclients--;
+  mh_list_each_safe(pos, &c->incoming) {
+    mh_incoming *in = mh_container_of(pos, mh_incoming, link);
+    /* A call's run is stopped with nobody left to answer; an event's goes
+     * on, as it did before events were counted. */
+    if (in->waiter && in->event)
+      mh_dispatch_detach(in->waiter);
+    else if (in->waiter)
+      mh_dispatch_cancel(in->waiter);
+    incoming_free(in);
+  }
+  for (size_t i = 0; i < c->outcalls.cap; i++) {
+    mh_map_slot *s = &c->outcalls.slots[i];
+    if (mh_map_live(s)) {
+      mh_outcall *oc = s->value;
+      outcall_finish(oc, NULL, mh_error_new(MH_ERR_DISCONNECTED, "client %s disconnected before answering \"%s\"",
+                                            c->id, oc->method));
+    }
+  }
+  mh_map_free(&c->outcalls);
+  mh_value_free(c->roles);
+  free(c);
+}
+
+int mh_client_send_frame(mh_client *c, const char *data, size_t len) {
+  return c->transport ? c->ops->send(c->transport, data, len) : -1;
+}
+
+int mh_client_event(mh_client *c, const char *method, const mh_value *args, bool optional) {
+  return mh_client_event_ex(c, method, args, optional, NULL);
+}
+
+int mh_client_event_ex(mh_client *c, const char *method, const mh_value *args, bool optional, const mh_value *extra) {
+  mh_buf b = MH_BUF_INIT;
+  mh_error *err = NULL;
+  int rc = -1;
+  if (mh_envelope_encode_request(c->codec, NULL, method, args, optional, extra, &b, &err) == 0)
+    rc = send_buf(c, &b);
+  else {
+    mh_log_warn("client", "%s: cannot encode event %s: %s", c->id, method, err->message);
+    mh_error_free(err);
+  }
+  mh_buf_free(&b);
+  return rc;
+}
+
+static void outcall_timeout(void *ud) {
+  mh_outcall *oc = ud;
+  oc->timer = NULL; /* it freed itself */
+  outcall_finish(oc, NULL,
+                 mh_error_new(MH_ERR_TIMEOUT, "client %s did not answer \"%s\" within %" PRIu64 " ms",
+                              oc->client->id, oc->method, oc->timeout_ms));
+}
+
+mh_outcall *mh_client_call(mh_client *c, const char *method, const mh_value *args, uint64_t timeout_ms,
+                           mh_outcall_cb cb, void *ud) {
+  return mh_client_call_ex(c, method, args, NULL, timeout_ms, cb, ud);
+}
+
+mh_outcall *mh_client_call_ex(mh_client *c, const char *method, const mh_value *args, const mh_value *extra,
+                              uint64_t timeout_ms, mh_outcall_cb cb, void *ud) {
+  mh_outcall *oc = calloc(1, sizeof *oc);
+  mh_buf b = MH_BUF_INIT;
+  mh_error *err = NULL;
+  if (!oc || !(oc->method = strdup(method))) {
+    free(oc);
+    cb(ud, NULL, mh_error_new(MH_ERR_INTERNAL, "out of memory"));
+    return NULL;
+  }
+  oc->client = c;
+  oc->cb = cb;
+  oc->ud = ud;
+  oc->timeout_ms = timeout_ms;
+  snprintf(oc->id, sizeof oc->id, "s%" PRIu64, ++c->next_out_id);
+  if (mh_envelope_encode_request(c->codec, oc->id, method, args, false, extra, &b, &err)) goto fail;
+  if (mh_map_put(&c->outcalls, oc->id, strlen(oc->id), oc)) {
+    err = mh_error_new(MH_ERR_INTERNAL, "out of memory");
+    goto fail;
+  }
+  if (send_buf(c, &b)) {
+    mh_map_del(&c->outcalls, oc->id, strlen(oc->id));
+    err = mh_error_new(MH_ERR_DISCONNECTED, "client %s is not connected", c->id);
+    goto fail;
+  }
+  mh_buf_free(&b);
+  oc->timer = mh_timer_start(c->host->loop, timeout_ms, outcall_timeout, oc);
+  return oc;
+fail:
+  mh_buf_free(&b);
+  free(oc->method);
+  free(oc);
+  cb(ud, NULL, err);
+  return NULL;
+}
+
+void mh_outcall_abort(mh_outcall *oc) {
+  mh_buf b = MH_BUF_INIT;
+  mh_error *err = NULL;
+  /* Tell the client to stop, then forget the call: a late reply is ignored. */
+  if (mh_envelope_encode_cancel(oc->client->codec, oc->id, &b, &err) == 0)
+    send_buf(oc->client, &b);
+  else
+    mh_error_free(err);
+  mh_buf_free(&b);
+  mh_outcall_cancel(oc);
+}
+
+void mh_outcall_cancel(mh_outcall *oc) {
+  mh_map_del(&oc->client->outcalls, oc->id, strlen(oc->id));
+  mh_timer_stop(oc->timer);
+  free(oc->method);
+  free(oc);
+}

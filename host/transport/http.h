@@ -1,0 +1,93 @@
+/* One HTTP request and its response, for route handlers (http_routes.c,
+ * the oRPC endpoint, the reload route of hotreload.c). A handler answers with
+ * mh_http_respond, now or later; if the connection goes away first, x->conn
+ * becomes NULL and the exchange lives until mh_http_respond is called (which
+ * then frees it). Handlers are found in a route table that modules register
+ * into (mh_http_add_route), so the connection code names none of them. */
+#ifndef MH_HTTP_H
+#define MH_HTTP_H
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "core/buf.h"
+
+typedef struct mh_host mh_host;
+typedef struct mh_conn mh_conn;
+typedef struct mh_server mh_server;
+typedef struct mh_timer mh_timer;
+
+#define MH_HTTP_MAX_HEADERS 8
+
+typedef struct mh_http_exchange {
+  mh_conn *conn;     /* NULL once the connection is gone */
+  mh_host *host;
+  int method;        /* LWSHUMETH_GET, LWSHUMETH_POST, ... */
+  char method_name[8];
+  mh_buf body;
+  bool body_too_large;
+  bool routed;       /* handed to the router: a handler may answer later */
+  bool routing;      /* inside the router's call: a response is written on return */
+  /* response */
+  bool ready;
+  int status;
+  char content_type[64];
+  mh_buf resp;
+  size_t sent;
+  bool headers_sent;
+  int nheaders;
+  bool close_after;  /* answered before the body was read: do not reuse the connection */
+  mh_timer *timer;   /* http.request_timeout_ms, from the request line to the response */
+  /* Set by a handler that answers later and can stop its work: called once,
+   * before any response, when the request times out (timed_out) or the
+   * client leaves (x->conn is NULL then). It must call mh_http_respond. A
+   * handler that leaves it NULL is never interrupted. */
+  void (*on_abort)(struct mh_http_exchange *x, bool timed_out);
+  void *ud;
+  char *origin;      /* the Origin header, whole; NULL when absent */
+  /* The large text buffers last: a new exchange zeroes only what comes
+   * before them (mh_http_request), not ~6 KiB per request. */
+  char path[1024];   /* as sent, without the query */
+  char query[2048];  /* without the '?' */
+  char header_names[MH_HTTP_MAX_HEADERS][48];   /* nheaders of them are set */
+  char header_values[MH_HTTP_MAX_HEADERS][256];
+} mh_http_exchange;
+
+/* Adds a response header (before mh_http_respond); name without ':'. */
+void mh_http_header(mh_http_exchange *x, const char *name, const char *value);
+/* Sets the response and starts writing it. Frees x if its connection is gone. */
+void mh_http_respond(mh_http_exchange *x, int status, const char *content_type, const char *body, size_t len);
+void mh_http_respond_text(mh_http_exchange *x, int status, const char *text);
+
+/* A query parameter, percent-decoded into buf; false when absent. */
+bool mh_http_query_param(const mh_http_exchange *x, const char *name, char *buf, size_t len);
+
+/* A request header by name ("content-type", "authorization", "cookie"),
+ * copied into buf; its length, or -1 when absent, too long for buf, or the
+ * client is gone. */
+int mh_http_req_header(const mh_http_exchange *x, const char *name, char *buf, size_t len);
+
+/* The last query argument `name`, percent-decoded, whole (x->query is lossy
+ * for values holding '&'). 1 found, 0 absent, -1 out of memory. */
+int mh_http_query_arg(const mh_http_exchange *x, const char *name, mh_buf *out);
+
+/* A route. A request goes to the first route whose path it names exactly
+ * (method "GET" also takes HEAD; NULL takes any), else to the first whose
+ * claims() accepts its path, in the order they were added; else 404. */
+typedef struct mh_http_route {
+  const char *method;
+  const char *path; /* NULL: claims() decides */
+  bool (*claims)(const mh_host *h, const char *path);
+  void (*handle)(mh_http_exchange *x);
+  /* Error answers (408, 413, refusals) for requests this route takes, in its
+   * own format (oRPC error bodies); NULL: plain text. */
+  void (*error)(mh_http_exchange *x, int status, const char *code, const char *message);
+} mh_http_route;
+
+/* Adds a route (borrowed: keep it static) to server s; 0, or -1 (memory). */
+int mh_http_add_route(mh_server *s, const mh_http_route *r);
+
+/* Whether the request carries a valid token (always, when auth.required is
+ * off): "Authorization: Bearer T", ?token=T or the cookie moonhost_token=T. */
+bool mh_http_trusted(const mh_http_exchange *x);
+
+#endif

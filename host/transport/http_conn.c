@@ -1,0 +1,477 @@
+/* The HTTP half of a connection: collects a request, hands it to the
+ * router, writes the response from the writeable callback. */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <stddef.h>
+#include <string.h>
+#include <strings.h>
+
+#include "session/auth.h"
+#include "transport/conn.h"
+#include "core/error.h"
+#include "call/host.h"
+#include "transport/http.h"
+#include "core/log.h"
+#include "core/timer.h"
+
+#define CHUNK 16384
+
+int mh_conn_header(struct lws *wsi, enum lws_token_indexes h, char *buf, int len) {
+  buf[0] = '\0';
+  if (lws_hdr_total_length(wsi, h) <= 0) return -1;
+  return lws_hdr_copy(wsi, buf, len, h);
+}
+
+int mh_conn_header_dup(struct lws *wsi, enum lws_token_indexes h, char **out) {
+  *out = NULL;
+  int n = lws_hdr_total_length(wsi, h);
+  if (n <= 0) return -1;
+  char *buf = malloc((size_t)n + 1);
+  if (!buf) return -2;
+  int got = lws_hdr_copy(wsi, buf, n + 1, h);
+  /* lws_hdr_copy stops at a NUL inside the value (strncpy): what is left
+   * would be a different value, so it counts as unreadable. */
+  if (got != n || strlen(buf) != (size_t)n) {
+    free(buf);
+    return -2;
+  }
+  *out = buf;
+  return n;
+}
+
+int mh_conn_gate(struct lws *wsi, mh_host *h, char **origin, const char **why) {
+  char *host = NULL;
+  int status = 0;
+  *origin = NULL;
+  int hn = mh_conn_header_dup(wsi, WSI_TOKEN_HOST, &host);
+  int on = mh_conn_header_dup(wsi, WSI_TOKEN_ORIGIN, origin);
+  if (hn == -2 || on == -2) {
+    *why = "a header could not be read";
+    status = 500;
+  } else if (hn < 0) {
+    *why = "no Host header (HTTP/1.1 requires one)";
+    status = 400;
+  } else if (!mh_auth_host_ok(h, host)) {
+    /* DNS rebinding: the page's own name, pointed at us, arrives as Host. */
+    mh_log_warn("http", "Host %s refused (not loopback, an address or in auth.allowed_hosts)", host);
+    *why = "host not allowed";
+    status = 403;
+  } else if (!mh_auth_origin_ok(h, *origin)) {
+    mh_log_warn("http", "origin %s refused (not in auth.allowed_origins)", *origin);
+    *why = "origin not allowed";
+    status = 403;
+  }
+  free(host);
+  return status;
+}
+
+/* ---- the route table ---------------------------------------------------- */
+
+int mh_http_add_route(mh_server *s, const mh_http_route *r) {
+  if (s->nroutes == s->caproutes) {
+    size_t cap = s->caproutes ? s->caproutes * 2 : 8;
+    const mh_http_route **grown = realloc(s->routes, cap * sizeof *grown);
+    if (!grown) return -1;
+    s->routes = grown;
+    s->caproutes = cap;
+  }
+  s->routes[s->nroutes++] = r;
+  return 0;
+}
+
+static bool method_matches(const mh_http_route *r, const mh_http_exchange *x) {
+  if (!r->method || strcmp(r->method, x->method_name) == 0) return true;
+  return strcmp(r->method, "GET") == 0 && strcmp(x->method_name, "HEAD") == 0;
+}
+
+/* Exact paths first, then claims in order: no prefix can hide a fixed route. */
+static const mh_http_route *find_route(const mh_http_exchange *x) {
+  const mh_server *s = x->conn ? x->conn->server : x->host->server;
+  for (size_t i = 0; s && i < s->nroutes; i++)
+    if (s->routes[i]->path && strcmp(s->routes[i]->path, x->path) == 0 && method_matches(s->routes[i], x))
+      return s->routes[i];
+  for (size_t i = 0; s && i < s->nroutes; i++)
+    if (!s->routes[i]->path && s->routes[i]->claims(x->host, x->path) && method_matches(s->routes[i], x))
+      return s->routes[i];
+  return NULL;
+}
+
+static void route(mh_http_exchange *x) {
+  const mh_http_route *r = find_route(x);
+  if (r)
+    r->handle(x);
+  else
+    mh_http_respond_text(x, 404, "not found: moonhost speaks WebSocket RPC at /__ws\n");
+}
+
+/* An error answer in the format of the route the request was for. */
+static void route_error(mh_http_exchange *x, int status, const char *code, const char *message) {
+  const mh_http_route *r = find_route(x);
+  if (r && r->error) {
+    r->error(x, status, code, message);
+    return;
+  }
+  char text[300];
+  snprintf(text, sizeof text, "%s: %s\n", code, message);
+  mh_http_respond_text(x, status, text);
+}
+
+/* ---- trust --------------------------------------------------------------- */
+
+/* The value of cookie `name` in a Cookie header, copied into out. */
+static bool cookie_value(const char *header, const char *name, char *out, size_t len) {
+  size_t n = strlen(name);
+  for (const char *p = header; *p;) {
+    p += strspn(p, " \t");
+    size_t seg = strcspn(p, ";");
+    if (seg > n && strncmp(p, name, n) == 0 && p[n] == '=' && seg - n - 1 < len) {
+      snprintf(out, len, "%.*s", (int)(seg - n - 1), p + n + 1);
+      return true;
+    }
+    p += seg + (p[seg] == ';');
+  }
+  return false;
+}
+
+/* The token of an HTTP request: "Authorization: Bearer T", ?token=T or the
+ * cookie moonhost_token=T (a page served beside the host can set it). */
+bool mh_http_trusted(const mh_http_exchange *x) {
+  if (!x->host->cfg->auth.required) return true;
+  char buf[4096];
+  if (mh_http_req_header(x, "authorization", buf, sizeof buf) > 7 && strncasecmp(buf, "Bearer ", 7) == 0 &&
+      mh_auth_token_ok(x->host, buf + 7))
+    return true;
+  char tok[256];
+  if (mh_http_query_param(x, "token", tok, sizeof tok) && mh_auth_token_ok(x->host, tok)) return true;
+  return mh_http_req_header(x, "cookie", buf, sizeof buf) > 0 && cookie_value(buf, "moonhost_token", tok, sizeof tok) &&
+         mh_auth_token_ok(x->host, tok);
+}
+
+
+static const char *method_names[] = {"GET", "POST", "OPTIONS", "PUT", "PATCH", "DELETE", "CONNECT", "HEAD"};
+
+/* Answers before the body is in (too large, too slow). The rest of the body
+ * is never read, so the connection is closed after the response. */
+static void fail_early(mh_http_exchange *x, int status, const char *code, const char *message) {
+  x->routed = true; /* the body completing later must not route it again */
+  x->close_after = true;
+  mh_log_warn("http", "%s %s: %d %s", x->method_name, x->path, status, message);
+  mh_http_header(x, "connection", "close");
+  route_error(x, status, code, message);
+}
+
+static void on_timeout(void *ud) {
+  mh_http_exchange *x = ud;
+  x->timer = NULL; /* a fired timer frees itself */
+  if (x->ready) return;
+  if (!x->routed) {
+    fail_early(x, 408, MH_ERR_TIMEOUT, "the request body did not arrive within http.request_timeout_ms");
+    return;
+  }
+  if (x->on_abort) x->on_abort(x, true); /* handlers without it answer in their own time */
+}
+
+/* Content-Length as digits only (RFC 9112 6.3: anything else is an
+ * invalid framing, refused); -1 absent, -2 invalid. */
+static long long content_length(struct lws *wsi) {
+  char cl[32];
+  int n = mh_conn_header(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH, cl, sizeof cl);
+  if (n == -1) return -1;
+  if (n <= 0 || n > 18 || strspn(cl, "0123456789") != (size_t)n) return -2;
+  return strtoll(cl, NULL, 10);
+}
+
+/* Whether lws 4.1 will read body bytes after this request's headers: the
+ * Content-Length as atoll() reads it, or, without one, 100 MiB for POST,
+ * PUT and PATCH (lws_http_action). */
+static bool lws_reads_body(struct lws *wsi, int method) {
+  char cl[32];
+  if (mh_conn_header(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH, cl, sizeof cl) > 0) return atoll(cl) > 0;
+  if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0) return true; /* too long to copy: lws reads it */
+  return method == LWSHUMETH_POST || method == LWSHUMETH_PUT || method == LWSHUMETH_PATCH;
+}
+
+static int route_now(mh_conn *c, mh_http_exchange *x);
+
+/* Pipelining. lws 4.1 keeps bytes read past a request (pipelined requests)
+ * and parses them after the response, from an idle callback. For a request
+ * with a body parsed that way, lws_http_action() then loops over that same
+ * buffer a second time, handing us the request's own header bytes as its
+ * body, and once the request is answered spins forever (CPU at 100 %, no
+ * signal handled): issue 13 item 1. The bug is inside lws, which gives no
+ * access to its buffer, so the one safe answer is to close the connection
+ * before lws gets there: requests before this one are answered already
+ * (in order), this one and what follows are not (RFC 9112 9.3.2: a client
+ * retries them on a new connection). Requests read from the socket come in
+ * lws' I/O callbacks, buffered ones outside them (mh_server_reading). The
+ * one gap: libuv calls epoll_wait again within one I/O phase when more
+ * than 1024 descriptors were ready, so under that load a buffered request
+ * could be handled inside it, if its client sent more bytes meanwhile. */
+static bool pipelined_body(mh_conn *c, struct lws *wsi, int method) {
+  if (mh_server_reading(c->server) || !lws_reads_body(wsi, method)) return false;
+  mh_log_warn("http", "a pipelined request with a body: closing the connection (answered requests: all before it)");
+  return true;
+}
+
+/* The path (as sent, without the query) and the short query arguments. */
+static void read_target(mh_http_exchange *x, struct lws *wsi, const char *u, int ulen) {
+  if (u && ulen > 0) {
+    size_t n = strcspn(u, "?");
+    if ((int)n > ulen) n = (size_t)ulen;
+    snprintf(x->path, sizeof x->path, "%.*s", (int)n, u);
+  }
+  /* lws keeps the query apart, one fragment per argument. A long one (an
+   * oRPC ?data=, read whole with mh_http_query_arg) is skipped here, so the
+   * short ones after it (?token=) still count. */
+  for (int i = 0;; i++) {
+    char frag[512];
+    int flen = lws_hdr_fragment_length(wsi, WSI_TOKEN_HTTP_URI_ARGS, i);
+    if (flen <= 0) break;
+    if (flen >= (int)sizeof frag) continue;
+    if (lws_hdr_copy_fragment(wsi, frag, sizeof frag, WSI_TOKEN_HTTP_URI_ARGS, i) < 0) break;
+    size_t n = strlen(x->query);
+    snprintf(x->query + n, sizeof x->query - n, "%s%s", n ? "&" : "", frag);
+  }
+}
+
+/* Refusals before any body is read: Host/Origin (mh_conn_gate), then the
+ * body's framing and declared size. */
+static void refuse_early(mh_http_exchange *x, struct lws *wsi, bool has_body, long long cl) {
+  const char *why = NULL;
+  int status = mh_conn_gate(wsi, x->host, &x->origin, &why);
+  if (status) {
+    fail_early(x, status, status == 403 ? "FORBIDDEN" : status == 400 ? MH_ERR_BAD_REQUEST : MH_ERR_INTERNAL, why);
+  } else if (!has_body && cl < 0) {
+    return;
+  } else if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0) {
+    /* lws 4.1 hands a chunked request body over undecoded and never
+     * reports it complete. */
+    fail_early(x, 411, "LENGTH_REQUIRED", "chunked request bodies are not supported: send Content-Length");
+  } else if (cl == -2) {
+    fail_early(x, 400, MH_ERR_BAD_REQUEST, "Content-Length is not a number");
+  } else if (cl > 0 && (unsigned long long)cl > x->host->cfg->limits.max_message_bytes) {
+    /* A declared body over the limit is refused before any of it is buffered. */
+    x->body_too_large = true;
+    fail_early(x, 413, MH_ERR_TOO_LARGE, "request body over limits.max_message_bytes");
+  }
+}
+
+int mh_http_request(mh_conn *c, struct lws *wsi, mh_server *s, const char *uri) {
+  (void)uri;
+  if (c->http) {
+    /* Not expected from lws; closing beats losing the request in flight. */
+    mh_log_warn("http", "a request arrived while one is in flight on the connection: closing it");
+    return -1;
+  }
+  memset(c, 0, sizeof *c);
+  c->wsi = wsi;
+  c->server = s;
+  char *u = NULL;
+  int ulen = 0;
+  int method = lws_http_get_uri_and_method(wsi, &u, &ulen);
+  if (pipelined_body(c, wsi, method)) return -1;
+  mh_http_exchange *x = malloc(sizeof *x);
+  if (!x) return -1;
+  memset(x, 0, offsetof(mh_http_exchange, path));
+  x->path[0] = x->query[0] = '\0';
+  x->conn = c;
+  x->host = s->host;
+  c->http = x;
+  x->method = method;
+  if (method >= 0 && method < (int)(sizeof method_names / sizeof *method_names))
+    snprintf(x->method_name, sizeof x->method_name, "%s", method_names[method]);
+  read_target(x, wsi, u, ulen);
+  x->timer = mh_timer_start(x->host->loop, x->host->cfg->http.request_timeout_ms, on_timeout, x);
+  bool has_body = method == LWSHUMETH_POST || method == LWSHUMETH_PUT || method == LWSHUMETH_PATCH;
+  long long cl = content_length(wsi);
+  /* A body lws reads that we do not (a GET with Content-Length, a POST
+   * without one): the connection cannot carry another request after it. */
+  if (lws_reads_body(wsi, method) && !(has_body && cl > 0)) x->close_after = true;
+  refuse_early(x, wsi, has_body, cl);
+  if (x->routed) return 0; /* answered early: written from the writeable callback */
+  /* With a Content-Length (0 too: lws reports it complete) the body is
+   * routed once in; without one, no body (RFC 9112 6.3): route now. */
+  if (has_body && cl >= 0) return 0;
+  return route_now(c, x);
+}
+
+int mh_http_body(mh_conn *c, const void *in, size_t len) {
+  mh_http_exchange *x = c->http;
+  if (!x || x->body_too_large || x->routed) return 0; /* routed: answered early, the rest is dropped */
+  if (x->body.len + len > x->host->cfg->limits.max_message_bytes) {
+    x->body_too_large = true;
+    mh_buf_free(&x->body);
+    fail_early(x, 413, MH_ERR_TOO_LARGE, "request body over limits.max_message_bytes");
+    return 0;
+  }
+  return mh_buf_append(&x->body, in, len);
+}
+
+/* Routes x; a response that is ready at once (most are: the Lua handler
+ * returned without waiting) is written right away instead of on the next
+ * writeable callback, as lws' own lws_return_http_status does, saving an
+ * epoll round trip per request. The callback's return value. */
+static int route_now(mh_conn *c, mh_http_exchange *x) {
+  x->routed = true;
+  x->routing = true;
+  route(x);
+  if (c->http != x) return 0;
+  x->routing = false;
+  if (!x->ready) return 0; /* answered later, through mh_http_respond */
+  if (!lws_partial_buffered(c->wsi)) return mh_http_writeable(c);
+  lws_callback_on_writable(c->wsi);
+  return 0;
+}
+
+int mh_http_body_done(mh_conn *c) {
+  if (c->http && !c->http->routed) return route_now(c, c->http);
+  return 0;
+}
+
+bool mh_http_query_param(const mh_http_exchange *x, const char *name, char *buf, size_t len) {
+  size_t n = strlen(name);
+  for (const char *p = x->query; *p;) {
+    size_t seg = strcspn(p, "&");
+    if (seg > n && strncmp(p, name, n) == 0 && p[n] == '=') {
+      size_t vlen = seg - n - 1;
+      if (vlen >= len) return false;
+      /* lws has decoded the arguments already */
+      memcpy(buf, p + n + 1, vlen);
+      buf[vlen] = '\0';
+      return true;
+    }
+    p += seg + (p[seg] == '&');
+  }
+  return false;
+}
+
+int mh_http_req_header(const mh_http_exchange *x, const char *name, char *buf, size_t len) {
+  buf[0] = '\0';
+  if (!x->conn || len > INT_MAX) return -1;
+  size_t n = strlen(name);
+  for (int t = 0; t < (int)WSI_TOKEN_COUNT; t++) {
+    const char *s = (const char *)lws_token_to_string((enum lws_token_indexes)t);
+    if (s && strncasecmp(s, name, n) == 0 && s[n] == ':')
+      return mh_conn_header(x->conn->wsi, (enum lws_token_indexes)t, buf, (int)len);
+  }
+  return -1;
+}
+
+int mh_http_query_arg(const mh_http_exchange *x, const char *name, mh_buf *out) {
+  if (!x->conn) return 0;
+  struct lws *wsi = x->conn->wsi;
+  size_t n = strlen(name);
+  int found = 0;
+  for (int i = 0;; i++) {
+    int flen = lws_hdr_fragment_length(wsi, WSI_TOKEN_HTTP_URI_ARGS, i);
+    if (flen <= 0) break;
+    char *frag = malloc((size_t)flen + 1);
+    if (!frag) return -1;
+    int got = lws_hdr_copy_fragment(wsi, frag, flen + 1, WSI_TOKEN_HTTP_URI_ARGS, i);
+    if (got >= 0 && (size_t)got > n && strncmp(frag, name, n) == 0 && frag[n] == '=') {
+      mh_buf_reset(out); /* the last one wins, as URLSearchParams.getAll(name).at(-1) */
+      if (mh_buf_append(out, frag + n + 1, (size_t)got - n - 1) || mh_buf_terminate(out)) {
+        free(frag);
+        return -1;
+      }
+      found = 1;
+    }
+    free(frag);
+    if (got < 0) break;
+  }
+  return found;
+}
+
+void mh_http_header(mh_http_exchange *x, const char *name, const char *value) {
+  if (x->nheaders >= MH_HTTP_MAX_HEADERS) return;
+  snprintf(x->header_names[x->nheaders], sizeof x->header_names[0], "%s:", name);
+  snprintf(x->header_values[x->nheaders], sizeof x->header_values[0], "%s", value);
+  x->nheaders++;
+}
+
+static void exchange_free(mh_http_exchange *x) {
+  if (x->timer) mh_timer_stop(x->timer);
+  free(x->origin);
+  mh_buf_free(&x->body);
+  mh_buf_free(&x->resp);
+  free(x);
+}
+
+void mh_http_respond(mh_http_exchange *x, int status, const char *content_type, const char *body, size_t len) {
+  if (!x->conn) {
+    exchange_free(x); /* the client left while we were working */
+    return;
+  }
+  x->status = status;
+  snprintf(x->content_type, sizeof x->content_type, "%s", content_type);
+  mh_buf_reset(&x->resp);
+  mh_buf_append(&x->resp, body, len);
+  x->ready = true;
+  if (!x->routing) lws_callback_on_writable(x->conn->wsi); /* else route_now writes it */
+}
+
+void mh_http_respond_text(mh_http_exchange *x, int status, const char *text) {
+  mh_http_respond(x, status, "text/plain; charset=utf-8", text, strlen(text));
+}
+
+static int write_headers(mh_http_exchange *x, struct lws *wsi) {
+  unsigned char buf[LWS_PRE + 4096], *start = buf + LWS_PRE, *p = start, *end = buf + sizeof buf - 1;
+  if (lws_add_http_common_headers(wsi, (unsigned)x->status, x->content_type, x->resp.len, &p, end)) return -1;
+  for (int i = 0; i < x->nheaders; i++)
+    if (lws_add_http_header_by_name(wsi, (unsigned char *)x->header_names[i], (unsigned char *)x->header_values[i],
+                                    (int)strlen(x->header_values[i]), &p, end))
+      return -1;
+  if (lws_finalize_write_http_header(wsi, start, &p, end)) return -1;
+  x->headers_sent = true;
+  return 0;
+}
+
+int mh_http_writeable(mh_conn *c) {
+  mh_http_exchange *x = c->http;
+  if (!x || !x->ready) return 0;
+  if (!x->headers_sent) {
+    if (write_headers(x, c->wsi)) return -1;
+    /* The body follows in this same callback when the socket takes more
+     * (HTTP/1 only here: no TLS, so no h2), saving a writeable round trip
+     * per request; lws keeps what the kernel did not take. */
+    if (x->resp.len && x->method != LWSHUMETH_HEAD && lws_partial_buffered(c->wsi)) {
+      lws_callback_on_writable(c->wsi);
+      return 0;
+    }
+  }
+  /* A HEAD answer carries the GET's headers (Content-Length too) and no
+   * body (RFC 9110 9.3.2): a body would be read as the next response. */
+  if (x->resp.len && x->method != LWSHUMETH_HEAD) {
+    /* Body in chunks: lws wants LWS_PRE bytes in front of what it writes. */
+    unsigned char buf[LWS_PRE + CHUNK];
+    size_t n = x->resp.len - x->sent;
+    if (n > CHUNK) n = CHUNK;
+    memcpy(buf + LWS_PRE, x->resp.data + x->sent, n);
+    x->sent += n;
+    bool last = x->sent == x->resp.len;
+    if (lws_write(c->wsi, buf + LWS_PRE, n, last ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) != (int)n) return -1;
+    if (!last) {
+      lws_callback_on_writable(c->wsi);
+      return 0;
+    }
+  }
+  bool close = x->close_after;
+  c->http = NULL;
+  exchange_free(x);
+  if (close) return -1; /* unread body bytes would be taken for the next request */
+  return lws_http_transaction_completed(c->wsi) ? -1 : 0;
+}
+
+void mh_http_closed(mh_conn *c) {
+  mh_http_exchange *x = c->http;
+  if (!x) return;
+  c->http = NULL;
+  x->conn = NULL;
+  /* A response being computed (HTTP RPC) frees it when it arrives; a
+   * handler that can stop early is told so, and answers (freeing it). */
+  if (x->ready || !x->routed)
+    exchange_free(x);
+  else if (x->on_abort)
+    x->on_abort(x, false);
+}

@@ -1,0 +1,66 @@
+/* What plain HTTP requests get: discovery documents for Vite DevTools
+ * clients, a health check and the embedded files (the JS client). Host and
+ * Origin were checked when the request came in (mh_conn_gate). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "session/auth.h"
+#include "transport/conn.h"
+#include "call/host.h"
+#include "transport/http.h"
+#include "core/log.h"
+#include "transport/orpc.h"
+#include "transport/server.h"
+#include "transport/www.h"
+
+static void respond_json(mh_http_exchange *x, int status, const char *json) {
+  mh_http_header(x, "cache-control", "no-store");
+  mh_http_respond(x, status, "application/json;charset=UTF-8", json, strlen(json));
+}
+
+static void route_devframe_discovery(mh_http_exchange *x) {
+  /* Vite DevTools 0.8 (devframe): the path is resolved against this file's URL. */
+  respond_json(x, 200, "{\"backend\":\"websocket\",\"websocket\":{\"path\":\"/__devtools/__ws\"}}");
+}
+
+static void route_devtools_discovery(mh_http_exchange *x) {
+  /* Vite DevTools 0.1: a bare port means ws://<page host>:<port>/. */
+  char body[96];
+  snprintf(body, sizeof body, "{\"backend\":\"websocket\",\"websocket\":%d}", x->host->server->port);
+  respond_json(x, 200, body);
+}
+
+static void route_health(mh_http_exchange *x) {
+  char body[128];
+  snprintf(body, sizeof body, "{\"ok\":true,\"version\":\"%s\",\"clients\":%zu}", MOONHOST_VERSION,
+           x->host->nclients);
+  respond_json(x, 200, body);
+}
+
+/* Names are matched exactly against the embedded files: never a path on disk. */
+static bool claims_www(const mh_host *h, const char *path) {
+  (void)h;
+  return strncmp(path, "/__moonhost/", 12) == 0 && mh_www_find(path + 12) != NULL;
+}
+
+static void route_www(mh_http_exchange *x) {
+  const mh_www_file *f = mh_www_find(x->path + 12);
+  mh_http_header(x, "cache-control", "no-cache");
+  mh_http_header(x, "access-control-allow-origin", "*");
+  mh_http_respond(x, 200, mh_www_content_type(f->name), f->data, f->len);
+}
+
+static const mh_http_route routes[] = {
+    {.method = "GET", .path = "/__devtools/__connection.json", .handle = route_devframe_discovery},
+    {.method = "GET", .path = "/.devtools/.connection.json", .handle = route_devtools_discovery},
+    {.method = "GET", .path = "/__moonhost/health", .handle = route_health},
+    {.method = "GET", .claims = claims_www, .handle = route_www},
+};
+
+int mh_http_add_host_routes(mh_server *s) {
+  for (size_t i = 0; i < sizeof routes / sizeof *routes; i++)
+    if (mh_http_add_route(s, &routes[i])) return -1;
+  return 0;
+}

@@ -1,0 +1,291 @@
+/* The oRPC endpoint: `POST /rpc/a/b` (and `GET /rpc/a/b?data=...` for
+ * query and static functions) calls function "a:b" with the decoded input
+ * as its one argument and answers as @orpc/client's RPCLink expects: 200
+ * with {json, meta}, or an error status with oRPC's error body. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "session/auth.h"
+#include "session/client.h"
+#include "call/dispatch.h"
+#include "call/host.h"
+#include "transport/http.h"
+#include "core/log.h"
+#include "transport/orpc.h"
+#include "call/registry.h"
+
+/* ---- paths and names ---- */
+
+/* Length of the configured prefix without trailing slashes ("/" is 0). */
+static size_t prefix_len(const mh_host *h) {
+  const char *pre = h->cfg->http.prefix ? h->cfg->http.prefix : "/rpc";
+  size_t n = strlen(pre);
+  while (n > 0 && pre[n - 1] == '/') n--;
+  return n;
+}
+
+bool mh_orpc_claims(const mh_host *h, const char *path) {
+  size_t n = prefix_len(h);
+  const char *pre = h->cfg->http.prefix ? h->cfg->http.prefix : "/rpc";
+  return path[0] == '/' && strncmp(path, pre, n) == 0 && (path[n] == '\0' || path[n] == '/');
+}
+
+static bool segment_ok(const char *s, size_t n) {
+  if (n == 0 || (n == 1 && s[0] == '.') || (n == 2 && s[0] == '.' && s[1] == '.')) return false;
+  for (size_t i = 0; i < n; i++)
+    if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) return false;
+  return mh_utf8_valid(s, n);
+}
+
+bool mh_orpc_name(const char *rest, char *name, size_t len) {
+  const char *p = rest[0] == '/' ? rest + 1 : rest;
+  size_t o = 0;
+  if (!*p || len == 0) return false;
+  for (;;) {
+    size_t seg = strcspn(p, "/");
+    if (!segment_ok(p, seg) || o + seg + (o ? 1 : 0) >= len) return false;
+    if (o) name[o++] = ':';
+    memcpy(name + o, p, seg);
+    o += seg;
+    p += seg;
+    if (!*p) break;
+    p++; /* a trailing '/' leaves an empty segment, refused above */
+  }
+  name[o] = '\0';
+  return true;
+}
+
+/* ---- answers ---- */
+
+/* A browser on an allowed origin may read the answer (the router has turned
+ * every other origin away already); Vary keeps caches from mixing them. */
+static void cors(mh_http_exchange *x) {
+  if (!x->origin || !mh_auth_origin_ok(x->host, x->origin)) return;
+  mh_http_header(x, "access-control-allow-origin", x->origin);
+  mh_http_header(x, "access-control-allow-credentials", "true");
+  mh_http_header(x, "vary", "Origin");
+}
+
+void mh_orpc_respond_mh_error(mh_http_exchange *x, const mh_error *e) {
+  mh_buf b = MH_BUF_INIT;
+  int status = mh_orpc_error_body(e, &b);
+  cors(x);
+  mh_http_header(x, "cache-control", "no-store");
+  mh_http_respond(x, status, "application/json", b.data ? b.data : "", b.len);
+  mh_buf_free(&b);
+}
+
+void mh_orpc_respond_error(mh_http_exchange *x, int status, const char *code, const char *message) {
+  /* On the stack: nothing to allocate, so nothing to fail. status overrides
+   * the code's own (405 for METHOD_NOT_SUPPORTED, ...). */
+  mh_error e = {(char *)code, (char *)"Error", (char *)message, NULL, false, status};
+  mh_orpc_respond_mh_error(x, &e);
+}
+
+static void respond_value(mh_http_exchange *x, const mh_value *v) {
+  mh_buf b = MH_BUF_INIT;
+  mh_error *err = NULL;
+  if (mh_orpc_encode(v, &b, &err)) {
+    mh_log_warn("http", "%s: cannot send the result: %s", x->path, err->message);
+    mh_orpc_respond_mh_error(x, err);
+  } else {
+    cors(x);
+    mh_http_header(x, "cache-control", "no-store");
+    mh_http_respond(x, 200, "application/json", b.data, b.len);
+  }
+  mh_error_free(err);
+  mh_buf_free(&b);
+}
+
+/* A CORS preflight: what RPCLink sends cross-origin (POST with a JSON or
+ * multipart body, an Authorization header, Last-Event-ID for streams). */
+static void preflight(mh_http_exchange *x) {
+  cors(x);
+  mh_http_header(x, "access-control-allow-methods", "GET, POST, OPTIONS");
+  mh_http_header(x, "access-control-allow-headers", "content-type, authorization, last-event-id");
+  mh_http_header(x, "access-control-max-age", "600");
+  mh_http_respond(x, 204, "text/plain", "", 0);
+}
+
+/* ---- the call ---- */
+
+typedef struct call_op {
+  mh_http_exchange *x;
+  mh_waiter *w;
+  bool dispatching, answered;
+} call_op;
+
+static void on_reply(void *ud, const mh_value *result, const mh_error *err) {
+  call_op *op = ud;
+  mh_http_exchange *x = op->x;
+  op->answered = true;
+  op->w = NULL;
+  x->on_abort = NULL; /* answered: nothing left to interrupt */
+  x->ud = NULL;
+  if (err)
+    mh_orpc_respond_mh_error(x, err);
+  else
+    respond_value(x, result);
+  if (!op->dispatching) free(op);
+}
+
+/* Timed out, or the client left: the call is cancelled and a late result
+ * never reaches anyone. */
+static void on_abort(mh_http_exchange *x, bool timed_out) {
+  call_op *op = x->ud;
+  x->on_abort = NULL;
+  x->ud = NULL;
+  if (op->w) mh_dispatch_cancel(op->w);
+  free(op);
+  if (!timed_out) {
+    mh_log_debug("http", "%s: the client left; call cancelled", x->path);
+    mh_http_respond_text(x, 499, ""); /* nobody reads it: this frees x */
+    return;
+  }
+  char msg[128];
+  snprintf(msg, sizeof msg, "no answer within http.request_timeout_ms (%u ms)", x->host->cfg->http.request_timeout_ms);
+  mh_log_warn("http", "%s %s: %s", x->method_name, x->path, msg);
+  mh_orpc_respond_error(x, 408, MH_ERR_TIMEOUT, msg);
+}
+
+static void call(mh_http_exchange *x, const char *name, mh_value *input) {
+  mh_value *args = mh_value_new(MH_V_ARRAY);
+  call_op *op = calloc(1, sizeof *op);
+  /* The input is the one argument; no input (json undefined), no argument. */
+  bool none = input->type == MH_V_UNDEFINED;
+  if (none) mh_value_free(input);
+  if (!args || !op || (!none && mh_value_push(args, input))) { /* a failed push frees input */
+    if ((!args || !op) && !none) mh_value_free(input); /* not pushed */
+    mh_value_free(args);
+    free(op);
+    mh_orpc_respond_error(x, 500, MH_ERR_INTERNAL, "out of memory");
+    return;
+  }
+  op->x = x;
+  op->dispatching = true;
+  x->ud = op;
+  x->on_abort = on_abort;
+  mh_waiter *w = mh_dispatch(x->host, NULL, name, args, false, on_reply, op);
+  op->dispatching = false;
+  if (op->answered)
+    free(op);
+  else
+    op->w = w;
+}
+
+/* ---- the request ---- */
+
+/* The same rule as for WebSocket clients (auth.c): an untrusted caller
+ * reaches anonymous:* functions only. */
+static bool may_call(mh_http_exchange *x, const char *name) {
+  mh_client anon;
+  memset(&anon, 0, sizeof anon);
+  anon.host = x->host;
+  anon.trusted = mh_http_trusted(x);
+  return mh_auth_may_call(&anon, name);
+}
+
+/* The input of a GET (?data=) or a POST (JSON or multipart body). */
+static mh_value *read_input(mh_http_exchange *x, bool get, mh_error **err) {
+  const mh_codec_limits *lim = &x->host->codec_limits;
+  if (get) {
+    mh_buf data = MH_BUF_INIT;
+    int found = mh_http_query_arg(x, "data", &data);
+    mh_value *v = found > 0 ? mh_orpc_decode_json(data.data, data.len, lim, err)
+                  : found == 0 ? mh_value_undefined()
+                               : NULL;
+    if (found < 0) *err = mh_error_new(MH_ERR_INTERNAL, "out of memory");
+    mh_buf_free(&data);
+    return v;
+  }
+  char ct[512];
+  if (mh_http_req_header(x, "content-type", ct, sizeof ct) > 0 && strncasecmp(ct, "multipart/form-data", 19) == 0)
+    return mh_orpc_decode_multipart(x->body.data, x->body.len, ct, lim, err);
+  /* RPCLink sends application/json; anything else is read as JSON too, so a
+   * bare `curl -d` works (a foreign page cannot post: the Origin check). */
+  return mh_orpc_decode_json(x->body.data, x->body.len, lim, err);
+}
+
+static void refuse(mh_http_exchange *x, int status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void refuse(mh_http_exchange *x, int status, const char *code, const char *fmt, ...) {
+  char msg[700];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  mh_log_debug("http", "%s %s: %d %s", x->method_name, x->path, status, msg);
+  mh_orpc_respond_error(x, status, code, msg);
+}
+
+/* Which function, and whether this caller may call it this way; false
+ * when the request has been answered already. */
+static bool admit(mh_http_exchange *x, bool get, char *name, size_t len) {
+  if (x->body_too_large) {
+    refuse(x, 413, MH_ERR_TOO_LARGE, "request body over limits.max_message_bytes");
+    return false;
+  }
+  /* The message names the path; one that is not UTF-8 could not be sent
+   * in a JSON error body at all. */
+  if (!mh_utf8_valid(x->path, strlen(x->path))) {
+    refuse(x, 400, MH_ERR_BAD_REQUEST, "the path is not valid UTF-8");
+    return false;
+  }
+  if (!mh_orpc_name(x->path + prefix_len(x->host), name, len)) {
+    refuse(x, 404, MH_ERR_NOT_FOUND, "no function at %s", x->path);
+    return false;
+  }
+  /* Before the lookup, so an untrusted caller learns nothing about names. */
+  if (!may_call(x, name)) {
+    mh_log_warn("auth", "HTTP call to %s refused: no valid token", name);
+    refuse(x, 401, MH_ERR_UNAUTHORIZED, "RPC call to \"%s\" was rejected: send Authorization: Bearer TOKEN", name);
+    return false;
+  }
+  const mh_fn *fn = mh_registry_get(&x->host->registry, name);
+  if (!fn) {
+    refuse(x, 404, MH_ERR_NOT_FOUND, "function \"%s\" not found", name);
+    return false;
+  }
+  if (get && fn->type != MH_FN_QUERY && fn->type != MH_FN_STATIC) {
+    mh_http_header(x, "allow", "POST, OPTIONS");
+    refuse(x, 405, "METHOD_NOT_SUPPORTED", "GET is for query and static functions only: \"%s\" needs POST", name);
+    return false;
+  }
+  return true;
+}
+
+void mh_orpc_route(mh_http_exchange *x) {
+  char name[512];
+  bool get = strcmp(x->method_name, "GET") == 0, post = strcmp(x->method_name, "POST") == 0;
+  if (strcmp(x->method_name, "OPTIONS") == 0) {
+    preflight(x);
+    return;
+  }
+  if (!get && !post) {
+    mh_http_header(x, "allow", "GET, POST, OPTIONS");
+    refuse(x, 405, "METHOD_NOT_SUPPORTED", "%s is not supported: use POST (or GET for queries)", x->method_name);
+    return;
+  }
+  if (!admit(x, get, name, sizeof name)) return;
+  mh_error *err = NULL;
+  mh_value *input = read_input(x, get, &err);
+  if (!input) {
+    if (!err) err = mh_error_new(MH_ERR_BAD_REQUEST, "malformed input");
+    mh_log_debug("http", "%s %s: %s", x->method_name, x->path, err->message);
+    mh_orpc_respond_mh_error(x, err);
+    mh_error_free(err);
+    return;
+  }
+  call(x, name, input);
+}
+
+static const mh_http_route orpc_route = {
+    .claims = mh_orpc_claims,
+    .handle = mh_orpc_route,
+    .error = mh_orpc_respond_error,
+};
+
+int mh_orpc_add_routes(mh_server *s) { return mh_http_add_route(s, &orpc_route); }
