@@ -2,6 +2,7 @@
  * (ctx.watch), the dev server (ctx.dev_server) and mesh directory changes
  * (ctx.mesh.on('change')). Watches and listeners belong to the plugin
  * generation and stop when it is retired. */
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,43 +15,62 @@
 
 #define WATCH_MT "moonhost.watch"
 
+/* What a generation holds open for its plugin, on engine->watches; each
+ * closes itself when the generation is retired (mh_lua_watches_stop). */
+typedef struct lua_resource {
+  mh_list link;
+  void (*close)(struct lua_resource *r);
+} lua_resource;
+
+/* A ctx.watch: C memory owned by the generation, as luv's handles are. The
+ * Lua handle is a userdata holding a pointer to it (box), so it may be
+ * collected while the watch goes on (a plugin need not keep the handle);
+ * whichever goes first clears the other's pointer. */
 typedef struct lua_watch {
-  mh_list link; /* engine->watches */
+  lua_resource res;
   mh_engine *e;
   mh_watch *w;
   int cb_ref;
   char **patterns;
+  struct lua_watch **box; /* the handle's pointer to us, or NULL once collected */
 } lua_watch;
 
-static void watch_close(lua_watch *lw) {
-  if (!lw->w) return;
-  mh_watch_stop(lw->w);
-  lw->w = NULL;
-  mh_list_remove(&lw->link);
-  luaL_unref(lw->e->L, LUA_REGISTRYINDEX, lw->cb_ref);
-  for (char **p = lw->patterns; p && *p; p++) free(*p);
-  free(lw->patterns);
-  lw->patterns = NULL;
+static void free_patterns(char **patterns) {
+  for (char **p = patterns; p && *p; p++) free(*p);
+  free(patterns);
 }
 
-/* A ctx.mesh.on('change', fn) listener: on the same list as the watches,
- * told apart by w == NULL. */
+static void watch_close(lua_resource *r) {
+  lua_watch *lw = (lua_watch *)r;
+  mh_watch_stop(lw->w);
+  mh_list_remove(&lw->res.link);
+  luaL_unref(lw->e->L, LUA_REGISTRYINDEX, lw->cb_ref);
+  free_patterns(lw->patterns);
+  if (lw->box) *lw->box = NULL;
+  free(lw);
+}
+
+/* A ctx.mesh.on('change', fn) listener. */
+typedef struct lua_mesh_listener {
+  lua_resource res;
+  mh_engine *e;
+  int cb_ref;
+} lua_mesh_listener;
+
 static void on_mesh_change(void *ud, const mh_value *delta);
 
-static void listener_close(lua_watch *lw) {
-  mh_mesh_unlisten(lw->e->host, on_mesh_change, lw);
-  mh_list_remove(&lw->link);
-  luaL_unref(lw->e->L, LUA_REGISTRYINDEX, lw->cb_ref);
-  free(lw);
+static void listener_close(lua_resource *r) {
+  lua_mesh_listener *ml = (lua_mesh_listener *)r;
+  mh_mesh_unlisten(ml->e->host, on_mesh_change, ml);
+  mh_list_remove(&ml->res.link);
+  luaL_unref(ml->e->L, LUA_REGISTRYINDEX, ml->cb_ref);
+  free(ml);
 }
 
 void mh_lua_watches_stop(mh_engine *e) {
   mh_list_each_safe(pos, &e->watches) {
-    lua_watch *lw = mh_container_of(pos, lua_watch, link);
-    if (lw->w)
-      watch_close(lw);
-    else
-      listener_close(lw);
+    lua_resource *r = mh_container_of(pos, lua_resource, link);
+    r->close(r);
   }
 }
 
@@ -69,7 +89,7 @@ static const char *kind_name(mh_watch_kind k) {
 static void on_files(void *ud, const mh_watch_event *ev, size_t n) {
   lua_watch *lw = ud;
   mh_engine *e = lw->e;
-  for (size_t i = 0; i < n && lw->w && !e->retired; i++) {
+  for (size_t i = 0; i < n && !e->retired; i++) {
     mh_value *arg = mh_value_new(MH_V_OBJECT), *args = mh_value_new(MH_V_ARRAY);
     if (!arg || !args) {
       mh_value_free(arg);
@@ -90,44 +110,54 @@ static int l_watch(lua_State *L) {
   luaL_checktype(L, 2, LUA_TFUNCTION);
   if (e->retired) return luaL_error(L, "ctx.watch: this plugin version has been replaced");
   lua_Integer n = (lua_Integer)luaL_len(L, 1);
-  lua_watch *lw = lua_newuserdatauv(L, sizeof *lw, 0);
-  memset(lw, 0, sizeof *lw);
-  lw->e = e;
-  lw->cb_ref = LUA_NOREF;
-  luaL_setmetatable(L, WATCH_MT);
-  lw->patterns = calloc((size_t)n + 1, sizeof *lw->patterns);
-  if (!lw->patterns) return luaL_error(L, "out of memory");
-  for (lua_Integer i = 1; i <= n; i++) {
+  for (lua_Integer i = 1; i <= n; i++) { /* checked before anything is allocated: errors leak nothing */
     lua_geti(L, 1, i);
-    const char *pat = luaL_checkstring(L, -1);
-    lw->patterns[i - 1] = strdup(pat);
+    luaL_checkstring(L, -1);
     lua_pop(L, 1);
   }
-  const char *err = NULL;
-  mh_watch_opts opts = {.debounce_ms = 30, .patterns = (const char *const *)lw->patterns};
-  lw->w = mh_watch_start(e->host->loop, e->host->cfg->root, &opts, on_files, lw, &err);
-  if (!lw->w) {
-    for (char **p = lw->patterns; *p; p++) free(*p);
-    free(lw->patterns);
-    lw->patterns = NULL;
+  lua_watch **box = lua_newuserdatauv(L, sizeof *box, 0);
+  *box = NULL;
+  luaL_setmetatable(L, WATCH_MT);
+  lua_watch *lw = calloc(1, sizeof *lw);
+  char **patterns = calloc((size_t)n + 1, sizeof *patterns);
+  bool ok = lw && patterns;
+  for (lua_Integer i = 1; ok && i <= n; i++) {
+    lua_geti(L, 1, i);
+    ok = (patterns[i - 1] = strdup(lua_tostring(L, -1))) != NULL;
+    lua_pop(L, 1);
+  }
+  const char *err = "out of memory";
+  mh_watch_opts opts = {.debounce_ms = 30, .patterns = (const char *const *)patterns};
+  mh_watch *w = ok ? mh_watch_start(e->host->loop, e->host->cfg->root, &opts, on_files, lw, &err) : NULL;
+  if (!w) {
+    free(lw);
+    free_patterns(patterns);
     return luaL_error(L, "ctx.watch: cannot watch %s: %s", e->host->cfg->root, err ? err : "error");
   }
+  *lw = (lua_watch){.res.close = watch_close, .e = e, .w = w, .patterns = patterns, .box = box};
   lua_pushvalue(L, 2);
   lw->cb_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-  mh_list_insert_tail(&e->watches, &lw->link);
-  /* The userdata is kept alive by the registry while the watch runs. */
-  lua_pushvalue(L, -1);
-  luaL_ref(L, LUA_REGISTRYINDEX);
+  mh_list_insert_tail(&e->watches, &lw->res.link);
+  *box = lw;
   return 1;
 }
 
+/* handle:close(): stops the watch (again: nothing). */
 static int l_watch_close(lua_State *L) {
-  watch_close(luaL_checkudata(L, 1, WATCH_MT));
+  lua_watch **box = luaL_checkudata(L, 1, WATCH_MT);
+  if (*box) watch_close(&(*box)->res);
+  return 0;
+}
+
+/* The handle is collected: the watch goes on, owned by its generation. */
+static int l_watch_gc(lua_State *L) {
+  lua_watch **box = luaL_checkudata(L, 1, WATCH_MT);
+  if (*box) (*box)->box = NULL;
   return 0;
 }
 
 static void on_mesh_change(void *ud, const mh_value *delta) {
-  lua_watch *lw = ud;
+  lua_mesh_listener *lw = ud;
   mh_value *args = mh_value_new(MH_V_ARRAY), *copy = mh_value_copy(delta);
   if (!args || !copy || mh_value_push(args, copy)) {
     mh_value_free(args);
@@ -141,17 +171,16 @@ static int l_on_mesh_change(lua_State *L) {
   mh_engine *e = mh_lua_engine_of(L);
   luaL_checktype(L, 1, LUA_TFUNCTION);
   if (e->retired) return luaL_error(L, "ctx.mesh.on: this plugin version has been replaced");
-  lua_watch *lw = calloc(1, sizeof *lw);
-  if (!lw) return luaL_error(L, "out of memory");
-  lw->e = e;
-  lua_pushvalue(L, 1);
-  lw->cb_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-  if (mh_mesh_listen(e->host, on_mesh_change, lw)) {
-    luaL_unref(L, LUA_REGISTRYINDEX, lw->cb_ref);
-    free(lw);
+  lua_mesh_listener *ml = calloc(1, sizeof *ml);
+  if (!ml) return luaL_error(L, "out of memory");
+  if (mh_mesh_listen(e->host, on_mesh_change, ml)) {
+    free(ml);
     return luaL_error(L, "ctx.mesh.on: too many listeners");
   }
-  mh_list_insert_tail(&e->watches, &lw->link);
+  *ml = (lua_mesh_listener){.res.close = listener_close, .e = e};
+  lua_pushvalue(L, 1);
+  ml->cb_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  mh_list_insert_tail(&e->watches, &ml->res.link);
   return 0;
 }
 
@@ -182,6 +211,8 @@ int mh_luaopen_project(lua_State *L) {
     lua_pushcfunction(L, l_watch_close);
     lua_setfield(L, -2, "close");
     lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, l_watch_gc);
+    lua_setfield(L, -2, "__gc");
   }
   lua_pop(L, 1);
   static const luaL_Reg fns[] = {

@@ -518,6 +518,8 @@ test('ctx.watch reports add/change/unlink under ctx.root, ignores node_modules a
 
   writeFileSync(join(root, 'src', 'a.txt'), 'a')
   assert.deepEqual(await next(), ['src/a.txt', 'add', 1])
+  // The plugin kept no handle to its watch: collecting it stops nothing.
+  assert.equal(await c.rpc['watcher:collect'](), true)
   writeFileSync(join(root, 'src', 'a.txt'), 'a, changed')
   assert.deepEqual(await next(), ['src/a.txt', 'change', 1])
   unlinkSync(join(root, 'src', 'a.txt'))
