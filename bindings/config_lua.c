@@ -2,36 +2,46 @@
  * returns into an mh_value (see mh_config_eval_file in moonhost_lua.h).
  *
  * The sandbox is a fresh state per file with only the pure libraries, a
- * trimmed `os`, an instruction limit and a memory limit: a fragment can
- * compute values and read the environment, nothing else. */
+ * trimmed `os`, an instruction limit, a wall-time limit and a memory
+ * limit: a fragment can compute values and read the environment, nothing
+ * else. The library functions whose cost grows with their arguments
+ * (string.find, string.rep, table.move, ...) charge the instruction limit
+ * (lua_lib_guard.h), and the conversion of the returned table counts the
+ * bytes it makes against the memory limit. */
 #include <lauxlib.h>
 #include <lua.h>
 #include <lualib.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/buf.h"
 #include "core/config.h"
 #include "moonhost_lua.h"
 #include "core/log.h"
+#include "lua_lib_guard.h"
 
 #define CFG_INSTRUCTION_LIMIT 10000000L
 #define CFG_HOOK_EVERY 1000
 #define CFG_MEMORY_LIMIT ((size_t)64 << 20)
+#define CFG_WALL_MS 1000 /* a fragment normally takes well under a millisecond */
 #define CFG_MAX_DEPTH 64
 
 typedef struct cfg_sandbox {
   const char *path;
   long instructions;
-  size_t used; /* bytes held by the state */
+  uint64_t started_ms; /* monotonic clock when the evaluation began */
+  bool stopped;        /* over a limit: the stop error is unwinding */
+  size_t used;         /* bytes held by the state */
+  size_t converted;    /* bytes of mh_value the conversion made so far */
   mh_buf key;  /* dotted path of the value being converted */
 } cfg_sandbox;
 
 static cfg_sandbox *cfg_sandbox_of(lua_State *L) { return *(cfg_sandbox **)lua_getextraspace(L); }
 
-/* Like realloc, but refuses to grow past CFG_MEMORY_LIMIT so a runaway
- * string.rep cannot take the machine's memory. */
+static void cfg_hook(lua_State *L, lua_Debug *ar);
+
 static int cfg_setmetatable(lua_State *L) {
   if (lua_type(L, 2) == LUA_TTABLE && lua_getfield(L, 2, "__gc") != LUA_TNIL)
     return luaL_error(L, "configuration fragments cannot set __gc metamethods");
@@ -42,6 +52,8 @@ static int cfg_setmetatable(lua_State *L) {
   return 1;
 }
 
+/* Like realloc, but refuses to grow past CFG_MEMORY_LIMIT so a runaway
+ * string.rep cannot take the machine's memory. */
 static void *cfg_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
   cfg_sandbox *sb = ud;
   if (!ptr) osize = 0; /* osize then tells the object type, not a size */
@@ -56,15 +68,40 @@ static void *cfg_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
   return p;
 }
 
-static void cfg_hook(lua_State *L, lua_Debug *ar) {
+static uint64_t cfg_now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* The meter of the sandbox: the count hook and the guarded library
+ * functions charge here; over the instruction or the wall-time limit the
+ * evaluation stops. */
+static void cfg_charge(lua_State *L, uint64_t cost) {
   cfg_sandbox *sb = cfg_sandbox_of(L);
-  sb->instructions += CFG_HOOK_EVERY;
-  if (sb->instructions < CFG_INSTRUCTION_LIMIT) return;
+  if (!sb->stopped) {
+    sb->instructions += cost > (uint64_t)CFG_INSTRUCTION_LIMIT ? CFG_INSTRUCTION_LIMIT : (long)cost;
+    bool over_time = cfg_now_ms() - sb->started_ms > CFG_WALL_MS;
+    if (sb->instructions < CFG_INSTRUCTION_LIMIT && !over_time) return;
+    sb->stopped = true;
+  }
   /* From now on fire on every instruction, so a fragment that catches the
    * error with pcall fails at its very next instruction. */
   lua_sethook(L, cfg_hook, LUA_MASKCOUNT, 1);
-  lua_pushfstring(L, "%s: took too long (instruction limit)", sb->path);
+  if (sb->instructions >= CFG_INSTRUCTION_LIMIT)
+    lua_pushfstring(L, "%s: took too long (instruction limit)", sb->path);
+  else
+    lua_pushfstring(L, "%s: took too long (time limit of %d ms)", sb->path, CFG_WALL_MS);
   lua_error(L);
+}
+
+static bool cfg_stopping(lua_State *L) { return cfg_sandbox_of(L)->stopped; }
+
+static const mh_lua_meter cfg_meter = {cfg_charge, cfg_stopping};
+
+static void cfg_hook(lua_State *L, lua_Debug *ar) {
+  (void)ar;
+  cfg_charge(L, CFG_HOOK_EVERY);
 }
 
 /* print() goes to the log: stdout may be the protocol channel. */
@@ -113,6 +150,7 @@ static void cfg_open_libs(lua_State *L) {
   }
   lua_setglobal(L, "os");
   lua_pop(L, 1);
+  mh_lua_lib_guard_install(L, &cfg_meter);
 }
 
 /* Runs protected: opens the sandbox, loads the file as text only and runs it. */
@@ -139,6 +177,21 @@ static mh_value *cfg_fail(cfg_sandbox *sb, char **err, const char *what) {
   if (rc == 0) *err = mh_buf_steal(&b, NULL);
   mh_buf_free(&b);
   return NULL;
+}
+
+/* Counts the bytes of mh_value the conversion makes: a table used in
+ * several places is copied for each, so a few kilobytes of Lua can stand
+ * for gigabytes. The converted fragment gets the state's memory limit. */
+static bool cfg_spend(cfg_sandbox *sb, size_t bytes, char **err) {
+  if (bytes <= CFG_MEMORY_LIMIT - sb->converted) {
+    sb->converted += bytes;
+    return true;
+  }
+  char what[160];
+  snprintf(what, sizeof what, "the returned table is over %zu MiB once converted "
+           "(a table used in several places is copied for each)", CFG_MEMORY_LIMIT >> 20);
+  cfg_fail(sb, err, what);
+  return false;
 }
 
 /* Appends ".name" or "[i]" to the key path; returns the length to restore. */
@@ -220,7 +273,7 @@ static mh_value *cfg_convert_object(lua_State *L, cfg_sandbox *sb, int depth, ch
     /* Checked before the key joins the path, which must stay printable. */
     if (memchr(k, 0, len) || !mh_utf8_valid(k, len)) {
       cfg_fail(sb, err, "key is not valid UTF-8 text (or holds a NUL byte)");
-    } else {
+    } else if (cfg_spend(sb, mh_value_cost(len), err)) {
       size_t old = cfg_key_push(sb, L, -2);
       v = cfg_convert(L, sb, depth + 1, err);
       cfg_key_pop(sb, old);
@@ -259,6 +312,8 @@ static mh_value *cfg_convert_table(lua_State *L, cfg_sandbox *sb, int depth, cha
 static mh_value *cfg_convert(lua_State *L, cfg_sandbox *sb, int depth, char **err) {
   size_t len;
   const char *s;
+  if (!cfg_spend(sb, mh_value_cost(lua_type(L, -1) == LUA_TSTRING ? lua_rawlen(L, -1) : 0), err))
+    return NULL;
   switch (lua_type(L, -1)) {
   case LUA_TBOOLEAN: return mh_value_bool(lua_toboolean(L, -1));
   case LUA_TNUMBER:
@@ -295,7 +350,7 @@ static char *cfg_error(lua_State *L, const char *path) {
 }
 
 mh_value *mh_config_eval_file(const char *path, char **errmsg) {
-  cfg_sandbox sb = {.path = path, .key = MH_BUF_INIT};
+  cfg_sandbox sb = {.path = path, .key = MH_BUF_INIT, .started_ms = cfg_now_ms()};
   mh_value *v = NULL;
   char *err = NULL;
   lua_State *L = lua_newstate(cfg_alloc, &sb);

@@ -10,6 +10,7 @@
 #include "embedded.h"
 #include "core/log.h"
 #include "moonhost_lua.h"
+#include "lua_types.h"
 
 char mh_lua_undefined_tag;
 
@@ -30,20 +31,21 @@ static void *counting_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
   return p;
 }
 
-/* Stops runaway handlers. Once over budget every instruction raises again,
- * so a pcall in the handler cannot swallow the stop. */
-void mh_lua_budget_hook(lua_State *L, lua_Debug *ar) {
-  (void)ar;
+/* Stops runaway handlers: the count hook and the guarded library functions
+ * (lua_lib_guard.h) charge here what the running call or finalizer does.
+ * Once over budget every instruction raises again, so a pcall in the
+ * handler cannot swallow the stop. */
+static void budget_charge(lua_State *L, uint64_t cost) {
   mh_engine *e = mh_lua_engine_of(L);
   /* Only a finalizer's coroutine runs Lua while one is running. */
   if (e->gc.depth > 0) {
-    mh_lua_gc_hook(L, e);
+    mh_lua_gc_charge(L, e, cost);
     return;
   }
   mh_lua_call *call = e->running;
   if (!call) return;
   if (!call->killed) {
-    call->instructions += MH_LUA_HOOK_EVERY;
+    call->instructions += cost;
     bool over_count = call->instructions > e->host->cfg->lua.instruction_budget;
     /* Wall time since this resume began: the loop serves nobody meanwhile. */
     bool over_time = (uv_hrtime() - e->resumed_at) / 1000000 > e->host->cfg->lua.max_run_ms;
@@ -53,6 +55,19 @@ void mh_lua_budget_hook(lua_State *L, lua_Debug *ar) {
   }
   lua_sethook(L, mh_lua_budget_hook, LUA_MASKCOUNT, 1);
   luaL_error(L, "stopped: the call ran past its budget");
+}
+
+static bool budget_stopping(lua_State *L) {
+  mh_engine *e = mh_lua_engine_of(L);
+  if (e->gc.depth > 0) return mh_lua_gc_over_budget(e);
+  return e->running && e->running->killed;
+}
+
+static const mh_lua_meter budget_meter = {budget_charge, budget_stopping};
+
+void mh_lua_budget_hook(lua_State *L, lua_Debug *ar) {
+  (void)ar;
+  budget_charge(L, MH_LUA_HOOK_EVERY);
 }
 
 /* package.searchers entry that finds lua/moonhost modules inside the binary. */
@@ -136,8 +151,10 @@ static mh_engine *lua_create(mh_gen *gen, mh_error **err) {
     return NULL;
   }
   e->gen = gen;
+  e->value_limit = e->mem_limit;
   install_searcher(e->L, gen->plugin->dir);
   mh_lua_gc_guard_install(e->L);
+  mh_lua_lib_guard_install(e->L, &budget_meter);
   lua_sethook(e->L, mh_lua_budget_hook, LUA_MASKCOUNT, MH_LUA_HOOK_EVERY);
   return e;
 }
@@ -158,6 +175,71 @@ void mh_lua_runner_free(mh_engine *e) {
 
 static const char *plugin_name(mh_engine *e) { return e->gen->plugin->name; }
 
+/* The host's own bookkeeping in a plugin's state runs outside any protected
+ * call, where an allocation error would be a panic (an abort of the whole
+ * host) when the plugin sits at its memory cap. It is the host's memory, so
+ * it may go past the plugin's cap: lift_cap ... restore_cap around it. */
+static size_t lift_cap(mh_engine *e) {
+  size_t limit = e->mem_limit;
+  e->mem_limit = SIZE_MAX;
+  return limit;
+}
+
+static void restore_cap(mh_engine *e, size_t limit) { e->mem_limit = limit; }
+
+/* Reads a failed call's error value (argument 1) on the main thread, in a
+ * protected call the caller runs under the call's budget: the value is the
+ * plugin's, and its metamethods (__index, __tostring, __name) are plugin
+ * code that may raise or loop. Fields are read raw; only a message that is
+ * not a string field goes through luaL_tolstring (__tostring, __name).
+ * Returns code, message, data, status, and whether it is a moonhost.error. */
+static int read_error(lua_State *L) {
+  bool table = lua_type(L, 1) == LUA_TTABLE;
+  for (int i = 0; i < 4; i++) lua_pushnil(L); /* 2 code, 3 message, 4 data, 5 status */
+  bool defined = false;
+  if (table) {
+    static const char *const fields[] = {"code", "message", "data", "status"};
+    for (int i = 0; i < 4; i++) {
+      mh_lua_rawfield(L, 1, fields[i]);
+      lua_replace(L, 2 + i);
+    }
+    int ct = lua_type(L, 2);
+    if (ct != LUA_TSTRING && ct != LUA_TNUMBER) lua_pushnil(L), lua_replace(L, 2);
+    if (luaL_getmetafield(L, 1, "__name") != LUA_TNIL) {
+      defined = lua_type(L, -1) == LUA_TSTRING && strcmp(lua_tostring(L, -1), "moonhost.error") == 0;
+      lua_pop(L, 1);
+    }
+  }
+  int mt = lua_type(L, 3);
+  if (mt != LUA_TSTRING && mt != LUA_TNUMBER) {
+    /* A table without __tostring keeps the old "error". */
+    if (table && luaL_getmetafield(L, 1, "__tostring") == LUA_TNIL) {
+      lua_pushliteral(L, "error");
+    } else {
+      if (table) lua_pop(L, 1); /* the __tostring found */
+      luaL_tolstring(L, 1, NULL);
+    }
+    lua_replace(L, 3);
+  }
+  lua_pushboolean(L, defined);
+  return 5;
+}
+
+/* The data, status and kind read_error left above top (raw reads only). */
+static void fill_error(mh_engine *e, mh_error *err, int top) {
+  lua_State *L = e->L;
+  if (!lua_isnil(L, top + 3)) {
+    char *why = NULL;
+    err->data = mh_lua_to_value(L, top + 3, e->host->cfg->limits.json_max_depth, &why);
+    free(why);
+  }
+  /* Raised with moonhost.error: over HTTP an oRPC "defined" error. status
+   * is optional; only an error status (400..599) is taken, else the code decides. */
+  err->defined = lua_toboolean(L, top + 5);
+  lua_Integer st = lua_isinteger(L, top + 4) ? lua_tointeger(L, top + 4) : 0;
+  if (st >= 400 && st <= 599) err->status = (int)st;
+}
+
 static mh_error *error_from_lua(mh_lua_call *call, int status) {
   mh_engine *e = call->e;
   lua_State *co = call->co;
@@ -170,50 +252,36 @@ static mh_error *error_from_lua(mh_lua_call *call, int status) {
   if (status == LUA_ERRMEM)
     return mh_error_new(MH_ERR_INTERNAL, "%s: plugin memory limit of %zu bytes reached (lua.memory_bytes)",
                         plugin_name(e), e->mem_limit);
-  if (lua_type(co, -1) == LUA_TTABLE) {
-    /* moonhost.error{code=, message=, data=}: a typed error the plugin chose. */
-    lua_getfield(co, -1, "code");
-    lua_getfield(co, -2, "message");
-    const char *code = lua_tostring(co, -2);
-    const char *msg = lua_tostring(co, -1);
-    mh_error *err = mh_error_new(code ? code : MH_ERR_INTERNAL, "%s", msg ? msg : "error");
-    lua_pop(co, 2);
-    if (mh_error_is_static(err)) return err; /* out of memory: nothing more to add */
-    lua_getfield(co, -1, "data");
-    if (!lua_isnil(co, -1)) {
-      char *why = NULL;
-      err->data = mh_lua_to_value(co, -1, e->host->cfg->limits.json_max_depth, &why);
-      free(why);
-    }
-    lua_pop(co, 1);
-    /* Raised with moonhost.error: over HTTP an oRPC "defined" error. status
-     * is optional; only an error status (400..599) is taken, else the code decides. */
-    if (luaL_getmetafield(co, -1, "__name") != LUA_TNIL) {
-      const char *mt = lua_tostring(co, -1);
-      err->defined = mt && strcmp(mt, "moonhost.error") == 0;
-      lua_pop(co, 1);
-    }
-    lua_getfield(co, -1, "status");
-    lua_Integer st = lua_isinteger(co, -1) ? lua_tointeger(co, -1) : 0;
-    if (st >= 400 && st <= 599) err->status = (int)st;
-    lua_pop(co, 1);
-    return err;
+  lua_State *L = e->L;
+  int top = lua_gettop(L);
+  size_t limit = lift_cap(e); /* unprotected: see lift_cap */
+  lua_pushcfunction(L, read_error);
+  lua_pushvalue(co, -1);
+  lua_xmove(co, L, 1);
+  restore_cap(e, limit);
+  mh_lua_call *outer = e->running;
+  uint64_t outer_at = e->resumed_at;
+  e->running = call;
+  e->resumed_at = uv_hrtime();
+  int rc = lua_pcall(L, 1, 5, 0);
+  e->running = outer;
+  e->resumed_at = outer_at;
+  lua_sethook(L, mh_lua_budget_hook, LUA_MASKCOUNT, MH_LUA_HOOK_EVERY); /* a stop set it to 1 */
+  mh_error *err;
+  limit = lift_cap(e);
+  if (rc != LUA_OK) {
+    const char *why = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : luaL_typename(L, -1);
+    err = mh_error_new(MH_ERR_INTERNAL, "%s: the call failed, and reading its error value failed too: %s",
+                       plugin_name(e), why);
+  } else {
+    const char *code = lua_tostring(L, top + 1);
+    err = mh_error_new(code ? code : MH_ERR_INTERNAL, "%s", lua_tostring(L, top + 2));
+    if (!mh_error_is_static(err)) fill_error(e, err, top);
   }
-  const char *msg = lua_tostring(co, -1);
-  return mh_error_new(MH_ERR_INTERNAL, "%s", msg ? msg : luaL_typename(co, -1));
+  restore_cap(e, limit);
+  lua_settop(L, top);
+  return err;
 }
-
-/* The host's own bookkeeping in a plugin's state runs outside any protected
- * call, where an allocation error would be a panic (an abort of the whole
- * host) when the plugin sits at its memory cap. It is the host's memory, so
- * it may go past the plugin's cap: lift_cap ... restore_cap around it. */
-static size_t lift_cap(mh_engine *e) {
-  size_t limit = e->mem_limit;
-  e->mem_limit = SIZE_MAX;
-  return limit;
-}
-
-static void restore_cap(mh_engine *e, size_t limit) { e->mem_limit = limit; }
 
 static void log_failure(mh_lua_call *call, const mh_error *err) {
   mh_engine *e = call->e;
@@ -306,7 +374,11 @@ static void resume(mh_lua_call *call, int nargs) {
     result = mh_value_undefined();
   } else {
     char *why = NULL;
+    /* Raw reads only, but a key pushed to look up a field may allocate:
+     * unprotected, see lift_cap. */
+    size_t limit = lift_cap(e);
     result = mh_lua_to_value(co, -nres, e->host->cfg->limits.json_max_depth, &why);
+    restore_cap(e, limit);
     if (!result) {
       err = mh_error_new(MH_ERR_INTERNAL, "%s: cannot send the result: %s", plugin_name(e), why ? why : "?");
       mh_log_error("plugin", "%s", err->message);
@@ -422,7 +494,9 @@ static void run_on_cancel(mh_lua_call *call) {
   for (lua_Integer i = (lua_Integer)lua_rawlen(L, -1); i >= 1; i--) {
     lua_rawgeti(L, -1, i);
     if (lua_pcall(L, 0, 0, 0) != LUA_OK) {
-      mh_log_warn("plugin", "%s: an on_cancel callback failed: %s", plugin_name(call->e), lua_tostring(L, -1));
+      /* Not lua_tostring on a table: that would be NULL (a metamethod is never called here). */
+      const char *why = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : luaL_typename(L, -1);
+      mh_log_warn("plugin", "%s: an on_cancel callback failed: %s", plugin_name(call->e), why);
       lua_pop(L, 1);
     }
   }

@@ -15,6 +15,7 @@
 #include "core/list.h"
 #include "lua_gc_guard.h"
 #include "call/plugin.h"
+#include "lua_lib_guard.h"
 
 typedef struct mh_lua_call mh_lua_call;
 
@@ -26,6 +27,10 @@ struct mh_engine {
   mh_gen *gen;
   mh_host *host;
   size_t mem_used, mem_limit;
+  /* Bytes a value converted from this state may take as mh_values (0: no
+   * limit): shared subtables are copied for every use, so a small table
+   * can stand for an exponentially large value (lua_value.c). */
+  size_t value_limit;
   mh_lua_call *running; /* the call whose coroutine is executing now */
   uint64_t resumed_at;  /* uv_hrtime() when it was resumed */
   mh_list calls;        /* calls alive on this engine */

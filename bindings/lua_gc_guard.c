@@ -29,15 +29,15 @@
 
 static int guarded_gc(lua_State *L);
 
-static bool over_budget(mh_engine *e) {
+bool mh_lua_gc_over_budget(mh_engine *e) {
   const mh_config *cfg = e->host->cfg;
   uint64_t ns = e->gc.used_ns + (e->gc.depth > 0 ? uv_hrtime() - e->gc.started : 0);
   return e->gc.instructions > cfg->lua.instruction_budget || ns / 1000000 > cfg->lua.max_run_ms;
 }
 
-void mh_lua_gc_hook(lua_State *L, mh_engine *e) {
-  e->gc.instructions += MH_LUA_HOOK_EVERY;
-  if (!over_budget(e)) return;
+void mh_lua_gc_charge(lua_State *L, mh_engine *e, uint64_t cost) {
+  e->gc.instructions += cost;
+  if (!mh_lua_gc_over_budget(e)) return;
   /* From now on every instruction raises, so a pcall cannot swallow the stop. */
   lua_sethook(L, mh_lua_budget_hook, LUA_MASKCOUNT, 1);
   luaL_error(L, "stopped: a __gc finalizer ran past its budget");
@@ -60,7 +60,7 @@ static void report(mh_engine *e, lua_State *L, lua_State *co, int status) {
   const char *plugin = e->gen->plugin->name;
   if (status == LUA_YIELD) {
     mh_log_warn("plugin", "%s: a __gc finalizer (%s:%d) yielded; the rest of it does not run", plugin, src, line);
-  } else if (over_budget(e)) {
+  } else if (mh_lua_gc_over_budget(e)) {
     if (e->gc.warned) return; /* one line per turn, not one per object */
     e->gc.warned = true;
     mh_log_warn("plugin",
@@ -87,7 +87,7 @@ static int guarded_gc(lua_State *L) {
     uint64_t turn = uv_now(e->host->loop);
     if (turn != b->turn) *b = (mh_lua_gc_budget){.turn = turn};
   }
-  if (over_budget(e)) {
+  if (mh_lua_gc_over_budget(e)) {
     report(e, L, NULL, LUA_ERRRUN);
     return 0;
   }

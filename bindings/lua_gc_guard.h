@@ -25,7 +25,10 @@ typedef struct mh_lua_gc_budget {
 
 /* Replaces setmetatable and debug.setmetatable of a plugin state. */
 void mh_lua_gc_guard_install(lua_State *L);
-/* The budget hook while e->gc.depth > 0: raises once over budget. */
-void mh_lua_gc_hook(lua_State *L, mh_engine *e);
+/* The budget charge while e->gc.depth > 0 (the count hook, a guarded
+ * library function): adds cost, raises once over budget. */
+void mh_lua_gc_charge(lua_State *L, mh_engine *e, uint64_t cost);
+/* The finalizers of this turn spent their budget. */
+bool mh_lua_gc_over_budget(mh_engine *e);
 
 #endif

@@ -85,6 +85,11 @@ typedef struct conv {
   path_seg *path;
   int nsegs;
   char *err;
+  size_t left; /* bytes the value may still take (engine's value_limit) */
+  size_t limit;
+  unsigned nodes;       /* converted since the clock was last read */
+  uint64_t deadline;    /* uv_hrtime() past which conversion stops (0: none) */
+  uint32_t max_run_ms;
 } conv;
 
 #define CONV_SEGS_PER_LEVEL 3
@@ -117,6 +122,29 @@ static mh_value *fail(conv *c, const char *fmt, const char *what) {
 }
 
 static mh_value *convert(conv *c, int idx);
+
+/* Counts the memory the converted value takes: a table used in n places
+ * is copied n times, so 30 levels of {t, t} are 2^30 copies of a small
+ * table. False, with the error set, once over the engine's value_limit. */
+static bool spend(conv *c, size_t bytes) {
+  char limit[32];
+  if (bytes > c->left) {
+    snprintf(limit, sizeof limit, "%zu", c->limit);
+    fail(c, "a value over %s bytes once converted (a table used in several places is copied for each; "
+            "the limit is lua.memory_bytes)", limit);
+    return false;
+  }
+  c->left -= bytes;
+  /* The loop serves nobody while a value converts: as long as Lua code may
+   * run without waiting, no longer. */
+  if (c->deadline && ++c->nodes % 1024 == 0 && uv_hrtime() > c->deadline) {
+    snprintf(limit, sizeof limit, "%u", c->max_run_ms);
+    fail(c, "converting the value took over %s ms (lua.max_run_ms; a table used in several places is "
+            "copied for each)", limit);
+    return false;
+  }
+  return true;
+}
 
 static int path_push_index(conv *c, lua_Integer i) {
   c->path[c->nsegs] = (path_seg){NULL, 0, i};
@@ -163,7 +191,9 @@ static mh_value *convert_object(conv *c, int idx, lua_Integer n) {
     size_t klen;
     const char *k = lua_tolstring(L, -2, &klen); /* a string already: lua_next stays valid */
     int mark = path_push_name(c, k, klen);
-    mh_value *val = mh_utf8_valid(k, klen) ? convert(c, lua_gettop(L)) : fail(c, "%s", "a key that is not UTF-8");
+    mh_value *val = !spend(c, mh_value_cost(klen)) ? NULL
+                    : mh_utf8_valid(k, klen)        ? convert(c, lua_gettop(L))
+                                                    : fail(c, "%s", "a key that is not UTF-8");
     path_pop(c, mark);
     lua_pop(L, 1);
     if (!val || mh_value_obj_append(obj, k, klen, val)) {
@@ -309,6 +339,7 @@ static mh_value *convert_table(conv *c, int idx) {
 
 static mh_value *convert(conv *c, int idx) {
   lua_State *L = c->L;
+  if (!spend(c, mh_value_cost(lua_type(L, idx) == LUA_TSTRING ? lua_rawlen(L, idx) : 0))) return NULL;
   switch (lua_type(L, idx)) {
   case LUA_TNIL: return mh_value_null();
   case LUA_TBOOLEAN: return mh_value_bool(lua_toboolean(L, idx));
@@ -336,7 +367,13 @@ static mh_value *convert(conv *c, int idx) {
 #define CONV_STACK_DEPTH 128 /* limits.json_max_depth defaults to 128 */
 
 mh_value *mh_lua_to_value(lua_State *L, int idx, int max_depth, char **err) {
-  conv c = {.L = L, .max_depth = max_depth < 0 ? 0 : max_depth};
+  mh_engine *e = mh_lua_engine_of(L);
+  size_t limit = e->value_limit;
+  conv c = {.L = L, .max_depth = max_depth < 0 ? 0 : max_depth, .limit = limit, .left = limit ? limit : SIZE_MAX};
+  if (limit) { /* a plugin state */
+    c.max_run_ms = e->host->cfg->lua.max_run_ms;
+    c.deadline = uv_hrtime() + (uint64_t)c.max_run_ms * 1000000;
+  }
   const void *ancestors[CONV_STACK_DEPTH + 1];
   path_seg path[CONV_SEGS_PER_LEVEL * CONV_STACK_DEPTH + 1];
   bool small = c.max_depth <= CONV_STACK_DEPTH;

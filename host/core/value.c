@@ -716,3 +716,9 @@ bool mh_utf8_valid(const char *s, size_t len) {
   }
   return true;
 }
+
+size_t mh_value_cost(size_t string_bytes) {
+  const size_t overhead = 2 * 16; /* malloc's header, for the node and a string or item array */
+  size_t fixed = sizeof(mh_value) + sizeof(mh_pair) + overhead;
+  return string_bytes > SIZE_MAX - fixed ? SIZE_MAX : fixed + string_bytes;
+}

@@ -104,6 +104,11 @@ const mh_value *mh_value_obj_get(const mh_value *obj, const char *key);
 
 void mh_value_free(mh_value *v);
 mh_value *mh_value_copy(const mh_value *v); /* deep copy; NULL when memory runs out */
+/* About the bytes one value takes in memory: the node, its slot in the
+ * parent (a pointer, or a key/value pair), the allocator's overhead, and
+ * the bytes of a string. For bounding values built from outside data
+ * (Lua tables, conf.d) before they are built. */
+size_t mh_value_cost(size_t string_bytes);
 /* Makes *dst a deep copy of src in place (dst stays where it is in its tree;
  * its old contents are freed). -1 when memory runs out (dst unchanged). Use
  * this, never a struct assignment: a string's bytes may share its value's

@@ -198,3 +198,34 @@ test('conf.d sandbox: a fragment that never ends is stopped', async (t) => {
   const dir = tempTree(t, { '10-loop.lua': 'while true do end\nreturn {}\n' })
   assert.match(await runRefused(dir), /10-loop\.lua/)
 })
+
+// What the count hook cannot see: long C calls, xpcall handlers that run
+// with hooks off, and a returned table whose shared subtables expand past
+// the memory limit when converted. Each is refused with one line naming the
+// file (before the guards, each hung the host or grew it to gigabytes).
+const sandboxHangs = {
+  'a backtracking string.find': "string.find(string.rep('a', 40000), string.rep('a*', 12) .. 'b')",
+  'the quadratic trim through string.match': "local _ = ('x' .. (' '):rep(1 << 20) .. 'x'):match('^%s*(.-)%s*$')",
+  'a backtracking string.gmatch': "for _ in string.rep('a', 40000):gmatch(('a*'):rep(5) .. 'b') do end",
+  'a backtracking string.gsub': "string.rep('a', 40000):gsub(('a*'):rep(5) .. 'b', '')",
+  'a huge table.move': 'table.move({}, 1, 1 << 40, 2)',
+  'a loop of string.rep': "for _ = 1, 1e9 do local _ = string.rep('x', 4 << 20) end",
+  'an xpcall handler that loops': 'xpcall(function() while true do end end, function() while true do end end)',
+}
+for (const [what, code] of Object.entries(sandboxHangs)) {
+  test(`conf.d sandbox: ${what} is stopped`, { timeout: 30000 }, async (t) => {
+    const dir = tempTree(t, { '10-hang.lua': `${code}\nreturn {}\n` })
+    assert.match(await runRefused(dir), /10-hang\.lua: took too long \((instruction limit|time limit of \d+ ms)\)/)
+  })
+}
+
+test('conf.d sandbox: a table of shared subtables is refused, not expanded', { timeout: 30000 }, async (t) => {
+  // 22 levels of {t, t}: 2^22 copies of the leaf, some 400 MB as values.
+  const bomb = "local t = { 'x' }\nfor _ = 1, 22 do t = { t, t } end\nreturn { plugins = { bomb = { t = t } } }\n"
+  const dir = tempTree(t, { '10-bomb.lua': bomb })
+  assert.match(await runRefused(dir), /10-bomb\.lua: plugins\.bomb\.t.*: the returned table is over 64 MiB once converted/)
+  // moonhost config says the same.
+  const r = await runMoonhost(['config', '--config', dir])
+  assert.equal(r.code, 2)
+  assert.match(assertOneLine(r.stderr), /10-bomb\.lua: .*over 64 MiB once converted/)
+})

@@ -1,7 +1,9 @@
 // Plugin faults the host must survive: a memory bomb (the per-plugin cap
-// stops it), error values that are not strings, a handler broadcasting in a
-// loop, __gc finalizers that loop or fail. After each, the host answers a
-// normal call.
+// stops it), error values that are not strings or whose metamethods raise
+// or loop, a handler broadcasting in a loop, __gc finalizers that loop or
+// fail, long C library calls and xpcall handlers that would escape the
+// budget, results that expand past the memory cap. After each, the host
+// answers a normal call.
 import test from 'node:test'
 import assert from 'node:assert/strict'
 import { writeTree } from './lib/host.mjs'
@@ -17,6 +19,90 @@ return moonhost.plugin { name = 'faults', setup = function(ctx)
   reg('faults:table_error', function() error({ detail = 'a table, not a string' }) end)
   reg('faults:nil_error', function() error(nil) end)
   reg('faults:userdata_error', function() error(io.stdout) end)
+  -- Error values whose metamethods are plugin code that raises or loops.
+  local function spin() while true do end end
+  reg('faults:index_raises', function() error(setmetatable({}, { __index = function() error('boom in __index') end })) end)
+  reg('faults:index_loops', function() error(setmetatable({}, { __index = spin })) end)
+  reg('faults:tostring_loops', function() error(setmetatable({}, { __tostring = spin })) end)
+  reg('faults:tostring_ok', function() error(setmetatable({}, { __tostring = function() return 'told by __tostring' end })) end)
+  -- Long C calls and handlers the count hook cannot see.
+  reg('faults:find_bomb', function() return string.find(string.rep('a', 40000), string.rep('a*', 12) .. 'b') end)
+  reg('faults:plain_find_bomb', function()
+    return (string.rep('a', 4000000)):find(string.rep('a', 100000) .. 'b', 1, true)
+  end)
+  -- Backtracking searches through each pattern function (the guard
+  -- simulates liblua's search under the budget before liblua runs it),
+  -- including one whose malformed end the search never reaches.
+  local as = string.rep('a', 40000)
+  local pattern_bombs = {
+    match_trim = function() return ('x' .. (' '):rep(1 << 20) .. 'x'):match('^%s*(.-)%s*$') end,
+    gmatch = function() for _ in as:gmatch(('a*'):rep(5) .. 'b') do end end,
+    gsub = function() return as:gsub(('a*'):rep(5) .. 'b', '') end,
+    malformed_late = function() return as:find(('a*'):rep(5) .. 'b%') end,
+    big_set = function() return as:find('[' .. ('b'):rep(100000) .. 'a]*c') end,
+  }
+  reg('faults:pattern_bomb', function(which) return pattern_bombs[which]() end)
+  -- Everyday patterns give liblua's results through the guard.
+  reg('faults:patterns', function()
+    local function show(...)
+      local t = table.pack(...)
+      for i = 1, t.n do t[i] = tostring(t[i]) end
+      return table.concat(t, ',')
+    end
+    local words = {}
+    for w in ('one two  three'):gmatch('%a+') do words[#words + 1] = w end
+    local pairs_ = {}
+    for k, v in ('a=1, b=2, c=3'):gmatch('(%w+)=(%w+)') do pairs_[#pairs_ + 1] = k .. v end
+    local empties = 0
+    for _ in ('abc'):gmatch('x*') do empties = empties + 1 end
+    local r = {
+      show(('hello world'):find('o w')),
+      show(('hello world'):find('l+')),
+      show(('hello world'):find('l', 5)),
+      show(('hello world'):find('.', 1, true)),
+      show(('hello'):find('l', -2)),
+      show(('hello'):find('x')),
+      show(('key = val'):match('(%w+)%s*=%s*(%w+)')),
+      show(('  trim me  '):match('^%s*(.-)%s*$')),
+      show(('f(a(b)c) d'):match('%b()')),
+      show(('THE (quick) fox'):gsub('%f[%a]%a+', 'W')),
+      show(('abc'):gsub('%w*', '-')),
+      show(('hello world'):gsub('o', '0', 1)),
+      show(('abc'):gsub('', '.')),
+      show(('x = 1'):gsub('(%w+) = (%w+)', '%2 = %1')),
+      show(('abc'):gsub('%w', { a = 'A' })),
+      show(('abc'):gsub('%w', function(c) return c:upper() end)),
+      show(('aXb'):match('()X()')),
+      show(('xaab'):find('(a)%1')),
+      table.concat(words, '/'), table.concat(pairs_, '/'), tostring(empties),
+      show(pcall(string.find, 'a', '(a')),
+      show(pcall(string.find, 'abc', 'x%')),
+      show(pcall(string.find, 'abc', 'a%')),
+      show(pcall(string.gsub, 'abc', '[a', '')),
+    }
+    return table.concat(r, '|')
+  end)
+  reg('faults:move_huge', function() return #table.move({}, 1, 1 << 40, 2) end)
+  reg('faults:rep_loop', function()
+    for _ = 1, 1e9 do local _ = string.rep('x', 4 * 1024 * 1024) end
+  end)
+  reg('faults:xpcall_loop', function(from_hook)
+    return xpcall(function() if from_hook then spin() else error('x') end end, spin)
+  end)
+  reg('faults:traceback', function()
+    local ok, msg = xpcall(function() error('deep') end, debug.traceback)
+    return not ok and msg:match('deep') ~= nil and msg:match('stack traceback') ~= nil
+  end)
+  reg('faults:shared_bomb', function(levels)
+    local t = { 'leaf' }
+    for _ = 1, levels do t = { t, t } end
+    return t
+  end)
+  reg('faults:shared_error', function(levels)
+    local t = { 'leaf' }
+    for _ = 1, levels do t = { t, t } end
+    error(moonhost.error { code = 'bad_request', message = 'with data', data = t })
+  end)
   reg('faults:spam', function(n)
     for i = 1, n do ctx.rpc.broadcast('faults:tick', i) end
     return n
@@ -70,10 +156,10 @@ return moonhost.plugin { name = 'faults', setup = function(ctx)
 end }
 `
 
-async function setup(t) {
+async function setup(t, lua = '') {
   const config = writeTree({
     '00-test.lua': testConfigSource(),
-    '10-mem.lua': 'return { lua = { memory_bytes = 16 * 1024 * 1024 } }',
+    '10-mem.lua': `return { lua = { memory_bytes = 16 * 1024 * 1024 ${lua} } }`,
   })
   const host = await hostFor(t, { plugins: writeTree({ 'faults.lua': faults }), config })
   return { host, c: await host.connect({ 'faults:tick': () => {} }) }
@@ -166,4 +252,103 @@ test('well-behaved __gc finalizers still run; one that fails or yields is logged
   await host.waitForLog(/\[plugin\] faults: a __gc finalizer \(.*\) yielded; the rest of it does not run/)
   assert.doesNotMatch(host.log, gcStopped)
   assert.equal(await c.rpc['faults:gc_count'](), 5)
+})
+
+// The budgets these tests run under: stopped by the instruction count with a
+// wall limit far away, or by the wall limit with a count far away, so a stop
+// shows which limit worked (before the guards, these calls never returned).
+const countOnly = ', max_run_ms = 600000'
+const timeOnly = ', max_run_ms = 300, instruction_budget = 1 << 50'
+const byCount = /call stopped after \d+ instructions \(lua\.instruction_budget\)/
+const byTime = /call stopped after running 300 ms without waiting \(lua\.max_run_ms\)/
+
+test('error values whose __index raises or loops, or whose __tostring loops, give error replies', { timeout: 30000 }, async (t) => {
+  const { host, c } = await setup(t, timeOnly)
+  // The host reads the fields raw: __index is never called.
+  for (const name of ['faults:index_raises', 'faults:index_loops']) {
+    const err = await rejectionOf(c.rpc[name]())
+    assert.equal(err.code, 'internal', name)
+    assert.equal(err.message, 'error', name)
+    assert.equal(await c.rpc['faults:ok'](), 'ok')
+  }
+  // __tostring runs (it makes the message), under the call's budget.
+  const err = await rejectionOf(c.rpc['faults:tostring_loops']())
+  assert.equal(err.code, 'internal')
+  assert.match(err.message, /reading its error value failed too: .*stopped: the call ran past its budget/)
+  await host.waitForLog(/\[plugin\] faults: internal: faults: the call failed, and reading its error value failed too/)
+  const told = await rejectionOf(c.rpc['faults:tostring_ok']())
+  assert.equal(told.message, 'told by __tostring')
+  const other = await host.connect()
+  assert.equal(await other.rpc['faults:ok'](), 'ok')
+})
+
+test('long C library calls are charged to the instruction budget', { timeout: 60000 }, async (t) => {
+  const { host, c } = await setup(t, countOnly)
+  for (const name of ['faults:find_bomb', 'faults:plain_find_bomb', 'faults:move_huge', 'faults:rep_loop']) {
+    const err = await rejectionOf(c.rpc[name]())
+    assert.equal(err.code, 'rpc_timeout', name)
+    assert.match(err.message, byCount, name)
+    assert.equal(await c.rpc['faults:ok'](), 'ok')
+  }
+  await host.waitForLog(/\[plugin\] faults: rpc_timeout: .*lua\.instruction_budget/)
+})
+
+test('the wall-time limit stops a backtracking pattern and xpcall handlers that loop', { timeout: 60000 }, async (t) => {
+  const { host, c } = await setup(t, timeOnly)
+  for (const [name, args] of [['faults:find_bomb', []], ['faults:xpcall_loop', [false]], ['faults:xpcall_loop', [true]]]) {
+    const err = await rejectionOf(c.rpc[name](...args))
+    assert.equal(err.code, 'rpc_timeout', `${name} ${args}`)
+    assert.match(err.message, byTime, `${name} ${args}`)
+    assert.equal(await c.rpc['faults:ok'](), 'ok')
+  }
+  // The message handler still works as before when nothing is stopped.
+  assert.equal(await c.rpc['faults:traceback'](), true)
+  const other = await host.connect()
+  assert.equal(await other.rpc['faults:ok'](), 'ok')
+})
+
+// Each would run for hours inside liblua: the quadratic trim on 1 MiB of
+// spaces between two letters, ("a*"):rep(5) .. "b" through gmatch and
+// gsub, the same with a malformed end ("b%") that the search never
+// reaches, and a 100 kB set tested at every step.
+const patternBombs = ['match_trim', 'gmatch', 'gsub', 'malformed_late', 'big_set']
+
+test('backtracking searches of every pattern function are stopped by the instruction count or the wall time', { timeout: 120000 }, async (t) => {
+  for (const [limits, stopped] of [[countOnly, byCount], [timeOnly, byTime]]) {
+    const { c } = await setup(t, limits)
+    for (const which of patternBombs) {
+      const err = await rejectionOf(c.rpc['faults:pattern_bomb'](which))
+      assert.equal(err.code, 'rpc_timeout', which)
+      assert.match(err.message, stopped, which)
+      assert.equal(await c.rpc['faults:ok'](), 'ok')
+    }
+  }
+})
+
+// What lua5.4 prints for the same code, unguarded.
+const patternResults = [
+  '5,7', '3,4', '10,10', 'nil', '4,4', 'nil', 'key,val', 'trim me', '(a(b)c)', 'W (W) W,3', '-,1',
+  'hell0 world,1', '.a.b.c.,4', '1 = x,1', 'Abc,3', 'ABC,3', '2,3', '2,3,a', 'one/two/three', 'a1/b2/c3', '4',
+  'false,unfinished capture', 'true,nil', "false,malformed pattern (ends with '%')",
+  "false,malformed pattern (missing ']')",
+].join('|')
+
+test('the guarded pattern functions give liblua\'s results', async (t) => {
+  const { c } = await setup(t)
+  assert.equal(await c.rpc['faults:patterns'](), patternResults)
+})
+
+test('a result or error data built from shared subtables is refused past the memory cap', { timeout: 60000 }, async (t) => {
+  const { host, c } = await setup(t)
+  // 2^21 leaves: about 100 MB as values, from a few kilobytes of Lua.
+  const err = await rejectionOf(c.rpc['faults:shared_bomb'](20))
+  assert.equal(err.code, 'internal')
+  assert.match(err.message, /cannot send the result: a value over 16777216 bytes once converted .*lua\.memory_bytes/)
+  await host.waitForLog(/\[plugin\] faults: cannot send the result: a value over/)
+  const typed = await rejectionOf(c.rpc['faults:shared_error'](20))
+  assert.equal(typed.code, 'bad_request')
+  assert.equal(typed.data, undefined)
+  // Small sharing is fine: 2^4 copies.
+  assert.equal(JSON.stringify(await c.rpc['faults:shared_bomb'](4)).split('leaf').length - 1, 16)
+  assert.equal(await c.rpc['faults:ok'](), 'ok')
 })
