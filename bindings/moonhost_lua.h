@@ -8,15 +8,15 @@
 #include "call/engine.h"
 #include "call/host.h"
 
-/* The plugin engine: one lua_State per plugin generation (lua_engine.c). */
+/* The plugin engine: one lua_State per plugin generation (engine/lua_engine.c). */
 extern const mh_engine_vt mh_lua_engine;
 
-/* Evaluates one conf.d fragment in a sandbox (config_lua.c); an
+/* Evaluates one conf.d fragment in a sandbox (api/lua_config.c); an
  * mh_config_eval_fn. */
 mh_value *mh_config_eval_file(const char *path, char **errmsg);
 
 /* Runs a `moonhost test`/`types` program on a runner state beside host h
- * (lua_testing.c). Returns its exit code. Everything the program started
+ * (testing/lua_testing.c). Returns its exit code. Everything the program started
  * (clients, the dev server, pending calls) is stopped before it returns;
  * the plugins it loaded are left for mh_host_free. */
 int mh_lua_script_main(mh_host *h, const mh_script *s);

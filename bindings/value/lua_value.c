@@ -20,8 +20,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lua_engine.h"
-#include "lua_types.h"
+#include "runtime/lua_runtime.h"
+#include "value/lua_types.h"
 
 static void push_array_mt(lua_State *L) { lua_rawgeti(L, LUA_REGISTRYINDEX, mh_lua_engine_of(L)->array_mt_ref); }
 

@@ -9,7 +9,7 @@
 
 #include "session/client.h"
 #include "call/dispatch.h"
-#include "lua_engine.h"
+#include "runtime/lua_runtime.h"
 
 static mh_lua_call *current(lua_State *L, const char *what) {
   mh_lua_call *call = mh_lua_engine_of(L)->running;

@@ -6,8 +6,8 @@
 
 #include "call/dispatch.h"
 #include "core/log.h"
-#include "lua_engine.h"
-#include "lua_types.h"
+#include "runtime/lua_runtime.h"
+#include "value/lua_types.h"
 #include "session/rpc.h"
 #include "core/timer.h"
 

@@ -1,16 +1,16 @@
 /* The Lua engine behind host/call/engine.h: one lua_State per plugin generation,
  * one coroutine per call, an instruction budget and a memory cap. */
-#include "lua_engine.h"
+#include "runtime/lua_runtime.h"
 
 #include <lualib.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "embedded.h"
+#include "runtime/embedded.h"
 #include "core/log.h"
 #include "moonhost_lua.h"
-#include "lua_types.h"
+#include "value/lua_types.h"
 
 char mh_lua_undefined_tag;
 

@@ -9,7 +9,7 @@
 #include "app/devserver.h"
 #include "core/log.h"
 #include "mesh/mesh.h"
-#include "lua_engine.h"
+#include "runtime/lua_runtime.h"
 #include "moonhost_lua.h"
 #include "app/watch.h"
 

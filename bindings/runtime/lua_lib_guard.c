@@ -4,9 +4,9 @@
  * table.concat, string.lower of a string at the cap, ...) runs to its end
  * once charged; at lua.memory_bytes = 256 MiB that is a few tenths of a
  * second. Every charge checks the clock, so a loop of them stops. */
-#include "lua_lib_guard.h"
+#include "runtime/lua_lib_guard.h"
 
-#include "lua_pattern_cost.h"
+#include "runtime/lua_pattern_cost.h"
 
 #include <lauxlib.h>
 #include <lualib.h>

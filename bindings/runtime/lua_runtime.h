@@ -13,9 +13,9 @@
 #include "call/engine.h"
 #include "call/host.h"
 #include "core/list.h"
-#include "lua_gc_guard.h"
+#include "runtime/lua_budget.h"
 #include "call/plugin.h"
-#include "lua_lib_guard.h"
+#include "runtime/lua_lib_guard.h"
 
 typedef struct mh_lua_call mh_lua_call;
 
@@ -29,15 +29,15 @@ struct mh_engine {
   size_t mem_used, mem_limit;
   /* Bytes a value converted from this state may take as mh_values (0: no
    * limit): shared subtables are copied for every use, so a small table
-   * can stand for an exponentially large value (lua_value.c). */
+   * can stand for an exponentially large value (value/lua_value.c). */
   size_t value_limit;
   mh_lua_call *running; /* the call whose coroutine is executing now */
   uint64_t resumed_at;  /* uv_hrtime() when it was resumed */
   mh_list calls;        /* calls alive on this engine */
   bool retired;
   int array_mt_ref;     /* metatable that marks a table as a JSON array */
-  mh_list watches;      /* ctx.watch handles of this generation (lua_project.c) */
-  mh_lua_gc_budget gc;  /* what __gc finalizers used (lua_gc_guard.c) */
+  mh_list watches;      /* ctx.watch handles of this generation (api/lua_project.c) */
+  mh_lua_gc_budget gc;  /* what __gc finalizers used (runtime/lua_budget.c) */
   /* Coroutines of calls that returned normally, kept for the next calls:
    * a fresh lua_newthread plus its registry reference and its later
    * collection cost more than the rest of a small call's Lua side. */
@@ -92,7 +92,7 @@ int mh_lua_await(lua_State *L, mh_lua_call *call, void (*cancel)(void *op), void
 /* Completes the awaited operation (value and err owned; one is NULL). */
 void mh_lua_wake(mh_lua_call *call, mh_value *value, mh_error *err);
 
-/* Value conversion (lua_value.c). */
+/* Value conversion (value/lua_value.c). */
 /* Pushes v; nested null/undefined become the sentinels, top-level ones nil. */
 void mh_lua_push_value(lua_State *L, const mh_value *v);
 void mh_lua_push_nested(lua_State *L, const mh_value *v);
@@ -101,16 +101,16 @@ mh_value *mh_lua_to_value(lua_State *L, int idx, int max_depth, char **err);
 /* Pushes an error as a table {code=, message=, name=, data=} with a __tostring. */
 void mh_lua_push_error(lua_State *L, const mh_error *err);
 
-/* moonhost.core, the C half of the plugin API (lua_core.c). */
+/* moonhost.core, the C half of the plugin API (api/lua_core.c). */
 int mh_luaopen_core(lua_State *L);
-/* moonhost.project: ctx.watch and ctx.dev_server (lua_project.c). */
+/* moonhost.project: ctx.watch and ctx.dev_server (api/lua_project.c). */
 int mh_luaopen_project(lua_State *L);
 void mh_lua_watches_stop(mh_engine *e);
-/* moonhost.call: caller() and on_cancel() (lua_call.c). */
+/* moonhost.call: caller() and on_cancel() (api/lua_callinfo.c). */
 int mh_luaopen_call(lua_State *L);
 
 /* A state that belongs to no plugin, for `moonhost test` and `moonhost
- * types` (lua_testing.c): values convert as in plugin states and the
+ * types` (testing/lua_testing.c): values convert as in plugin states and the
  * embedded lua/moonhost modules come first, but it has no generation, no
  * instruction budget and no memory cap (busted runs whole suites on it).
  * package.path keeps Lua's default, so busted and its modules are found. */

@@ -3,7 +3,7 @@
  * lua_value.c does the rest of the conversion (Map and Set hold values). */
 #ifndef MH_LUA_TYPES_H
 #define MH_LUA_TYPES_H
-#include "lua_engine.h"
+#include "runtime/lua_runtime.h"
 
 typedef enum mh_lua_type {
   MH_LT_DATE,   /* {ms = number} */

@@ -3,7 +3,7 @@
  * moonhost.Set, moonhost.RegExp, moonhost.JsError and moonhost.TypedArray,
  * so C finds them by name and plugins compare with moonhost.Date etc.
  * lua/moonhost gives them __tostring and friends; C only needs identity. */
-#include "lua_types.h"
+#include "value/lua_types.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -1,4 +1,4 @@
-/* Bounded __gc finalizers (see lua_gc_guard.h).
+/* Bounded __gc finalizers (see lua_budget.h).
  *
  * GCTM (lgc.c) calls a finalizer with allowhook = 0 on the collecting
  * thread, so the count hook never fires there and a looping finalizer hangs
@@ -20,12 +20,12 @@
  * __gc of a metatable after that (the objects it already marked call it
  * unguarded until the next setmetatable with that metatable guards it
  * again), and finalizers written in C. */
-#include "lua_gc_guard.h"
+#include "runtime/lua_budget.h"
 
 #include <lauxlib.h>
 
 #include "core/log.h"
-#include "lua_engine.h"
+#include "runtime/lua_runtime.h"
 
 static int guarded_gc(lua_State *L);
 

@@ -20,7 +20,7 @@
 #include "core/config.h"
 #include "moonhost_lua.h"
 #include "core/log.h"
-#include "lua_lib_guard.h"
+#include "runtime/lua_lib_guard.h"
 
 #define CFG_INSTRUCTION_LIMIT 10000000L
 #define CFG_HOOK_EVERY 1000

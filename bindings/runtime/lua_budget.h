@@ -1,4 +1,4 @@
-/* Bounded __gc finalizers in plugin states (lua_gc_guard.c).
+/* Bounded __gc finalizers in plugin states (lua_budget.c).
  *
  * Lua runs a finalizer with debug hooks off on the thread that collects, so
  * the instruction budget cannot stop it there. The guard makes every __gc a

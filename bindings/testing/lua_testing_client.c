@@ -21,7 +21,7 @@
 #include "session/client.h"
 #include "codec/envelope.h"
 #include "core/log.h"
-#include "lua_testing.h"
+#include "testing/lua_testing.h"
 
 #define CONN_MT "moonhost.testing.client"
 

@@ -13,7 +13,7 @@
 #include <sys/stat.h>
 
 #include "app/devserver.h"
-#include "lua_testing.h"
+#include "testing/lua_testing.h"
 #include "moonhost_lua.h"
 
 #define MAX_TMPDIRS 64

@@ -4,7 +4,7 @@
 #ifndef MH_LUA_TESTING_H
 #define MH_LUA_TESTING_H
 #include "call/dispatch.h"
-#include "lua_engine.h"
+#include "runtime/lua_runtime.h"
 
 /* Something the runner waits for (a call, a plugin load): polled with
  * op:done() between loop turns, then op:result(). */

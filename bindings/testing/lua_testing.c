@@ -11,7 +11,7 @@
  *
  * Waiting is always the runner turning the loop from the top (never from
  * inside a loop callback): an op is polled with :done() between turns. */
-#include "lua_testing.h"
+#include "testing/lua_testing.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,7 +21,7 @@
 #include "moonhost_lua.h"
 #include "call/dispatch.h"
 #include "core/log.h"
-#include "lua_types.h"
+#include "value/lua_types.h"
 
 #define OP_MT "moonhost.testing.op"
 
