@@ -38,11 +38,11 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
   L = luaL_newstate();
   if (!L) abort();
   engine.L = L;
-  *(mh_engine **)lua_getextraspace(L) = &engine;
+  *(void **)lua_getextraspace(L) = &engine;
   lua_newtable(L);
   lua_pushliteral(L, "array");
   lua_setfield(L, -2, "__name");
-  engine.array_mt_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  engine.values.array_mt_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   return 0;
 }
 
