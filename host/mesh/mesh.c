@@ -407,13 +407,14 @@ static mh_value *fn_directory(mh_host *h, mh_client *caller, const mh_value *arg
   return mh_mesh_directory(h);
 }
 
+static const mh_host_fn_def mesh_fns[] = {
+    {"devtoolskit:internal:peer:announce", MH_FN_ACTION, fn_announce, NULL},
+    {"devtoolskit:internal:peer:directory", MH_FN_ACTION, fn_directory, NULL},
+    {"devtoolskit:internal:mesh:provide", MH_FN_ACTION, fn_provide, NULL},
+    {"devtoolskit:internal:mesh:unprovide", MH_FN_ACTION, fn_unprovide, NULL},
+    {"devtoolskit:internal:mesh:verify", MH_FN_ACTION, fn_verify, NULL},
+};
+
 int mh_mesh_add_builtins(mh_host *h) {
-  mh_registry *r = &h->registry;
-  if (mh_registry_add_builtin(r, "devtoolskit:internal:peer:announce", MH_FN_ACTION, fn_announce) ||
-      mh_registry_add_builtin(r, "devtoolskit:internal:peer:directory", MH_FN_ACTION, fn_directory) ||
-      mh_registry_add_builtin(r, "devtoolskit:internal:mesh:provide", MH_FN_ACTION, fn_provide) ||
-      mh_registry_add_builtin(r, "devtoolskit:internal:mesh:unprovide", MH_FN_ACTION, fn_unprovide) ||
-      mh_registry_add_builtin(r, "devtoolskit:internal:mesh:verify", MH_FN_ACTION, fn_verify))
-    return -1;
-  return 0;
+  return mh_registry_add_host_fns(&h->registry, mesh_fns, MH_HOST_FNS_COUNT(mesh_fns));
 }

@@ -309,12 +309,14 @@ static mh_value *fn_link_sync(mh_host *h, mh_client *caller, const mh_value *arg
   return mh_value_undefined();
 }
 
+static const mh_host_fn_def link_fns[] = {
+    {LINK_CHALLENGE, MH_FN_ACTION, fn_link_challenge, NULL},
+    {LINK_HELLO, MH_FN_ACTION, fn_link, NULL},
+    {LINK_SYNC, MH_FN_EVENT, fn_link_sync, NULL},
+};
+
 int mh_link_add_builtins(mh_host *h) {
-  if (mh_registry_add_builtin(&h->registry, LINK_CHALLENGE, MH_FN_ACTION, fn_link_challenge) ||
-      mh_registry_add_builtin(&h->registry, LINK_HELLO, MH_FN_ACTION, fn_link) ||
-      mh_registry_add_builtin(&h->registry, LINK_SYNC, MH_FN_EVENT, fn_link_sync))
-    return -1;
-  return 0;
+  return mh_registry_add_host_fns(&h->registry, link_fns, MH_HOST_FNS_COUNT(link_fns));
 }
 
 /* ---- the dialing side's handshake ---------------------------------------- */

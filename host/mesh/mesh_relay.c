@@ -415,11 +415,12 @@ static mh_native_call *make_start(mh_host *h, mh_client *caller, mh_value *args,
 
 static const mh_native make_native = {make_start, relay_cancel};
 
+static const mh_host_fn_def relay_fns[] = {
+    {RELAY, MH_FN_ACTION, NULL, &relay_native},
+    {RELAY_EVENT, MH_FN_EVENT, fn_relay_event, NULL},
+    {"devtoolskit:internal:mesh:make", MH_FN_ACTION, NULL, &make_native},
+};
+
 int mh_relay_add_builtins(mh_host *h) {
-  mh_registry *r = &h->registry;
-  if (mh_registry_add_native(r, RELAY, MH_FN_ACTION, &relay_native) ||
-      mh_registry_add_builtin(r, RELAY_EVENT, MH_FN_EVENT, fn_relay_event) ||
-      mh_registry_add_native(r, "devtoolskit:internal:mesh:make", MH_FN_ACTION, &make_native))
-    return -1;
-  return 0;
+  return mh_registry_add_host_fns(&h->registry, relay_fns, MH_HOST_FNS_COUNT(relay_fns));
 }
