@@ -87,8 +87,7 @@ static void shutdown_tick(uv_timer_t *t) {
   run_state *r = t->data;
   mh_host *h = &r->host;
   bool late = uv_now(h->loop) - r->shutdown_at >= SHUTDOWN_GRACE_MS;
-  mh_list_each(pos, &h->clients) {
-    mh_client *c = mh_container_of(pos, mh_client, link);
+  mh_client_each(c, h) {
     if ((c->nincoming == 0 || late) && c->transport) c->ops->close(c->transport, 1001, "server shutting down");
   }
   if (!devserver_settled(r, late)) return;

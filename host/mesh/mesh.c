@@ -154,13 +154,11 @@ mh_value *mh_mesh_public_entry(const mh_value *e) {
 
 mh_value *mh_mesh_directory(mh_host *h) {
   mh_value *arr = mh_value_new(MH_V_ARRAY);
-  mh_list_each(pos, &h->clients) {
-    mh_client *c = mh_container_of(pos, mh_client, link);
-    if (arr && c->peer && c->trusted && !c->hostlink) mh_value_push(arr, mh_mesh_peer_value(h, c->peer));
+  mh_client_each(c, h) {
+    if (arr && mh_client_is_mesh_peer(c)) mh_value_push(arr, mh_mesh_peer_value(h, c->peer));
   }
   /* Peers behind host links, as this host names them. */
-  mh_list_each(pos, &h->clients) {
-    mh_client *c = mh_container_of(pos, mh_client, link);
+  mh_client_each(c, h) {
     for (size_t i = 0; arr && c->hostlink && c->hostlink->peers && i < c->hostlink->peers->u.arr.len; i++)
       mh_value_push(arr, mh_mesh_public_entry(c->hostlink->peers->u.arr.items[i]));
   }
@@ -178,9 +176,8 @@ void mh_mesh_announce(mh_host *h, mh_client *skip, const char *kind, mh_value *p
   }
   mh_value_obj_set(d, "kind", mh_value_cstring(kind));
   mh_value_obj_set(d, "peer", peer);
-  mh_list_each(pos, &h->clients) {
-    mh_client *c = mh_container_of(pos, mh_client, link);
-    if (c != skip && c->peer && c->trusted && !c->hostlink)
+  mh_client_each(c, h) {
+    if (c != skip && mh_client_is_mesh_peer(c))
       mh_client_event(c, "devtoolskit:internal:peer:directory-delta", args, true);
   }
   /* Listeners may unlisten while we go: walk a copy. */

@@ -36,10 +36,9 @@ static int64_t int_field(const mh_value *o, const char *k) {
 static mh_value *export_for(mh_host *h, const mh_client *to) {
   mh_value *arr = mh_value_new(MH_V_ARRAY);
   const char *self = mh_mesh_host_id(h);
-  mh_list_each(pos, &h->clients) {
-    mh_client *c = mh_container_of(pos, mh_client, link);
+  mh_client_each(c, h) {
     if (!arr || !c->trusted) continue;
-    if (c->peer && !c->hostlink) {
+    if (mh_client_is_mesh_peer(c)) {
       mh_value *e = mh_mesh_peer_value(h, c->peer);
       if (e) mh_value_obj_set(e, "hops", mh_value_int(0));
       mh_value_push(arr, e);
@@ -144,8 +143,7 @@ out:
 }
 
 void mh_link_sync_all(mh_host *h, mh_client *except) {
-  mh_list_each(pos, &h->clients) {
-    mh_client *c = mh_container_of(pos, mh_client, link);
+  mh_client_each(c, h) {
     if (c->hostlink && c != except && c->hostlink->host_id) sync_one(h, c, false);
   }
 }

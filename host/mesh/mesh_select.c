@@ -17,10 +17,9 @@ static const char *str_field(const mh_value *o, const char *k) {
  * trusted clients, then the peers behind each host link. */
 static void each_candidate(void *dir, mh_mesh_visit visit, void *ud) {
   mh_host *h = dir;
-  mh_list_each(pos, &h->clients) {
-    mh_client *c = mh_container_of(pos, mh_client, link);
+  mh_client_each(c, h) {
     if (!c->trusted) continue;
-    if (c->peer && !c->hostlink) {
+    if (mh_client_is_mesh_peer(c)) {
       mh_mesh_candidate k = {{c, NULL}, c->peer->id, c->peer->role, c->peer->capabilities, c->peer->meta,
                              c->peer->provides};
       if (!visit(ud, &k)) return;
