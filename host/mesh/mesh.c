@@ -211,10 +211,6 @@ static void client_gone(mh_host *h, mh_client *c) {
 
 /* ---- builtins: announce, provide, unprovide -------------------------- */
 
-static const mh_value *first_arg(const mh_value *args) {
-  return args && args->type == MH_V_ARRAY && args->u.arr.len ? args->u.arr.items[0] : NULL;
-}
-
 static mh_peer *ensure_peer(mh_client *c, bool *added) {
   *added = !c->peer;
   if (c->peer) return c->peer;
@@ -395,7 +391,7 @@ int mh_mesh_accept_relayed(mh_host *h, const mh_client *link, const mh_value *id
 static mh_value *fn_verify(mh_host *h, mh_client *caller, const mh_value *args, mh_error **err) {
   (void)caller, (void)err;
   mh_value *out = mh_value_new(MH_V_OBJECT);
-  if (out) mh_value_obj_set(out, "valid", mh_value_bool(mh_mesh_verify(h, first_arg(args))));
+  if (out) mh_value_obj_set(out, "valid", mh_value_bool(mh_mesh_verify(h, mh_mesh_first_arg(args))));
   return out;
 }
 
