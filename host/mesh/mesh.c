@@ -54,6 +54,7 @@ void mh_mesh_unlisten(mh_host *h, mh_mesh_listener cb, void *ud) {
 
 /* ---- configuration ---------------------------------------------------- */
 
+/* -1 and *errmsg (NULL when memory runs out) for the first bad rule. */
 static int check_rules(const mh_value *rules, char **errmsg) {
   if (!rules || rules->type != MH_V_ARRAY) return 0;
   for (size_t i = 0; i < rules->u.arr.len; i++) {
@@ -82,7 +83,7 @@ static void on_host_event(mh_host *h, const mh_event *ev, void *ud) {
 }
 
 int mh_mesh_init(mh_host *h, char **errmsg) {
-  if (check_rules(h->cfg->mesh.permissions, errmsg)) return -1;
+  if (check_rules(h->cfg->mesh.permissions, errmsg)) return MH_START_BAD_CONFIG;
   mh_mesh *m = calloc(1, sizeof *m);
   if (!m) return -1;
   /* Without a configured id, mh_mesh_host_id makes one once the port is known. */
