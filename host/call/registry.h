@@ -20,7 +20,8 @@ typedef struct mh_run mh_run;
 
 typedef enum { MH_FN_QUERY, MH_FN_ACTION, MH_FN_STATIC, MH_FN_EVENT } mh_fn_type;
 
-/* A function implemented in C by the host itself (introspection). */
+/* A function implemented in C by the host itself (introspection, the auth
+ * handshake, the mesh). */
 typedef struct mh_client mh_client;
 /* caller is the client that made the call, or NULL (HTTP, the host itself). */
 typedef mh_value *(*mh_builtin_fn)(mh_host *host, mh_client *caller, const mh_value *args, mh_error **err);

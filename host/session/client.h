@@ -1,9 +1,11 @@
 /* A connected client, independent of its transport.
  *
- * The transport (WebSocket now; HTTP and host links later) hands complete
- * text frames to mh_client_on_frame and writes what the client queues
- * through its ops. The client decodes envelopes, feeds the dispatcher,
- * answers, and tracks calls the server makes to the client. */
+ * A transport (a WebSocket connection, accepted or dialed to another host by
+ * ws_link.c) hands complete frames to mh_client_on_frame and writes what the
+ * client queues through its ops. HTTP calls are not clients: the oRPC
+ * endpoint dispatches them with no caller. The client decodes envelopes,
+ * feeds the dispatcher, answers, and tracks calls the server makes to the
+ * client. */
 #ifndef MH_CLIENT_H
 #define MH_CLIENT_H
 #include <stdbool.h>

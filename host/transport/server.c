@@ -227,7 +227,7 @@ int mh_server_start(mh_host *host, mh_server **out) {
     return -1;
   }
   s->host = host;
-  /* The routes of the transport itself; the app adds its own (hotreload.c). */
+  /* The routes of the transport itself; the app adds its own (app/reload_route.c). */
   if (mh_http_add_host_routes(s) || mh_orpc_add_routes(s)) {
     mh_log_error("server", "cannot start: out of memory for the HTTP routes");
     return start_failed(s, -1);
