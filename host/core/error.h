@@ -1,5 +1,5 @@
 /* Errors that travel to clients: a stable code, a human message, a name and
- * optional data. Codes are stable strings documented in the README.
+ * optional data. Codes are stable strings documented in docs/protocol.md ("Error codes").
  *
  * How a host function says it failed depends on who reads the failure:
  *
