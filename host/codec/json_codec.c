@@ -76,6 +76,10 @@ const char *mh_json_skip_value(const char *p, const char *end) {
   return NULL;
 }
 
+int mh_json_depth_limit(const mh_codec_limits *lim) {
+  return lim && lim->max_depth > 0 && lim->max_depth < CJSON_NESTING_LIMIT ? lim->max_depth : CJSON_NESTING_LIMIT;
+}
+
 size_t mh_json_depth_at(const char *data, size_t at) {
   size_t depth = 0;
   for (const char *p = data, *end = data + at; p < end; p++) {
@@ -198,7 +202,7 @@ static mh_value *mh_json_decode(const char *data, size_t len, const mh_codec_lim
     size_t at = end >= data && end <= data + len ? (size_t)(end - data) : 0;
     /* cJSON stops at CJSON_NESTING_LIMIT levels with a bare syntax error:
      * say what is wrong, as for nesting cJSON does accept. */
-    int limit = d.max_depth > 0 && d.max_depth < CJSON_NESTING_LIMIT ? d.max_depth : CJSON_NESTING_LIMIT;
+    int limit = mh_json_depth_limit(lim);
     if (mh_json_depth_at(data, at) >= (size_t)limit)
       mh_json_fail(err, mh_error_new(MH_ERR_BAD_REQUEST, "nesting deeper than %d", limit));
     else
