@@ -110,7 +110,10 @@ static char *join(char **argv) {
 
 mh_devserver *mh_devserver_start(uv_loop_t *loop, char **argv, const char *cwd, mh_devserver_exit_cb cb, void *ud) {
   mh_devserver *d = calloc(1, sizeof *d);
-  if (!d) return NULL;
+  if (!d) {
+    mh_log_error("dev", "cannot start the dev server: out of memory");
+    return NULL;
+  }
   d->cb = cb;
   d->ud = ud;
   d->command = join(argv);

@@ -87,8 +87,7 @@ static void shutdown_tick(uv_timer_t *t) {
   run_state *r = t->data;
   mh_host *h = &r->host;
   bool late = uv_now(h->loop) - r->shutdown_at >= SHUTDOWN_GRACE_MS;
-  mh_list_each(pos, &h->clients) {
-    mh_client *c = mh_container_of(pos, mh_client, link);
+  mh_client_each(c, h) {
     if ((c->nincoming == 0 || late) && c->transport) c->ops->close(c->transport, 1001, "server shutting down");
   }
   if (!devserver_settled(r, late)) return;
@@ -188,7 +187,7 @@ static void start_serving(run_state *r) {
   r->serving = true;
   int rc = mh_server_start(h, &h->server);
   if (rc) {
-    begin_shutdown(r, rc, "cannot listen");
+    begin_shutdown(r, rc == MH_START_BAD_CONFIG ? 2 : 1, "cannot listen");
     return;
   }
   mh_mesh_set_port(h, mh_server_port(h->server)); /* the default host id names it */
@@ -218,11 +217,11 @@ int mh_run_serve(mh_config *cfg, const mh_run_opts *opts) {
   uv_loop_t *loop = uv_default_loop();
   signal(SIGPIPE, SIG_IGN);
   char *msg = NULL;
-  if (mh_host_setup(h, loop, cfg, opts->parts, &msg)) {
-    fprintf(stderr, "moonhost: %s\n", msg ? msg : "cannot start (out of memory or no randomness for the token)");
-    int bad_config = msg != NULL;
+  int setup = mh_host_setup(h, loop, cfg, opts->parts, &msg);
+  if (setup) {
+    fprintf(stderr, "moonhost: %s\n", msg ? msg : "out of memory");
     free(msg);
-    return bad_config ? 2 : 1;
+    return setup == MH_START_BAD_CONFIG ? 2 : 1;
   }
   h->config_dir = opts->config_dir;
   h->config_required = opts->config_required;

@@ -233,13 +233,14 @@ static mh_value *fn_revoke(mh_host *host, mh_client *caller, const mh_value *arg
   return mh_value_undefined();
 }
 
+static const mh_host_fn_def auth_fns[] = {
+    {"anonymous:devframe:auth", MH_FN_ACTION, fn_auth, NULL},
+    {"vite:anonymous:auth", MH_FN_ACTION, fn_auth, NULL},
+    {"anonymous:devframe:auth:exchange", MH_FN_ACTION, fn_exchange, NULL},
+    {"anonymous:devframe:auth:request-code", MH_FN_ACTION, fn_request_code, NULL},
+    {"devframe:auth:revoke", MH_FN_ACTION, fn_revoke, NULL},
+};
+
 int mh_auth_add_builtins(mh_host *h) {
-  mh_registry *r = &h->registry;
-  if (mh_registry_add_builtin(r, "anonymous:devframe:auth", MH_FN_ACTION, fn_auth) ||
-      mh_registry_add_builtin(r, "vite:anonymous:auth", MH_FN_ACTION, fn_auth) ||
-      mh_registry_add_builtin(r, "anonymous:devframe:auth:exchange", MH_FN_ACTION, fn_exchange) ||
-      mh_registry_add_builtin(r, "anonymous:devframe:auth:request-code", MH_FN_ACTION, fn_request_code) ||
-      mh_registry_add_builtin(r, "devframe:auth:revoke", MH_FN_ACTION, fn_revoke))
-    return -1;
-  return 0;
+  return mh_registry_add_host_fns(&h->registry, auth_fns, MH_HOST_FNS_COUNT(auth_fns));
 }

@@ -1,5 +1,5 @@
 /* One HTTP request and its response, for route handlers (http_routes.c,
- * the oRPC endpoint, the reload route of hotreload.c). A handler answers with
+ * the oRPC endpoint, app/reload_route.c). A handler answers with
  * mh_http_respond, now or later; if the connection goes away first, x->conn
  * becomes NULL and the exchange lives until mh_http_respond is called (which
  * then frees it). Handlers are found in a route table that modules register
