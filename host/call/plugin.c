@@ -73,6 +73,7 @@ int mh_gen_register(mh_gen *gen, const mh_fn_spec *spec, mh_error **err) {
   fn->gen = gen;
   fn->handler = spec->handler;
   fn->mesh_provided = spec->mesh;
+  fn->arg_count = spec->arg_count;
   fn->release = fn_released;
   mh_gen_ref(gen);
   if (spec->cached && spec->type == MH_FN_QUERY) {

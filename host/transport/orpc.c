@@ -1,6 +1,7 @@
 /* The oRPC endpoint: `POST /rpc/a/b` (and `GET /rpc/a/b?data=...` for
  * query and static functions) calls function "a:b" with the decoded input
- * as its one argument and answers as @orpc/client's RPCLink expects: 200
+ * as its one argument (its argument list, when an array, for a function
+ * that declares two or more) and answers as @orpc/client's RPCLink expects: 200
  * with {json, meta}, or an error status with oRPC's error body. */
 #include <stdarg.h>
 #include <stdio.h>
@@ -151,16 +152,30 @@ static void on_abort(mh_http_exchange *x, bool timed_out) {
   mh_orpc_respond_error(x, 408, MH_ERR_TIMEOUT, msg);
 }
 
-static void call(mh_http_exchange *x, const char *name, mh_value *input) {
+/* The argument list for an input. The input is the one argument, except
+ * for a function whose schema declares two or more: an array input is then
+ * its argument list (oRPC sends one input; `[2, 3]` calls add(2, 3)). No
+ * input (json undefined) is no argument. NULL when out of memory (input
+ * freed). */
+static mh_value *args_of(mh_value *input, unsigned arg_count) {
+  if (arg_count >= 2 && input->type == MH_V_ARRAY) return input;
   mh_value *args = mh_value_new(MH_V_ARRAY);
-  call_op *op = calloc(1, sizeof *op);
-  /* The input is the one argument; no input (json undefined), no argument. */
-  bool none = input->type == MH_V_UNDEFINED;
-  if (none) mh_value_free(input);
-  if (!args || !op || (!none && mh_value_push(args, input))) { /* a failed push frees input */
-    if ((!args || !op) && !none) mh_value_free(input); /* not pushed */
+  if (input->type == MH_V_UNDEFINED || !args) {
+    mh_value_free(input);
+    return args;
+  }
+  if (mh_value_push(args, input)) { /* a failed push frees input */
     mh_value_free(args);
-    free(op);
+    return NULL;
+  }
+  return args;
+}
+
+static void call(mh_http_exchange *x, const char *name, unsigned arg_count, mh_value *input) {
+  mh_value *args = args_of(input, arg_count);
+  call_op *op = args ? calloc(1, sizeof *op) : NULL;
+  if (!op) {
+    mh_value_free(args);
     mh_orpc_respond_error(x, 500, MH_ERR_INTERNAL, "out of memory");
     return;
   }
@@ -221,9 +236,10 @@ static void refuse(mh_http_exchange *x, int status, const char *code, const char
   mh_orpc_respond_error(x, status, code, msg);
 }
 
-/* Which function, and whether this caller may call it this way; false
- * when the request has been answered already. */
-static bool admit(mh_http_exchange *x, bool get, char *name, size_t len) {
+/* Which function (its name and declared argument count), and whether this
+ * caller may call it this way; false when the request has been answered
+ * already. */
+static bool admit(mh_http_exchange *x, bool get, char *name, size_t len, unsigned *arg_count) {
   if (x->body_too_large) {
     refuse(x, 413, MH_ERR_TOO_LARGE, "request body over limits.max_message_bytes");
     return false;
@@ -254,11 +270,13 @@ static bool admit(mh_http_exchange *x, bool get, char *name, size_t len) {
     refuse(x, 405, "METHOD_NOT_SUPPORTED", "GET is for query and static functions only: \"%s\" needs POST", name);
     return false;
   }
+  *arg_count = fn->arg_count;
   return true;
 }
 
 void mh_orpc_route(mh_http_exchange *x) {
   char name[512];
+  unsigned arg_count = 0;
   bool get = strcmp(x->method_name, "GET") == 0, post = strcmp(x->method_name, "POST") == 0;
   if (strcmp(x->method_name, "OPTIONS") == 0) {
     preflight(x);
@@ -269,7 +287,7 @@ void mh_orpc_route(mh_http_exchange *x) {
     refuse(x, 405, "METHOD_NOT_SUPPORTED", "%s is not supported: use POST (or GET for queries)", x->method_name);
     return;
   }
-  if (!admit(x, get, name, sizeof name)) return;
+  if (!admit(x, get, name, sizeof name, &arg_count)) return;
   mh_error *err = NULL;
   mh_value *input = read_input(x, get, &err);
   if (!input) {
@@ -279,7 +297,13 @@ void mh_orpc_route(mh_http_exchange *x) {
     mh_error_free(err);
     return;
   }
-  call(x, name, input);
+  if (arg_count >= 2 && input->type != MH_V_ARRAY && input->type != MH_V_UNDEFINED) {
+    mh_value_free(input);
+    refuse(x, 400, MH_ERR_BAD_REQUEST, "\"%s\" takes %u arguments: send them as one array (\"json\": [...])", name,
+           arg_count);
+    return;
+  }
+  call(x, name, arg_count, input);
 }
 
 static const mh_http_route orpc_route = {

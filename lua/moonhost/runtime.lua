@@ -89,6 +89,7 @@ local function make_rpc(ctx, type_nodes)
     core.register {
       name = def.name, type = def.type, handler = handler,
       cached = cache ~= nil, ttl = cache and cache.ttl, max = cache and cache.max,
+      arg_count = def.arg_nodes and #def.arg_nodes or 0, -- HTTP spreads an array input over 2+
     }
   end
 
