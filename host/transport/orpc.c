@@ -195,11 +195,11 @@ static void call(mh_http_exchange *x, const char *name, unsigned arg_count, mh_v
 
 /* The same rule as for WebSocket clients (auth.c): an untrusted caller
  * reaches anonymous:* functions only. */
-static bool may_call(mh_http_exchange *x, const char *name) {
+static bool may_call(mh_http_exchange *x, const char *name, bool *token_refused) {
   mh_client anon;
   memset(&anon, 0, sizeof anon);
   anon.host = x->host;
-  anon.trusted = mh_http_trusted(x);
+  anon.trusted = mh_http_trust(x, token_refused);
   return mh_auth_may_call(&anon, name);
 }
 
@@ -255,9 +255,16 @@ static bool admit(mh_http_exchange *x, bool get, char *name, size_t len, unsigne
     return false;
   }
   /* Before the lookup, so an untrusted caller learns nothing about names. */
-  if (!may_call(x, name)) {
-    mh_log_warn("auth", "HTTP call to %s refused: no valid token", name);
-    refuse(x, 401, MH_ERR_UNAUTHORIZED, "RPC call to \"%s\" was rejected: send Authorization: Bearer TOKEN", name);
+  bool token_refused = false;
+  if (!may_call(x, name, &token_refused)) {
+    /* Never the token itself in the log. */
+    mh_log_warn_limited("auth", "HTTP call to %s refused: %s", name,
+                        token_refused ? "token presented and refused" : "no token");
+    if (token_refused)
+      refuse(x, 401, MH_ERR_UNAUTHORIZED, "RPC call to \"%s\" was rejected: %s", name, mh_auth_refusal(true));
+    else
+      refuse(x, 401, MH_ERR_UNAUTHORIZED, "RPC call to \"%s\" was rejected: %s (send Authorization: Bearer TOKEN)", name,
+             mh_auth_refusal(false));
     return false;
   }
   const mh_fn *fn = mh_registry_get(&x->host->registry, name);
