@@ -247,6 +247,14 @@ const mh_value *mh_config_lookup(const mh_value *tree, const char *path) {
   return NULL;
 }
 
+const char *mh_config_list_key(size_t i) {
+  for (size_t k = 0; k < CFG_NKEYS; k++) {
+    cfg_kind kind = cfg_keys[k].kind;
+    if ((kind == CK_STRLIST || kind == CK_LIST || kind == CK_TOKENS) && i-- == 0) return cfg_keys[k].path;
+  }
+  return NULL;
+}
+
 /* ---- checking ---- */
 
 /* MH_V_INT, or an integral MH_V_FLOAT (Lua writes 1e6 as a float). */

@@ -74,6 +74,10 @@ int mh_config_merge(mh_value *dst, const mh_value *src);
  * configuration tree, or NULL. */
 const mh_value *mh_config_lookup(const mh_value *tree, const char *path);
 
+/* The dotted path of the i-th key that holds a list (auth.tokens, ...),
+ * or NULL past the last: an empty one is {} in a tree, as Lua makes it. */
+const char *mh_config_list_key(size_t i);
+
 /* Checks one fragment against the schema: every key known (except below
  * `plugins`, which is free-form per plugin), every value of the right type
  * and range. On error returns -1 and sets *errmsg (malloc'd) to a one-line

@@ -4,7 +4,7 @@
 // `moonhost config` hiding secrets, ctx.root absolute.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { runMoonhost } from './lib/util.mjs'
+import { runMoonhost, tempTree } from './lib/util.mjs'
 
 test('moonhost test --help exits 0 with moonhost usage and busted options', async () => {
   for (const flag of ['--help', '-h']) {
@@ -14,4 +14,29 @@ test('moonhost test --help exits 0 with moonhost usage and busted options', asyn
     assert.match(r.stdout, /--filter=PATTERN/)
     assert.doesNotMatch(r.stdout + r.stderr, /: error:|re-run with --help/)
   }
+})
+
+test('moonhost config hides tokens and keys and prints empty lists as []', async (t) => {
+  const dir = tempTree(t, {
+    '10-secrets.lua': `return {
+      auth = { tokens = { 'tok-plain-1', { token = 'tok-roles-2', roles = { 'admin' } } } },
+      mesh = { key = 'mesh-key-3', upstreams = { 'ws://10.0.0.2:7812/__ws?a=1&token=tok-url-4&vite_devtools_auth_token=tok-url-5' } },
+    }\n`,
+  })
+  const r = await runMoonhost(['config', '--config', dir])
+  assert.equal(r.code, 0, r.stderr)
+  assert.doesNotMatch(r.stdout, /tok-|mesh-key/)
+  const cfg = JSON.parse(r.stdout)
+  assert.deepEqual(cfg.auth.tokens, ['<hidden>', { token: '<hidden>', roles: ['admin'] }])
+  assert.equal(cfg.mesh.key, '<hidden>')
+  assert.deepEqual(cfg.mesh.upstreams, ['ws://10.0.0.2:7812/__ws?a=1&token=<hidden>&vite_devtools_auth_token=<hidden>'])
+  assert.deepEqual(cfg.auth.allowed_origins, [])
+  assert.deepEqual(cfg.auth.allowed_hosts, [])
+  assert.deepEqual(cfg.mesh.permissions, [])
+  assert.deepEqual(cfg.plugins, {}, 'a table that is no list stays {}')
+
+  const empty = JSON.parse((await runMoonhost(['config', '--config', tempTree(t, { '10.lua': 'return {}' })])).stdout)
+  assert.deepEqual(empty.auth.tokens, [])
+  assert.deepEqual(empty.mesh.upstreams, [])
+  assert.equal(empty.mesh.key, '', 'no key: nothing to hide')
 })
