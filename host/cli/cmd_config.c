@@ -2,7 +2,8 @@
  * host will use it. Secrets are hidden, so the output can be pasted into a
  * bug report: auth.tokens (roles stay), mesh.key and the token parameters
  * of mesh.upstreams URLs print as "<hidden>". Lists the schema declares
- * print as [] when empty (Lua's {} is an empty object in the tree). */
+ * print as [] when empty (Lua's {} is an empty object in the tree); root
+ * prints absolute, as ctx.root is. */
 #include <stdio.h>
 #include <string.h>
 
@@ -104,6 +105,7 @@ static mh_value *printable(const mh_config *cfg) {
   const mh_value *key = mesh ? mh_value_obj_get(mesh, leaf) : NULL;
   if (key && key->type == MH_V_STRING && key->u.str.len) mh_value_obj_set(mesh, leaf, mh_value_cstring(HIDDEN));
   empty_lists_as_arrays(tree);
+  mh_value_obj_set(tree, "root", mh_value_cstring(cfg->root)); /* absolute, as plugins see it */
   if (secrets_left(tree)) {
     mh_value_free(tree);
     return NULL;

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "core/buf.h"
+#include "core/path_abs.h"
 
 typedef enum {
   CK_OBJECT, /* a table of known keys */
@@ -499,6 +500,16 @@ static int cfg_store(mh_config *cfg, const cfg_key *k, const mh_value *v) {
   return 0;
 }
 
+/* ctx.root is absolute: plugins pass it to other processes and libraries
+ * that may not share moonhost's working directory. */
+static int cfg_root_absolute(mh_config *cfg) {
+  char *abs = cfg->root ? mh_path_absolute(cfg->root) : NULL;
+  if (!abs) return -1;
+  free(cfg->root);
+  cfg->root = abs;
+  return 0;
+}
+
 /* Fills next from the defaults with tree merged over them, so every key is
  * present and CF_VALUE pointers can point into next->tree. */
 static int cfg_fill(mh_config *next, const mh_value *tree) {
@@ -509,6 +520,7 @@ static int cfg_fill(mh_config *next, const mh_value *tree) {
     const mh_value *v = mh_config_lookup(next->tree, cfg_keys[i].path);
     if (v) rc = cfg_store(next, &cfg_keys[i], v);
   }
+  if (rc == 0) rc = cfg_root_absolute(next);
   next->plugins = (mh_value *)mh_value_obj_get(next->tree, "plugins");
   return rc;
 }

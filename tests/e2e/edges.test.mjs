@@ -4,7 +4,9 @@
 // `moonhost config` hiding secrets, ctx.root absolute.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { runMoonhost, tempTree } from './lib/util.mjs'
+import { mkdirSync, realpathSync } from 'node:fs'
+import { join } from 'node:path'
+import { copyFixturePlugins, hostFor, runMoonhost, scratchDir, tempTree } from './lib/util.mjs'
 
 test('moonhost test --help exits 0 with moonhost usage and busted options', async () => {
   for (const flag of ['--help', '-h']) {
@@ -39,4 +41,31 @@ test('moonhost config hides tokens and keys and prints empty lists as []', async
   assert.deepEqual(empty.auth.tokens, [])
   assert.deepEqual(empty.mesh.upstreams, [])
   assert.equal(empty.mesh.key, '', 'no key: nothing to hide')
+})
+
+test('ctx.root is absolute when --root is relative or left at "."', async (t) => {
+  const cwd = realpathSync(scratchDir('moonhost-e2e-cwd-'))
+  mkdirSync(join(cwd, 'app'))
+  const plugins = copyFixturePlugins(['ctxinfo.lua'], tempTree(t, {}))
+  for (const [root, want] of [['app', join(cwd, 'app')], ['./app/', join(cwd, 'app')], [undefined, cwd]]) {
+    const host = await hostFor(t, { plugins, root, cwd })
+    const c = await host.connect()
+    assert.equal((await c.rpc['ctxinfo:get']()).root, want, `--root ${root}`)
+    c.close()
+    await host.stop()
+  }
+  // In a spec too, also after testing.root('relative').
+  const spec = tempTree(t, {
+    'root_spec.lua': `local testing = require 'moonhost.testing'
+describe('root', function()
+  it('is absolute', function()
+    assert.equal(${JSON.stringify(cwd)}, testing.root())
+    testing.root('app')
+    assert.equal(${JSON.stringify(join(cwd, 'app'))}, testing.root())
+  end)
+end)
+`,
+  })
+  const r = await runMoonhost(['test', join(spec, 'root_spec.lua'), '-o', 'TAP'], { cwd })
+  assert.equal(r.code, 0, r.stdout + r.stderr)
 })
