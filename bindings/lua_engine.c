@@ -363,7 +363,7 @@ static void resume(mh_lua_call *call, int nargs) {
   }
   if (status != LUA_OK) {
     mh_error *err = error_from_lua(call, status);
-    log_failure(call, err);
+    if (!call->compile_failed) log_failure(call, err); /* its traceback would be "[C]: in ?" */
     lua_resetthread(co);
     finish(call, NULL, err);
     return;
@@ -427,7 +427,10 @@ static int load_body(lua_State *L) {
   lua_pushliteral(L, "moonhost.runtime");
   lua_call(L, 1, 1);
   lua_getfield(L, -1, "boot");
-  if (luaL_loadfilex(L, p->path, "t") != LUA_OK) return lua_error(L);
+  if (luaL_loadfilex(L, p->path, "t") != LUA_OK) {
+    call->compile_failed = true;
+    return lua_error(L);
+  }
   lua_createtable(L, 0, 6);
   lua_pushstring(L, p->name);
   lua_setfield(L, -2, "name");

@@ -541,6 +541,7 @@ int mh_config_apply(mh_config *cfg, const mh_value *tree, char **errmsg) {
 
 void mh_config_free(mh_config *cfg) {
   free(cfg->listen_host);
+  free(cfg->listen_in_files);
   free(cfg->plugins_dir);
   free(cfg->root);
   free(cfg->mode);

@@ -15,6 +15,7 @@
 typedef struct mh_config {
   char *listen_host; /* "127.0.0.1" (IPv6 written without brackets) */
   int listen_port;   /* 0 picks a free port */
+  char *listen_in_files; /* conf.d's listen before flags override it; NULL without flags (config_overlay.c) */
   char *plugins_dir;
   char *root;
   char *mode; /* "dev" */

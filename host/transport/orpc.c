@@ -13,6 +13,7 @@
 #include "session/client.h"
 #include "call/dispatch.h"
 #include "call/host.h"
+#include "call/plugin.h"
 #include "transport/http.h"
 #include "core/log.h"
 #include "transport/orpc.h"
@@ -269,7 +270,9 @@ static bool admit(mh_http_exchange *x, bool get, char *name, size_t len, unsigne
   }
   const mh_fn *fn = mh_registry_get(&x->host->registry, name);
   if (!fn) {
-    refuse(x, 404, MH_ERR_NOT_FOUND, "function \"%s\" not found", name);
+    mh_error *e = mh_plugin_not_found(x->host, name, "");
+    refuse(x, 404, MH_ERR_NOT_FOUND, "%s", e ? e->message : "function not found");
+    mh_error_free(e);
     return false;
   }
   if (get && fn->type != MH_FN_QUERY && fn->type != MH_FN_STATIC) {

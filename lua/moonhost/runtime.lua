@@ -181,6 +181,11 @@ function R.boot(chunk, info)
   if type(def) ~= 'table' or not def.__moonhost_plugin then
     error(info.path .. ': the file must return moonhost.plugin { name = ..., setup = function(ctx) ... end }', 0)
   end
+  if def.name and def.name ~= info.name then
+    core.log('warn', string.format("%s: declares name '%s' but the host names a plugin after its file: logs, reloads "
+      .. "and `moonhost reload` call it '%s' while ctx.name is '%s'; rename one so they agree", info.path, def.name,
+      info.name, def.name))
+  end
   local ctx = {
     name = def.name or info.name,
     mode = info.mode,
