@@ -57,7 +57,10 @@ static int load_body(lua_State *L) {
   lua_pushliteral(L, "moonhost.runtime");
   lua_call(L, 1, 1); /* inside the load's coroutine: an error is the load's */
   lua_getfield(L, -1, "boot");
-  if (luaL_loadfilex(L, p->path, "t") != LUA_OK) return lua_error(L);
+  if (luaL_loadfilex(L, p->path, "t") != LUA_OK) {
+    call->compile_failed = true;
+    return lua_error(L);
+  }
   lua_createtable(L, 0, 6);
   lua_pushstring(L, p->name);
   lua_setfield(L, -2, "name");

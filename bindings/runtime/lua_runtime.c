@@ -77,7 +77,7 @@ static void resume(mh_lua_call *call, int nargs) {
   }
   if (status != LUA_OK) {
     mh_error *err = mh_lua_call_error(call, status);
-    mh_lua_log_failure(call, err);
+    if (!call->compile_failed) mh_lua_log_failure(call, err); /* its traceback would be "[C]: in ?" */
     lua_resetthread(co);
     finish(call, NULL, err);
     return;

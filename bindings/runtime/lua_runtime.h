@@ -78,6 +78,7 @@ struct mh_lua_call {
   char caller[24];    /* id of the client that started the call ("" if none) */
   int on_cancel_ref;  /* table of moonhost.on_cancel callbacks, or LUA_NOREF */
   bool cancelled;
+  bool compile_failed; /* a load whose file does not compile: plugin.c logs it, once */
   bool finished;
   bool *finished_flag; /* set while `start` runs, to learn of a synchronous finish */
   /* The operation the coroutine waits on. */

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 
 #include "app/devserver.h"
+#include "core/path_abs.h"
 #include "testing/lua_testing.h"
 
 #define MAX_TMPDIRS 64
@@ -183,7 +184,10 @@ static int l_root(lua_State *L) {
 
 /* ctx.root of the plugins loaded from now on (and where ctx.watch looks). */
 static int l_set_root(lua_State *L) {
-  if (replace_str(&P.host->cfg->root, luaL_checkstring(L, 1))) return luaL_error(L, "out of memory");
+  char *abs = mh_path_absolute(luaL_checkstring(L, 1));
+  int rc = !abs || replace_str(&P.host->cfg->root, abs);
+  free(abs);
+  if (rc) return luaL_error(L, "out of memory");
   return 0;
 }
 

@@ -44,6 +44,7 @@ typedef struct mh_fn_spec {
   uint64_t ttl_ms;   /* 0: until invalidated */
   size_t max_entries; /* 0: config default */
   bool mesh;          /* also a provider for mesh make() (ctx.mesh.provide) */
+  unsigned arg_count; /* arguments its schema declares; 0 without a schema */
 } mh_fn_spec;
 
 typedef struct mh_fn_stats {
@@ -64,6 +65,9 @@ struct mh_fn {
   mh_value *static_value; /* static: the memoized result */
   mh_fn_stats stats;
   bool mesh_provided;  /* make() may pick the host to serve it */
+  /* Arguments its schema declares (0 without one): an oRPC input, which is
+   * one value, is spread over two or more. */
+  unsigned arg_count;
   int refs;            /* registry membership + runs in flight */
   /* Runs when the last reference goes (plugin functions: frees the engine
    * handler and drops the generation; set by plugin.c). */

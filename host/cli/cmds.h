@@ -28,5 +28,7 @@ int mh_cmd_script(mh_config *cfg, const mh_host_parts *parts, const mh_script *s
 int mh_cmd_test(mh_config *cfg, const mh_host_parts *parts, const mh_cli *cli);
 int mh_cmd_types(mh_config *cfg, const mh_host_parts *parts, const mh_cli *cli);
 int mh_cmd_new(const mh_cli *cli);
+/* `moonhost config`: the effective configuration as JSON, secrets hidden. */
+int mh_cmd_config(const mh_config *cfg);
 
 #endif

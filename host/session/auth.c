@@ -57,11 +57,22 @@ bool mh_auth_token_ok(const mh_host *h, const char *token) {
   return token_entry(h, token, &generated) || generated;
 }
 
+const char *mh_auth_refusal(bool token_presented) { return token_presented ? "the token is not valid" : "no token"; }
+
 bool mh_auth_trust(mh_client *c, const char *token) {
   bool generated;
   const mh_value *e = token_entry(c->host, token, &generated);
-  if (!e && !generated) return false;
+  if (!e && !generated) {
+    if (token && *token) {
+      /* Rate-limited: a client may retry in a loop. The value stays out of
+       * the log (it may be a real token of another host). */
+      mh_log_warn_limited("auth", "%s: token presented and refused (not in auth.tokens nor made at start)", c->id);
+      c->token_refused = true;
+    }
+    return false;
+  }
   c->trusted = true;
+  c->token_refused = false;
   /* A copy: a configuration reload frees the tree the entry lives in. The
    * roles stay what the token granted when it was presented. */
   const mh_value *roles = e && e->type == MH_V_OBJECT ? mh_value_obj_get(e, "roles") : NULL;

@@ -103,10 +103,12 @@ static void incoming_reply(void *ud, const mh_value *result, const mh_error *err
 /* The name is at most MH_ENVELOPE_METHOD_MAX bytes (envelope.c), and the
  * line is rate-limited: a refused call costs the host little either way. */
 static void refuse_untrusted(mh_client *c, mh_envelope *e) {
-  mh_log_warn_limited("auth", "%s: untrusted call to %s refused", c->id, e->method);
+  const char *why = mh_auth_refusal(c->token_refused);
+  mh_log_warn_limited("auth", "%s: untrusted call to %s refused: %s", c->id, e->method, why);
   if (e->kind == MH_ENV_REQUEST)
     reply_error(c, e->id, mh_error_new(MH_ERR_UNAUTHORIZED,
-                                       "RPC call to \"%s\" was rejected: the caller is not authorized.", e->method));
+                                       "RPC call to \"%s\" was rejected: the caller is not authorized (%s).", e->method,
+                                       why));
 }
 
 /* An untrusted client (auth.required, no token yet) may send

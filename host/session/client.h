@@ -37,6 +37,7 @@ struct mh_client {
   void *transport;   /* NULL once the transport is gone */
   const mh_codec *codec; /* of the last frame received */
   bool trusted;
+  bool token_refused; /* it presented a token that is not ours: refusals say so (auth.c) */
   struct mh_value *roles; /* ARRAY of roles its token granted (auth.tokens), or NULL; owned */
   struct mh_peer *peer; /* mesh identity once announced (mesh.c), else NULL */
   struct mh_link *hostlink; /* set when this connection is a link to another host (mesh_link.c) */

@@ -89,5 +89,8 @@ int mh_http_add_route(mh_server *s, const mh_http_route *r);
 /* Whether the request carries a valid token (always, when auth.required is
  * off): "Authorization: Bearer T", ?token=T or the cookie moonhost_token=T. */
 bool mh_http_trusted(const mh_http_exchange *x);
+/* The same, and when it is not trusted, whether it presented a token that
+ * is not ours (*token_refused; may be NULL). */
+bool mh_http_trust(const mh_http_exchange *x, bool *token_refused);
 
 #endif

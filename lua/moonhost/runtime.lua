@@ -89,6 +89,7 @@ local function make_rpc(ctx, type_nodes)
     core.register {
       name = def.name, type = def.type, handler = handler,
       cached = cache ~= nil, ttl = cache and cache.ttl, max = cache and cache.max,
+      arg_count = def.arg_nodes and #def.arg_nodes or 0, -- HTTP spreads an array input over 2+
     }
   end
 
@@ -179,6 +180,11 @@ function R.boot(chunk, info)
   local def = chunk()
   if type(def) ~= 'table' or not def.__moonhost_plugin then
     error(info.path .. ': the file must return moonhost.plugin { name = ..., setup = function(ctx) ... end }', 0)
+  end
+  if def.name and def.name ~= info.name then
+    core.log('warn', string.format("%s: declares name '%s' but the host names a plugin after its file: logs, reloads "
+      .. "and `moonhost reload` call it '%s' while ctx.name is '%s'; rename one so they agree", info.path, def.name,
+      info.name, def.name))
   end
   local ctx = {
     name = def.name or info.name,

@@ -4,9 +4,13 @@
 --
 --   export type MoonhostFunctions = { 'demo:add': (a: number, b: number) => Promise<number> }
 --   export type MoonhostClientFunctions = { ... }         (a plugin's client_functions)
+--   export type MoonhostORPC = { demo: { add: (input: [a: number, b: number]) => Promise<number> } }
 --   declare module '@vitejs/devtools-kit' { interface DevToolsRpcFunctions extends MoonhostFunctions {} ... }
 --
--- Functions without a schema are (...args: any[]) => Promise<any>.
+-- Functions without a schema are (...args: any[]) => Promise<any>. Over
+-- HTTP (MoonhostORPC, for @orpc/client) a function takes one input: its one
+-- declared argument, the array of its arguments when it declares two or more
+-- (the host spreads it, host/transport/orpc.c), any value without a schema.
 local schema = require 'moonhost.schema'
 
 local M = {}
@@ -120,6 +124,59 @@ local function sorted_keys(t)
   return keys
 end
 
+-- The oRPC input of a function: "(input: T)", "(input: [a: T, b?: U | null])";
+-- optional when every argument is.
+function M.orpc_signature(args, returns, params, names)
+  local result = returns and ts(schema.parse(returns, 'returns'), names) or 'any'
+  if args == nil then return '(input?: any) => Promise<' .. result .. '>' end
+  local nodes = schema.parse_args(args, 'args')
+  local required = false
+  for _, n in ipairs(nodes) do required = required or n.kind ~= 'optional' end
+  local input
+  if #nodes == 0 then
+    input = 'undefined'
+  elseif #nodes == 1 then
+    input = ts(nodes[1].kind == 'optional' and nodes[1].of or nodes[1], names)
+    if not required then input = input .. ' | null' end
+  else
+    input = '[' .. M.signature(args, nil, params, names):match('^%((.*)%) =>') .. ']'
+  end
+  return '(input' .. (required and '' or '?') .. ': ' .. input .. ') => Promise<' .. result .. '>'
+end
+
+-- Functions nested by the ':' in their names, as oRPC paths are: a tree of
+-- {fn = signature, children = {segment -> tree}}.
+local function orpc_tree(described)
+  local root = { children = {} }
+  for _, d in ipairs(described) do
+    for _, f in ipairs(d.functions or {}) do
+      if not f.name:find('/', 1, true) then -- not reachable over HTTP
+        local node = root
+        for seg in (f.name .. ':'):gmatch('([^:]*):') do
+          node.children[seg] = node.children[seg] or { children = {} }
+          node = node.children[seg]
+        end
+        node.fn = M.orpc_signature(f.args, f.returns, f.params, d.names)
+      end
+    end
+  end
+  return root
+end
+
+local function orpc_lines(node, indent, out)
+  for _, seg in ipairs(sorted_keys(node.children)) do
+    local child = node.children[seg]
+    local head = indent .. prop(seg) .. ': '
+    if next(child.children) == nil then
+      out[#out + 1] = head .. child.fn
+    else
+      out[#out + 1] = head .. (child.fn and '(' .. child.fn .. ') & {' or '{')
+      orpc_lines(child, indent .. '  ', out)
+      out[#out + 1] = indent .. '}'
+    end
+  end
+end
+
 -- Each plugin's type names -> the name in the file (renamed on a clash).
 local function name_types(described)
   local owners = {}
@@ -178,6 +235,13 @@ function M.generate(described, source)
       end
     end
   end
+  out[#out + 1] = '}'
+  out[#out + 1] = ''
+  out[#out + 1] = '// The same functions over HTTP: createORPCClient<MoonhostORPC>(new RPCLink(...)) of'
+  out[#out + 1] = "// @orpc/client. The input is the one argument; an array of the arguments for a"
+  out[#out + 1] = '// function that declares two or more.'
+  out[#out + 1] = 'export type MoonhostORPC = {'
+  orpc_lines(orpc_tree(described), '  ', out)
   out[#out + 1] = '}'
   out[#out + 1] = ''
   out[#out + 1] = "declare module '@vitejs/devtools-kit' {"

@@ -121,6 +121,25 @@ export async function use(fns: MoonhostFunctions): Promise<number> {
   return [running, url, level, kind, s].length + (await fns['counter:increment']())
 }
 `)
+  // The oRPC client type: inputs as the host reads them (an array of the
+  // arguments for demo:add, which declares two).
+  assert.match(dts, /add: \(input: \[a: number, b: number\]\) => Promise<number>/)
+  writeFileSync(join(dir, 'orpc.ts'), `
+import { createORPCClient } from '@orpc/client'
+import { RPCLink } from '@orpc/client/fetch'
+import type { MoonhostORPC } from './moonhost'
+export async function orpc(): Promise<number> {
+  const client = createORPCClient<MoonhostORPC>(new RPCLink({ url: 'http://127.0.0.1:7812/rpc' }))
+  await client.demo.echo({ any: 'thing' })
+  await client.demo.echo()
+  const written: number = await client.logs.write(['text'])
+  // @ts-expect-error demo:add takes its two arguments as one array
+  await client.demo.add(2, 3)
+  // @ts-expect-error an object is not an argument list
+  await client.demo.add({ a: 2, b: 3 })
+  return written + (await client.demo.add([2, 3])) + (await client.counter.increment(1))
+}
+`)
   const clientDts = join(repoRoot, 'host/www/client.d.ts')
   if (existsSync(clientDts)) {
     // The moonhost browser client's typed<F>() takes the same map.
