@@ -3,6 +3,7 @@
 local core = require 'moonhost.core'
 local project = require 'moonhost.project'
 local moonhost = require 'moonhost'
+local options = require 'moonhost.options'
 
 local R = {}
 
@@ -38,8 +39,11 @@ local function resolve_handler(def, ctx)
   if def.handler then return def.handler end
   local got = def.setup(ctx)
   if type(got) == 'function' then return got end
-  if type(got) == 'table' and type(got.handler) == 'function' then return got.handler end
-  error("function '" .. def.name .. "': setup(ctx) must return { handler = function(...) end }", 3)
+  if type(got) == 'table' and type(got.handler) == 'function' then
+    options.check_keys(got, { 'handler' }, "function '" .. def.name .. "': what setup(ctx) returned")
+    return got.handler
+  end
+  options.raise("function '" .. def.name .. "': setup(ctx) must return { handler = function(...) end }")
 end
 
 local function raise(err)
@@ -71,7 +75,7 @@ local function typed_handler(def, handler, type_nodes)
     for i, node in ipairs(def.arg_nodes or {}) do schema.check_refs(node, type_nodes, where .. ' args[' .. i .. ']') end
     if def.returns_node then schema.check_refs(def.returns_node, type_nodes, where .. ' returns') end
   end)
-  if not ok then error(err, 3) end
+  if not ok then options.raise(err) end
   return schema.wrap(handler, def.arg_nodes, type_nodes)
 end
 
@@ -96,7 +100,8 @@ local function make_rpc(ctx, type_nodes)
 
   function rpc.broadcast_call(name, args, opts)
     opts = opts or {}
-    if args ~= nil and type(args) ~= 'table' then error('ctx.rpc.broadcast_call: args must be a table of arguments', 2) end
+    if args ~= nil and type(args) ~= 'table' then options.raise('ctx.rpc.broadcast_call: args must be a table of arguments') end
+    options.check_keys(opts, { 'timeout', 'filter' }, 'ctx.rpc.broadcast_call options')
     local ok, results = core.broadcast_call(name, args or {}, opts.timeout, opts.filter)
     if not ok then raise(results) end
     return results
@@ -110,6 +115,7 @@ local function make_rpc(ctx, type_nodes)
 
   --- call_client with options: rpc.call_client_with({ timeout = seconds }, id, name, ...)
   function rpc.call_client_with(opts, id, name, ...)
+    options.check_keys(opts or {}, { 'timeout' }, 'ctx.rpc.call_client_with options')
     local ok, value = core.call_client(id, name, opts and opts.timeout, ...)
     if not ok then raise(value) end
     return value
@@ -136,6 +142,7 @@ local function make_mesh(ctx)
       return moonhost.call(RELAY, { to = target, method = name, args = moonhost.array(table.pack(...)) })
     end
     function handle:call_with(opts, name, ...)
+      options.check_keys(opts or {}, { 'timeout' }, 'ctx.mesh.peer(...):call_with options')
       return moonhost.call(RELAY, { to = target, method = name, args = moonhost.array(table.pack(...)),
                                     timeout = opts and opts.timeout and math.ceil(opts.timeout * 1000) })
     end
@@ -176,6 +183,10 @@ function R.boot(chunk, info)
     for i = 1, parts.n do parts[i] = tostring(parts[i]) end
     core.log('info', table.concat(parts, '\t', 1, parts.n))
   end
+  -- While the file and its setup run, a mistake whose line a tail call
+  -- hid is found in this file (moonhost.options.raise). A failed load's
+  -- state is dropped, so only success needs to reset it.
+  options.loading = info.path
   local def = chunk()
   if type(def) ~= 'table' or not def.__moonhost_plugin then
     error(info.path .. ': the file must return moonhost.plugin { name = ..., setup = function(ctx) ... end }', 0)
@@ -206,6 +217,7 @@ function R.boot(chunk, info)
   -- ctx.dev_server is read fresh each time: {command, pid, running, url} or nil.
   setmetatable(ctx, { __index = function(_, k) if k == 'dev_server' then return project.dev_server() end end })
   def.setup(ctx)
+  options.loading = nil
 end
 
 --- Plain data about the plugin's functions and types (raw schemas as

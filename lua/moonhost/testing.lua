@@ -12,6 +12,7 @@
 -- spec file starts is undone when the file ends (testing.reset).
 local core = require 'moonhost.testing.core'
 local clients = require 'moonhost.test_client'
+local options = require 'moonhost.options'
 
 local T = {}
 
@@ -93,6 +94,7 @@ end
 
 --- T.call with options: T.call_with({ timeout = seconds }, name, ...).
 function T.call_with(opts, name, ...)
+  options.check_keys(opts or {}, { 'timeout' }, 'moonhost.testing.call_with options')
   local ok, v = finish(core.dispatch(name, ...), "call to '" .. tostring(name) .. "'", opts and opts.timeout, 2)
   if not ok then error(v, 2) end
   return v
@@ -207,6 +209,10 @@ end
 -- client functions the plugin may call with ctx.rpc.call_client/broadcast_call).
 function T.connect_client(opts)
   hook()
+  options.check_keys(opts or {}, { 'trusted', 'codec', 'functions' }, 'moonhost.testing.connect_client')
+  if opts and opts.codec ~= nil then
+    options.check_one_of(opts.codec, { 'json', 'structured-clone', 'devframe' }, 'moonhost.testing.connect_client', 'codec')
+  end
   return clients.connect(opts)
 end
 
@@ -256,6 +262,7 @@ end
 -- { pid =, stop = function }.
 function T.dev_server(argv, opts)
   hook()
+  options.check_keys(opts or {}, { 'url' }, 'moonhost.testing.dev_server options')
   core.set_dev_server_url(opts and opts.url)
   local pid = core.dev_server_start(argv)
   return { pid = pid, stop = T.stop_dev_server }
