@@ -96,10 +96,30 @@ local function make_rpc(ctx, type_nodes)
     }
   end
 
-  function rpc.broadcast(name, ...) return core.broadcast(name, ...) end
+  --- ctx.rpc.broadcast(name, ...), or as the Vite DevTools Kit writes it:
+  -- ctx.rpc.broadcast { method = name, args = { ... }, optional = true }.
+  -- A broadcast is never answered, so `optional` changes nothing.
+  -- Returns how many clients it was sent to.
+  function rpc.broadcast(name, ...)
+    if type(name) == 'table' then
+      local spec = name
+      options.check_keys(spec, { 'method', 'args', 'optional' }, 'ctx.rpc.broadcast')
+      if type(spec.method) ~= 'string' then
+        options.raise('ctx.rpc.broadcast: method must be a function name (a string), got ' .. type(spec.method))
+      end
+      local args = spec.args or {}
+      if type(args) ~= 'table' then options.raise('ctx.rpc.broadcast: args must be a list of arguments') end
+      return core.broadcast(spec.method, table.unpack(args, 1, args.n or #args))
+    end
+    if type(name) ~= 'string' then
+      options.raise('ctx.rpc.broadcast: expected a function name or { method =, args = }, got ' .. type(name))
+    end
+    return core.broadcast(name, ...)
+  end
 
   function rpc.broadcast_call(name, args, opts)
     opts = opts or {}
+    if type(name) ~= 'string' then options.raise('ctx.rpc.broadcast_call: expected a function name, got ' .. type(name)) end
     if args ~= nil and type(args) ~= 'table' then options.raise('ctx.rpc.broadcast_call: args must be a table of arguments') end
     options.check_keys(opts, { 'timeout', 'filter' }, 'ctx.rpc.broadcast_call options')
     local ok, results = core.broadcast_call(name, args or {}, opts.timeout, opts.filter)
@@ -107,7 +127,14 @@ local function make_rpc(ctx, type_nodes)
     return results
   end
 
+  -- The checks core.call_client makes, raised at the plugin's line.
+  local function check_target(what, id, name)
+    if type(id) ~= 'string' then options.raise(what .. ': expected a client id (ctx.rpc.clients()), got ' .. type(id)) end
+    if type(name) ~= 'string' then options.raise(what .. ': expected a function name, got ' .. type(name)) end
+  end
+
   function rpc.call_client(id, name, ...)
+    check_target('ctx.rpc.call_client', id, name)
     local ok, value = core.call_client(id, name, nil, ...)
     if not ok then raise(value) end
     return value
@@ -116,6 +143,7 @@ local function make_rpc(ctx, type_nodes)
   --- call_client with options: rpc.call_client_with({ timeout = seconds }, id, name, ...)
   function rpc.call_client_with(opts, id, name, ...)
     options.check_keys(opts or {}, { 'timeout' }, 'ctx.rpc.call_client_with options')
+    check_target('ctx.rpc.call_client_with', id, name)
     local ok, value = core.call_client(id, name, opts and opts.timeout, ...)
     if not ok then raise(value) end
     return value
