@@ -205,7 +205,29 @@ local function make_mesh(ctx)
   return mesh
 end
 
+-- Where `require` looks after the plugins directory: the system's Lua 5.4
+-- libraries (Debian's lua-dkjson, lua-penlight, ...; docs/plugins.md
+-- "Libraries"). C modules only from the interpreter's own system
+-- directories: never ./?.so, which would load whatever sits in the
+-- directory the host was started from.
+local SYSTEM_PATH = '/usr/local/share/lua/5.4/?.lua;/usr/local/share/lua/5.4/?/init.lua;'
+  .. '/usr/share/lua/5.4/?.lua;/usr/share/lua/5.4/?/init.lua'
+
+local function system_cpath(cpath)
+  local dirs = {}
+  for entry in cpath:gmatch('[^;]+') do
+    if entry:sub(1, 1) == '/' and entry:match('/%?%.so$') then dirs[#dirs + 1] = entry end
+  end
+  return table.concat(dirs, ';')
+end
+
+local function add_system_paths()
+  if not package.path:find(SYSTEM_PATH, 1, true) then package.path = package.path .. ';' .. SYSTEM_PATH end
+  package.cpath = system_cpath(package.cpath)
+end
+
 function R.boot(chunk, info)
+  add_system_paths()
   _G.print = function(...)
     local parts = table.pack(...)
     for i = 1, parts.n do parts[i] = tostring(parts[i]) end
