@@ -51,13 +51,14 @@ end
 
 --- Raises msg (a string) at the plugin's or spec's line: the first caller
 -- outside lua/moonhost, else (a tail call) where `needle =` is in the
--- plugin file being loaded, else at the caller of the function that raises.
+-- plugin file being loaded, else with no position (a line of moonhost's
+-- own Lua would only mislead; the log's traceback still shows the way).
 function O.raise(msg, needle)
   local level = outside(2)
   if level then error(msg, level) end
   local where = loading_where(needle)
   if where then error(where .. msg, 0) end
-  error(msg, 2)
+  error(msg, 0)
 end
 
 --- "FILE:LINE: " of the plugin's or spec's line that called into moonhost

@@ -27,6 +27,10 @@ return moonhost.plugin { name = 'shout', setup = function(ctx)
   ctx.rpc.register(moonhost.define_rpc_function { name = 'shout:call_nil', type = 'action', handler = function()
     ctx.rpc.call_client(nil, 'x')
   end })
+  -- A tail call leaves no line of the plugin's: then the message has none.
+  ctx.rpc.register(moonhost.define_rpc_function { name = 'shout:tail', type = 'action', handler = function()
+    return ctx.rpc.broadcast(nil)
+  end })
 end }
 `
 
@@ -48,6 +52,8 @@ test('broadcast takes (name, ...) and { method =, args = }; its argument errors 
   assert.match(err.message, /shout\.lua:13: ctx\.rpc\.broadcast: unknown key 'methd', did you mean 'method'\?/)
   err = await rejectionOf(c.rpc['shout:call_nil']())
   assert.match(err.message, /shout\.lua:16: ctx\.rpc\.call_client: expected a client id/)
+  err = await rejectionOf(c.rpc['shout:tail']())
+  assert.match(err.message, /^ctx\.rpc\.broadcast: expected a function name/)
   assert.doesNotMatch(host.log, /lua\/moonhost\/runtime\.lua:\d+: (ctx|bad argument)/)
 })
 

@@ -16,14 +16,17 @@ end }
 // Each mistake is in the call that starts on line 3 of its file (Lua
 // reports a call at the line where it starts); \`return moonhost.plugin {}\`
 // is a tail call that leaves no line, so there it is the bad key's line.
-const mistakes = {
-  'typo.lua': `local moonhost = require 'moonhost'
-return moonhost.plugin { name = 'typo', setup = function(ctx)
+/** A plugin registering one function whose definition has `fields` (a mistake among them). */
+const withFunction = (plugin, fields) => `local moonhost = require 'moonhost'
+return moonhost.plugin { name = '${plugin}', setup = function(ctx)
   ctx.rpc.register(moonhost.define_rpc_function {
-    name = 'typo:save', typ = 'action', handler = function() return true end,
+    ${fields}, handler = function() return true end,
   })
 end }
-`,
+`
+
+const mistakes = {
+  'typo.lua': withFunction('typo', "name = 'typo:save', typ = 'action'"),
   'ttl.lua': `local moonhost = require 'moonhost'
 return moonhost.plugin { name = 'ttl', setup = function(ctx)
   ctx.rpc.register {
@@ -31,13 +34,7 @@ return moonhost.plugin { name = 'ttl', setup = function(ctx)
   }
 end }
 `,
-  'kind.lua': `local moonhost = require 'moonhost'
-return moonhost.plugin { name = 'kind', setup = function(ctx)
-  ctx.rpc.register(moonhost.define_rpc_function {
-    name = 'kind:save', type = 'acton', handler = function() return true end,
-  })
-end }
-`,
+  'kind.lua': withFunction('kind', "name = 'kind:save', type = 'acton'"),
   'plugin_key.lua': `local moonhost = require 'moonhost'
 return moonhost.plugin {
   name = 'plugin_key',
