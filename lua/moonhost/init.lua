@@ -47,13 +47,12 @@ M.error_codes = ERROR_CODES
 -- The keys each option table of the plugin API takes (a typo is an error
 -- that names the closest one: docs/plugins.md "Mistakes in definitions").
 local KEYS = {
-  ['define_rpc_function'] = { 'name', 'type', 'handler', 'setup', 'cache', 'description', 'args', 'returns' },
+  define_rpc_function = { 'name', 'type', 'handler', 'setup', 'cache', 'description', 'args', 'returns' },
   cache = { 'ttl', 'max' },
   plugin = { 'name', 'setup', 'description', 'types', 'client_functions' },
   client_function = { 'args', 'returns', 'params', 'description' },
   error = { 'code', 'message', 'data', 'name', 'status' },
 }
-M._keys = KEYS
 
 local error_mt = {
   __name = 'moonhost.error',
