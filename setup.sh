@@ -13,6 +13,8 @@ want_tests=0
 packages=(build-essential cmake pkg-config liblua5.4-dev lua5.4 libuv1-dev libwebsockets-dev libcjson-dev
   libssl-dev lua-busted lua-filesystem)
 [ "$want_tests" = 1 ] && packages+=(clang libclang-rt-dev)
+# A pure-Lua library from Debian that an e2e test requires from a plugin (docs/plugins.md "Libraries").
+[ "$want_tests" = 1 ] && packages+=(lua-dkjson)
 command -v node >/dev/null 2>&1 || packages+=(nodejs)
 command -v npm >/dev/null 2>&1 || packages+=(npm)
 

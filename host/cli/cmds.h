@@ -19,6 +19,9 @@ struct mh_script {
   char **argv;
   int argc;
   const char *const *opts;
+  /* NULL: run it once. Else what mh_cmd_script calls instead, between host
+   * setup and teardown (`types --watch` runs it again on changes). */
+  int (*drive)(mh_host *h, const mh_host_parts *parts, const mh_script *s);
 };
 
 /* A host on the default loop around parts->run_script (the Lua runner,
