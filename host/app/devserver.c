@@ -121,7 +121,7 @@ enum { LINK_URL, LINK_WS_URL, LINK_PORT, LINK_TOKEN, LINK_VARS };
 static const char *const link_names[LINK_VARS] = {"MOONHOST_URL", "MOONHOST_WS_URL", "MOONHOST_PORT", "MOONHOST_TOKEN"};
 
 /* Whether env entry "NAME=value" sets one of the variables we set (values[i] != NULL), as is or with VITE_. */
-static bool overridden(const char *entry, char *const values[LINK_VARS]) {
+static bool overridden(const char *entry, const char *const values[LINK_VARS]) {
   if (strncmp(entry, "VITE_", 5) == 0) entry += 5;
   for (int i = 0; i < LINK_VARS; i++) {
     size_t n = strlen(link_names[i]);
@@ -135,12 +135,42 @@ static void free_env(char **env) {
   free(env);
 }
 
+/* Appends NAME=value and VITE_NAME=value to env at *k; false when out of memory. */
+static bool append_var(char **env, size_t *k, const char *name, const char *value) {
+  mh_buf plain = MH_BUF_INIT, vite = MH_BUF_INIT;
+  mh_buf_appendf(&plain, "%s=%s", name, value);
+  mh_buf_appendf(&vite, "VITE_%s=%s", name, value);
+  char *p = mh_buf_steal(&plain, NULL), *v = mh_buf_steal(&vite, NULL);
+  if (!p || !v) {
+    free(p);
+    free(v);
+    return false;
+  }
+  env[(*k)++] = p;
+  env[(*k)++] = v;
+  return true;
+}
+
+/* environ without the variables values sets, then those (values[i] != NULL). */
+static char **env_with(const char *const values[LINK_VARS]) {
+  size_t n = 0, k = 0;
+  while (environ[n]) n++;
+  char **env = calloc(n + 2 * LINK_VARS + 1, sizeof *env);
+  bool ok = env != NULL;
+  for (size_t i = 0; ok && i < n; i++)
+    if (!overridden(environ[i], values)) ok = (env[k++] = strdup(environ[i])) != NULL;
+  for (int i = 0; ok && i < LINK_VARS; i++)
+    if (values[i]) ok = append_var(env, &k, link_names[i], values[i]);
+  if (ok) return env;
+  free_env(env);
+  return NULL;
+}
+
 /* Our environment plus MOONHOST_{URL,WS_URL,PORT,TOKEN} and the same with
  * VITE_ (Vite hands only VITE_* to pages). The token: the one made at start,
  * else an inherited MOONHOST_TOKEN (conf.d may trust that one), else none.
  * NULL when out of memory. */
 static char **link_env(const mh_devserver_link *link) {
-  extern char **environ;
   mh_buf url = MH_BUF_INIT, ws = MH_BUF_INIT;
   mh_buf_appendf(&url, "http://");
   append_authority(&url, link);
@@ -150,27 +180,12 @@ static char **link_env(const mh_devserver_link *link) {
   char port[16];
   snprintf(port, sizeof port, "%d", link->port);
   const char *token = link->token && link->token[0] ? link->token : getenv("MOONHOST_TOKEN");
-  char *values[LINK_VARS] = {mh_buf_steal(&url, NULL), mh_buf_steal(&ws, NULL), port, (char *)token};
-  size_t n = 0;
-  while (environ[n]) n++;
-  char **env = calloc(n + 2 * LINK_VARS + 1, sizeof *env);
-  size_t k = 0;
-  bool ok = env && values[LINK_URL] && values[LINK_WS_URL];
-  for (size_t i = 0; ok && i < n; i++)
-    if (!overridden(environ[i], values)) ok = (env[k++] = strdup(environ[i])) != NULL;
-  for (int i = 0; ok && i < LINK_VARS; i++) {
-    if (!values[i]) continue;
-    mh_buf plain = MH_BUF_INIT, vite = MH_BUF_INIT;
-    mh_buf_appendf(&plain, "%s=%s", link_names[i], values[i]);
-    mh_buf_appendf(&vite, "VITE_%s=%s", link_names[i], values[i]);
-    ok = (env[k++] = mh_buf_steal(&plain, NULL)) != NULL;
-    ok = (env[k++] = mh_buf_steal(&vite, NULL)) != NULL && ok;
-  }
-  free(values[LINK_URL]);
-  free(values[LINK_WS_URL]);
-  if (ok) return env;
-  free_env(env);
-  return NULL;
+  char *http_url = mh_buf_steal(&url, NULL), *ws_url = mh_buf_steal(&ws, NULL);
+  const char *values[LINK_VARS] = {http_url, ws_url, port, token};
+  char **env = http_url && ws_url ? env_with(values) : NULL;
+  free(http_url);
+  free(ws_url);
+  return env;
 }
 
 mh_devserver *mh_devserver_start(uv_loop_t *loop, char **argv, const char *cwd, mh_devserver_exit_cb cb, void *ud) {
