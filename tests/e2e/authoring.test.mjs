@@ -121,7 +121,7 @@ export async function use(fns: MoonhostFunctions): Promise<number> {
   return [running, url, level, kind, s].length + (await fns['counter:increment']())
 }
 `)
-  const clientDts = join(repoRoot, 'host/www/client.d.ts')
+  const clientDts = join(repoRoot, 'npm/moonhost-client/client.d.ts')
   if (existsSync(clientDts)) {
     // The moonhost browser client's typed<F>() takes the same map.
     cpSync(clientDts, join(dir, 'client.d.ts'))
