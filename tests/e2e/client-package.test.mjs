@@ -92,13 +92,15 @@ test('without a start-up token the inherited MOONHOST_TOKEN is passed on; inheri
   assert.deepEqual(report.ws, { t: 's', i: '1', r: 5 })
 })
 
-test('npm/moonhost-client: ESM with types and no dependencies; the host serves the same bytes', async (t) => {
+test('npm/moonhost-client: ESM with types, no dependencies, moonhost\'s version; the host serves the same bytes', async (t) => {
   const pkg = JSON.parse(readFileSync(join(packageDir, 'package.json'), 'utf8'))
   assert.equal(pkg.name, 'moonhost-client')
   assert.equal(pkg.type, 'module')
   assert.deepEqual(pkg.exports['.'], { types: './client.d.ts', default: './client.js' })
   assert.equal(pkg.dependencies, undefined)
   const host = await hostFor(t)
+  const health = await (await fetch(`http://127.0.0.1:${host.port}/__moonhost/health`)).json()
+  assert.equal(pkg.version, health.version, "the package's version is moonhost's (CMakeLists.txt project())")
   for (const name of ['client.js', 'client.d.ts']) {
     const served = await (await fetch(`http://127.0.0.1:${host.port}/__moonhost/${name}`)).text()
     assert.equal(served, readFileSync(join(packageDir, name), 'utf8'), `/__moonhost/${name} is npm/moonhost-client/${name}`)
