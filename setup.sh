@@ -14,6 +14,8 @@ packages=(build-essential cmake pkg-config liblua5.4-dev lua5.4 libuv1-dev libwe
   libssl-dev lua-busted lua-filesystem)
 # chromium: the browser tests drive Debian's /usr/bin/chromium with playwright-core (never a downloaded one).
 [ "$want_tests" = 1 ] && packages+=(clang libclang-rt-dev chromium)
+# A pure-Lua library from Debian that an e2e test requires from a plugin (docs/plugins.md "Libraries").
+[ "$want_tests" = 1 ] && packages+=(lua-dkjson)
 command -v node >/dev/null 2>&1 || packages+=(nodejs)
 command -v npm >/dev/null 2>&1 || packages+=(npm)
 

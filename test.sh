@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Sets up, builds and runs every test: C unit tests (ctest), Lua specs
+# Sets up, builds and runs every test: the layer check, C unit tests (ctest), Lua specs
 # (busted), end-to-end tests with real JavaScript clients (node --test),
 # then all of them again against the AddressSanitizer + UBSan build, and
 # finally a short run of every fuzz target (tests/fuzz, build-fuzz).
@@ -22,6 +22,11 @@ suite() {
     failed=1
   fi
 }
+
+# The layers (tests/check-layers.mjs): no dependency cycle among the files of
+# host/ or of bindings/, no call or #include into a higher layer, host/
+# never naming bindings/. Read from the release build's objects.
+suite "layer check (build)" node tests/check-layers.mjs build
 
 for build in build build-asan; do
   suite "C unit tests ($build)" ctest --test-dir "$build" --output-on-failure

@@ -2,9 +2,12 @@
 // The layer check (docs/architecture.md): reads the objects of a build
 // (nm) and the sources (#include) and fails when
 //   - files of host/ or of bindings/ depend on each other in a cycle, or
-//   - a file of host/ uses (calls, or includes a header of) a higher layer.
+//   - a file uses (calls, or includes a header of) a higher layer of its
+//     tree, or host/ names bindings/.
 // Layers, lowest first: core < codec < call < session < mesh < transport <
-// app < cli. A file's layer is its folder under host/.
+// app < cli for host/; value < runtime < api < testing < engine for
+// bindings/, which as a whole sits above host/. A file's layer is its
+// folder (bindings/moonhost_lua.h, the seam header, counts as engine).
 //
 //   node tests/check-layers.mjs [BUILD_DIR]      (default: build)
 //   node tests/check-layers.mjs --graph [BUILD_DIR]   prints every edge
@@ -20,13 +23,22 @@ if (printGraph) args.shift()
 const buildDir = resolve(root, args[0] || 'build')
 
 export const LAYERS = ['core', 'codec', 'call', 'session', 'mesh', 'transport', 'app', 'cli']
+export const BINDING_LAYERS = ['value', 'runtime', 'api', 'testing', 'engine']
 
-/** 'host/<layer>/x.c' -> layer; bindings/** -> 'bindings'; anything else: null. */
+/** 'host/<layer>/x.c' or 'bindings/<layer>/x.c' -> layer; bindings/x.h -> 'engine'; else null. */
 export function layerOf(file) {
   const parts = file.split('/')
-  if (parts[0] === 'bindings') return 'bindings'
-  if (parts[0] !== 'host') return null
-  return parts.length > 2 && LAYERS.includes(parts[1]) ? parts[1] : null
+  const tree = treeOf(file)
+  if (!tree) return null
+  if (tree === 'bindings' && parts.length === 2) return 'engine'
+  const layers = tree === 'host' ? LAYERS : BINDING_LAYERS
+  return parts.length > 2 && layers.includes(parts[1]) ? parts[1] : null
+}
+
+/** 'host', 'bindings' or null. */
+export function treeOf(file) {
+  const top = file.split('/')[0]
+  return top === 'host' || top === 'bindings' ? top : null
 }
 
 function walk(dir, out = []) {
@@ -46,7 +58,8 @@ function objects() {
     if (!existsSync(dir)) throw new Error(`no ${relative(root, dir)}: build first (cmake --build ${relative(root, buildDir)})`)
     for (const o of walk(dir)) if (o.endsWith('.c.o')) out.push({ obj: o, src: relative(dir, o).replace(/\.o$/, '') })
   }
-  return out.filter((o) => o.src.startsWith('host/') || o.src.startsWith('bindings/'))
+  // Objects of sources that moved or went away stay in an old build directory.
+  return out.filter((o) => treeOf(o.src) && existsSync(join(root, o.src)))
 }
 
 function symbolGraph() {
@@ -75,16 +88,18 @@ function symbolGraph() {
   return edges
 }
 
-// #include "x.h" of host/ sources, resolved against the including folder,
-// then host/ (flat), then the folder root (host/ once split).
-function includeEdges() {
+// #include "x.h" of the sources of one tree (host/ or bindings/), resolved
+// against the including folder, then the tree's root (includes are written
+// from there). Includes of the other tree are not edges here.
+function includeEdges(tree) {
   const out = []
-  const files = walk(join(root, 'host')).filter((f) => /\.[ch]$/.test(f))
-  const byName = new Map(files.map((f) => [relative(join(root, 'host'), f), relative(root, f)]))
+  const base = join(root, tree)
+  const files = walk(base).filter((f) => /\.[ch]$/.test(f))
+  const byName = new Map(files.map((f) => [relative(base, f), relative(root, f)]))
   for (const f of files) {
     const rel = relative(root, f)
     for (const m of readFileSync(f, 'utf8').matchAll(/^#include "([^"]+)"/gm)) {
-      const here = relative(join(root, 'host'), join(dirname(f), m[1]))
+      const here = relative(base, join(dirname(f), m[1]))
       const target = byName.get(here) ?? byName.get(m[1])
       if (target && target !== rel) out.push([rel, target, m[0]])
     }
@@ -115,7 +130,7 @@ function sccs(edges) {
 }
 
 const unit = (f) => f.replace(/\.[ch]$/, '')
-const rank = (f) => LAYERS.indexOf(layerOf(f))
+const rank = (f) => (treeOf(f) === 'host' ? LAYERS : BINDING_LAYERS).indexOf(layerOf(f))
 
 function main() {
   const edges = symbolGraph()
@@ -123,15 +138,17 @@ function main() {
   if (printGraph)
     for (const [from, to] of edges) for (const [t, sym] of to) console.log(`${from} -> ${t} (${sym})`)
   for (const comp of sccs(edges)) problems.push(`cycle of ${comp.length} files: ${comp.join(', ')}`)
-  for (const f of edges.keys()) if (f.startsWith('host/') && rank(f) < 0) problems.push(`${f}: not in a layer folder (host/<layer>/)`)
+  for (const f of edges.keys())
+    if (rank(f) < 0) problems.push(`${f}: not in a layer folder (${treeOf(f)}/<layer>/)`)
   for (const [from, to] of edges) {
-    if (!from.startsWith('host/')) continue
     for (const [t, sym] of to) {
-      if (t.startsWith('bindings/')) problems.push(`${from} calls ${sym} of ${t}: host/ never names bindings/`)
-      else if (rank(t) > rank(from)) problems.push(`${from} (${layerOf(from)}) calls ${sym} of ${t} (${layerOf(t)}): upward`)
+      if (treeOf(from) === 'host' && treeOf(t) === 'bindings')
+        problems.push(`${from} calls ${sym} of ${t}: host/ never names bindings/`)
+      else if (treeOf(from) === treeOf(t) && rank(t) > rank(from))
+        problems.push(`${from} (${layerOf(from)}) calls ${sym} of ${t} (${layerOf(t)}): upward`)
     }
   }
-  for (const [from, to, line] of includeEdges()) {
+  for (const [from, to, line] of [...includeEdges('host'), ...includeEdges('bindings')]) {
     if (unit(from) === unit(to)) continue
     if (rank(to) > rank(from)) problems.push(`${from} (${layerOf(from)}) ${line}, a ${layerOf(to)} header: upward`)
   }

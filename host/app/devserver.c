@@ -196,12 +196,13 @@ mh_devserver *mh_devserver_start_linked(uv_loop_t *loop, char **argv, const char
                                         mh_devserver_exit_cb cb, void *ud) {
   char **env = link ? link_env(link) : NULL;
   if (link && !env) {
-    mh_log_error("dev", "out of memory: cannot start '%s'", argv[0]);
+    mh_log_error("dev", "cannot start the dev server: out of memory");
     return NULL;
   }
   mh_devserver *d = calloc(1, sizeof *d);
   if (!d) {
     free_env(env);
+    mh_log_error("dev", "cannot start the dev server: out of memory");
     return NULL;
   }
   d->cb = cb;

@@ -7,8 +7,9 @@
 #define MH_HOST_SETUP_H
 #include "call/host.h"
 
-/* -1 with *errmsg (malloc'd) when the configuration cannot be used, or -1
- * with *errmsg NULL when memory or randomness ran out. */
+/* 0, or MH_START_BAD_CONFIG when the configuration cannot be used, or -1
+ * (memory, randomness); *errmsg (malloc'd) names the cause, NULL only when
+ * memory ran out (core/error.h). */
 int mh_host_setup(mh_host *h, uv_loop_t *loop, mh_config *cfg, const mh_host_parts *parts, char **errmsg);
 /* Unloads plugins and frees everything mh_host_setup made. */
 void mh_host_teardown(mh_host *h);

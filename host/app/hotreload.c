@@ -7,6 +7,7 @@
 #include "call/host.h"
 #include "core/log.h"
 #include "app/watch.h"
+#include "transport/server.h"
 
 /* Loads, reloads or unloads the plugin a plugins-dir entry names. Returns
  * 1 when a load started, 0 otherwise. */
@@ -57,6 +58,28 @@ static void reload_changed_settings(mh_host *h, const mh_value *before) {
   }
 }
 
+/* listen is read once, at start: a changed one is reported, and next keeps
+ * the address being served (the Host check and the mesh id read it). */
+static void keep_listen(const mh_host *h, mh_config *next) {
+  const mh_config *now = h->cfg;
+  const char *was = now->listen_in_files, *is = next->listen_in_files;
+  if (was && is && strcmp(was, is) != 0)
+    mh_log_warn("reload", "listen changed in conf.d to %s, but --listen on the command line decides: restart "
+                "moonhost without it to use conf.d's", is);
+  if (next->listen_port != now->listen_port || strcmp(next->listen_host, now->listen_host) != 0) {
+    const char *served = h->server ? mh_server_address(h->server) : now->listen_host;
+    bool v6 = strchr(served, ':') != NULL;
+    mh_log_warn("reload", "listen changed to %s: restart moonhost to apply it (it keeps serving %s%s%s:%d)",
+                mh_config_lookup(next->tree, "listen")->u.str.ptr, v6 ? "[" : "", served, v6 ? "]" : "",
+                h->server ? mh_server_port(h->server) : now->listen_port);
+  }
+  char *host = strdup(now->listen_host);
+  if (!host) return; /* out of memory: next's address stands, the server does not move */
+  free(next->listen_host);
+  next->listen_host = host;
+  next->listen_port = now->listen_port;
+}
+
 /* Reads the configuration again; keeps the old one when the new one is bad. */
 static int reload_config(mh_host *h, bool reload_plugins) {
   mh_config next;
@@ -67,8 +90,7 @@ static int reload_config(mh_host *h, bool reload_plugins) {
     free(msg);
     return -1;
   }
-  if (next.listen_port != h->cfg->listen_port || strcmp(next.listen_host, h->cfg->listen_host) != 0)
-    mh_log_warn("reload", "listen changed: restart moonhost to apply it");
+  keep_listen(h, &next);
   mh_config old = *h->cfg;
   *h->cfg = next;
   h->codec_limits.max_depth = h->cfg->limits.json_max_depth;
@@ -102,6 +124,9 @@ int mh_hotreload_start(mh_host *h) {
       h->config_watch = watch_dir(h, h->config_dir, lua_files, on_config_changed);
     }
   }
+  /* From here on a change is seen (tests wait for this line). */
+  mh_log_debug("reload", "watching %s%s%s", h->plugins_watch ? h->cfg->plugins_dir : "no plugins directory",
+               h->config_watch ? " and " : "", h->config_watch ? h->config_dir : "");
   return 0;
 }
 

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "codec/codec.h"
+#include "core/log.h"
 #include "call/host.h"
 #include "app/hotreload.h"
 #include "transport/http.h"
@@ -50,8 +51,11 @@ static void reload_done(mh_plugin *p, const mh_error *err, void *ud) {
 }
 
 static void route_reload(mh_http_exchange *x) {
-  if (!mh_http_trusted(x)) {
-    respond_json(x, 401, "{\"ok\":false,\"error\":\"unauthorized: send Authorization: Bearer TOKEN\"}");
+  bool token_refused;
+  if (!mh_http_trust(x, &token_refused)) {
+    if (token_refused) mh_log_warn_limited("auth", "POST /__moonhost/reload refused: token presented and refused");
+    respond_json(x, 401, token_refused ? "{\"ok\":false,\"error\":\"unauthorized: the token is not valid\"}"
+                                       : "{\"ok\":false,\"error\":\"unauthorized: no token (send Authorization: Bearer TOKEN)\"}");
     return;
   }
   char plugin[256];

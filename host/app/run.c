@@ -8,6 +8,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "session/auth.h"
 #include "session/client.h"
 #include "app/devserver.h"
 #include "call/host.h"
@@ -87,8 +88,7 @@ static void shutdown_tick(uv_timer_t *t) {
   run_state *r = t->data;
   mh_host *h = &r->host;
   bool late = uv_now(h->loop) - r->shutdown_at >= SHUTDOWN_GRACE_MS;
-  mh_list_each(pos, &h->clients) {
-    mh_client *c = mh_container_of(pos, mh_client, link);
+  mh_client_each(c, h) {
     if ((c->nincoming == 0 || late) && c->transport) c->ops->close(c->transport, 1001, "server shutting down");
   }
   if (!devserver_settled(r, late)) return;
@@ -169,17 +169,37 @@ static void on_signal(uv_signal_t *s, int signum) {
   begin_shutdown(r, 0, signum == SIGINT ? "SIGINT" : signum == SIGTERM ? "SIGTERM" : "the terminal hung up");
 }
 
-/* Only once the port is bound, with the address really listened on. */
+/* Tokens in auth.tokens that can match (an empty one never does). */
+static size_t configured_tokens(const mh_host *h) {
+  const mh_value *list = h->cfg->auth.tokens;
+  size_t n = 0;
+  if (list && list->type == MH_V_ARRAY)
+    for (size_t i = 0; i < list->u.arr.len; i++) n += *mh_auth_entry_token(list->u.arr.items[i]) != '\0';
+  return n;
+}
+
+/* Only once the port is bound, with the address really listened on. How to
+ * connect, by where the tokens come from; a warning when none can. */
 static void announce(mh_host *h) {
   const char *host = mh_server_address(h->server);
   int v6 = strchr(host, ':') != NULL, port = mh_server_port(h->server);
   const char *l = v6 ? "[" : "", *rb = v6 ? "]" : "";
+  size_t configured = configured_tokens(h);
   mh_log_info("host", "listening on ws://%s%s%s:%d/__ws", l, host, rb, port);
-  if (h->token[0])
+  if (!h->cfg->auth.required)
+    mh_log_warn("host", "auth.required is false: every local client is trusted");
+  else if (h->token[0] && !configured)
     mh_log_info("host", "connect with ws://%s%s%s:%d/__ws?token=%s (token made at start; set auth.tokens to keep one)",
                 l, host, rb, port, h->token);
-  else if (!h->cfg->auth.required)
-    mh_log_warn("host", "auth.required is false: every local client is trusted");
+  else if (h->token[0])
+    mh_log_info("host", "connect with ws://%s%s%s:%d/__ws?token=TOKEN, TOKEN one of the %zu in auth.tokens or %s "
+                "(this start's; auth.generate_token = false stops making one)", l, host, rb, port, configured, h->token);
+  else if (configured)
+    mh_log_info("host", "connect with ws://%s%s%s:%d/__ws?token=TOKEN, TOKEN one of the %zu in auth.tokens", l, host,
+                rb, port, configured);
+  else
+    mh_log_warn("host", "no token can ever be trusted: auth.tokens is empty and auth.generate_token is false, so "
+                "only anonymous:* functions answer; set auth.tokens (or auth.required = false)");
 }
 
 static void start_serving(run_state *r) {
@@ -188,7 +208,7 @@ static void start_serving(run_state *r) {
   r->serving = true;
   int rc = mh_server_start(h, &h->server);
   if (rc) {
-    begin_shutdown(r, rc, "cannot listen");
+    begin_shutdown(r, rc == MH_START_BAD_CONFIG ? 2 : 1, "cannot listen");
     return;
   }
   mh_mesh_set_port(h, mh_server_port(h->server)); /* the default host id names it */
@@ -220,11 +240,11 @@ int mh_run_serve(mh_config *cfg, const mh_run_opts *opts) {
   uv_loop_t *loop = uv_default_loop();
   signal(SIGPIPE, SIG_IGN);
   char *msg = NULL;
-  if (mh_host_setup(h, loop, cfg, opts->parts, &msg)) {
-    fprintf(stderr, "moonhost: %s\n", msg ? msg : "cannot start (out of memory or no randomness for the token)");
-    int bad_config = msg != NULL;
+  int setup = mh_host_setup(h, loop, cfg, opts->parts, &msg);
+  if (setup) {
+    fprintf(stderr, "moonhost: %s\n", msg ? msg : "out of memory");
     free(msg);
-    return bad_config ? 2 : 1;
+    return setup == MH_START_BAD_CONFIG ? 2 : 1;
   }
   h->config_dir = opts->config_dir;
   h->config_required = opts->config_required;

@@ -97,13 +97,14 @@ static mh_value *fn_nothing(mh_host *host, mh_client *caller, const mh_value *ar
   return mh_value_undefined();
 }
 
+static const mh_host_fn_def dispatch_fns[] = {
+    {"moonhost:functions", MH_FN_QUERY, fn_functions, NULL},
+    {"moonhost:stats", MH_FN_QUERY, fn_stats, NULL},
+    {"devframe:rpc:cacheable-functions", MH_FN_QUERY, fn_cacheable, NULL},
+    {"devframe:rpc:server-state:get", MH_FN_QUERY, fn_server_state_get, NULL},
+    {"devframe:rpc:server-state:subscribe", MH_FN_EVENT, fn_nothing, NULL},
+};
+
 int mh_dispatch_add_builtins(mh_host *host) {
-  mh_registry *r = &host->registry;
-  if (mh_registry_add_builtin(r, "moonhost:functions", MH_FN_QUERY, fn_functions) ||
-      mh_registry_add_builtin(r, "moonhost:stats", MH_FN_QUERY, fn_stats) ||
-      mh_registry_add_builtin(r, "devframe:rpc:cacheable-functions", MH_FN_QUERY, fn_cacheable) ||
-      mh_registry_add_builtin(r, "devframe:rpc:server-state:get", MH_FN_QUERY, fn_server_state_get) ||
-      mh_registry_add_builtin(r, "devframe:rpc:server-state:subscribe", MH_FN_EVENT, fn_nothing))
-    return -1;
-  return 0;
+  return mh_registry_add_host_fns(&host->registry, dispatch_fns, MH_HOST_FNS_COUNT(dispatch_fns));
 }

@@ -169,7 +169,7 @@ static mh_waiter *dispatch(mh_host *host, const mh_caller *caller, const char *n
       return NULL;
     }
     /* birpc's own wording, so existing clients recognise it. */
-    reply_error_now(reply, ud, mh_error_new(MH_ERR_NOT_FOUND, "[birpc] function \"%s\" not found", name));
+    reply_error_now(reply, ud, mh_plugin_not_found(host, name, "[birpc] "));
     return NULL;
   }
   fn->stats.calls++;

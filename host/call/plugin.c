@@ -73,6 +73,7 @@ int mh_gen_register(mh_gen *gen, const mh_fn_spec *spec, mh_error **err) {
   fn->gen = gen;
   fn->handler = spec->handler;
   fn->mesh_provided = spec->mesh;
+  fn->arg_count = spec->arg_count;
   fn->release = fn_released;
   mh_gen_ref(gen);
   if (spec->cached && spec->type == MH_FN_QUERY) {
@@ -109,12 +110,32 @@ static mh_error *commit(mh_gen *g) {
   return NULL;
 }
 
+/* Remembers why a plugin that serves nothing is broken (NULL: it is not);
+ * a superseded load says nothing about the plugin. */
+static void set_load_error(mh_plugin *p, const mh_error *err) {
+  if (err && strcmp(err->code, MH_ERR_CANCELLED) == 0) return;
+  free(p->load_error);
+  p->load_error = err ? strdup(err->message) : NULL; /* NULL also when memory runs out: a plain not_found */
+}
+
+mh_error *mh_plugin_not_found(mh_host *host, const char *name, const char *prefix) {
+  size_t n = strcspn(name, ":");
+  mh_list_each(pos, &host->plugins) {
+    const mh_plugin *p = mh_container_of(pos, mh_plugin, link);
+    if (name[n] == ':' && p->load_error && strlen(p->name) == n && strncmp(p->name, name, n) == 0)
+      return mh_error_new(MH_ERR_NOT_FOUND, "%sfunction \"%s\" not found: plugin \"%s\" failed to load: %s", prefix,
+                          name, p->name, p->load_error);
+  }
+  return mh_error_new(MH_ERR_NOT_FOUND, "%sfunction \"%s\" not found", prefix, name);
+}
+
 static void finish_load(load_op *op, mh_error *err) {
   mh_gen *g = op->gen;
   mh_plugin *p = g->plugin;
   mh_host *host = p->host;
   g->loading = false;
   if (!err) err = commit(g);
+  if (!err || !p->current) set_load_error(p, err);
   if (!err) {
     mh_log_info("plugin", "%s: loaded (generation %u)", p->name, g->number);
     mh_events_emit(host, &(mh_event){.kind = MH_EV_FUNCTIONS_CHANGED, .plugin = p->name, .generation = g->number});
@@ -168,6 +189,8 @@ void mh_plugin_load(mh_plugin *p, mh_plugin_loaded_cb cb, void *ud) {
 
 void mh_plugin_unload(mh_plugin *p) {
   p->next_number++; /* a load still running is superseded */
+  free(p->load_error); /* gone, not broken */
+  p->load_error = NULL;
   if (!p->current) return;
   mh_gen *g = p->current;
   p->current = NULL;
@@ -182,6 +205,7 @@ void mh_plugin_unload(mh_plugin *p) {
 static void plugin_free(mh_plugin *p) {
   free(p->name);
   free(p->path);
+  free(p->load_error);
   free(p->dir);
   free(p);
 }

@@ -26,6 +26,9 @@ typedef struct mh_plugin {
   mh_gen *current;
   uint32_t next_number;
   int gens;     /* generations alive (they point back here) */
+  /* Why its last load failed while no generation serves (a call to one of
+   * its functions says so); NULL when it serves or was unloaded. */
+  char *load_error;
 } mh_plugin;
 
 struct mh_gen {
@@ -53,6 +56,10 @@ int mh_plugins_load_dir(mh_host *host, const char *dir, mh_plugin_loaded_cb cb, 
 /* Loads (or reloads) one plugin as a new generation. A load that finishes
  * after a newer one started is discarded. */
 void mh_plugin_load(mh_plugin *p, mh_plugin_loaded_cb cb, void *ud);
+/* The error for a call to `name`, which no function has: not_found, naming
+ * the plugin and its load error when name is "PLUGIN:..." of a plugin
+ * whose load failed (so a typo in it does not read as a missing function). */
+mh_error *mh_plugin_not_found(mh_host *host, const char *name, const char *prefix);
 /* Unregisters the plugin's functions and retires its generation. */
 void mh_plugin_unload(mh_plugin *p);
 /* Shutdown begins: plugins stop their file watches and listeners (which

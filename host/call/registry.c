@@ -61,12 +61,10 @@ static int add_host_fn(mh_registry *r, const char *name, mh_fn_type type, mh_bui
   return 0;
 }
 
-int mh_registry_add_builtin(mh_registry *r, const char *name, mh_fn_type type, mh_builtin_fn builtin) {
-  return add_host_fn(r, name, type, builtin, NULL);
-}
-
-int mh_registry_add_native(mh_registry *r, const char *name, mh_fn_type type, const mh_native *native) {
-  return add_host_fn(r, name, type, NULL, native);
+int mh_registry_add_host_fns(mh_registry *r, const mh_host_fn_def *defs, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (add_host_fn(r, defs[i].name, defs[i].type, defs[i].builtin, defs[i].native)) return -1;
+  return 0;
 }
 
 bool mh_registry_name_free_for(mh_registry *r, const char *name, const mh_gen *gen) {

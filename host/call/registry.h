@@ -20,7 +20,8 @@ typedef struct mh_run mh_run;
 
 typedef enum { MH_FN_QUERY, MH_FN_ACTION, MH_FN_STATIC, MH_FN_EVENT } mh_fn_type;
 
-/* A function implemented in C by the host itself (introspection). */
+/* A function implemented in C by the host itself (introspection, the auth
+ * handshake, the mesh). */
 typedef struct mh_client mh_client;
 /* caller is the client that made the call, or NULL (HTTP, the host itself). */
 typedef mh_value *(*mh_builtin_fn)(mh_host *host, mh_client *caller, const mh_value *args, mh_error **err);
@@ -43,6 +44,7 @@ typedef struct mh_fn_spec {
   uint64_t ttl_ms;   /* 0: until invalidated */
   size_t max_entries; /* 0: config default */
   bool mesh;          /* also a provider for mesh make() (ctx.mesh.provide) */
+  unsigned arg_count; /* arguments its schema declares; 0 without a schema */
 } mh_fn_spec;
 
 typedef struct mh_fn_stats {
@@ -63,6 +65,9 @@ struct mh_fn {
   mh_value *static_value; /* static: the memoized result */
   mh_fn_stats stats;
   bool mesh_provided;  /* make() may pick the host to serve it */
+  /* Arguments its schema declares (0 without one): an oRPC input, which is
+   * one value, is spread over two or more. */
+  unsigned arg_count;
   int refs;            /* registry membership + runs in flight */
   /* Runs when the last reference goes (plugin functions: frees the engine
    * handler and drops the generation; set by plugin.c). */
@@ -80,9 +85,20 @@ int mh_fn_type_parse(const char *s); /* -1 when unknown */
 void mh_registry_init(mh_registry *r);
 void mh_registry_free(mh_registry *r);
 mh_fn *mh_registry_get(mh_registry *r, const char *name);
-/* Adds a host builtin; returns 0 or -1. */
-int mh_registry_add_builtin(mh_registry *r, const char *name, mh_fn_type type, mh_builtin_fn fn);
-int mh_registry_add_native(mh_registry *r, const char *name, mh_fn_type type, const mh_native *native);
+/* One function the host itself provides: exactly one of builtin (answers at
+ * once) and native (waits, then calls done) is set. Each module keeps a
+ * static table of these and registers it in one call. */
+typedef struct mh_host_fn_def {
+  const char *name;
+  mh_fn_type type;
+  mh_builtin_fn builtin;
+  const mh_native *native;
+} mh_host_fn_def;
+#define MH_HOST_FNS_COUNT(defs) (sizeof(defs) / sizeof((defs)[0]))
+/* Registers the n functions of defs; 0, or -1 at the first that cannot be
+ * added (memory), with those before it left registered for
+ * mh_registry_free. */
+int mh_registry_add_host_fns(mh_registry *r, const mh_host_fn_def *defs, size_t n);
 /* Whether `name` is free for plugin `gen` (free, or owned by gen's own plugin). */
 bool mh_registry_name_free_for(mh_registry *r, const char *name, const mh_gen *gen);
 

@@ -20,9 +20,10 @@ void mh_cli_usage(void) {
          "                          run busted specs (*_spec.lua, default: under --plugins) with\n"
          "                          moonhost as the Lua interpreter; -o TAP, -o junit, --filter ...\n"
          "                          are busted's (moonhost test --help lists them)\n"
-         "  moonhost types [--out FILE] [options]\n"
+         "  moonhost types [--out FILE] [--watch] [options]\n"
          "                          load the plugins (no server) and write TypeScript declarations\n"
-         "                          of their functions (default: to stdout)\n"
+         "                          of their functions (default: to stdout); --watch writes them\n"
+         "                          again after each change under --plugins, until Ctrl-C\n"
          "  moonhost new plugin NAME [--dir DIR]\n"
          "                          write DIR/NAME.lua and DIR/spec/NAME_spec.lua (DIR: plugins)\n"
          "  moonhost --help | --version\n"
@@ -134,6 +135,10 @@ int mh_cli_parse(int argc, char **argv, mh_cli *out) {
       if (i + 1 >= argc) return fail("'%s' must be followed by a command", a);
       out->child_argv = argv + i + 1; /* argv is NULL-terminated, so is this */
       return 0;
+    }
+    if (strcmp(a, "--watch") == 0 && out->command == MH_CMD_TYPES) {
+      out->watch = true;
+      continue;
     }
     int took = take_option(out, argc, argv, &i);
     if (took == 2) return 2;

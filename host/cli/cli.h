@@ -25,6 +25,7 @@ typedef struct mh_cli {
   const char *plugin; /* reload: one plugin, or NULL for all */
   char **child_argv;  /* run: the dev server command after `--` (NULL-terminated) */
   const char *out;    /* types: the file to write (NULL: stdout) */
+  bool watch;         /* types --watch: write again after each change under plugins/ */
   const char *dir;    /* new: where the plugin goes (default: plugins) */
   /* test: the arguments for busted (options and PATHS, in order); new: the
    * words after `new` ("plugin", NAME). They point into argv. */

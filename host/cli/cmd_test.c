@@ -22,7 +22,7 @@ int mh_cmd_script(mh_config *cfg, const mh_host_parts *parts, const mh_script *s
     free(msg);
     return 2;
   }
-  int rc = parts->run_script(&h, s);
+  int rc = s->drive ? s->drive(&h, parts, s) : parts->run_script(&h, s);
   mh_host_teardown(&h);
   uv_run(loop, UV_RUN_DEFAULT); /* loads still running finish; released handles close */
   if (uv_loop_close(loop)) mh_log_warn("host", "event loop closed with handles still open");
@@ -33,6 +33,6 @@ int mh_cmd_test(mh_config *cfg, const mh_host_parts *parts, const mh_cli *cli) {
   /* With no PATHS busted would look in ./spec: the default is the plugins
    * directory instead, where each plugin's spec sits (plugins/spec/). */
   const char *opts[] = {"default_path", cfg->plugins_dir, NULL};
-  mh_script s = {"moonhost.test_main", cli->rest, cli->nrest, opts};
+  mh_script s = {"moonhost.test_main", cli->rest, cli->nrest, opts, NULL};
   return mh_cmd_script(cfg, parts, &s);
 }

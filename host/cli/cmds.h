@@ -19,6 +19,9 @@ struct mh_script {
   char **argv;
   int argc;
   const char *const *opts;
+  /* NULL: run it once. Else what mh_cmd_script calls instead, between host
+   * setup and teardown (`types --watch` runs it again on changes). */
+  int (*drive)(mh_host *h, const mh_host_parts *parts, const mh_script *s);
 };
 
 /* A host on the default loop around parts->run_script (the Lua runner,
@@ -28,5 +31,7 @@ int mh_cmd_script(mh_config *cfg, const mh_host_parts *parts, const mh_script *s
 int mh_cmd_test(mh_config *cfg, const mh_host_parts *parts, const mh_cli *cli);
 int mh_cmd_types(mh_config *cfg, const mh_host_parts *parts, const mh_cli *cli);
 int mh_cmd_new(const mh_cli *cli);
+/* `moonhost config`: the effective configuration as JSON, secrets hidden. */
+int mh_cmd_config(const mh_config *cfg);
 
 #endif

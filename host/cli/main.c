@@ -32,19 +32,6 @@ static mh_value *flags_fragment(const mh_cli *cli) {
   return frag;
 }
 
-static int cmd_config(const mh_config *cfg) {
-  mh_buf out = MH_BUF_INIT;
-  mh_error *err = NULL;
-  if (mh_codec_json.encode(cfg->tree, &out, &err)) {
-    fprintf(stderr, "moonhost: %s\n", err->message);
-    mh_error_free(err);
-    return 1;
-  }
-  printf("%.*s\n", (int)out.len, out.data);
-  mh_buf_free(&out);
-  return 0;
-}
-
 int main(int argc, char **argv) {
   const mh_host_parts *parts = &mh_lua_host_parts;
   mh_small_alloc_for_cjson();
@@ -78,7 +65,7 @@ int main(int argc, char **argv) {
   bool quiet = (cli.command == MH_CMD_TEST || cli.command == MH_CMD_TYPES) && !cli.log_level;
   if (quiet && cfg.log_level > MH_LOG_WARN) mh_log_set_level(MH_LOG_WARN);
   switch (cli.command) {
-  case MH_CMD_CONFIG: rc = cmd_config(&cfg); break;
+  case MH_CMD_CONFIG: rc = mh_cmd_config(&cfg); break;
   case MH_CMD_RELOAD: rc = mh_reload_client(&cfg, cli.token, cli.plugin); break;
   case MH_CMD_TEST: rc = mh_cmd_test(&cfg, parts, &cli); break;
   case MH_CMD_TYPES: rc = mh_cmd_types(&cfg, parts, &cli); break;

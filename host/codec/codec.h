@@ -47,6 +47,9 @@ char *mh_json_quote_with_nul(const char *s, size_t len);
 const char *mh_json_skip_value(const char *p, const char *end);
 /* How many brackets are open at byte `at` of a JSON text (strings skipped). */
 size_t mh_json_depth_at(const char *data, size_t at);
+/* The nesting a decoder built on cJSON really allows: the configured limit,
+ * never more than cJSON's own (which also applies when none is set). */
+int mh_json_depth_limit(const mh_codec_limits *lim);
 
 /* The codec for a frame, or NULL if none claims it. */
 const mh_codec *mh_codec_detect(const char *data, size_t len);

@@ -76,6 +76,10 @@ const char *mh_json_skip_value(const char *p, const char *end) {
   return NULL;
 }
 
+int mh_json_depth_limit(const mh_codec_limits *lim) {
+  return lim && lim->max_depth > 0 && lim->max_depth < CJSON_NESTING_LIMIT ? lim->max_depth : CJSON_NESTING_LIMIT;
+}
+
 size_t mh_json_depth_at(const char *data, size_t at) {
   size_t depth = 0;
   for (const char *p = data, *end = data + at; p < end; p++) {
@@ -198,7 +202,7 @@ static mh_value *mh_json_decode(const char *data, size_t len, const mh_codec_lim
     size_t at = end >= data && end <= data + len ? (size_t)(end - data) : 0;
     /* cJSON stops at CJSON_NESTING_LIMIT levels with a bare syntax error:
      * say what is wrong, as for nesting cJSON does accept. */
-    int limit = d.max_depth > 0 && d.max_depth < CJSON_NESTING_LIMIT ? d.max_depth : CJSON_NESTING_LIMIT;
+    int limit = mh_json_depth_limit(lim);
     if (mh_json_depth_at(data, at) >= (size_t)limit)
       mh_json_fail(err, mh_error_new(MH_ERR_BAD_REQUEST, "nesting deeper than %d", limit));
     else
@@ -355,38 +359,16 @@ fail:
 
 /* Which pair supplies each printed key: an object with duplicate keys prints
  * each key once, at its first position, with its last value (as JS objects
- * built by JSON.parse do). */
-typedef struct mh_json_keyref {
-  const char *key;
-  size_t len, idx;
-} mh_json_keyref;
-
-static int mh_json_keyref_cmp(const void *pa, const void *pb) {
-  const mh_json_keyref *a = pa, *b = pb;
-  size_t n = a->len < b->len ? a->len : b->len;
-  int c = n ? memcmp(a->key, b->key, n) : 0;
-  if (c) return c;
-  if (a->len != b->len) return a->len < b->len ? -1 : 1;
-  return a->idx < b->idx ? -1 : a->idx > b->idx;
-}
-
-/* Fills use[i] with the index of the pair whose value is printed at pair i,
- * or SIZE_MAX when pair i is a later duplicate and is skipped. */
+ * built by JSON.parse do). Fills use[i] with the index of the pair whose
+ * value is printed at pair i, or SIZE_MAX when pair i is a later duplicate
+ * and is skipped. */
 static int mh_json_dedup(const mh_value *v, size_t *use) {
   size_t n = v->u.obj.len;
-  mh_json_keyref *refs = malloc(n * sizeof *refs);
+  mh_value_keyref *refs = mh_value_obj_sort_keys(v);
   if (!refs) return -1;
-  for (size_t i = 0; i < n; i++) {
-    const mh_value *k = v->u.obj.items[i].key;
-    bool ok = k && k->type == MH_V_STRING;
-    refs[i] = (mh_json_keyref){ok ? k->u.str.ptr : "", ok ? k->u.str.len : 0, i};
-  }
-  qsort(refs, n, sizeof *refs, mh_json_keyref_cmp);
   for (size_t i = 0; i < n;) {
     size_t j = i; /* [i, j] is a run of equal keys ordered by index */
-    while (j + 1 < n && refs[j + 1].len == refs[i].len &&
-           (refs[i].len == 0 || memcmp(refs[j + 1].key, refs[i].key, refs[i].len) == 0))
-      j++;
+    while (j + 1 < n && mh_value_keyref_same(&refs[j + 1], &refs[i])) j++;
     use[refs[i].idx] = refs[j].idx;
     for (size_t k = i + 1; k <= j; k++) use[refs[k].idx] = SIZE_MAX;
     i = j + 1;

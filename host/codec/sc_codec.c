@@ -383,8 +383,7 @@ static mh_value *mh_sc_resolve_root(const cJSON *root, mh_sc_dec *d) {
 mh_value *mh_sc_decode(const char *data, size_t len, const mh_codec_limits *lim, mh_error **err) {
   /* Without a configured limit, cJSON's own nesting limit still bounds the
    * recursion: records can nest without the JSON text nesting. */
-  int max_depth = lim && lim->max_depth > 0 && lim->max_depth < CJSON_NESTING_LIMIT ? lim->max_depth
-                                                                                      : CJSON_NESTING_LIMIT;
+  int max_depth = mh_json_depth_limit(lim);
   size_t budget = len > (SIZE_MAX - MH_SC_EXPANSION_FLOOR) / MH_SC_EXPANSION
                       ? SIZE_MAX
                       : len * MH_SC_EXPANSION + MH_SC_EXPANSION_FLOOR;

@@ -28,21 +28,24 @@ int mh_buf_append(mh_buf *b, const void *data, size_t len) {
 
 int mh_buf_append_str(mh_buf *b, const char *s) { return mh_buf_append(b, s, strlen(s)); }
 
+/* Measures first, so the text is never cut whatever its length. */
+int mh_buf_vappendf(mh_buf *b, const char *fmt, va_list ap) {
+  va_list measure;
+  va_copy(measure, ap);
+  int n = vsnprintf(NULL, 0, fmt, measure);
+  va_end(measure);
+  if (n < 0 || mh_buf_reserve(b, (size_t)n)) return -1;
+  vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+  b->len += (size_t)n;
+  return 0;
+}
+
 int mh_buf_appendf(mh_buf *b, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  va_list ap2;
-  va_copy(ap2, ap);
-  int n = vsnprintf(NULL, 0, fmt, ap);
+  int rc = mh_buf_vappendf(b, fmt, ap);
   va_end(ap);
-  if (n < 0 || mh_buf_reserve(b, (size_t)n)) {
-    va_end(ap2);
-    return -1;
-  }
-  vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap2);
-  va_end(ap2);
-  b->len += (size_t)n;
-  return 0;
+  return rc;
 }
 
 int mh_buf_terminate(mh_buf *b) {

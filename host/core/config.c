@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "core/buf.h"
+#include "core/path_abs.h"
 
 typedef enum {
   CK_OBJECT, /* a table of known keys */
@@ -243,6 +244,14 @@ const mh_value *mh_config_lookup(const mh_value *tree, const char *path) {
     tree = mh_value_obj_get(tree, seg);
     if (!path[n]) return tree;
     path += n + 1;
+  }
+  return NULL;
+}
+
+const char *mh_config_list_key(size_t i) {
+  for (size_t k = 0; k < CFG_NKEYS; k++) {
+    cfg_kind kind = cfg_keys[k].kind;
+    if ((kind == CK_STRLIST || kind == CK_LIST || kind == CK_TOKENS) && i-- == 0) return cfg_keys[k].path;
   }
   return NULL;
 }
@@ -491,6 +500,16 @@ static int cfg_store(mh_config *cfg, const cfg_key *k, const mh_value *v) {
   return 0;
 }
 
+/* ctx.root is absolute: plugins pass it to other processes and libraries
+ * that may not share moonhost's working directory. */
+static int cfg_root_absolute(mh_config *cfg) {
+  char *abs = cfg->root ? mh_path_absolute(cfg->root) : NULL;
+  if (!abs) return -1;
+  free(cfg->root);
+  cfg->root = abs;
+  return 0;
+}
+
 /* Fills next from the defaults with tree merged over them, so every key is
  * present and CF_VALUE pointers can point into next->tree. */
 static int cfg_fill(mh_config *next, const mh_value *tree) {
@@ -501,6 +520,7 @@ static int cfg_fill(mh_config *next, const mh_value *tree) {
     const mh_value *v = mh_config_lookup(next->tree, cfg_keys[i].path);
     if (v) rc = cfg_store(next, &cfg_keys[i], v);
   }
+  if (rc == 0) rc = cfg_root_absolute(next);
   next->plugins = (mh_value *)mh_value_obj_get(next->tree, "plugins");
   return rc;
 }
@@ -521,6 +541,7 @@ int mh_config_apply(mh_config *cfg, const mh_value *tree, char **errmsg) {
 
 void mh_config_free(mh_config *cfg) {
   free(cfg->listen_host);
+  free(cfg->listen_in_files);
   free(cfg->plugins_dir);
   free(cfg->root);
   free(cfg->mode);

@@ -15,6 +15,7 @@
 typedef struct mh_config {
   char *listen_host; /* "127.0.0.1" (IPv6 written without brackets) */
   int listen_port;   /* 0 picks a free port */
+  char *listen_in_files; /* conf.d's listen before flags override it; NULL without flags (config_overlay.c) */
   char *plugins_dir;
   char *root;
   char *mode; /* "dev" */
@@ -73,6 +74,10 @@ int mh_config_merge(mh_value *dst, const mh_value *src);
 /* The value at a dotted path ("limits.max_message_bytes") of a
  * configuration tree, or NULL. */
 const mh_value *mh_config_lookup(const mh_value *tree, const char *path);
+
+/* The dotted path of the i-th key that holds a list (auth.tokens, ...),
+ * or NULL past the last: an empty one is {} in a tree, as Lua makes it. */
+const char *mh_config_list_key(size_t i);
 
 /* Checks one fragment against the schema: every key known (except below
  * `plugins`, which is free-form per plugin), every value of the right type

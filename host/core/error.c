@@ -2,7 +2,6 @@
 #include "core/error.h"
 
 #include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -66,16 +65,8 @@ mh_error *mh_error_new(const char *code, const char *fmt, ...) {
   mh_buf msg = MH_BUF_INIT;
   va_list ap;
   va_start(ap, fmt);
-  va_list ap2;
-  va_copy(ap2, ap);
-  int n = vsnprintf(NULL, 0, fmt, ap);
+  int rc = mh_buf_vappendf(&msg, fmt, ap);
   va_end(ap);
-  int rc = n < 0 || mh_buf_reserve(&msg, (size_t)n) ? -1 : 0;
-  if (rc == 0) {
-    vsnprintf(msg.data, (size_t)n + 1, fmt, ap2);
-    msg.len = (size_t)n;
-  }
-  va_end(ap2);
   mh_error *e = rc == 0 ? mh_error_make(code, "Error", msg.data, NULL) : NULL;
   mh_buf_free(&msg);
   return e ? e : &mh_error_oom;

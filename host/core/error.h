@@ -1,10 +1,38 @@
 /* Errors that travel to clients: a stable code, a human message, a name and
- * optional data. Codes are stable strings documented in the README. */
+ * optional data. Codes are stable strings documented in docs/protocol.md ("Error codes").
+ *
+ * How a host function says it failed depends on who reads the failure:
+ *
+ * - Runtime paths (a call, a frame, a reply: a client reads it) return NULL
+ *   or -1 and set an `mh_error **err`. mh_error_new never returns NULL, so
+ *   the failure path needs no check of its own.
+ * - Start-up paths composed before the loop runs (mh_host_setup and the
+ *   *_init functions it calls, mh_config_load: the operator reads it, then
+ *   the process exits) return -1 (MH_START_BAD_CONFIG for a setting the host
+ *   refuses) and set a malloc'd `char **errmsg` naming the cause, except
+ *   when memory runs out: -1 with *errmsg NULL means that (the message's
+ *   own copy could fail too). mh_host_setup names the cause of a step that
+ *   takes no errmsg, so the composition root prints one message and picks
+ *   the exit code from the return, never guessing.
+ * - Starts that run inside the loop (mh_server_start, mh_listener_start,
+ *   mh_links_start, mh_devserver_start, the watchers) have no caller left to
+ *   print: they log the cause (bind, uv, lws context, configuration, memory)
+ *   with mh_log_error where it happens, then return -1 or NULL.
+ * - Leaves that can only run out of memory (mh_buf, mh_value, mh_map, the
+ *   registry) return -1 or NULL with no message; their caller says what
+ *   could not be done.
+ *
+ * One exception waits for bindings/ to be free to change: mh_watch_start
+ * hands back a static reason through `const char **` (app/watch.h). */
 #ifndef MH_ERROR_H
 #define MH_ERROR_H
 #include <stdbool.h>
 
 #include "core/value.h"
+
+/* Start-up returns: -1 for the machine (memory, randomness, a socket), this
+ * for a configuration the host refuses (the process exits 2, not 1). */
+#define MH_START_BAD_CONFIG (-2)
 
 #define MH_ERR_NOT_FOUND "not_found"
 #define MH_ERR_BAD_REQUEST "bad_request"

@@ -64,13 +64,8 @@ static int mh_log_append_escaped(mh_buf *b, const char *msg, size_t len) {
  * buffer. head is the already formatted "TIME LEVEL [area] " prefix. */
 static void mh_log_write_slow(const char *head, size_t headlen, const char *fmt, va_list ap) {
   mh_buf msg = MH_BUF_INIT, line = MH_BUF_INIT;
-  va_list ap2;
-  va_copy(ap2, ap);
-  int n = vsnprintf(NULL, 0, fmt, ap2);
-  va_end(ap2);
-  if (n >= 0 && mh_buf_reserve(&msg, (size_t)n) == 0) {
-    vsnprintf(msg.data, (size_t)n + 1, fmt, ap);
-    if (mh_buf_append(&line, head, headlen) == 0 && mh_log_append_escaped(&line, msg.data, (size_t)n) == 0 &&
+  if (mh_buf_vappendf(&msg, fmt, ap) == 0) {
+    if (mh_buf_append(&line, head, headlen) == 0 && mh_log_append_escaped(&line, msg.data, msg.len) == 0 &&
         mh_buf_append(&line, "\n", 1) == 0)
       fwrite(line.data, 1, line.len, stderr);
   }

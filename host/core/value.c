@@ -385,12 +385,7 @@ fail:
 
 /* ---- object views ------------------------------------------------------- */
 
-/* One surviving key of an OBJECT: duplicates collapse onto the last pair. */
-typedef struct mh_keyref {
-  const char *key;
-  size_t len;
-  size_t idx;
-} mh_keyref;
+typedef mh_value_keyref mh_keyref;
 
 static void mh_key_bytes(const mh_value *k, const char **s, size_t *len) {
   if (k && k->type == MH_V_STRING) {
@@ -411,11 +406,8 @@ static int mh_keyref_cmp(const void *pa, const void *pb) {
   return a->idx < b->idx ? -1 : a->idx > b->idx;
 }
 
-/* The keys of an OBJECT sorted bytewise, last duplicate winning. Returns NULL
- * when memory runs out (and the object is not empty); *n gets the count. */
-static mh_keyref *mh_obj_sorted_view(const mh_value *obj, size_t *n) {
+mh_keyref *mh_value_obj_sort_keys(const mh_value *obj) {
   size_t len = obj->u.obj.len;
-  *n = 0;
   mh_keyref *refs = malloc((len ? len : 1) * sizeof *refs);
   if (!refs) return NULL;
   for (size_t i = 0; i < len; i++) {
@@ -423,13 +415,24 @@ static mh_keyref *mh_obj_sorted_view(const mh_value *obj, size_t *n) {
     refs[i].idx = i;
   }
   qsort(refs, len, sizeof *refs, mh_keyref_cmp);
+  return refs;
+}
+
+bool mh_value_keyref_same(const mh_keyref *a, const mh_keyref *b) {
+  return a->len == b->len && (a->len == 0 || memcmp(a->key, b->key, a->len) == 0);
+}
+
+/* The keys of an OBJECT sorted bytewise, last duplicate winning. Returns NULL
+ * when memory runs out (and the object is not empty); *n gets the count. */
+static mh_keyref *mh_obj_sorted_view(const mh_value *obj, size_t *n) {
+  size_t len = obj->u.obj.len;
+  *n = 0;
+  mh_keyref *refs = mh_value_obj_sort_keys(obj);
+  if (!refs) return NULL;
   /* Equal keys are adjacent, ordered by index: keep the last of each run. */
   size_t out = 0;
-  for (size_t i = 0; i < len; i++) {
-    bool last_of_run = i + 1 == len || refs[i].len != refs[i + 1].len ||
-                       (refs[i].len && memcmp(refs[i].key, refs[i + 1].key, refs[i].len));
-    if (last_of_run) refs[out++] = refs[i];
-  }
+  for (size_t i = 0; i < len; i++)
+    if (i + 1 == len || !mh_value_keyref_same(&refs[i], &refs[i + 1])) refs[out++] = refs[i];
   *n = out;
   return refs;
 }

@@ -102,6 +102,19 @@ int mh_value_map_append(mh_value *map, mh_value *key_take, mh_value *val_take);
 /* The last value stored under key in an OBJECT, or NULL. */
 const mh_value *mh_value_obj_get(const mh_value *obj, const char *key);
 
+/* One pair of an OBJECT seen by its key's bytes (a key that is not a string
+ * reads as ""), and the pair's index. */
+typedef struct mh_value_keyref {
+  const char *key;
+  size_t len;
+  size_t idx;
+} mh_value_keyref;
+/* Every pair of obj sorted bytewise by key, equal keys adjacent and in pair
+ * order (so the last of a run is the value JS keeps). malloc'd, obj->u.obj.len
+ * entries; NULL when memory runs out. */
+mh_value_keyref *mh_value_obj_sort_keys(const mh_value *obj);
+bool mh_value_keyref_same(const mh_value_keyref *a, const mh_value_keyref *b);
+
 void mh_value_free(mh_value *v);
 mh_value *mh_value_copy(const mh_value *v); /* deep copy; NULL when memory runs out */
 /* About the bytes one value takes in memory: the node, its slot in the

@@ -54,6 +54,7 @@ void mh_mesh_unlisten(mh_host *h, mh_mesh_listener cb, void *ud) {
 
 /* ---- configuration ---------------------------------------------------- */
 
+/* -1 and *errmsg (NULL when memory runs out) for the first bad rule. */
 static int check_rules(const mh_value *rules, char **errmsg) {
   if (!rules || rules->type != MH_V_ARRAY) return 0;
   for (size_t i = 0; i < rules->u.arr.len; i++) {
@@ -82,7 +83,7 @@ static void on_host_event(mh_host *h, const mh_event *ev, void *ud) {
 }
 
 int mh_mesh_init(mh_host *h, char **errmsg) {
-  if (check_rules(h->cfg->mesh.permissions, errmsg)) return -1;
+  if (check_rules(h->cfg->mesh.permissions, errmsg)) return MH_START_BAD_CONFIG;
   mh_mesh *m = calloc(1, sizeof *m);
   if (!m) return -1;
   /* Without a configured id, mh_mesh_host_id makes one once the port is known. */
@@ -154,13 +155,11 @@ mh_value *mh_mesh_public_entry(const mh_value *e) {
 
 mh_value *mh_mesh_directory(mh_host *h) {
   mh_value *arr = mh_value_new(MH_V_ARRAY);
-  mh_list_each(pos, &h->clients) {
-    mh_client *c = mh_container_of(pos, mh_client, link);
-    if (arr && c->peer && c->trusted && !c->hostlink) mh_value_push(arr, mh_mesh_peer_value(h, c->peer));
+  mh_client_each(c, h) {
+    if (arr && mh_client_is_mesh_peer(c)) mh_value_push(arr, mh_mesh_peer_value(h, c->peer));
   }
   /* Peers behind host links, as this host names them. */
-  mh_list_each(pos, &h->clients) {
-    mh_client *c = mh_container_of(pos, mh_client, link);
+  mh_client_each(c, h) {
     for (size_t i = 0; arr && c->hostlink && c->hostlink->peers && i < c->hostlink->peers->u.arr.len; i++)
       mh_value_push(arr, mh_mesh_public_entry(c->hostlink->peers->u.arr.items[i]));
   }
@@ -178,9 +177,8 @@ void mh_mesh_announce(mh_host *h, mh_client *skip, const char *kind, mh_value *p
   }
   mh_value_obj_set(d, "kind", mh_value_cstring(kind));
   mh_value_obj_set(d, "peer", peer);
-  mh_list_each(pos, &h->clients) {
-    mh_client *c = mh_container_of(pos, mh_client, link);
-    if (c != skip && c->peer && c->trusted && !c->hostlink)
+  mh_client_each(c, h) {
+    if (c != skip && mh_client_is_mesh_peer(c))
       mh_client_event(c, "devtoolskit:internal:peer:directory-delta", args, true);
   }
   /* Listeners may unlisten while we go: walk a copy. */
@@ -213,10 +211,6 @@ static void client_gone(mh_host *h, mh_client *c) {
 }
 
 /* ---- builtins: announce, provide, unprovide -------------------------- */
-
-static const mh_value *first_arg(const mh_value *args) {
-  return args && args->type == MH_V_ARRAY && args->u.arr.len ? args->u.arr.items[0] : NULL;
-}
 
 static mh_peer *ensure_peer(mh_client *c, bool *added) {
   *added = !c->peer;
@@ -398,7 +392,7 @@ int mh_mesh_accept_relayed(mh_host *h, const mh_client *link, const mh_value *id
 static mh_value *fn_verify(mh_host *h, mh_client *caller, const mh_value *args, mh_error **err) {
   (void)caller, (void)err;
   mh_value *out = mh_value_new(MH_V_OBJECT);
-  if (out) mh_value_obj_set(out, "valid", mh_value_bool(mh_mesh_verify(h, first_arg(args))));
+  if (out) mh_value_obj_set(out, "valid", mh_value_bool(mh_mesh_verify(h, mh_mesh_first_arg(args))));
   return out;
 }
 
@@ -407,13 +401,14 @@ static mh_value *fn_directory(mh_host *h, mh_client *caller, const mh_value *arg
   return mh_mesh_directory(h);
 }
 
+static const mh_host_fn_def mesh_fns[] = {
+    {"devtoolskit:internal:peer:announce", MH_FN_ACTION, fn_announce, NULL},
+    {"devtoolskit:internal:peer:directory", MH_FN_ACTION, fn_directory, NULL},
+    {"devtoolskit:internal:mesh:provide", MH_FN_ACTION, fn_provide, NULL},
+    {"devtoolskit:internal:mesh:unprovide", MH_FN_ACTION, fn_unprovide, NULL},
+    {"devtoolskit:internal:mesh:verify", MH_FN_ACTION, fn_verify, NULL},
+};
+
 int mh_mesh_add_builtins(mh_host *h) {
-  mh_registry *r = &h->registry;
-  if (mh_registry_add_builtin(r, "devtoolskit:internal:peer:announce", MH_FN_ACTION, fn_announce) ||
-      mh_registry_add_builtin(r, "devtoolskit:internal:peer:directory", MH_FN_ACTION, fn_directory) ||
-      mh_registry_add_builtin(r, "devtoolskit:internal:mesh:provide", MH_FN_ACTION, fn_provide) ||
-      mh_registry_add_builtin(r, "devtoolskit:internal:mesh:unprovide", MH_FN_ACTION, fn_unprovide) ||
-      mh_registry_add_builtin(r, "devtoolskit:internal:mesh:verify", MH_FN_ACTION, fn_verify))
-    return -1;
-  return 0;
+  return mh_registry_add_host_fns(&h->registry, mesh_fns, MH_HOST_FNS_COUNT(mesh_fns));
 }

@@ -28,7 +28,9 @@ typedef struct mh_peer {
 
 typedef struct mh_mesh mh_mesh;
 
-/* Reads the mesh section of the configuration; -1 and *errmsg when it is bad. */
+/* Reads the mesh section of the configuration: MH_START_BAD_CONFIG and
+ * *errmsg when it is bad; -1 and *errmsg when there is no randomness for the
+ * key, -1 alone when memory runs out. */
 int mh_mesh_init(mh_host *h, char **errmsg);
 void mh_mesh_free(mh_host *h);
 /* The listening port, once the server has one: part of the default host id. */

@@ -10,6 +10,7 @@
 #include "core/log.h"
 #include "mesh/mesh.h"
 #include "mesh/mesh_identity.h"
+#include "mesh/mesh_parse.h"
 
 #define LINK_CHALLENGE "devtoolskit:internal:mesh:link-challenge"
 #define LINK_HELLO "devtoolskit:internal:mesh:link"
@@ -17,16 +18,6 @@
 #define NONCE_MIN 16      /* a dialer's nonce: at least 8 bytes' worth of hex */
 #define NONCE_MAX 256
 #define LINK_SYNC "devtoolskit:internal:mesh:link-sync"
-
-static const char *str_field(const mh_value *o, const char *k) {
-  const mh_value *v = o && o->type == MH_V_OBJECT ? mh_value_obj_get(o, k) : NULL;
-  return v && v->type == MH_V_STRING ? v->u.str.ptr : "";
-}
-
-static int64_t int_field(const mh_value *o, const char *k) {
-  const mh_value *v = o && o->type == MH_V_OBJECT ? mh_value_obj_get(o, k) : NULL;
-  return v && v->type == MH_V_INT ? v->u.i : 0;
-}
 
 /* ---- directories crossing links ---------------------------------------- */
 
@@ -36,10 +27,9 @@ static int64_t int_field(const mh_value *o, const char *k) {
 static mh_value *export_for(mh_host *h, const mh_client *to) {
   mh_value *arr = mh_value_new(MH_V_ARRAY);
   const char *self = mh_mesh_host_id(h);
-  mh_list_each(pos, &h->clients) {
-    mh_client *c = mh_container_of(pos, mh_client, link);
+  mh_client_each(c, h) {
     if (!arr || !c->trusted) continue;
-    if (c->peer && !c->hostlink) {
+    if (mh_client_is_mesh_peer(c)) {
       mh_value *e = mh_mesh_peer_value(h, c->peer);
       if (e) mh_value_obj_set(e, "hops", mh_value_int(0));
       mh_value_push(arr, e);
@@ -47,9 +37,9 @@ static mh_value *export_for(mh_host *h, const mh_client *to) {
     if (!c->hostlink || c == to || !c->hostlink->peers) continue;
     for (size_t i = 0; i < c->hostlink->peers->u.arr.len; i++) {
       const mh_value *p = c->hostlink->peers->u.arr.items[i];
-      int64_t hops = int_field(p, "hops") + 1;
+      int64_t hops = mh_mesh_int_member(p, "hops") + 1;
       const char *to_host = to->hostlink->host_id ? to->hostlink->host_id : "";
-      if (strcmp(str_field(p, "host"), to_host) == 0 || strcmp(str_field(p, "host"), self) == 0 ||
+      if (strcmp(mh_mesh_str_member(p, "host"), to_host) == 0 || strcmp(mh_mesh_str_member(p, "host"), self) == 0 ||
           hops > (int64_t)h->cfg->mesh.max_hops)
         continue;
       mh_value *e = mh_mesh_public_entry(p);
@@ -69,8 +59,8 @@ static mh_value *import_from(mh_host *h, const char *sender, const mh_value *pee
   const char *self = mh_mesh_host_id(h);
   for (size_t i = 0; arr && peers && peers->type == MH_V_ARRAY && i < peers->u.arr.len; i++) {
     const mh_value *p = peers->u.arr.items[i];
-    const char *id = str_field(p, "id");
-    if (!*id || strcmp(str_field(p, "host"), self) == 0) continue; /* ours, come back round */
+    const char *id = mh_mesh_str_member(p, "id");
+    if (!*id || strcmp(mh_mesh_str_member(p, "host"), self) == 0) continue; /* ours, come back round */
     mh_value *e = mh_mesh_public_entry(p);
     if (!e) continue;
     mh_buf named = MH_BUF_INIT;
@@ -81,7 +71,7 @@ static mh_value *import_from(mh_host *h, const char *sender, const mh_value *pee
     mh_value_obj_set(e, "id", mh_value_string(named.data, named.len));
     mh_buf_free(&named);
     mh_value_obj_set(e, "remote", mh_value_cstring(id));
-    mh_value_obj_set(e, "hops", mh_value_int(int_field(p, "hops")));
+    mh_value_obj_set(e, "hops", mh_value_int(mh_mesh_int_member(p, "hops")));
     mh_value_push(arr, e);
   }
   return arr;
@@ -89,7 +79,7 @@ static mh_value *import_from(mh_host *h, const char *sender, const mh_value *pee
 
 static const mh_value *find_entry(const mh_value *peers, const char *id) {
   for (size_t i = 0; peers && i < peers->u.arr.len; i++)
-    if (strcmp(str_field(peers->u.arr.items[i], "id"), id) == 0) return peers->u.arr.items[i];
+    if (strcmp(mh_mesh_str_member(peers->u.arr.items[i], "id"), id) == 0) return peers->u.arr.items[i];
   return NULL;
 }
 
@@ -100,14 +90,14 @@ static void apply(mh_host *h, mh_client *c, const char *sender, const mh_value *
   if (!next) return;
   l->peers = next;
   for (size_t i = 0; i < next->u.arr.len; i++) {
-    const mh_value *e = next->u.arr.items[i], *was = find_entry(old, str_field(e, "id"));
+    const mh_value *e = next->u.arr.items[i], *was = find_entry(old, mh_mesh_str_member(e, "id"));
     if (!was)
       mh_mesh_announce(h, NULL, "added", mh_mesh_public_entry(e));
     else if (!mh_value_equal(was, e))
       mh_mesh_announce(h, NULL, "updated", mh_mesh_public_entry(e));
   }
   for (size_t i = 0; old && i < old->u.arr.len; i++)
-    if (!find_entry(next, str_field(old->u.arr.items[i], "id")))
+    if (!find_entry(next, mh_mesh_str_member(old->u.arr.items[i], "id")))
       mh_mesh_announce(h, NULL, "removed", mh_mesh_public_entry(old->u.arr.items[i]));
   mh_value_free(old);
   mh_link_sync_all(h, c);
@@ -144,8 +134,7 @@ out:
 }
 
 void mh_link_sync_all(mh_host *h, mh_client *except) {
-  mh_list_each(pos, &h->clients) {
-    mh_client *c = mh_container_of(pos, mh_client, link);
+  mh_client_each(c, h) {
     if (c->hostlink && c != except && c->hostlink->host_id) sync_one(h, c, false);
   }
 }
@@ -178,10 +167,6 @@ static int set_host_id(mh_link *l, const char *host) {
   free(l->host_id);
   l->host_id = copy;
   return 0;
-}
-
-static const mh_value *first_arg(const mh_value *args) {
-  return args && args->type == MH_V_ARRAY && args->u.arr.len ? args->u.arr.items[0] : NULL;
 }
 
 /* A handshake under way on the accepting side: what the dialer claimed and
@@ -226,8 +211,8 @@ static mh_value *refuse_link(mh_client *caller, mh_error **err, const char *why)
  * and gives a nonce of its own, which the dialer's link call must answer.
  * A client token lets a connection ask; only the key lets it link. */
 static mh_value *fn_link_challenge(mh_host *h, mh_client *caller, const mh_value *args, mh_error **err) {
-  const mh_value *o = first_arg(args), *nonce = o && o->type == MH_V_OBJECT ? mh_value_obj_get(o, "nonce") : NULL;
-  const char *host = str_field(o, "host");
+  const mh_value *o = mh_mesh_first_arg(args), *nonce = o && o->type == MH_V_OBJECT ? mh_value_obj_get(o, "nonce") : NULL;
+  const char *host = mh_mesh_str_member(o, "host");
   const mh_mesh_key *key = mh_mesh_link_key(h);
   if (!caller || !*host || !nonce || nonce->type != MH_V_STRING || nonce->u.str.len < NONCE_MIN ||
       nonce->u.str.len > NONCE_MAX || strlen(nonce->u.str.ptr) != nonce->u.str.len) {
@@ -280,15 +265,15 @@ static const char *link_refusal(mh_host *h, mh_client *caller, const char *host,
 /* link({host, peers, proof}) -> {host, peers}: the caller, having answered
  * this connection's challenge with proof of mesh.key, becomes a host link. */
 static mh_value *fn_link(mh_host *h, mh_client *caller, const mh_value *args, mh_error **err) {
-  const mh_value *o = first_arg(args);
-  const char *host = str_field(o, "host"), *why = NULL;
+  const mh_value *o = mh_mesh_first_arg(args);
+  const char *host = mh_mesh_str_member(o, "host"), *why = NULL;
   if (!caller || !*host) {
     *err = mh_error_new(MH_ERR_BAD_REQUEST, "link expects {host, peers, proof} over a WebSocket connection");
     return NULL;
   }
   if (caller->hostlink) return refuse_link(caller, err, "this connection is a host link already");
   if (!mh_mesh_link_key(h)) return refuse_link(caller, err, "this host has no mesh.key configured, so it takes no host links");
-  if ((why = link_refusal(h, caller, host, str_field(o, "proof")))) return refuse_link(caller, err, why);
+  if ((why = link_refusal(h, caller, host, mh_mesh_str_member(o, "proof")))) return refuse_link(caller, err, why);
   if (!(caller->hostlink = calloc(1, sizeof *caller->hostlink)) || set_host_id(caller->hostlink, host)) {
     *err = mh_error_new(MH_ERR_INTERNAL, "out of memory");
     return NULL;
@@ -299,9 +284,9 @@ static mh_value *fn_link(mh_host *h, mh_client *caller, const mh_value *args, mh
 }
 
 static mh_value *fn_link_sync(mh_host *h, mh_client *caller, const mh_value *args, mh_error **err) {
-  const mh_value *o = first_arg(args);
+  const mh_value *o = mh_mesh_first_arg(args);
   if (!caller || !caller->hostlink || !caller->hostlink->host_id ||
-      strcmp(str_field(o, "host"), caller->hostlink->host_id) != 0) {
+      strcmp(mh_mesh_str_member(o, "host"), caller->hostlink->host_id) != 0) {
     *err = mh_error_new(MH_ERR_BAD_REQUEST, "link-sync from a connection that is not that host's link");
     return NULL;
   }
@@ -309,12 +294,14 @@ static mh_value *fn_link_sync(mh_host *h, mh_client *caller, const mh_value *arg
   return mh_value_undefined();
 }
 
+static const mh_host_fn_def link_fns[] = {
+    {LINK_CHALLENGE, MH_FN_ACTION, fn_link_challenge, NULL},
+    {LINK_HELLO, MH_FN_ACTION, fn_link, NULL},
+    {LINK_SYNC, MH_FN_EVENT, fn_link_sync, NULL},
+};
+
 int mh_link_add_builtins(mh_host *h) {
-  if (mh_registry_add_builtin(&h->registry, LINK_CHALLENGE, MH_FN_ACTION, fn_link_challenge) ||
-      mh_registry_add_builtin(&h->registry, LINK_HELLO, MH_FN_ACTION, fn_link) ||
-      mh_registry_add_builtin(&h->registry, LINK_SYNC, MH_FN_EVENT, fn_link_sync))
-    return -1;
-  return 0;
+  return mh_registry_add_host_fns(&h->registry, link_fns, MH_HOST_FNS_COUNT(link_fns));
 }
 
 /* ---- the dialing side's handshake ---------------------------------------- */
@@ -330,7 +317,7 @@ static void drop_link(mh_client *c, const char *what, const char *why) {
 static void on_hello_answer(void *ud, mh_value *result, mh_error *err) {
   mh_client *c = ud; /* still alive: a gone client fails its calls first */
   mh_host *h = c->host;
-  const char *host = str_field(result, "host");
+  const char *host = mh_mesh_str_member(result, "host");
   if (err) {
     drop_link(c, "refused", err->message);
   } else if (!c->hostlink || !c->hostlink->proven_host || strcmp(host, c->hostlink->proven_host) != 0) {
@@ -355,13 +342,13 @@ static void on_challenge_answer(void *ud, mh_value *result, mh_error *err) {
   mh_host *h = c->host;
   mh_link *l = c->hostlink;
   const mh_mesh_key *key = mh_mesh_link_key(h);
-  const char *host = str_field(result, "host"), *nonce = str_field(result, "nonce");
+  const char *host = mh_mesh_str_member(result, "host"), *nonce = mh_mesh_str_member(result, "nonce");
   char proof[MH_LINK_PROOF_HEX + 1];
   if (err) {
     drop_link(c, "refused", err->message);
   } else if (!l || !key || !*host || !*nonce ||
              !mh_identity_link_proof_ok(key, "server", l->nonce, nonce, mh_mesh_host_id(h), host,
-                                        str_field(result, "proof"))) {
+                                        mh_mesh_str_member(result, "proof"))) {
     drop_link(c, "failed", "the host did not prove mesh.key (the hosts' mesh.key differ?)");
   } else if (!(l->proven_host = strdup(host)) ||
              mh_identity_link_proof(key, "dialer", l->nonce, nonce, mh_mesh_host_id(h), host, proof)) {

@@ -30,7 +30,7 @@ void mh_link_sync_all(mh_host *h, mh_client *except);
 /* Joins the links to the mesh: they sync when a local peer changes, and a
  * closed connection's link (its peers leave the directory) or handshake
  * under way is dropped. */
-int mh_link_init(mh_host *h);
+int mh_link_init(mh_host *h); /* 0 or -1 (memory) */
 /* Registers link-challenge, link and link-sync. */
 int mh_link_add_builtins(mh_host *h);
 /* A transport dialed another host (ws_link.c) and connected: client c

@@ -13,7 +13,17 @@ const mh_value *mh_mesh_member(const mh_value *o, const char *k) {
   return v && v->type != MH_V_UNDEFINED ? v : NULL;
 }
 
-static const mh_value *first_arg(const mh_value *args) {
+const char *mh_mesh_str_member(const mh_value *o, const char *k) {
+  const mh_value *v = mh_mesh_member(o, k);
+  return v && v->type == MH_V_STRING ? v->u.str.ptr : "";
+}
+
+int64_t mh_mesh_int_member(const mh_value *o, const char *k) {
+  const mh_value *v = mh_mesh_member(o, k);
+  return v && v->type == MH_V_INT ? v->u.i : 0;
+}
+
+const mh_value *mh_mesh_first_arg(const mh_value *args) {
   return args && args->type == MH_V_ARRAY && args->u.arr.len ? args->u.arr.items[0] : NULL;
 }
 
@@ -37,7 +47,7 @@ static int64_t hops_of(const mh_value *opts) {
 }
 
 int mh_mesh_parse_relay(const mh_value *args, const char *fn, mh_relay_args *out, mh_error **err) {
-  const mh_value *opts = first_arg(args), *method = mh_mesh_member(opts, "method");
+  const mh_value *opts = mh_mesh_first_arg(args), *method = mh_mesh_member(opts, "method");
   const mh_value *all = mh_mesh_member(opts, "all");
   memset(out, 0, sizeof *out);
   out->to = mh_mesh_member(opts, "to");
@@ -55,7 +65,7 @@ int mh_mesh_parse_relay(const mh_value *args, const char *fn, mh_relay_args *out
 }
 
 int mh_mesh_parse_make(const mh_value *args, mh_make_args *out, mh_error **err) {
-  const mh_value *opts = first_arg(args), *name = mh_mesh_member(opts, "name");
+  const mh_value *opts = mh_mesh_first_arg(args), *name = mh_mesh_member(opts, "name");
   memset(out, 0, sizeof *out);
   out->args = mh_mesh_member(opts, "args");
   if (!name || name->type != MH_V_STRING || (out->args && out->args->type != MH_V_ARRAY)) {
@@ -79,7 +89,7 @@ bool mh_mesh_strings_only(const mh_value *v) {
 }
 
 int mh_mesh_parse_announce(const mh_value *args, mh_announce_args *out, mh_error **err) {
-  const mh_value *o = first_arg(args);
+  const mh_value *o = mh_mesh_first_arg(args);
   const mh_value *role = mh_mesh_member(o, "role"), *caps = mh_mesh_member(o, "capabilities");
   const mh_value *meta = mh_mesh_member(o, "meta");
   memset(out, 0, sizeof *out);
@@ -95,7 +105,7 @@ int mh_mesh_parse_announce(const mh_value *args, mh_announce_args *out, mh_error
 }
 
 const char *mh_mesh_parse_name(const mh_value *args) {
-  const mh_value *o = first_arg(args);
+  const mh_value *o = mh_mesh_first_arg(args);
   const mh_value *n = o && o->type == MH_V_OBJECT ? mh_mesh_member(o, "name") : o;
   return n && n->type == MH_V_STRING && n->u.str.len ? n->u.str.ptr : NULL;
 }

@@ -68,6 +68,11 @@ const char *mh_mesh_parse_name(const mh_value *args);
 /* Member k of an OBJECT, or NULL when o is not one, k is absent or holds
  * undefined. The last duplicate wins, as when JavaScript reads the object. */
 const mh_value *mh_mesh_member(const mh_value *o, const char *k);
+/* Member k when it is a string (else ""), or an integer (else 0). */
+const char *mh_mesh_str_member(const mh_value *o, const char *k);
+int64_t mh_mesh_int_member(const mh_value *o, const char *k);
+/* The first argument of a call's ARRAY of arguments, or NULL. */
+const mh_value *mh_mesh_first_arg(const mh_value *args);
 
 /* Absent, an ARRAY of strings, or an empty OBJECT (an empty Lua table):
  * what a list of names may be (capabilities, permission roles). */

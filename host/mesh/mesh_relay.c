@@ -11,6 +11,7 @@
 #include "session/client.h"
 #include "call/dispatch.h"
 #include "call/host.h"
+#include "core/finish_watch.h"
 #include "core/log.h"
 #include "mesh/mesh.h"
 #include "mesh/mesh_link.h"
@@ -44,7 +45,7 @@ struct mh_native_call {
   mh_value *identity;
   int64_t hops;
   uint64_t timeout_ms;
-  bool *finished_flag; /* set while starting: learns of a synchronous finish */
+  bool *finished_flag; /* a starter's mh_finish_watch while it runs */
   /* relay: one call per target (several with all) */
   pending_call *calls;
   size_t ncalls, outstanding;
@@ -158,7 +159,7 @@ static mh_outcall *call_target(mh_native_call *nc, const mh_target *t, mh_outcal
 }
 
 static void finish(mh_native_call *nc, mh_value *result, mh_error *err) {
-  if (nc->finished_flag) *nc->finished_flag = true;
+  mh_finish_mark(nc->finished_flag);
   mh_native_done done = nc->done;
   void *ud = nc->ud;
   free(nc->method);
@@ -247,20 +248,19 @@ static mh_native_call *relay_start(mh_host *h, mh_client *caller, mh_value *args
     mh_value_push(nc->results, entry);
   }
   mh_value_free(args);
-  bool finished = false;
-  nc->finished_flag = &finished;
+  mh_finish_watch fw;
+  mh_finish_watch_begin(&fw, &nc->finished_flag);
   nc->outstanding = nc->ncalls;
-  for (size_t i = 0; i < nc->ncalls && !finished; i++) {
+  for (size_t i = 0; i < nc->ncalls && !fw.finished; i++) {
     pending_call *pc = &nc->calls[i];
     pc->nc = nc;
     pc->index = i;
     mh_log_debug("mesh", "relay %s -> %s%s%s", caller ? caller->id : "host", targets[first + i].client->id,
                  targets[first + i].remote ? " for " : "", targets[first + i].remote ? targets[first + i].remote : "");
     mh_outcall *oc = call_target(nc, &targets[first + i], on_relay_answer, pc);
-    if (!finished) pc->oc = oc;
+    if (!fw.finished) pc->oc = oc;
   }
-  if (finished) return NULL; /* answered (and freed) already */
-  nc->finished_flag = NULL;
+  if (mh_finish_watch_end(&fw)) return NULL; /* answered (and freed) already */
   return nc;
 }
 
@@ -323,24 +323,18 @@ static void on_host_answer(void *ud, const mh_value *result, const mh_error *err
 
 /* Starts one provider; true when nc finished (and is gone) meanwhile. */
 static bool start_provider(mh_native_call *nc, const saved_target *p) {
-  bool finished = false;
-  bool *outer = nc->finished_flag;
-  nc->finished_flag = &finished;
+  mh_finish_watch fw;
+  mh_finish_watch_begin(&fw, &nc->finished_flag);
   if (!p->client[0]) {
     mh_waiter *w = mh_dispatch(nc->h, NULL, nc->method, mh_value_copy(nc->args), false, on_host_answer, nc);
-    if (!finished && !nc->host_waiter) nc->host_waiter = w;
+    if (!fw.finished && !nc->host_waiter) nc->host_waiter = w;
   } else {
     mh_client *c = mh_client_find(nc->h, p->client);
     mh_target t = {c, p->remote};
     mh_outcall *oc = call_target(nc, &t, (mh_outcall_cb)on_provider_answer, nc);
-    if (!finished && !nc->calls[0].oc) nc->calls[0].oc = oc;
+    if (!fw.finished && !nc->calls[0].oc) nc->calls[0].oc = oc;
   }
-  if (finished) {
-    if (outer) *outer = true;
-    return true;
-  }
-  nc->finished_flag = outer;
-  return false;
+  return mh_finish_watch_end(&fw);
 }
 
 static void try_next_provider(mh_native_call *nc) {
@@ -405,21 +399,21 @@ static mh_native_call *make_start(mh_host *h, mh_client *caller, mh_value *args,
   }
   add_requestor(h, nc);
   nc->next = mh_mesh_pick(h, nc->nproviders);
-  bool finished = false;
-  nc->finished_flag = &finished;
+  mh_finish_watch fw;
+  mh_finish_watch_begin(&fw, &nc->finished_flag);
   try_next_provider(nc);
-  if (finished) return NULL;
-  nc->finished_flag = NULL;
+  if (mh_finish_watch_end(&fw)) return NULL;
   return nc;
 }
 
 static const mh_native make_native = {make_start, relay_cancel};
 
+static const mh_host_fn_def relay_fns[] = {
+    {RELAY, MH_FN_ACTION, NULL, &relay_native},
+    {RELAY_EVENT, MH_FN_EVENT, fn_relay_event, NULL},
+    {"devtoolskit:internal:mesh:make", MH_FN_ACTION, NULL, &make_native},
+};
+
 int mh_relay_add_builtins(mh_host *h) {
-  mh_registry *r = &h->registry;
-  if (mh_registry_add_native(r, RELAY, MH_FN_ACTION, &relay_native) ||
-      mh_registry_add_builtin(r, RELAY_EVENT, MH_FN_EVENT, fn_relay_event) ||
-      mh_registry_add_native(r, "devtoolskit:internal:mesh:make", MH_FN_ACTION, &make_native))
-    return -1;
-  return 0;
+  return mh_registry_add_host_fns(&h->registry, relay_fns, MH_HOST_FNS_COUNT(relay_fns));
 }

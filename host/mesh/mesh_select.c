@@ -5,22 +5,17 @@
 #include "call/host.h"
 #include "mesh/mesh.h"
 #include "mesh/mesh_link.h"
+#include "mesh/mesh_parse.h"
 #include "mesh/mesh_target.h"
 #include "core/glob.h"
-
-static const char *str_field(const mh_value *o, const char *k) {
-  const mh_value *v = mh_value_obj_get(o, k);
-  return v && v->type == MH_V_STRING ? v->u.str.ptr : "";
-}
 
 /* The host's directory (an mh_mesh_walk over mh_host): its announced
  * trusted clients, then the peers behind each host link. */
 static void each_candidate(void *dir, mh_mesh_visit visit, void *ud) {
   mh_host *h = dir;
-  mh_list_each(pos, &h->clients) {
-    mh_client *c = mh_container_of(pos, mh_client, link);
+  mh_client_each(c, h) {
     if (!c->trusted) continue;
-    if (c->peer && !c->hostlink) {
+    if (mh_client_is_mesh_peer(c)) {
       mh_mesh_candidate k = {{c, NULL}, c->peer->id, c->peer->role, c->peer->capabilities, c->peer->meta,
                              c->peer->provides};
       if (!visit(ud, &k)) return;
@@ -28,7 +23,7 @@ static void each_candidate(void *dir, mh_mesh_visit visit, void *ud) {
     const mh_value *peers = c->hostlink ? c->hostlink->peers : NULL;
     for (size_t i = 0; peers && i < peers->u.arr.len; i++) {
       const mh_value *e = peers->u.arr.items[i];
-      mh_mesh_candidate k = {{c, str_field(e, "remote")}, str_field(e, "id"), str_field(e, "role"),
+      mh_mesh_candidate k = {{c, mh_mesh_str_member(e, "remote")}, mh_mesh_str_member(e, "id"), mh_mesh_str_member(e, "role"),
                              mh_value_obj_get(e, "capabilities"), mh_value_obj_get(e, "meta"),
                              mh_value_obj_get(e, "provides")};
       if (!visit(ud, &k)) return;

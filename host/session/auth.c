@@ -57,11 +57,22 @@ bool mh_auth_token_ok(const mh_host *h, const char *token) {
   return token_entry(h, token, &generated) || generated;
 }
 
+const char *mh_auth_refusal(bool token_presented) { return token_presented ? "the token is not valid" : "no token"; }
+
 bool mh_auth_trust(mh_client *c, const char *token) {
   bool generated;
   const mh_value *e = token_entry(c->host, token, &generated);
-  if (!e && !generated) return false;
+  if (!e && !generated) {
+    if (token && *token) {
+      /* Rate-limited: a client may retry in a loop. The value stays out of
+       * the log (it may be a real token of another host). */
+      mh_log_warn_limited("auth", "%s: token presented and refused (not in auth.tokens nor made at start)", c->id);
+      c->token_refused = true;
+    }
+    return false;
+  }
   c->trusted = true;
+  c->token_refused = false;
   /* A copy: a configuration reload frees the tree the entry lives in. The
    * roles stay what the token granted when it was presented. */
   const mh_value *roles = e && e->type == MH_V_OBJECT ? mh_value_obj_get(e, "roles") : NULL;
@@ -233,13 +244,14 @@ static mh_value *fn_revoke(mh_host *host, mh_client *caller, const mh_value *arg
   return mh_value_undefined();
 }
 
+static const mh_host_fn_def auth_fns[] = {
+    {"anonymous:devframe:auth", MH_FN_ACTION, fn_auth, NULL},
+    {"vite:anonymous:auth", MH_FN_ACTION, fn_auth, NULL},
+    {"anonymous:devframe:auth:exchange", MH_FN_ACTION, fn_exchange, NULL},
+    {"anonymous:devframe:auth:request-code", MH_FN_ACTION, fn_request_code, NULL},
+    {"devframe:auth:revoke", MH_FN_ACTION, fn_revoke, NULL},
+};
+
 int mh_auth_add_builtins(mh_host *h) {
-  mh_registry *r = &h->registry;
-  if (mh_registry_add_builtin(r, "anonymous:devframe:auth", MH_FN_ACTION, fn_auth) ||
-      mh_registry_add_builtin(r, "vite:anonymous:auth", MH_FN_ACTION, fn_auth) ||
-      mh_registry_add_builtin(r, "anonymous:devframe:auth:exchange", MH_FN_ACTION, fn_exchange) ||
-      mh_registry_add_builtin(r, "anonymous:devframe:auth:request-code", MH_FN_ACTION, fn_request_code) ||
-      mh_registry_add_builtin(r, "devframe:auth:revoke", MH_FN_ACTION, fn_revoke))
-    return -1;
-  return 0;
+  return mh_registry_add_host_fns(&h->registry, auth_fns, MH_HOST_FNS_COUNT(auth_fns));
 }

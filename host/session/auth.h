@@ -18,8 +18,13 @@ int mh_auth_init(mh_host *h);
 bool mh_auth_token_ok(const mh_host *h, const char *token);
 /* Trusts c when token is one of ours, and gives it the roles its
  * auth.tokens entry grants ({token=, roles=}; none for a plain string or
- * the start-up token): the roles mesh.permissions judge it by. */
+ * the start-up token): the roles mesh.permissions judge it by. A token that
+ * is not ours is logged ("token presented and refused", never its value)
+ * and marks c->token_refused. */
 bool mh_auth_trust(mh_client *c, const char *token);
+/* Why an untrusted caller is refused, for its error message: "the token
+ * is not valid" when it presented one, else "no token". */
+const char *mh_auth_refusal(bool token_presented);
 /* The token of an auth.tokens entry ('TOKEN' or {token='TOKEN', ...}). */
 const char *mh_auth_entry_token(const mh_value *entry);
 /* NULL or empty origin (a tool, not a browser) is allowed. */

@@ -8,6 +8,7 @@
 #include "session/auth.h"
 #include "codec/envelope.h"
 #include "call/host.h"
+#include "core/finish_watch.h"
 #include "core/log.h"
 #include "core/timer.h"
 
@@ -17,9 +18,8 @@ typedef struct mh_incoming {
   mh_client *client;
   mh_value *id;
   mh_waiter *waiter;
-  bool event;       /* no reply wanted: only counted while it runs */
-  bool dispatching; /* inside mh_dispatch: a synchronous reply must not free us */
-  bool answered;
+  bool event;          /* no reply wanted: only counted while it runs */
+  bool *finished_flag; /* on_request's mh_finish_watch while mh_dispatch runs */
 } mh_incoming;
 
 struct mh_outcall {
@@ -48,11 +48,14 @@ mh_client *mh_client_new(mh_host *host, const mh_client_ops *ops, void *transpor
   return c;
 }
 
+mh_client *mh_client_next(mh_host *host, const mh_client *c) {
+  const mh_list *next = c ? c->link.next : host->clients.next;
+  return next == &host->clients ? NULL : mh_container_of(next, mh_client, link);
+}
+
 mh_client *mh_client_find(mh_host *host, const char *id) {
-  mh_list_each(pos, &host->clients) {
-    mh_client *c = mh_container_of(pos, mh_client, link);
+  mh_client_each(c, host)
     if (strcmp(c->id, id) == 0) return c;
-  }
   return NULL;
 }
 
@@ -93,17 +96,19 @@ static void incoming_free(mh_incoming *in) {
 static void incoming_reply(void *ud, const mh_value *result, const mh_error *err) {
   mh_incoming *in = ud;
   if (!in->event) send_reply(in->client, in->id, result, err);
-  in->answered = true;
-  if (!in->dispatching) incoming_free(in);
+  mh_finish_mark(in->finished_flag);
+  incoming_free(in);
 }
 
 /* The name is at most MH_ENVELOPE_METHOD_MAX bytes (envelope.c), and the
  * line is rate-limited: a refused call costs the host little either way. */
 static void refuse_untrusted(mh_client *c, mh_envelope *e) {
-  mh_log_warn_limited("auth", "%s: untrusted call to %s refused", c->id, e->method);
+  const char *why = mh_auth_refusal(c->token_refused);
+  mh_log_warn_limited("auth", "%s: untrusted call to %s refused: %s", c->id, e->method, why);
   if (e->kind == MH_ENV_REQUEST)
     reply_error(c, e->id, mh_error_new(MH_ERR_UNAUTHORIZED,
-                                       "RPC call to \"%s\" was rejected: the caller is not authorized.", e->method));
+                                       "RPC call to \"%s\" was rejected: the caller is not authorized (%s).", e->method,
+                                       why));
 }
 
 /* An untrusted client (auth.required, no token yet) may send
@@ -152,18 +157,15 @@ static void on_request(mh_client *c, mh_envelope *e) {
   in->client = c;
   in->id = id;
   in->event = event;
-  in->dispatching = true;
   mh_list_insert_tail(&c->incoming, &in->link);
   c->nincoming++;
   mh_value *args = mh_envelope_take_args(e);
   mh_caller caller = {c, c->id};
+  mh_finish_watch fw;
+  mh_finish_watch_begin(&fw, &in->finished_flag);
   mh_waiter *w = event ? mh_dispatch_event(h, &caller, e->method, args, e->optional, incoming_reply, in)
                        : mh_dispatch(h, &caller, e->method, args, e->optional, incoming_reply, in);
-  in->dispatching = false;
-  if (in->answered)
-    incoming_free(in);
-  else
-    in->waiter = w;
+  if (!mh_finish_watch_end(&fw)) in->waiter = w;
 }
 
 static void outcall_finish(mh_outcall *oc, mh_value *result, mh_error *err) {

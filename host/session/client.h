@@ -1,9 +1,11 @@
 /* A connected client, independent of its transport.
  *
- * The transport (WebSocket now; HTTP and host links later) hands complete
- * text frames to mh_client_on_frame and writes what the client queues
- * through its ops. The client decodes envelopes, feeds the dispatcher,
- * answers, and tracks calls the server makes to the client. */
+ * A transport (a WebSocket connection, accepted or dialed to another host by
+ * ws_link.c) hands complete frames to mh_client_on_frame and writes what the
+ * client queues through its ops. HTTP calls are not clients: the oRPC
+ * endpoint dispatches them with no caller. The client decodes envelopes,
+ * feeds the dispatcher, answers, and tracks calls the server makes to the
+ * client. */
 #ifndef MH_CLIENT_H
 #define MH_CLIENT_H
 #include <stdbool.h>
@@ -35,6 +37,7 @@ struct mh_client {
   void *transport;   /* NULL once the transport is gone */
   const mh_codec *codec; /* of the last frame received */
   bool trusted;
+  bool token_refused; /* it presented a token that is not ours: refusals say so (auth.c) */
   struct mh_value *roles; /* ARRAY of roles its token granted (auth.tokens), or NULL; owned */
   struct mh_peer *peer; /* mesh identity once announced (mesh.c), else NULL */
   struct mh_link *hostlink; /* set when this connection is a link to another host (mesh_link.c) */
@@ -53,6 +56,16 @@ void mh_client_on_frame(mh_client *c, const char *data, size_t len);
 void mh_client_gone(mh_client *c);
 
 mh_client *mh_client_find(mh_host *host, const char *id);
+
+/* The client after c in connection order (the first when c is NULL), or
+ * NULL at the end. Through mh_client_each; the body may close c's transport
+ * but must not free clients. */
+mh_client *mh_client_next(mh_host *host, const mh_client *c);
+#define mh_client_each(c, host) for (mh_client *c = mh_client_next((host), NULL); c; c = mh_client_next((host), c))
+
+/* A trusted client that announced itself to the mesh and is not a link to
+ * another host: what the directory lists and directory deltas go to. */
+static inline bool mh_client_is_mesh_peer(const mh_client *c) { return c->peer && c->trusted && !c->hostlink; }
 
 /* Queues a frame already encoded in the client's codec. 0 when queued. */
 int mh_client_send_frame(mh_client *c, const char *data, size_t len);

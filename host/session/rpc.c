@@ -5,6 +5,7 @@
 
 #include "codec/envelope.h"
 #include "call/host.h"
+#include "core/finish_watch.h"
 #include "core/log.h"
 
 /* A broadcast is encoded once per codec in use, not once per client: with
@@ -16,8 +17,7 @@ int mh_rpc_broadcast(mh_host *host, const char *name, const mh_value *args) {
   bool failed[MAX_CODECS] = {false};
   size_t ncodecs = 0;
   int sent = 0;
-  mh_list_each(pos, &host->clients) {
-    mh_client *c = mh_container_of(pos, mh_client, link);
+  mh_client_each(c, host) {
     if (!c->trusted) continue;
     size_t k = 0;
     while (k < ncodecs && codecs[k] != c->codec) k++;
@@ -52,12 +52,13 @@ struct mh_gather {
   mh_value *results;
   gather_slot *slots;
   size_t n, pending;
-  bool starting; /* still inside mh_rpc_broadcast_call */
+  bool *finished_flag; /* mh_rpc_broadcast_call_ex's mh_finish_watch while it starts the calls */
   mh_gather_cb cb;
   void *ud;
 };
 
 static void gather_finish(mh_gather *g) {
+  mh_finish_mark(g->finished_flag);
   mh_gather_cb cb = g->cb;
   void *ud = g->ud;
   mh_value *results = g->results;
@@ -81,7 +82,7 @@ static void on_answer(void *ud, mh_value *result, mh_error *err) {
   mh_gather *g = s->g;
   s->oc = NULL;
   mh_rpc_fill_outcome(g->results->u.arr.items[s->index], result, err);
-  if (--g->pending == 0 && !g->starting) gather_finish(g);
+  if (--g->pending == 0) gather_finish(g);
 }
 
 mh_gather *mh_rpc_broadcast_call(mh_host *host, char **client_ids, size_t n, const char *name, const mh_value *args,
@@ -108,13 +109,14 @@ mh_gather *mh_rpc_broadcast_call_ex(mh_host *host, char **client_ids, size_t n, 
   g->pending = n;
   g->cb = cb;
   g->ud = ud;
-  g->starting = true;
   for (size_t i = 0; i < n; i++) {
     mh_value *entry = mh_value_new(MH_V_OBJECT);
     mh_value_obj_set(entry, "client", mh_value_cstring(client_ids[i]));
     mh_value_push(g->results, entry);
   }
-  for (size_t i = 0; i < n; i++) {
+  mh_finish_watch fw;
+  mh_finish_watch_begin(&fw, &g->finished_flag);
+  for (size_t i = 0; i < n && !fw.finished; i++) {
     gather_slot *s = &g->slots[i];
     s->g = g;
     s->index = i;
@@ -123,13 +125,11 @@ mh_gather *mh_rpc_broadcast_call_ex(mh_host *host, char **client_ids, size_t n, 
       on_answer(s, NULL, mh_error_new(MH_ERR_DISCONNECTED, "client %s is not connected", client_ids[i]));
       continue;
     }
-    s->oc = mh_client_call_ex(c, name, args, extra, timeout_ms, on_answer, s);
+    mh_outcall *oc = mh_client_call_ex(c, name, args, extra, timeout_ms, on_answer, s);
+    if (!fw.finished) s->oc = oc;
   }
-  g->starting = false;
-  if (g->pending == 0) {
-    gather_finish(g);
-    return NULL;
-  }
+  if (!fw.finished && g->pending == 0) gather_finish(g); /* no clients at all */
+  if (mh_finish_watch_end(&fw)) return NULL;
   return g;
 }
 

@@ -1,5 +1,5 @@
 /* One HTTP request and its response, for route handlers (http_routes.c,
- * the oRPC endpoint, the reload route of hotreload.c). A handler answers with
+ * the oRPC endpoint, app/reload_route.c). A handler answers with
  * mh_http_respond, now or later; if the connection goes away first, x->conn
  * becomes NULL and the exchange lives until mh_http_respond is called (which
  * then frees it). Handlers are found in a route table that modules register
@@ -89,5 +89,8 @@ int mh_http_add_route(mh_server *s, const mh_http_route *r);
 /* Whether the request carries a valid token (always, when auth.required is
  * off): "Authorization: Bearer T", ?token=T or the cookie moonhost_token=T. */
 bool mh_http_trusted(const mh_http_exchange *x);
+/* The same, and when it is not trusted, whether it presented a token that
+ * is not ours (*token_refused; may be NULL). */
+bool mh_http_trust(const mh_http_exchange *x, bool *token_refused);
 
 #endif

@@ -134,19 +134,35 @@ static bool cookie_value(const char *header, const char *name, char *out, size_t
   return false;
 }
 
+/* One place a token may come in: true when it holds ours; a non-empty one
+ * that is not ours sets *refused. */
+static bool token_from(const mh_http_exchange *x, const char *token, bool *refused) {
+  if (!*token) return false;
+  if (mh_auth_token_ok(x->host, token)) return true;
+  *refused = true;
+  return false;
+}
+
 /* The token of an HTTP request: "Authorization: Bearer T", ?token=T or the
  * cookie moonhost_token=T (a page served beside the host can set it). */
-bool mh_http_trusted(const mh_http_exchange *x) {
+bool mh_http_trust(const mh_http_exchange *x, bool *token_refused) {
+  bool refused = false;
+  if (token_refused) *token_refused = false;
   if (!x->host->cfg->auth.required) return true;
   char buf[4096];
   if (mh_http_req_header(x, "authorization", buf, sizeof buf) > 7 && strncasecmp(buf, "Bearer ", 7) == 0 &&
-      mh_auth_token_ok(x->host, buf + 7))
+      token_from(x, buf + 7, &refused))
     return true;
   char tok[256];
-  if (mh_http_query_param(x, "token", tok, sizeof tok) && mh_auth_token_ok(x->host, tok)) return true;
-  return mh_http_req_header(x, "cookie", buf, sizeof buf) > 0 && cookie_value(buf, "moonhost_token", tok, sizeof tok) &&
-         mh_auth_token_ok(x->host, tok);
+  if (mh_http_query_param(x, "token", tok, sizeof tok) && token_from(x, tok, &refused)) return true;
+  if (mh_http_req_header(x, "cookie", buf, sizeof buf) > 0 && cookie_value(buf, "moonhost_token", tok, sizeof tok) &&
+      token_from(x, tok, &refused))
+    return true;
+  if (token_refused) *token_refused = refused;
+  return false;
 }
+
+bool mh_http_trusted(const mh_http_exchange *x) { return mh_http_trust(x, NULL); }
 
 
 static const char *method_names[] = {"GET", "POST", "OPTIONS", "PUT", "PATCH", "DELETE", "CONNECT", "HEAD"};

@@ -130,7 +130,10 @@ static int listen_socket(const char *host, int port, int *bound_port) {
 
 mh_listener *mh_listener_start(uv_loop_t *loop, const char *host, int port, mh_listener_accept_fn cb, void *ud) {
   mh_listener *l = calloc(1, sizeof *l);
-  if (!l) return NULL;
+  if (!l) {
+    mh_log_error("server", "cannot listen on %s:%d: out of memory", host, port);
+    return NULL;
+  }
   l->cb = cb;
   l->ud = ud;
   l->spare = -1;
@@ -139,8 +142,9 @@ mh_listener *mh_listener_start(uv_loop_t *loop, const char *host, int port, mh_l
     free(l);
     return NULL;
   }
-  if (uv_poll_init(loop, &l->poll, l->fd)) {
-    mh_log_error("server", "cannot poll the listen socket");
+  int rc = uv_poll_init(loop, &l->poll, l->fd);
+  if (rc) {
+    mh_log_error("server", "cannot poll the listen socket on %s:%d: %s", host, port, uv_strerror(rc));
     close(l->fd);
     free(l);
     return NULL;

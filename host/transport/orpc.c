@@ -1,6 +1,7 @@
 /* The oRPC endpoint: `POST /rpc/a/b` (and `GET /rpc/a/b?data=...` for
  * query and static functions) calls function "a:b" with the decoded input
- * as its one argument and answers as @orpc/client's RPCLink expects: 200
+ * as its one argument (its argument list, when an array, for a function
+ * that declares two or more) and answers as @orpc/client's RPCLink expects: 200
  * with {json, meta}, or an error status with oRPC's error body. */
 #include <stdarg.h>
 #include <stdio.h>
@@ -12,6 +13,7 @@
 #include "session/client.h"
 #include "call/dispatch.h"
 #include "call/host.h"
+#include "call/plugin.h"
 #include "transport/http.h"
 #include "core/log.h"
 #include "transport/orpc.h"
@@ -151,16 +153,30 @@ static void on_abort(mh_http_exchange *x, bool timed_out) {
   mh_orpc_respond_error(x, 408, MH_ERR_TIMEOUT, msg);
 }
 
-static void call(mh_http_exchange *x, const char *name, mh_value *input) {
+/* The argument list for an input. The input is the one argument, except
+ * for a function whose schema declares two or more: an array input is then
+ * its argument list (oRPC sends one input; `[2, 3]` calls add(2, 3)). No
+ * input (json undefined) is no argument. NULL when out of memory (input
+ * freed). */
+static mh_value *args_of(mh_value *input, unsigned arg_count) {
+  if (arg_count >= 2 && input->type == MH_V_ARRAY) return input;
   mh_value *args = mh_value_new(MH_V_ARRAY);
-  call_op *op = calloc(1, sizeof *op);
-  /* The input is the one argument; no input (json undefined), no argument. */
-  bool none = input->type == MH_V_UNDEFINED;
-  if (none) mh_value_free(input);
-  if (!args || !op || (!none && mh_value_push(args, input))) { /* a failed push frees input */
-    if ((!args || !op) && !none) mh_value_free(input); /* not pushed */
+  if (input->type == MH_V_UNDEFINED || !args) {
+    mh_value_free(input);
+    return args;
+  }
+  if (mh_value_push(args, input)) { /* a failed push frees input */
     mh_value_free(args);
-    free(op);
+    return NULL;
+  }
+  return args;
+}
+
+static void call(mh_http_exchange *x, const char *name, unsigned arg_count, mh_value *input) {
+  mh_value *args = args_of(input, arg_count);
+  call_op *op = args ? calloc(1, sizeof *op) : NULL;
+  if (!op) {
+    mh_value_free(args);
     mh_orpc_respond_error(x, 500, MH_ERR_INTERNAL, "out of memory");
     return;
   }
@@ -180,11 +196,11 @@ static void call(mh_http_exchange *x, const char *name, mh_value *input) {
 
 /* The same rule as for WebSocket clients (auth.c): an untrusted caller
  * reaches anonymous:* functions only. */
-static bool may_call(mh_http_exchange *x, const char *name) {
+static bool may_call(mh_http_exchange *x, const char *name, bool *token_refused) {
   mh_client anon;
   memset(&anon, 0, sizeof anon);
   anon.host = x->host;
-  anon.trusted = mh_http_trusted(x);
+  anon.trusted = mh_http_trust(x, token_refused);
   return mh_auth_may_call(&anon, name);
 }
 
@@ -221,9 +237,10 @@ static void refuse(mh_http_exchange *x, int status, const char *code, const char
   mh_orpc_respond_error(x, status, code, msg);
 }
 
-/* Which function, and whether this caller may call it this way; false
- * when the request has been answered already. */
-static bool admit(mh_http_exchange *x, bool get, char *name, size_t len) {
+/* Which function (its name and declared argument count), and whether this
+ * caller may call it this way; false when the request has been answered
+ * already. */
+static bool admit(mh_http_exchange *x, bool get, char *name, size_t len, unsigned *arg_count) {
   if (x->body_too_large) {
     refuse(x, 413, MH_ERR_TOO_LARGE, "request body over limits.max_message_bytes");
     return false;
@@ -239,14 +256,23 @@ static bool admit(mh_http_exchange *x, bool get, char *name, size_t len) {
     return false;
   }
   /* Before the lookup, so an untrusted caller learns nothing about names. */
-  if (!may_call(x, name)) {
-    mh_log_warn("auth", "HTTP call to %s refused: no valid token", name);
-    refuse(x, 401, MH_ERR_UNAUTHORIZED, "RPC call to \"%s\" was rejected: send Authorization: Bearer TOKEN", name);
+  bool token_refused = false;
+  if (!may_call(x, name, &token_refused)) {
+    /* Never the token itself in the log. */
+    mh_log_warn_limited("auth", "HTTP call to %s refused: %s", name,
+                        token_refused ? "token presented and refused" : "no token");
+    if (token_refused)
+      refuse(x, 401, MH_ERR_UNAUTHORIZED, "RPC call to \"%s\" was rejected: %s", name, mh_auth_refusal(true));
+    else
+      refuse(x, 401, MH_ERR_UNAUTHORIZED, "RPC call to \"%s\" was rejected: %s (send Authorization: Bearer TOKEN)", name,
+             mh_auth_refusal(false));
     return false;
   }
   const mh_fn *fn = mh_registry_get(&x->host->registry, name);
   if (!fn) {
-    refuse(x, 404, MH_ERR_NOT_FOUND, "function \"%s\" not found", name);
+    mh_error *e = mh_plugin_not_found(x->host, name, "");
+    refuse(x, 404, MH_ERR_NOT_FOUND, "%s", e ? e->message : "function not found");
+    mh_error_free(e);
     return false;
   }
   if (get && fn->type != MH_FN_QUERY && fn->type != MH_FN_STATIC) {
@@ -254,11 +280,13 @@ static bool admit(mh_http_exchange *x, bool get, char *name, size_t len) {
     refuse(x, 405, "METHOD_NOT_SUPPORTED", "GET is for query and static functions only: \"%s\" needs POST", name);
     return false;
   }
+  *arg_count = fn->arg_count;
   return true;
 }
 
 void mh_orpc_route(mh_http_exchange *x) {
   char name[512];
+  unsigned arg_count = 0;
   bool get = strcmp(x->method_name, "GET") == 0, post = strcmp(x->method_name, "POST") == 0;
   if (strcmp(x->method_name, "OPTIONS") == 0) {
     preflight(x);
@@ -269,7 +297,7 @@ void mh_orpc_route(mh_http_exchange *x) {
     refuse(x, 405, "METHOD_NOT_SUPPORTED", "%s is not supported: use POST (or GET for queries)", x->method_name);
     return;
   }
-  if (!admit(x, get, name, sizeof name)) return;
+  if (!admit(x, get, name, sizeof name, &arg_count)) return;
   mh_error *err = NULL;
   mh_value *input = read_input(x, get, &err);
   if (!input) {
@@ -279,7 +307,13 @@ void mh_orpc_route(mh_http_exchange *x) {
     mh_error_free(err);
     return;
   }
-  call(x, name, input);
+  if (arg_count >= 2 && input->type != MH_V_ARRAY && input->type != MH_V_UNDEFINED) {
+    mh_value_free(input);
+    refuse(x, 400, MH_ERR_BAD_REQUEST, "\"%s\" takes %u arguments: send them as one array (\"json\": [...])", name,
+           arg_count);
+    return;
+  }
+  call(x, name, arg_count, input);
 }
 
 static const mh_http_route orpc_route = {

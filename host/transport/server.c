@@ -17,6 +17,7 @@
 #include "transport/http.h"
 #include "transport/http_routes.h"
 #include "transport/listener.h"
+#include "core/error.h"
 #include "core/log.h"
 #include "transport/orpc.h"
 #include "transport/ws_link.h"
@@ -211,27 +212,33 @@ static struct lws_vhost *create_vhost(mh_server *s, struct lws_context_creation_
 }
 
 /* Before the lws context exists: nothing to tear down but s. */
-static int start_failed(mh_server *s, int code) {
+static int start_failed(mh_server *s, int rc) {
   free(s->address);
   free(s->routes);
   free(s);
-  return code;
+  return rc;
 }
 
 int mh_server_start(mh_host *host, mh_server **out) {
   *out = NULL;
   mh_server *s = calloc(1, sizeof *s);
-  if (!s) return 1;
+  if (!s) {
+    mh_log_error("server", "cannot start: out of memory");
+    return -1;
+  }
   s->host = host;
-  /* The routes of the transport itself; the app adds its own (hotreload.c). */
-  if (mh_http_add_host_routes(s) || mh_orpc_add_routes(s)) return start_failed(s, 1);
+  /* The routes of the transport itself; the app adds its own (app/reload_route.c). */
+  if (mh_http_add_host_routes(s) || mh_orpc_add_routes(s)) {
+    mh_log_error("server", "cannot start: out of memory for the HTTP routes");
+    return start_failed(s, -1);
+  }
   int port = host->cfg->listen_port;
-  s->address = numeric_host(host->cfg->listen_host);
-  if (!s->address) return start_failed(s, 2);
+  s->address = numeric_host(host->cfg->listen_host); /* logs why not */
+  if (!s->address) return start_failed(s, MH_START_BAD_CONFIG);
   int err = bind_error(s->address, port);
   if (err) {
     mh_log_error("server", "cannot listen on %s port %d: %s", s->address, port, bind_error_words(err));
-    return start_failed(s, 1);
+    return start_failed(s, -1);
   }
   lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_emit);
   void *loops[1] = {host->loop};
@@ -245,24 +252,24 @@ int mh_server_start(mh_host *host, mh_server **out) {
   info.pcontext = &s->ctx; /* lws clears it once the context is fully gone */
   s->ctx = lws_create_context(&info);
   if (!s->ctx) {
-    mh_log_error("server", "cannot create the libwebsockets context");
-    return start_failed(s, 1);
+    mh_log_error("server", "cannot create the libwebsockets context (see the [lws] lines above)");
+    return start_failed(s, -1);
   }
   *out = s; /* from here on, lws tears down in two steps on our loop: stop, then free */
   s->vhost = create_vhost(s, &info);
   if (!s->vhost) {
     mh_log_error("server", "cannot create the libwebsockets vhost (see the [lws] lines above)");
-    return 1;
+    return -1;
   }
   /* The address was bindable a moment ago; if something took it since, the
    * listener says so and nothing is announced. */
-  s->listener = mh_listener_start(host->loop, s->address, port, on_accept, s);
-  if (!s->listener) return 1;
+  s->listener = mh_listener_start(host->loop, s->address, port, on_accept, s); /* logs why not */
+  if (!s->listener) return -1;
   s->port = mh_listener_port(s->listener);
   s->io = io_phase_start(host->loop);
   if (!s->io) {
-    mh_log_error("server", "out of memory");
-    return 1;
+    mh_log_error("server", "cannot start: out of memory");
+    return -1;
   }
   return 0;
 }

@@ -7,9 +7,10 @@ typedef struct mh_host mh_host;
 typedef struct mh_server mh_server;
 
 /* Listens on cfg->listen_host:listen_port (a host name is resolved first).
- * Returns 0 with *out set once the port is bound, or the process exit code
- * with a log line saying why: 2 when the host name does not resolve, 1 when
- * the address cannot be listened on (in use, not on this machine, ...).
+ * Returns 0 with *out set once the port is bound; else a log line says why
+ * and it returns MH_START_BAD_CONFIG when the host name does not resolve,
+ * -1 when the address cannot be listened on (in use, not on this machine,
+ * ...), lws cannot start or memory runs out.
  * Even then *out may be set (lws was started): stop and free it as usual. */
 int mh_server_start(mh_host *host, mh_server **out);
 /* The port actually bound (useful when 0 was asked for). */

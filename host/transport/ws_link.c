@@ -95,7 +95,10 @@ int mh_links_start(mh_host *h) {
   }
   for (size_t i = 0; list && list->type == MH_V_ARRAY && i < list->u.arr.len; i++) {
     mh_upstream *up = calloc(1, sizeof *up);
-    if (!up) return -1;
+    if (!up) {
+      mh_log_error("mesh", "mesh.upstreams: out of memory: no more host links are made");
+      return -1;
+    }
     up->h = h;
     const char *url = list->u.arr.items[i]->u.str.ptr;
     snprintf(up->url, sizeof up->url, "%s", url);

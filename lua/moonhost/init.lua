@@ -35,12 +35,24 @@ end
 --- Whether t is marked as an array (tables decoded from JSON arrays are).
 function M.is_array(t) return type(t) == 'table' and getmetatable(t) == array_mt end
 
-local FUNCTION_TYPES = { query = true, action = true, static = true, event = true }
+local options = require 'moonhost.options'
+
+local FUNCTION_TYPES = { 'query', 'action', 'static', 'event' }
 local ERROR_CODES = {
   not_found = true, bad_request = true, unauthorized = true, too_large = true, rpc_timeout = true,
   rpc_cancelled = true, rpc_method_already_registered = true, overloaded = true, internal = true,
 }
 M.error_codes = ERROR_CODES
+
+-- The keys each option table of the plugin API takes (a typo is an error
+-- that names the closest one: docs/plugins.md "Mistakes in definitions").
+local KEYS = {
+  define_rpc_function = { 'name', 'type', 'handler', 'setup', 'cache', 'description', 'args', 'returns' },
+  cache = { 'ttl', 'max' },
+  plugin = { 'name', 'setup', 'description', 'types', 'client_functions' },
+  client_function = { 'args', 'returns', 'params', 'description' },
+  error = { 'code', 'message', 'data', 'name', 'status' },
+}
 
 local error_mt = {
   __name = 'moonhost.error',
@@ -51,25 +63,41 @@ local error_mt = {
 --   moonhost.error { code = 'bad_request', message = 'id must be a number', data = { id = id } }
 function M.error(spec, level)
   if type(spec) == 'string' then spec = { message = spec } end
-  if type(spec) ~= 'table' then error('moonhost.error: expected a table {code=, message=, data=}', 2) end
+  if type(spec) ~= 'table' then options.raise('moonhost.error: expected a table {code=, message=, data=}') end
+  if getmetatable(spec) == nil then options.check_keys(spec, KEYS.error, 'moonhost.error') end
   local code = spec.code or 'internal'
   if type(code) ~= 'string' or not code:match('^[%w_%-:.]+$') then
-    error('moonhost.error: code must be a short identifier string', 2)
+    options.raise('moonhost.error: code must be a short identifier string')
   end
   local e = setmetatable({ code = code, message = tostring(spec.message or code), data = spec.data,
                            name = spec.name or 'Error', status = spec.status }, error_mt)
   error(e, level or 2)
 end
 
-local function fail(where, msg) error(where .. ': ' .. msg, 3) end
+local function fail(where, msg) options.raise(where .. ': ' .. msg) end
 
 -- Parses an args/returns/types schema (moonhost.schema) and reports a
 -- mistake at the line that defined it. Loaded on first use: most plugins
 -- declare no schema and never pay for it.
 local function parse_schema(what, ...)
   local ok, node = pcall(require('moonhost.schema')[what], ...)
-  if not ok then error(node, 3) end
+  if not ok then options.raise(node) end
   return node
+end
+
+local function check_cache(cache, ftype, where)
+  if cache == nil or cache == false then return nil end
+  if ftype ~= 'query' then fail(where, "cache is only for type 'query' (got '" .. ftype .. "')") end
+  if cache == true then return {} end
+  if type(cache) ~= 'table' then fail(where, 'cache must be true or a table { ttl = seconds, max = entries }') end
+  options.check_keys(cache, KEYS.cache, where .. ' cache')
+  if cache.ttl ~= nil and (type(cache.ttl) ~= 'number' or cache.ttl < 0) then
+    fail(where, 'cache.ttl must be a number of seconds >= 0')
+  end
+  if cache.max ~= nil and (math.type(cache.max) ~= 'integer' or cache.max < 1) then
+    fail(where, 'cache.max must be an integer >= 1')
+  end
+  return cache
 end
 
 --- Checks and normalises a function definition (see README "Plugin API").
@@ -78,29 +106,16 @@ function M.define_rpc_function(def)
   if type(def) ~= 'table' then fail(where, 'expected a table, got ' .. type(def)) end
   if type(def.name) ~= 'string' or def.name == '' then fail(where, 'name must be a non-empty string') end
   where = where .. " '" .. def.name .. "'"
+  options.check_keys(def, KEYS.define_rpc_function, where)
   local ftype = def.type or 'query'
-  if not FUNCTION_TYPES[ftype] then
-    fail(where, "type must be 'query', 'action', 'static' or 'event', got " .. tostring(def.type))
-  end
+  options.check_one_of(ftype, FUNCTION_TYPES, where, 'type')
   if def.handler ~= nil and type(def.handler) ~= 'function' then fail(where, 'handler must be a function') end
   if def.setup ~= nil and type(def.setup) ~= 'function' then fail(where, 'setup must be a function') end
   if (def.handler == nil) == (def.setup == nil) then
     fail(where, 'give exactly one of handler = function(...) or setup = function(ctx) return { handler = ... } end')
   end
-  local cache = def.cache
-  if cache ~= nil and cache ~= false then
-    if ftype ~= 'query' then fail(where, "cache is only for type 'query' (got '" .. ftype .. "')") end
-    if cache == true then cache = {} end
-    if type(cache) ~= 'table' then fail(where, 'cache must be true or a table { ttl = seconds, max = entries }') end
-    if cache.ttl ~= nil and (type(cache.ttl) ~= 'number' or cache.ttl < 0) then
-      fail(where, 'cache.ttl must be a number of seconds >= 0')
-    end
-    if cache.max ~= nil and (math.type(cache.max) ~= 'integer' or cache.max < 1) then
-      fail(where, 'cache.max must be an integer >= 1')
-    end
-  else
-    cache = nil
-  end
+  options.check_type(def.description, 'string', where, 'description')
+  local cache = check_cache(def.cache, ftype, where)
   -- Typed arguments and result (docs/plugins.md "Typed functions"): parsed
   -- here so a typo fails at the definition; names are resolved on register.
   local arg_nodes = def.args ~= nil and parse_schema('parse_args', def.args, where .. ' args') or nil
@@ -119,7 +134,10 @@ function M.plugin(def)
   if def.name ~= nil and (type(def.name) ~= 'string' or def.name == '') then
     fail(where, 'name must be a non-empty string')
   end
+  if def.name then where = where .. " '" .. def.name .. "'" end
+  options.check_keys(def, KEYS.plugin, where)
   if type(def.setup) ~= 'function' then fail(where, 'setup must be a function(ctx)') end
+  options.check_type(def.description, 'string', where, 'description')
   -- Named types for args/returns, and the functions the plugin calls on
   -- clients ({ ['NAME'] = { args =, returns =, params = { names } } }), for `moonhost types`.
   local type_nodes = def.types ~= nil and parse_schema('parse_types', def.types, where .. ' types') or {}
@@ -130,7 +148,9 @@ function M.plugin(def)
   for name, cf in pairs(client_functions or {}) do
     local w = where .. " client function '" .. tostring(name) .. "'"
     if type(name) ~= 'string' or type(cf) ~= 'table' then fail(w, 'expected a name and a table { args =, returns = }') end
+    options.check_keys(cf, KEYS.client_function, w)
     if cf.params ~= nil and type(cf.params) ~= 'table' then fail(w, "params must be a list of argument names") end
+    options.check_type(cf.description, 'string', w, 'description')
     local nodes = cf.args ~= nil and parse_schema('parse_args', cf.args, w .. ' args') or {}
     if cf.returns ~= nil then nodes[#nodes + 1] = parse_schema('parse', cf.returns, w .. ' returns') end
     for _, node in ipairs(nodes) do parse_schema('check_refs', node, type_nodes, w) end

@@ -3,6 +3,7 @@
 local core = require 'moonhost.core'
 local project = require 'moonhost.project'
 local moonhost = require 'moonhost'
+local options = require 'moonhost.options'
 
 local R = {}
 
@@ -38,8 +39,11 @@ local function resolve_handler(def, ctx)
   if def.handler then return def.handler end
   local got = def.setup(ctx)
   if type(got) == 'function' then return got end
-  if type(got) == 'table' and type(got.handler) == 'function' then return got.handler end
-  error("function '" .. def.name .. "': setup(ctx) must return { handler = function(...) end }", 3)
+  if type(got) == 'table' and type(got.handler) == 'function' then
+    options.check_keys(got, { 'handler' }, "function '" .. def.name .. "': what setup(ctx) returned")
+    return got.handler
+  end
+  options.raise("function '" .. def.name .. "': setup(ctx) must return { handler = function(...) end }")
 end
 
 local function raise(err)
@@ -71,7 +75,7 @@ local function typed_handler(def, handler, type_nodes)
     for i, node in ipairs(def.arg_nodes or {}) do schema.check_refs(node, type_nodes, where .. ' args[' .. i .. ']') end
     if def.returns_node then schema.check_refs(def.returns_node, type_nodes, where .. ' returns') end
   end)
-  if not ok then error(err, 3) end
+  if not ok then options.raise(err) end
   return schema.wrap(handler, def.arg_nodes, type_nodes)
 end
 
@@ -89,20 +93,49 @@ local function make_rpc(ctx, type_nodes)
     core.register {
       name = def.name, type = def.type, handler = handler,
       cached = cache ~= nil, ttl = cache and cache.ttl, max = cache and cache.max,
+      arg_count = def.arg_nodes and #def.arg_nodes or 0, -- HTTP spreads an array input over 2+
     }
   end
 
-  function rpc.broadcast(name, ...) return core.broadcast(name, ...) end
+  --- ctx.rpc.broadcast(name, ...), or as the Vite DevTools Kit writes it:
+  -- ctx.rpc.broadcast { method = name, args = { ... }, optional = true }.
+  -- A broadcast is never answered, so `optional` changes nothing.
+  -- Returns how many clients it was sent to.
+  function rpc.broadcast(name, ...)
+    if type(name) == 'table' then
+      local spec = name
+      options.check_keys(spec, { 'method', 'args', 'optional' }, 'ctx.rpc.broadcast')
+      if type(spec.method) ~= 'string' then
+        options.raise('ctx.rpc.broadcast: method must be a function name (a string), got ' .. type(spec.method))
+      end
+      local args = spec.args or {}
+      if type(args) ~= 'table' then options.raise('ctx.rpc.broadcast: args must be a list of arguments') end
+      return core.broadcast(spec.method, table.unpack(args, 1, args.n or #args))
+    end
+    if type(name) ~= 'string' then
+      options.raise('ctx.rpc.broadcast: expected a function name or { method =, args = }, got ' .. type(name))
+    end
+    return core.broadcast(name, ...)
+  end
 
   function rpc.broadcast_call(name, args, opts)
     opts = opts or {}
-    if args ~= nil and type(args) ~= 'table' then error('ctx.rpc.broadcast_call: args must be a table of arguments', 2) end
+    if type(name) ~= 'string' then options.raise('ctx.rpc.broadcast_call: expected a function name, got ' .. type(name)) end
+    if args ~= nil and type(args) ~= 'table' then options.raise('ctx.rpc.broadcast_call: args must be a table of arguments') end
+    options.check_keys(opts, { 'timeout', 'filter' }, 'ctx.rpc.broadcast_call options')
     local ok, results = core.broadcast_call(name, args or {}, opts.timeout, opts.filter)
     if not ok then raise(results) end
     return results
   end
 
+  -- The checks core.call_client makes, raised at the plugin's line.
+  local function check_target(what, id, name)
+    if type(id) ~= 'string' then options.raise(what .. ': expected a client id (ctx.rpc.clients()), got ' .. type(id)) end
+    if type(name) ~= 'string' then options.raise(what .. ': expected a function name, got ' .. type(name)) end
+  end
+
   function rpc.call_client(id, name, ...)
+    check_target('ctx.rpc.call_client', id, name)
     local ok, value = core.call_client(id, name, nil, ...)
     if not ok then raise(value) end
     return value
@@ -110,6 +143,8 @@ local function make_rpc(ctx, type_nodes)
 
   --- call_client with options: rpc.call_client_with({ timeout = seconds }, id, name, ...)
   function rpc.call_client_with(opts, id, name, ...)
+    options.check_keys(opts or {}, { 'timeout' }, 'ctx.rpc.call_client_with options')
+    check_target('ctx.rpc.call_client_with', id, name)
     local ok, value = core.call_client(id, name, opts and opts.timeout, ...)
     if not ok then raise(value) end
     return value
@@ -136,6 +171,7 @@ local function make_mesh(ctx)
       return moonhost.call(RELAY, { to = target, method = name, args = moonhost.array(table.pack(...)) })
     end
     function handle:call_with(opts, name, ...)
+      options.check_keys(opts or {}, { 'timeout' }, 'ctx.mesh.peer(...):call_with options')
       return moonhost.call(RELAY, { to = target, method = name, args = moonhost.array(table.pack(...)),
                                     timeout = opts and opts.timeout and math.ceil(opts.timeout * 1000) })
     end
@@ -170,15 +206,46 @@ local function make_mesh(ctx)
   return mesh
 end
 
+-- Where `require` looks after the plugins directory: the system's Lua 5.4
+-- libraries (Debian's lua-dkjson, lua-penlight, ...; docs/plugins.md
+-- "Libraries"). C modules only from the interpreter's own system
+-- directories: never ./?.so, which would load whatever sits in the
+-- directory the host was started from.
+local SYSTEM_PATH = '/usr/local/share/lua/5.4/?.lua;/usr/local/share/lua/5.4/?/init.lua;'
+  .. '/usr/share/lua/5.4/?.lua;/usr/share/lua/5.4/?/init.lua'
+
+local function system_cpath(cpath)
+  local dirs = {}
+  for entry in cpath:gmatch('[^;]+') do
+    if entry:sub(1, 1) == '/' and entry:match('/%?%.so$') then dirs[#dirs + 1] = entry end
+  end
+  return table.concat(dirs, ';')
+end
+
+local function add_system_paths()
+  if not package.path:find(SYSTEM_PATH, 1, true) then package.path = package.path .. ';' .. SYSTEM_PATH end
+  package.cpath = system_cpath(package.cpath)
+end
+
 function R.boot(chunk, info)
+  add_system_paths()
   _G.print = function(...)
     local parts = table.pack(...)
     for i = 1, parts.n do parts[i] = tostring(parts[i]) end
     core.log('info', table.concat(parts, '\t', 1, parts.n))
   end
+  -- While the file and its setup run, a mistake whose line a tail call
+  -- hid is found in this file (moonhost.options.raise). A failed load's
+  -- state is dropped, so only success needs to reset it.
+  options.loading = info.path
   local def = chunk()
   if type(def) ~= 'table' or not def.__moonhost_plugin then
     error(info.path .. ': the file must return moonhost.plugin { name = ..., setup = function(ctx) ... end }', 0)
+  end
+  if def.name and def.name ~= info.name then
+    core.log('warn', string.format("%s: declares name '%s' but the host names a plugin after its file: logs, reloads "
+      .. "and `moonhost reload` call it '%s' while ctx.name is '%s'; rename one so they agree", info.path, def.name,
+      info.name, def.name))
   end
   local ctx = {
     name = def.name or info.name,
@@ -206,6 +273,7 @@ function R.boot(chunk, info)
   -- ctx.dev_server is read fresh each time: {command, pid, running, url} or nil.
   setmetatable(ctx, { __index = function(_, k) if k == 'dev_server' then return project.dev_server() end end })
   def.setup(ctx)
+  options.loading = nil
 end
 
 --- Plain data about the plugin's functions and types (raw schemas as

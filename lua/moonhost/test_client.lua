@@ -4,24 +4,46 @@
 -- are answered then, so a client function never runs inside a host callback.
 local core = require 'moonhost.testing.core'
 local moonhost = require 'moonhost'
+local options = require 'moonhost.options'
 
 local C = {}
 
 local NULL, UNDEFINED = moonhost.null, moonhost.undefined
 local clients = {} -- open clients, in the order they connected
 
+-- Where in the spec each raised error table was raised: error() adds no
+-- position to a table, and busted would show a line of this library.
+local positions = setmetatable({}, { __mode = 'k' })
+
 local error_mt = {
   __name = 'moonhost.error',
-  __tostring = function(e) return string.format('%s (%s)', tostring(e.message), tostring(e.code)) end,
+  __tostring = function(e)
+    return (positions[e] or '') .. string.format('%s (%s)', tostring(e.message), tostring(e.code))
+  end,
 }
 C.error_mt = error_mt
 
-local function fail(code, message, level)
-  error(setmetatable({ code = code, message = message, name = 'Error' }, error_mt), (level or 1) + 1)
+--- Raises an error table {code=, message=, data=} at the spec's line (the
+-- first caller outside lua/moonhost): tostring(err) starts with FILE:LINE.
+-- Its fields are left as they are, so specs compare them as before.
+function C.raise(e)
+  local mt = type(e) == 'table' and getmetatable(e)
+  -- nil, ours, or the host's (same __name, so it stays a moonhost.error)
+  if type(e) == 'table' and (mt == nil or mt == error_mt or (type(mt) == 'table' and mt.__name == 'moonhost.error')) then
+    setmetatable(e, error_mt)
+    positions[e] = positions[e] or options.where()
+  end
+  error(e, 0)
 end
 
--- Set by moonhost.testing: its await, which turns the loop.
+local function fail(code, message)
+  C.raise({ code = code, message = message, name = 'Error' })
+end
+
+-- Set by moonhost.testing: its await, which turns the loop, and its
+-- default timeout in seconds.
 C.await = nil
+C.timeout = nil
 
 local Client = {}
 Client.__index = Client
@@ -120,7 +142,8 @@ end
 --- Waits for the next message named `name` this client has not been given
 -- by wait_for yet, and returns its arguments.
 function Client:wait_for(name, timeout)
-  local found = C.await(function()
+  if type(name) ~= 'string' then options.raise('client:wait_for: expected a function name, got ' .. type(name)) end
+  local ok, found = pcall(C.await, function()
     for i = (self.taken[name] or 0) + 1, #self.inbox do
       if self.inbox[i].name == name then
         self.taken[name] = i
@@ -128,6 +151,13 @@ function Client:wait_for(name, timeout)
       end
     end
   end, timeout)
+  if not ok then
+    if type(found) ~= 'table' or found.code ~= 'rpc_timeout' then error(found, 0) end
+    local seen = {}
+    for _, m in ipairs(self.inbox) do seen[#seen + 1] = "'" .. tostring(m.name) .. "'" end
+    fail('rpc_timeout', string.format("client:wait_for('%s'): no '%s' arrived within %g s (received: %s)", name, name,
+      timeout or C.timeout(), #seen > 0 and table.concat(seen, ', ') or 'nothing'))
+  end
   return table.unpack(found.args, 1, found.args.n)
 end
 
@@ -139,14 +169,14 @@ end
 --- Calls a function as this client: a request frame through the host's
 -- client path (trust, limits, codec), then its reply. Raises the error.
 function Client:call(name, ...)
-  if self.close_code or not self.conn:id() then fail('disconnected', 'the client is closed', 2) end
+  if self.close_code or not self.conn:id() then fail('disconnected', 'the client is closed') end
   self.next_id = self.next_id + 1
   local id = self.id .. ':' .. self.next_id
   self.conn:request(id, name, ...)
   local ok, f = pcall(C.await, function() return self.replies[id] end)
-  if not ok then fail('rpc_timeout', "client call to '" .. name .. "': no answer in time", 2) end
+  if not ok then fail('rpc_timeout', "client call to '" .. name .. "': no answer in time") end
   self.replies[id] = nil
-  if f.e ~= nil then error(setmetatable(f.e, error_mt), 2) end
+  if f.e ~= nil then C.raise(f.e) end
   return top(f.r)
 end
 

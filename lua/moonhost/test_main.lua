@@ -23,6 +23,28 @@ function M.has_paths(args)
   return false
 end
 
+--- Whether the arguments ask for help (before any `--`).
+function M.wants_help(args)
+  for _, a in ipairs(args) do
+    if a == '--' then return false end
+    if a == '--help' or a == '-h' then return true end
+  end
+  return false
+end
+
+-- busted's option list, under moonhost's own usage line. busted itself
+-- answers --help as an error (exit 1); help asked for is not one.
+local function help(default_path)
+  local cli = require 'busted.modules.cli'({ standalone = false })
+  cli:set_name('moonhost test')
+  local _, usage = cli:parse({ '--help' })
+  usage = tostring(usage or ''):gsub('^moonhost test: error: ', ''):gsub('; re%-run with %-%-help for usage%.%s*$', '')
+  io.write('moonhost test [options] [BUSTED OPTIONS] [PATHS...]: runs busted specs (*_spec.lua) with moonhost\n',
+    'as the Lua interpreter; PATHS default to the plugins directory (', default_path or 'plugins', ').\n',
+    "moonhost's options (--plugins, --config, --root, --log-level) may come anywhere; the rest are busted's:\n\n",
+    usage, '\n')
+end
+
 function M.main(args, opts)
   -- Loaded before busted, so it is not dropped by busted's per-file
   -- insulation: the plugins and clients it tracks span files.
@@ -33,6 +55,10 @@ function M.main(args, opts)
   if not pcall(require, 'busted.core') then
     io.stderr:write('moonhost test: busted is not installed (Debian: apt-get install lua-busted)\n')
     return 1
+  end
+  if M.wants_help(args) then
+    help(opts.default_path)
+    return 0
   end
   -- busted names itself after the file that calls its runner.
   local run = assert(load("require 'busted.runner'({ standalone = false })", '@moonhost test'))

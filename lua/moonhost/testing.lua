@@ -12,6 +12,7 @@
 -- spec file starts is undone when the file ends (testing.reset).
 local core = require 'moonhost.testing.core'
 local clients = require 'moonhost.test_client'
+local options = require 'moonhost.options'
 
 local T = {}
 
@@ -27,8 +28,9 @@ local state = {
   hooked = false,
 }
 
-local function fail(code, message, level)
-  error(setmetatable({ code = code, message = message, name = 'Error' }, clients.error_mt), (level or 1) + 1)
+-- Errors are raised at the spec's line, not at a line of this file.
+local function fail(code, message)
+  clients.raise({ code = code, message = message, name = 'Error' })
 end
 
 -- busted publishes 'file end' after each spec file: undo what it started.
@@ -56,7 +58,7 @@ function T.await(cond, timeout)
     local v = cond()
     if v then return v end
     local left = deadline - core.now()
-    if left <= 0 then fail('rpc_timeout', string.format('moonhost.testing.await: not done within %g s', timeout), 2) end
+    if left <= 0 then fail('rpc_timeout', string.format('moonhost.testing.await: not done within %g s', timeout)) end
     core.run_once(left)
   end
 end
@@ -72,36 +74,37 @@ function T.sleep(seconds)
   pump()
 end
 
-local function finish(op, what, timeout, level)
+local function finish(op, what, timeout)
   local ok = pcall(T.await, function() return op:done() end, timeout)
-  if not ok then fail('rpc_timeout', string.format('%s: no answer within %g s', what, timeout or T.timeout), level + 1) end
+  if not ok then fail('rpc_timeout', string.format('%s: no answer within %g s', what, timeout or T.timeout)) end
   return op:result()
 end
 
 --- ok, value | false, error: a call through the dispatcher (moonhost.call in a spec uses it).
 function T._dispatch(name, ...)
-  return finish(core.dispatch(name, ...), "call to '" .. tostring(name) .. "'", nil, 2)
+  return finish(core.dispatch(name, ...), "call to '" .. tostring(name) .. "'", nil)
 end
 
 --- Calls a function through the dispatcher (caching and sharing apply, as
 -- for a client); returns its value or raises its error table {code=, message=, data=}.
 function T.call(name, ...)
-  local ok, v = finish(core.dispatch(name, ...), "call to '" .. tostring(name) .. "'", nil, 2)
-  if not ok then error(v, 2) end
+  local ok, v = finish(core.dispatch(name, ...), "call to '" .. tostring(name) .. "'", nil)
+  if not ok then clients.raise(v) end
   return v
 end
 
 --- T.call with options: T.call_with({ timeout = seconds }, name, ...).
 function T.call_with(opts, name, ...)
-  local ok, v = finish(core.dispatch(name, ...), "call to '" .. tostring(name) .. "'", opts and opts.timeout, 2)
-  if not ok then error(v, 2) end
+  options.check_keys(opts or {}, { 'timeout' }, 'moonhost.testing.call_with options')
+  local ok, v = finish(core.dispatch(name, ...), "call to '" .. tostring(name) .. "'", opts and opts.timeout)
+  if not ok then clients.raise(v) end
   return v
 end
 
 --- The error fn(...) raises (a test fails if it raises none).
 function T.error_of(fn, ...)
   local ok, err = pcall(fn, ...)
-  if ok then error('moonhost.testing.error_of: expected an error, but the call succeeded', 2) end
+  if ok then options.raise('moonhost.testing.error_of: expected an error, but the call succeeded') end
   return err
 end
 
@@ -148,15 +151,15 @@ Plugin.__index = Plugin
 
 -- A load of plugin `name`; config nil keeps the ctx.config it had (a
 -- reload) unless `fresh`, which goes back to conf.d's.
-local function load_gen(name, path, dir, config, fresh, level)
+local function load_gen(name, path, dir, config, fresh)
   hook()
   local f = io.open(path, 'r')
-  if not f then error('moonhost.testing.load_plugin: no plugin file ' .. path, level + 1) end
+  if not f then options.raise('moonhost.testing.load_plugin: no plugin file ' .. path) end
   f:close()
   if config ~= nil then state.configs[name] = true end
   if config ~= nil or fresh then core.set_config(name, config) end
-  local ok, gen = finish(core.load(name, path, dir), "loading plugin '" .. name .. "'", nil, level + 1)
-  if not ok then error(gen, level + 1) end
+  local ok, gen = finish(core.load(name, path, dir), "loading plugin '" .. name .. "'", nil)
+  if not ok then clients.raise(gen) end
   state.plugins[name] = true
   return gen
 end
@@ -166,20 +169,20 @@ end
 -- path is relative to the spec file that calls. Raises the load error (a
 -- table {code=, message=}) when the file or its setup fails.
 function T.load_plugin(path, config)
-  if type(path) ~= 'string' then error('moonhost.testing.load_plugin: expected a path', 2) end
+  if type(path) ~= 'string' then options.raise('moonhost.testing.load_plugin: expected a path') end
   if path:sub(1, 1) ~= '/' then path = normalize(caller_dir() .. '/' .. path) end
   local name, file, dir = plugin_parts(path)
-  local gen = load_gen(name, file, dir, config, true, 2)
+  local gen = load_gen(name, file, dir, config, true)
   return setmetatable({ name = name, path = file, dir = dir, generation = gen }, Plugin)
 end
 
 --- Loads a plugin by its parts (`moonhost types` finds them as `run` does).
-function T._load(name, path, dir) return load_gen(name, path, dir, nil, false, 2) end
+function T._load(name, path, dir) return load_gen(name, path, dir, nil, false) end
 
 --- Loads the plugin again (a reload): the new generation serves from now on;
 -- a failing reload raises and the old one keeps serving. config as in load_plugin.
 function Plugin:reload(config)
-  self.generation = load_gen(self.name, self.path, self.dir, config, false, 2)
+  self.generation = load_gen(self.name, self.path, self.dir, config, false)
   return self
 end
 
@@ -207,6 +210,10 @@ end
 -- client functions the plugin may call with ctx.rpc.call_client/broadcast_call).
 function T.connect_client(opts)
   hook()
+  options.check_keys(opts or {}, { 'trusted', 'codec', 'functions' }, 'moonhost.testing.connect_client')
+  if opts and opts.codec ~= nil then
+    options.check_one_of(opts.codec, { 'json', 'structured-clone', 'devframe' }, 'moonhost.testing.connect_client', 'codec')
+  end
   return clients.connect(opts)
 end
 
@@ -256,6 +263,7 @@ end
 -- { pid =, stop = function }.
 function T.dev_server(argv, opts)
   hook()
+  options.check_keys(opts or {}, { 'url' }, 'moonhost.testing.dev_server options')
   core.set_dev_server_url(opts and opts.url)
   local pid = core.dev_server_start(argv)
   return { pid = pid, stop = T.stop_dev_server }
@@ -289,5 +297,6 @@ end
 
 T.shutdown = T.reset
 clients.await = T.await
+clients.timeout = function() return T.timeout end
 
 return T

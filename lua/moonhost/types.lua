@@ -2,20 +2,29 @@
 -- and writes TypeScript declarations of what they register, from the
 -- args/returns schemas (moonhost.schema) and the handlers' parameter names:
 --
+--   export namespace Modules { export type Module = { ... } }   (plugin 'modules', types = { Module = ... })
 --   export type MoonhostFunctions = { 'demo:add': (a: number, b: number) => Promise<number> }
 --   export type MoonhostClientFunctions = { ... }         (a plugin's client_functions)
+--   export type MoonhostORPC = { demo: { add: (input: [a: number, b: number]) => Promise<number> } }
 --   declare module '@vitejs/devtools-kit' { interface DevToolsRpcFunctions extends MoonhostFunctions {} ... }
 --
--- Functions without a schema are (...args: any[]) => Promise<any>.
+-- Functions without a schema are (...args: any[]) => Promise<any>; `event`
+-- functions, and client functions without `returns`, return void. A
+-- plugin's named types live in a namespace of its own (PascalCase of its
+-- name), so a name never depends on what other plugins define.
+-- Over HTTP (MoonhostORPC, for @orpc/client) a function takes one input:
+-- its one declared argument, the array of its arguments when it declares two
+-- or more (the host spreads it, host/transport/orpc.c), any value without a
+-- schema.
 local schema = require 'moonhost.schema'
 
 local M = {}
 
 -- Names TypeScript or this file already use: a plugin type called so is
--- renamed (PluginName + Name), as is one that two plugins define.
+-- renamed (PluginName + Name), and a namespace called so gets 'Types'.
 local TAKEN = {}
 for n in ([[Array Promise Record Partial Required Readonly Pick Omit Object Function String Number Boolean
-  Symbol Error Map Set Date RegExp Awaited MoonhostFunctions MoonhostClientFunctions]]):gmatch('%S+') do TAKEN[n] = true end
+  Symbol Error Map Set Date RegExp Awaited MoonhostFunctions MoonhostClientFunctions MoonhostORPC]]):gmatch('%S+') do TAKEN[n] = true end
 
 local RESERVED = {}
 for w in ([[break case catch class const continue debugger default delete do else enum export extends false
@@ -86,9 +95,15 @@ end
 -- "(a: number, b?: string | null) => Promise<R>"; parameters before the
 -- last required one cannot be optional in TypeScript, so those take
 -- `| undefined` instead of `?`.
-function M.signature(args, returns, params, names)
-  local result = returns and ts(schema.parse(returns, 'returns'), names) or 'any'
-  if args == nil then return '(...args: any[]) => Promise<' .. result .. '>' end
+local function result_type(returns, names, void)
+  if void then return 'void' end
+  return 'Promise<' .. (returns and ts(schema.parse(returns, 'returns'), names) or 'any') .. '>'
+end
+
+-- `void`: the caller gets no answer (an event), so the type says so.
+function M.signature(args, returns, params, names, void)
+  local result = result_type(returns, names, void)
+  if args == nil then return '(...args: any[]) => ' .. result end
   local nodes = schema.parse_args(args, 'args')
   local last_required = 0
   for i, n in ipairs(nodes) do
@@ -105,7 +120,7 @@ function M.signature(args, returns, params, names)
       parts[i] = name .. '?: ' .. ts(n.of, names) .. ' | null'
     end
   end
-  return '(' .. table.concat(parts, ', ') .. ') => Promise<' .. result .. '>'
+  return '(' .. table.concat(parts, ', ') .. ') => ' .. result
 end
 
 local function comment(text, indent)
@@ -120,16 +135,86 @@ local function sorted_keys(t)
   return keys
 end
 
--- Each plugin's type names -> the name in the file (renamed on a clash).
-local function name_types(described)
-  local owners = {}
-  for _, d in ipairs(described) do
-    for name in pairs(d.types or {}) do owners[name] = (owners[name] or 0) + 1 end
+-- The oRPC input of a function: "(input: T)", "(input: [a: T, b?: U | null])";
+-- optional when every argument is.
+function M.orpc_signature(args, returns, params, names)
+  local result = returns and ts(schema.parse(returns, 'returns'), names) or 'any'
+  if args == nil then return '(input?: any) => Promise<' .. result .. '>' end
+  local nodes = schema.parse_args(args, 'args')
+  local required = false
+  for _, n in ipairs(nodes) do required = required or n.kind ~= 'optional' end
+  local input
+  if #nodes == 0 then
+    input = 'undefined'
+  elseif #nodes == 1 then
+    input = ts(nodes[1].kind == 'optional' and nodes[1].of or nodes[1], names)
+    if not required then input = input .. ' | null' end
+  else
+    input = '[' .. M.signature(args, nil, params, names):match('^%((.*)%) =>') .. ']'
   end
+  return '(input' .. (required and '' or '?') .. ': ' .. input .. ') => Promise<' .. result .. '>'
+end
+
+-- Functions nested by the ':' in their names, as oRPC paths are: a tree of
+-- {fn = signature, children = {segment -> tree}}.
+local function orpc_tree(described)
+  local root = { children = {} }
   for _, d in ipairs(described) do
-    d.names = {}
+    for _, f in ipairs(d.functions or {}) do
+      if not f.name:find('/', 1, true) then -- not reachable over HTTP
+        local node = root
+        for seg in (f.name .. ':'):gmatch('([^:]*):') do
+          node.children[seg] = node.children[seg] or { children = {} }
+          node = node.children[seg]
+        end
+        node.fn = M.orpc_signature(f.args, f.returns, f.params, d.names)
+      end
+    end
+  end
+  return root
+end
+
+local function orpc_lines(node, indent, out)
+  for _, seg in ipairs(sorted_keys(node.children)) do
+    local child = node.children[seg]
+    local head = indent .. prop(seg) .. ': '
+    if next(child.children) == nil then
+      out[#out + 1] = head .. child.fn
+    else
+      out[#out + 1] = head .. (child.fn and '(' .. child.fn .. ') & {' or '{')
+      orpc_lines(child, indent .. '  ', out)
+      out[#out + 1] = indent .. '}'
+    end
+  end
+end
+
+-- The namespace of a plugin's types: 'modules' -> Modules, 'my-plugin' ->
+-- MyPlugin. Raises when two plugins would share one.
+local function name_namespaces(described)
+  local owner = {}
+  for _, d in ipairs(described) do
+    if next(d.types or {}) then
+      local ns = pascal(d.plugin)
+      if not ns:match('^[%a_]') then ns = '_' .. ns end
+      if TAKEN[ns] or RESERVED[ns] then ns = ns .. 'Types' end
+      if owner[ns] then
+        error(string.format("plugins '%s' and '%s' would both declare namespace %s: rename one", owner[ns], d.plugin, ns), 0)
+      end
+      owner[ns], d.namespace = d.plugin, ns
+    end
+  end
+end
+
+-- Each plugin's type names -> how the file names them (Namespace.Name; a
+-- name TypeScript or this file uses, or a keyword, gets the namespace as
+-- a prefix too: Modules.ModulesPromise).
+local function name_types(described)
+  name_namespaces(described)
+  for _, d in ipairs(described) do
+    d.local_names, d.names = {}, {}
     for name in pairs(d.types or {}) do
-      d.names[name] = (owners[name] > 1 or TAKEN[name]) and pascal(d.plugin) .. name or name
+      local own = (TAKEN[name] or RESERVED[name]) and d.namespace .. name or name
+      d.local_names[name], d.names[name] = own, d.namespace .. '.' .. own
     end
   end
 end
@@ -147,8 +232,13 @@ function M.generate(described, source)
     '',
   }
   for _, d in ipairs(described) do
-    for _, name in ipairs(sorted_keys(d.types)) do
-      out[#out + 1] = 'export type ' .. d.names[name] .. ' = ' .. ts(schema.parse(d.types[name], name), d.names)
+    if d.namespace then
+      out[#out + 1] = '/** The named types of plugin ' .. d.plugin .. ' */'
+      out[#out + 1] = 'export namespace ' .. d.namespace .. ' {'
+      for _, name in ipairs(sorted_keys(d.types)) do
+        out[#out + 1] = '  export type ' .. d.local_names[name] .. ' = ' .. ts(schema.parse(d.types[name], name), d.names)
+      end
+      out[#out + 1] = '}'
     end
   end
   out[#out + 1] = ''
@@ -161,7 +251,7 @@ function M.generate(described, source)
     table.sort(fns, function(a, b) return a.name < b.name end)
     for _, f in ipairs(fns) do
       out[#out + 1] = comment((f.description and f.description .. ' ' or '') .. '(' .. d.plugin .. ', ' .. f.type .. ')', '  ')
-      out[#out + 1] = '  ' .. js_string(f.name) .. ': ' .. M.signature(f.args, f.returns, f.params, d.names)
+      out[#out + 1] = '  ' .. js_string(f.name) .. ': ' .. M.signature(f.args, f.returns, f.params, d.names, f.type == 'event')
     end
   end
   out[#out + 1] = '}'
@@ -174,10 +264,17 @@ function M.generate(described, source)
       if not seen[name] then
         seen[name] = true
         if cf.description then out[#out + 1] = comment(cf.description, '  ') end
-        out[#out + 1] = '  ' .. js_string(name) .. ': ' .. M.signature(cf.args, cf.returns, cf.params, d.names)
+        out[#out + 1] = '  ' .. js_string(name) .. ': ' .. M.signature(cf.args, cf.returns, cf.params, d.names, cf.returns == nil)
       end
     end
   end
+  out[#out + 1] = '}'
+  out[#out + 1] = ''
+  out[#out + 1] = '// The same functions over HTTP: createORPCClient<MoonhostORPC>(new RPCLink(...)) of'
+  out[#out + 1] = "// @orpc/client. The input is the one argument; an array of the arguments for a"
+  out[#out + 1] = '// function that declares two or more.'
+  out[#out + 1] = 'export type MoonhostORPC = {'
+  orpc_lines(orpc_tree(described), '  ', out)
   out[#out + 1] = '}'
   out[#out + 1] = ''
   out[#out + 1] = "declare module '@vitejs/devtools-kit' {"
@@ -186,6 +283,31 @@ function M.generate(described, source)
   out[#out + 1] = '  interface DevToolsRpcClientFunctions extends MoonhostClientFunctions {}'
   out[#out + 1] = '}'
   return table.concat(out, '\n') .. '\n'
+end
+
+local function read_file(path)
+  local f = io.open(path, 'rb')
+  if not f then return nil end
+  local text = f:read('a')
+  f:close()
+  return text
+end
+
+local function plural(n, word) return n .. ' ' .. word .. (n == 1 and '' or 's') end
+
+-- Writes text to path unless it holds that already (so `--watch` with the
+-- file under plugins/ does not wake itself up). Returns an error or nil.
+local function write_if_changed(path, text, count)
+  if read_file(path) == text then
+    io.stderr:write(string.format('moonhost types: %s is up to date (%s)\n', path, plural(count, 'plugin')))
+    return nil
+  end
+  local f, err = io.open(path, 'w')
+  if not f then return err end
+  f:write(text)
+  f:close()
+  io.stderr:write(string.format('moonhost types: wrote %s (%s)\n', path, plural(count, 'plugin')))
+  return nil
 end
 
 function M.main(_, opts)
@@ -201,16 +323,17 @@ function M.main(_, opts)
       io.stderr:write(string.format('moonhost types: %s: %s\n', e.name, tostring(type(err) == 'table' and err.message or err)))
     end
   end
-  local text = M.generate(described, opts.plugins_dir .. '/')
+  local ok, text = pcall(M.generate, described, opts.plugins_dir .. '/')
+  if not ok then
+    io.stderr:write('moonhost types: ' .. tostring(text) .. '\n')
+    return 1
+  end
   if opts.out then
-    local f, err = io.open(opts.out, 'w')
-    if not f then
+    local err = write_if_changed(opts.out, text, #described)
+    if err then
       io.stderr:write('moonhost types: ' .. err .. '\n')
       return 1
     end
-    f:write(text)
-    f:close()
-    io.stderr:write(string.format('moonhost types: wrote %s (%d plugins)\n', opts.out, #described))
   else
     io.write(text)
   end

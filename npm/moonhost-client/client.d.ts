@@ -6,7 +6,7 @@
 //   const n: number = await rpc.typed<Fns>()['demo:add'](1, 2)
 //   const m: number = await rpc.typed<Fns>().demo.add(1, 2)
 
-/** Codes the host sends (README "Errors") and the ones the client makes itself. */
+/** Codes the host sends (docs/protocol.md "Error codes") and the ones the client makes itself. */
 export type RpcErrorCode =
   | 'not_found'
   | 'bad_request'

@@ -15,7 +15,7 @@
 // opens are buffered and sent once it does. `await rpc.ready` resolves at the
 // first connection (it rejects only if close() comes first).
 
-/** Error codes: the host's (README "Errors") and the ones this client makes. */
+/** Error codes: the host's (docs/protocol.md "Error codes") and the ones this client makes. */
 export const ERROR_CODES = Object.freeze([
   'not_found', 'bad_request', 'unauthorized', 'too_large', 'rpc_timeout', 'rpc_cancelled',
   'rpc_method_already_registered', 'overloaded', 'internal', 'buffer_overflow', 'disconnected',

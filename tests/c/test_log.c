@@ -47,6 +47,12 @@ int main(void) {
   nanosleep(&ts, NULL);
   mh_log_warn_limited("test", "site C first line");
   flood(1);
+  /* Past the stack line (the heap path): written whole, line breaks indented. */
+  char big[3000];
+  memset(big, 'y', sizeof big - 1);
+  big[sizeof big - 1] = '\0';
+  mh_log_warn("test", "long [%s] end", big);
+  mh_log_warn("test", "two\nlines %d", 2);
 
   fflush(stderr);
   dup2(saved, fileno(stderr));
@@ -74,6 +80,9 @@ int main(void) {
       const char *line = next ? strstr(next + 1, "site A line 0") : NULL;
       CHECK(line != NULL && end != NULL && line < end);
     }
+    const char *lng = strstr(out, "long [");
+    CHECK(lng && strspn(lng + 6, "y") == 2999 && strncmp(lng + 6 + 2999, "] end\n", 6) == 0);
+    CHECK(strstr(out, "two\n    | lines 2\n") != NULL);
     if (check_failures) fprintf(stderr, "captured log:\n%s", out);
   }
   free(out);

@@ -377,14 +377,37 @@ static void test_errors(void) {
   CHECK(e && strcmp(e->message, "unknown error") == 0);
   mh_error_free(e);
 
+  /* a message longer than the buffer's first allocation is kept whole */
+  char longarg[300];
+  memset(longarg, 'x', sizeof longarg - 1);
+  longarg[sizeof longarg - 1] = '\0';
+  e = mh_error_new(MH_ERR_INTERNAL, "[%s] %d", longarg, 42);
+  CHECK(strlen(e->message) == 299 + 5 && strncmp(e->message + 300, "] 42", 4) == 0);
+  mh_error_free(e);
+  e = mh_error_new(MH_ERR_INTERNAL, "%s", "");
+  CHECK(e && e->message && e->message[0] == '\0');
+  mh_error_free(e);
+
   /* invalid UTF-8 in a message is repaired so the reply stays encodable */
   e = mh_error_new(MH_ERR_INTERNAL, "bad %s byte", "\xff");
   CHECK(strcmp(e->message, "bad \xef\xbf\xbd byte") == 0);
   mh_error_free(e);
 }
 
+/* mh_buf_appendf appends after what is there, past any first allocation. */
+static void test_buf_appendf(void) {
+  mh_buf b = MH_BUF_INIT;
+  CHECK(mh_buf_append_str(&b, "head:") == 0);
+  for (int i = 0; i < 100; i++) CHECK(mh_buf_appendf(&b, "%03d,", i) == 0);
+  CHECK(b.len == 5 + 400 && memcmp(b.data, "head:000,001,", 13) == 0);
+  CHECK(mh_buf_terminate(&b) == 0 && strcmp(b.data + b.len - 4, "099,") == 0);
+  CHECK(mh_buf_appendf(&b, "%s", "") == 0 && b.len == 405);
+  mh_buf_free(&b);
+}
+
 int main(void) {
   test_constructors();
+  test_buf_appendf();
   test_containers();
   test_copy_equal();
   test_canonical();

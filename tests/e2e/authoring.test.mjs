@@ -6,10 +6,10 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { existsSync, mkdirSync, readFileSync, readdirSync, symlinkSync, writeFileSync, cpSync } from 'node:fs'
-import { spawnSync } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { repoRoot, runMoonhost as runRaw, tempDir, writeTree } from './lib/host.mjs'
+import { moonhostBin, repoRoot, runMoonhost as runRaw, tempDir, writeTree } from './lib/host.mjs'
 import { hostFor, rejectionOf } from './lib/util.mjs'
 
 const here = dirname(fileURLToPath(import.meta.url))
@@ -100,7 +100,7 @@ test('moonhost types writes declarations that type-check against @vitejs/devtool
   assert.match(dts, /declare module '@vitejs\/devtools-kit' \{/)
   writeFileSync(join(dir, 'use.ts'), `
 import type { DevToolsRpcClientFunctions, DevToolsRpcFunctions, DevToolsRpcServerFunctions } from '@vitejs/devtools-kit'
-import type { Line, MoonhostFunctions } from './moonhost'
+import type { Logs, MoonhostFunctions } from './moonhost'
 
 export const add: DevToolsRpcFunctions['demo:add'] = async (a, b) => a + b
 export const add08: DevToolsRpcServerFunctions['demo:add'] = add
@@ -109,7 +109,7 @@ export async function use(fns: MoonhostFunctions): Promise<number> {
   const status = await fns['devserver:status']()
   const running: boolean = status.running
   const url: string | null | undefined = status.url
-  const tail: Line[] = await fns['logs:tail'](10)
+  const tail: Logs.Line[] = await fns['logs:tail'](10)
   const level: 'info' | 'warn' | 'error' = tail[0].level
   const listing = await fns['files:list']('src')
   const kind: 'file' | 'dir' = listing[0].type
@@ -119,6 +119,25 @@ export async function use(fns: MoonhostFunctions): Promise<number> {
   // @ts-expect-error counter:get returns a number
   const s: string = await fns['counter:get']()
   return [running, url, level, kind, s].length + (await fns['counter:increment']())
+}
+`)
+  // The oRPC client type: inputs as the host reads them (an array of the
+  // arguments for demo:add, which declares two).
+  assert.match(dts, /add: \(input: \[a: number, b: number\]\) => Promise<number>/)
+  writeFileSync(join(dir, 'orpc.ts'), `
+import { createORPCClient } from '@orpc/client'
+import { RPCLink } from '@orpc/client/fetch'
+import type { MoonhostORPC } from './moonhost'
+export async function orpc(): Promise<number> {
+  const client = createORPCClient<MoonhostORPC>(new RPCLink({ url: 'http://127.0.0.1:7812/rpc' }))
+  await client.demo.echo({ any: 'thing' })
+  await client.demo.echo()
+  const written: number = await client.logs.write(['text'])
+  // @ts-expect-error demo:add takes its two arguments as one array
+  await client.demo.add(2, 3)
+  // @ts-expect-error an object is not an argument list
+  await client.demo.add({ a: 2, b: 3 })
+  return written + (await client.demo.add([2, 3])) + (await client.counter.increment(1))
 }
 `)
   const clientDts = join(repoRoot, 'npm/moonhost-client/client.d.ts')
@@ -216,4 +235,106 @@ test('docs/plugins.md: every plugin loads, every spec passes, the TypeScript typ
   assert.equal(types.code, 0, types.stderr)
   const check = typeCheck(dir)
   assert.equal(check.code, 0, check.out)
+})
+
+// ---- moonhost types: stable names, void events, --watch (issue 15 item 11)
+
+const entryPlugin = (name, extra = '') => `local moonhost = require 'moonhost'
+return moonhost.plugin {
+  name = '${name}',
+  types = { Entry = { id = 'string', size = 'integer' } },
+  client_functions = { ['${name}:changed'] = { args = { 'Entry' } } },
+  setup = function(ctx)
+    ctx.rpc.register(moonhost.define_rpc_function {
+      name = '${name}:list', args = {}, returns = 'Entry[]', handler = function() return moonhost.array {} end,
+    })
+    ctx.rpc.register(moonhost.define_rpc_function {
+      name = '${name}:note', type = 'event', args = { 'string' }, handler = function(text) end,
+    })${extra}
+  end,
+}
+`
+
+const useEntries = `
+import type { MoonhostClientFunctions, MoonhostFunctions, Notes } from './moonhost'
+export async function sizes(fns: MoonhostFunctions): Promise<number[]> {
+  const list: Notes.Entry[] = await fns['notes:list']()
+  const ignored: void = fns['notes:note']('an event: nothing comes back')
+  return [ignored].length ? list.map((e) => e.size) : []
+}
+// A client function without returns is an event: a plain function that returns nothing fits.
+export const changed: MoonhostClientFunctions['notes:changed'] = (entry) => { entry.id.toUpperCase() }
+`
+
+test('moonhost types: a plugin\'s type names do not change when another plugin defines the same name', async () => {
+  const dir = tempDir('moonhost-types-stable-')
+  const plugins = join(dir, 'plugins')
+  mkdirSync(plugins)
+  writeFileSync(join(plugins, 'notes.lua'), entryPlugin('notes'))
+  writeFileSync(join(dir, 'use.ts'), useEntries)
+  const alone = await runMoonhost(['types', '--plugins', plugins, '--out', join(dir, 'moonhost.d.ts')])
+  assert.equal(alone.code, 0, alone.stderr)
+  assert.match(alone.stderr, /wrote .*moonhost\.d\.ts \(1 plugin\)\n/)
+  const first = readFileSync(join(dir, 'moonhost.d.ts'), 'utf8')
+  assert.match(first, /'notes:note': \(text: string\) => void/)
+  assert.match(first, /'notes:changed': \(arg1: Notes\.Entry\) => void/)
+  let check = typeCheck(dir)
+  assert.equal(check.code, 0, check.out)
+
+  // alpha sorts first and has an Entry too: notes' names stay as they were.
+  writeFileSync(join(plugins, 'alpha.lua'), entryPlugin('alpha'))
+  const both = await runMoonhost(['types', '--plugins', plugins, '--out', join(dir, 'moonhost.d.ts')])
+  assert.equal(both.code, 0, both.stderr)
+  assert.match(both.stderr, /\(2 plugins\)\n/)
+  const second = readFileSync(join(dir, 'moonhost.d.ts'), 'utf8')
+  assert.match(second, /export namespace Alpha \{\n  export type Entry = /)
+  for (const line of first.split('\n').filter((l) => l.includes('notes'))) assert.ok(second.includes(line), line)
+  check = spawnSync(process.execPath, [tsc, '-p', dir], { encoding: 'utf8' })
+  assert.equal(check.status, 0, check.stdout + check.stderr)
+})
+
+test('moonhost types --watch writes the declarations again when a plugin changes', async (t) => {
+  const dir = tempDir('moonhost-types-watch-')
+  const plugins = join(dir, 'plugins')
+  mkdirSync(plugins)
+  writeFileSync(join(plugins, 'notes.lua'), entryPlugin('notes'))
+  const out = join(dir, 'moonhost.d.ts')
+  const child = spawn(moonhostBin, ['types', '--watch', '--plugins', plugins, '--out', out], { cwd: dir })
+  t.after(() => child.kill('SIGKILL'))
+  let stderr = ''
+  child.stderr.on('data', (d) => (stderr += d))
+  const exited = new Promise((res) => child.on('exit', (code, signal) => res({ code, signal })))
+  /** Resolves once stderr holds n lines matching re (checked on each write). */
+  const seen = (re, n) => new Promise((res, rej) => {
+    const count = () => (stderr.match(new RegExp(re.source, 'g')) || []).length
+    const timer = setTimeout(() => rej(new Error(`never saw ${n} x ${re}:\n${stderr}`)), 15000)
+    const check = () => {
+      if (count() < n) return
+      clearTimeout(timer)
+      child.stderr.off('data', check)
+      res()
+    }
+    child.stderr.on('data', check)
+    check()
+  })
+  await seen(/watching .* for changes/, 1)
+  assert.match(stderr, /wrote .*moonhost\.d\.ts \(1 plugin\)/)
+  assert.doesNotMatch(readFileSync(out, 'utf8'), /notes:count/)
+
+  writeFileSync(join(plugins, 'notes.lua'), entryPlugin('notes', `
+    ctx.rpc.register(moonhost.define_rpc_function {
+      name = 'notes:count', args = {}, returns = 'integer', handler = function() return 0 end,
+    })`))
+  await seen(/watching .* for changes/, 2)
+  assert.match(readFileSync(out, 'utf8'), /'notes:count': \(\) => Promise<number>/)
+
+  writeFileSync(join(plugins, 'alpha.lua'), entryPlugin('alpha'))
+  await seen(/watching .* for changes/, 3)
+  assert.match(stderr, /wrote .*moonhost\.d\.ts \(2 plugins\)/)
+  assert.match(readFileSync(out, 'utf8'), /'alpha:list'/)
+
+  child.kill('SIGTERM')
+  const { code } = await exited
+  assert.equal(code, 0, stderr)
+  assert.doesNotMatch(stderr, /ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:/)
 })

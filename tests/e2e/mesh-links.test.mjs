@@ -17,7 +17,7 @@ function linkedHost(t, name, port, upstreams = [], extra = '', files = {}) {
     ...files,
   })
   return startHost({ config, plugins: '/nonexistent', args: ['--listen', `127.0.0.1:${port}`] }).then((h) => {
-    t.after(() => h.stop().catch(() => {}))
+    t.after(() => h.stop())
     return h
   })
 }
@@ -132,7 +132,7 @@ test('host links prove mesh.key: a trusted client calling mesh:link is refused, 
     plugins: '/nonexistent',
     args: ['--listen', `127.0.0.1:${p1}`],
   })
-  t.after(() => h1.stop().catch(() => {}))
+  t.after(() => h1.stop())
   await h1.waitForLog(/link handshake with ws:\/\/127\.0\.0\.1:\d+\/__ws\?token=e2e-token failed: the host did not prove mesh\.key/)
 
   // A challenge taken and never answered goes with its connection.

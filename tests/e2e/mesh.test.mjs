@@ -3,7 +3,7 @@
 // functions for make(), and carry identities the host signs.
 import test from 'node:test'
 import assert from 'node:assert/strict'
-import { writeTree, E2E_TOKEN } from './lib/host.mjs'
+import { writeTree, tempDir, runMoonhost, E2E_TOKEN } from './lib/host.mjs'
 import { hostFor, deferred, rejectionOf, testConfigSource, servedClient } from './lib/util.mjs'
 import { ANNOUNCE, RELAY, RELAY_EVENT, MAKE, meshPeer as peer } from './lib/mesh.mjs'
 
@@ -169,6 +169,17 @@ test('mesh.permissions: a role granted by a token may be kept from calling names
   assert.equal((await rejectionOf(guest.rpc[RELAY]({ to: 'iframe', method: 'b:other' }))).code, 'unauthorized')
   assert.equal(await dev.rpc[RELAY]({ to: 'iframe', method: 'b:other' }), 'other')
   assert.equal((await rejectionOf(dev.rpc[RELAY]({ to: 'iframe', method: 'b:admin-reset' }))).code, 'unauthorized')
+})
+
+test('a mesh.permissions rule that is not a table stops the start: exit 2 and the reason, never "listening"', { timeout: 30000 }, async () => {
+  const conf = writeTree({
+    '00-test.lua': testConfigSource(),
+    '10-perm.lua': `return { mesh = { permissions = { { roles = { 'guest' }, allow = { 'b:ping' } }, 'deny everything' } } }`,
+  })
+  const r = await runMoonhost(['run', '--listen', '127.0.0.1:0', '--plugins', tempDir(), '--config', conf])
+  assert.equal(r.code, 2, r.stderr)
+  assert.match(r.stderr, /moonhost: mesh\.permissions\[2\]: must be a table \{roles=, allow=, deny=\}/)
+  assert.doesNotMatch(r.stderr, /listening on/)
 })
 
 test('roles that grant permissions come from the token, not the announcement: re-announcing admin does not pass, a token granted admin does', async (t) => {

@@ -68,6 +68,33 @@ test('plain values round-trip through a Lua handler', async (t) => {
   assert.equal(await client['http:add']({ a: 1, b: 1 }), 2) // a ':' in one path segment works too
 })
 
+test('an array input is the argument list of a function that declares two or more arguments', async (t) => {
+  const host = await hostFor(t)
+  const client = orpc(host)
+  // Two or more declared: spread, with the schema checking each argument.
+  assert.deepEqual(await client.http.span(['hello', 2, 3]), ['el', 3])
+  assert.deepEqual(await client.http.span(['hello', 2]), ['ello', 3])
+  assert.deepEqual(await client.http.pair([[1], { b: 2 }]), { a: [1], b: { b: 2 } })
+  let err = await orpcError(client.http.span(['hello', 'x']))
+  assert.equal(err.code, 'BAD_REQUEST')
+  assert.equal(err.message, 'argument 2: expected integer, got string')
+  // Anything but an array (or no input) cannot be an argument list.
+  err = await orpcError(client.http.span({ s: 'hello', i: 2 }))
+  assert.equal(err.status, 400)
+  assert.equal(err.message, '"http:span" takes 3 arguments: send them as one array ("json": [...])')
+  // One declared argument, or no schema: the array is the one argument.
+  assert.equal(await client.http.sum([1, 2, 3]), 3)
+  assert.deepEqual(await client.http.argc([1, 2]), { n: 1, first: 'table' })
+  assert.deepEqual(await client.http.echo([1, 2]), [1, 2])
+  // Raw HTTP as curl sends it, and GET for the query.
+  const raw = await post(host, '/rpc/http/span', '{"json":["hello",2,3]}')
+  assert.deepEqual(raw.body, { json: ['el', 3] })
+  const get = await fetch(`http://127.0.0.1:${host.port}/rpc/http/span?data=${encodeURIComponent('{"json":["abc",2]}')}`,
+    { headers: { authorization: `Bearer ${E2E_TOKEN}` } })
+  assert.deepEqual(await get.json(), { json: ['bc', 3] })
+  await assertServing(host)
+})
+
 test('Date, BigInt, Set, Map, RegExp, NaN, undefined round-trip; URL comes back as a string', async (t) => {
   const host = await hostFor(t)
   const client = orpc(host)

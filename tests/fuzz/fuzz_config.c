@@ -1,5 +1,5 @@
 /* Configuration fragments: the input is written to a temporary file and
- * evaluated by mh_config_eval_file (bindings/config_lua.c: the sandbox, its
+ * evaluated by mh_config_eval_file (bindings/api/lua_config.c: the sandbox, its
  * instruction and memory limits, the Lua -> value conversion), then
  * checked, merged over the defaults and applied (host/core/config.c).
  *

@@ -354,10 +354,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     S.specs[i] = (fake_plugin){.name = plugin_names[i]};
     fake_define(&S.specs[i]);
   }
+  static const mh_host_fn_def natives[] = {
+      {"n0", MH_FN_QUERY, NULL, &native_n0},
+      {"n1", MH_FN_STATIC, NULL, &native_n1},
+  };
   char *msg = NULL;
   if (mh_host_init(&S.host, &S.loop, &S.cfg, &fake_host_parts, &msg) ||
-      mh_registry_add_native(&S.host.registry, "n0", MH_FN_QUERY, &native_n0) ||
-      mh_registry_add_native(&S.host.registry, "n1", MH_FN_STATIC, &native_n1))
+      mh_registry_add_host_fns(&S.host.registry, natives, MH_HOST_FNS_COUNT(natives)))
     abort();
   nnatives = 0;
   in = data;

@@ -1,9 +1,9 @@
-/* mh_value <-> Lua (bindings/lua_value.c, bindings/lua_types.c): a frame
+/* mh_value <-> Lua (bindings/value/lua_value.c, lua_types.c): a frame
  * of any codec (JSON, structured-clone records, devframe) is decoded, the
  * value pushed into Lua and converted back.
  *
  * The bindings need the state's engine only for the array metatable, so
- * this sets up a bare lua_State the way lua_create (lua_engine.c) does:
+ * this sets up a bare lua_State the way lua_create (engine/lua_engine.c) does:
  * the engine pointer in the extra space and the array marker in the
  * registry; the moonhost.* type metatables are created on first use.
  *
@@ -23,7 +23,7 @@
 
 #include "common.h"
 #include "core/error.h"
-#include "lua_engine.h"
+#include "runtime/lua_runtime.h"
 
 #define DEPTH 64
 static const mh_codec_limits lim = {DEPTH};
@@ -38,11 +38,11 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
   L = luaL_newstate();
   if (!L) abort();
   engine.L = L;
-  *(mh_engine **)lua_getextraspace(L) = &engine;
+  *(void **)lua_getextraspace(L) = &engine;
   lua_newtable(L);
   lua_pushliteral(L, "array");
   lua_setfield(L, -2, "__name");
-  engine.array_mt_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  engine.values.array_mt_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   return 0;
 }
 

@@ -29,7 +29,7 @@
 #include <string.h>
 
 #include "common.h"
-#include "lua_pattern_cost.h"
+#include "runtime/lua_pattern_cost.h"
 
 #define STEP_LIMIT 200000
 #define FRAMES 250

@@ -116,7 +116,7 @@ static void check_refusal(int rc, mh_error *err, const char *fn) {
   mh_error_free(err);
 }
 
-/* The timeout a caller asked for, from the README: a positive number of
+/* The timeout a caller asked for, from docs/protocol.md: a positive number of
  * milliseconds, rounded up, at most the maximum; 0 for none. */
 static uint64_t expected_timeout(const mh_value *opts) {
   const mh_value *t = member(opts, "timeout");
@@ -536,7 +536,7 @@ static void check_selection(const mh_value *args, const mh_relay_args *r, bool r
 
 /* ---- the signed identity ------------------------------------------------------------ */
 
-/* The README's rule, computed here: an OBJECT with an OBJECT from and a
+/* The rule of docs/protocol.md, computed here: an OBJECT with an OBJECT from and a
  * 64-digit lowercase hex HMAC-SHA256 of from's canonical bytes as sig. */
 static bool signature_right(const mh_mesh_key *k, const mh_value *identity) {
   const mh_value *from = identity && identity->type == MH_V_OBJECT ? mh_value_obj_get(identity, "from") : NULL;

@@ -35,8 +35,10 @@ describe('moonhost.define_rpc_function', function()
   end)
 
   it('rejects an unknown type, naming the function', function()
-    assert.matches("'x': type must be 'query', 'action', 'static' or 'event', got mutation",
+    assert.matches("'x': type must be one of 'query', 'action', 'static', 'event', got 'mutation'$",
       message_of { name = 'x', type = 'mutation', handler = print })
+    assert.matches("type must be one of .*, got 'acton'; did you mean 'action'%?",
+      message_of { name = 'x', type = 'acton', handler = print })
   end)
 
   it('wants exactly one of handler and setup', function()
@@ -55,6 +57,62 @@ describe('moonhost.define_rpc_function', function()
     local ok, err = pcall(function() moonhost.define_rpc_function { name = 'x', type = 'nope', handler = print } end)
     assert.is_false(ok)
     assert.matches('moonhost_spec.lua:%d+:', err)
+  end)
+end)
+
+describe('mistakes in option tables', function()
+  local function raised(fn)
+    local ok, err = pcall(fn)
+    assert.is_false(ok)
+    return err
+  end
+  local line = function() return debug.getinfo(2, 'l').currentline end
+
+  it('rejects an unknown key of a function, at the caller line, with the closest key', function()
+    local l
+    local err = raised(function()
+      l = line(); moonhost.define_rpc_function { name = 'x', typ = 'action', handler = print }
+    end)
+    assert.are.equal("tests/lua/moonhost_spec.lua:" .. l ..
+      ": moonhost.define_rpc_function 'x': unknown key 'typ', did you mean 'type'?", err)
+  end)
+
+  it('lists the keys when nothing is close', function()
+    assert.matches("unknown key 'colour' %(the keys are 'name', 'type', 'handler', 'setup', 'cache', " ..
+      "'description', 'args', 'returns'%)", raised(function()
+        moonhost.define_rpc_function { name = 'x', colour = 'red', handler = print }
+      end))
+    assert.matches('unknown key %[1%]', raised(function() moonhost.define_rpc_function { 'x', name = 'x', handler = print } end))
+  end)
+
+  it('rejects an unknown cache option', function()
+    assert.matches("'x' cache: unknown key 'tll', did you mean 'ttl'%?", raised(function()
+      moonhost.define_rpc_function { name = 'x', handler = print, cache = { tll = 0.1 } }
+    end))
+  end)
+
+  it('rejects unknown keys of a plugin and of its client functions', function()
+    assert.matches("moonhost_spec.lua:%d+: moonhost.plugin 'p': unknown key 'setpu', did you mean 'setup'%?",
+      raised(function() moonhost.plugin { name = 'p', setpu = print } end))
+    assert.matches("client function 'p:c': unknown key 'return', did you mean 'returns'%?", raised(function()
+      moonhost.plugin { name = 'p', setup = print, client_functions = { ['p:c'] = { ['return'] = 'string' } } }
+    end))
+  end)
+
+  it('rejects a description that is not a string', function()
+    assert.matches("'x': description must be a string, got number", raised(function()
+      moonhost.define_rpc_function { name = 'x', handler = print, description = 42 }
+    end))
+  end)
+
+  it('rejects an unknown key of moonhost.error, instead of sending the code as the message', function()
+    assert.matches("moonhost.error: unknown key 'mesage', did you mean 'message'%?",
+      raised(function() moonhost.error { code = 'bad_request', mesage = 'oops' } end))
+  end)
+
+  it('reports a schema mistake at the caller line', function()
+    assert.matches("^tests/lua/moonhost_spec.lua:%d+: moonhost.define_rpc_function 'x' args%[1%]",
+      raised(function() moonhost.define_rpc_function { name = 'x', handler = print, args = { 'strin g' } } end))
   end)
 end)
 

@@ -114,18 +114,50 @@ describe('moonhost types output', function()
     assert.are.equal('(a: string | null | undefined, b: number) => Promise<any>', sig({ 'string?', 'number' }, nil, { 'a', 'b' }))
   end)
 
-  it('augments @vitejs/devtools-kit and renames clashing type names', function()
-    local text = types.generate({
-      { plugin = 'one', types = { Item = 'string' }, functions = { { name = 'one:get', type = 'query', returns = 'Item' } } },
+  local function generate(list)
+    local copy = {}
+    for i, d in ipairs(list) do copy[i] = d end
+    return types.generate(copy)
+  end
+  local one = { plugin = 'one', types = { Item = 'string' }, functions = { { name = 'one:get', type = 'query', returns = 'Item' } } }
+
+  it('puts each plugin\'s types in a namespace of its own and augments @vitejs/devtools-kit', function()
+    local text = generate {
+      one,
       { plugin = 'two-x', types = { Item = 'number', Promise = 'string' }, functions = {},
-        client_functions = { ['two:ev'] = { args = { 'Item' } } } },
-    })
-    assert.matches("export type OneItem = string", text, 1, true)
-    assert.matches("export type TwoXItem = number", text, 1, true)
-    assert.matches("export type TwoXPromise = string", text, 1, true)
-    assert.matches("'one:get': (...args: any[]) => Promise<OneItem>", text, 1, true)
-    assert.matches("'two:ev': (arg1: TwoXItem) => Promise<any>", text, 1, true)
+        client_functions = { ['two:ev'] = { args = { 'Item' } }, ['two:ask'] = { returns = 'boolean' } } },
+    }
+    assert.matches("export namespace One {\n  export type Item = string\n}", text, 1, true)
+    assert.matches("export namespace TwoX {\n  export type Item = number\n  export type TwoXPromise = string\n}", text, 1, true)
+    assert.matches("'one:get': (...args: any[]) => Promise<One.Item>", text, 1, true)
     assert.matches("interface DevToolsRpcFunctions extends MoonhostFunctions {}", text, 1, true)
     assert.matches("interface DevToolsRpcClientFunctions extends MoonhostClientFunctions {}", text, 1, true)
+  end)
+
+  it('keeps a plugin\'s type names whatever other plugins define', function()
+    local alone = generate { one }
+    local with_other = generate { one, { plugin = 'alpha', types = { Item = 'number' }, functions = {} } }
+    assert.matches("'one:get': (...args: any[]) => Promise<One.Item>", alone, 1, true)
+    assert.matches("'one:get': (...args: any[]) => Promise<One.Item>", with_other, 1, true)
+    assert.matches("export namespace Alpha {\n  export type Item = number\n}", with_other, 1, true)
+  end)
+
+  it('refuses two plugins whose names make the same namespace', function()
+    local ok, err = pcall(generate, { one, { plugin = 'o-ne', types = { X = 'string' }, functions = {} },
+      { plugin = 'one_', types = { Y = 'string' }, functions = {} } })
+    assert.is_false(ok)
+    assert.matches("would both declare namespace", err)
+  end)
+
+  it('types events and client functions without returns as void', function()
+    local text = generate {
+      { plugin = 'ev', functions = { { name = 'ev:note', type = 'event', args = { 'string' }, params = { 'text' } },
+                                      { name = 'ev:get', type = 'query', returns = 'number' } },
+        client_functions = { ['ev:changed'] = { args = { 'number' } }, ['ev:ask'] = { returns = 'boolean' } } },
+    }
+    assert.matches("'ev:note': (text: string) => void", text, 1, true)
+    assert.matches("'ev:get': (...args: any[]) => Promise<number>", text, 1, true)
+    assert.matches("'ev:changed': (arg1: number) => void", text, 1, true)
+    assert.matches("'ev:ask': (...args: any[]) => Promise<boolean>", text, 1, true)
   end)
 end)

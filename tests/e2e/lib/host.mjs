@@ -56,10 +56,12 @@ export function runMoonhost(args, opts = {}) {
 /**
  * Starts `moonhost run` on an ephemeral port and waits for its
  * "listening on" line. Options: plugins (dir), config (dir), root, args
- * (extra CLI args), logLevel, env.
+ * (extra CLI args), logLevel, env, cwd, listen (false: no --listen flag).
  */
 export async function startHost(opts = {}) {
-  const args = ['run', '--listen', '127.0.0.1:0', '--log-level', opts.logLevel || 'debug']
+  // listen: false leaves the address to conf.d (which must then pick one).
+  const listen = opts.listen === false ? [] : ['--listen', '127.0.0.1:0']
+  const args = ['run', ...listen, '--log-level', opts.logLevel || 'debug']
   args.push('--plugins', opts.plugins || join(fixtures, 'plugins'))
   args.push('--config', opts.config || join(fixtures, 'conf.d'))
   if (opts.root) args.push('--root', opts.root)

@@ -6,37 +6,18 @@
 
 #include "call/dispatch.h"
 #include "core/log.h"
-#include "lua_engine.h"
-#include "lua_types.h"
+#include "api/lua_api.h"
+#include "value/lua_types.h"
 #include "session/rpc.h"
 #include "core/timer.h"
 
 static mh_engine *engine(lua_State *L) { return mh_lua_engine_of(L); }
-static int max_depth(lua_State *L) { return engine(L)->host->cfg->limits.json_max_depth; }
 
 /* Raises an mh_error as a catchable error table. */
 static int raise_error(lua_State *L, mh_error *err) {
   mh_lua_push_error(L, err);
   mh_error_free(err);
   return lua_error(L);
-}
-
-/* The values at [first, top] as an ARRAY (nil becomes null). */
-static mh_value *args_from_stack(lua_State *L, int first) {
-  mh_value *arr = mh_value_new(MH_V_ARRAY);
-  if (!arr) luaL_error(L, "out of memory");
-  for (int i = first; i <= lua_gettop(L); i++) {
-    char *why = NULL;
-    mh_value *v = mh_lua_to_value(L, i, max_depth(L), &why);
-    if (!v) {
-      mh_value_free(arr);
-      lua_pushfstring(L, "argument %d cannot be sent: %s", i - first + 1, why);
-      free(why);
-      return lua_error(L), NULL;
-    }
-    mh_value_push(arr, v);
-  }
-  return arr;
 }
 
 static uint64_t timeout_ms_arg(lua_State *L, int idx) {
@@ -46,7 +27,7 @@ static uint64_t timeout_ms_arg(lua_State *L, int idx) {
   return (uint64_t)ceil(s * 1000);
 }
 
-/* register{name=, type=, handler=, cached=, ttl=, max=} */
+/* register{name=, type=, handler=, cached=, ttl=, max=, mesh=, arg_count=} */
 static int l_register(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
   mh_engine *e = engine(L);
@@ -63,13 +44,15 @@ static int l_register(lua_State *L) {
   if (lua_isinteger(L, -1)) spec.max_entries = (size_t)lua_tointeger(L, -1);
   lua_getfield(L, 1, "mesh");
   spec.mesh = lua_toboolean(L, -1);
-  lua_pop(L, 1);
+  lua_getfield(L, 1, "arg_count");
+  if (lua_isinteger(L, -1) && lua_tointeger(L, -1) > 0) spec.arg_count = (unsigned)lua_tointeger(L, -1);
+  lua_pop(L, 2);
   lua_getfield(L, 1, "handler");
   luaL_checktype(L, -1, LUA_TFUNCTION);
-  spec.handler = luaL_ref(L, LUA_REGISTRYINDEX);
+  spec.handler = mh_lua_ref(L);
   mh_error *err = NULL;
   if (mh_gen_register(e->gen, &spec, &err)) {
-    luaL_unref(L, LUA_REGISTRYINDEX, spec.handler);
+    mh_lua_unref(L, spec.handler);
     return raise_error(L, err);
   }
   return 0;
@@ -80,7 +63,7 @@ static int l_log(lua_State *L) {
   luaL_argcheck(L, level >= 0, 1, "unknown log level");
   if (!mh_log_enabled((mh_log_level)level)) return 0;
   const char *msg = luaL_checkstring(L, 2);
-  mh_log((mh_log_level)level, engine(L)->gen->plugin->name, "%s", msg);
+  mh_log((mh_log_level)level, mh_lua_state_name(engine(L)), "%s", msg);
   return 0;
 }
 
@@ -90,7 +73,7 @@ static void sleep_cancel(void *op) { mh_timer_stop(op); }
 static int l_sleep(lua_State *L) {
   lua_Number s = luaL_checknumber(L, 1);
   luaL_argcheck(L, s >= 0 && s < 1e9, 1, "seconds must be between 0 and 1e9");
-  mh_lua_call *call = mh_lua_require_call(L, "moonhost.sleep");
+  mh_lua_call *call = mh_lua_check_context(L, "moonhost.sleep", MH_LUA_NEED_WAIT);
   mh_timer *t = mh_timer_start(engine(L)->host->loop, (uint64_t)ceil(s * 1000), sleep_done, call);
   if (!t) return luaL_error(L, "out of memory");
   return mh_lua_await(L, call, sleep_cancel, t);
@@ -98,7 +81,7 @@ static int l_sleep(lua_State *L) {
 
 static int l_broadcast(lua_State *L) {
   const char *name = luaL_checkstring(L, 1);
-  mh_value *args = args_from_stack(L, 2);
+  mh_value *args = mh_lua_args(L, 2, NULL);
   int n = mh_rpc_broadcast(engine(L)->host, name, args);
   mh_value_free(args);
   lua_pushinteger(L, n);
@@ -132,7 +115,7 @@ static int l_call_client(lua_State *L) {
   const char *id = luaL_checkstring(L, 1);
   const char *name = luaL_checkstring(L, 2);
   uint64_t timeout = timeout_ms_arg(L, 3);
-  mh_lua_call *call = mh_lua_require_call(L, "ctx.rpc.call_client");
+  mh_lua_call *call = mh_lua_check_context(L, "ctx.rpc.call_client", MH_LUA_NEED_WAIT);
   mh_client *c = mh_client_find(engine(L)->host, id);
   if (!c) {
     lua_pushboolean(L, 0);
@@ -141,7 +124,7 @@ static int l_call_client(lua_State *L) {
     mh_error_free(err);
     return 2;
   }
-  mh_value *args = args_from_stack(L, 4);
+  mh_value *args = mh_lua_args(L, 4, NULL);
   mh_outcall *oc = mh_client_call(c, name, args, timeout, outcall_done, call);
   mh_value_free(args);
   return mh_lua_await(L, call, outcall_cancel, oc);
@@ -156,7 +139,7 @@ static int l_broadcast_call(lua_State *L) {
   luaL_checktype(L, 2, LUA_TTABLE);
   uint64_t timeout = timeout_ms_arg(L, 3);
   if (!lua_isnoneornil(L, 4)) luaL_checktype(L, 4, LUA_TFUNCTION);
-  mh_lua_call *call = mh_lua_require_call(L, "ctx.rpc.broadcast_call");
+  mh_lua_call *call = mh_lua_check_context(L, "ctx.rpc.broadcast_call", MH_LUA_NEED_WAIT);
   mh_host *h = engine(L)->host;
   /* Choose the clients first: the filter is Lua and may look at anything. */
   char **ids = lua_newuserdatauv(L, (h->nclients + 1) * sizeof *ids, 0);
@@ -167,7 +150,7 @@ static int l_broadcast_call(lua_State *L) {
     if (!lua_isnoneornil(L, 4)) {
       lua_pushvalue(L, 4);
       push_client_info(L, c);
-      lua_call(L, 1, 1);
+      lua_call(L, 1, 1); /* in the handler's coroutine: an error is the handler's (lua_door.c) */
       int keep = lua_toboolean(L, -1);
       lua_pop(L, 1);
       if (!keep) continue;
@@ -181,7 +164,7 @@ static int l_broadcast_call(lua_State *L) {
   int base = lua_gettop(L);
   luaL_checkstack(L, (int)nargs + 1, "too many arguments");
   for (lua_Integer i = 1; i <= nargs; i++) lua_geti(L, base, i);
-  mh_value *args = args_from_stack(L, base + 1);
+  mh_value *args = mh_lua_args(L, base + 1, NULL);
   lua_settop(L, base);
   mh_gather *g = mh_rpc_broadcast_call(h, ids, n, name, args, timeout, gather_done, call);
   mh_value_free(args);
@@ -191,7 +174,7 @@ static int l_broadcast_call(lua_State *L) {
 /* invalidate(name, ...) -> number of entries dropped */
 static int l_invalidate(lua_State *L) {
   const char *name = luaL_checkstring(L, 1);
-  mh_value *args = lua_gettop(L) > 1 ? args_from_stack(L, 2) : NULL;
+  mh_value *args = lua_gettop(L) > 1 ? mh_lua_args(L, 2, NULL) : NULL;
   int n = mh_dispatch_invalidate(engine(L)->host, name, args);
   mh_value_free(args);
   if (n < 0) return luaL_error(L, "ctx.rpc.invalidate: no function named '%s'", name);
@@ -228,7 +211,7 @@ int mh_luaopen_core(lua_State *L) {
   lua_setfield(L, -2, "null");
   lua_pushlightuserdata(L, MH_LUA_UNDEFINED);
   lua_setfield(L, -2, "undefined");
-  lua_rawgeti(L, LUA_REGISTRYINDEX, engine(L)->array_mt_ref);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, engine(L)->values.array_mt_ref);
   lua_setfield(L, -2, "array_mt");
   mh_lua_push_type_metatables(L);
   lua_setfield(L, -2, "types");

@@ -3,10 +3,12 @@
  * whose cost is linear in sizes the memory cap bounds (string.rep,
  * table.concat, string.lower of a string at the cap, ...) runs to its end
  * once charged; at lua.memory_bytes = 256 MiB that is a few tenths of a
- * second. Every charge checks the clock, so a loop of them stops. */
-#include "lua_lib_guard.h"
+ * second. Every charge checks the clock, so a loop of them stops.
+ * The guards are C functions Lua calls: their plain lua_call runs inside
+ * the protected call or the coroutine that called them (lua_door.c). */
+#include "runtime/lua_lib_guard.h"
 
-#include "lua_pattern_cost.h"
+#include "runtime/lua_pattern_cost.h"
 
 #include <lauxlib.h>
 #include <lualib.h>

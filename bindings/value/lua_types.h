@@ -3,7 +3,7 @@
  * lua_value.c does the rest of the conversion (Map and Set hold values). */
 #ifndef MH_LUA_TYPES_H
 #define MH_LUA_TYPES_H
-#include "lua_engine.h"
+#include "value/lua_value.h"
 
 typedef enum mh_lua_type {
   MH_LT_DATE,   /* {ms = number} */
@@ -25,8 +25,13 @@ void mh_lua_push_type_metatables(lua_State *L);
  * mh_lua_type, MH_LT_ARRAY for the array marker, or -1 for any other. */
 int mh_lua_metatable_kind(lua_State *L);
 
-/* Pushes a DATE, BIGINT, MAP, SET, REGEXP, ERROR or BYTES value. */
+/* Pushes a DATE, BIGINT, REGEXP, ERROR or BYTES value (MAP and SET hold
+ * values: lua_value.c pushes them). */
 void mh_lua_push_special(lua_State *L, const mh_value *v);
+/* Pushes the metatable of type t, creating it on first use in this state. */
+void mh_lua_push_type_mt(lua_State *L, mh_lua_type t);
+/* Pushes the array marker of this state (mh_lua_values.array_mt_ref). */
+void mh_lua_push_array_mt(lua_State *L);
 
 /* Pushes t[k] of the table at (absolute) idx, without metamethods; returns its type. */
 int mh_lua_rawfield(lua_State *L, int idx, const char *k);

@@ -21,7 +21,7 @@
 #include "session/client.h"
 #include "codec/envelope.h"
 #include "core/log.h"
-#include "lua_testing.h"
+#include "testing/lua_testing.h"
 
 #define CONN_MT "moonhost.testing.client"
 
@@ -183,7 +183,7 @@ static int l_conn_request(lua_State *L) {
   test_conn *t = open_conn(L);
   const char *id = luaL_optstring(L, 2, NULL);
   const char *name = luaL_checkstring(L, 3);
-  mh_value *args = mh_lua_testing_args(L, 4);
+  mh_value *args = mh_lua_args(L, 4, NULL);
   mh_buf b = MH_BUF_INIT;
   mh_error *err = NULL;
   mh_envelope_encode_request(t->c->codec, id, name, args, false, NULL, &b, &err);

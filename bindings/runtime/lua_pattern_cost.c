@@ -8,7 +8,7 @@
  * A step is one look at the pattern or subject: reading an item, testing a
  * character against it (a set costs its length), resuming a choice;
  * memory compares cost one step per 32 bytes. */
-#include "lua_pattern_cost.h"
+#include "runtime/lua_pattern_cost.h"
 
 #include <ctype.h>
 #include <string.h>

@@ -11,19 +11,17 @@
  *
  * Waiting is always the runner turning the loop from the top (never from
  * inside a loop callback): an op is polled with :done() between turns. */
-#include "lua_testing.h"
+#include "testing/lua_testing.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli/cmds.h"
-#include "moonhost_lua.h"
+#include "testing/lua_script.h"
 #include "call/dispatch.h"
 #include "core/log.h"
-#include "lua_types.h"
-
-#define OP_MT "moonhost.testing.op"
+#include "value/lua_types.h"
 
 static struct runner {
   mh_host *host;
@@ -33,25 +31,6 @@ static struct runner {
   bool exiting; /* os.exit was called: unwinding to the C caller */
   int exit_code;
 } R;
-
-static int max_depth(void) { return R.host->cfg->limits.json_max_depth; }
-
-mh_value *mh_lua_testing_args(lua_State *L, int first) {
-  mh_value *arr = mh_value_new(MH_V_ARRAY);
-  if (!arr) luaL_error(L, "out of memory");
-  for (int i = first; i <= lua_gettop(L); i++) {
-    char *why = NULL;
-    mh_value *v = mh_lua_to_value(L, i, max_depth(), &why);
-    if (!v) {
-      mh_value_free(arr);
-      lua_pushfstring(L, "argument %d cannot be sent: %s", i - first + 1, why ? why : "out of memory");
-      free(why);
-      lua_error(L);
-    }
-    mh_value_push(arr, v);
-  }
-  return arr;
-}
 
 /* ---- the loop --------------------------------------------------------- */
 
@@ -78,55 +57,9 @@ static int l_now(lua_State *L) {
   return 1;
 }
 
-/* ---- ops: something the runner waits for ------------------------------ */
+/* ---- a call through the dispatcher, as an op -------------------------- */
 
 typedef mh_test_op test_op;
-
-test_op *mh_lua_testing_push_op(lua_State *L, bool load) {
-  test_op **slot = lua_newuserdatauv(L, sizeof *slot, 0);
-  *slot = calloc(1, sizeof **slot);
-  if (!*slot) luaL_error(L, "out of memory");
-  (*slot)->load = load;
-  luaL_setmetatable(L, OP_MT);
-  return *slot;
-}
-
-static test_op *check_op(lua_State *L) { return *(test_op **)luaL_checkudata(L, 1, OP_MT); }
-
-static int op_done(lua_State *L) {
-  lua_pushboolean(L, check_op(L)->done);
-  return 1;
-}
-
-/* -> true, value | false, error table */
-static int op_result(lua_State *L) {
-  test_op *op = check_op(L);
-  if (!op->done) return luaL_error(L, "moonhost.testing: the operation has not finished");
-  lua_pushboolean(L, op->err == NULL);
-  if (op->err)
-    mh_lua_push_error(L, op->err);
-  else
-    mh_lua_push_value(L, op->value);
-  return 2;
-}
-
-/* A call nobody waits for any more is cancelled; a load cannot be, so it
- * is left to free itself when it ends. */
-static int op_gc(lua_State *L) {
-  test_op **slot = luaL_checkudata(L, 1, OP_MT);
-  test_op *op = *slot;
-  if (!op) return 0;
-  *slot = NULL;
-  if (!op->done && op->load) {
-    op->orphaned = true;
-    return 0;
-  }
-  if (!op->done && op->w) mh_dispatch_cancel(op->w);
-  mh_value_free(op->value);
-  mh_error_free(op->err);
-  free(op);
-  return 0;
-}
 
 static void dispatch_reply(void *ud, const mh_value *result, const mh_error *err) {
   test_op *op = ud;
@@ -142,7 +75,7 @@ static void dispatch_reply(void *ud, const mh_value *result, const mh_error *err
 
 static int l_dispatch(lua_State *L) {
   const char *name = luaL_checkstring(L, 1);
-  mh_value *args = mh_lua_testing_args(L, 2);
+  mh_value *args = mh_lua_args(L, 2, NULL);
   test_op *op = mh_lua_testing_push_op(L, false);
   mh_waiter *w = mh_dispatch(R.host, NULL, name, args, false, dispatch_reply, op);
   if (!op->done) op->w = w;
@@ -151,7 +84,9 @@ static int l_dispatch(lua_State *L) {
 
 /* ---- the runner's own moonhost.core and moonhost.call ----------------- */
 
-/* Calls require('moonhost.testing')[fn](args...) with the arguments given. */
+/* Calls require('moonhost.testing')[fn](args...) with the arguments given.
+ * Plain lua_call here and in script_body: they run inside the door's
+ * protected call of mh_lua_script_main, which reports their errors. */
 static int call_testing(lua_State *L, const char *fn) {
   int n = lua_gettop(L);
   lua_getglobal(L, "require");
@@ -167,7 +102,11 @@ static int call_testing(lua_State *L, const char *fn) {
 static int l_runner_sleep(lua_State *L) { return call_testing(L, "sleep"), 0; }
 static int l_runner_dispatch(lua_State *L) { return call_testing(L, "_dispatch"); }
 static int l_runner_caller(lua_State *L) { return (void)L, 0; }
-static int l_runner_on_cancel(lua_State *L) { return luaL_error(L, "moonhost.on_cancel: only inside a handler"); }
+/* A spec runs no handler: the one context check says so. */
+static int l_runner_on_cancel(lua_State *L) {
+  mh_lua_check_context(L, "moonhost.on_cancel", MH_LUA_NEED_CALL);
+  return 0;
+}
 
 static int l_runner_log(lua_State *L) {
   int level = mh_log_level_parse(luaL_checkstring(L, 1));
@@ -186,7 +125,7 @@ static int open_runner_core(lua_State *L) {
   lua_setfield(L, -2, "null");
   lua_pushlightuserdata(L, MH_LUA_UNDEFINED);
   lua_setfield(L, -2, "undefined");
-  lua_rawgeti(L, LUA_REGISTRYINDEX, R.e->array_mt_ref);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, R.e->values.array_mt_ref);
   lua_setfield(L, -2, "array_mt");
   mh_lua_push_type_metatables(L);
   lua_setfield(L, -2, "types");
@@ -201,14 +140,7 @@ static int open_runner_call(lua_State *L) {
 }
 
 static int open_testing_core(lua_State *L) {
-  static const luaL_Reg op_methods[] = {{"done", op_done}, {"result", op_result}, {NULL, NULL}};
-  if (luaL_newmetatable(L, OP_MT)) {
-    luaL_newlib(L, op_methods);
-    lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, op_gc);
-    lua_setfield(L, -2, "__gc");
-  }
-  lua_pop(L, 1);
+  mh_lua_testing_op_open(L);
   static const luaL_Reg fns[] = {
     {"run_once", l_run_once}, {"now", l_now}, {"dispatch", l_dispatch}, {NULL, NULL}};
   luaL_newlib(L, fns);
@@ -219,23 +151,14 @@ static int open_testing_core(lua_State *L) {
 
 /* ---- the program ------------------------------------------------------ */
 
-static char exit_tag;
-
 /* os.exit unwinds to mh_lua_script_main instead of ending the process, so
  * the host is torn down (and LeakSanitizer sees a clean exit). busted ends
- * a failed run with os.exit(1). */
+ * a failed run with os.exit(1). R.exiting tells that unwinding from an
+ * error (a pcall in the program could catch it; busted's does not). */
 static int l_exit(lua_State *L) {
   R.exiting = true;
   R.exit_code = lua_isboolean(L, 1) ? !lua_toboolean(L, 1) : (int)luaL_optinteger(L, 1, 0);
-  lua_pushlightuserdata(L, &exit_tag);
-  return lua_error(L);
-}
-
-static int traceback(lua_State *L) {
-  if (lua_touserdata(L, 1) == &exit_tag) return 1;
-  const char *msg = lua_tostring(L, 1);
-  luaL_traceback(L, L, msg ? msg : luaL_tolstring(L, 1, NULL), 1);
-  return 1;
+  return luaL_error(L, "os.exit(%d)", R.exit_code);
 }
 
 /* require(module).main(args, opts) */
@@ -279,7 +202,7 @@ static void teardown(lua_State *L) {
   lua_getfield(L, -1, "moonhost.testing");
   if (lua_istable(L, -1)) {
     lua_getfield(L, -1, "shutdown");
-    if (lua_pcall(L, 0, 0, 0) != LUA_OK) mh_log_warn("test", "cleaning up: %s", lua_tostring(L, -1));
+    if (mh_lua_pcall(L, 0, 0) != LUA_OK) mh_log_warn("test", "cleaning up: %s", lua_tostring(L, -1));
   }
   lua_settop(L, 0);
   mh_lua_testing_clients_close();
@@ -301,14 +224,13 @@ int mh_lua_script_main(mh_host *h, const mh_script *s) {
   }
   lua_State *L = R.e->L;
   install(L);
-  lua_pushcfunction(L, traceback);
   lua_pushcfunction(L, script_body);
   lua_pushlightuserdata(L, (void *)s);
-  int rc, status = lua_pcall(L, 1, 1, 1);
+  int rc, status = mh_lua_pcall(L, 1, 1);
   if (R.exiting) {
     rc = R.exit_code;
   } else if (status != LUA_OK) {
-    fprintf(stderr, "moonhost: %s\n", lua_tostring(L, -1) ? lua_tostring(L, -1) : "error");
+    fprintf(stderr, "moonhost: %s\n", lua_tostring(L, -1));
     rc = 1;
   } else {
     rc = lua_isinteger(L, -1) ? (int)lua_tointeger(L, -1) : 0;

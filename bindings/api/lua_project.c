@@ -9,67 +9,66 @@
 #include "app/devserver.h"
 #include "core/log.h"
 #include "mesh/mesh.h"
-#include "lua_engine.h"
-#include "moonhost_lua.h"
+#include "api/lua_api.h"
 #include "app/watch.h"
 
 #define WATCH_MT "moonhost.watch"
 
 /* What a generation holds open for its plugin, on engine->watches; each
  * closes itself when the generation is retired (mh_lua_watches_stop). */
-typedef struct lua_resource {
+typedef struct gen_resource {
   mh_list link;
-  void (*close)(struct lua_resource *r);
-} lua_resource;
+  void (*close)(struct gen_resource *r);
+} gen_resource;
 
 /* A ctx.watch: C memory owned by the generation, as luv's handles are. The
  * Lua handle is a userdata holding a pointer to it (box), so it may be
  * collected while the watch goes on (a plugin need not keep the handle);
  * whichever goes first clears the other's pointer. */
-typedef struct lua_watch {
-  lua_resource res;
+typedef struct watch_handle {
+  gen_resource res;
   mh_engine *e;
   mh_watch *w;
   int cb_ref;
   char **patterns;
-  struct lua_watch **box; /* the handle's pointer to us, or NULL once collected */
-} lua_watch;
+  struct watch_handle **box; /* the handle's pointer to us, or NULL once collected */
+} watch_handle;
 
 static void free_patterns(char **patterns) {
   for (char **p = patterns; p && *p; p++) free(*p);
   free(patterns);
 }
 
-static void watch_close(lua_resource *r) {
-  lua_watch *lw = (lua_watch *)r;
+static void watch_close(gen_resource *r) {
+  watch_handle *lw = (watch_handle *)r;
   mh_watch_stop(lw->w);
   mh_list_remove(&lw->res.link);
-  luaL_unref(lw->e->L, LUA_REGISTRYINDEX, lw->cb_ref);
+  mh_lua_unref(lw->e->L, lw->cb_ref);
   free_patterns(lw->patterns);
   if (lw->box) *lw->box = NULL;
   free(lw);
 }
 
 /* A ctx.mesh.on('change', fn) listener. */
-typedef struct lua_mesh_listener {
-  lua_resource res;
+typedef struct mesh_listener {
+  gen_resource res;
   mh_engine *e;
   int cb_ref;
-} lua_mesh_listener;
+} mesh_listener;
 
 static void on_mesh_change(void *ud, const mh_value *delta);
 
-static void listener_close(lua_resource *r) {
-  lua_mesh_listener *ml = (lua_mesh_listener *)r;
+static void listener_close(gen_resource *r) {
+  mesh_listener *ml = (mesh_listener *)r;
   mh_mesh_unlisten(ml->e->host, on_mesh_change, ml);
   mh_list_remove(&ml->res.link);
-  luaL_unref(ml->e->L, LUA_REGISTRYINDEX, ml->cb_ref);
+  mh_lua_unref(ml->e->L, ml->cb_ref);
   free(ml);
 }
 
 void mh_lua_watches_stop(mh_engine *e) {
   mh_list_each_safe(pos, &e->watches) {
-    lua_resource *r = mh_container_of(pos, lua_resource, link);
+    gen_resource *r = mh_container_of(pos, gen_resource, link);
     r->close(r);
   }
 }
@@ -87,9 +86,9 @@ static const char *kind_name(mh_watch_kind k) {
 /* Each event runs the callback in its own coroutine, like a handler call,
  * so it may wait (call a client) without blocking the others. */
 static void on_files(void *ud, const mh_watch_event *ev, size_t n) {
-  lua_watch *lw = ud;
+  watch_handle *lw = ud;
   mh_engine *e = lw->e;
-  for (size_t i = 0; i < n && !e->retired; i++) {
+  for (size_t i = 0; i < n && e->state != MH_LUA_RETIRED; i++) {
     mh_value *arg = mh_value_new(MH_V_OBJECT), *args = mh_value_new(MH_V_ARRAY);
     if (!arg || !args) {
       mh_value_free(arg);
@@ -99,7 +98,7 @@ static void on_files(void *ud, const mh_watch_event *ev, size_t n) {
     mh_value_obj_set(arg, "path", mh_value_cstring(ev[i].path));
     mh_value_obj_set(arg, "kind", mh_value_cstring(kind_name(ev[i].kind)));
     mh_value_push(args, arg);
-    mh_lua_engine.call(e, lw->cb_ref, args, NULL, callback_done, NULL);
+    mh_lua_call_handler(e, lw->cb_ref, args, NULL, callback_done, NULL);
   }
 }
 
@@ -108,17 +107,17 @@ static int l_watch(lua_State *L) {
   mh_engine *e = mh_lua_engine_of(L);
   luaL_checktype(L, 1, LUA_TTABLE);
   luaL_checktype(L, 2, LUA_TFUNCTION);
-  if (e->retired) return luaL_error(L, "ctx.watch: this plugin version has been replaced");
+  mh_lua_check_context(L, "ctx.watch", MH_LUA_NEED_LIVE);
   lua_Integer n = (lua_Integer)luaL_len(L, 1);
   for (lua_Integer i = 1; i <= n; i++) { /* checked before anything is allocated: errors leak nothing */
     lua_geti(L, 1, i);
     luaL_checkstring(L, -1);
     lua_pop(L, 1);
   }
-  lua_watch **box = lua_newuserdatauv(L, sizeof *box, 0);
+  watch_handle **box = lua_newuserdatauv(L, sizeof *box, 0);
   *box = NULL;
   luaL_setmetatable(L, WATCH_MT);
-  lua_watch *lw = calloc(1, sizeof *lw);
+  watch_handle *lw = calloc(1, sizeof *lw);
   char **patterns = calloc((size_t)n + 1, sizeof *patterns);
   bool ok = lw && patterns;
   for (lua_Integer i = 1; ok && i <= n; i++) {
@@ -134,9 +133,9 @@ static int l_watch(lua_State *L) {
     free_patterns(patterns);
     return luaL_error(L, "ctx.watch: cannot watch %s: %s", e->host->cfg->root, err ? err : "error");
   }
-  *lw = (lua_watch){.res.close = watch_close, .e = e, .w = w, .patterns = patterns, .box = box};
+  *lw = (watch_handle){.res.close = watch_close, .e = e, .w = w, .patterns = patterns, .box = box};
   lua_pushvalue(L, 2);
-  lw->cb_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  lw->cb_ref = mh_lua_ref(L);
   mh_list_insert_tail(&e->watches, &lw->res.link);
   *box = lw;
   return 1;
@@ -144,42 +143,42 @@ static int l_watch(lua_State *L) {
 
 /* handle:close(): stops the watch (again: nothing). */
 static int l_watch_close(lua_State *L) {
-  lua_watch **box = luaL_checkudata(L, 1, WATCH_MT);
+  watch_handle **box = luaL_checkudata(L, 1, WATCH_MT);
   if (*box) watch_close(&(*box)->res);
   return 0;
 }
 
 /* The handle is collected: the watch goes on, owned by its generation. */
 static int l_watch_gc(lua_State *L) {
-  lua_watch **box = luaL_checkudata(L, 1, WATCH_MT);
+  watch_handle **box = luaL_checkudata(L, 1, WATCH_MT);
   if (*box) (*box)->box = NULL;
   return 0;
 }
 
 static void on_mesh_change(void *ud, const mh_value *delta) {
-  lua_mesh_listener *lw = ud;
+  mesh_listener *lw = ud;
   mh_value *args = mh_value_new(MH_V_ARRAY), *copy = mh_value_copy(delta);
   if (!args || !copy || mh_value_push(args, copy)) {
     mh_value_free(args);
     return;
   }
-  mh_lua_engine.call(lw->e, lw->cb_ref, args, NULL, callback_done, NULL);
+  mh_lua_call_handler(lw->e, lw->cb_ref, args, NULL, callback_done, NULL);
 }
 
 /* on_mesh_change(fn): fn({kind='added'|'updated'|'removed', peer={...}}) */
 static int l_on_mesh_change(lua_State *L) {
   mh_engine *e = mh_lua_engine_of(L);
   luaL_checktype(L, 1, LUA_TFUNCTION);
-  if (e->retired) return luaL_error(L, "ctx.mesh.on: this plugin version has been replaced");
-  lua_mesh_listener *ml = calloc(1, sizeof *ml);
+  mh_lua_check_context(L, "ctx.mesh.on", MH_LUA_NEED_LIVE);
+  mesh_listener *ml = calloc(1, sizeof *ml);
   if (!ml) return luaL_error(L, "out of memory");
   if (mh_mesh_listen(e->host, on_mesh_change, ml)) {
     free(ml);
     return luaL_error(L, "ctx.mesh.on: too many listeners");
   }
-  *ml = (lua_mesh_listener){.res.close = listener_close, .e = e};
+  *ml = (mesh_listener){.res.close = listener_close, .e = e};
   lua_pushvalue(L, 1);
-  ml->cb_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  ml->cb_ref = mh_lua_ref(L);
   mh_list_insert_tail(&e->watches, &ml->res.link);
   return 0;
 }

@@ -9,16 +9,10 @@
 
 #include "session/client.h"
 #include "call/dispatch.h"
-#include "lua_engine.h"
-
-static mh_lua_call *current(lua_State *L, const char *what) {
-  mh_lua_call *call = mh_lua_engine_of(L)->running;
-  if (!call) luaL_error(L, "%s: only inside a handler", what);
-  return call;
-}
+#include "api/lua_api.h"
 
 static int l_caller(lua_State *L) {
-  mh_lua_call *call = current(L, "moonhost.caller");
+  mh_lua_call *call = mh_lua_check_context(L, "moonhost.caller", MH_LUA_NEED_CALL);
   if (!call->caller[0]) {
     lua_pushnil(L);
     return 1;
@@ -36,10 +30,10 @@ static int l_caller(lua_State *L) {
 
 static int l_on_cancel(lua_State *L) {
   luaL_checktype(L, 1, LUA_TFUNCTION);
-  mh_lua_call *call = current(L, "moonhost.on_cancel");
+  mh_lua_call *call = mh_lua_check_context(L, "moonhost.on_cancel", MH_LUA_NEED_CALL);
   if (call->on_cancel_ref == LUA_NOREF) {
     lua_newtable(L);
-    call->on_cancel_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    call->on_cancel_ref = mh_lua_ref(L);
   }
   lua_rawgeti(L, LUA_REGISTRYINDEX, call->on_cancel_ref);
   lua_pushvalue(L, 1);
@@ -62,21 +56,9 @@ static void dispatch_cancel(void *op) { mh_dispatch_cancel(op); }
 
 static int l_dispatch(lua_State *L) {
   const char *name = luaL_checkstring(L, 1);
-  mh_lua_call *call = mh_lua_require_call(L, "moonhost.call");
+  mh_lua_call *call = mh_lua_check_context(L, "moonhost.call", MH_LUA_NEED_WAIT);
   mh_engine *e = mh_lua_engine_of(L);
-  mh_value *args = mh_value_new(MH_V_ARRAY);
-  if (!args) return luaL_error(L, "out of memory");
-  for (int i = 2; i <= lua_gettop(L); i++) {
-    char *why = NULL;
-    mh_value *v = mh_lua_to_value(L, i, e->host->cfg->limits.json_max_depth, &why);
-    if (!v) {
-      mh_value_free(args);
-      lua_pushfstring(L, "moonhost.call: argument %d cannot be sent: %s", i - 1, why);
-      free(why);
-      return lua_error(L);
-    }
-    mh_value_push(args, v);
-  }
+  mh_value *args = mh_lua_args(L, 2, "moonhost.call");
   mh_waiter *w = mh_dispatch(e->host, NULL, name, args, false, dispatch_reply, call);
   return mh_lua_await(L, call, dispatch_cancel, w);
 }

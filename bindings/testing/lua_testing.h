@@ -4,7 +4,7 @@
 #ifndef MH_LUA_TESTING_H
 #define MH_LUA_TESTING_H
 #include "call/dispatch.h"
-#include "lua_engine.h"
+#include "runtime/lua_runtime.h"
 
 /* Something the runner waits for (a call, a plugin load): polled with
  * op:done() between loop turns, then op:result(). */
@@ -15,7 +15,10 @@ typedef struct mh_test_op {
   mh_waiter *w; /* a call in flight */
 } mh_test_op;
 
+/* Pushes a new op (lua_testing_op.c). */
 mh_test_op *mh_lua_testing_push_op(lua_State *L, bool load);
+/* Registers the op metatable in L. */
+void mh_lua_testing_op_open(lua_State *L);
 
 /* Adds load, unload, describe, ... to the table on top (lua_testing_project.c). */
 void mh_lua_testing_project_open(lua_State *L);
@@ -28,9 +31,5 @@ void mh_lua_testing_cancel_all(void);
 void mh_lua_testing_client_open(lua_State *L);
 /* Disconnects every in-process client still open (teardown). */
 void mh_lua_testing_clients_close(void);
-
-/* The values at [first, top] as an ARRAY (nil: null); a Lua error when one
- * cannot be sent. */
-mh_value *mh_lua_testing_args(lua_State *L, int first);
 
 #endif

@@ -20,10 +20,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lua_engine.h"
-#include "lua_types.h"
+#include "value/lua_value.h"
 
-static void push_array_mt(lua_State *L) { lua_rawgeti(L, LUA_REGISTRYINDEX, mh_lua_engine_of(L)->array_mt_ref); }
+#include "value/lua_types.h"
+
+char mh_lua_undefined_tag;
+
+static void push_collection(lua_State *L, const mh_value *v);
 
 void mh_lua_push_nested(lua_State *L, const mh_value *v) {
   luaL_checkstack(L, 4, "value nested too deeply");
@@ -40,7 +43,7 @@ void mh_lua_push_nested(lua_State *L, const mh_value *v) {
       mh_lua_push_nested(L, v->u.arr.items[i]);
       lua_rawseti(L, -2, (lua_Integer)i + 1);
     }
-    push_array_mt(L);
+    mh_lua_push_array_mt(L);
     lua_setmetatable(L, -2);
     return;
   case MH_V_OBJECT:
@@ -52,8 +55,38 @@ void mh_lua_push_nested(lua_State *L, const mh_value *v) {
       lua_rawset(L, -3);
     }
     return;
+  case MH_V_MAP:
+  case MH_V_SET: push_collection(L, v); return;
   default: mh_lua_push_special(L, v); return;
   }
+}
+
+/* The JavaScript types that hold values: a Map as {entries = {{k, v}, ...}},
+ * a Set as {values = {...}}, both lists marked as arrays. The types without
+ * nested values are lua_types.c's. */
+static void push_collection(lua_State *L, const mh_value *v) {
+  bool map = v->type == MH_V_MAP;
+  size_t n = map ? v->u.obj.len : v->u.arr.len;
+  luaL_checkstack(L, 6, "value nested too deeply");
+  lua_createtable(L, 0, 1);
+  lua_createtable(L, (int)n, 0);
+  for (size_t i = 0; i < n; i++) {
+    if (map) {
+      lua_createtable(L, 2, 0);
+      mh_lua_push_nested(L, v->u.obj.items[i].key);
+      lua_rawseti(L, -2, 1);
+      mh_lua_push_nested(L, v->u.obj.items[i].val);
+      lua_rawseti(L, -2, 2);
+    } else {
+      mh_lua_push_nested(L, v->u.arr.items[i]);
+    }
+    lua_rawseti(L, -2, (lua_Integer)i + 1);
+  }
+  mh_lua_push_array_mt(L);
+  lua_setmetatable(L, -2);
+  lua_setfield(L, -2, map ? "entries" : "values");
+  mh_lua_push_type_mt(L, map ? MH_LT_MAP : MH_LT_SET);
+  lua_setmetatable(L, -2);
 }
 
 void mh_lua_push_value(lua_State *L, const mh_value *v) {
@@ -85,7 +118,7 @@ typedef struct conv {
   path_seg *path;
   int nsegs;
   char *err;
-  size_t left; /* bytes the value may still take (engine's value_limit) */
+  size_t left; /* bytes the value may still take (mh_lua_values.limit) */
   size_t limit;
   unsigned nodes;       /* converted since the clock was last read */
   uint64_t deadline;    /* uv_hrtime() past which conversion stops (0: none) */
@@ -125,7 +158,7 @@ static mh_value *convert(conv *c, int idx);
 
 /* Counts the memory the converted value takes: a table used in n places
  * is copied n times, so 30 levels of {t, t} are 2^30 copies of a small
- * table. False, with the error set, once over the engine's value_limit. */
+ * table. False, with the error set, once over mh_lua_values.limit. */
 static bool spend(conv *c, size_t bytes) {
   char limit[32];
   if (bytes > c->left) {
@@ -367,8 +400,8 @@ static mh_value *convert(conv *c, int idx) {
 #define CONV_STACK_DEPTH 128 /* limits.json_max_depth defaults to 128 */
 
 mh_value *mh_lua_to_value(lua_State *L, int idx, int max_depth, char **err) {
-  mh_engine *e = mh_lua_engine_of(L);
-  size_t limit = e->value_limit;
+  const mh_lua_values *e = mh_lua_values_of(L);
+  size_t limit = e->limit;
   conv c = {.L = L, .max_depth = max_depth < 0 ? 0 : max_depth, .limit = limit, .left = limit ? limit : SIZE_MAX};
   if (limit) { /* a plugin state */
     c.max_run_ms = e->host->cfg->lua.max_run_ms;

@@ -13,8 +13,8 @@
 #include <sys/stat.h>
 
 #include "app/devserver.h"
-#include "lua_testing.h"
-#include "moonhost_lua.h"
+#include "core/path_abs.h"
+#include "testing/lua_testing.h"
 
 #define MAX_TMPDIRS 64
 
@@ -59,7 +59,7 @@ static void cancel_calls(mh_plugin *p) {
   while (!mh_list_empty(&e->calls)) {
     mh_lua_call *call = mh_container_of(e->calls.next, mh_lua_call, link);
     if (call == e->running) break; /* cannot happen from the runner; never loop on it */
-    mh_lua_engine.cancel((mh_engine_call *)call);
+    mh_lua_cancel((mh_engine_call *)call);
   }
 }
 
@@ -119,10 +119,11 @@ static int l_describe(lua_State *L) {
   lua_getfield(PL, -1, "describe");
   mh_value *v = NULL;
   char *why = NULL;
-  if (lua_pcall(PL, 0, 1, 0) == LUA_OK)
+  /* The plugin's code, run from the runner through the door. */
+  if (mh_lua_pcall(PL, 0, 1) == LUA_OK)
     v = mh_lua_to_value(PL, -1, max_depth(), &why);
   else
-    why = strdup(lua_tostring(PL, -1) ? lua_tostring(PL, -1) : "error");
+    why = strdup(lua_tostring(PL, -1));
   lua_settop(PL, top);
   if (!v) {
     lua_pushfstring(L, "%s: cannot describe the plugin: %s", p->name, why ? why : "out of memory");
@@ -183,7 +184,10 @@ static int l_root(lua_State *L) {
 
 /* ctx.root of the plugins loaded from now on (and where ctx.watch looks). */
 static int l_set_root(lua_State *L) {
-  if (replace_str(&P.host->cfg->root, luaL_checkstring(L, 1))) return luaL_error(L, "out of memory");
+  char *abs = mh_path_absolute(luaL_checkstring(L, 1));
+  int rc = !abs || replace_str(&P.host->cfg->root, abs);
+  free(abs);
+  if (rc) return luaL_error(L, "out of memory");
   return 0;
 }
 

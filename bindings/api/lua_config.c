@@ -16,11 +16,12 @@
 #include <string.h>
 #include <time.h>
 
+#include "api/lua_config.h"
 #include "core/buf.h"
 #include "core/config.h"
-#include "moonhost_lua.h"
 #include "core/log.h"
-#include "lua_lib_guard.h"
+#include "runtime/lua_lib_guard.h"
+#include "runtime/lua_runtime.h"
 
 #define CFG_INSTRUCTION_LIMIT 10000000L
 #define CFG_HOOK_EVERY 1000
@@ -48,7 +49,7 @@ static int cfg_setmetatable(lua_State *L) {
   lua_settop(L, 2);
   lua_pushvalue(L, lua_upvalueindex(1));
   lua_insert(L, 1);
-  lua_call(L, 2, 1);
+  lua_call(L, 2, 1); /* the fragment's own call: inside cfg_run's protected call */
   return 1;
 }
 
@@ -153,7 +154,8 @@ static void cfg_open_libs(lua_State *L) {
   mh_lua_lib_guard_install(L, &cfg_meter);
 }
 
-/* Runs protected: opens the sandbox, loads the file as text only and runs it. */
+/* Runs protected (mh_lua_pcall): opens the sandbox, loads the file as text
+ * only and runs it. */
 static int cfg_run(lua_State *L) {
   const char *path = cfg_sandbox_of(L)->path;
   cfg_open_libs(L);
@@ -335,14 +337,14 @@ static mh_value *cfg_convert(lua_State *L, cfg_sandbox *sb, int depth, char **er
 
 /* ---- entry point ---- */
 
-/* "FILE: message" on one line; Lua's own messages already start "FILE:". */
+/* "FILE: message" on one line (the door's text without its traceback);
+ * Lua's own messages already start "FILE:". */
 static char *cfg_error(lua_State *L, const char *path) {
-  const char *msg = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
-  size_t pl = strlen(path);
+  const char *msg = lua_tostring(L, -1); /* the door leaves a string */
+  size_t pl = strlen(path), n = mh_lua_message_len(msg);
   mh_buf b = MH_BUF_INIT;
-  if (!msg) mh_buf_appendf(&b, "%s: error object is a %s value", path, luaL_typename(L, -1));
-  else if (strncmp(msg, path, pl) == 0 && msg[pl] == ':') mh_buf_append_str(&b, msg);
-  else mh_buf_appendf(&b, "%s: %s", path, msg);
+  if (n > pl && strncmp(msg, path, pl) == 0 && msg[pl] == ':') mh_buf_append(&b, msg, n);
+  else mh_buf_appendf(&b, "%s: %.*s", path, (int)n, msg);
   if (mh_buf_terminate(&b)) return NULL;
   for (size_t i = 0; i < b.len; i++)
     if (b.data[i] == '\n' || b.data[i] == '\r') b.data[i] = ' ';
@@ -357,7 +359,7 @@ mh_value *mh_config_eval_file(const char *path, char **errmsg) {
   if (!L) goto done;
   *(cfg_sandbox **)lua_getextraspace(L) = &sb;
   lua_pushcfunction(L, cfg_run);
-  if (lua_pcall(L, 0, 1, 0) != LUA_OK) err = cfg_error(L, path);
+  if (mh_lua_pcall(L, 0, 1) != LUA_OK) err = cfg_error(L, path);
   else if (lua_type(L, -1) != LUA_TTABLE) {
     char what[64];
     snprintf(what, sizeof what, "must return a table, got %s", luaL_typename(L, -1));

@@ -3,7 +3,7 @@
  * moonhost.Set, moonhost.RegExp, moonhost.JsError and moonhost.TypedArray,
  * so C finds them by name and plugins compare with moonhost.Date etc.
  * lua/moonhost gives them __tostring and friends; C only needs identity. */
-#include "lua_types.h"
+#include "value/lua_types.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -19,21 +19,20 @@ static const char *const type_names[MH_LT_COUNT] = {
     "moonhost.RegExp", "moonhost.JsError", "moonhost.TypedArray",
 };
 
-/* Pushes a type's metatable, creating it on first use in this state. */
-static void push_type_mt(lua_State *L, mh_lua_type t) { luaL_newmetatable(L, type_names[t]); }
+void mh_lua_push_type_mt(lua_State *L, mh_lua_type t) { luaL_newmetatable(L, type_names[t]); }
 
-static void push_array_mt(lua_State *L) { lua_rawgeti(L, LUA_REGISTRYINDEX, mh_lua_engine_of(L)->array_mt_ref); }
+void mh_lua_push_array_mt(lua_State *L) { lua_rawgeti(L, LUA_REGISTRYINDEX, mh_lua_values_of(L)->array_mt_ref); }
 
 void mh_lua_push_type_metatables(lua_State *L) {
   lua_createtable(L, 0, MH_LT_COUNT);
   for (int t = 0; t < MH_LT_COUNT; t++) {
-    push_type_mt(L, (mh_lua_type)t);
+    mh_lua_push_type_mt(L, (mh_lua_type)t);
     lua_setfield(L, -2, type_names[t] + MH_LT_PREFIX_LEN);
   }
 }
 
 int mh_lua_metatable_kind(lua_State *L) {
-  push_array_mt(L);
+  mh_lua_push_array_mt(L);
   int kind = lua_rawequal(L, -1, -2) ? MH_LT_ARRAY : -1;
   lua_pop(L, 1);
   for (int t = 0; kind < 0 && t < MH_LT_COUNT; t++) {
@@ -66,33 +65,15 @@ static void set_string_field(lua_State *L, const char *k, const char *s) {
   lua_setfield(L, -2, k);
 }
 
-/* A Map's entries: a list of {key, value} pairs. */
-static void push_map_entries(lua_State *L, const mh_value *v) {
-  lua_createtable(L, (int)v->u.obj.len, 0);
-  for (size_t i = 0; i < v->u.obj.len; i++) {
-    lua_createtable(L, 2, 0);
-    mh_lua_push_nested(L, v->u.obj.items[i].key);
-    lua_rawseti(L, -2, 1);
-    mh_lua_push_nested(L, v->u.obj.items[i].val);
-    lua_rawseti(L, -2, 2);
-    lua_rawseti(L, -2, (lua_Integer)i + 1);
-  }
-  push_array_mt(L);
-  lua_setmetatable(L, -2);
-}
-
-/* A Set's values, or a typed array's numbers, as a marked list. */
-static void push_list(lua_State *L, const mh_value *v) {
-  size_t n = v->type == MH_V_BYTES ? v->u.bytes.len : v->u.arr.len;
+/* A typed array's numbers, as a marked list. */
+static void push_numbers(lua_State *L, const mh_value *v) {
+  size_t n = v->u.bytes.len;
   lua_createtable(L, (int)n, 0);
   for (size_t i = 0; i < n; i++) {
-    if (v->type == MH_V_BYTES)
-      push_number(L, v->u.bytes.items[i]);
-    else
-      mh_lua_push_nested(L, v->u.arr.items[i]);
+    push_number(L, v->u.bytes.items[i]);
     lua_rawseti(L, -2, (lua_Integer)i + 1);
   }
-  push_array_mt(L);
+  mh_lua_push_array_mt(L);
   lua_setmetatable(L, -2);
 }
 
@@ -107,14 +88,6 @@ static int fill_special(lua_State *L, const mh_value *v) {
     lua_pushlstring(L, v->u.str.ptr, v->u.str.len);
     lua_setfield(L, -2, "value");
     return MH_LT_BIGINT;
-  case MH_V_MAP:
-    push_map_entries(L, v);
-    lua_setfield(L, -2, "entries");
-    return MH_LT_MAP;
-  case MH_V_SET:
-    push_list(L, v);
-    lua_setfield(L, -2, "values");
-    return MH_LT_SET;
   case MH_V_REGEXP:
     set_string_field(L, "source", v->u.re.source);
     set_string_field(L, "flags", v->u.re.flags);
@@ -125,7 +98,7 @@ static int fill_special(lua_State *L, const mh_value *v) {
     return MH_LT_ERROR;
   case MH_V_BYTES:
     set_string_field(L, "kind", v->u.bytes.kind);
-    push_list(L, v);
+    push_numbers(L, v);
     lua_setfield(L, -2, "values");
     return MH_LT_TYPED;
   default:
@@ -138,7 +111,7 @@ void mh_lua_push_special(lua_State *L, const mh_value *v) {
   lua_createtable(L, 0, 2);
   int t = fill_special(L, v);
   if (t < 0) luaL_error(L, "values of type %s are not supported by this host", mh_value_type_name(v->type));
-  push_type_mt(L, (mh_lua_type)t);
+  mh_lua_push_type_mt(L, (mh_lua_type)t);
   lua_setmetatable(L, -2);
 }
 

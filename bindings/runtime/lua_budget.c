@@ -1,6 +1,10 @@
-/* Bounded __gc finalizers (see lua_gc_guard.h).
+/* The budget of plugin states (see lua_budget.h).
  *
- * GCTM (lgc.c) calls a finalizer with allowhook = 0 on the collecting
+ * The count hook and the guarded library functions charge what the running
+ * call does (budget_charge); once over budget every instruction raises
+ * again, so a pcall in the handler cannot swallow the stop.
+ *
+ * Bounded __gc finalizers: GCTM (lgc.c) calls a finalizer with allowhook = 0 on the collecting
  * thread, so the count hook never fires there and a looping finalizer hangs
  * the host. A thread made by lua_newthread starts with allowhook = 1, and a
  * C function may lua_resume another thread even inside a finalizer (as
@@ -20,27 +24,67 @@
  * __gc of a metatable after that (the objects it already marked call it
  * unguarded until the next setmetatable with that metatable guards it
  * again), and finalizers written in C. */
-#include "lua_gc_guard.h"
+#include "runtime/lua_budget.h"
 
 #include <lauxlib.h>
 
 #include "core/log.h"
-#include "lua_engine.h"
+#include "runtime/lua_lib_guard.h"
+#include "runtime/lua_runtime.h"
 
 static int guarded_gc(lua_State *L);
 
-bool mh_lua_gc_over_budget(mh_engine *e) {
+/* The finalizers of this turn spent their budget. */
+static bool gc_over_budget(mh_engine *e) {
   const mh_config *cfg = e->host->cfg;
   uint64_t ns = e->gc.used_ns + (e->gc.depth > 0 ? uv_hrtime() - e->gc.started : 0);
   return e->gc.instructions > cfg->lua.instruction_budget || ns / 1000000 > cfg->lua.max_run_ms;
 }
 
-void mh_lua_gc_charge(lua_State *L, mh_engine *e, uint64_t cost) {
+/* The charge while e->gc.depth > 0: adds cost, raises once over budget. */
+static void gc_charge(lua_State *L, mh_engine *e, uint64_t cost) {
   e->gc.instructions += cost;
-  if (!mh_lua_gc_over_budget(e)) return;
+  if (!gc_over_budget(e)) return;
   /* From now on every instruction raises, so a pcall cannot swallow the stop. */
   lua_sethook(L, mh_lua_budget_hook, LUA_MASKCOUNT, 1);
   luaL_error(L, "stopped: a __gc finalizer ran past its budget");
+}
+
+/* What the count hook and the guarded library functions (lua_lib_guard.h)
+ * charge: the running finalizer's or the running call's work. */
+static void budget_charge(lua_State *L, uint64_t cost) {
+  mh_engine *e = mh_lua_engine_of(L);
+  /* Only a finalizer's coroutine runs Lua while one is running. */
+  if (e->gc.depth > 0) {
+    gc_charge(L, e, cost);
+    return;
+  }
+  mh_lua_call *call = e->running;
+  if (!call) return;
+  if (!call->killed) {
+    call->instructions += cost;
+    bool over_count = call->instructions > e->host->cfg->lua.instruction_budget;
+    /* Wall time since this resume began: the loop serves nobody meanwhile. */
+    bool over_time = (uv_hrtime() - e->resumed_at) / 1000000 > e->host->cfg->lua.max_run_ms;
+    if (!over_count && !over_time) return;
+    call->killed = true;
+    call->killed_by_time = over_time && !over_count;
+  }
+  lua_sethook(L, mh_lua_budget_hook, LUA_MASKCOUNT, 1);
+  luaL_error(L, "stopped: the call ran past its budget");
+}
+
+static bool budget_stopping(lua_State *L) {
+  mh_engine *e = mh_lua_engine_of(L);
+  if (e->gc.depth > 0) return gc_over_budget(e);
+  return e->running && e->running->killed;
+}
+
+static const mh_lua_meter budget_meter = {budget_charge, budget_stopping};
+
+void mh_lua_budget_hook(lua_State *L, lua_Debug *ar) {
+  (void)ar;
+  budget_charge(L, MH_LUA_HOOK_EVERY);
 }
 
 /* Logs what went wrong with the finalizer of guarded_gc's upvalue. co holds
@@ -57,10 +101,10 @@ static void report(mh_engine *e, lua_State *L, lua_State *co, int status) {
   } else {
     lua_pop(L, 1);
   }
-  const char *plugin = e->gen->plugin->name;
+  const char *plugin = mh_lua_state_name(e);
   if (status == LUA_YIELD) {
     mh_log_warn("plugin", "%s: a __gc finalizer (%s:%d) yielded; the rest of it does not run", plugin, src, line);
-  } else if (mh_lua_gc_over_budget(e)) {
+  } else if (gc_over_budget(e)) {
     if (e->gc.warned) return; /* one line per turn, not one per object */
     e->gc.warned = true;
     mh_log_warn("plugin",
@@ -68,12 +112,13 @@ static void report(mh_engine *e, lua_State *L, lua_State *co, int status) {
                 "and was %s; finalizers due before the host next waits for events are skipped",
                 plugin, src, line, co ? "stopped" : "skipped");
   } else {
-    /* Not lua_tostring on a number: converting allocates, and may raise. */
-    if (lua_type(co, -1) == LUA_TSTRING)
-      mh_log_warn("plugin", "%s: a __gc finalizer (%s:%d) failed: %s", plugin, src, line, lua_tostring(co, -1));
-    else
-      mh_log_warn("plugin", "%s: a __gc finalizer (%s:%d) failed (error object is a %s value)", plugin, src, line,
-                  luaL_typename(co, -1));
+    /* The door's text of the error (no metamethod runs), with the
+     * finalizer's traceback; the host's memory, as in the resume door. */
+    size_t limit = mh_lua_lift_cap(e);
+    mh_lua_push_failure(L, co, -1, 0);
+    mh_lua_restore_cap(e, limit);
+    mh_log_warn("plugin", "%s: a __gc finalizer (%s:%d) failed: %s", plugin, src, line, lua_tostring(L, -1));
+    lua_pop(L, 1);
   }
 }
 
@@ -87,7 +132,7 @@ static int guarded_gc(lua_State *L) {
     uint64_t turn = uv_now(e->host->loop);
     if (turn != b->turn) *b = (mh_lua_gc_budget){.turn = turn};
   }
-  if (mh_lua_gc_over_budget(e)) {
+  if (gc_over_budget(e)) {
     report(e, L, NULL, LUA_ERRRUN);
     return 0;
   }
@@ -151,7 +196,9 @@ static int gc_debug_setmetatable(lua_State *L) {
   return 1;
 }
 
-void mh_lua_gc_guard_install(lua_State *L) {
+void mh_lua_budget_install(lua_State *L) {
+  mh_lua_lib_guard_install(L, &budget_meter);
+  lua_sethook(L, mh_lua_budget_hook, LUA_MASKCOUNT, MH_LUA_HOOK_EVERY);
   lua_pushcfunction(L, gc_setmetatable);
   lua_setglobal(L, "setmetatable");
   if (lua_getglobal(L, "debug") == LUA_TTABLE) {

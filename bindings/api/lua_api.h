@@ -1,0 +1,17 @@
+/* The Lua modules plugins see (bindings/api/), which engine/lua_engine.c
+ * preloads into every plugin state. One file per module, each with one
+ * open function (luaopen style) and l_* functions. */
+#ifndef MH_LUA_API_H
+#define MH_LUA_API_H
+#include "runtime/lua_runtime.h"
+
+/* moonhost.core, the C half of the plugin API (lua_core.c). */
+int mh_luaopen_core(lua_State *L);
+/* moonhost.project: ctx.watch, ctx.dev_server, ctx.mesh.on (lua_project.c). */
+int mh_luaopen_project(lua_State *L);
+/* Closes every watch and listener a generation holds (retire, destroy). */
+void mh_lua_watches_stop(mh_engine *e);
+/* moonhost.call: caller(), on_cancel() and dispatch() (lua_callinfo.c). */
+int mh_luaopen_call(lua_State *L);
+
+#endif

@@ -1,0 +1,44 @@
+/* mh_value <-> Lua (lua_value.c; the JavaScript types in lua_types.c): the
+ * lowest layer of bindings/, used by every state that converts values. */
+#ifndef MH_LUA_VALUE_H
+#define MH_LUA_VALUE_H
+#include <lauxlib.h>
+#include <lua.h>
+#include <stddef.h>
+
+#include "call/host.h"
+#include "core/error.h"
+#include "core/value.h"
+
+/* What conversion needs of the state it runs in. It is the first member of
+ * the state's mh_engine (runtime/lua_runtime.h), whose address the state's
+ * extra space holds, so this layer reads it without knowing the engine. */
+typedef struct mh_lua_values {
+  int array_mt_ref; /* metatable that marks a table as a JSON array */
+  /* Bytes a value converted from this state may take as mh_values (0: no
+   * limit): shared subtables are copied for every use, so a small table
+   * can stand for an exponentially large value. */
+  size_t limit;
+  mh_host *host; /* lua.max_run_ms bounds a limited conversion */
+} mh_lua_values;
+
+static inline mh_lua_values *mh_lua_values_of(lua_State *L) { return *(void **)lua_getextraspace(L); }
+
+/* Sentinels pushed for JavaScript null and undefined inside containers. */
+#define MH_LUA_NULL NULL
+extern char mh_lua_undefined_tag;
+#define MH_LUA_UNDEFINED ((void *)&mh_lua_undefined_tag)
+
+/* Pushes v; nested null/undefined become the sentinels, top-level ones nil. */
+void mh_lua_push_value(lua_State *L, const mh_value *v);
+void mh_lua_push_nested(lua_State *L, const mh_value *v);
+/* Converts the value at idx; NULL and *err (message with the path) on failure. */
+mh_value *mh_lua_to_value(lua_State *L, int idx, int max_depth, char **err);
+/* The arguments at [first, top] as an ARRAY (nil: null), each at most
+ * limits.json_max_depth deep; a Lua error "WHAT: argument N cannot be sent:
+ * why" (without "WHAT: " when what is NULL) when one cannot be sent. */
+mh_value *mh_lua_args(lua_State *L, int first, const char *what);
+/* Pushes an error as a table {code=, message=, name=, data=} with a __tostring. */
+void mh_lua_push_error(lua_State *L, const mh_error *err);
+
+#endif
