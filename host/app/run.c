@@ -217,7 +217,9 @@ static void start_serving(run_state *r) {
   mh_hotreload_start(h);
   mh_links_start(h);
   if (r->opts->child_argv) {
-    h->devserver = mh_devserver_start(h->loop, r->opts->child_argv, h->cfg->root, on_child_exit, r);
+    /* Started after the bind, so it is told the port really bound (--listen 127.0.0.1:0). */
+    mh_devserver_link link = {.address = mh_server_address(h->server), .port = mh_server_port(h->server), .token = h->token};
+    h->devserver = mh_devserver_start_linked(h->loop, r->opts->child_argv, h->cfg->root, &link, on_child_exit, r);
     if (!h->devserver) begin_shutdown(r, 127, "the dev server did not start");
   }
 }
