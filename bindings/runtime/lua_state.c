@@ -77,6 +77,33 @@ void mh_lua_unref(lua_State *L, int ref) {
   mh_lua_engine_of(L)->nrefs--;
 }
 
+/* Registry field of the table handler reference -> function name. */
+#define HANDLER_NAMES "moonhost.handler_names"
+
+void mh_lua_handler_name_set(lua_State *L, int idx, const char *name) {
+  idx = lua_absindex(L, idx);
+  if (luaL_getsubtable(L, LUA_REGISTRYINDEX, HANDLER_NAMES) == 0) { /* new: make its keys weak */
+    lua_createtable(L, 0, 1);
+    lua_pushliteral(L, "k");
+    lua_setfield(L, -2, "__mode");
+    lua_setmetatable(L, -2);
+  }
+  lua_pushvalue(L, idx);
+  lua_pushstring(L, name);
+  lua_rawset(L, -3);
+  lua_pop(L, 1);
+}
+
+const char *mh_lua_handler_name(lua_State *L, int handler) {
+  const char *name = NULL;
+  int top = lua_gettop(L);
+  if (lua_getfield(L, LUA_REGISTRYINDEX, HANDLER_NAMES) == LUA_TTABLE &&
+      lua_rawgeti(L, LUA_REGISTRYINDEX, handler) == LUA_TFUNCTION && lua_rawget(L, -2) == LUA_TSTRING)
+    name = lua_tostring(L, -1); /* the table keeps it while the function lives */
+  lua_settop(L, top);
+  return name;
+}
+
 mh_engine *mh_lua_state_new(mh_host *host, size_t mem_limit) {
   mh_engine *e = calloc(1, sizeof *e);
   if (!e) return NULL;

@@ -56,6 +56,7 @@ local KEYS = {
 
 local error_mt = {
   __name = 'moonhost.error',
+  __moonhost_answer = true, -- what the plugin meant to answer: logged at debug, no traceback
   __tostring = function(e) return string.format('%s (%s)', tostring(e.message), tostring(e.code)) end,
 }
 

@@ -265,6 +265,18 @@ function S.check(node, v, path, types)
   return p .. ': expected ' .. expected .. ', got ' .. got, { path = p, expected = expected, got = got }
 end
 
+-- The caller sent the wrong arguments: an answer, not a fault of the
+-- plugin, so the host logs it at debug without a traceback.
+local bad_request_mt = {
+  __name = 'moonhost.bad_request',
+  __moonhost_answer = true,
+  __tostring = function(e) return e.message .. ' (bad_request)' end,
+}
+
+local function bad_request(message, data)
+  return setmetatable({ code = 'bad_request', message = message, data = data }, bad_request_mt)
+end
+
 --- A function(...) that returns nil when the arguments match the nodes, or
 -- a bad_request error table naming the first mismatch.
 function S.args_checker(nodes, types)
@@ -275,12 +287,12 @@ function S.args_checker(nodes, types)
     local given = select('#', ...)
     for i = 1, n do
       local msg, data = S.check(nodes[i], (select(i, ...)), paths[i], types)
-      if msg then return { code = 'bad_request', message = msg, data = data } end
+      if msg then return bad_request(msg, data) end
     end
     for i = n + 1, given do
       if (select(i, ...)) ~= nil then
-        return { code = 'bad_request', message = string.format('expected at most %d argument%s, got %d', n,
-          n == 1 and '' or 's', given), data = { expected = n, got = given } }
+        return bad_request(string.format('expected at most %d argument%s, got %d', n, n == 1 and '' or 's', given),
+          { expected = n, got = given })
       end
     end
   end
