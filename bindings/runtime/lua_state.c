@@ -124,6 +124,14 @@ mh_engine *mh_lua_state_new(mh_host *host, size_t mem_limit) {
   lua_pushliteral(e->L, "array");
   lua_setfield(e->L, -2, "__name");
   e->values.array_mt_ref = mh_lua_ref(e->L);
+  /* The key order of objects pushed into the state (value/lua_key_order.c):
+   * weak keys, so an entry goes with its table. */
+  lua_newtable(e->L);
+  lua_createtable(e->L, 0, 1);
+  lua_pushliteral(e->L, "k");
+  lua_setfield(e->L, -2, "__mode");
+  lua_setmetatable(e->L, -2);
+  e->values.key_order_ref = mh_lua_ref(e->L);
   add_embedded_searcher(e->L);
   return e;
 }
@@ -146,6 +154,7 @@ void mh_lua_state_free(mh_engine *e) {
   if (!e) return;
   while (e->nspare > 0) mh_lua_unref(e->L, e->spare[--e->nspare].ref);
   mh_lua_unref(e->L, e->values.array_mt_ref);
+  mh_lua_unref(e->L, e->values.key_order_ref);
   check_refs(e);
   lua_close(e->L);
   free(e);
