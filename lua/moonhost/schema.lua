@@ -2,7 +2,7 @@
 -- plugin's `types` (docs/plugins.md "Typed functions").
 --
 --   'string' 'number' 'integer' 'boolean' 'null' 'any' 'unknown' 'void'
---   'object' 'array' 'Date' 'BigInt' 'Map' 'Set' 'RegExp'
+--   'object' 'array' 'Date' 'BigInt' 'Map' 'Set' 'RegExp' 'URL'
 --   'T[]' (array of T)   'A|B' (either)   '"add"' (a literal)   '(A|B)[]'
 --   'T?' (may be absent or null)   'Module' (a name from the plugin's types)
 --   { id = 'string', ['deps?'] = 'string[]' }   (an object; extra keys allowed)
@@ -16,7 +16,7 @@ local S = {}
 local PRIMS = {
   string = 'string', number = 'number', integer = 'number', boolean = 'boolean', null = 'null',
   any = 'any', unknown = 'unknown', void = 'void', object = 'Record<string, any>', array = 'any[]',
-  Date = 'Date', BigInt = 'bigint', Map = 'Map<any, any>', Set = 'Set<any>', RegExp = 'RegExp',
+  Date = 'Date', BigInt = 'bigint', Map = 'Map<any, any>', Set = 'Set<any>', RegExp = 'RegExp', URL = 'URL',
 }
 S.primitives = PRIMS
 
@@ -143,6 +143,7 @@ local array_mt = getmetatable(moonhost.array({}))
 local NULL, UNDEFINED = moonhost.null, moonhost.undefined
 local JS_TYPES = {
   Date = moonhost.Date, BigInt = moonhost.BigInt, Map = moonhost.Map, Set = moonhost.Set, RegExp = moonhost.RegExp,
+  URL = moonhost.URL,
 }
 
 -- Decoded JSON arrays carry the array marker; plain Lua tables (a spec
