@@ -70,48 +70,57 @@ static bool key_is(const mh_pair *p, const char *k, uint32_t len) {
   return key->u.str.len == len && (len == 0 || (key->u.str.ptr[0] == k[0] && memcmp(key->u.str.ptr, k, len) == 0));
 }
 
-/* The pair (index into pairs) with key k not taken yet, or -1. Pairs are
- * sorted when there are more than MH_ORDER_SMALL. */
-static ptrdiff_t find_pair(const mh_pair *pairs, size_t n, const bool *taken, const char *k, uint32_t len) {
-  if (n <= MH_ORDER_SMALL) {
-    for (size_t j = 0; j < n; j++)
-      if (!taken[j] && key_is(&pairs[j], k, len)) return (ptrdiff_t)j;
-    return -1;
-  }
-  mh_value key = {.type = MH_V_STRING, .u.str = {(char *)k, len}};
-  mh_pair probe = {.key = &key};
-  const mh_pair *hit = bsearch(&probe, pairs, n, sizeof *pairs, compare_keys);
-  return hit && !taken[hit - pairs] ? hit - pairs : -1;
+/* Reads the key at *at of a key list of size bytes; false at its end. */
+static bool next_key(const char *list, size_t size, size_t *at, const char **k, uint32_t *len) {
+  if (*at + sizeof *len > size) return false;
+  memcpy(len, list + *at, sizeof *len);
+  *k = list + *at + sizeof *len;
+  *at += sizeof *len + *len;
+  return true;
 }
 
-/* Puts pairs in the order of the key list (size bytes at list), the
- * others after it sorted. */
-static int reorder(mh_pair *pairs, size_t n, const char *list, size_t size) {
-  mh_pair small_out[MH_ORDER_SMALL];
-  bool small_taken[MH_ORDER_SMALL] = {false};
-  bool large = n > MH_ORDER_SMALL;
-  mh_pair *out = large ? malloc(n * sizeof *out) : small_out;
-  bool *taken = large ? calloc(n, sizeof *taken) : small_taken;
+/* A few pairs: each listed key is swapped into the next place, found
+ * among the pairs not placed yet (a removed or repeated key finds none). */
+static void reorder_small(mh_pair *pairs, size_t n, const char *list, size_t size) {
+  size_t placed = 0, at = 0;
+  const char *k;
+  uint32_t len;
+  while (placed < n && next_key(list, size, &at, &k, &len)) {
+    for (size_t j = placed; j < n; j++) {
+      if (!key_is(&pairs[j], k, len)) continue;
+      mh_pair p = pairs[j];
+      pairs[j] = pairs[placed];
+      pairs[placed++] = p;
+      break;
+    }
+  }
+  sort_pairs(pairs + placed, n - placed);
+}
+
+/* Many pairs: sorted, each listed key found by binary search. */
+static int reorder_large(mh_pair *pairs, size_t n, const char *list, size_t size) {
+  mh_pair *out = malloc(n * sizeof *out);
+  bool *taken = calloc(n, sizeof *taken);
   if (!out || !taken) {
-    if (large) free(out), free(taken);
+    free(out);
+    free(taken);
     return -1;
   }
-  if (large) sort_pairs(pairs, n);
-  size_t k = 0;
-  for (size_t at = 0; at + sizeof(uint32_t) <= size && k < n;) {
-    uint32_t len;
-    memcpy(&len, list + at, sizeof len);
-    at += sizeof len;
-    ptrdiff_t j = find_pair(pairs, n, taken, list + at, len); /* -1: removed, or a repeated key */
-    at += len;
-    if (j >= 0) taken[j] = true, out[k++] = pairs[j];
+  sort_pairs(pairs, n);
+  size_t k = 0, at = 0;
+  const char *key;
+  uint32_t len;
+  while (k < n && next_key(list, size, &at, &key, &len)) {
+    mh_value kv = {.type = MH_V_STRING, .u.str = {(char *)key, len}};
+    mh_pair probe = {.key = &kv};
+    const mh_pair *hit = bsearch(&probe, pairs, n, sizeof *pairs, compare_keys);
+    if (hit && !taken[hit - pairs]) taken[hit - pairs] = true, out[k++] = *hit;
   }
-  size_t first_other = k;
-  for (size_t j = 0; j < n; j++)
+  for (size_t j = 0; j < n; j++) /* the others, still sorted */
     if (!taken[j]) out[k++] = pairs[j];
-  if (!large) sort_pairs(out + first_other, n - first_other); /* a large one's are sorted already */
   memcpy(pairs, out, n * sizeof *pairs);
-  if (large) free(out), free(taken);
+  free(out);
+  free(taken);
   return 0;
 }
 
@@ -122,10 +131,12 @@ int mh_lua_key_order_apply(lua_State *L, int idx, mh_value *obj) {
   lua_rawgeti(L, LUA_REGISTRYINDEX, mh_lua_values_of(L)->key_order_ref);
   lua_pushvalue(L, idx);
   int rc = 0;
-  if (lua_rawget(L, -2) == LUA_TUSERDATA)
-    rc = reorder(obj->u.obj.items, n, lua_touserdata(L, -1), lua_rawlen(L, -1));
-  else
+  if (lua_rawget(L, -2) != LUA_TUSERDATA)
     sort_pairs(obj->u.obj.items, n);
+  else if (n <= MH_ORDER_SMALL)
+    reorder_small(obj->u.obj.items, n, lua_touserdata(L, -1), lua_rawlen(L, -1));
+  else
+    rc = reorder_large(obj->u.obj.items, n, lua_touserdata(L, -1), lua_rawlen(L, -1));
   lua_pop(L, 2);
   return rc;
 }

@@ -56,6 +56,10 @@ async function checkAll(call) {
   assert.deepEqual(Object.keys(built), BUILT)
   assert.deepEqual(Object.keys(built.beta), ['x', 'y'])
   assert.deepEqual(Object.keys(await call('shape:copy', { b: 1, c: 2, a: 3 })), ['a', 'b', 'c'])
+  // more keys than the host matches pairwise (16): the sorted path
+  const big = Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`k${(i * 7919) % 40}`, i]))
+  assertShape(await call('shape:echo', { ...big, n: 0, s: 's' }), { ...big, n: 0, s: 's' })
+  assertShape(await call('shape:edit', { s: 'x', ...big, n: 0 }), { s: 'changed', ...big, alpha: 2, zeta: 1 })
   await call('shape:keep', { later: 1, earlier: 2 })
   assertShape(await call('shape:kept'), { later: 1, earlier: 2 })
 }
