@@ -49,6 +49,7 @@ static int l_register(lua_State *L) {
   lua_pop(L, 2);
   lua_getfield(L, 1, "handler");
   luaL_checktype(L, -1, LUA_TFUNCTION);
+  mh_lua_handler_name_set(L, -1, name); /* for its log lines */
   spec.handler = mh_lua_ref(L);
   mh_error *err = NULL;
   if (mh_gen_register(e->gen, &spec, &err)) {
