@@ -1,0 +1,203 @@
+// Scale-out on NATS: hosts that share a nats-server (started here on a
+// loopback port) form one mesh. Peers of every host appear in every
+// directory; relayed calls, events, timeouts and cancels cross hosts with
+// the caller's signed identity; a killed host's peers leave the others
+// within 2 s; NATS stopped and restarted: hosts keep serving their own
+// clients, log the outage once, and the directory heals.
+import test from 'node:test'
+import assert from 'node:assert/strict'
+import { writeTree, startHost } from './lib/host.mjs'
+import { deferred, rejectionOf, runMoonhost, testConfigSource } from './lib/util.mjs'
+import { ANNOUNCE, RELAY, RELAY_EVENT, VERIFY, meshPeer as peer } from './lib/mesh.mjs'
+import { startNats } from './lib/nats.mjs'
+
+const DIRECTORY = 'devtoolskit:internal:peer:directory'
+
+/** conf.d for host `name` in the cluster at `url`; `nats` adds to the nats table. */
+function clusterConfig(name, url, nats = '', mesh = "key = 'shared-key'") {
+  return writeTree({
+    '00-test.lua': testConfigSource(),
+    '10-cluster.lua': `return { mesh = { host_id = '${name}', ${mesh} }, nats = { url = '${url}' ${nats} } }`,
+  })
+}
+
+/** A host in the cluster, connected to NATS (its log says so), stopped when t ends. */
+async function clusterHost(t, name, nats, extra = '') {
+  const h = await startHost({ config: clusterConfig(name, nats.url, extra), plugins: '/nonexistent' })
+  t.after(() => h.stop())
+  await h.waitForLog(/NATS: connected to nats:\/\/127\.0\.0\.1:\d+ as host /)
+  return h
+}
+
+/** Resolves with what p resolves to, or rejects once ms have passed (naming what). */
+function within(ms, p, what) {
+  let timer
+  const late = new Promise((_, rej) => (timer = setTimeout(() => rej(new Error(`${what}: not within ${ms} ms`)), ms)))
+  return Promise.race([p, late]).finally(() => clearTimeout(timer))
+}
+
+/** The delta that shows the peer of `role` added, seen already or still to come. */
+const added = (p, role) => p.delta((d) => d.kind === 'added' && d.peer.role === role).then((d) => d.peer)
+const removed = (p, role) => p.delta((d) => d.kind === 'removed' && d.peer.role === role).then((d) => d.peer)
+
+test('three hosts through NATS: every directory shows every peer and where it is; calls, events, timeouts and cancels cross hosts with a verifiable identity', { timeout: 60000 }, async (t) => {
+  const nats = await startNats(t)
+  const [h1, h2, h3] = [await clusterHost(t, 'h1', nats), await clusterHost(t, 'h2', nats), await clusterHost(t, 'h3', nats)]
+  const slowStarted = deferred()
+  const a = await peer(h1, { 'a:hello': (who) => `hello ${who} from h1` })
+  await a.rpc[ANNOUNCE]({ role: 'devtools', meta: { tab: 1 } })
+  const b = await peer(h2, {
+    'b:ping': (x) => `pong ${x} from h2`,
+    'b:slow': () => {
+      slowStarted.resolve()
+      return new Promise(() => {})
+    },
+  })
+  await b.rpc[ANNOUNCE]({ role: 'iframe', meta: { side: 'h2' } })
+  const c = await peer(h3, { 'c:double': (n) => n * 2 })
+  const cInfo = await c.rpc[ANNOUNCE]({ role: 'worker' })
+
+  // Convergence: each peer learns the two on the other hosts, named HOST/ID.
+  const [iframe, worker] = [await added(a, 'iframe'), await added(a, 'worker')]
+  assert.deepEqual([iframe.host, iframe.meta, worker.host], ['h2', { side: 'h2' }, 'h3'])
+  assert.match(iframe.id, /^h2\//)
+  assert.equal((await added(b, 'worker')).host, 'h3')
+  // c may have had a in the directory its announce answered with, or meets it as a delta
+  const aFromC = cInfo.directory.find((p) => p.role === 'devtools') ?? (await added(c, 'devtools'))
+  assert.equal(aFromC.host, 'h1')
+  const dir = await a.rpc[DIRECTORY]()
+  assert.deepEqual(dir.map((p) => `${p.role}@${p.host}`).sort(), ['devtools@h1', 'iframe@h2', 'worker@h3'])
+
+  // Calls, by role and by id, in every direction.
+  assert.equal(await a.rpc[RELAY]({ to: 'iframe', method: 'b:ping', args: [1] }), 'pong 1 from h2')
+  assert.equal(await a.rpc[RELAY]({ to: worker.id, method: 'c:double', args: [21] }), 42)
+  assert.equal(await c.rpc[RELAY]({ to: aFromC.id, method: 'a:hello', args: ['c'] }), 'hello c from h1')
+
+  // The target sees the first caller's identity, signed by h1, and h2 verifies it with the shared mesh.key.
+  const seen = deferred()
+  b.ws.on('message', (d) => {
+    const msg = JSON.parse(d.toString())
+    if (msg.m === 'b:ping' && msg.x?.from?.host === 'h1') seen.resolve(msg.x)
+    if (msg.m === 'b:note') seen.resolve({ note: msg.a, x: msg.x })
+  })
+  await a.rpc[RELAY]({ to: 'iframe', method: 'b:ping', args: [2] })
+  const x = await seen.promise
+  assert.deepEqual([x.from.role, x.from.host, x.from.meta], ['devtools', 'h1', { tab: 1 }])
+  assert.deepEqual(await b.rpc[VERIFY](x), { valid: true })
+  assert.deepEqual(await b.rpc[VERIFY]({ ...x, from: { ...x.from, role: 'admin' } }), { valid: false })
+
+  // An event crosses too, with its identity.
+  const note = deferred()
+  b.ws.on('message', (d) => {
+    const msg = JSON.parse(d.toString())
+    if (msg.m === 'b:note') note.resolve(msg)
+  })
+  assert.equal(await a.rpc[RELAY_EVENT]({ to: 'iframe', method: 'b:note', args: ['hi'] }), 1)
+  const ev = await note.promise
+  assert.deepEqual([ev.a, ev.x.from.host], [['hi'], 'h1'])
+
+  // Our timeouts and cancels hold across hosts: the target gets the cancel.
+  const timedOut = await rejectionOf(a.rpc[RELAY]({ to: 'iframe', method: 'b:slow', args: [], timeout: 100 }))
+  assert.equal(timedOut.code, 'rpc_timeout')
+  const cancelSeen = deferred()
+  b.ws.on('message', (d) => {
+    if (JSON.parse(d.toString()).t === 'c') cancelSeen.resolve()
+  })
+  const raw = await h1.rawSocket()
+  const reply = new Promise((r) => raw.on('message', (d) => r(JSON.parse(d.toString()))))
+  raw.send(JSON.stringify({ t: 'q', i: 'relay-1', m: RELAY, a: [{ to: iframe.id, method: 'b:slow', args: [] }] }))
+  await slowStarted.promise
+  raw.send(JSON.stringify({ t: 'c', i: 'relay-1' }))
+  assert.deepEqual([(await reply).i, (await reply).e?.code], ['relay-1', 'rpc_cancelled'])
+  await cancelSeen.promise
+})
+
+test('a host killed with SIGKILL: its peers leave the other hosts\' directories within 2 s', { timeout: 60000 }, async (t) => {
+  const nats = await startNats(t)
+  const h1 = await clusterHost(t, 'h1', nats)
+  const h2 = await clusterHost(t, 'h2', nats)
+  const a = await peer(h1)
+  await a.rpc[ANNOUNCE]({ role: 'devtools' })
+  const b = await peer(h2, { 'b:ping': () => 'pong' })
+  await b.rpc[ANNOUNCE]({ role: 'iframe' })
+  await added(a, 'iframe')
+  assert.equal(await a.rpc[RELAY]({ to: 'iframe', method: 'b:ping', args: [] }), 'pong')
+
+  const killedAt = Date.now()
+  h2.child.kill('SIGKILL')
+  const gone = await within(2000, removed(a, 'iframe'), 'h2\'s peer removed from h1')
+  assert.equal(gone.host, 'h2')
+  const tookMs = Date.now() - killedAt
+  assert.ok(tookMs < 2000, `removed after ${tookMs} ms`)
+  await h1.waitForLog(/NATS: host h2 left the cluster \(no heartbeat\)/)
+  assert.deepEqual((await a.rpc[DIRECTORY]()).map((p) => p.host), ['h1'])
+  assert.equal((await rejectionOf(a.rpc[RELAY]({ to: 'iframe', method: 'b:ping', args: [] }))).code, 'not_found')
+})
+
+test('NATS stopped and restarted: hosts keep serving their own clients, log the outage once, and the directory heals', { timeout: 60000 }, async (t) => {
+  const nats = await startNats(t)
+  const h1 = await clusterHost(t, 'h1', nats)
+  const h2 = await clusterHost(t, 'h2', nats)
+  const a = await peer(h1)
+  await a.rpc[ANNOUNCE]({ role: 'devtools' })
+  const local = await peer(h1, { 'l:echo': (x) => x, 'l:never': () => new Promise(() => {}) })
+  await local.rpc[ANNOUNCE]({ role: 'local' })
+  const b = await peer(h2, { 'b:ping': () => 'pong' })
+  await b.rpc[ANNOUNCE]({ role: 'iframe' })
+  await added(a, 'iframe')
+
+  await nats.stop()
+  await removed(a, 'iframe') // h1 cannot reach h2 any more
+  await removed(b, 'devtools')
+  // Local calls go on, with their timeouts; meanwhile the hosts retry NATS (with backoff) and stay quiet.
+  assert.equal(await a.rpc[RELAY]({ to: 'local', method: 'l:echo', args: ['still here'] }), 'still here')
+  const timedOut = await rejectionOf(a.rpc[RELAY]({ to: 'local', method: 'l:never', args: [], timeout: 1500 }))
+  assert.equal(timedOut.code, 'rpc_timeout')
+  assert.deepEqual((await a.rpc[DIRECTORY]()).map((p) => p.role).sort(), ['devtools', 'local'])
+
+  await nats.start()
+  await h1.waitForLog(/NATS: back at nats:\/\/127\.0\.0\.1:\d+ as host h1/)
+  await h2.waitForLog(/NATS: back at nats:\/\/127\.0\.0\.1:\d+ as host h2/)
+  const iframe = await added(a, 'iframe')
+  assert.equal(iframe.host, 'h2')
+  assert.equal(await a.rpc[RELAY]({ to: 'iframe', method: 'b:ping', args: [] }), 'pong')
+  assert.equal((await added(b, 'local')).host, 'h1')
+  for (const h of [h1, h2]) {
+    assert.equal(h.log.match(/NATS at nats:\/\/127\.0\.0\.1:\d+ lost/g)?.length, 1, h.log)
+  }
+})
+
+test('NATS credentials: a token or a user and password log in, never reach the log, nor do credentials in nats.url', { timeout: 60000 }, async (t) => {
+  const secret = 's3cret-token-value'
+  const withToken = await startNats(t, ['--auth', secret])
+  const h1 = await clusterHost(t, 'h1', withToken, `, token = '${secret}'`)
+  assert.ok(!h1.log.includes(secret), 'the token is not logged')
+
+  const withUser = await startNats(t, ['--user', 'moon', '--pass', 'pa55-word-value'])
+  const h2 = await clusterHost(t, 'h2', withUser, ", user = 'moon', password = 'pa55-word-value'")
+  assert.ok(!h2.log.includes('pa55-word-value'), 'the password is not logged')
+
+  // Credentials in the URL are cut out of the log too (this password is wrong: the host serves alone, retrying).
+  const url = withUser.url.replace('nats://', 'nats://moon:wrong-pass-value@')
+  const h3 = await startHost({ config: clusterConfig('h3', url), plugins: '/nonexistent' })
+  t.after(() => h3.stop())
+  await h3.waitForLog(/NATS (at|: cannot connect to) nats:\/\/\*\*\*@127\.0\.0\.1:\d+/)
+  assert.ok(!h3.log.includes('wrong-pass-value'), h3.log)
+})
+
+test('a bad nats section stops the start with exit 2 and the reason', { timeout: 30000 }, async () => {
+  const cases = [
+    [clusterConfig('h1', 'nats://127.0.0.1:4222', '', "key = ''"), /nats\.url is set but mesh\.key is empty/],
+    [clusterConfig('h1', 'nats://127.0.0.1:4222', ", token = 't', user = 'u', password = 'p'"), /give one way to log in/],
+    [clusterConfig('h1', 'nats://127.0.0.1:4222', ", user = 'u'"), /nats\.user and nats\.password go together/],
+    [clusterConfig('h1', 'nats://127.0.0.1:4222', ", subject_prefix = 'a..b'"), /nats\.subject_prefix: expected NATS subject tokens/],
+    [clusterConfig('h1', 'nats://127.0.0.1:4222', ", subject_prefix = 'moon.*'"), /nats\.subject_prefix: expected NATS subject tokens/],
+    [clusterConfig('h1', 'nats://127.0.0.1:4222', ', heartbeat_ms = 10'), /nats\.heartbeat_ms/],
+  ]
+  for (const [config, why] of cases) {
+    const run = await runMoonhost(['run', '--listen', '127.0.0.1:0', '--plugins', '/nonexistent', '--config', config])
+    assert.equal(run.code, 2, run.stderr)
+    assert.match(run.stderr, why)
+    assert.doesNotMatch(run.stderr, /listening on/)
+  }
+})
