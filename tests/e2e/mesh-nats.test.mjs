@@ -6,7 +6,7 @@
 // clients, log the outage once, and the directory heals.
 import test from 'node:test'
 import assert from 'node:assert/strict'
-import { writeTree, startHost } from './lib/host.mjs'
+import { writeTree, startHost, fixtures } from './lib/host.mjs'
 import { deferred, rejectionOf, runMoonhost, testConfigSource } from './lib/util.mjs'
 import { ANNOUNCE, RELAY, RELAY_EVENT, VERIFY, meshPeer as peer } from './lib/mesh.mjs'
 import { startNats } from './lib/nats.mjs'
@@ -22,8 +22,8 @@ function clusterConfig(name, url, nats = '', mesh = "key = 'shared-key'") {
 }
 
 /** A host in the cluster, connected to NATS (its log says so), stopped when t ends. */
-async function clusterHost(t, name, nats, extra = '') {
-  const h = await startHost({ config: clusterConfig(name, nats.url, extra), plugins: '/nonexistent' })
+async function clusterHost(t, name, nats, extra = '', plugins = '/nonexistent') {
+  const h = await startHost({ config: clusterConfig(name, nats.url, extra), plugins })
   t.after(() => h.stop())
   await h.waitForLog(/NATS: connected to nats:\/\/127\.0\.0\.1:\d+ as host /)
   return h
@@ -110,6 +110,19 @@ test('three hosts through NATS: every directory shows every peer and where it is
   raw.send(JSON.stringify({ t: 'c', i: 'relay-1' }))
   assert.deepEqual([(await reply).i, (await reply).e?.code], ['relay-1', 'rpc_cancelled'])
   await cancelSeen.promise
+})
+
+test('the other hosts are no clients of a plugin: ctx.rpc.clients, broadcast and broadcast_call reach this host\'s own', { timeout: 60000 }, async (t) => {
+  const nats = await startNats(t)
+  const plugins = `${fixtures}/plugins`
+  const h1 = await clusterHost(t, 'h1', nats, '', plugins)
+  const h2 = await clusterHost(t, 'h2', nats, '', plugins)
+  await h1.waitForLog(/NATS: host h2 joined the cluster/)
+  await h2.waitForLog(/NATS: host h1 joined the cluster/)
+  const c = await h1.connect({ 'c:x': () => 'mine' })
+  assert.equal((await c.rpc['clients:list']()).length, 1)
+  assert.equal(await c.rpc['clients:shout']('c:unknown', 1), 1)
+  assert.deepEqual((await c.rpc['clients:gather']('c:x', [], {})).map((r) => r.value), ['mine'])
 })
 
 test('a host killed with SIGKILL: its peers leave the other hosts\' directories within 2 s', { timeout: 60000 }, async (t) => {
