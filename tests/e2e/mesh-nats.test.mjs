@@ -1,6 +1,6 @@
 // Scale-out on NATS: hosts that share a nats-server (started here on a
 // loopback port) form one mesh. Peers of every host appear in every
-// directory; relayed calls, events, timeouts and cancels cross hosts with
+// directory; relayed calls, make, events, timeouts and cancels cross hosts with
 // the caller's signed identity; a killed host's peers leave the others
 // within 2 s; NATS stopped and restarted: hosts keep serving their own
 // clients, log the outage once, and the directory heals.
@@ -8,7 +8,7 @@ import test from 'node:test'
 import assert from 'node:assert/strict'
 import { writeTree, startHost, fixtures } from './lib/host.mjs'
 import { deferred, rejectionOf, runMoonhost, testConfigSource } from './lib/util.mjs'
-import { ANNOUNCE, RELAY, RELAY_EVENT, VERIFY, meshPeer as peer } from './lib/mesh.mjs'
+import { ANNOUNCE, MAKE, RELAY, RELAY_EVENT, VERIFY, meshPeer as peer } from './lib/mesh.mjs'
 import { startNats } from './lib/nats.mjs'
 
 const DIRECTORY = 'devtoolskit:internal:peer:directory'
@@ -40,7 +40,7 @@ function within(ms, p, what) {
 const added = (p, role) => p.delta((d) => d.kind === 'added' && d.peer.role === role).then((d) => d.peer)
 const removed = (p, role) => p.delta((d) => d.kind === 'removed' && d.peer.role === role).then((d) => d.peer)
 
-test('three hosts through NATS: every directory shows every peer and where it is; calls, events, timeouts and cancels cross hosts with a verifiable identity', { timeout: 60000 }, async (t) => {
+test('three hosts through NATS: every directory shows every peer and where it is; calls, make (a rejecting provider skipped), events, timeouts and cancels cross hosts with a verifiable identity', { timeout: 60000 }, async (t) => {
   const nats = await startNats(t)
   const [h1, h2, h3] = [await clusterHost(t, 'h1', nats), await clusterHost(t, 'h2', nats), await clusterHost(t, 'h3', nats)]
   const slowStarted = deferred()
@@ -48,13 +48,16 @@ test('three hosts through NATS: every directory shows every peer and where it is
   await a.rpc[ANNOUNCE]({ role: 'devtools', meta: { tab: 1 } })
   const b = await peer(h2, {
     'b:ping': (x) => `pong ${x} from h2`,
+    'calc:twice': () => {
+      throw { code: 'rejected', message: 'busy' }
+    },
     'b:slow': () => {
       slowStarted.resolve()
       return new Promise(() => {})
     },
   })
   await b.rpc[ANNOUNCE]({ role: 'iframe', meta: { side: 'h2' } })
-  const c = await peer(h3, { 'c:double': (n) => n * 2 })
+  const c = await peer(h3, { 'c:double': (n) => n * 2, 'calc:twice': (n) => n * 2 })
   const cInfo = await c.rpc[ANNOUNCE]({ role: 'worker' })
 
   // Convergence: each peer learns the two on the other hosts, named HOST/ID.
@@ -72,6 +75,15 @@ test('three hosts through NATS: every directory shows every peer and where it is
   assert.equal(await a.rpc[RELAY]({ to: 'iframe', method: 'b:ping', args: [1] }), 'pong 1 from h2')
   assert.equal(await a.rpc[RELAY]({ to: worker.id, method: 'c:double', args: [21] }), 42)
   assert.equal(await c.rpc[RELAY]({ to: aFromC.id, method: 'a:hello', args: ['c'] }), 'hello c from h1')
+
+  // make: providers on other hosts, a rejecting one skipped for the next.
+  await b.rpc['devtoolskit:internal:mesh:provide']({ name: 'calc:twice' })
+  await c.rpc['devtoolskit:internal:mesh:provide']({ name: 'calc:twice' })
+  await a.delta((d) => d.peer.role === 'iframe' && d.peer.provides?.includes('calc:twice'))
+  await a.delta((d) => d.peer.role === 'worker' && d.peer.provides?.includes('calc:twice'))
+  const answers = []
+  for (let i = 0; i < 4; i++) answers.push(await a.rpc[MAKE]({ name: 'calc:twice', args: [i] }))
+  assert.deepEqual(answers, [0, 2, 4, 6]) // b rejects every time (below): c answers them all
 
   // The target sees the first caller's identity, signed by h1, and h2 verifies it with the shared mesh.key.
   const seen = deferred()
