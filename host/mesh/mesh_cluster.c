@@ -345,6 +345,10 @@ static void on_tick(void *ud) {
   uint64_t now = mh_now_ms(h->loop), beat = h->cfg->nats.heartbeat_ms;
   cl->tick = NULL;
   if (now - cl->last_published >= beat) publish_directory(cl);
+  /* After the loop was busy (a long plugin call), libuv runs timers before
+   * it reads the wake-up: heartbeats that came meanwhile count first. */
+  mh_nats_deliver(cl->nats);
+  now = mh_now_ms(h->loop);
   mh_list_each_safe(pos, &cl->hosts) {
     cluster_host *ch = mh_container_of(pos, cluster_host, link);
     if (now - ch->last_seen > MISSED_HEARTBEATS * beat) drop_host(ch, "no heartbeat");

@@ -129,8 +129,10 @@ static int64_t reconnect_delay(natsConnection *nc, int attempts, void *closure) 
 
 /* ---- the loop: hand what was queued to the handler ------------------------ */
 
-static void on_async(uv_async_t *a) {
-  mh_nats *n = a->data;
+static void on_async(uv_async_t *a) { mh_nats_deliver(a->data); }
+
+void mh_nats_deliver(mh_nats *n) {
+  if (!n) return;
   uv_mutex_lock(&n->lock);
   queued *q = n->head;
   size_t dropped = n->dropped;

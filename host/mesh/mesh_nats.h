@@ -50,6 +50,9 @@ mh_nats *mh_nats_open(uv_loop_t *loop, const mh_nats_settings *s, mh_nats_handle
 int mh_nats_publish(mh_nats *n, const char *subject, const char *sender, const char *sig, const char *data,
                     size_t len);
 bool mh_nats_connected(const mh_nats *n);
+/* Hands what nats.c's threads queued to the handler now, before the loop
+ * would: a timer that judges silence must not miss what already arrived. */
+void mh_nats_deliver(mh_nats *n);
 /* Flushes what was published (at most flush_ms), closes the connection and
  * waits for nats.c's threads to end; the handler is not called again. Blocks
  * the loop that long: for shutdown only. */

@@ -159,6 +159,30 @@ test('a host killed with SIGKILL: its peers leave the other hosts\' directories 
   assert.equal((await rejectionOf(a.rpc[RELAY]({ to: 'iframe', method: 'b:ping', args: [] }))).code, 'not_found')
 })
 
+test('a host whose loop was blocked for longer than 3 heartbeats keeps the other hosts\' peers: what arrived meanwhile counts before silence is judged', { timeout: 60000 }, async (t) => {
+  const nats = await startNats(t)
+  const plugins = writeTree({
+    'busy.lua': `local moonhost = require 'moonhost'
+return moonhost.plugin { name = 'busy', setup = function(ctx)
+  ctx.rpc.register(moonhost.define_rpc_function { name = 'busy:block', type = 'action',
+    handler = function() os.execute('sleep 1.5') return 'done' end })
+end }`,
+  })
+  const h1 = await clusterHost(t, 'h1', nats, '', plugins)
+  const h2 = await clusterHost(t, 'h2', nats)
+  const a = await peer(h1)
+  await a.rpc[ANNOUNCE]({ role: 'devtools' })
+  const b = await peer(h2, { 'b:ping': () => 'pong' })
+  await b.rpc[ANNOUNCE]({ role: 'iframe' })
+  await added(a, 'iframe')
+  a.forget()
+  assert.equal(await a.rpc['busy:block'](), 'done') // h1's loop stood still for 1.5 s; h2 kept beating
+  // A round trip through h2 after the block: any delta the block caused on h1 was sent before its answer.
+  assert.equal(await a.rpc[RELAY]({ to: 'iframe', method: 'b:ping', args: [] }), 'pong')
+  assert.equal(await a.rpc[DIRECTORY]().then((d) => d.length), 2)
+  assert.deepEqual(a.forget().filter((d) => d.peer.role === 'iframe').map((d) => d.kind), [])
+})
+
 test('NATS stopped and restarted: hosts keep serving their own clients, log the outage once, and the directory heals', { timeout: 60000 }, async (t) => {
   const nats = await startNats(t)
   const h1 = await clusterHost(t, 'h1', nats)
