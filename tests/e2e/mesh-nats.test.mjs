@@ -40,6 +40,21 @@ function within(ms, p, what) {
 const added = (p, role) => p.delta((d) => d.kind === 'added' && d.peer.role === role).then((d) => d.peer)
 const removed = (p, role) => p.delta((d) => d.kind === 'removed' && d.peer.role === role).then((d) => d.peer)
 
+/**
+ * h1 and h2 in the cluster at nats (h1 with `plugins`), peer a ('devtools') on h1 and peer b
+ * ('iframe', answering b:ping) on h2, once a has seen b.
+ */
+async function twoHosts(t, nats, plugins = '/nonexistent') {
+  const h1 = await clusterHost(t, 'h1', nats, '', plugins)
+  const h2 = await clusterHost(t, 'h2', nats)
+  const a = await peer(h1)
+  await a.rpc[ANNOUNCE]({ role: 'devtools' })
+  const b = await peer(h2, { 'b:ping': () => 'pong' })
+  await b.rpc[ANNOUNCE]({ role: 'iframe' })
+  await added(a, 'iframe')
+  return { h1, h2, a, b }
+}
+
 test('three hosts through NATS: every directory shows every peer and where it is; calls, make (a rejecting provider skipped), events, timeouts and cancels cross hosts with a verifiable identity', { timeout: 60000 }, async (t) => {
   const nats = await startNats(t)
   const [h1, h2, h3] = [await clusterHost(t, 'h1', nats), await clusterHost(t, 'h2', nats), await clusterHost(t, 'h3', nats)]
@@ -138,14 +153,7 @@ test('the other hosts are no clients of a plugin: ctx.rpc.clients, broadcast and
 })
 
 test('a host killed with SIGKILL: its peers leave the other hosts\' directories within 2 s', { timeout: 60000 }, async (t) => {
-  const nats = await startNats(t)
-  const h1 = await clusterHost(t, 'h1', nats)
-  const h2 = await clusterHost(t, 'h2', nats)
-  const a = await peer(h1)
-  await a.rpc[ANNOUNCE]({ role: 'devtools' })
-  const b = await peer(h2, { 'b:ping': () => 'pong' })
-  await b.rpc[ANNOUNCE]({ role: 'iframe' })
-  await added(a, 'iframe')
+  const { h1, h2, a } = await twoHosts(t, await startNats(t))
   assert.equal(await a.rpc[RELAY]({ to: 'iframe', method: 'b:ping', args: [] }), 'pong')
 
   const killedAt = Date.now()
@@ -168,13 +176,7 @@ return moonhost.plugin { name = 'busy', setup = function(ctx)
     handler = function() os.execute('sleep 1.5') return 'done' end })
 end }`,
   })
-  const h1 = await clusterHost(t, 'h1', nats, '', plugins)
-  const h2 = await clusterHost(t, 'h2', nats)
-  const a = await peer(h1)
-  await a.rpc[ANNOUNCE]({ role: 'devtools' })
-  const b = await peer(h2, { 'b:ping': () => 'pong' })
-  await b.rpc[ANNOUNCE]({ role: 'iframe' })
-  await added(a, 'iframe')
+  const { a } = await twoHosts(t, nats, plugins)
   a.forget()
   assert.equal(await a.rpc['busy:block'](), 'done') // h1's loop stood still for 1.5 s; h2 kept beating
   // A round trip through h2 after the block: any delta the block caused on h1 was sent before its answer.
@@ -185,15 +187,10 @@ end }`,
 
 test('NATS stopped and restarted: hosts keep serving their own clients, log the outage once, and the directory heals', { timeout: 60000 }, async (t) => {
   const nats = await startNats(t)
-  const h1 = await clusterHost(t, 'h1', nats)
-  const h2 = await clusterHost(t, 'h2', nats)
-  const a = await peer(h1)
-  await a.rpc[ANNOUNCE]({ role: 'devtools' })
+  const { h1, h2, a, b } = await twoHosts(t, nats)
   const local = await peer(h1, { 'l:echo': (x) => x, 'l:never': () => new Promise(() => {}) })
   await local.rpc[ANNOUNCE]({ role: 'local' })
-  const b = await peer(h2, { 'b:ping': () => 'pong' })
-  await b.rpc[ANNOUNCE]({ role: 'iframe' })
-  await added(a, 'iframe')
+  await added(b, 'local')
 
   await nats.stop()
   await removed(a, 'iframe') // h1 cannot reach h2 any more
