@@ -196,7 +196,7 @@ return {
   -- (it signs identities and every message a host publishes). Read at start.
   nats = {
     -- nats://HOST:PORT of the NATS server; several, comma-separated, for a
-    -- NATS cluster. Empty: this host joins no cluster.
+    -- NATS cluster (no tls:// yet). Empty: this host joins no cluster.
     url = '',
 
     -- First tokens of every subject (docs/protocol.md "Across machines").

@@ -132,7 +132,7 @@ static const cfg_key cfg_keys[] = {
      .doc = "rules: which roles may call which functions through the mesh"},
     OBJ("nats", "joining other hosts through a NATS server"),
     {.path = "nats.url", .kind = CK_TEXT, .def_str = "", .field = CF_STR, AT(nats.url),
-     .doc = "nats://HOST:PORT of the NATS server (comma-separated for a cluster); empty: no NATS"},
+     .doc = "nats://HOST:PORT of the NATS server (comma-separated for a cluster, no tls:// yet); empty: no NATS"},
     {.path = "nats.subject_prefix", .kind = CK_SUBJECT, .def_str = "moonhost", .field = CF_STR,
      AT(nats.subject_prefix), .doc = "first tokens of every subject; hosts with the same prefix form one mesh"},
     {.path = "nats.token", .kind = CK_TEXT, .def_str = "", .field = CF_STR, AT(nats.token),

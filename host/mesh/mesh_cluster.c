@@ -59,8 +59,43 @@ static int bad_config(char **errmsg, const char *msg) {
   return MH_START_BAD_CONFIG;
 }
 
+/* One server of nats.url: nats://, maybe user:password@ or token@, a host,
+ * maybe :PORT (1..65535). nats.c would take more (no scheme, say) and fail
+ * later, at every reconnect; a typo is better said at start. tls:// is
+ * refused while there are no TLS settings (CA, certificate) to go with it. */
+static bool server_url_ok(const char *s, size_t n) {
+  size_t skip = n >= 7 && strncmp(s, "nats://", 7) == 0 ? 7 : 0;
+  if (!skip) return false;
+  const char *p = s + skip, *end = s + n, *at = memchr(p, '@', (size_t)(end - p));
+  if (at) p = at + 1;
+  const char *colon = p < end && *p == '[' ? memchr(p, ']', (size_t)(end - p)) : p;
+  colon = colon ? memchr(colon, ':', (size_t)(end - colon)) : NULL;
+  const char *host_end = colon ? colon : end;
+  if (host_end == p) return false;
+  for (const char *c = p; c < host_end; c++)
+    if ((unsigned char)*c <= ' ' || *c == '/') return false;
+  if (!colon) return true;
+  long port = 0;
+  for (const char *c = colon + 1; c < end; c++) {
+    if (*c < '0' || *c > '9' || (port = port * 10 + (*c - '0')) > 65535) return false;
+  }
+  return colon + 1 < end && port >= 1;
+}
+
+static bool url_ok(const char *url) {
+  for (const char *p = url;;) {
+    const char *comma = strchr(p, ','), *end = comma ? comma : p + strlen(p);
+    while (p < end && *p == ' ') p++;
+    if (!server_url_ok(p, (size_t)(end - p))) return false;
+    if (!comma) return true;
+    p = comma + 1;
+  }
+}
+
 static int check_config(const mh_config *cfg, char **errmsg) {
   bool token = *cfg->nats.token, user = *cfg->nats.user, password = *cfg->nats.password;
+  if (!url_ok(cfg->nats.url))
+    return bad_config(errmsg, "nats.url: expected nats://HOST:PORT, several separated by commas (no tls:// yet)");
   if (!*cfg->mesh.key)
     return bad_config(errmsg, "nats.url is set but mesh.key is empty: the hosts of a cluster sign identities and "
                               "every message with mesh.key, the same on every host");

@@ -239,6 +239,10 @@ test('a bad nats section stops the start with exit 2 and the reason', { timeout:
     [clusterConfig('h1', 'nats://127.0.0.1:4222', ", subject_prefix = 'a..b'"), /nats\.subject_prefix: expected NATS subject tokens/],
     [clusterConfig('h1', 'nats://127.0.0.1:4222', ", subject_prefix = 'moon.*'"), /nats\.subject_prefix: expected NATS subject tokens/],
     [clusterConfig('h1', 'nats://127.0.0.1:4222', ', heartbeat_ms = 10'), /nats\.heartbeat_ms/],
+    [clusterConfig('h1', 'http://127.0.0.1:4222'), /nats\.url: expected nats:\/\/HOST:PORT/],
+    [clusterConfig('h1', 'nats://127.0.0.1:4222,nats://127.0.0.1:70000'), /nats\.url: expected/],
+    [clusterConfig('h1', 'nats://:4222'), /nats\.url: expected/],
+    [clusterConfig('h1', 'tls://127.0.0.1:4222'), /nats\.url: .*no tls:\/\/ yet/],
   ]
   for (const [config, why] of cases) {
     const run = await runMoonhost(['run', '--listen', '127.0.0.1:0', '--plugins', '/nonexistent', '--config', config])
