@@ -213,6 +213,20 @@ test('NATS stopped and restarted: hosts keep serving their own clients, log the 
   }
 })
 
+test('a host with another mesh.key on the same NATS is not one of the cluster: its messages are dropped and logged, its peers never appear', { timeout: 60000 }, async (t) => {
+  const nats = await startNats(t)
+  const { h1, a } = await twoHosts(t, nats)
+  const stranger = await startHost({ config: clusterConfig('h3', nats.url, '', "key = 'another-key'"), plugins: '/nonexistent' })
+  t.after(() => stranger.stop())
+  const s = await peer(stranger, { 's:steal': () => 'stolen' })
+  await s.rpc[ANNOUNCE]({ role: 'stranger' })
+  await h1.waitForLog(/NATS: a message on moonhost\.dir from host h3 is not signed with this host's mesh\.key: dropped/)
+  // and the other way round: h3 drops what h1 and h2 publish
+  await stranger.waitForLog(/NATS: a message on moonhost\.dir from host h[12] is not signed with this host's mesh\.key: dropped/)
+  assert.deepEqual((await a.rpc[DIRECTORY]()).map((p) => p.host).sort(), ['h1', 'h2'])
+  assert.equal((await rejectionOf(a.rpc[RELAY]({ to: 'stranger', method: 's:steal', args: [] }))).code, 'not_found')
+})
+
 test('NATS credentials: a token or a user and password log in, never reach the log, nor do credentials in nats.url', { timeout: 60000 }, async (t) => {
   const secret = 's3cret-token-value'
   const withToken = await startNats(t, ['--auth', secret])
