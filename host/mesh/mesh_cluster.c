@@ -1,6 +1,7 @@
 #include "mesh/mesh_cluster.h"
 
 #include <openssl/evp.h>
+#include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,24 +13,31 @@
 #include "core/log.h"
 #include "core/timer.h"
 #include "mesh/mesh.h"
+#include "mesh/mesh_cluster_config.h"
 #include "mesh/mesh_identity.h"
 #include "mesh/mesh_link.h"
 #include "mesh/mesh_nats.h"
+#include "mesh/mesh_seq.h"
 #include "session/client.h"
 
 #define MISSED_HEARTBEATS 3 /* silent this long, a host is gone */
 #define HOST_TOKEN_HEX 32   /* of SHA-256 of the host id: a subject token whatever the id holds */
 #define BYE_FLUSH_MS 200
 
-/* Another host of the cluster, seen as a host link. */
+#define FORGET_AFTER_MS (2 * MH_SEQ_MAX_SKEW_MS) /* a host gone this long: its record goes */
+
+/* Another host of the cluster: a host link while it is in the cluster
+ * (client set), and what its sequence numbers were, kept after it left so
+ * that its old messages replayed stay refused (mesh_seq.h). */
 typedef struct cluster_host {
   mh_list link; /* mh_cluster.hosts */
   mh_cluster *cl;
   char *id;
-  char *subject; /* where its frames go */
-  mh_client *client;
-  mh_buf last_dir; /* the directory message it last sent, to skip repeats */
+  char *subject;     /* where its frames go */
+  mh_client *client; /* NULL while it is out of the cluster */
+  mh_buf last_dir;   /* the directory message it last sent, to skip repeats */
   uint64_t last_seen;
+  mh_seq_state seq;
   mh_timer *drop; /* its connection was asked to close: dropped on the next turn */
 } cluster_host;
 
@@ -44,86 +52,11 @@ struct mh_cluster {
   uint64_t last_published;
   bool down_logged; /* this outage was logged: the next connect says NATS is back */
   bool ever_up;
+  char boot[MH_SEQ_BOOT_HEX + 1]; /* random per start: our messages' sequence (mesh_seq.h) */
+  uint64_t seq;                   /* of the last message published */
 };
 
-/* ---- configuration ---------------------------------------------------------- */
-
-static bool has_control_chars(const char *s) {
-  for (; s && *s; s++)
-    if ((unsigned char)*s < 0x20 || *s == 0x7f) return true;
-  return false;
-}
-
-static int bad_config(char **errmsg, const char *msg) {
-  *errmsg = strdup(msg);
-  return MH_START_BAD_CONFIG;
-}
-
-/* One server of nats.url: nats://, maybe user:password@ or token@, a host,
- * maybe :PORT (1..65535). nats.c would take more (no scheme, say) and fail
- * later, at every reconnect; a typo is better said at start. tls:// is
- * refused while there are no TLS settings (CA, certificate) to go with it. */
-static bool server_url_ok(const char *s, size_t n) {
-  size_t skip = n >= 7 && strncmp(s, "nats://", 7) == 0 ? 7 : 0;
-  if (!skip) return false;
-  const char *p = s + skip, *end = s + n, *at = memchr(p, '@', (size_t)(end - p));
-  if (at) p = at + 1;
-  const char *colon = p < end && *p == '[' ? memchr(p, ']', (size_t)(end - p)) : p;
-  colon = colon ? memchr(colon, ':', (size_t)(end - colon)) : NULL;
-  const char *host_end = colon ? colon : end;
-  if (host_end == p) return false;
-  for (const char *c = p; c < host_end; c++)
-    if ((unsigned char)*c <= ' ' || *c == '/') return false;
-  if (!colon) return true;
-  long port = 0;
-  for (const char *c = colon + 1; c < end; c++) {
-    if (*c < '0' || *c > '9' || (port = port * 10 + (*c - '0')) > 65535) return false;
-  }
-  return colon + 1 < end && port >= 1;
-}
-
-static bool url_ok(const char *url) {
-  for (const char *p = url;;) {
-    const char *comma = strchr(p, ','), *end = comma ? comma : p + strlen(p);
-    while (p < end && *p == ' ') p++;
-    if (!server_url_ok(p, (size_t)(end - p))) return false;
-    if (!comma) return true;
-    p = comma + 1;
-  }
-}
-
-static int check_config(const mh_config *cfg, char **errmsg) {
-  bool token = *cfg->nats.token, user = *cfg->nats.user, password = *cfg->nats.password;
-  if (!url_ok(cfg->nats.url))
-    return bad_config(errmsg, "nats.url: expected nats://HOST:PORT, several separated by commas (no tls:// yet)");
-  if (!*cfg->mesh.key)
-    return bad_config(errmsg, "nats.url is set but mesh.key is empty: the hosts of a cluster sign identities and "
-                              "every message with mesh.key, the same on every host");
-  if (token && (user || password))
-    return bad_config(errmsg, "nats.token and nats.user/nats.password are both set: give one way to log in");
-  if (user != password) return bad_config(errmsg, "nats.user and nats.password go together: set both or neither");
-  if (has_control_chars(cfg->mesh.host_id))
-    return bad_config(errmsg, "mesh.host_id holds control characters, which NATS headers cannot carry");
-  return 0;
-}
-
-/* The URL as the log may show it: "user:password@" or "token@" cut out. */
-static char *url_without_credentials(const char *url) {
-  mh_buf out = MH_BUF_INIT;
-  const char *p = url;
-  while (*p) {
-    const char *comma = strchr(p, ','), *end = comma ? comma : p + strlen(p);
-    const char *scheme = strstr(p, "://"), *host = scheme && scheme < end ? scheme + 3 : p;
-    const char *at = memchr(host, '@', (size_t)(end - host));
-    mh_buf_append(&out, p, (size_t)(host - p));
-    if (at) mh_buf_append_str(&out, "***@");
-    mh_buf_append(&out, at ? at + 1 : host, (size_t)(end - (at ? at + 1 : host)));
-    if (!comma) break;
-    mh_buf_append_str(&out, ",");
-    p = comma + 1;
-  }
-  return mh_buf_terminate(&out) ? (mh_buf_free(&out), NULL) : mh_buf_steal(&out, NULL);
-}
+/* ---- subjects ------------------------------------------------------------ */
 
 /* PREFIX.host.TOKEN for a host id; NULL when memory runs out. */
 static char *host_subject(const char *prefix, const char *id) {
@@ -142,11 +75,18 @@ static char *host_subject(const char *prefix, const char *id) {
 
 /* ---- publishing ------------------------------------------------------------- */
 
+static int64_t wall_ms(void) {
+  uv_timeval64_t tv;
+  return uv_gettimeofday(&tv) == 0 ? tv.tv_sec * 1000 + tv.tv_usec / 1000 : 0;
+}
+
 static int publish(mh_cluster *cl, const char *subject, const char *data, size_t len) {
-  char sig[MH_BUS_SIG_HEX + 1];
+  char sig[MH_BUS_SIG_HEX + 1], seq[MH_SEQ_MAX_LEN];
   const char *self = mh_mesh_host_id(cl->h);
-  if (mh_identity_bus_sig(mh_mesh_link_key(cl->h), self, subject, data, len, sig)) return -1;
-  return mh_nats_publish(cl->nats, subject, self, sig, data, len);
+  if (!mh_nats_connected(cl->nats)) return -1;
+  mh_seq_format(cl->boot, ++cl->seq, wall_ms(), seq);
+  if (mh_identity_bus_sig(mh_mesh_link_key(cl->h), self, subject, seq, data, len, sig)) return -1;
+  return mh_nats_publish(cl->nats, subject, self, seq, sig, data, len);
 }
 
 static int publish_value(mh_cluster *cl, const char *subject, const mh_value *v) {
@@ -161,7 +101,7 @@ static int publish_value(mh_cluster *cl, const char *subject, const mh_value *v)
 /* {host, peers: [this host's own peers]} on PREFIX.dir. */
 static void publish_directory(mh_cluster *cl) {
   mh_host *h = cl->h;
-  if (!mh_nats_connected(cl->nats)) return;
+  if (!mh_nats_connected(cl->nats)) return; /* before the work of the message */
   mh_value *msg = mh_value_new(MH_V_OBJECT), *peers = mh_value_new(MH_V_ARRAY);
   mh_client_each(c, h) {
     if (peers && mh_client_is_mesh_peer(c)) mh_value_push(peers, mh_mesh_peer_value(h, c->peer));
@@ -195,25 +135,30 @@ static const mh_mesh_remote cluster_remote = {.local_changed = local_changed};
 /* ---- the other hosts, as host links ---------------------------------------- */
 
 /* Its peers leave the directory (mesh_link.c, on the client's going) and
- * pending calls to it fail as disconnected. */
-static void drop_host(cluster_host *ch, const char *why) {
-  mh_list_remove(&ch->link);
+ * pending calls to it fail as disconnected. The record stays (mesh_seq.h). */
+static void leave(cluster_host *ch, const char *why) {
   if (ch->drop) mh_timer_stop(ch->drop);
-  mh_log_info("mesh", "NATS: host %s left the cluster (%s)", ch->id, why);
+  ch->drop = NULL;
   mh_client *c = ch->client;
+  if (!c) return;
   ch->client = NULL;
-  if (c) {
-    c->transport = NULL;
-    mh_client_gone(c);
-  }
+  mh_log_info("mesh", "NATS: host %s left the cluster (%s)", ch->id, why);
+  c->transport = NULL;
+  mh_client_gone(c);
   mh_buf_free(&ch->last_dir);
+  ch->last_dir = (mh_buf)MH_BUF_INIT;
+}
+
+static void forget(cluster_host *ch) {
+  leave(ch, "forgotten");
+  mh_list_remove(&ch->link);
   free(ch->id);
   free(ch->subject);
   free(ch);
 }
 
-static void drop_all(mh_cluster *cl, const char *why) {
-  mh_list_each_safe(pos, &cl->hosts) drop_host(mh_container_of(pos, cluster_host, link), why);
+static void leave_all(mh_cluster *cl, const char *why) {
+  mh_list_each(pos, &cl->hosts) leave(mh_container_of(pos, cluster_host, link), why);
 }
 
 static int bus_send(void *transport, const char *data, size_t len) {
@@ -227,7 +172,7 @@ static int bus_send(void *transport, const char *data, size_t len) {
 static void drop_later(void *ud) {
   cluster_host *ch = ud;
   ch->drop = NULL;
-  drop_host(ch, "closed");
+  leave(ch, "closed");
 }
 
 /* The host is closing its connections (shutting down): dropped on the next
@@ -249,43 +194,67 @@ static cluster_host *find_host(mh_cluster *cl, const char *id) {
 }
 
 static cluster_host *add_host(mh_cluster *cl, const char *id) {
-  mh_host *h = cl->h;
   cluster_host *ch = calloc(1, sizeof *ch);
   if (!ch) return NULL;
   ch->cl = cl;
   ch->last_dir = (mh_buf)MH_BUF_INIT;
-  ch->id = strdup(id);
-  ch->subject = host_subject(h->cfg->nats.subject_prefix, id);
+  if (!(ch->id = strdup(id)) || !(ch->subject = host_subject(cl->h->cfg->nats.subject_prefix, id))) {
+    free(ch->id);
+    free(ch);
+    return NULL;
+  }
+  mh_list_insert_tail(&cl->hosts, &ch->link);
+  return ch;
+}
+
+/* The host is in the cluster again (or for the first time): a host link. */
+static int join(cluster_host *ch) {
+  if (ch->client) return 0;
   mh_link *l = calloc(1, sizeof *l);
-  if (!ch->id || !ch->subject || !l || !(l->host_id = strdup(id))) goto fail;
+  if (!l || !(l->host_id = strdup(ch->id))) {
+    free(l);
+    return -1;
+  }
   l->bus = true;
-  if (!(ch->client = mh_client_new(h, &bus_ops, ch))) goto fail;
+  if (!(ch->client = mh_client_new(ch->cl->h, &bus_ops, ch))) {
+    free(l->host_id);
+    free(l);
+    return -1;
+  }
   ch->client->trusted = true; /* it proved mesh.key: every message is signed with it */
   ch->client->hostlink = l;
-  mh_list_insert_tail(&cl->hosts, &ch->link);
-  mh_log_info("mesh", "NATS: host %s joined the cluster (as %s)", id, ch->client->id);
-  return ch;
-fail:
-  if (l) free(l->host_id);
-  free(l);
-  free(ch->id);
-  free(ch->subject);
-  free(ch);
-  return NULL;
+  mh_log_info("mesh", "NATS: host %s joined the cluster (as %s)", ch->id, ch->client->id);
+  return 0;
 }
 
 /* ---- what arrives ------------------------------------------------------------ */
 
-static cluster_host *heard_from(mh_cluster *cl, const char *id) {
-  cluster_host *ch = find_host(cl, id);
-  if (!ch) ch = add_host(cl, id);
-  if (ch) ch->last_seen = mh_now_ms(cl->h->loop);
-  return ch;
+/* The sending host, in the cluster, when the message's sequence number is
+ * one to take (mesh_seq.h); NULL (logged) when it is not. A new start of a
+ * host that was known replaces the old one: its peers and pending calls go. */
+static cluster_host *heard_from(mh_cluster *cl, const mh_nats_event *ev, mh_seq_stream stream) {
+  mh_seq q;
+  cluster_host *ch = find_host(cl, ev->sender);
+  mh_seq_state none = {0};
+  mh_seq_verdict v =
+      mh_seq_parse(ev->seq, &q) ? mh_seq_judge(ch ? &ch->seq : &none, &q, stream, wall_ms()) : MH_SEQ_BAD;
+  if (v != MH_SEQ_NEXT && v != MH_SEQ_NEW_BOOT) {
+    mh_log_warn_limited("mesh", "NATS: a message on %s from host %s dropped: %s", ev->subject, ev->sender,
+                        mh_seq_why(v));
+    return NULL;
+  }
+  if (v == MH_SEQ_NEW_BOOT && ch && ch->seq.boot[0]) leave(ch, "it restarted");
+  if (!ch && !(ch = add_host(cl, ev->sender))) return NULL;
+  mh_seq_take(&ch->seq, &q, stream);
+  ch->last_seen = mh_now_ms(cl->h->loop);
+  return join(ch) ? NULL : ch;
 }
 
 /* {host, peers} or {host, bye: true} from another host. */
-static void on_directory(mh_cluster *cl, const char *sender, const char *data, size_t len) {
+static void on_directory(mh_cluster *cl, const mh_nats_event *ev) {
   mh_host *h = cl->h;
+  const char *sender = ev->sender, *data = ev->data;
+  size_t len = ev->len;
   mh_error *err = NULL;
   mh_value *msg = mh_codec_json.decode(data, len, &h->codec_limits, &err);
   const mh_value *host = msg ? mh_value_obj_get(msg, "host") : NULL, *peers = msg ? mh_value_obj_get(msg, "peers") : NULL,
@@ -295,10 +264,10 @@ static void on_directory(mh_cluster *cl, const char *sender, const char *data, s
     mh_log_warn_limited("mesh", "NATS: a directory message from host %s is not {host, peers}: dropped (%s)", sender,
                         err ? err->message : "wrong shape");
   } else if (bye && bye->type == MH_V_BOOL && bye->u.b) {
-    cluster_host *ch = find_host(cl, sender);
-    if (ch) drop_host(ch, "it said goodbye");
+    cluster_host *ch = find_host(cl, sender); /* a goodbye from a host not in the cluster changes nothing */
+    if (ch && ch->client && (ch = heard_from(cl, ev, MH_SEQ_DIR))) leave(ch, "it said goodbye");
   } else {
-    cluster_host *ch = heard_from(cl, sender);
+    cluster_host *ch = heard_from(cl, ev, MH_SEQ_DIR);
     /* A heartbeat repeats the last message: nothing changed. */
     bool same = ch && ch->last_dir.len == len && memcmp(ch->last_dir.data, data, len) == 0;
     if (ch && !same) {
@@ -312,20 +281,20 @@ static void on_directory(mh_cluster *cl, const char *sender, const char *data, s
   mh_value_free(msg);
 }
 
-static void on_frame(mh_cluster *cl, const char *sender, const char *data, size_t len) {
-  if (len > cl->h->cfg->limits.max_message_bytes) {
+static void on_frame(mh_cluster *cl, const mh_nats_event *ev) {
+  if (ev->len > cl->h->cfg->limits.max_message_bytes) {
     mh_log_warn_limited("mesh", "NATS: a frame of %zu bytes from host %s is over limits.max_message_bytes: dropped",
-                        len, sender);
+                        ev->len, ev->sender);
     return;
   }
-  cluster_host *ch = heard_from(cl, sender);
-  if (ch) mh_client_on_frame(ch->client, data, len);
+  cluster_host *ch = heard_from(cl, ev, MH_SEQ_FRAME);
+  if (ch) mh_client_on_frame(ch->client, ev->data, ev->len);
 }
 
 static void on_message(mh_cluster *cl, const mh_nats_event *ev) {
   const char *self = mh_mesh_host_id(cl->h);
-  if (!ev->sender || !mh_identity_bus_sig_ok(mh_mesh_link_key(cl->h), ev->sender, ev->subject, ev->data, ev->len,
-                                             ev->sig)) {
+  if (!ev->sender || !mh_identity_bus_sig_ok(mh_mesh_link_key(cl->h), ev->sender, ev->subject, ev->seq, ev->data,
+                                             ev->len, ev->sig)) {
     mh_log_warn_limited("mesh", "NATS: a message on %s %s%s is not signed with this host's mesh.key: dropped",
                         ev->subject, ev->sender ? "from host " : "without a sender", ev->sender ? ev->sender : "");
     return;
@@ -335,9 +304,9 @@ static void on_message(mh_cluster *cl, const mh_nats_event *ev) {
     return;
   }
   if (strcmp(ev->subject, cl->dir_subject) == 0)
-    on_directory(cl, ev->sender, ev->data, ev->len);
+    on_directory(cl, ev);
   else if (strcmp(ev->subject, cl->own_subject) == 0)
-    on_frame(cl, ev->sender, ev->data, ev->len);
+    on_frame(cl, ev);
 }
 
 /* Logged once an outage, however many reconnects fail. */
@@ -360,7 +329,7 @@ static void on_nats(void *ud, const mh_nats_event *ev) {
                   cl->ever_up ? "lost" : "unreachable", ev->len ? " (" : "", (int)ev->len, ev->data,
                   ev->len ? ")" : "");
     cl->down_logged = true;
-    drop_all(cl, "NATS is down");
+    leave_all(cl, "NATS is down");
     break;
   case MH_NATS_DROPPED:
     mh_log_warn_limited("mesh", "NATS: %zu messages dropped: this host reads them slower than they come", ev->len);
@@ -386,7 +355,9 @@ static void on_tick(void *ud) {
   now = mh_now_ms(h->loop);
   mh_list_each_safe(pos, &cl->hosts) {
     cluster_host *ch = mh_container_of(pos, cluster_host, link);
-    if (now - ch->last_seen > MISSED_HEARTBEATS * beat) drop_host(ch, "no heartbeat");
+    if (ch->client && now - ch->last_seen > MISSED_HEARTBEATS * beat) leave(ch, "no heartbeat");
+    /* Past this, anything of it replayed is refused for its time (mesh_seq.h). */
+    if (!ch->client && now - ch->last_seen > FORGET_AFTER_MS) forget(ch);
   }
   /* Twice a heartbeat: a silent host goes at most half a beat late. */
   cl->tick = mh_timer_start(h->loop, beat / 2 ? beat / 2 : 1, on_tick, cl);
@@ -397,14 +368,21 @@ static void on_tick(void *ud) {
 int mh_cluster_init(mh_host *h, char **errmsg) {
   const mh_config *cfg = h->cfg;
   if (!cfg->nats.url || !*cfg->nats.url) return 0;
-  int rc = check_config(cfg, errmsg);
+  int rc = mh_cluster_check_config(cfg, errmsg);
   if (rc) return rc;
   mh_cluster *cl = calloc(1, sizeof *cl);
+  unsigned char boot[MH_SEQ_BOOT_HEX / 2];
   if (!cl) return -1;
+  if (RAND_bytes(boot, sizeof boot) != 1) {
+    free(cl);
+    *errmsg = strdup("no randomness for the NATS sequence");
+    return -1;
+  }
+  for (size_t i = 0; i < sizeof boot; i++) snprintf(cl->boot + 2 * i, 3, "%02x", boot[i]);
   cl->h = h;
   mh_list_init(&cl->hosts);
   mh_buf dir = MH_BUF_INIT;
-  if (mh_buf_appendf(&dir, "%s.dir", cfg->nats.subject_prefix) || !(cl->url_shown = url_without_credentials(cfg->nats.url)) ||
+  if (mh_buf_appendf(&dir, "%s.dir", cfg->nats.subject_prefix) || !(cl->url_shown = mh_cluster_url_shown(cfg->nats.url)) ||
       mh_mesh_add_remote(h, &cluster_remote)) {
     mh_buf_free(&dir);
     free(cl->url_shown);
@@ -440,8 +418,8 @@ void mh_cluster_stop(mh_host *h) {
   if (!cl) return;
   if (cl->tick) mh_timer_stop(cl->tick);
   cl->tick = NULL;
-  if (mh_nats_connected(cl->nats)) publish_bye(cl);
-  drop_all(cl, "this host is stopping");
+  publish_bye(cl);
+  leave_all(cl, "this host is stopping");
   mh_nats_close(cl->nats, BYE_FLUSH_MS);
   cl->nats = NULL;
 }
@@ -450,6 +428,7 @@ void mh_cluster_free(mh_host *h) {
   mh_cluster *cl = h->cluster;
   if (!cl) return;
   mh_cluster_stop(h);
+  mh_list_each_safe(pos, &cl->hosts) forget(mh_container_of(pos, cluster_host, link));
   free(cl->dir_subject);
   free(cl->own_subject);
   free(cl->url_shown);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #define HDR_FROM "Moonhost-From"
+#define HDR_SEQ "Moonhost-Seq"
 #define HDR_SIG "Moonhost-Sig"
 #define CONNECT_TIMEOUT_MS 2000
 #define PING_INTERVAL_MS 2000 /* a server that vanished without closing the socket is noticed in ~3 of these */
@@ -22,7 +23,7 @@ typedef struct queued {
   struct queued *next;
   mh_nats_kind kind;
   size_t len, size;
-  char *subject, *sender, *sig, *data; /* into mem */
+  char *subject, *sender, *seq, *sig, *data; /* into mem */
   char mem[];
 } queued;
 
@@ -58,10 +59,17 @@ static char *copy_in(char **at, const char *s, size_t len) {
   return out;
 }
 
-static void post(mh_nats *n, mh_nats_kind kind, const char *subject, const char *sender, const char *sig,
-                 const char *data, size_t len) {
-  size_t ls = subject ? strlen(subject) : 0, lf = sender ? strlen(sender) : 0, lg = sig ? strlen(sig) : 0;
-  size_t size = sizeof(queued) + ls + lf + lg + len + 4;
+/* Where nats.c's threads meet the loop: a copy of what they learned
+ * (strings may be NULL), queued under the lock. */
+typedef struct heard {
+  const char *subject, *sender, *seq, *sig, *data;
+  size_t len;
+} heard;
+
+static void post(mh_nats *n, mh_nats_kind kind, const heard *m) {
+  size_t ls = m->subject ? strlen(m->subject) : 0, lf = m->sender ? strlen(m->sender) : 0,
+         lq = m->seq ? strlen(m->seq) : 0, lg = m->sig ? strlen(m->sig) : 0, len = m->data ? m->len : 0;
+  size_t size = sizeof(queued) + ls + lf + lq + lg + len + 5;
   uv_mutex_lock(&n->lock);
   bool full = kind == MH_NATS_MESSAGE && n->queued_bytes + size > MAX_QUEUED_BYTES;
   queued *q = n->closed || full ? NULL : malloc(size);
@@ -72,10 +80,11 @@ static void post(mh_nats *n, mh_nats_kind kind, const char *subject, const char 
   }
   char *at = q->mem;
   *q = (queued){.kind = kind, .len = len, .size = size};
-  q->subject = copy_in(&at, subject, ls);
-  q->sender = copy_in(&at, sender, lf);
-  q->sig = copy_in(&at, sig, lg);
-  q->data = copy_in(&at, data ? data : "", data ? len : 0);
+  q->subject = copy_in(&at, m->subject, ls);
+  q->sender = copy_in(&at, m->sender, lf);
+  q->seq = copy_in(&at, m->seq, lq);
+  q->sig = copy_in(&at, m->sig, lg);
+  q->data = copy_in(&at, m->data ? m->data : "", len);
   if (n->tail)
     n->tail->next = q;
   else
@@ -88,23 +97,24 @@ static void post(mh_nats *n, mh_nats_kind kind, const char *subject, const char 
 
 static void on_message(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure) {
   (void)nc, (void)sub;
-  const char *sender = NULL, *sig = NULL;
-  if (natsMsgHeader_Get(msg, HDR_FROM, &sender) != NATS_OK) sender = NULL;
-  if (natsMsgHeader_Get(msg, HDR_SIG, &sig) != NATS_OK) sig = NULL;
+  heard m = {.subject = natsMsg_GetSubject(msg), .data = natsMsg_GetData(msg)};
+  if (natsMsgHeader_Get(msg, HDR_FROM, &m.sender) != NATS_OK) m.sender = NULL;
+  if (natsMsgHeader_Get(msg, HDR_SEQ, &m.seq) != NATS_OK) m.seq = NULL;
+  if (natsMsgHeader_Get(msg, HDR_SIG, &m.sig) != NATS_OK) m.sig = NULL;
   int len = natsMsg_GetDataLength(msg);
-  post(closure, MH_NATS_MESSAGE, natsMsg_GetSubject(msg), sender, sig, natsMsg_GetData(msg),
-       len > 0 ? (size_t)len : 0);
+  m.len = len > 0 ? (size_t)len : 0;
+  post(closure, MH_NATS_MESSAGE, &m);
   natsMsg_Destroy(msg);
 }
 
 static void on_up(natsConnection *nc, void *closure) {
   (void)nc;
-  post(closure, MH_NATS_UP, NULL, NULL, NULL, NULL, 0);
+  post(closure, MH_NATS_UP, &(heard){0});
 }
 
 static void on_down(natsConnection *nc, void *closure) {
   (void)nc;
-  post(closure, MH_NATS_DOWN, NULL, NULL, NULL, NULL, 0);
+  post(closure, MH_NATS_DOWN, &(heard){0});
 }
 
 static void on_error(natsConnection *nc, natsSubscription *sub, natsStatus err, void *closure) {
@@ -145,7 +155,7 @@ void mh_nats_deliver(mh_nats *n) {
     queued *next = q->next;
     if (q->kind == MH_NATS_UP || q->kind == MH_NATS_DOWN) n->up = q->kind == MH_NATS_UP;
     if (!n->closing)
-      n->on(n->ud, &(mh_nats_event){q->kind, q->subject, q->sender, q->sig, q->data, q->len});
+      n->on(n->ud, &(mh_nats_event){q->kind, q->subject, q->sender, q->seq, q->sig, q->data, q->len});
     free(q);
     q = next;
   }
@@ -159,7 +169,7 @@ static void connect_work(uv_work_t *req) {
   if (s != NATS_OK && s != NATS_NOT_YET_CONNECTED) {
     const char *why = nats_GetLastError(NULL);
     why = why && *why ? why : natsStatus_GetText(s);
-    post(n, MH_NATS_FAILED, NULL, NULL, NULL, why, strlen(why));
+    post(n, MH_NATS_FAILED, &(heard){.data = why, .len = strlen(why)});
     n->nc = NULL;
     return;
   }
@@ -172,7 +182,7 @@ static void connect_work(uv_work_t *req) {
   if (s != NATS_OK && natsConnection_GetLastError(n->nc, &why) == NATS_OK) why = NULL;
   if (s != NATS_OK && (!why || !*why)) why = nats_GetLastError(NULL);
   if (why && !*why) why = NULL;
-  post(n, s == NATS_OK ? MH_NATS_UP : MH_NATS_DOWN, NULL, NULL, NULL, why, why ? strlen(why) : 0);
+  post(n, s == NATS_OK ? MH_NATS_UP : MH_NATS_DOWN, &(heard){.data = why, .len = why ? strlen(why) : 0});
 }
 
 static void teardown(mh_nats *n, int flush_ms);
@@ -235,7 +245,7 @@ mh_nats *mh_nats_open(uv_loop_t *loop, const mh_nats_settings *s, mh_nats_handle
   n->async.data = n;
   n->connect.data = n;
   n->connecting = uv_queue_work(loop, &n->connect, connect_work, connect_done) == 0;
-  if (!n->connecting) post(n, MH_NATS_FAILED, NULL, NULL, NULL, "no thread to connect on", 23);
+  if (!n->connecting) post(n, MH_NATS_FAILED, &(heard){.data = "no thread to connect on", .len = 23});
   return n;
 }
 
@@ -243,12 +253,13 @@ bool mh_nats_connected(const mh_nats *n) {
   return n && n->up && !n->connecting && n->nc && natsConnection_Status(n->nc) == NATS_CONN_STATUS_CONNECTED;
 }
 
-int mh_nats_publish(mh_nats *n, const char *subject, const char *sender, const char *sig, const char *data,
-                    size_t len) {
+int mh_nats_publish(mh_nats *n, const char *subject, const char *sender, const char *seq, const char *sig,
+                    const char *data, size_t len) {
   if (!mh_nats_connected(n) || len > INT_MAX) return -1;
   natsMsg *m = NULL;
   natsStatus s = natsMsg_Create(&m, subject, NULL, data, (int)len);
   if (s == NATS_OK) s = natsMsgHeader_Set(m, HDR_FROM, sender);
+  if (s == NATS_OK) s = natsMsgHeader_Set(m, HDR_SEQ, seq);
   if (s == NATS_OK) s = natsMsgHeader_Set(m, HDR_SIG, sig);
   if (s == NATS_OK) s = natsConnection_PublishMsg(n->nc, m);
   natsMsg_Destroy(m);

@@ -17,7 +17,7 @@
 typedef struct mh_nats mh_nats;
 
 typedef enum {
-  MH_NATS_MESSAGE, /* subject, sender, sig, data, len */
+  MH_NATS_MESSAGE, /* subject, sender, seq, sig, data, len */
   MH_NATS_UP,      /* connected, or connected again */
   MH_NATS_DOWN,    /* not connected (yet, or any more): nats.c keeps trying; data, len: why, when known */
   MH_NATS_DROPPED, /* len messages were dropped: the loop fell behind (or nats.c reported a slow consumer) */
@@ -27,7 +27,7 @@ typedef enum {
 typedef struct mh_nats_event {
   mh_nats_kind kind;
   const char *subject;
-  const char *sender, *sig; /* the Moonhost-From and Moonhost-Sig headers, or NULL */
+  const char *sender, *seq, *sig; /* the Moonhost-From, Moonhost-Seq and Moonhost-Sig headers, or NULL */
   const char *data;
   size_t len;
 } mh_nats_event;
@@ -44,11 +44,11 @@ typedef struct mh_nats_settings {
 /* Starts connecting in the background; the handler hears how it goes. NULL
  * when memory runs out. */
 mh_nats *mh_nats_open(uv_loop_t *loop, const mh_nats_settings *s, mh_nats_handler on, void *ud);
-/* Publishes data on subject with the two headers. -1 when not connected
+/* Publishes data on subject with the three headers. -1 when not connected
  * (nothing is buffered for later: a call waiting on it fails now) or when
  * nats.c refuses it (over the server's max_payload, say). */
-int mh_nats_publish(mh_nats *n, const char *subject, const char *sender, const char *sig, const char *data,
-                    size_t len);
+int mh_nats_publish(mh_nats *n, const char *subject, const char *sender, const char *seq, const char *sig,
+                    const char *data, size_t len);
 bool mh_nats_connected(const mh_nats *n);
 /* Hands what nats.c's threads queued to the handler now, before the loop
  * would: a timer that judges silence must not miss what already arrived. */

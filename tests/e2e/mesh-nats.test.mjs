@@ -9,7 +9,7 @@ import assert from 'node:assert/strict'
 import { writeTree, startHost, fixtures } from './lib/host.mjs'
 import { deferred, rejectionOf, runMoonhost, testConfigSource } from './lib/util.mjs'
 import { ANNOUNCE, MAKE, RELAY, RELAY_EVENT, VERIFY, meshPeer as peer } from './lib/mesh.mjs'
-import { startNats } from './lib/nats.mjs'
+import { natsTap, startNats } from './lib/nats.mjs'
 
 const DIRECTORY = 'devtoolskit:internal:peer:directory'
 
@@ -225,6 +225,29 @@ test('a host with another mesh.key on the same NATS is not one of the cluster: i
   await stranger.waitForLog(/NATS: a message on moonhost\.dir from host h[12] is not signed with this host's mesh\.key: dropped/)
   assert.deepEqual((await a.rpc[DIRECTORY]()).map((p) => p.host).sort(), ['h1', 'h2'])
   assert.equal((await rejectionOf(a.rpc[RELAY]({ to: 'stranger', method: 's:steal', args: [] }))).code, 'not_found')
+})
+
+test('a message captured on NATS and published again is refused: a relayed call runs once; a changed sequence number breaks the signature', { timeout: 60000 }, async (t) => {
+  const nats = await startNats(t)
+  const { h1, h2, a } = await twoHosts(t, nats)
+  let count = 0
+  const counter = await peer(h2, { 'b:count': () => ++count })
+  await counter.rpc[ANNOUNCE]({ role: 'counter' })
+  await added(a, 'counter')
+  const tap = await natsTap(t, nats, 'moonhost.host.*')
+  assert.equal(await a.rpc[RELAY]({ to: 'counter', method: 'b:count', args: [] }), 1)
+  const call = await tap.next((m) => m.payload.includes('b:count'))
+  assert.match(call.headers.toString(), /Moonhost-From: h1\r\n/)
+
+  tap.publish(call) // byte for byte
+  await h2.waitForLog(/NATS: a message on moonhost\.host\.[0-9a-f]{32} from host h1 dropped: a replay/)
+  // with a later sequence number, the signature no longer matches
+  const seq = /Moonhost-Seq: ([0-9a-f]{16}) (\d+) (\d+)/.exec(call.headers.toString())
+  const later = call.headers.toString().replace(seq[0], `Moonhost-Seq: ${seq[1]} ${Number(seq[2]) + 1000} ${seq[3]}`)
+  tap.publish({ ...call, headers: Buffer.from(later) })
+  await h2.waitForLog(/NATS: a message on moonhost\.host\.[0-9a-f]{32} from host h1 is not signed with this host's mesh\.key/)
+  assert.equal(await a.rpc[RELAY]({ to: 'counter', method: 'b:count', args: [] }), 2) // the replays ran nothing
+  assert.ok(!h1.log.includes('dropped: a replay'))
 })
 
 test('NATS credentials: a token or a user and password log in, never reach the log, nor do credentials in nats.url', { timeout: 60000 }, async (t) => {

@@ -1,6 +1,7 @@
 // A real nats-server (Debian's package) on a loopback port, for the scale-out
 // tests: started, stopped, killed and restarted on the same port.
 import { spawn } from 'node:child_process'
+import { connect } from 'node:net'
 import { fixedPort } from './util.mjs'
 
 const natsBin = process.env.NATS_SERVER_BIN || 'nats-server'
@@ -39,4 +40,61 @@ export async function startNats(t, args = []) {
   await server.start()
   t.after(() => server.stop())
   return server
+}
+
+/**
+ * A bare NATS client (the text protocol over a socket, no library) that
+ * subscribes to `subject` and keeps what arrives with its headers as sent:
+ * {subject, headers: Buffer, payload: Buffer}. next(pred) takes the first
+ * matching message, seen already or still to come; publish(msg) sends one
+ * back byte for byte (or changed). Resolves once the server has the
+ * subscription.
+ */
+export async function natsTap(t, server, subject) {
+  const sock = connect(server.port, '127.0.0.1')
+  t.after(() => sock.destroy())
+  const seen = []
+  const waiters = []
+  let buf = Buffer.alloc(0)
+  let ponged
+  const ready = new Promise((res) => (ponged = res))
+  const deliver = (m) => {
+    const w = waiters.find((w) => w.pred(m))
+    if (!w) return seen.push(m)
+    waiters.splice(waiters.indexOf(w), 1)
+    w.resolve(m)
+  }
+  sock.on('data', (d) => {
+    buf = Buffer.concat([buf, d])
+    for (let eol; (eol = buf.indexOf('\r\n')) >= 0;) {
+      const line = buf.subarray(0, eol).toString()
+      if (line.startsWith('HMSG ')) {
+        const parts = line.split(' ') // HMSG SUBJECT SID [REPLY] HDR_LEN TOTAL_LEN
+        const total = Number(parts.at(-1))
+        const hdrLen = Number(parts.at(-2))
+        if (buf.length < eol + 2 + total + 2) return
+        const body = buf.subarray(eol + 2, eol + 2 + total)
+        buf = buf.subarray(eol + 2 + total + 2)
+        deliver({ subject: parts[1], headers: Buffer.from(body.subarray(0, hdrLen)), payload: Buffer.from(body.subarray(hdrLen)) })
+        continue
+      }
+      buf = buf.subarray(eol + 2)
+      if (line === 'PING') sock.write('PONG\r\n')
+      if (line === 'PONG') ponged()
+    }
+  })
+  sock.write('CONNECT {"verbose":false,"pedantic":false,"headers":true,"lang":"e2e","version":"0"}\r\n')
+  sock.write(`SUB ${subject} 1\r\nPING\r\n`)
+  await ready
+  return {
+    next(pred = () => true) {
+      const i = seen.findIndex(pred)
+      if (i >= 0) return Promise.resolve(seen.splice(i, 1)[0])
+      return new Promise((resolve) => waiters.push({ pred, resolve }))
+    },
+    publish({ subject: subj, headers, payload }) {
+      sock.write(`HPUB ${subj} ${headers.length} ${headers.length + payload.length}\r\n`)
+      sock.write(Buffer.concat([headers, payload, Buffer.from('\r\n')]))
+    },
+  }
 }
