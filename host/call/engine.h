@@ -11,6 +11,7 @@
 
 #include "core/error.h"
 #include "core/value.h"
+#include "call/stream.h"
 
 typedef struct mh_gen mh_gen;
 typedef struct mh_engine mh_engine;
@@ -35,6 +36,14 @@ typedef struct mh_engine_vt {
    * NULL when it already completed. */
   mh_engine_call *(*call)(mh_engine *e, int handler, mh_value *args, const char *caller, mh_engine_done done,
                           void *ud);
+  /* Calls the handler of a function registered as a stream (call/stream.h):
+   * it produces chunks through mh_stream_emit until it ends with done. NULL
+   * when the engine has no streams (calls of them are then refused). */
+  mh_engine_call *(*stream)(mh_engine *e, int handler, mh_value *args, const mh_stream_call *sc,
+                            mh_engine_done done, void *ud);
+  /* The reader of a stream call caught up after mh_stream_emit returned
+   * true: the producer goes on. */
+  void (*drained)(mh_engine_call *c);
   /* Stops a running call: its coroutine is closed and done is called with
    * rpc_cancelled before cancel returns. */
   void (*cancel)(mh_engine_call *c);
