@@ -45,6 +45,7 @@ static void finish_call(mh_lua_call *call, mh_value *result, mh_error *err, bool
   mh_lua_unref(e->L, call->on_cancel_ref);
   mh_list_remove(&call->link);
   mh_value_free(call->args);
+  free(call->last_event_id);
   mh_value_free(call->wake_value);
   mh_error_free(call->wake_err);
   mh_engine_done done = call->done;
@@ -126,15 +127,18 @@ static int call_body(lua_State *L) {
   return body_cont(L, LUA_OK, 0);
 }
 
-mh_lua_call *mh_lua_start(mh_engine *e, lua_CFunction body, int handler, mh_value *args, const char *caller,
-                          mh_engine_done done, void *ud) {
+static mh_lua_call *start_call(mh_engine *e, lua_CFunction body, int handler, mh_value *args, const char *caller,
+                               const mh_stream_call *sc, mh_engine_done done, void *ud) {
   mh_lua_call *call = malloc(sizeof *call); /* not calloc: see mh_value_alloc */
-  if (!call) {
+  char *leid = sc && sc->last_event_id ? strdup(sc->last_event_id) : NULL;
+  if (!call || (sc && sc->last_event_id && !leid)) {
+    free(call);
     mh_value_free(args);
     done(ud, NULL, mh_error_new(MH_ERR_INTERNAL, "out of memory"));
     return NULL;
   }
-  *call = (mh_lua_call){.e = e, .handler = handler, .args = args, .on_cancel_ref = LUA_NOREF, .done = done, .ud = ud};
+  *call = (mh_lua_call){.e = e, .handler = handler, .args = args, .on_cancel_ref = LUA_NOREF, .done = done, .ud = ud,
+                        .stream = sc ? sc->stream : NULL, .last_event_id = leid};
   if (caller) {
     size_t n = strnlen(caller, sizeof call->caller - 1);
     memcpy(call->caller, caller, n);
@@ -151,6 +155,23 @@ mh_lua_call *mh_lua_start(mh_engine *e, lua_CFunction body, int handler, mh_valu
   if (finished) return NULL; /* it completed and was freed already */
   call->finished_flag = NULL;
   return call;
+}
+
+mh_lua_call *mh_lua_start(mh_engine *e, lua_CFunction body, int handler, mh_value *args, const char *caller,
+                          mh_engine_done done, void *ud) {
+  return start_call(e, body, handler, args, caller, NULL, done, ud);
+}
+
+mh_engine_call *mh_lua_call_stream(mh_engine *e, int handler, mh_value *args, const mh_stream_call *sc,
+                                   mh_engine_done done, void *ud) {
+  return (mh_engine_call *)start_call(e, call_body, handler, args, sc->caller, sc, done, ud);
+}
+
+void mh_lua_drained(mh_engine_call *c) {
+  mh_lua_call *call = (mh_lua_call *)c;
+  if (!call->draining) return;
+  call->draining = false;
+  mh_lua_wake(call, NULL, NULL);
 }
 
 mh_engine_call *mh_lua_call_handler(mh_engine *e, int handler, mh_value *args, const char *caller,
