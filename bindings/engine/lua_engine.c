@@ -93,6 +93,7 @@ static void engine_release(mh_engine *e, int handler) { mh_lua_unref(e->L, handl
 static void engine_retire(mh_engine *e) {
   e->state = MH_LUA_RETIRED;
   mh_lua_watches_stop(e);
+  mh_lua_end_streams(e);
 }
 
 static void engine_destroy(mh_engine *e) {

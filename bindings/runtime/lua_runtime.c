@@ -195,12 +195,13 @@ static void run_on_cancel(mh_lua_call *call) {
   lua_pop(L, 1);
 }
 
-void mh_lua_cancel(mh_engine_call *c) {
-  mh_lua_call *call = (mh_lua_call *)c;
+/* Stops a call (see mh_lua_cancel); err is what its caller gets. */
+static void cancel_with(mh_lua_call *call, mh_error *err) {
   if (call->e->running == call) {
     /* Cancelling itself from inside its own run: it has not yielded, so
      * there is nothing to stop; its outcome still arrives as usual. */
     mh_log_warn("plugin", "%s: a call tried to cancel itself", mh_lua_state_name(call->e));
+    mh_error_free(err);
     return;
   }
   call->cancelled = true;
@@ -223,7 +224,36 @@ void mh_lua_cancel(mh_engine_call *c) {
    * stopped; the main thread (on_cancel runs there) gets its normal rate
    * back. The call's own coroutine is not reused after a cancel. */
   lua_sethook(e->L, mh_lua_budget_hook, LUA_MASKCOUNT, MH_LUA_HOOK_EVERY);
-  finish(call, NULL, mh_error_new(MH_ERR_CANCELLED, "call cancelled"));
+  finish(call, NULL, err);
+}
+
+void mh_lua_cancel(mh_engine_call *c) {
+  cancel_with((mh_lua_call *)c, mh_error_new(MH_ERR_CANCELLED, "call cancelled"));
+}
+
+/* A call finishes on the generation that started it, but a stream may
+ * never finish (a log tail): it would keep a replaced version of the plugin
+ * alive for as long as its reader reads. So the version's end ends its
+ * streams, with their on_cancel cleanups, and tells the readers why; a
+ * reader that resumes (oRPC's ClientRetryPlugin, with Last-Event-ID) goes
+ * on with the current version. */
+void mh_lua_end_streams(mh_engine *e) {
+  for (;;) {
+    mh_lua_call *found = NULL;
+    mh_list_each(pos, &e->calls) {
+      mh_lua_call *call = mh_container_of(pos, mh_lua_call, link);
+      if (call->stream && e->running != call) {
+        found = call;
+        break;
+      }
+    }
+    if (!found) return;
+    mh_log_info("plugin", "%s: a stream ends with this version of the plugin", mh_lua_state_name(e));
+    cancel_with(found, mh_error_new(MH_ERR_CANCELLED,
+                                    "%s: the stream ended: this version of the plugin was replaced or unloaded; "
+                                    "call again (with Last-Event-ID to resume)",
+                                    mh_lua_state_name(e)));
+  }
 }
 
 /* ---- waiting -------------------------------------------------------- */

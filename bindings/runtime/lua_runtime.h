@@ -183,6 +183,10 @@ void mh_lua_drained(mh_engine_call *c);
  * its to-be-closed variables; done gets MH_ERR_CANCELLED. */
 void mh_lua_cancel(mh_engine_call *c);
 
+/* Ends the engine's stream calls (a retired generation): each is
+ * cancelled, with its cleanups, and its reader is told why. */
+void mh_lua_end_streams(mh_engine *e);
+
 /* What a binding needs of the code that calls it (mh_lua_check_context). */
 typedef enum mh_lua_need {
   MH_LUA_NEED_LIVE, /* a generation not replaced yet (it opens something the generation owns) */

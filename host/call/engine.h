@@ -49,7 +49,9 @@ typedef struct mh_engine_vt {
   void (*cancel)(mh_engine_call *c);
   /* Releases a handler id (its function was unregistered). */
   void (*release)(mh_engine *e, int handler);
-  /* Stops generation-owned activity (timers, watches) ahead of destroy. */
+  /* Stops generation-owned activity (timers, watches) ahead of destroy,
+   * and ends its stream calls (their readers get an error): a call finishes
+   * on its generation, but a stream need never finish. */
   void (*retire)(mh_engine *e);
   /* Frees the engine. Only called when no call is running on it. */
   void (*destroy)(mh_engine *e);
