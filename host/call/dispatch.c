@@ -74,7 +74,8 @@ static void run_done(void *ud, mh_value *result, mh_error *err) {
   mh_host *host = run->host;
   run->finished = true;
   /* A stale run was taken out of fn->runs already; a newer run may hold its key. */
-  if (fn->type == MH_FN_QUERY && run->key.len && !run->stale) mh_map_del(&fn->runs, run->key.data, run->key.len);
+  if (fn->type == MH_FN_QUERY && !fn->stream && run->key.len && !run->stale)
+    mh_map_del(&fn->runs, run->key.data, run->key.len);
   if (fn->static_run == run) fn->static_run = NULL;
   if (err) {
     fn->stats.errors++;
@@ -137,7 +138,8 @@ static mh_waiter *start_run(mh_host *host, const mh_caller *caller, mh_fn *fn, m
   mh_fn_ref(fn);
   run->key = *key;
   *key = (mh_buf)MH_BUF_INIT;
-  if (fn->type == MH_FN_QUERY) mh_map_put(&fn->runs, run->key.data, run->key.len, run);
+  /* A stream's run is its reader's alone: nobody may join it. */
+  if (fn->type == MH_FN_QUERY && !fn->stream) mh_map_put(&fn->runs, run->key.data, run->key.len, run);
   if (fn->type == MH_FN_STATIC) fn->static_run = run;
   fn->stats.runs++;
   if (fn->native) {

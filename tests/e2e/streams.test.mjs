@@ -16,7 +16,7 @@ import { createORPCClient, ORPCError } from '@orpc/client'
 import { RPCLink } from '@orpc/client/fetch'
 import { ClientRetryPlugin } from '@orpc/client/plugins'
 import { hostFor, rejectionOf, configDir, tempTree } from './lib/util.mjs'
-import { E2E_TOKEN } from './lib/host.mjs'
+import { E2E_TOKEN, repoRoot } from './lib/host.mjs'
 
 const TICKS = `
 local moonhost = require 'moonhost'
@@ -225,7 +225,9 @@ test('a reader that stops reading holds back its own producer only, in bounded m
   // ~1 KiB per chunk: what the socket buffers took plus the 64 KiB queue.
   assert.ok(stalled > 64, `the producer ran before it stopped (${stalled})`)
   assert.ok(stalled < 64 * 1024, `the producer stopped within bounds (${stalled} chunks)`)
-  assert.ok(rssAfter - rssBefore < 64 * 1024, `RSS grew ${rssAfter - rssBefore} KiB`)
+  // The count is the bound that matters; RSS is a coarse check (sanitizer
+  // builds keep freed memory in quarantine: tens of MiB there).
+  assert.ok(rssAfter - rssBefore < 128 * 1024, `RSS grew ${rssAfter - rssBefore} KiB`)
   console.log(`[streams] a stalled reader stopped its producer after ${stalled} chunks of ~1 KiB; ` +
     `host RSS ${rssBefore} -> ${rssAfter} KiB`)
   // Another stream runs meanwhile.
@@ -300,4 +302,23 @@ end }`
   const err = await rejectionOf(orpc(host).plain.s())
   assert.ok(err instanceof ORPCError)
   assert.match(err.message, /moonhost.stream: only in a function defined with stream = true/)
+})
+
+test('docs/plugins.md: the build stream reads over HTTP as the guide says', async (t) => {
+  const text = readFileSync(join(repoRoot, 'docs/plugins.md'), 'utf8')
+  const block = [...text.matchAll(/^```lua plugin\n([\s\S]*?)^```$/gm)].map((m) => m[1]).find((c) => /name = 'build'/.test(c))
+  const plugins = tempTree(t, { 'build.lua': block })
+  const host = await hostFor(t, { plugins })
+  await host.waitForLog(/\[plugin\] build: loaded/)
+  const client = orpc(host)
+  const steps = []
+  for await (const p of await client.build.run(3)) steps.push(p)
+  assert.deepEqual(steps, [{ step: 1, of: 3 }, { step: 2, of: 3 }, { step: 3, of: 3 }])
+  const resumed = []
+  for await (const p of await client.build.run(3, { lastEventId: '2' })) resumed.push(p.step)
+  assert.deepEqual(resumed, [3])
+  const err = await rejectionOf((async () => { for await (const p of await client.build.run(0)) steps.push(p) })())
+  assert.ok(err instanceof ORPCError)
+  assert.equal(err.code, 'BAD_REQUEST')
+  assert.equal(err.message, 'nothing to build')
 })
