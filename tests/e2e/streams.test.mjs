@@ -259,6 +259,15 @@ test('an idle stream sends the initial comment and keep-alive comments (http.sse
   assert.ok(text.endsWith('event: done\ndata: {"json":"woke"}\n\n'), JSON.stringify(text))
   const comments = text.split(': \n\n').length - 1
   assert.ok(comments >= 3, `the initial comment and keep-alives while idle 300 ms: ${JSON.stringify(text)}`)
+  // A query stream answers GET ?data= too, with CORS for an allowed origin.
+  const get = await fetch(`http://127.0.0.1:${host.port}/rpc/ticks/typed?data=${encodeURIComponent('{}')}`, {
+    headers: { authorization: `Bearer ${E2E_TOKEN}`, origin: 'http://localhost:5173' },
+  })
+  assert.equal(get.headers.get('content-type'), 'text/event-stream')
+  assert.equal(get.headers.get('access-control-allow-origin'), 'http://localhost:5173')
+  const events = (await get.text()).split('\n\n')
+  assert.equal(events[0], ': ')
+  assert.match(events[1], /^event: message\ndata: \{"json":\{.*"at":"2024-02-29T12:34:56.789Z"/)
 })
 
 test('a WebSocket caller of a stream gets bad_request naming the HTTP way, and the handler never runs', async (t) => {
