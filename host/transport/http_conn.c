@@ -502,7 +502,12 @@ void mh_http_stream_end(mh_http_exchange *x) {
 static int stream_writeable(mh_conn *c, mh_http_exchange *x) {
   if (!x->headers_sent) {
     if (write_headers(x, c->wsi)) return -1;
-    lws_http_mark_sse(c->wsi); /* no lws timeout on a long-lived response */
+    /* What lws_http_mark_sse does for h1, without its error line ("not h2
+     * substream"): give the header table back to lws' pool (a stream may
+     * last for hours; the request's headers were read already) and no lws
+     * timeout on a long-lived response. */
+    lws_http_headers_detach(c->wsi);
+    lws_set_timeout(c->wsi, NO_PENDING_TIMEOUT, 0);
   }
   size_t n = x->resp.len - x->sent;
   if (n > CHUNK) n = CHUNK;

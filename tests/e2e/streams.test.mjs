@@ -119,6 +119,7 @@ test('@orpc/client reads a Lua stream of 1000 chunks in order, then its final va
   for await (const v of await client.ticks.count(3)) again.push(v)
   assert.deepEqual(again, [1, 2, 3])
   assert.deepEqual(await client.ticks.state(), { emitted: 0, cleanups: 0 })
+  assert.doesNotMatch(host.log, /\[lws\]/, 'libwebsockets has nothing to complain about')
 })
 
 test('each chunk keeps its types: Date and BigInt', async (t) => {
