@@ -332,3 +332,15 @@ test('docs/plugins.md: the build stream reads over HTTP as the guide says', asyn
   assert.equal(err.code, 'BAD_REQUEST')
   assert.equal(err.message, 'nothing to build')
 })
+
+test('shutting down with a stream open ends it with its cleanup, and the host exits cleanly', async (t) => {
+  const { host } = await ticksHost(t)
+  const it = await orpc(host).ticks.forever()
+  assert.equal((await it.next()).value.n, 1)
+  const ended = (async () => { for (;;) if ((await it.next()).done) return 'done' })().catch((e) => e)
+  const result = await host.stop() // SIGTERM; throws on a bad exit or a sanitizer report
+  assert.equal(result.code, 0)
+  assert.match(host.log, /\[ticks\] forever: cleanup ran \(1\)/)
+  const end = await ended
+  assert.ok(end === 'done' || end instanceof Error, `the reader's iterator ended (${end})`)
+})
