@@ -85,7 +85,8 @@ bool mh_http_query_param(const mh_http_exchange *x, const char *name, char *buf,
 
 /* A request header by name, lower case ("content-type", "authorization",
  * "last-event-id"), copied into buf; its length, or -1 when absent, too
- * long for buf, or the client is gone. */
+ * long for buf, or the client is gone (-2 when too long, for a header lws
+ * has no token for, such as last-event-id). */
 int mh_http_req_header(const mh_http_exchange *x, const char *name, char *buf, size_t len);
 
 /* The last query argument `name`, percent-decoded, whole (x->query is lossy

@@ -363,7 +363,7 @@ bool mh_http_query_param(const mh_http_exchange *x, const char *name, char *buf,
 }
 
 /* A header lws has no token for (Last-Event-ID): lws 4.1 keeps those by
- * their name, lower case, with its colon. */
+ * their name, lower case, with its colon. -2 when longer than buf. */
 static int custom_header(struct lws *wsi, const char *name, size_t n, char *buf, size_t len) {
   char key[64];
   if (n + 2 > sizeof key) return -1;
@@ -371,7 +371,8 @@ static int custom_header(struct lws *wsi, const char *name, size_t n, char *buf,
   key[n] = ':';
   key[n + 1] = '\0';
   int have = lws_hdr_custom_length(wsi, key, (int)n + 1);
-  if (have < 0 || (size_t)have >= len) return -1;
+  if (have < 0) return -1;
+  if ((size_t)have >= len) return -2;
   if (lws_hdr_custom_copy(wsi, buf, (int)len, key, (int)n + 1) < 0) return -1;
   buf[have] = '\0';
   return have;

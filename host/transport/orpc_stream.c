@@ -128,14 +128,20 @@ static void keepalive_tick(void *ud) {
 }
 
 void mh_orpc_stream(mh_http_exchange *x, const char *name, mh_value *args) {
-  stream_op *op = calloc(1, sizeof *op);
+  char last_event_id[1024];
+  int idlen = mh_http_req_header(x, "last-event-id", last_event_id, sizeof last_event_id);
+  stream_op *op = idlen == -2 ? NULL : calloc(1, sizeof *op);
   if (!op) {
     mh_value_free(args);
-    mh_orpc_respond_error(x, 500, MH_ERR_INTERNAL, "out of memory");
+    /* Read as absent, a long id would restart the stream from its start:
+     * the reader would get what it had again. */
+    if (idlen == -2)
+      mh_orpc_respond_error(x, 400, MH_ERR_BAD_REQUEST, "Last-Event-ID is longer than 1023 bytes");
+    else
+      mh_orpc_respond_error(x, 500, MH_ERR_INTERNAL, "out of memory");
     return;
   }
-  char last_event_id[1024];
-  bool resumed = mh_http_req_header(x, "last-event-id", last_event_id, sizeof last_event_id) >= 0;
+  bool resumed = idlen >= 0;
   op->x = x;
   x->ud = op;
   x->on_abort = on_abort;

@@ -327,6 +327,14 @@ test('docs/plugins.md: the build stream reads over HTTP as the guide says', asyn
   const resumed = []
   for await (const p of await client.build.run(3, { lastEventId: '2' })) resumed.push(p.step)
   assert.deepEqual(resumed, [3])
+  // Any case of the header name; an id too long to keep is refused, not ignored.
+  const raw = (id) => fetch(`http://127.0.0.1:${host.port}/rpc/build/run`, {
+    method: 'POST', body: '{"json":3}', headers: { authorization: `Bearer ${E2E_TOKEN}`, 'Last-Event-ID': id },
+  })
+  assert.match(await (await raw('2')).text(), /^: \n\nevent: message\nid: 3\n/)
+  const long = await raw('9'.repeat(1024))
+  assert.equal(long.status, 400)
+  assert.match((await long.json()).json.message, /Last-Event-ID is longer than 1023 bytes/)
   const err = await rejectionOf((async () => { for await (const p of await client.build.run(0)) steps.push(p) })())
   assert.ok(err instanceof ORPCError)
   assert.equal(err.code, 'BAD_REQUEST')
