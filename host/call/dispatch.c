@@ -104,8 +104,6 @@ static void run_done(void *ud, mh_value *result, mh_error *err) {
   mh_fn_unref(fn);
 }
 
-/* Starts a run; returns the caller's waiter, or NULL if the outcome was
- * delivered already (synchronous completion or failure). */
 /* What a stream reader adds to a call (mh_dispatch_stream). */
 typedef struct stream_req {
   const mh_stream_sink *sink;
@@ -120,6 +118,8 @@ static mh_engine_call *start_engine(mh_host *host, const mh_caller *caller, mh_f
   return host->engine->stream(fn->gen->engine, fn->handler, args, &sc, run_done, run);
 }
 
+/* Starts a run; returns the caller's waiter, or NULL if the outcome was
+ * delivered already (synchronous completion or failure). */
 static mh_waiter *start_run(mh_host *host, const mh_caller *caller, mh_fn *fn, mh_value *args, mh_buf *key,
                             mh_reply_fn reply, void *ud, bool event, const stream_req *sr) {
   mh_run *run = calloc(1, sizeof *run);
