@@ -15,7 +15,7 @@ import { join } from 'node:path'
 import { createORPCClient, ORPCError } from '@orpc/client'
 import { RPCLink } from '@orpc/client/fetch'
 import { ClientRetryPlugin } from '@orpc/client/plugins'
-import { hostFor, rejectionOf, configDir, tempTree } from './lib/util.mjs'
+import { hostFor, rejectionOf, configDir, tempTree, runMoonhost } from './lib/util.mjs'
 import { E2E_TOKEN, repoRoot } from './lib/host.mjs'
 
 const TICKS = `
@@ -351,4 +351,27 @@ test('shutting down with a stream open ends it with its cleanup, and the host ex
   assert.match(host.log, /\[ticks\] forever: cleanup ran \(1\)/)
   const end = await ended
   assert.ok(end === 'done' || end instanceof Error, `the reader's iterator ended (${end})`)
+})
+
+test('moonhost types: a stream is an async iterator of its chunks for oRPC, and not in the WebSocket map', async (t) => {
+  const plugins = tempTree(t, { 'ticks.lua': TICKS.replace("name = 'ticks:count', type = 'action', stream = true, args = { 'integer' },",
+    "name = 'ticks:count', type = 'action', stream = true, args = { 'integer' }, returns = 'integer',") })
+  const r = await runMoonhost(['types', '--plugins', plugins])
+  assert.equal(r.code, 0, r.stderr)
+  assert.match(r.stdout, /count: \(input: number\) => Promise<AsyncIterableIterator<number>>/)
+  assert.match(r.stdout, /'ticks:state': /)
+  assert.doesNotMatch(r.stdout, /'ticks:count'/)
+})
+
+test('50 concurrent streams each get their own chunks, in order', async (t) => {
+  const { host } = await ticksHost(t)
+  const client = orpc(host)
+  const read = async (n) => {
+    const got = []
+    for await (const v of await client.ticks.count(n)) got.push(v)
+    return got
+  }
+  const sizes = Array.from({ length: 50 }, (_, i) => 100 + i * 37)
+  const results = await Promise.all(sizes.map(read))
+  results.forEach((got, i) => assert.deepEqual(got, Array.from({ length: sizes[i] }, (_, k) => k + 1)))
 })
