@@ -79,6 +79,18 @@ return moonhost.plugin {
       handler = function()
         return moonhost.stream(function() moonhost.sleep(0.3) return 'woke' end)
       end }
+    fn { name = 'ticks:misuse', type = 'action', stream = true,
+      handler = function()
+        return moonhost.stream(function(emit)
+          local function why(f) local ok, err = pcall(f) return ok and 'ok' or tostring(err) end
+          emit(why(function() emit(1, { id = 'a\\nb' }) end))
+          emit(why(function() emit(1, { id = 1.5 }) end))
+          emit(why(function() emit(1, { retry = -1 }) end))
+          emit(why(function() emit(print) end))
+          emit(why(function() coroutine.wrap(function() emit(1) end)() end))
+          emit(1, { id = 7, retry = 0 })
+        end)
+      end }
     fn { name = 'ticks:state', type = 'action',
       handler = function() return { emitted = emitted, cleanups = cleanups } end }
   end,
@@ -269,6 +281,19 @@ test('an idle stream sends the initial comment and keep-alive comments (http.sse
   const events = (await get.text()).split('\n\n')
   assert.equal(events[0], ': ')
   assert.match(events[1], /^event: message\ndata: \{"json":\{.*"at":"2024-02-29T12:34:56.789Z"/)
+})
+
+test('emit refuses what it cannot send, with errors the producer can catch', async (t) => {
+  const { host } = await ticksHost(t)
+  const got = []
+  for await (const v of await orpc(host).ticks.misuse()) got.push(v)
+  assert.equal(got.length, 6)
+  assert.match(got[0], /emit: id must not hold a line break or a NUL/)
+  assert.match(got[1], /emit: id must be a string or an integer, got number/)
+  assert.match(got[2], /emit: retry must be an integer >= 0/)
+  assert.match(got[3], /emit: cannot send the chunk: /)
+  assert.match(got[4], /emit: not allowed in this context/)
+  assert.equal(got[5], 1)
 })
 
 test('a WebSocket caller of a stream gets bad_request naming the HTTP way, and the handler never runs', async (t) => {
