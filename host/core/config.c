@@ -77,6 +77,8 @@ static const cfg_key cfg_keys[] = {
     OBJ("limits", "resource limits"),
     INT("limits.max_message_bytes", 1048576, 1024, 1073741824, true, CF_SIZE,
         limits.max_message_bytes, "largest frame accepted, bytes"),
+    INT("limits.stream_queue_bytes", 65536, 1024, 1073741824, true, CF_SIZE, limits.stream_queue_bytes,
+        "a stream's producer waits while its reader holds more than this, bytes"),
     INT("limits.untrusted_max_message_bytes", 131072, 1024, 1073741824, true, CF_SIZE,
         limits.untrusted_max_message_bytes, "largest frame accepted from an untrusted client, bytes"),
     INT("limits.untrusted_calls_per_s", 20, 1, INT_MAX, false, CF_INT, limits.untrusted_calls_per_s,
@@ -147,6 +149,8 @@ static const cfg_key cfg_keys[] = {
     STR("http.prefix", "/rpc", http.prefix, "path prefix of the oRPC endpoint"),
     INT("http.request_timeout_ms", 30000, 1, UINT32_MAX, false, CF_U32, http.request_timeout_ms,
         "time an HTTP request may take (body and call), milliseconds"),
+    INT("http.sse_keepalive_ms", 5000, 10, UINT32_MAX, false, CF_U32, http.sse_keepalive_ms,
+        "an event stream with nothing to send gets a comment this often, milliseconds"),
     {.path = "plugins", .kind = CK_FREE, .doc = "plugins.NAME: settings of plugin NAME"},
 };
 #define CFG_NKEYS (sizeof cfg_keys / sizeof cfg_keys[0])

@@ -2,7 +2,8 @@
  * query and static functions) calls function "a:b" with the decoded input
  * as its one argument (its argument list, when an array, for a function
  * that declares two or more) and answers as @orpc/client's RPCLink expects: 200
- * with {json, meta}, or an error status with oRPC's error body. */
+ * with {json, meta}, or an error status with oRPC's error body. A stream
+ * function answers an event stream (orpc_stream.c). */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,31 +63,6 @@ bool mh_orpc_name(const char *rest, char *name, size_t len) {
 
 /* ---- answers ---- */
 
-/* A browser on an allowed origin may read the answer (the router has turned
- * every other origin away already); Vary keeps caches from mixing them. */
-static void cors(mh_http_exchange *x) {
-  if (!x->origin || !mh_auth_origin_ok(x->host, x->origin)) return;
-  mh_http_header(x, "access-control-allow-origin", x->origin);
-  mh_http_header(x, "access-control-allow-credentials", "true");
-  mh_http_header(x, "vary", "Origin");
-}
-
-void mh_orpc_respond_mh_error(mh_http_exchange *x, const mh_error *e) {
-  mh_buf b = MH_BUF_INIT;
-  int status = mh_orpc_error_body(e, &b);
-  cors(x);
-  mh_http_header(x, "cache-control", "no-store");
-  mh_http_respond(x, status, "application/json", b.data ? b.data : "", b.len);
-  mh_buf_free(&b);
-}
-
-void mh_orpc_respond_error(mh_http_exchange *x, int status, const char *code, const char *message) {
-  /* On the stack: nothing to allocate, so nothing to fail. status overrides
-   * the code's own (405 for METHOD_NOT_SUPPORTED, ...). */
-  mh_error e = {(char *)code, (char *)"Error", (char *)message, NULL, false, status};
-  mh_orpc_respond_mh_error(x, &e);
-}
-
 static void respond_value(mh_http_exchange *x, const mh_value *v) {
   mh_buf b = MH_BUF_INIT;
   mh_error *err = NULL;
@@ -94,7 +70,7 @@ static void respond_value(mh_http_exchange *x, const mh_value *v) {
     mh_log_warn("http", "%s: cannot send the result: %s", x->path, err->message);
     mh_orpc_respond_mh_error(x, err);
   } else {
-    cors(x);
+    mh_orpc_cors(x);
     mh_http_header(x, "cache-control", "no-store");
     mh_http_respond(x, 200, "application/json", b.data, b.len);
   }
@@ -105,7 +81,7 @@ static void respond_value(mh_http_exchange *x, const mh_value *v) {
 /* A CORS preflight: what RPCLink sends cross-origin (POST with a JSON or
  * multipart body, an Authorization header, Last-Event-ID for streams). */
 static void preflight(mh_http_exchange *x) {
-  cors(x);
+  mh_orpc_cors(x);
   mh_http_header(x, "access-control-allow-methods", "GET, POST, OPTIONS");
   mh_http_header(x, "access-control-allow-headers", "content-type, authorization, last-event-id");
   mh_http_header(x, "access-control-max-age", "600");
@@ -240,7 +216,7 @@ static void refuse(mh_http_exchange *x, int status, const char *code, const char
 /* Which function (its name and declared argument count), and whether this
  * caller may call it this way; false when the request has been answered
  * already. */
-static bool admit(mh_http_exchange *x, bool get, char *name, size_t len, unsigned *arg_count) {
+static bool admit(mh_http_exchange *x, bool get, char *name, size_t len, unsigned *arg_count, bool *stream) {
   if (x->body_too_large) {
     refuse(x, 413, MH_ERR_TOO_LARGE, "request body over limits.max_message_bytes");
     return false;
@@ -281,12 +257,14 @@ static bool admit(mh_http_exchange *x, bool get, char *name, size_t len, unsigne
     return false;
   }
   *arg_count = fn->arg_count;
+  *stream = fn->stream;
   return true;
 }
 
 void mh_orpc_route(mh_http_exchange *x) {
   char name[512];
   unsigned arg_count = 0;
+  bool stream = false;
   bool get = strcmp(x->method_name, "GET") == 0, post = strcmp(x->method_name, "POST") == 0;
   if (strcmp(x->method_name, "OPTIONS") == 0) {
     preflight(x);
@@ -297,7 +275,7 @@ void mh_orpc_route(mh_http_exchange *x) {
     refuse(x, 405, "METHOD_NOT_SUPPORTED", "%s is not supported: use POST (or GET for queries)", x->method_name);
     return;
   }
-  if (!admit(x, get, name, sizeof name, &arg_count)) return;
+  if (!admit(x, get, name, sizeof name, &arg_count, &stream)) return;
   mh_error *err = NULL;
   mh_value *input = read_input(x, get, &err);
   if (!input) {
@@ -311,6 +289,14 @@ void mh_orpc_route(mh_http_exchange *x) {
     mh_value_free(input);
     refuse(x, 400, MH_ERR_BAD_REQUEST, "\"%s\" takes %u arguments: send them as one array (\"json\": [...])", name,
            arg_count);
+    return;
+  }
+  if (stream) {
+    mh_value *args = args_of(input, arg_count);
+    if (args)
+      mh_orpc_stream(x, name, args);
+    else
+      mh_orpc_respond_error(x, 500, MH_ERR_INTERNAL, "out of memory");
     return;
   }
   call(x, name, arg_count, input);
