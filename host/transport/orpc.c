@@ -15,8 +15,12 @@
 #include "call/dispatch.h"
 #include "call/host.h"
 #include "call/plugin.h"
+#include "transport/conn.h"
 #include "transport/http.h"
+#include "core/bucket.h"
+#include "core/finish_watch.h"
 #include "core/log.h"
+#include "core/timer.h"
 #include "transport/orpc.h"
 #include "call/registry.h"
 
@@ -93,13 +97,12 @@ static void preflight(mh_http_exchange *x) {
 typedef struct call_op {
   mh_http_exchange *x;
   mh_waiter *w;
-  bool dispatching, answered;
+  bool *finished; /* mh_finish_watch: answered inside mh_dispatch */
 } call_op;
 
 static void on_reply(void *ud, const mh_value *result, const mh_error *err) {
   call_op *op = ud;
   mh_http_exchange *x = op->x;
-  op->answered = true;
   op->w = NULL;
   x->on_abort = NULL; /* answered: nothing left to interrupt */
   x->ud = NULL;
@@ -107,7 +110,8 @@ static void on_reply(void *ud, const mh_value *result, const mh_error *err) {
     mh_orpc_respond_mh_error(x, err);
   else
     respond_value(x, result);
-  if (!op->dispatching) free(op);
+  mh_finish_mark(op->finished);
+  free(op);
 }
 
 /* Timed out, or the client left: the call is cancelled and a late result
@@ -157,27 +161,34 @@ static void call(mh_http_exchange *x, const char *name, unsigned arg_count, mh_v
     return;
   }
   op->x = x;
-  op->dispatching = true;
   x->ud = op;
   x->on_abort = on_abort;
+  mh_finish_watch watch;
+  mh_finish_watch_begin(&watch, &op->finished);
   mh_waiter *w = mh_dispatch(x->host, NULL, name, args, false, on_reply, op);
-  op->dispatching = false;
-  if (op->answered)
-    free(op);
-  else
-    op->w = w;
+  if (!mh_finish_watch_end(&watch)) op->w = w;
 }
 
 /* ---- the request ---- */
 
 /* The same rule as for WebSocket clients (auth.c): an untrusted caller
  * reaches anonymous:* functions only. */
-static bool may_call(mh_http_exchange *x, const char *name, bool *token_refused) {
+static bool may_call(mh_http_exchange *x, const char *name, bool *trusted, bool *token_refused) {
   mh_client anon;
   memset(&anon, 0, sizeof anon);
   anon.host = x->host;
-  anon.trusted = mh_http_trust(x, token_refused);
+  anon.trusted = *trusted = mh_http_trust(x, token_refused);
   return mh_auth_may_call(&anon, name);
+}
+
+/* An untrusted WebSocket client is charged limits.untrusted_calls_per_s
+ * (client.c); an untrusted HTTP caller has no client to charge (each request
+ * may come on a new connection), so all of them share one bucket per server
+ * with that rate. */
+static bool untrusted_rate_ok(mh_http_exchange *x, bool trusted) {
+  if (trusted || !x->host->cfg->auth.required || !x->conn) return true;
+  double rate = x->host->cfg->limits.untrusted_calls_per_s;
+  return mh_bucket_take(&x->conn->server->untrusted_http_rate, rate, rate, mh_now_ms(x->host->loop));
 }
 
 /* The input of a GET (?data=) or a POST (JSON or multipart body). */
@@ -232,8 +243,8 @@ static bool admit(mh_http_exchange *x, bool get, char *name, size_t len, unsigne
     return false;
   }
   /* Before the lookup, so an untrusted caller learns nothing about names. */
-  bool token_refused = false;
-  if (!may_call(x, name, &token_refused)) {
+  bool trusted = false, token_refused = false;
+  if (!may_call(x, name, &trusted, &token_refused)) {
     /* Never the token itself in the log. */
     mh_log_warn_limited("auth", "HTTP call to %s refused: %s", name,
                         token_refused ? "token presented and refused" : "no token");
@@ -242,6 +253,13 @@ static bool admit(mh_http_exchange *x, bool get, char *name, size_t len, unsigne
     else
       refuse(x, 401, MH_ERR_UNAUTHORIZED, "RPC call to \"%s\" was rejected: %s (send Authorization: Bearer TOKEN)", name,
              mh_auth_refusal(false));
+    return false;
+  }
+  if (!untrusted_rate_ok(x, trusted)) {
+    int rate = x->host->cfg->limits.untrusted_calls_per_s;
+    mh_log_warn_limited("auth", "untrusted HTTP calls over %d a second: %s refused", rate, name);
+    refuse(x, 429, MH_ERR_OVERLOADED, "too many calls from untrusted HTTP callers (limit %d a second for all of them)",
+           rate);
     return false;
   }
   const mh_fn *fn = mh_registry_get(&x->host->registry, name);

@@ -14,6 +14,7 @@
 #include "call/host.h"
 #include "call/stream.h"
 #include "codec/sse.h"
+#include "core/finish_watch.h"
 #include "core/log.h"
 #include "core/timer.h"
 #include "transport/http.h"
@@ -23,8 +24,7 @@ typedef struct stream_op {
   mh_http_exchange *x;
   mh_waiter *w;
   mh_timer *keepalive;
-  bool dispatching; /* inside mh_dispatch_stream: it may end before returning */
-  bool ended;
+  bool *finished;   /* mh_finish_watch: it may end inside mh_dispatch_stream */
   bool wrote;       /* something went out since the last keep-alive tick */
 } stream_op;
 
@@ -72,7 +72,6 @@ static void on_end(void *ud, const mh_value *result, const mh_error *err) {
   stream_op *op = ud;
   mh_http_exchange *x = op->x;
   mh_buf data = MH_BUF_INIT;
-  op->ended = true;
   op->w = NULL;
   x->on_abort = NULL;
   x->on_drain = NULL;
@@ -91,7 +90,8 @@ static void on_end(void *ud, const mh_value *result, const mh_error *err) {
   mh_error_free(enc_err);
   mh_buf_free(&data);
   mh_http_stream_end(x);
-  if (!op->dispatching) free(op);
+  mh_finish_mark(op->finished);
+  free(op);
 }
 
 /* The client left (x->conn is NULL): the producer is cancelled. */
@@ -153,11 +153,8 @@ void mh_orpc_stream(mh_http_exchange *x, const char *name, mh_value *args) {
   if (mh_sse_comment(&b, "") == 0) mh_http_stream_write(x, b.data, b.len);
   mh_buf_free(&b);
   op->keepalive = mh_timer_start(x->host->loop, x->host->cfg->http.sse_keepalive_ms, keepalive_tick, op);
-  op->dispatching = true;
+  mh_finish_watch watch;
+  mh_finish_watch_begin(&watch, &op->finished);
   mh_waiter *w = mh_dispatch_stream(x->host, NULL, name, args, &sink, resumed ? last_event_id : NULL, on_end, op);
-  op->dispatching = false;
-  if (op->ended)
-    free(op);
-  else
-    op->w = w;
+  if (!mh_finish_watch_end(&watch)) op->w = w;
 }
