@@ -9,6 +9,7 @@
 #include "session/client.h"
 #include "call/host.h"
 #include "core/log.h"
+#include "core/timer.h"
 #include "call/registry.h"
 
 const char *const mh_auth_token_params[] = {"token", "vite_devtools_auth_token", "devframe_auth_token", NULL};
@@ -195,6 +196,12 @@ static bool name_is_anonymous(const char *method) {
   for (const char *const *n = untrusted_exact_names; *n; n++)
     if (strcmp(method, *n) == 0) return true;
   return false;
+}
+
+bool mh_auth_untrusted_rate_ok(mh_host *h, bool trusted, mh_bucket *b) {
+  if (trusted || !h->cfg->auth.required) return true;
+  double rate = h->cfg->limits.untrusted_calls_per_s;
+  return mh_bucket_take(b, rate, rate, mh_now_ms(h->loop));
 }
 
 bool mh_auth_may_call(const mh_client *c, const char *method) {

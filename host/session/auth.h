@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "core/bucket.h"
 #include "core/value.h"
 
 typedef struct mh_host mh_host;
@@ -34,6 +35,10 @@ bool mh_auth_origin_ok(const mh_host *h, const char *origin);
  * any port. NULL or empty (no Host header) is refused. */
 bool mh_auth_host_ok(const mh_host *h, const char *host);
 bool mh_auth_may_call(const mh_client *c, const char *method);
+/* Takes one call from an untrusted caller's bucket (limits.untrusted_calls_per_s,
+ * bursts of as many); true when it may run. Trusted callers and hosts without
+ * auth.required are never charged. */
+bool mh_auth_untrusted_rate_ok(mh_host *h, bool trusted, mh_bucket *b);
 /* Registers the handshake functions real clients call on connect. */
 int mh_auth_add_builtins(mh_host *h);
 

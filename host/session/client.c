@@ -115,9 +115,7 @@ static void refuse_untrusted(mh_client *c, mh_envelope *e) {
  * limits.untrusted_calls_per_s calls and events a second, in bursts of as
  * many: a token bucket, so the handshake of a real client always passes. */
 static bool untrusted_rate_ok(mh_client *c) {
-  if (c->trusted || !c->host->cfg->auth.required) return true;
-  double rate = c->host->cfg->limits.untrusted_calls_per_s;
-  return mh_bucket_take(&c->untrusted_rate, rate, rate, mh_now_ms(c->host->loop));
+  return mh_auth_untrusted_rate_ok(c->host, c->trusted, &c->untrusted_rate);
 }
 
 static void refuse_rate(mh_client *c, mh_envelope *e) {

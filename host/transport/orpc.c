@@ -17,10 +17,8 @@
 #include "call/plugin.h"
 #include "transport/conn.h"
 #include "transport/http.h"
-#include "core/bucket.h"
 #include "core/finish_watch.h"
 #include "core/log.h"
-#include "core/timer.h"
 #include "transport/orpc.h"
 #include "call/registry.h"
 
@@ -186,9 +184,7 @@ static bool may_call(mh_http_exchange *x, const char *name, bool *trusted, bool 
  * may come on a new connection), so all of them share one bucket per server
  * with that rate. */
 static bool untrusted_rate_ok(mh_http_exchange *x, bool trusted) {
-  if (trusted || !x->host->cfg->auth.required || !x->conn) return true;
-  double rate = x->host->cfg->limits.untrusted_calls_per_s;
-  return mh_bucket_take(&x->conn->server->untrusted_http_rate, rate, rate, mh_now_ms(x->host->loop));
+  return !x->conn || mh_auth_untrusted_rate_ok(x->host, trusted, &x->conn->server->untrusted_http_rate);
 }
 
 /* The input of a GET (?data=) or a POST (JSON or multipart body). */
