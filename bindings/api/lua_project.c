@@ -14,13 +14,6 @@
 
 #define WATCH_MT "moonhost.watch"
 
-/* What a generation holds open for its plugin, on engine->watches; each
- * closes itself when the generation is retired (mh_lua_watches_stop). */
-typedef struct gen_resource {
-  mh_list link;
-  void (*close)(struct gen_resource *r);
-} gen_resource;
-
 /* A ctx.watch: C memory owned by the generation, as luv's handles are. The
  * Lua handle is a userdata holding a pointer to it (box), so it may be
  * collected while the watch goes on (a plugin need not keep the handle);
