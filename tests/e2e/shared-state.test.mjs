@@ -214,3 +214,30 @@ test('a reload keeps the value of a key the new generation declares and drops th
   assert.deepEqual(await raw.replyTo('f'), { t: 's', i: 'f' })
   await host.waitForLog(/\[state\] board:fixed: dropped \(plugin board no longer declares it\)/)
 })
+
+test('a key belongs to one plugin; bad declarations fail the load with the plugin\'s line', async () => {
+  writeFileSync(join(dir, 'thief.lua'), `local moonhost = require 'moonhost'
+return moonhost.plugin {
+  name = 'thief',
+  setup = function(ctx)
+    ctx.rpc.shared_state('board:main', { initial = { count = 0 } })
+  end,
+}
+`)
+  const m = await host.waitForLog(/\[plugin\] thief: load failed \(([^)]*)\): (.*)/)
+  assert.equal(m[1], 'rpc_method_already_registered')
+  assert.match(m[2], /shared state 'board:main' belongs to plugin board/)
+  writeFileSync(join(dir, 'typo.lua'), `local moonhost = require 'moonhost'
+return moonhost.plugin {
+  name = 'typo',
+  setup = function(ctx)
+    ctx.rpc.shared_state('typo:x', { intial = {} })
+  end,
+}
+`)
+  const t = await host.waitForLog(/\[plugin\] typo: load failed \([^)]*\): (.*)/)
+  assert.match(t[1], /typo\.lua:5: .*unknown key 'intial'.*did you mean 'initial'/)
+  const raw = await rawClient(host, '/__devtools/__ws?devframe_auth_token=' + E2E_TOKEN)
+  raw.send({ m: 'devframe:rpc:server-state:get', a: ['typo:x'], t: 'q', i: 'x' })
+  assert.deepEqual(await raw.replyTo('x'), { t: 's', i: 'x' }) // nothing was declared
+})
