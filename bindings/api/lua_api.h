@@ -15,6 +15,9 @@ typedef struct gen_resource {
   mh_list link;
   void (*close)(struct gen_resource *r);
 } gen_resource;
+/* The done callback of a listener's call (ctx.watch, ctx.mesh.on, shared
+ * state on_change): drops the outcome, which the engine already logged. */
+void mh_lua_callback_done(void *ud, mh_value *result, mh_error *err);
 /* Closes every watch and listener a generation holds (retire, destroy). */
 void mh_lua_watches_stop(mh_engine *e);
 /* moonhost.call: caller(), on_cancel() and dispatch() (lua_callinfo.c). */

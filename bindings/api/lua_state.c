@@ -86,12 +86,6 @@ static void listener_close(gen_resource *r) {
   free(sl);
 }
 
-static void callback_done(void *ud, mh_value *result, mh_error *err) {
-  (void)ud;
-  mh_value_free(result);
-  mh_error_free(err); /* the engine logged it with its traceback */
-}
-
 static void on_change(void *ud, const char *key, const mh_value *value, const char *client_id) {
   (void)key;
   state_listener *sl = ud;
@@ -102,7 +96,7 @@ static void on_change(void *ud, const char *key, const mh_value *value, const ch
     mh_value_free(args);
     return;
   }
-  mh_lua_call_handler(sl->e, sl->cb_ref, args, client_id, callback_done, NULL);
+  mh_lua_call_handler(sl->e, sl->cb_ref, args, client_id, mh_lua_callback_done, NULL);
 }
 
 /* on_change(key, fn) */
