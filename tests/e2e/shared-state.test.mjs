@@ -6,7 +6,7 @@
 import { openPage, closePage, frames, waitFrame } from './lib/devtools-env.mjs'
 import { test, before, after, afterEach } from 'node:test'
 import assert from 'node:assert/strict'
-import { writeFileSync } from 'node:fs'
+import { unlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { getDevToolsRpcClient } from '@vitejs/devtools-kit/client'
 import { startHost, E2E_TOKEN } from './lib/host.mjs'
@@ -240,4 +240,14 @@ return moonhost.plugin {
   const raw = await rawClient(host, '/__devtools/__ws?devframe_auth_token=' + E2E_TOKEN)
   raw.send({ m: 'devframe:rpc:server-state:get', a: ['typo:x'], t: 'q', i: 'x' })
   assert.deepEqual(await raw.replyTo('x'), { t: 's', i: 'x' }) // nothing was declared
+})
+
+test('unloading the plugin drops its keys; its subscribers get nothing more', async () => {
+  const raw = await rawClient(host, '/__devtools/__ws?devframe_auth_token=' + E2E_TOKEN)
+  unlinkSync(join(dir, 'board.lua'))
+  await host.waitForLog(/\[state\] board:main: dropped \(plugin board unloaded\)/)
+  raw.send({ m: 'devframe:rpc:server-state:get', a: ['board:main'], t: 'q', i: 'g' })
+  assert.deepEqual(await raw.replyTo('g'), { t: 's', i: 'g' })
+  raw.send({ m: 'devframe:rpc:server-state:set', a: ['board:live', {}], t: 'q', i: 's' })
+  assert.equal((await raw.replyTo('s')).e.code, 'not_found')
 })
