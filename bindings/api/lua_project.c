@@ -14,13 +14,6 @@
 
 #define WATCH_MT "moonhost.watch"
 
-/* What a generation holds open for its plugin, on engine->watches; each
- * closes itself when the generation is retired (mh_lua_watches_stop). */
-typedef struct gen_resource {
-  mh_list link;
-  void (*close)(struct gen_resource *r);
-} gen_resource;
-
 /* A ctx.watch: C memory owned by the generation, as luv's handles are. The
  * Lua handle is a userdata holding a pointer to it (box), so it may be
  * collected while the watch goes on (a plugin need not keep the handle);
@@ -73,7 +66,7 @@ void mh_lua_watches_stop(mh_engine *e) {
   }
 }
 
-static void callback_done(void *ud, mh_value *result, mh_error *err) {
+void mh_lua_callback_done(void *ud, mh_value *result, mh_error *err) {
   (void)ud;
   mh_value_free(result);
   mh_error_free(err); /* the engine logged it with its traceback */
@@ -98,7 +91,7 @@ static void on_files(void *ud, const mh_watch_event *ev, size_t n) {
     mh_value_obj_set(arg, "path", mh_value_cstring(ev[i].path));
     mh_value_obj_set(arg, "kind", mh_value_cstring(kind_name(ev[i].kind)));
     mh_value_push(args, arg);
-    mh_lua_call_handler(e, lw->cb_ref, args, NULL, callback_done, NULL);
+    mh_lua_call_handler(e, lw->cb_ref, args, NULL, mh_lua_callback_done, NULL);
   }
 }
 
@@ -162,7 +155,7 @@ static void on_mesh_change(void *ud, const mh_value *delta) {
     mh_value_free(args);
     return;
   }
-  mh_lua_call_handler(lw->e, lw->cb_ref, args, NULL, callback_done, NULL);
+  mh_lua_call_handler(lw->e, lw->cb_ref, args, NULL, mh_lua_callback_done, NULL);
 }
 
 /* on_mesh_change(fn): fn({kind='added'|'updated'|'removed', peer={...}}) */

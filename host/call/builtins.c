@@ -87,24 +87,10 @@ static mh_value *fn_cacheable(mh_host *host, mh_client *caller, const mh_value *
   return out;
 }
 
-/* Shared state is not a moonhost feature yet: answer as a server with no
- * state does, so the Vite DevTools 0.8 client finishes connecting. */
-static mh_value *fn_server_state_get(mh_host *host, mh_client *caller, const mh_value *args, mh_error **err) {
-  (void)host, (void)caller, (void)args, (void)err;
-  return mh_value_new(MH_V_OBJECT);
-}
-
-static mh_value *fn_nothing(mh_host *host, mh_client *caller, const mh_value *args, mh_error **err) {
-  (void)host, (void)caller, (void)args, (void)err;
-  return mh_value_undefined();
-}
-
 static const mh_host_fn_def dispatch_fns[] = {
     {"moonhost:functions", MH_FN_QUERY, fn_functions, NULL},
     {"moonhost:stats", MH_FN_QUERY, fn_stats, NULL},
     {"devframe:rpc:cacheable-functions", MH_FN_QUERY, fn_cacheable, NULL},
-    {"devframe:rpc:server-state:get", MH_FN_QUERY, fn_server_state_get, NULL},
-    {"devframe:rpc:server-state:subscribe", MH_FN_EVENT, fn_nothing, NULL},
 };
 
 int mh_dispatch_add_builtins(mh_host *host) {

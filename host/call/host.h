@@ -54,6 +54,7 @@ struct mh_host {
   mh_mesh *mesh;
   mh_upstream *upstreams; /* host links we dial (mesh_link.c) */
   struct mh_cluster *cluster; /* hosts met through NATS (mesh_cluster.c), or NULL */
+  struct mh_states *states;   /* shared state (session/shared_state.c), or NULL */
   mh_codec_limits codec_limits;
   bool stopping;
 };

@@ -153,6 +153,9 @@ local function make_rpc(ctx, type_nodes)
 
   rpc.clients = core.clients
   rpc.invalidate = core.invalidate
+  local shared_state = require 'moonhost.shared_state'
+  rpc.shared_state = shared_state.open
+  rpc.shared_state_keys = shared_state.keys
   return rpc
 end
 

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "vectors.h"
 #include "codec/codec.h"
 #include "codec/envelope.h"
 #include "core/js_types.h"
@@ -194,18 +195,6 @@ static mh_value *expected(const cJSON *d) {
   return v;
 }
 
-static char *read_file(const char *path) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return NULL;
-  mh_buf b = MH_BUF_INIT;
-  char chunk[4096];
-  size_t n;
-  while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) mh_buf_append(&b, chunk, n);
-  fclose(f);
-  mh_buf_terminate(&b);
-  return mh_buf_steal(&b, NULL);
-}
-
 static void check_vector(const cJSON *vec) {
   const char *name = cJSON_GetObjectItem(vec, "name")->valuestring;
   const char *frame = cJSON_GetObjectItem(vec, "frame")->valuestring;
@@ -243,7 +232,7 @@ static void check_vector(const cJSON *vec) {
 }
 
 static void test_vectors(void) {
-  char *text = read_file("tests/vectors/structured-clone.json");
+  char *text = read_vector_file("tests/vectors/structured-clone.json");
   CHECK(text != NULL);
   cJSON *all = text ? cJSON_Parse(text) : NULL;
   CHECK(cJSON_GetArraySize(all) > 50);
