@@ -1,7 +1,8 @@
-// The Vite bridge (issue 18): a real Vite 7 dev server with
-// vite-plugin-moonhost installed from its path (npm, offline), a real
-// moonhost running the shipped plugins/vite_graph.lua, and headless Debian
-// Chromium (playwright-core). The page imports `virtual:moonhost`, calls a
+// The Vite bridge (issue 18): docs/vite.md's app made as the page says (npm
+// offline: Vite from the e2e packages, moonhost-client and
+// vite-plugin-moonhost from their paths), a real moonhost running the
+// shipped plugins/vite_graph.lua, a real Vite 7, and headless Debian
+// Chromium (playwright-core). The docs' panel is opened first. The page imports `virtual:moonhost`, calls a
 // Lua function that asks Vite (the mesh peer role 'vite') for its module
 // graph, and sees the broadcast Lua sends on each HMR update; the same still
 // works after Vite restarts itself (its config changed) and after moonhost
@@ -10,13 +11,13 @@
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
-import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs'
+import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { chromium } from 'playwright-core'
 import { E2E_TOKEN, Host, fixtures, moonhostBin, repoRoot } from './lib/host.mjs'
 import { fixedPort, scratchDir } from './lib/util.mjs'
-import { npmOffline, readerProject, run } from './lib/readme.mjs'
+import { readerProject, readmeBlocks, readmeFiles, readmeSection, run } from './lib/readme.mjs'
 
 const WAIT_MS = 30000
 const CHROMIUM_FLAGS = [
@@ -24,21 +25,19 @@ const CHROMIUM_FLAGS = [
   '--disable-component-update', '--disable-sync',
 ]
 
-const VITE_CONFIG = `// vite.config.js
-import { defineConfig } from 'vite'
-import moonhost from 'vite-plugin-moonhost'
+const DOC = 'docs/vite.md'
+const SECTION = 'From `npm install` to a panel'
+const docFiles = readmeFiles(SECTION, DOC)
 
-export default defineConfig({ plugins: [moonhost()] })
-`
-
-const INDEX_HTML = `<!doctype html>
+const TEST_HTML = `<!doctype html>
 <meta charset="utf-8" />
 <title>vite bridge</title>
 <p>modules: <output id="size"></output></p>
 <p>message: <output id="msg"></output></p>
-<script type="module" src="/main.js"></script>
+<script type="module" src="/test.js"></script>
 `
 
+// The test's own page (test.html), beside the docs' panel.
 const MAIN_JS = `import { rpc } from 'virtual:moonhost'
 import './src/msg.js'
 
@@ -111,8 +110,7 @@ class Output {
 }
 
 async function startHost() {
-  const plugins = scratchDir('moonhost-e2e-vite-plugins-')
-  copyFileSync(join(repoRoot, 'plugins', 'vite_graph.lua'), join(plugins, 'vite_graph.lua'))
+  const plugins = join(app, 'plugins') // the docs' step copied vite_graph.lua there
   writeFileSync(join(plugins, 'vite_probe.lua'), PROBE_LUA)
   const args = ['run', '--listen', `127.0.0.1:${hostPort}`, '--log-level', 'debug', '--plugins', plugins, '--config', join(fixtures, 'conf.d')]
   const h = new Host(spawn(moonhostBin, args, { cwd: app }))
@@ -120,14 +118,26 @@ async function startHost() {
   return h
 }
 
+/** Runs the docs' shell block that makes the app, in dir; returns the app's directory. */
+async function makeApp(dir) {
+  const setup = readmeBlocks(SECTION, DOC).find((b) => b.lang === 'sh' && b.text.startsWith('mkdir '))
+  assert.ok(setup, 'the section starts with the shell steps that make the app')
+  const script = setup.text
+    .replaceAll('MOONHOST', repoRoot)
+    .replace('npm install vite@7 ', 'npm install ') // Vite: the e2e packages' (dir/node_modules)
+  const env = { ...process.env, npm_config_offline: 'true', npm_config_audit: 'false', npm_config_fund: 'false' }
+  await run('sh', ['-ec', script], { cwd: dir, env })
+  return join(dir, /^mkdir (\S+)/.exec(setup.text)[1])
+}
+
 before(async () => {
-  app = join(readerProject(), 'app')
-  mkdirSync(join(app, 'src'), { recursive: true })
-  writeFileSync(join(app, 'package.json'), '{ "name": "app", "private": true, "type": "module" }\n')
-  await npmOffline(['install', join(repoRoot, 'npm/moonhost-client'), join(repoRoot, 'npm/vite-plugin-moonhost')], app)
-  writeFileSync(join(app, 'vite.config.js'), VITE_CONFIG)
-  writeFileSync(join(app, 'index.html'), INDEX_HTML)
-  writeFileSync(join(app, 'main.js'), MAIN_JS)
+  app = await makeApp(readerProject())
+  for (const name of ['vite.config.js', 'index.html', 'main.js', 'src/hello.js']) {
+    assert.ok(docFiles[name], `${DOC} shows ${name}`)
+    writeFileSync(join(app, name), docFiles[name])
+  }
+  writeFileSync(join(app, 'test.html'), TEST_HTML)
+  writeFileSync(join(app, 'test.js'), MAIN_JS)
   writeFileSync(join(app, 'src/msg.js'), msgSource(0))
   ;[hostPort, vitePort] = [await fixedPort(), await fixedPort()]
   host = await startHost()
@@ -154,14 +164,14 @@ after(async () => {
 })
 
 /** A fresh tab on Vite's page, once it shows the graph's size; a page error fails it at once. */
-async function openPage(t) {
+async function openPage(t, path = '/test.html') {
   const page = await browser.newPage()
   t.after(() => page.close())
   const seen = []
   page.on('console', (m) => seen.push(`console.${m.type()}: ${m.text()}`))
   const failed = new Promise((_, reject) => page.on('pageerror', (e) => reject(e)))
   try {
-    await page.goto(`http://127.0.0.1:${vitePort}/`, { timeout: WAIT_MS })
+    await page.goto(`http://127.0.0.1:${vitePort}${path}`, { timeout: WAIT_MS })
     await Promise.race([page.waitForFunction(() => document.getElementById('size').textContent !== '', null, { timeout: WAIT_MS }), failed])
   } catch (err) {
     err.message += `\npage log:\n${seen.join('\n')}\nvite:\n${vite.text.slice(-3000)}\nhost:\n${host.log.slice(-3000)}`
@@ -196,14 +206,26 @@ async function sizeShown(page) {
   return size
 }
 
+test('the docs/vite.md panel shows Vite\'s module graph and a line for each HMR update', async (t) => {
+  assert.match(readmeSection(SECTION, DOC), /^moonhost run -- npx vite$/m)
+  const { page, failed } = await openPage(t, '/')
+  const rows = await page.$$eval('#modules tr', (trs) => trs.map((tr) => tr.cells[0].textContent))
+  assert.ok(rows.includes('/main.js') && rows.includes('/src/hello.js'), `the table lists the page's modules: ${rows}`)
+  assert.equal(Number(await page.textContent('#size')) >= rows.length, true)
+  writeFileSync(join(app, 'src/hello.js'), docFiles['src/hello.js'].replace('and save.', 'and save. Saved.'))
+  const line = page.waitForFunction(() => [...document.querySelectorAll('#updates li')].some((li) => /^update: \/src\/hello\.js \(\d+ modules\)$/.test(li.textContent)), null, { timeout: WAIT_MS })
+  await Promise.race([line, failed])
+  await page.waitForFunction(() => document.getElementById('hello').textContent.endsWith('Saved.'), null, { timeout: WAIT_MS })
+})
+
 test('the page imports virtual:moonhost, gets the module graph size from Lua (asked of Vite) and the HMR broadcast', async (t) => {
   const tab = await openPage(t)
   await sizeShown(tab.page)
   const graph = await tab.page.evaluate(() => window.rpc.call('vite_graph:modules', 1000))
   const urls = graph.modules.map((m) => m.url)
-  assert.ok(urls.includes('/main.js') && urls.includes('/src/msg.js'), `the graph holds the page's modules: ${urls}`)
-  const main = graph.modules.find((m) => m.url === '/main.js')
-  assert.ok(main.imported.some((id) => id.endsWith('/src/msg.js')), 'imported lists main.js imports')
+  assert.ok(urls.includes('/test.js') && urls.includes('/src/msg.js'), `the graph holds the page's modules: ${urls}`)
+  const main = graph.modules.find((m) => m.url === '/test.js')
+  assert.ok(main.imported.some((id) => id.endsWith('/src/msg.js')), 'imported lists what test.js imports')
   assert.ok(main.transformedAt > 0 && main.size > 0, 'size and last transform time are there')
   await editAndSeeBroadcast(tab)
 })
@@ -211,7 +233,7 @@ test('the page imports virtual:moonhost, gets the module graph size from Lua (as
 test('after Vite restarts itself (its config changed) Lua hears vite:server-restart and the page still works', async (t) => {
   const from = vite.text.length
   const hostFrom = host.log.length
-  writeFileSync(join(app, 'vite.config.js'), VITE_CONFIG + '// changed\n')
+  writeFileSync(join(app, 'vite.config.js'), docFiles['vite.config.js'] + '// changed\n')
   await vite.waitFor(/mesh peer 'vite' ready/, from)
   await vite.waitFor(/server restarted\./, from) // listening again
   await host.waitForLogState((log) => /vite restarted \(1 in this process\)/.test(log.slice(hostFrom)), 'the restart event in Lua', WAIT_MS)

@@ -12,27 +12,27 @@ import { scratchDir } from './util.mjs'
 
 const here = dirname(fileURLToPath(import.meta.url))
 
-/** The text of README section `## title` (up to the next `## `). */
-export function readmeSection(title) {
-  const readme = readFileSync(join(repoRoot, 'README.md'), 'utf8')
+/** The text of README section `## title` (up to the next `## `); doc: another page, e.g. 'docs/vite.md'. */
+export function readmeSection(title, doc = 'README.md') {
+  const readme = readFileSync(join(repoRoot, doc), 'utf8')
   const parts = readme.split(`\n## ${title}\n`)
-  if (parts.length !== 2) throw new Error(`README has no single section "## ${title}"`)
+  if (parts.length !== 2) throw new Error(`${doc} has no single section "## ${title}"`)
   return parts[1].split('\n## ')[0]
 }
 
 /** The fenced blocks of a section: [{ lang, text }]. */
-export function readmeBlocks(title) {
-  return [...readmeSection(title).matchAll(/```(\w*)\n([\s\S]*?)```/g)].map((m) => ({ lang: m[1], text: m[2] }))
+export function readmeBlocks(title, doc) {
+  return [...readmeSection(title, doc).matchAll(/```(\w*)\n([\s\S]*?)```/g)].map((m) => ({ lang: m[1], text: m[2] }))
 }
 
 /**
  * The files a section shows: every block whose first line names a file
- * (`// main.js`, `<!-- index.html -->`, `// devtools.js (remark)`), by name.
+ * (`// main.js`, `<!-- index.html -->`, `// devtools.js (remark)`, `// src/a.js`), by name.
  */
-export function readmeFiles(title) {
+export function readmeFiles(title, doc) {
   const files = {}
-  for (const { text } of readmeBlocks(title)) {
-    const m = /^(?:\/\/|<!--)\s*([\w.-]+\.\w+)\b/.exec(text)
+  for (const { text } of readmeBlocks(title, doc)) {
+    const m = /^(?:\/\/|<!--)\s*([\w.-]+(?:\/[\w.-]+)*\.\w+)\b/.exec(text)
     if (m) files[m[1]] = text
   }
   return files
