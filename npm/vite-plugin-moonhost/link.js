@@ -27,6 +27,7 @@ export function openLink({ connect, WebSocket, url, token, server, transformedAt
   let subscribers = null // names of PLUGIN:on-vite-event functions; null while unknown
   let listing = 0 // the latest moonhost:functions request wins
   const queued = []
+  let waitSaid = false // said once per outage that events wait
 
   const provided = {
     'vite:config': () => configOf(server),
@@ -63,7 +64,11 @@ export function openLink({ connect, WebSocket, url, token, server, transformedAt
     if (reconnected) log('info', 'reconnected to moonhost')
     listSubscribers()
   })
-  rpc.on('disconnect', () => (subscribers = null))
+  rpc.on('disconnect', ({ code }) => {
+    subscribers = null // events wait in `queued` until the list is read again
+    waitSaid = false
+    log('warn', `lost moonhost (close code ${code}); reconnecting`)
+  })
   rpc.on('event', (name) => name === FUNCTIONS_CHANGED && listSubscribers())
   rpc.mesh
     .announce({ role: 'vite', capabilities: Object.keys(provided), meta: { pid: process.pid, root: server.config.root, ...meta } })
@@ -76,6 +81,10 @@ export function openLink({ connect, WebSocket, url, token, server, transformedAt
       queued.push({ event, data: wireSafe(data) })
       if (queued.length > MAX_QUEUED) queued.shift()
       flush()
+      if (queued.length && !waitSaid && rpc.status !== 'open') {
+        waitSaid = true
+        log('info', `keeping the dev server's events until moonhost is back (the last ${MAX_QUEUED})`)
+      }
     },
     close: () => rpc.close(),
   }

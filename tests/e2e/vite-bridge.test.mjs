@@ -60,7 +60,10 @@ return moonhost.plugin {
   name = 'vite_probe',
   setup = function(ctx)
     for _, name in ipairs { 'vite:file-change', 'vite:error' } do
-      ctx.vite.on(name, function(data) ctx.rpc.broadcast('vite_probe:event', name, data) end)
+      ctx.vite.on(name, function(data)
+        ctx.log.info('heard %s %s', name, tostring(data.file or data.message))
+        ctx.rpc.broadcast('vite_probe:event', name, data)
+      end)
     end
     ctx.rpc.register { name = 'vite_probe:call', type = 'action', handler = function(name, arg) return ctx.vite.call(name, arg) end }
     ctx.rpc.register { name = 'vite_probe:connected', type = 'action', handler = function() return ctx.vite.connected() end }
@@ -242,11 +245,15 @@ test('after Vite restarts itself (its config changed) Lua hears vite:server-rest
   await editAndSeeBroadcast(tab)
 })
 
-test('after moonhost restarts on the same port the link reconnects by itself and the page still works', async (t) => {
-  await host.stop()
+test('after moonhost restarts on the same port the link reconnects by itself, sends what happened meanwhile, and the page still works', async (t) => {
   const from = vite.text.length
+  await host.stop()
+  await vite.waitFor(/lost moonhost \(close code \d+\); reconnecting/, from)
+  writeFileSync(join(app, 'src/while-down.txt'), 'written while moonhost was down\n')
+  await vite.waitFor(/keeping the dev server's events until moonhost is back/, from)
   host = await startHost()
   await vite.waitFor(/reconnected to moonhost[\s\S]*mesh peer 'vite' ready; events go to: vite_graph:on-vite-event, vite_probe:on-vite-event/, from)
+  await host.waitForLog(/\[vite_probe\] heard vite:file-change \S*\/src\/while-down\.txt/, WAIT_MS)
   const tab = await openPage(t)
   await sizeShown(tab.page)
   await editAndSeeBroadcast(tab)
