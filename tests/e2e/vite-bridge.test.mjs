@@ -14,16 +14,11 @@ import { spawn } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
-import { chromium } from 'playwright-core'
 import { E2E_TOKEN, Host, fixtures, moonhostBin, repoRoot } from './lib/host.mjs'
-import { fixedPort, scratchDir } from './lib/util.mjs'
-import { readerProject, readmeBlocks, readmeFiles, readmeSection, run } from './lib/readme.mjs'
+import { fixedPort } from './lib/util.mjs'
+import { launchChromium, makeReaderApp, readmeFiles, readmeSection, run } from './lib/readme.mjs'
 
 const WAIT_MS = 30000
-const CHROMIUM_FLAGS = [
-  '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-  '--disable-component-update', '--disable-sync',
-]
 
 const DOC = 'docs/vite.md'
 const SECTION = 'From `npm install` to a panel'
@@ -121,20 +116,8 @@ async function startHost() {
   return h
 }
 
-/** Runs the docs' shell block that makes the app, in dir; returns the app's directory. */
-async function makeApp(dir) {
-  const setup = readmeBlocks(SECTION, DOC).find((b) => b.lang === 'sh' && b.text.startsWith('mkdir '))
-  assert.ok(setup, 'the section starts with the shell steps that make the app')
-  const script = setup.text
-    .replaceAll('MOONHOST', repoRoot)
-    .replace('npm install vite@7 ', 'npm install ') // Vite: the e2e packages' (dir/node_modules)
-  const env = { ...process.env, npm_config_offline: 'true', npm_config_audit: 'false', npm_config_fund: 'false' }
-  await run('sh', ['-ec', script], { cwd: dir, env })
-  return join(dir, /^mkdir (\S+)/.exec(setup.text)[1])
-}
-
 before(async () => {
-  app = await makeApp(readerProject())
+  app = await makeReaderApp(SECTION, DOC)
   for (const name of ['vite.config.js', 'index.html', 'main.js', 'src/hello.js']) {
     assert.ok(docFiles[name], `${DOC} shows ${name}`)
     writeFileSync(join(app, name), docFiles[name])
@@ -150,11 +133,7 @@ before(async () => {
   const child = spawn(process.execPath, [viteBin, '--port', String(vitePort), '--strictPort', '--host', '127.0.0.1'], { cwd: app, env })
   vite = new Output(child)
   await vite.waitFor(/mesh peer 'vite' ready; events go to: vite_graph:on-vite-event, vite_probe:on-vite-event/)
-  browser = await chromium.launchPersistentContext(scratchDir('moonhost-e2e-chromium-'), {
-    executablePath: '/usr/bin/chromium',
-    headless: true,
-    args: CHROMIUM_FLAGS,
-  })
+  browser = await launchChromium()
 })
 
 after(async () => {

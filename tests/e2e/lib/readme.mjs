@@ -3,7 +3,10 @@
 //
 //   const files = readmeFiles('Use it with Vite')   // { 'vite.config.js': '...', 'main.js': '...' }
 //   const dir = await readerProject(t)                // dir/node_modules: the e2e packages
+//   const app = await makeReaderApp('Use it with Vite') // the section's `mkdir ...` steps, npm offline
+//   const browser = await launchChromium()            // Debian's /usr/bin/chromium, headless
 import { execFile } from 'node:child_process'
+import { chromium } from 'playwright-core'
 import { readFileSync, realpathSync, symlinkSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -62,4 +65,33 @@ export function readerProject() {
 /** npm, offline: the packages installed here never come from a registry. */
 export function npmOffline(args, cwd) {
   return run('npm', [...args, '--offline', '--no-audit', '--no-fund', '--loglevel=error'], { cwd })
+}
+
+/**
+ * Runs the shell block of a section that makes the app (the one that starts
+ * with `mkdir NAME`) in a fresh reader project, npm offline (MOONHOST is
+ * this tree; Vite comes from the e2e packages); returns the app's directory.
+ */
+export async function makeReaderApp(title, doc) {
+  const dir = readerProject()
+  const setup = readmeBlocks(title, doc).find((b) => b.lang === 'sh' && b.text.startsWith('mkdir '))
+  if (!setup) throw new Error(`"## ${title}" does not start with the shell steps that make the app`)
+  const script = setup.text
+    .replaceAll('MOONHOST', repoRoot)
+    .replace('npm install vite@7 ', 'npm install ') // Vite: the e2e packages' (dir/node_modules)
+  const env = { ...process.env, npm_config_offline: 'true', npm_config_audit: 'false', npm_config_fund: 'false' }
+  await run('sh', ['-ec', script], { cwd: dir, env })
+  return join(dir, /^mkdir (\S+)/.exec(setup.text)[1])
+}
+
+/** Headless Debian Chromium (never a downloaded browser), with a scratch profile. */
+export function launchChromium() {
+  return chromium.launchPersistentContext(scratchDir('moonhost-e2e-chromium-'), {
+    executablePath: '/usr/bin/chromium',
+    headless: true,
+    args: [
+      '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync',
+    ],
+  })
 }
