@@ -12,7 +12,7 @@ export interface MoonhostOptions {
   token?: string
   /**
    * Whether `virtual:moonhost` carries the token (then it is in the page's JavaScript, readable by
-   * whoever loads the page). 'loopback' (default): only while Vite listens on loopback.
+   * whoever loads the page). 'loopback' (default): only while Vite serves on loopback, never in `vite build`.
    */
   tokenInPage?: boolean | 'loopback'
   /** Path prefix of moonhost's oRPC endpoint to proxy (moonhost's http.prefix). Default '/rpc'. */

@@ -117,10 +117,13 @@ export default function moonhost(options = {}) {
     },
 
     configResolved(config) {
-      const loopback = isLoopback(config.server.host)
+      // `vite build` writes files for others to load: 'loopback' never puts the token there.
+      const building = config.command === 'build'
+      const loopback = !building && isLoopback(config.server.host)
       pageToken = tokenInPage === true || (tokenInPage === 'loopback' && loopback) ? token : undefined
       if (token && !pageToken && tokenInPage === 'loopback') {
-        config.logger.warn('[moonhost] the dev server listens beyond loopback: virtual:moonhost carries no token (docs/vite.md)')
+        const why = building ? 'a build' : 'the dev server listens beyond loopback'
+        config.logger.warn(`[moonhost] ${why}: virtual:moonhost carries no token (docs/vite.md)`)
       }
     },
 

@@ -329,13 +329,13 @@ export const e: typeof RpcError = RpcError
   assert.match(err?.message ?? '', /check\.ts\(8,14\): error TS2322[\s\S]*check\.ts\(9,12\): error TS2322/)
 })
 
-test('virtual:moonhost carries the token only while Vite listens on loopback, unless told', async () => {
+test('virtual:moonhost carries the token only while Vite serves on loopback (never in a build), unless told', async () => {
   const { default: moonhost } = await import(pathToFileURL(join(repoRoot, 'npm/vite-plugin-moonhost/index.js')).href)
   const warnings = []
   const logger = { warn: (m) => warnings.push(m), info: () => {} }
-  const tokenIn = (options, host) => {
+  const tokenIn = (options, host, command = 'serve') => {
     const plugin = moonhost({ token: 'secret', peer: false, ...options })
-    plugin.configResolved({ server: { host }, logger })
+    plugin.configResolved({ command, server: { host }, logger })
     return /export const token = "secret"/.test(plugin.load('\0virtual:moonhost'))
   }
   assert.equal(tokenIn({}, undefined), true)
@@ -345,4 +345,7 @@ test('virtual:moonhost carries the token only while Vite listens on loopback, un
   assert.equal(tokenIn({}, true), false)
   assert.equal(tokenIn({ tokenInPage: true }, '0.0.0.0'), true)
   assert.equal(tokenIn({ tokenInPage: false }, undefined), false)
+  assert.equal(tokenIn({}, undefined, 'build'), false) // vite build: files for others
+  assert.match(warnings.at(-1), /a build: virtual:moonhost carries no token/)
+  assert.equal(tokenIn({ tokenInPage: true }, undefined, 'build'), true)
 })
