@@ -53,7 +53,7 @@ export function configOf(server) {
     publicDir: c.publicDir || null,
     cacheDir: c.cacheDir,
     envDir: c.envDir || null,
-    envPrefix: [c.envPrefix].flat().map(String),
+    envPrefix: [c.envPrefix ?? 'VITE_'].flat().map(String), // Vite's default when unset
     server: {
       host: typeof c.server.host === 'string' ? c.server.host : c.server.host === true ? '0.0.0.0' : null,
       port: c.server.port ?? null,

@@ -56,7 +56,7 @@ return moonhost.plugin {
   setup = function(ctx)
     for _, name in ipairs { 'vite:file-change', 'vite:error' } do
       ctx.vite.on(name, function(data)
-        ctx.log.info('heard %s %s', name, tostring(data.file or data.message))
+        ctx.log.info('heard %s %s (generation %d)', name, tostring(data.file or data.message), ctx.generation)
         ctx.rpc.broadcast('vite_probe:event', name, data)
       end)
     end
@@ -266,6 +266,7 @@ test('Lua calls vite:config, vite:transform and vite:invalidate, and hears vite:
   assert.equal(config.root, app)
   assert.equal(config.server.port, vitePort)
   assert.ok(config.plugins.includes('moonhost'), `plugins: ${config.plugins}`)
+  assert.deepEqual(config.envPrefix, ['VITE_'])
   assert.ok(config.server.proxy.includes('/__ws') && config.server.proxy.includes('/rpc'), `proxies: ${config.server.proxy}`)
 
   const out = await rpc['vite_probe:call']('vite:transform', '/src/msg.js')
@@ -293,6 +294,16 @@ test('Lua calls vite:config, vite:transform and vite:invalidate, and hears vite:
   await broken.page.close()
   writeFileSync(join(app, 'src/msg.js'), msgSource(edits))
   await editAndSeeBroadcast(await openPage(t))
+})
+
+test('a reloaded plugin keeps its subscription: Vite reads the subscribers again and the new generation hears the events', async () => {
+  const from = vite.text.length
+  const hostFrom = host.log.length
+  writeFileSync(join(app, 'plugins', 'vite_probe.lua'), PROBE_LUA + '-- reloaded\n')
+  await host.waitForLogState((log) => /vite_probe: loaded \(generation 2\)/.test(log.slice(hostFrom)), 'the reload', WAIT_MS)
+  await vite.waitFor(/mesh peer 'vite' ready; events go to: vite_graph:on-vite-event, vite_probe:on-vite-event/, from)
+  writeFileSync(join(app, 'src/after-reload.txt'), 'after the reload\n')
+  await host.waitForLog(/heard vite:file-change \S*\/src\/after-reload\.txt \(generation 2\)/, WAIT_MS)
 })
 
 test('moonhost()\'s proxies pass /__moonhost and the oRPC prefix on to moonhost', async () => {
