@@ -2,12 +2,13 @@
 // offline: Vite from the e2e packages, moonhost-client and
 // vite-plugin-moonhost from their paths), a real moonhost running the
 // shipped plugins/vite_graph.lua, a real Vite 7, and headless Debian
-// Chromium (playwright-core). The docs' panel is opened first. The page imports `virtual:moonhost`, calls a
-// Lua function that asks Vite (the mesh peer role 'vite') for its module
-// graph, and sees the broadcast Lua sends on each HMR update; the same still
-// works after Vite restarts itself (its config changed) and after moonhost
-// restarts on the same port. Every wait is on a log line or the page's DOM,
-// with a bound.
+// Chromium (playwright-core). The docs' panel is opened first. Then a page
+// imports `virtual:moonhost`, calls a Lua function that asks Vite (the mesh
+// peer role 'vite') for its module graph, and sees the broadcast Lua sends
+// on each HMR update; the same still works after Vite restarts itself (its
+// config changed), after moonhost restarts on the same port, after a plugin
+// reload and after a new Vite process. Every wait is on a log line or the
+// page's DOM, with a bound.
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
@@ -125,23 +126,32 @@ before(async () => {
   writeFileSync(join(app, 'test.html'), TEST_HTML)
   writeFileSync(join(app, 'test.js'), MAIN_JS)
   writeFileSync(join(app, 'src/msg.js'), msgSource(0))
-  ;[hostPort, vitePort] = [await fixedPort(), await fixedPort()]
+  hostPort = await fixedPort()
+  do vitePort = await fixedPort()
+  while (vitePort === hostPort)
   host = await startHost()
-  // What `moonhost run -- npx vite` passes, given by hand so that moonhost can restart alone.
-  const env = { ...process.env, NO_COLOR: '1', MOONHOST_URL: `http://127.0.0.1:${hostPort}`, MOONHOST_TOKEN: E2E_TOKEN }
-  const viteBin = join(app, '..', 'node_modules', 'vite', 'bin', 'vite.js')
-  const child = spawn(process.execPath, [viteBin, '--port', String(vitePort), '--strictPort', '--host', '127.0.0.1'], { cwd: app, env })
-  vite = new Output(child)
-  await vite.waitFor(/mesh peer 'vite' ready; events go to: vite_graph:on-vite-event, vite_probe:on-vite-event/)
+  vite = await startVite()
   browser = await launchChromium()
 })
 
+/** Vite in the app, told what `moonhost run -- npx vite` tells it (by hand, so that moonhost can restart alone). */
+async function startVite() {
+  const env = { ...process.env, NO_COLOR: '1', MOONHOST_URL: `http://127.0.0.1:${hostPort}`, MOONHOST_TOKEN: E2E_TOKEN }
+  const viteBin = join(app, '..', 'node_modules', 'vite', 'bin', 'vite.js')
+  const child = spawn(process.execPath, [viteBin, '--port', String(vitePort), '--strictPort', '--host', '127.0.0.1'], { cwd: app, env })
+  const out = new Output(child)
+  await out.waitFor(/mesh peer 'vite' ready; events go to: vite_graph:on-vite-event, vite_probe:on-vite-event/)
+  return out
+}
+
+async function stopVite() {
+  if (vite.child.exitCode === null && vite.child.signalCode === null) vite.child.kill('SIGTERM')
+  await vite.exited
+}
+
 after(async () => {
   await browser?.close()
-  if (vite && vite.child.exitCode === null) {
-    vite.child.kill('SIGTERM')
-    await vite.exited
-  }
+  if (vite) await stopVite()
   await host?.stop()
 })
 
@@ -304,6 +314,16 @@ test('a reloaded plugin keeps its subscription: Vite reads the subscribers again
   await vite.waitFor(/mesh peer 'vite' ready; events go to: vite_graph:on-vite-event, vite_probe:on-vite-event/, from)
   writeFileSync(join(app, 'src/after-reload.txt'), 'after the reload\n')
   await host.waitForLog(/heard vite:file-change \S*\/src\/after-reload\.txt \(generation 2\)/, WAIT_MS)
+})
+
+test('a new Vite process is a new peer: the old one leaves the directory, Lua calls the new one', async (t) => {
+  const peer = [...host.log.matchAll(/\[mesh\] (\S+) joined as vite/g)].at(-1)[1]
+  await stopVite()
+  await host.waitForLog(new RegExp(`\\[ws\\] ${peer} disconnected`), WAIT_MS) // out of the directory
+  vite = await startVite()
+  const tab = await openPage(t)
+  await sizeShown(tab.page)
+  await editAndSeeBroadcast(tab)
 })
 
 test('moonhost()\'s proxies pass /__moonhost and the oRPC prefix on to moonhost', async () => {
