@@ -47,4 +47,27 @@ describe('vite_graph', function()
     vite:event('vite_graph:on-vite-event', { event = 'vite:error', data = { message = 'boom' } })
     assert.are.equal('boom', (page:wait_for('vite_graph:error')).message)
   end)
+
+  it('ctx.vite.on: a handler that raises does not keep the next one from running; an unknown event is refused', function()
+    local file = testing.tmpdir() .. '/vite_two.lua'
+    local f = assert(io.open(file, 'w'))
+    f:write([[
+local moonhost = require 'moonhost'
+return moonhost.plugin {
+  name = 'vite_two',
+  setup = function(ctx)
+    ctx.vite.on('vite:file-change', function() error('first handler fails') end)
+    ctx.vite.on('vite:file-change', function(ev) ctx.rpc.broadcast('vite_two:heard', ev.file) end)
+    local ok, err = pcall(ctx.vite.on, 'vite:nope', print)
+    ctx.rpc.register { name = 'vite_two:refusal', type = 'static', handler = function() return tostring(err) end }
+  end,
+}
+]])
+    f:close()
+    testing.load_plugin(file)
+    local vite, page = fake_vite(0), testing.connect_client()
+    vite:event('vite_two:on-vite-event', { event = 'vite:file-change', data = { kind = 'change', file = '/p/a.js' } })
+    assert.are.equal('/p/a.js', page:wait_for('vite_two:heard'))
+    assert.matches('unknown event "vite:nope"', testing.call('vite_two:refusal'), 1, true)
+  end)
 end)
