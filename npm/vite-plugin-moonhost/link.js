@@ -64,10 +64,11 @@ export function openLink({ connect, WebSocket, url, token, server, transformedAt
     if (reconnected) log('info', 'reconnected to moonhost')
     listSubscribers()
   })
+  let closing = false
   rpc.on('disconnect', ({ code }) => {
     subscribers = null // events wait in `queued` until the list is read again
     waitSaid = false
-    log('warn', `lost moonhost (close code ${code}); reconnecting`)
+    if (!closing) log('warn', `lost moonhost (close code ${code}); reconnecting`)
   })
   rpc.on('event', (name) => name === FUNCTIONS_CHANGED && listSubscribers())
   rpc.mesh
@@ -86,6 +87,9 @@ export function openLink({ connect, WebSocket, url, token, server, transformedAt
         log('info', `keeping the dev server's events until moonhost is back (the last ${MAX_QUEUED})`)
       }
     },
-    close: () => rpc.close(),
+    close() {
+      closing = true
+      return rpc.close()
+    },
   }
 }

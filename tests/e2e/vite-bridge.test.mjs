@@ -228,6 +228,7 @@ test('after Vite restarts itself (its config changed) Lua hears vite:server-rest
   writeFileSync(join(app, 'vite.config.js'), docFiles['vite.config.js'] + '// changed\n')
   await vite.waitFor(/mesh peer 'vite' ready/, from)
   await vite.waitFor(/server restarted\./, from) // listening again
+  assert.doesNotMatch(vite.text.slice(from), /lost moonhost/, 'the old link closed on purpose, and says nothing')
   await host.waitForLogState((log) => /vite restarted \(1 in this process\)/.test(log.slice(hostFrom)), 'the restart event in Lua', WAIT_MS)
   const tab = await openPage(t)
   await sizeShown(tab.page)
