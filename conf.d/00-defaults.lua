@@ -57,6 +57,12 @@ return {
     -- max_message_bytes applies. 1024 .. 1073741824 (1 GiB). Default 128 KiB.
     untrusted_max_message_bytes = 131072,
 
+    -- A stream's producer (moonhost.stream's emit) waits while its reader
+    -- holds more than this many bytes it has not delivered yet: a slow
+    -- reader slows its own stream and nothing else. 1024 .. 1073741824.
+    -- Default 64 KiB.
+    stream_queue_bytes = 65536,
+
     -- Calls and events an untrusted client may send per second (a burst of
     -- as many is allowed); more are answered overloaded without running.
     -- Integer >= 1.
@@ -189,6 +195,33 @@ return {
     permissions = {},
   },
 
+  -- Across machines (README "Across machines: NATS"): hosts with the same
+  -- nats.url and subject_prefix form one mesh through a NATS server. Each
+  -- host's peers appear in every host's directory, and relayed calls and
+  -- events reach a peer on any host. Needs mesh.key, the same on every host
+  -- (it signs identities and every message a host publishes). Read at start.
+  nats = {
+    -- nats://HOST:PORT of the NATS server; several, comma-separated, for a
+    -- NATS cluster (no tls:// yet). Empty: this host joins no cluster.
+    url = '',
+
+    -- First tokens of every subject (docs/protocol.md "Across machines").
+    -- Hosts with another prefix on the same server are another mesh.
+    subject_prefix = 'moonhost',
+
+    -- Credentials, when the NATS server asks for them: a token, or a user
+    -- and password. Never logged; keep them out of the repository, e.g.
+    -- token = os.getenv('MOONHOST_NATS_TOKEN').
+    token = '',
+    user = '',
+    password = '',
+
+    -- Milliseconds between two publications of this host's peers. A host
+    -- not heard for 3 of them (killed, or cut off from NATS) has its peers
+    -- removed from every directory. 50 .. 10000.
+    heartbeat_ms = 400,
+  },
+
   http = {
     -- Path prefix of the oRPC endpoint: POST /rpc/a/b calls function 'a:b'
     -- (README "HTTP (oRPC)"). Starts with '/'.
@@ -198,6 +231,11 @@ return {
     -- the call together; past it the client gets 408 and a late result is
     -- dropped. Integer >= 1. Default 30 s.
     request_timeout_ms = 30000,
+
+    -- Milliseconds between the comments an event stream (a stream function
+    -- called over HTTP) sends while it has nothing else to send, so proxies
+    -- and clients keep it open. Integer >= 10. Default 5 s, as oRPC's server.
+    sse_keepalive_ms = 5000,
   },
 
   -- Settings per plugin: plugins.NAME is the table plugin NAME receives as

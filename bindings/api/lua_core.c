@@ -27,7 +27,7 @@ static uint64_t timeout_ms_arg(lua_State *L, int idx) {
   return (uint64_t)ceil(s * 1000);
 }
 
-/* register{name=, type=, handler=, cached=, ttl=, max=, mesh=, arg_count=} */
+/* register{name=, type=, handler=, cached=, ttl=, max=, mesh=, arg_count=, stream=} */
 static int l_register(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
   mh_engine *e = engine(L);
@@ -44,11 +44,15 @@ static int l_register(lua_State *L) {
   if (lua_isinteger(L, -1)) spec.max_entries = (size_t)lua_tointeger(L, -1);
   lua_getfield(L, 1, "mesh");
   spec.mesh = lua_toboolean(L, -1);
+  lua_getfield(L, 1, "stream");
+  spec.stream = lua_toboolean(L, -1);
+  lua_pop(L, 1);
   lua_getfield(L, 1, "arg_count");
   if (lua_isinteger(L, -1) && lua_tointeger(L, -1) > 0) spec.arg_count = (unsigned)lua_tointeger(L, -1);
   lua_pop(L, 2);
   lua_getfield(L, 1, "handler");
   luaL_checktype(L, -1, LUA_TFUNCTION);
+  mh_lua_handler_name_set(L, -1, name); /* for its log lines */
   spec.handler = mh_lua_ref(L);
   mh_error *err = NULL;
   if (mh_gen_register(e->gen, &spec, &err)) {
@@ -101,7 +105,9 @@ static int l_clients(lua_State *L) {
   lua_createtable(L, (int)h->nclients, 0);
   lua_Integer i = 0;
   mh_list_each(pos, &h->clients) {
-    push_client_info(L, mh_container_of(pos, mh_client, link));
+    mh_client *c = mh_container_of(pos, mh_client, link);
+    if (!mh_client_is_app(c)) continue;
+    push_client_info(L, c);
     lua_rawseti(L, -2, ++i);
   }
   return 1;
@@ -146,7 +152,7 @@ static int l_broadcast_call(lua_State *L) {
   size_t n = 0;
   mh_list_each(pos, &h->clients) {
     mh_client *c = mh_container_of(pos, mh_client, link);
-    if (!c->trusted || n >= h->nclients) continue;
+    if (!c->trusted || !mh_client_is_app(c) || n >= h->nclients) continue;
     if (!lua_isnoneornil(L, 4)) {
       lua_pushvalue(L, 4);
       push_client_info(L, c);

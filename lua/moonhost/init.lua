@@ -47,7 +47,7 @@ M.error_codes = ERROR_CODES
 -- The keys each option table of the plugin API takes (a typo is an error
 -- that names the closest one: docs/plugins.md "Mistakes in definitions").
 local KEYS = {
-  define_rpc_function = { 'name', 'type', 'handler', 'setup', 'cache', 'description', 'args', 'returns' },
+  define_rpc_function = { 'name', 'type', 'handler', 'setup', 'cache', 'description', 'args', 'returns', 'stream' },
   cache = { 'ttl', 'max' },
   plugin = { 'name', 'setup', 'description', 'types', 'client_functions' },
   client_function = { 'args', 'returns', 'params', 'description' },
@@ -56,6 +56,7 @@ local KEYS = {
 
 local error_mt = {
   __name = 'moonhost.error',
+  __moonhost_answer = true, -- what the plugin meant to answer: logged at debug, no traceback
   __tostring = function(e) return string.format('%s (%s)', tostring(e.message), tostring(e.code)) end,
 }
 
@@ -116,6 +117,11 @@ function M.define_rpc_function(def)
   end
   options.check_type(def.description, 'string', where, 'description')
   local cache = check_cache(def.cache, ftype, where)
+  options.check_type(def.stream, 'boolean', where, 'stream')
+  if def.stream and cache then fail(where, 'a stream is never cached: remove cache (each reader gets its own run)') end
+  if def.stream and ftype ~= 'query' and ftype ~= 'action' then
+    fail(where, "a stream is a 'query' or an 'action' (got '" .. ftype .. "')")
+  end
   -- Typed arguments and result (docs/plugins.md "Typed functions"): parsed
   -- here so a typo fails at the definition; names are resolved on register.
   local arg_nodes = def.args ~= nil and parse_schema('parse_args', def.args, where .. ' args') or nil
@@ -123,7 +129,7 @@ function M.define_rpc_function(def)
   return {
     name = def.name, type = ftype, handler = def.handler, setup = def.setup, cache = cache,
     description = def.description, args = def.args, returns = def.returns, arg_nodes = arg_nodes,
-    returns_node = returns_node, __moonhost_function = true,
+    returns_node = returns_node, stream = def.stream == true, __moonhost_function = true,
   }
 end
 
@@ -173,6 +179,7 @@ local function type_mt(name) return types[name] or { __name = 'moonhost.' .. nam
 
 M.Date, M.BigInt, M.Map, M.Set = type_mt('Date'), type_mt('BigInt'), type_mt('Map'), type_mt('Set')
 M.RegExp, M.JsError, M.TypedArray = type_mt('RegExp'), type_mt('JsError'), type_mt('TypedArray')
+M.URL = type_mt('URL')
 
 local NAN = 0 / 0
 local DAY_MS = 86400000
@@ -251,6 +258,19 @@ M.Set.__tostring = function(s) return 'Set(' .. #s.values .. ')' end
 M.RegExp.__tostring = function(r) return '/' .. r.source .. '/' .. r.flags end
 M.JsError.__tostring = function(e) return e.message == '' and e.name or (e.name .. ': ' .. e.message) end
 M.TypedArray.__tostring = function(t) return t.kind .. '(' .. #t.values .. ')' end
+M.URL.__tostring = function(u) return u.href end
+M.URL.__eq = function(a, b) return getmetatable(a) == getmetatable(b) and a.href == b.href end
+
+--- A JavaScript URL from its href: an absolute URL ('https://example.com/a?b=1').
+-- Only the scheme is checked ('name:' first, as new URL needs); the client
+-- parses the rest. oRPC clients receive a URL, the others its href string.
+function M.url(href)
+  if type(href) ~= 'string' then error('moonhost.url: expected a string, got ' .. type(href), 2) end
+  if not href:match('^[A-Za-z][A-Za-z0-9+.%-]*:') then
+    error("moonhost.url: not an absolute URL (scheme:...): '" .. href .. "'", 2)
+  end
+  return setmetatable({ href = href }, M.URL)
+end
 
 --- A JavaScript Date: moonhost.date(ms) or moonhost.date('2024-02-29T12:00:00.000Z').
 -- ms is clipped as JavaScript does (whole ms; NaN, an invalid date, beyond +-8.64e15).
@@ -377,6 +397,22 @@ M.caller = calls and calls.caller or no_host('moonhost.caller')
 --- Runs fn if the current call is cancelled (the client cancelled it, went
 -- away, or it timed out), before the handler's to-be-closed variables.
 M.on_cancel = calls and calls.on_cancel or no_host('moonhost.on_cancel')
+
+--- Sends one chunk of the current stream; waits while the reader is behind.
+local function emit(value, opts) calls.emit(value, opts) end
+
+--- The body of a stream function (defined with stream = true):
+--   return moonhost.stream(function(emit, last_event_id) ... end)
+-- runs producer(emit, last_event_id) in the handler's coroutine and returns
+-- what it returns (the stream's final value). emit(value[, {id=, retry=}])
+-- sends one chunk; last_event_id is the id of the last chunk a resuming
+-- reader got (nil on a first call).
+M.stream = calls and function(producer)
+  if type(producer) ~= 'function' then
+    options.raise('moonhost.stream: expected a function(emit, last_event_id), got ' .. type(producer))
+  end
+  return producer(emit, calls.stream_start())
+end or no_host('moonhost.stream')
 
 --- Waits without blocking the host (only inside a handler or setup).
 M.sleep = core and function(seconds) core.sleep(seconds) end or no_host('moonhost.sleep')

@@ -278,7 +278,7 @@ test('error values whose __index raises or loops, or whose __tostring loops, giv
   const err = await rejectionOf(c.rpc['faults:tostring_loops']())
   assert.equal(err.code, 'internal')
   assert.match(err.message, /reading its error value failed too: .*stopped: the call ran past its budget/)
-  await host.waitForLog(/\[plugin\] faults: internal: faults: the call failed, and reading its error value failed too/)
+  await host.waitForLog(/\[plugin\] faults: faults:tostring_loops: internal: faults: the call failed, and reading its error value failed too/)
   const told = await rejectionOf(c.rpc['faults:tostring_ok']())
   assert.equal(told.message, 'told by __tostring')
   const other = await host.connect()
@@ -293,7 +293,7 @@ test('long C library calls are charged to the instruction budget', { timeout: 60
     assert.match(err.message, byCount, name)
     assert.equal(await c.rpc['faults:ok'](), 'ok')
   }
-  await host.waitForLog(/\[plugin\] faults: rpc_timeout: .*lua\.instruction_budget/)
+  await host.waitForLog(/\[plugin\] faults: faults:[a-z_]+: rpc_timeout: .*lua\.instruction_budget/)
 })
 
 test('the wall-time limit stops a backtracking pattern and xpcall handlers that loop', { timeout: 60000 }, async (t) => {
