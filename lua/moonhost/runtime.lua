@@ -275,7 +275,15 @@ function R.boot(chunk, info)
   end
 
   -- ctx.dev_server is read fresh each time: {command, pid, running, url} or nil.
-  setmetatable(ctx, { __index = function(_, k) if k == 'dev_server' then return project.dev_server() end end })
+  -- ctx.vite (lua/moonhost/vite.lua) is made on first use.
+  setmetatable(ctx, { __index = function(_, k)
+    if k == 'dev_server' then return project.dev_server() end
+    if k == 'vite' then
+      local vite = require('moonhost.vite').new(ctx)
+      rawset(ctx, 'vite', vite)
+      return vite
+    end
+  end })
   def.setup(ctx)
   options.loading = nil
 end

@@ -14,34 +14,17 @@ import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { chromium } from 'playwright-core'
-import { Host, moonhostBin, repoRoot } from './lib/host.mjs'
-import { fixedPort, scratchDir } from './lib/util.mjs'
-import { readerProject, readmeBlocks, readmeFiles, readmeSection, run } from './lib/readme.mjs'
+import { Host, moonhostBin } from './lib/host.mjs'
+import { fixedPort } from './lib/util.mjs'
+import { launchChromium, makeReaderApp, readmeFiles, readmeSection } from './lib/readme.mjs'
 
 const SECTION = 'Use it with Vite'
 const PAGE_TIMEOUT_MS = 60000
-const CHROMIUM_FLAGS = [
-  '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-  '--disable-component-update', '--disable-sync',
-]
 
 let host, browser, viteUrl
 
-/** Runs the README's shell block that makes the app, in dir; returns the app's directory. */
-async function makeApp(dir) {
-  const setup = readmeBlocks(SECTION).find((b) => b.lang === 'sh' && b.text.startsWith('mkdir '))
-  assert.ok(setup, 'the section starts with the shell steps that make the app')
-  const script = setup.text
-    .replaceAll('MOONHOST', repoRoot)
-    .replace('npm install vite@7 ', 'npm install ') // Vite: the e2e packages' (dir/node_modules)
-  const env = { ...process.env, npm_config_offline: 'true', npm_config_audit: 'false', npm_config_fund: 'false' }
-  await run('sh', ['-ec', script], { cwd: dir, env })
-  return join(dir, /^mkdir (\S+)/.exec(setup.text)[1])
-}
-
 before(async () => {
-  const app = await makeApp(readerProject())
+  const app = await makeReaderApp(SECTION)
   const files = readmeFiles(SECTION)
   for (const name of ['vite.config.js', 'index.html', 'main.js', 'devtools.html', 'devtools.js']) {
     assert.ok(files[name], `the README shows ${name}`)
@@ -57,11 +40,7 @@ before(async () => {
   host = new Host(child)
   await host.ready
   viteUrl = (await host.waitForLog(/\[dev\].*Local:\s+(http:\/\/127\.0\.0\.1:\d+\/)/, PAGE_TIMEOUT_MS))[1]
-  browser = await chromium.launchPersistentContext(scratchDir('moonhost-e2e-chromium-'), {
-    executablePath: '/usr/bin/chromium',
-    headless: true,
-    args: CHROMIUM_FLAGS,
-  })
+  browser = await launchChromium()
 })
 
 after(async () => {
