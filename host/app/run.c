@@ -206,6 +206,7 @@ static void start_serving(run_state *r) {
   mh_host *h = &r->host;
   if (r->serving || h->stopping) return;
   r->serving = true;
+  h->plugins_loaded = true; /* /readyz: serving starts once the loads at start are done */
   int rc = mh_server_start(h, &h->server);
   if (rc) {
     begin_shutdown(r, rc == MH_START_BAD_CONFIG ? 2 : 1, "cannot listen");

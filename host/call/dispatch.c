@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "call/call_metrics.h"
 #include "call/host.h"
 #include "core/log.h"
 #include "call/plugin.h"
@@ -22,6 +23,8 @@ typedef struct mh_run {
    * change, so it answers the callers it has but is neither joined nor kept
    * (mh_dispatch_invalidate). */
   bool stale;
+  uint64_t t0;   /* uv_hrtime at its start, and callers with no reply: for /metrics */
+  uint32_t anon;
 } mh_run;
 
 struct mh_waiter {
@@ -30,6 +33,7 @@ struct mh_waiter {
   mh_reply_fn reply; /* NULL once detached */
   void *ud;
   bool event; /* told when the run ends, but nobody answers its failure */
+  uint64_t t0; /* uv_hrtime when it started waiting (/metrics) */
 };
 
 static void reply_now(mh_reply_fn reply, void *ud, const mh_value *result, const mh_error *err) {
@@ -48,6 +52,7 @@ static mh_waiter *add_waiter(mh_run *run, mh_reply_fn reply, void *ud, bool even
   w->reply = reply;
   w->ud = ud;
   w->event = event;
+  w->t0 = uv_hrtime();
   mh_list_insert_tail(&run->waiters, &w->link);
   return w;
 }
@@ -91,8 +96,10 @@ static void run_done(void *ud, mh_value *result, mh_error *err) {
     mh_waiter *w = mh_container_of(run->waiters.next, mh_waiter, link);
     mh_list_remove(&w->link);
     reply_now(w->reply, w->ud, result, err);
+    mh_call_finished(host, fn->metrics, mh_call_outcome_of(err), w->t0, 1);
     free(w);
   }
+  mh_call_finished(host, fn->metrics, mh_call_outcome_of(err), run->t0, run->anon);
   mh_value_free(result);
   mh_error_free(err);
   mh_buf_free(&run->key);
@@ -116,6 +123,9 @@ static mh_waiter *start_run(mh_host *host, const mh_caller *caller, mh_fn *fn, m
   }
   run->host = host;
   run->fn = fn;
+  run->t0 = uv_hrtime();
+  run->anon = reply ? 0 : 1;
+  host->metrics.inflight_calls++;
   mh_fn_ref(fn);
   run->key = *key;
   *key = (mh_buf)MH_BUF_INIT;
@@ -138,20 +148,25 @@ static mh_waiter *start_run(mh_host *host, const mh_caller *caller, mh_fn *fn, m
 static mh_waiter *join_run(mh_fn *fn, mh_run *run, mh_value *args, mh_reply_fn reply, void *ud, bool event) {
   mh_value_free(args);
   fn->stats.shared++;
-  if (!reply) return NULL;
+  run->host->metrics.inflight_calls++;
+  if (!reply) {
+    run->anon++;
+    return NULL;
+  }
   mh_waiter *w = add_waiter(run, reply, ud, event);
   if (!w) reply_error_now(reply, ud, mh_error_new(MH_ERR_INTERNAL, "out of memory"));
   return w;
 }
 
 static mh_waiter *call_builtin(mh_host *host, const mh_caller *caller, mh_fn *fn, mh_value *args, mh_reply_fn reply,
-                               void *ud, bool event) {
+                               void *ud, bool event, uint64_t t0) {
   mh_error *err = NULL;
   mh_value *v = fn->builtin(host, caller ? caller->client : NULL, args, &err);
   /* As for a plugin's event: with no one to answer, the log says it failed
    * (a relayed event refused by the last host was dropped without a word). */
   if (err && event && fn->type == MH_FN_EVENT) log_event_error(fn, err);
   reply_now(reply, ud, v, err);
+  mh_call_answered(fn->metrics, err, t0);
   mh_value_free(v);
   mh_error_free(err);
   mh_value_free(args);
@@ -160,8 +175,10 @@ static mh_waiter *call_builtin(mh_host *host, const mh_caller *caller, mh_fn *fn
 
 static mh_waiter *dispatch(mh_host *host, const mh_caller *caller, const char *name, mh_value *args, bool optional,
                            mh_reply_fn reply, void *ud, bool event) {
+  uint64_t t0 = uv_hrtime();
   mh_fn *fn = mh_registry_get(&host->registry, name);
   if (!fn) {
+    mh_metrics_observe(&host->metrics.unknown, optional ? MH_OUTCOME_OK : MH_OUTCOME_ERROR, uv_hrtime() - t0);
     mh_value_free(args);
     if (optional) {
       mh_value undefined = {.type = MH_V_UNDEFINED};
@@ -173,14 +190,16 @@ static mh_waiter *dispatch(mh_host *host, const mh_caller *caller, const char *n
     return NULL;
   }
   fn->stats.calls++;
-  if (fn->builtin) return call_builtin(host, caller, fn, args, reply, ud, event);
+  mh_fn_metrics *fm = mh_call_metrics_of(host, fn);
+  if (fn->builtin) return call_builtin(host, caller, fn, args, reply, ud, event, t0);
 
   mh_buf key = MH_BUF_INIT;
   switch (fn->type) {
   case MH_FN_STATIC:
     if (fn->static_value) {
-      fn->stats.hits++;
+      fn->stats.hits++, fm->cache_hits++;
       reply_now(reply, ud, fn->static_value, NULL);
+      mh_call_answered(fm, NULL, t0);
       mh_value_free(args);
       return NULL;
     }
@@ -195,13 +214,14 @@ static mh_waiter *dispatch(mh_host *host, const mh_caller *caller, const char *n
     if (fn->cache) {
       const mh_value *hit = mh_cache_get(fn->cache, key.data, key.len, mh_now_ms(host->loop));
       if (hit) {
-        fn->stats.hits++;
+        fn->stats.hits++, fm->cache_hits++;
         reply_now(reply, ud, hit, NULL);
+        mh_call_answered(fm, NULL, t0);
         mh_value_free(args);
         mh_buf_free(&key);
         return NULL;
       }
-      fn->stats.misses++;
+      fn->stats.misses++, fm->cache_misses++;
     }
     mh_run *run = mh_map_get(&fn->runs, key.data, key.len);
     if (run) {
@@ -231,6 +251,7 @@ void mh_dispatch_detach(mh_waiter *w) { w->reply = NULL; }
 void mh_dispatch_cancel(mh_waiter *w) {
   mh_run *run = w->run;
   mh_list_remove(&w->link);
+  mh_call_finished(run->host, run->fn->metrics, MH_OUTCOME_CANCELLED, w->t0, 1);
   free(w);
   /* A static run is kept: the next caller would only start it again
    * (unless an invalidate detached it: then nobody can join it). */

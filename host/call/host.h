@@ -11,6 +11,7 @@
 #include "call/engine.h"
 #include "call/events.h"
 #include "core/list.h"
+#include "core/metrics.h"
 #include "call/registry.h"
 
 typedef struct mh_server mh_server;
@@ -54,6 +55,8 @@ struct mh_host {
   mh_mesh *mesh;
   mh_upstream *upstreams; /* host links we dial (mesh_link.c) */
   mh_codec_limits codec_limits;
+  mh_metrics metrics; /* counters for /metrics (core/metrics.h) */
+  bool plugins_loaded; /* the loads at start are done (run.c): /readyz */
   bool stopping;
 };
 

@@ -133,6 +133,9 @@ static const cfg_key cfg_keys[] = {
     STR("http.prefix", "/rpc", http.prefix, "path prefix of the oRPC endpoint"),
     INT("http.request_timeout_ms", 30000, 1, UINT32_MAX, false, CF_U32, http.request_timeout_ms,
         "time an HTTP request may take (body and call), milliseconds"),
+    OBJ("metrics", "GET /metrics (README \"Operating moonhost\")"),
+    {.path = "metrics.token", .kind = CK_TEXT, .def_str = "", .field = CF_STR, AT(metrics.token),
+     .doc = "a token that may read /metrics and nothing else (besides the host's tokens)"},
     {.path = "plugins", .kind = CK_FREE, .doc = "plugins.NAME: settings of plugin NAME"},
 };
 #define CFG_NKEYS (sizeof cfg_keys / sizeof cfg_keys[0])
@@ -549,6 +552,7 @@ void mh_config_free(mh_config *cfg) {
   free(cfg->mesh.host_id);
   free(cfg->mesh.key);
   free(cfg->http.prefix);
+  free(cfg->metrics.token);
   mh_value_free(cfg->tree); /* plugins points into tree */
   memset(cfg, 0, sizeof *cfg);
 }

@@ -61,6 +61,9 @@ typedef struct mh_config {
     char *prefix;                /* "/rpc": the oRPC endpoint's path prefix */
     uint32_t request_timeout_ms; /* an HTTP request not answered by then gets 408 */
   } http;
+  struct {
+    char *token; /* "": GET /metrics takes the host's tokens only */
+  } metrics;
   mh_value *plugins; /* OBJECT: plugin name -> its settings (ctx.config) */
   mh_value *tree;    /* the whole merged configuration */
 } mh_config;
