@@ -23,8 +23,8 @@ typedef struct mh_run {
    * change, so it answers the callers it has but is neither joined nor kept
    * (mh_dispatch_invalidate). */
   bool stale;
-  uint64_t t0;   /* uv_hrtime at its start, and callers with no reply: for /metrics */
-  uint32_t anon;
+  uint32_t anon; /* callers with no reply (events): counted when it ends (/metrics) */
+  uint64_t t0;   /* when the first of them came */
 } mh_run;
 
 struct mh_waiter {
@@ -33,7 +33,7 @@ struct mh_waiter {
   mh_reply_fn reply; /* NULL once detached */
   void *ud;
   bool event; /* told when the run ends, but nobody answers its failure */
-  uint64_t t0; /* uv_hrtime when it started waiting (/metrics) */
+  uint64_t t0; /* uv_hrtime when the call came (/metrics) */
 };
 
 static void reply_now(mh_reply_fn reply, void *ud, const mh_value *result, const mh_error *err) {
@@ -45,14 +45,14 @@ static void reply_error_now(mh_reply_fn reply, void *ud, mh_error *err) {
   mh_error_free(err);
 }
 
-static mh_waiter *add_waiter(mh_run *run, mh_reply_fn reply, void *ud, bool event) {
+static mh_waiter *add_waiter(mh_run *run, mh_reply_fn reply, void *ud, bool event, uint64_t t0) {
   mh_waiter *w = calloc(1, sizeof *w);
   if (!w) return NULL;
   w->run = run;
   w->reply = reply;
   w->ud = ud;
   w->event = event;
-  w->t0 = uv_hrtime();
+  w->t0 = t0;
   mh_list_insert_tail(&run->waiters, &w->link);
   return w;
 }
@@ -110,11 +110,11 @@ static void run_done(void *ud, mh_value *result, mh_error *err) {
 /* Starts a run; returns the caller's waiter, or NULL if the outcome was
  * delivered already (synchronous completion or failure). */
 static mh_waiter *start_run(mh_host *host, const mh_caller *caller, mh_fn *fn, mh_value *args, mh_buf *key,
-                            mh_reply_fn reply, void *ud, bool event) {
+                            mh_reply_fn reply, void *ud, bool event, uint64_t t0) {
   mh_run *run = calloc(1, sizeof *run);
   mh_waiter *w = NULL;
   if (run) mh_list_init(&run->waiters);
-  if (!run || (reply && !(w = add_waiter(run, reply, ud, event)))) {
+  if (!run || (reply && !(w = add_waiter(run, reply, ud, event, t0)))) {
     free(run);
     mh_value_free(args);
     mh_buf_free(key);
@@ -123,8 +123,8 @@ static mh_waiter *start_run(mh_host *host, const mh_caller *caller, mh_fn *fn, m
   }
   run->host = host;
   run->fn = fn;
-  run->t0 = uv_hrtime();
   run->anon = reply ? 0 : 1;
+  run->t0 = t0;
   host->metrics.inflight_calls++;
   mh_fn_ref(fn);
   run->key = *key;
@@ -145,15 +145,16 @@ static mh_waiter *start_run(mh_host *host, const mh_caller *caller, mh_fn *fn, m
   return w;
 }
 
-static mh_waiter *join_run(mh_fn *fn, mh_run *run, mh_value *args, mh_reply_fn reply, void *ud, bool event) {
+static mh_waiter *join_run(mh_fn *fn, mh_run *run, mh_value *args, mh_reply_fn reply, void *ud, bool event,
+                           uint64_t t0) {
   mh_value_free(args);
   fn->stats.shared++;
   run->host->metrics.inflight_calls++;
   if (!reply) {
-    run->anon++;
+    if (run->anon++ == 0) run->t0 = t0;
     return NULL;
   }
-  mh_waiter *w = add_waiter(run, reply, ud, event);
+  mh_waiter *w = add_waiter(run, reply, ud, event, t0);
   if (!w) reply_error_now(reply, ud, mh_error_new(MH_ERR_INTERNAL, "out of memory"));
   return w;
 }
@@ -174,8 +175,7 @@ static mh_waiter *call_builtin(mh_host *host, const mh_caller *caller, mh_fn *fn
 }
 
 static mh_waiter *dispatch(mh_host *host, const mh_caller *caller, const char *name, mh_value *args, bool optional,
-                           mh_reply_fn reply, void *ud, bool event) {
-  uint64_t t0 = uv_hrtime();
+                           mh_reply_fn reply, void *ud, bool event, uint64_t t0) {
   mh_fn *fn = mh_registry_get(&host->registry, name);
   if (!fn) {
     mh_metrics_observe(&host->metrics.unknown, optional ? MH_OUTCOME_OK : MH_OUTCOME_ERROR, uv_hrtime() - t0);
@@ -203,8 +203,8 @@ static mh_waiter *dispatch(mh_host *host, const mh_caller *caller, const char *n
       mh_value_free(args);
       return NULL;
     }
-    if (fn->static_run) return join_run(fn, fn->static_run, args, reply, ud, event);
-    return start_run(host, caller, fn, args, &key, reply, ud, event);
+    if (fn->static_run) return join_run(fn, fn->static_run, args, reply, ud, event, t0);
+    return start_run(host, caller, fn, args, &key, reply, ud, event, t0);
   case MH_FN_QUERY: {
     if (mh_value_canonical(args, &key)) {
       mh_value_free(args);
@@ -226,24 +226,24 @@ static mh_waiter *dispatch(mh_host *host, const mh_caller *caller, const char *n
     mh_run *run = mh_map_get(&fn->runs, key.data, key.len);
     if (run) {
       mh_buf_free(&key);
-      return join_run(fn, run, args, reply, ud, event);
+      return join_run(fn, run, args, reply, ud, event, t0);
     }
-    return start_run(host, caller, fn, args, &key, reply, ud, event);
+    return start_run(host, caller, fn, args, &key, reply, ud, event, t0);
   }
   case MH_FN_ACTION:
   case MH_FN_EVENT:
-  default: return start_run(host, caller, fn, args, &key, reply, ud, event);
+  default: return start_run(host, caller, fn, args, &key, reply, ud, event, t0);
   }
 }
 
 mh_waiter *mh_dispatch(mh_host *host, const mh_caller *caller, const char *name, mh_value *args, bool optional,
                        mh_reply_fn reply, void *ud) {
-  return dispatch(host, caller, name, args, optional, reply, ud, reply == NULL);
+  return dispatch(host, caller, name, args, optional, reply, ud, reply == NULL, uv_hrtime());
 }
 
 mh_waiter *mh_dispatch_event(mh_host *host, const mh_caller *caller, const char *name, mh_value *args, bool optional,
                              mh_reply_fn done, void *ud) {
-  return dispatch(host, caller, name, args, optional, done, ud, true);
+  return dispatch(host, caller, name, args, optional, done, ud, true, uv_hrtime());
 }
 
 void mh_dispatch_detach(mh_waiter *w) { w->reply = NULL; }
