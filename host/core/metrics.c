@@ -12,7 +12,7 @@ const uint64_t mh_metrics_bucket_ns[MH_METRICS_BUCKETS] = {
 
 const char *const mh_call_outcome_names[MH_OUTCOME_N] = {"ok", "error", "cancelled"};
 const char *const mh_refused_reason_names[MH_REFUSED_N] = {"host",        "origin",      "bad_request",
-                                                            "path",        "too_many",    "shutting_down"};
+                                                            "path",        "too_many",    "shutting_down", "starting"};
 
 void mh_metrics_free(mh_metrics *m) {
   for (size_t i = 0; i < m->fns.cap; i++)

@@ -29,6 +29,7 @@ typedef enum {
   MH_REFUSED_PATH,       /* a WebSocket upgrade to a path we do not serve */
   MH_REFUSED_TOO_MANY,   /* limits.max_connections */
   MH_REFUSED_SHUTDOWN,   /* the host is shutting down */
+  MH_REFUSED_STARTING,   /* the plugins found at start are still loading */
   MH_REFUSED_N
 } mh_refused_reason;
 extern const char *const mh_refused_reason_names[MH_REFUSED_N];

@@ -101,9 +101,24 @@ static const mh_http_route *find_route(const mh_http_exchange *x) {
   return NULL;
 }
 
+/* Before the plugins found at start have loaded, only the health probes
+ * answer: a call now would find its function missing. */
+static void answer_starting(mh_http_exchange *x, const mh_http_route *r) {
+  static const char why[] = "starting: the plugins are loading (GET /readyz says when they are)";
+  if (r->error) {
+    r->error(x, 503, "SERVICE_UNAVAILABLE", why);
+    return;
+  }
+  char text[sizeof why + 1];
+  snprintf(text, sizeof text, "%s\n", why);
+  mh_http_respond_text(x, 503, text);
+}
+
 static void route(mh_http_exchange *x) {
   const mh_http_route *r = find_route(x);
-  if (r)
+  if (r && !r->before_ready && !x->host->plugins_loaded)
+    answer_starting(x, r);
+  else if (r)
     r->handle(x);
   else
     mh_http_respond_text(x, 404, "not found: moonhost speaks WebSocket RPC at /__ws\n");

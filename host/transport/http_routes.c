@@ -47,8 +47,7 @@ static void route_healthz(mh_http_exchange *x) {
 }
 
 /* Ready to take calls: the plugins found at start have loaded (the port
- * opens only then, so a probe before that gets no answer at all) and the
- * host is not draining for shutdown. */
+ * opens before they load: run.c) and the host is not draining for shutdown. */
 static void route_readyz(mh_http_exchange *x) {
   bool loaded = x->host->plugins_loaded, draining = x->host->stopping;
   char body[160];
@@ -74,8 +73,8 @@ static const mh_http_route routes[] = {
     {.method = "GET", .path = "/__devtools/__connection.json", .handle = route_devframe_discovery},
     {.method = "GET", .path = "/.devtools/.connection.json", .handle = route_devtools_discovery},
     {.method = "GET", .path = "/__moonhost/health", .handle = route_health},
-    {.method = "GET", .path = "/healthz", .handle = route_healthz},
-    {.method = "GET", .path = "/readyz", .handle = route_readyz},
+    {.method = "GET", .path = "/healthz", .handle = route_healthz, .before_ready = true},
+    {.method = "GET", .path = "/readyz", .handle = route_readyz, .before_ready = true},
     {.method = "GET", .claims = claims_www, .handle = route_www},
 };
 

@@ -38,6 +38,11 @@ static int confirm_upgrade(struct lws *wsi, mh_server *s) {
     status = 404;
     s->host->metrics.refused[MH_REFUSED_PATH]++;
   }
+  if (!status && !s->host->plugins_loaded) {
+    why = "starting: the plugins are loading";
+    status = 503;
+    s->host->metrics.refused[MH_REFUSED_STARTING]++;
+  }
   free(path);
   free(origin);
   if (!status) return 0;
