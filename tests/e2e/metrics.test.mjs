@@ -3,11 +3,11 @@
 // values after real calls over WebSocket and HTTP; /healthz and /readyz.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { spawnSync } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import WebSocket from 'ws'
-import { startHost, writeTree, E2E_TOKEN } from './lib/host.mjs'
+import { Host, moonhostBin, runMoonhost, startHost, writeTree, E2E_TOKEN } from './lib/host.mjs'
 
 const METRICS_TOKEN = 'scrape-only-token'
 const ODD = 'ops:odd "quoted" \\ back\nslash'
@@ -112,6 +112,9 @@ test('/metrics answers trusted requests and metrics.token only; the scrape token
   assert.equal(call.status, 401, 'metrics.token is not a host token')
   const m = await scrape(host, METRICS_TOKEN)
   assert.equal(m.value('moonhost_build_info', {}), 1)
+  const printed = await runMoonhost(['config', '--config', join(host.dir, 'conf.d')])
+  assert.equal(printed.code, 0, printed.stderr)
+  assert.equal(JSON.parse(printed.stdout).metrics.token, '<hidden>', '`moonhost config` hides metrics.token')
   assert.ok(m.value('moonhost_calls_total', { function: 'ops:hello', type: 'query', outcome: 'ok' }) === 0,
     'a registered function has its series before its first call')
 })
@@ -148,7 +151,7 @@ test('calls, cache, errors, unknown names, durations, bytes and broadcasts count
   assert.ok(m.text.includes('function="ops:odd \\"quoted\\" \\\\ back\\nslash"'), 'escaped as the format says')
   assert.equal(m.value('moonhost_call_duration_seconds_count', { function: 'ops:hello' }), 3)
   assert.equal(m.value('moonhost_call_duration_seconds_bucket', { function: 'ops:hello', le: '+Inf' }), 3)
-  assert.ok(m.value('moonhost_call_duration_seconds_bucket', { function: 'ops:hello', le: '10' }) === 3)
+  assert.equal(m.value('moonhost_call_duration_seconds_bucket', { function: 'ops:hello', le: '10' }), 3, m.text.split('\n').filter((l) => l.includes('duration_seconds_bucket{function="ops:hello"')).join('\n'))
   assert.ok(m.value('moonhost_call_duration_seconds_sum', { function: 'ops:hello' }) > 0)
   assert.equal(m.value('moonhost_broadcasts_total') - before.value('moonhost_broadcasts_total'), 1)
   assert.ok(m.value('moonhost_bytes_received_total') > before.value('moonhost_bytes_received_total'))
@@ -194,11 +197,15 @@ test('refused upgrades, close codes, calls in flight, reloads and plugin errors 
     'counts survive a reload')
   assert.equal(m.value('moonhost_inflight_calls'), 0)
 
+  // The watcher reloads the broken file (once or more per write): each
+  // failed load is one log line and one count.
   writeFileSync(join(host.dir, 'plugins/ops.lua'), 'return 1 +')
-  const broken = await get(host, '/__moonhost/reload?plugin=ops', bearer(E2E_TOKEN), 'POST')
-  assert.equal(broken.status, 500, broken.body)
+  await host.waitForLog(/ops: load failed/)
+  const failures = () => (host.log.match(/ops: load failed/g) || []).length
+  const logged = failures()
   m = await scrape(host)
-  assert.equal(m.value('moonhost_plugin_load_errors_total', { plugin: 'ops' }), 1)
+  const counted = m.value('moonhost_plugin_load_errors_total', { plugin: 'ops' })
+  assert.ok(counted >= logged && counted <= failures(), `${counted} failed loads counted, ${logged} logged`)
   assert.equal(m.value('moonhost_plugin_generation', { plugin: 'ops' }), 2, 'the previous generation serves')
 })
 
@@ -222,4 +229,55 @@ test('/healthz and /readyz answer without a token; readyz is 503 while draining'
   assert.equal((await get(host, '/healthz')).status, 200, 'alive while draining')
   assert.equal(await c.rpc['ops:release'](), 1)
   assert.equal(await hold, 'released')
+})
+
+test('/readyz is 503 while the plugins found at start load; calls and upgrades wait for them', async (t) => {
+  // Its setup waits for a file the test creates: the load is under way until then.
+  const dir = writeTree({
+    'plugins/late.lua': `
+local moonhost = require 'moonhost'
+return moonhost.plugin {
+  name = 'late',
+  setup = function(ctx)
+    ctx.log.info('late: waiting for the go file')
+    while not io.open(ctx.root .. '/go') do moonhost.sleep(0.01) end
+    ctx.rpc.register(moonhost.define_rpc_function { name = 'late:hi', type = 'query',
+      handler = function() return 'hi' end })
+  end,
+}`,
+    'conf.d/00-test.lua': `return { auth = { tokens = { '${E2E_TOKEN}' }, generate_token = false } }`,
+  })
+  const child = spawn(moonhostBin, ['run', '--listen', '127.0.0.1:0', '--log-level', 'debug', '--root', dir,
+    '--plugins', join(dir, 'plugins'), '--config', join(dir, 'conf.d')])
+  const host = new Host(child)
+  host.ready.catch(() => {})
+  t.after(() => host.stop())
+  const bound = await host.waitForLog(/bound \S+ port (\d+); loading plugins/)
+  const early = { port: Number(bound[1]) } // host.port is set by the "listening on" line
+  await host.waitForLog(/late: waiting for the go file/)
+
+  const starting = await get(early, '/readyz')
+  assert.equal(starting.status, 503)
+  assert.deepEqual(JSON.parse(starting.body), { status: 'not ready', checks: { plugins_loaded: false, draining: false } })
+  assert.equal((await get(early, '/healthz')).status, 200)
+  const call = await get(early, '/rpc/late/hi', bearer(E2E_TOKEN))
+  assert.equal(call.status, 503, call.body)
+  assert.match(call.body, /plugins are loading/)
+  const upgrade = await new Promise((res, rej) => {
+    const ws = new WebSocket(`ws://127.0.0.1:${early.port}/__ws?token=${E2E_TOKEN}`)
+    ws.on('unexpected-response', (req, r) => res(r.statusCode))
+    ws.on('open', () => rej(new Error('upgraded while loading')))
+    ws.on('error', () => {})
+  })
+  assert.equal(upgrade, 503)
+  assert.doesNotMatch(host.log, /listening on/, 'announced only once the plugins are loaded')
+
+  writeFileSync(join(dir, 'go'), '')
+  await host.ready
+  assert.equal(host.port, early.port)
+  assert.equal((await get(host, '/readyz')).status, 200)
+  const c = await host.connect()
+  assert.equal(await c.rpc['late:hi'](), 'hi')
+  const m = await scrape(host)
+  assert.equal(m.value('moonhost_connections_refused_total', { reason: 'starting' }), 1)
 })
