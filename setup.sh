@@ -15,6 +15,8 @@ packages=(build-essential cmake pkg-config liblua5.4-dev lua5.4 libuv1-dev libwe
 [ "$want_tests" = 1 ] && packages+=(clang libclang-rt-dev)
 # A pure-Lua library from Debian that an e2e test requires from a plugin (docs/plugins.md "Libraries").
 [ "$want_tests" = 1 ] && packages+=(lua-dkjson)
+# promtool (Prometheus' own parser) checks GET /metrics in tests/e2e/metrics.test.mjs.
+[ "$want_tests" = 1 ] && packages+=(prometheus)
 command -v node >/dev/null 2>&1 || packages+=(nodejs)
 command -v npm >/dev/null 2>&1 || packages+=(npm)
 
