@@ -83,7 +83,6 @@ static void watch_backlog(mh_conn *c) {
 static int conn_send(void *transport, const char *data, size_t len) {
   mh_conn *c = transport;
   if (c->close_code) return -1;
-  c->server->host->metrics.bytes_sent += len;
   size_t limit = c->server->host->cfg->limits.send_queue_bytes;
   if (c->queued + len > limit * STALL_HARD_FACTOR) {
     drop_slow(c, "over 4 x the limit at once");
@@ -94,6 +93,7 @@ static int conn_send(void *transport, const char *data, size_t len) {
   m->next = NULL;
   m->len = len;
   memcpy(m->data + LWS_PRE, data, len);
+  c->server->host->metrics.bytes_sent += len; /* queued or written: it goes out unless the client goes */
   /* Nothing waiting: write now. Going through the writeable callback costs
    * two epoll_ctl round trips per frame (a third of the CPU of a call,
    * bench/results.md); lws_write never blocks, and if the kernel takes only
