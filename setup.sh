@@ -3,7 +3,7 @@
 # Idempotent: installs only what is missing, rebuilds only what changed.
 #
 #   ./setup.sh            packages + release build (build/)
-#   ./setup.sh --tests    also the npm packages of tests/e2e and the sanitizer build (build-asan/)
+#   ./setup.sh --tests    also Chromium, the npm packages of tests/e2e and the sanitizer build (build-asan/)
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -11,10 +11,13 @@ want_tests=0
 [ "${1:-}" = "--tests" ] && want_tests=1
 
 packages=(build-essential cmake pkg-config liblua5.4-dev lua5.4 libuv1-dev libwebsockets-dev libcjson-dev
-  libssl-dev lua-busted lua-filesystem)
-[ "$want_tests" = 1 ] && packages+=(clang libclang-rt-dev)
+  libssl-dev lua-busted lua-filesystem libnats-dev)
+# chromium: the browser tests drive Debian's /usr/bin/chromium with playwright-core (never a downloaded one).
+[ "$want_tests" = 1 ] && packages+=(clang libclang-rt-dev chromium)
 # A pure-Lua library from Debian that an e2e test requires from a plugin (docs/plugins.md "Libraries").
 [ "$want_tests" = 1 ] && packages+=(lua-dkjson)
+# The NATS server the scale-out tests start on a loopback port (tests/e2e/lib/nats.mjs).
+[ "$want_tests" = 1 ] && packages+=(nats-server)
 # promtool (Prometheus' own parser) checks GET /metrics in tests/e2e/metrics.test.mjs.
 [ "$want_tests" = 1 ] && packages+=(prometheus)
 command -v node >/dev/null 2>&1 || packages+=(nodejs)

@@ -1,6 +1,7 @@
 # Writes OUT: a C file holding every file of DIR matching GLOB as bytes, in
-# a table named TABLE of type TYPE ({name, path, data, len}), so the binary
-# needs no files at run time. KIND=lua names lua/moonhost/x.lua "moonhost.x"
+# a table named TABLE of type TYPE ({name, path, data, len}; path is SHOWN/file,
+# SHOWN being DIR relative to the source tree), so the binary needs no files
+# at run time. KIND=lua names lua/moonhost/x.lua "moonhost.x"
 # (init.lua: "moonhost"); KIND=www names a file by its file name.
 file(GLOB files ${DIR}/${GLOB})
 list(SORT files)
@@ -16,10 +17,10 @@ foreach(path ${files})
     else()
       set(name "moonhost.${base}")
     endif()
-    set(shown "lua/moonhost/${fname}")
+    set(shown "${SHOWN}/${fname}")
   else()
     set(name "${fname}")
-    set(shown "host/www/${fname}")
+    set(shown "${SHOWN}/${fname}")
   endif()
   file(READ ${path} hex HEX)
   string(LENGTH "${hex}" hexlen)

@@ -189,6 +189,33 @@ return {
     permissions = {},
   },
 
+  -- Across machines (README "Across machines: NATS"): hosts with the same
+  -- nats.url and subject_prefix form one mesh through a NATS server. Each
+  -- host's peers appear in every host's directory, and relayed calls and
+  -- events reach a peer on any host. Needs mesh.key, the same on every host
+  -- (it signs identities and every message a host publishes). Read at start.
+  nats = {
+    -- nats://HOST:PORT of the NATS server; several, comma-separated, for a
+    -- NATS cluster (no tls:// yet). Empty: this host joins no cluster.
+    url = '',
+
+    -- First tokens of every subject (docs/protocol.md "Across machines").
+    -- Hosts with another prefix on the same server are another mesh.
+    subject_prefix = 'moonhost',
+
+    -- Credentials, when the NATS server asks for them: a token, or a user
+    -- and password. Never logged; keep them out of the repository, e.g.
+    -- token = os.getenv('MOONHOST_NATS_TOKEN').
+    token = '',
+    user = '',
+    password = '',
+
+    -- Milliseconds between two publications of this host's peers. A host
+    -- not heard for 3 of them (killed, or cut off from NATS) has its peers
+    -- removed from every directory. 50 .. 10000.
+    heartbeat_ms = 400,
+  },
+
   http = {
     -- Path prefix of the oRPC endpoint: POST /rpc/a/b calls function 'a:b'
     -- (README "HTTP (oRPC)"). Starts with '/'.

@@ -49,6 +49,7 @@ static int l_register(lua_State *L) {
   lua_pop(L, 2);
   lua_getfield(L, 1, "handler");
   luaL_checktype(L, -1, LUA_TFUNCTION);
+  mh_lua_handler_name_set(L, -1, name); /* for its log lines */
   spec.handler = mh_lua_ref(L);
   mh_error *err = NULL;
   if (mh_gen_register(e->gen, &spec, &err)) {
@@ -101,7 +102,9 @@ static int l_clients(lua_State *L) {
   lua_createtable(L, (int)h->nclients, 0);
   lua_Integer i = 0;
   mh_list_each(pos, &h->clients) {
-    push_client_info(L, mh_container_of(pos, mh_client, link));
+    mh_client *c = mh_container_of(pos, mh_client, link);
+    if (!mh_client_is_app(c)) continue;
+    push_client_info(L, c);
     lua_rawseti(L, -2, ++i);
   }
   return 1;
@@ -146,7 +149,7 @@ static int l_broadcast_call(lua_State *L) {
   size_t n = 0;
   mh_list_each(pos, &h->clients) {
     mh_client *c = mh_container_of(pos, mh_client, link);
-    if (!c->trusted || n >= h->nclients) continue;
+    if (!c->trusted || !mh_client_is_app(c) || n >= h->nclients) continue;
     if (!lua_isnoneornil(L, 4)) {
       lua_pushvalue(L, 4);
       push_client_info(L, c);

@@ -13,11 +13,14 @@
  * plugin's, and its metamethods (__index, __tostring, __name) are plugin
  * code that may raise or loop. Fields are read raw; only a message that is
  * not a string field goes through luaL_tolstring (__tostring, __name).
- * Returns code, message, data, status, and whether it is a moonhost.error. */
+ * Returns code, message, data, status, whether it is a moonhost.error, and
+ * whether it is an answer rather than a fault: its metatable says so with
+ * __moonhost_answer (the ones of moonhost.error and of the args schema's
+ * bad_request do; an error of the host passed on by the plugin does not). */
 static int read_error(lua_State *L) {
   bool table = lua_type(L, 1) == LUA_TTABLE;
   for (int i = 0; i < 4; i++) lua_pushnil(L); /* 2 code, 3 message, 4 data, 5 status */
-  bool defined = false;
+  bool defined = false, answer = false;
   if (table) {
     static const char *const fields[] = {"code", "message", "data", "status"};
     for (int i = 0; i < 4; i++) {
@@ -28,6 +31,10 @@ static int read_error(lua_State *L) {
     if (ct != LUA_TSTRING && ct != LUA_TNUMBER) lua_pushnil(L), lua_replace(L, 2);
     if (luaL_getmetafield(L, 1, "__name") != LUA_TNIL) {
       defined = lua_type(L, -1) == LUA_TSTRING && strcmp(lua_tostring(L, -1), "moonhost.error") == 0;
+      lua_pop(L, 1);
+    }
+    if (luaL_getmetafield(L, 1, "__moonhost_answer") != LUA_TNIL) {
+      answer = lua_toboolean(L, -1);
       lua_pop(L, 1);
     }
   }
@@ -43,10 +50,11 @@ static int read_error(lua_State *L) {
     lua_replace(L, 3);
   }
   lua_pushboolean(L, defined);
-  return 5;
+  lua_pushboolean(L, answer);
+  return 6;
 }
 
-/* The data, status and kind read_error left above top (raw reads only). */
+/* The data, status and kinds read_error left above top (raw reads only). */
 static void fill_error(mh_engine *e, mh_error *err, int top) {
   lua_State *L = e->L;
   if (!lua_isnil(L, top + 3)) {
@@ -60,6 +68,9 @@ static void fill_error(mh_engine *e, mh_error *err, int top) {
   lua_Integer st = lua_isinteger(L, top + 4) ? lua_tointeger(L, top + 4) : 0;
   if (st >= 400 && st <= 599) err->status = (int)st;
 }
+
+/* Whether read_error found an answer (see read_error). */
+static bool answered(mh_engine *e, int top) { return lua_toboolean(e->L, top + 6); }
 
 mh_error *mh_lua_call_error(mh_lua_call *call, int status) {
   mh_engine *e = call->e;
@@ -84,7 +95,7 @@ mh_error *mh_lua_call_error(mh_lua_call *call, int status) {
   uint64_t outer_at = e->resumed_at;
   e->running = call;
   e->resumed_at = uv_hrtime();
-  int rc = mh_lua_pcall(L, 1, 5);
+  int rc = mh_lua_pcall(L, 1, 6);
   e->running = outer;
   e->resumed_at = outer_at;
   lua_sethook(L, mh_lua_budget_hook, LUA_MASKCOUNT, MH_LUA_HOOK_EVERY); /* a stop set it to 1 */
@@ -100,20 +111,34 @@ mh_error *mh_lua_call_error(mh_lua_call *call, int status) {
     const char *code = lua_tostring(L, top + 1);
     err = mh_error_new(code ? code : MH_ERR_INTERNAL, "%s", lua_tostring(L, top + 2));
     if (!mh_error_is_static(err)) fill_error(e, err, top);
+    call->answered = answered(e, top);
   }
   mh_lua_restore_cap(e, limit);
   lua_settop(L, top);
   return err;
 }
 
+/* An answer (a moonhost.error, a schema's bad_request) is what the plugin
+ * meant to say to a caller who got something wrong: a debug line naming
+ * the function. A fault (a Lua error, a stop, any other value) is the
+ * plugin's: an error line with the traceback. */
 void mh_lua_log_failure(mh_lua_call *call, const mh_error *err) {
   mh_engine *e = call->e;
   if (call->cancelled) return;
+  bool answer = call->answered;
+  if (answer && !mh_log_enabled(MH_LOG_DEBUG)) return;
   /* The failed call's values are still on its stack: see mh_lua_lift_cap. */
   size_t limit = mh_lua_lift_cap(e);
-  mh_lua_push_traceback(e->L, call->co, err->message, 0);
+  const char *fn = mh_lua_handler_name(e->L, call->handler);
+  const char *sep = !fn ? "" : answer ? " " : ": ";
+  if (!fn) fn = "";
+  if (answer) {
+    mh_log_debug("plugin", "%s: %s%sanswered %s: %s", mh_lua_state_name(e), fn, sep, err->code, err->message);
+  } else {
+    mh_lua_push_traceback(e->L, call->co, err->message, 0);
+    mh_log_error("plugin", "%s: %s%s%s: %s", mh_lua_state_name(e), fn, sep, err->code, lua_tostring(e->L, -1));
+    lua_pop(e->L, 1);
+  }
   mh_lua_restore_cap(e, limit);
-  mh_log_error("plugin", "%s: %s: %s", mh_lua_state_name(e), err->code, lua_tostring(e->L, -1));
-  lua_pop(e->L, 1);
 }
 

@@ -78,6 +78,9 @@ struct mh_lua_call {
   char caller[24];    /* id of the client that started the call ("" if none) */
   int on_cancel_ref;  /* table of moonhost.on_cancel callbacks, or LUA_NOREF */
   bool cancelled;
+  /* It failed with an answer, not a fault: a moonhost.error or an args
+   * schema's bad_request (lua_failure.c); logged without a traceback. */
+  bool answered;
   bool compile_failed; /* a load whose file does not compile: plugin.c logs it, once */
   bool finished;
   bool *finished_flag; /* set while `start` runs, to learn of a synchronous finish */
@@ -127,6 +130,12 @@ void mh_lua_preload(lua_State *L, const luaL_Reg *modules);
  * not counted. */
 int mh_lua_ref(lua_State *L);
 void mh_lua_unref(lua_State *L, int ref);
+/* The RPC function a handler serves, for the log lines of its calls: set
+ * at registration for the Lua function at idx (a weak-keyed table: it goes
+ * with the function); read by the handler's registry reference, NULL when
+ * it is no function's (a watch callback, a load). */
+void mh_lua_handler_name_set(lua_State *L, int idx, const char *name);
+const char *mh_lua_handler_name(lua_State *L, int handler);
 
 /* A state that belongs to no plugin, for `moonhost test` and `moonhost
  * types` (testing/lua_testing.c): values convert as in plugin states and

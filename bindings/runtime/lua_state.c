@@ -77,6 +77,33 @@ void mh_lua_unref(lua_State *L, int ref) {
   mh_lua_engine_of(L)->nrefs--;
 }
 
+/* Registry field of the table handler reference -> function name. */
+#define HANDLER_NAMES "moonhost.handler_names"
+
+void mh_lua_handler_name_set(lua_State *L, int idx, const char *name) {
+  idx = lua_absindex(L, idx);
+  if (luaL_getsubtable(L, LUA_REGISTRYINDEX, HANDLER_NAMES) == 0) { /* new: make its keys weak */
+    lua_createtable(L, 0, 1);
+    lua_pushliteral(L, "k");
+    lua_setfield(L, -2, "__mode");
+    lua_setmetatable(L, -2);
+  }
+  lua_pushvalue(L, idx);
+  lua_pushstring(L, name);
+  lua_rawset(L, -3);
+  lua_pop(L, 1);
+}
+
+const char *mh_lua_handler_name(lua_State *L, int handler) {
+  const char *name = NULL;
+  int top = lua_gettop(L);
+  if (lua_getfield(L, LUA_REGISTRYINDEX, HANDLER_NAMES) == LUA_TTABLE &&
+      lua_rawgeti(L, LUA_REGISTRYINDEX, handler) == LUA_TFUNCTION && lua_rawget(L, -2) == LUA_TSTRING)
+    name = lua_tostring(L, -1); /* the table keeps it while the function lives */
+  lua_settop(L, top);
+  return name;
+}
+
 mh_engine *mh_lua_state_new(mh_host *host, size_t mem_limit) {
   mh_engine *e = calloc(1, sizeof *e);
   if (!e) return NULL;
@@ -97,6 +124,14 @@ mh_engine *mh_lua_state_new(mh_host *host, size_t mem_limit) {
   lua_pushliteral(e->L, "array");
   lua_setfield(e->L, -2, "__name");
   e->values.array_mt_ref = mh_lua_ref(e->L);
+  /* The key order of objects pushed into the state (value/lua_key_order.c):
+   * weak keys, so an entry goes with its table. */
+  lua_newtable(e->L);
+  lua_createtable(e->L, 0, 1);
+  lua_pushliteral(e->L, "k");
+  lua_setfield(e->L, -2, "__mode");
+  lua_setmetatable(e->L, -2);
+  e->values.key_order_ref = mh_lua_ref(e->L);
   add_embedded_searcher(e->L);
   return e;
 }
@@ -119,6 +154,7 @@ void mh_lua_state_free(mh_engine *e) {
   if (!e) return;
   while (e->nspare > 0) mh_lua_unref(e->L, e->spare[--e->nspare].ref);
   mh_lua_unref(e->L, e->values.array_mt_ref);
+  mh_lua_unref(e->L, e->values.key_order_ref);
   check_refs(e);
   lua_close(e->L);
   free(e);

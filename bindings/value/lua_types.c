@@ -1,6 +1,7 @@
 /* The JavaScript types beyond JSON in Lua: one metatable per type and
  * lua_State, registered as moonhost.Date, moonhost.BigInt, moonhost.Map,
- * moonhost.Set, moonhost.RegExp, moonhost.JsError and moonhost.TypedArray,
+ * moonhost.Set, moonhost.RegExp, moonhost.JsError, moonhost.TypedArray and
+ * moonhost.URL,
  * so C finds them by name and plugins compare with moonhost.Date etc.
  * lua/moonhost gives them __tostring and friends; C only needs identity. */
 #include "value/lua_types.h"
@@ -16,7 +17,7 @@
 
 static const char *const type_names[MH_LT_COUNT] = {
     "moonhost.Date",   "moonhost.BigInt",  "moonhost.Map",        "moonhost.Set",
-    "moonhost.RegExp", "moonhost.JsError", "moonhost.TypedArray",
+    "moonhost.RegExp", "moonhost.JsError", "moonhost.TypedArray", "moonhost.URL",
 };
 
 void mh_lua_push_type_mt(lua_State *L, mh_lua_type t) { luaL_newmetatable(L, type_names[t]); }
@@ -96,6 +97,10 @@ static int fill_special(lua_State *L, const mh_value *v) {
     set_string_field(L, "name", v->u.err.name ? v->u.err.name : "Error");
     set_string_field(L, "message", v->u.err.message);
     return MH_LT_ERROR;
+  case MH_V_URL:
+    lua_pushlstring(L, v->u.str.ptr, v->u.str.len);
+    lua_setfield(L, -2, "href");
+    return MH_LT_URL;
   case MH_V_BYTES:
     set_string_field(L, "kind", v->u.bytes.kind);
     push_numbers(L, v);
@@ -144,6 +149,19 @@ static mh_value *to_bigint(lua_State *L, int idx, const char **why) {
     v = mh_value_bigint(s, len);
   else
     *why = "a moonhost.BigInt whose value is not decimal digits";
+  lua_pop(L, 1);
+  return v;
+}
+
+/* {href = "scheme:..."}: UTF-8 text starting with a scheme (mh_js_url_valid). */
+static mh_value *to_url(lua_State *L, int idx, const char **why) {
+  size_t len = 0;
+  const char *s = mh_lua_rawfield(L, idx, "href") == LUA_TSTRING ? lua_tolstring(L, -1, &len) : NULL;
+  mh_value *v = NULL;
+  if (!s || !mh_utf8_valid(s, len) || !mh_js_url_valid(s, len))
+    *why = "a moonhost.URL whose href is not an absolute URL (scheme:...)";
+  else
+    v = mh_value_url(s, len);
   lua_pop(L, 1);
   return v;
 }
@@ -233,6 +251,7 @@ mh_value *mh_lua_to_leaf(lua_State *L, int idx, mh_lua_type kind, const char **w
   case MH_LT_REGEXP: return to_two_strings(L, idx, true, why);
   case MH_LT_ERROR: return to_two_strings(L, idx, false, why);
   case MH_LT_TYPED: return to_typed(L, idx, why);
+  case MH_LT_URL: return to_url(L, idx, why);
   default: return *why = "a Map or Set here (internal error)", NULL;
   }
 }

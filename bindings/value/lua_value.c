@@ -27,6 +27,7 @@
 char mh_lua_undefined_tag;
 
 static void push_collection(lua_State *L, const mh_value *v);
+static void push_object(lua_State *L, const mh_value *v);
 
 void mh_lua_push_nested(lua_State *L, const mh_value *v) {
   luaL_checkstack(L, 4, "value nested too deeply");
@@ -46,19 +47,23 @@ void mh_lua_push_nested(lua_State *L, const mh_value *v) {
     mh_lua_push_array_mt(L);
     lua_setmetatable(L, -2);
     return;
-  case MH_V_OBJECT:
-    lua_createtable(L, 0, (int)v->u.obj.len);
-    for (size_t i = 0; i < v->u.obj.len; i++) {
-      const mh_pair *p = &v->u.obj.items[i];
-      lua_pushlstring(L, p->key->u.str.ptr, p->key->u.str.len);
-      mh_lua_push_nested(L, p->val);
-      lua_rawset(L, -3);
-    }
-    return;
+  case MH_V_OBJECT: push_object(L, v); return;
   case MH_V_MAP:
   case MH_V_SET: push_collection(L, v); return;
   default: mh_lua_push_special(L, v); return;
   }
+}
+
+/* An object, its key order remembered when it has one (lua_key_order.c). */
+static void push_object(lua_State *L, const mh_value *v) {
+  lua_createtable(L, 0, (int)v->u.obj.len);
+  for (size_t i = 0; i < v->u.obj.len; i++) {
+    const mh_pair *p = &v->u.obj.items[i];
+    lua_pushlstring(L, p->key->u.str.ptr, p->key->u.str.len);
+    mh_lua_push_nested(L, p->val);
+    lua_rawset(L, -3);
+  }
+  if (v->u.obj.len > 1) mh_lua_key_order_remember(L, -1, v);
 }
 
 /* The JavaScript types that hold values: a Map as {entries = {{k, v}, ...}},
@@ -212,6 +217,8 @@ static mh_value *convert_array(conv *c, int idx, lua_Integer n) {
   return arr;
 }
 
+/* An object of n keys, converted in Lua's order, then put in the order
+ * lua_key_order.c gives. */
 static mh_value *convert_object(conv *c, int idx, lua_Integer n) {
   lua_State *L = c->L;
   mh_value *obj = mh_value_new(MH_V_OBJECT);
@@ -234,6 +241,10 @@ static mh_value *convert_object(conv *c, int idx, lua_Integer n) {
       mh_value_free(obj);
       return fail(c, "%s", "out of memory");
     }
+  }
+  if (mh_lua_key_order_apply(L, idx, obj)) {
+    mh_value_free(obj);
+    return fail(c, "%s", "out of memory");
   }
   return obj;
 }

@@ -4,6 +4,7 @@
 #define MH_LUA_VALUE_H
 #include <lauxlib.h>
 #include <lua.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "call/host.h"
@@ -20,6 +21,7 @@ typedef struct mh_lua_values {
    * can stand for an exponentially large value. */
   size_t limit;
   mh_host *host; /* lua.max_run_ms bounds a limited conversion */
+  int key_order_ref; /* weak-keyed table: object pushed -> its keys in order (lua_key_order.c) */
 } mh_lua_values;
 
 static inline mh_lua_values *mh_lua_values_of(lua_State *L) { return *(void **)lua_getextraspace(L); }
@@ -38,6 +40,14 @@ mh_value *mh_lua_to_value(lua_State *L, int idx, int max_depth, char **err);
  * limits.json_max_depth deep; a Lua error "WHAT: argument N cannot be sent:
  * why" (without "WHAT: " when what is NULL) when one cannot be sent. */
 mh_value *mh_lua_args(lua_State *L, int first, const char *what);
+/* Key order (lua_key_order.c). mh_lua_key_order_remember notes the key
+ * order of v (an OBJECT of two or more keys) for its table at obj;
+ * mh_lua_key_order_apply puts the pairs of obj, converted from the table
+ * at idx, in order: the remembered keys still present first, in that order,
+ * then the others sorted bytewise (every object a plugin builds: sorted).
+ * 0, or -1 when memory runs out. */
+void mh_lua_key_order_remember(lua_State *L, int obj, const mh_value *v);
+int mh_lua_key_order_apply(lua_State *L, int idx, mh_value *obj);
 /* Pushes an error as a table {code=, message=, name=, data=} with a __tostring. */
 void mh_lua_push_error(lua_State *L, const mh_error *err);
 

@@ -108,9 +108,100 @@ static char *join(char **argv) {
   return mh_buf_steal(&b, NULL);
 }
 
+/* How the child reaches moonhost, as URLs: a wildcard address is reached on
+ * loopback, and an IPv6 one goes in brackets. */
+static void append_authority(mh_buf *b, const mh_devserver_link *link) {
+  const char *a = link->address;
+  if (strcmp(a, "0.0.0.0") == 0) a = "127.0.0.1";
+  if (strcmp(a, "::") == 0) a = "::1";
+  mh_buf_appendf(b, strchr(a, ':') ? "[%s]:%d" : "%s:%d", a, link->port);
+}
+
+enum { LINK_URL, LINK_WS_URL, LINK_PORT, LINK_TOKEN, LINK_VARS };
+static const char *const link_names[LINK_VARS] = {"MOONHOST_URL", "MOONHOST_WS_URL", "MOONHOST_PORT", "MOONHOST_TOKEN"};
+
+/* Whether env entry "NAME=value" sets one of the variables we set (values[i] != NULL), as is or with VITE_. */
+static bool overridden(const char *entry, const char *const values[LINK_VARS]) {
+  if (strncmp(entry, "VITE_", 5) == 0) entry += 5;
+  for (int i = 0; i < LINK_VARS; i++) {
+    size_t n = strlen(link_names[i]);
+    if (values[i] && strncmp(entry, link_names[i], n) == 0 && entry[n] == '=') return true;
+  }
+  return false;
+}
+
+static void free_env(char **env) {
+  for (size_t i = 0; env && env[i]; i++) free(env[i]);
+  free(env);
+}
+
+/* Appends NAME=value and VITE_NAME=value to env at *k; false when out of memory. */
+static bool append_var(char **env, size_t *k, const char *name, const char *value) {
+  mh_buf plain = MH_BUF_INIT, vite = MH_BUF_INIT;
+  mh_buf_appendf(&plain, "%s=%s", name, value);
+  mh_buf_appendf(&vite, "VITE_%s=%s", name, value);
+  char *p = mh_buf_steal(&plain, NULL), *v = mh_buf_steal(&vite, NULL);
+  if (!p || !v) {
+    free(p);
+    free(v);
+    return false;
+  }
+  env[(*k)++] = p;
+  env[(*k)++] = v;
+  return true;
+}
+
+/* environ without the variables values sets, then those (values[i] != NULL). */
+static char **env_with(const char *const values[LINK_VARS]) {
+  size_t n = 0, k = 0;
+  while (environ[n]) n++;
+  char **env = calloc(n + 2 * LINK_VARS + 1, sizeof *env);
+  bool ok = env != NULL;
+  for (size_t i = 0; ok && i < n; i++)
+    if (!overridden(environ[i], values)) ok = (env[k++] = strdup(environ[i])) != NULL;
+  for (int i = 0; ok && i < LINK_VARS; i++)
+    if (values[i]) ok = append_var(env, &k, link_names[i], values[i]);
+  if (ok) return env;
+  free_env(env);
+  return NULL;
+}
+
+/* Our environment plus MOONHOST_{URL,WS_URL,PORT,TOKEN} and the same with
+ * VITE_ (Vite hands only VITE_* to pages). The token: the one made at start,
+ * else an inherited MOONHOST_TOKEN (conf.d may trust that one), else none.
+ * NULL when out of memory. */
+static char **link_env(const mh_devserver_link *link) {
+  mh_buf url = MH_BUF_INIT, ws = MH_BUF_INIT;
+  mh_buf_appendf(&url, "http://");
+  append_authority(&url, link);
+  mh_buf_appendf(&ws, "ws://");
+  append_authority(&ws, link);
+  mh_buf_appendf(&ws, "/__ws");
+  char port[16];
+  snprintf(port, sizeof port, "%d", link->port);
+  const char *token = link->token && link->token[0] ? link->token : getenv("MOONHOST_TOKEN");
+  char *http_url = mh_buf_steal(&url, NULL), *ws_url = mh_buf_steal(&ws, NULL);
+  const char *values[LINK_VARS] = {http_url, ws_url, port, token};
+  char **env = http_url && ws_url ? env_with(values) : NULL;
+  free(http_url);
+  free(ws_url);
+  return env;
+}
+
 mh_devserver *mh_devserver_start(uv_loop_t *loop, char **argv, const char *cwd, mh_devserver_exit_cb cb, void *ud) {
+  return mh_devserver_start_linked(loop, argv, cwd, NULL, cb, ud);
+}
+
+mh_devserver *mh_devserver_start_linked(uv_loop_t *loop, char **argv, const char *cwd, const mh_devserver_link *link,
+                                        mh_devserver_exit_cb cb, void *ud) {
+  char **env = link ? link_env(link) : NULL;
+  if (link && !env) {
+    mh_log_error("dev", "cannot start the dev server: out of memory");
+    return NULL;
+  }
   mh_devserver *d = calloc(1, sizeof *d);
   if (!d) {
+    free_env(env);
     mh_log_error("dev", "cannot start the dev server: out of memory");
     return NULL;
   }
@@ -136,10 +227,11 @@ mh_devserver *mh_devserver_start(uv_loop_t *loop, char **argv, const char *cwd, 
    * that does not forward signals would otherwise leave it running. */
   uv_process_options_t opts = {
     .exit_cb = on_child_exit, .file = argv[0], .args = argv, .cwd = cwd, .stdio_count = 3, .stdio = stdio,
-    .flags = UV_PROCESS_DETACHED,
+    .flags = UV_PROCESS_DETACHED, .env = env,
   };
   d->proc.data = d;
   int rc = uv_spawn(loop, &d->proc, &opts);
+  free_env(env); /* uv_spawn returns once the child has exec'd (or failed to) */
   if (rc) {
     mh_log_error("dev", "cannot start '%s': %s", d->command, uv_strerror(rc));
     d->freeing = true;

@@ -15,6 +15,19 @@ typedef void (*mh_devserver_exit_cb)(void *ud, int exit_code);
 
 /* argv is NULL-terminated; argv[0] is looked up in PATH. NULL and a log line on failure. */
 mh_devserver *mh_devserver_start(uv_loop_t *loop, char **argv, const char *cwd, mh_devserver_exit_cb cb, void *ud);
+
+/* Where moonhost serves, told to the child in its environment. */
+typedef struct mh_devserver_link {
+  const char *address; /* numeric address bound (a wildcard becomes loopback in the URLs) */
+  int port;            /* the port bound */
+  const char *token;   /* the token made at start, or NULL/"" */
+} mh_devserver_link;
+
+/* mh_devserver_start, with MOONHOST_URL (http://HOST:PORT), MOONHOST_WS_URL
+ * (ws://HOST:PORT/__ws), MOONHOST_PORT and MOONHOST_TOKEN in the child's
+ * environment, and each again prefixed VITE_ for Vite pages (import.meta.env). */
+mh_devserver *mh_devserver_start_linked(uv_loop_t *loop, char **argv, const char *cwd, const mh_devserver_link *link,
+                                        mh_devserver_exit_cb cb, void *ud);
 /* Sends signum to the child's process group (the child and what it started),
  * as long as a live process is left in it. */
 void mh_devserver_signal(mh_devserver *d, int signum);

@@ -5,6 +5,7 @@
 
 #include "session/auth.h"
 #include "mesh/mesh.h"
+#include "mesh/mesh_cluster.h"
 #include "mesh/mesh_link.h"
 #include "mesh/mesh_relay.h"
 #include "session/notify.h"
@@ -30,6 +31,8 @@ int mh_host_setup(mh_host *h, uv_loop_t *loop, mh_config *cfg, const mh_host_par
              (mh_link_init(h) || mh_auth_add_builtins(h) || mh_mesh_add_builtins(h) || mh_relay_add_builtins(h) ||
               mh_link_add_builtins(h))) {
     rc = -1;
+  } else if (rc == 0) {
+    rc = mh_cluster_init(h, errmsg);
   }
   if (rc) {
     mh_host_teardown(h);
@@ -39,6 +42,7 @@ int mh_host_setup(mh_host *h, uv_loop_t *loop, mh_config *cfg, const mh_host_par
 }
 
 void mh_host_teardown(mh_host *h) {
+  mh_cluster_free(h);
   mh_host_free(h);
   mh_mesh_free(h);
 }

@@ -17,6 +17,7 @@
 #include "app/reload_route.h"
 #include "core/log.h"
 #include "mesh/mesh.h"
+#include "mesh/mesh_cluster.h"
 #include "transport/ws_link.h"
 #include "call/plugin.h"
 #include "transport/server.h"
@@ -113,6 +114,7 @@ static void begin_shutdown(run_state *r, int exit_code, const char *why) {
   mh_log_info("host", "shutting down (%s)", why);
   mh_hotreload_stop(h);
   mh_links_stop(h);
+  mh_cluster_stop(h);
   mh_plugins_quiesce(h);
   /* Also when the child exited by itself: what it started may still run. */
   if (h->devserver && !r->child_signalled) {
@@ -228,8 +230,11 @@ static void start_serving(run_state *r) {
   if (mh_reload_route_add(h)) mh_log_error("host", "out of memory: POST /__moonhost/reload is not served");
   mh_hotreload_start(h);
   mh_links_start(h);
+  mh_cluster_start(h);
   if (r->opts->child_argv) {
-    h->devserver = mh_devserver_start(h->loop, r->opts->child_argv, h->cfg->root, on_child_exit, r);
+    /* Started after the bind, so it is told the port really bound (--listen 127.0.0.1:0). */
+    mh_devserver_link link = {.address = mh_server_address(h->server), .port = mh_server_port(h->server), .token = h->token};
+    h->devserver = mh_devserver_start_linked(h->loop, r->opts->child_argv, h->cfg->root, &link, on_child_exit, r);
     if (!h->devserver) begin_shutdown(r, 127, "the dev server did not start");
   }
 }

@@ -47,6 +47,7 @@ static size_t mh_cache_value_size(const mh_value *v) {
   switch (v->type) {
   case MH_V_STRING:
   case MH_V_BIGINT:
+  case MH_V_URL:
     n += v->u.str.len + 1;
     break;
   case MH_V_ARRAY:

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include "call/host.h"
+#include "codec/envelope.h"
 #include "core/log.h"
 #include "call/events.h"
 
@@ -51,6 +52,14 @@ int mh_gen_register(mh_gen *gen, const mh_fn_spec *spec, mh_error **err) {
   mh_host *host = gen->plugin->host;
   if (!gen->loading) {
     *err = mh_error_new(MH_ERR_INTERNAL, "functions can only be registered while the plugin's setup runs");
+    return -1;
+  }
+  /* A longer name could never be called over the WebSocket (envelope.c
+   * refuses it, so what a refused call echoes stays bounded): say so now. */
+  size_t len = strlen(spec->name);
+  if (len > MH_ENVELOPE_METHOD_MAX) {
+    *err = mh_error_new(MH_ERR_BAD_REQUEST, "function name of %zu bytes: names are at most %d bytes", len,
+                        MH_ENVELOPE_METHOD_MAX);
     return -1;
   }
   for (size_t i = 0; i < gen->nstaged; i++) {

@@ -4,7 +4,7 @@
  * test and types run a Lua program (lua/moonhost/test_main.lua,
  * lua/moonhost/types.lua) on a runner state next to a real host: real
  * plugin generations, the real dispatcher and libuv loop, but no server.
- * The runner state is no plugin's; bindings/lua_testing.c implements it. */
+ * The runner state is no plugin's; bindings/testing/lua_testing.c implements it. */
 #ifndef MH_CMDS_H
 #define MH_CMDS_H
 #include "cli/cli.h"

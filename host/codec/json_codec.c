@@ -500,6 +500,7 @@ static cJSON *mh_json_to_cjson(const mh_value *v, mh_json_enc *e) {
   case MH_V_FLOAT:
     return mh_json_double(v->u.f, e);
   case MH_V_STRING:
+  case MH_V_URL: /* its href, as JSON.stringify writes a URL */
     return mh_json_string(v->u.str.ptr, v->u.str.len, e);
   case MH_V_DATE:
     if (!mh_js_date_format(v->u.f, buf)) return mh_json_raw("null", e);

@@ -1,8 +1,8 @@
 /* oRPC's RPC serializer (StandardRPCJsonSerializer of @orpc/client 1.x):
  * a value travels as {json, meta}, json its JSON form and meta a list of
  * [type, ...path] saying which values to revive as BigInt, Date, NaN,
- * undefined, URL, RegExp, Set or Map. The JSON text itself is cJSON's, via
- * mh_codec_json; this file only moves between value trees. */
+ * undefined, URL (an MH_V_URL), RegExp, Set or Map. The JSON text itself is
+ * cJSON's, via mh_codec_json; this file only moves between value trees. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -147,6 +147,7 @@ static mh_value *to_json(enc *e, const mh_value *v) {
   case MH_V_DATE:
     return marked(e, MH_ORPC_DATE, mh_js_date_format(v->u.f, date) ? mh_value_cstring(date) : mh_value_null());
   case MH_V_BIGINT: return marked(e, MH_ORPC_BIGINT, mh_value_string(v->u.str.ptr, v->u.str.len));
+  case MH_V_URL: return marked(e, MH_ORPC_URL, mh_value_string(v->u.str.ptr, v->u.str.len));
   case MH_V_REGEXP: return marked(e, MH_ORPC_REGEXP, regexp_text(v));
   case MH_V_ARRAY: return list_json(e, v->u.arr.items, v->u.arr.len);
   case MH_V_SET:
@@ -298,7 +299,7 @@ static mh_value *map_from(mh_value *arr) {
 static const char *const type_names[] = {"bigint", "date", "nan", "undefined", "url", "regexp", "set", "map"};
 static const char *const type_wants[] = {
     "a decimal integer string of at most 4300 digits", "an ISO date string (toISOString) or null", "null", "null",
-    "a string", "a \"/pattern/flags\" string", "an array", "an array of [key, value] arrays"};
+    "an absolute URL string (scheme:...)", "a \"/pattern/flags\" string", "an array", "an array of [key, value] arrays"};
 
 /* Revives the value in *slot as type; false when it has the wrong form. */
 static bool revive(mh_value **slot, int64_t type) {
@@ -325,7 +326,10 @@ static bool revive(mh_value **slot, int64_t type) {
     if (!null) return false;
     nv = mh_value_undefined();
     break;
-  case MH_ORPC_URL: return str; /* URLs stay strings in Lua */
+  case MH_ORPC_URL:
+    if (!str || !mh_js_url_valid(v->u.str.ptr, v->u.str.len)) return false;
+    v->type = MH_V_URL; /* same text, same layout */
+    return true;
   case MH_ORPC_REGEXP:
     if (!str || !(nv = regexp_from(v))) return false;
     break;

@@ -100,7 +100,8 @@ static cJSON *mh_sc_prim_json(mh_sc_enc *e, const mh_value *v, const char *text)
   case MH_V_INT:
   case MH_V_FLOAT: j = cJSON_CreateRaw(text); break;
   case MH_V_STRING:
-  case MH_V_BIGINT: return mh_sc_string(e, v->u.str.ptr, v->u.str.len);
+  case MH_V_BIGINT:
+  case MH_V_URL: return mh_sc_string(e, v->u.str.ptr, v->u.str.len);
   default: break;
   }
   return j ? j : (mh_sc_enc_fail(e, "out of memory"), NULL);
@@ -214,7 +215,9 @@ static size_t mh_sc_value(mh_sc_enc *e, const mh_value *v) {
   case MH_V_BOOL: return mh_sc_prim(e, v, 'b', v->u.b ? "1" : "0", 1, NULL);
   case MH_V_INT:
   case MH_V_FLOAT: return mh_sc_number(e, v);
-  case MH_V_STRING: return mh_sc_prim(e, v, 's', v->u.str.ptr, v->u.str.len, NULL);
+  case MH_V_STRING:
+  case MH_V_URL: /* structured-clone has no URL: its href, as structured-clone-es writes one */
+    return mh_sc_prim(e, v, 's', v->u.str.ptr, v->u.str.len, NULL);
   case MH_V_BIGINT:
     if (!mh_js_bigint_valid(v->u.str.ptr, v->u.str.len)) return mh_sc_enc_fail(e, "a BigInt that is not decimal");
     return mh_sc_prim(e, v, 'g', v->u.str.ptr, v->u.str.len, NULL);

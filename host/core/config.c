@@ -28,6 +28,7 @@ typedef enum {
   CK_STRLIST, /* a list of non-empty strings ({} counts as an empty list) */
   CK_LIST,   /* a list of anything, checked by its user ({} counts as empty) */
   CK_TOKENS, /* auth.tokens: a list of 'TOKEN' or {token='TOKEN', roles={...}} */
+  CK_SUBJECT, /* NATS subject tokens joined by '.', no wildcards or blanks */
 } cfg_kind;
 
 /* How apply stores a leaf in mh_config. */
@@ -129,6 +130,19 @@ static const cfg_key cfg_keys[] = {
     INT("mesh.max_hops", 8, 1, 64, true, CF_INT, mesh.max_hops, "hosts a relayed call may cross"),
     {.path = "mesh.permissions", .kind = CK_LIST, .field = CF_VALUE, AT(mesh.permissions),
      .doc = "rules: which roles may call which functions through the mesh"},
+    OBJ("nats", "joining other hosts through a NATS server"),
+    {.path = "nats.url", .kind = CK_TEXT, .def_str = "", .field = CF_STR, AT(nats.url),
+     .doc = "nats://HOST:PORT of the NATS server (comma-separated for a cluster, no tls:// yet); empty: no NATS"},
+    {.path = "nats.subject_prefix", .kind = CK_SUBJECT, .def_str = "moonhost", .field = CF_STR,
+     AT(nats.subject_prefix), .doc = "first tokens of every subject; hosts with the same prefix form one mesh"},
+    {.path = "nats.token", .kind = CK_TEXT, .def_str = "", .field = CF_STR, AT(nats.token),
+     .doc = "token the NATS server asks for (never logged)"},
+    {.path = "nats.user", .kind = CK_TEXT, .def_str = "", .field = CF_STR, AT(nats.user),
+     .doc = "user name the NATS server asks for, with nats.password"},
+    {.path = "nats.password", .kind = CK_TEXT, .def_str = "", .field = CF_STR, AT(nats.password),
+     .doc = "password of nats.user (never logged)"},
+    INT("nats.heartbeat_ms", 400, 50, 10000, true, CF_U32, nats.heartbeat_ms,
+        "a host publishes its peers this often; silent for 3 heartbeats, its peers leave every directory"),
     OBJ("http", "the oRPC HTTP endpoint"),
     STR("http.prefix", "/rpc", http.prefix, "path prefix of the oRPC endpoint"),
     INT("http.request_timeout_ms", 30000, 1, UINT32_MAX, false, CF_U32, http.request_timeout_ms,
@@ -302,6 +316,27 @@ static int cfg_check_enum(const cfg_key *k, const mh_value *v, const char *file,
   return cfg_fail(err, file, "%s: expected one of %s, got %s", k->path, want, got);
 }
 
+/* A subject prefix: tokens of printable non-blank characters but the
+ * wildcards '*' and '>', joined by single dots. */
+static bool cfg_subject_ok(const char *s, size_t n) {
+  if (!n || s[0] == '.' || s[n - 1] == '.') return false;
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (c <= ' ' || c >= 0x7f || c == '*' || c == '>' || (c == '.' && s[i + 1] == '.')) return false;
+  }
+  return true;
+}
+
+static int cfg_check_subject(const cfg_key *k, const mh_value *v, const char *file, char **err) {
+  char got[80];
+  if (v->type != MH_V_STRING)
+    return cfg_fail(err, file, "%s: expected a string, got %s", k->path, cfg_type_name(v));
+  if (cfg_subject_ok(v->u.str.ptr, v->u.str.len) && !memchr(v->u.str.ptr, 0, v->u.str.len)) return 0;
+  cfg_quote(v, got, sizeof got);
+  return cfg_fail(err, file, "%s: expected NATS subject tokens joined by '.' (no blanks, '*' or '>'), got %s",
+                  k->path, got);
+}
+
 static int cfg_check_string(const cfg_key *k, const mh_value *v, const char *file, char **err) {
   char got[80];
   if (v->type != MH_V_STRING)
@@ -392,6 +427,7 @@ static int cfg_check_value(const cfg_key *k, const mh_value *v, const char *file
     return cfg_fail(err, file, "%s: expected true or false, got %s", k->path, cfg_type_name(v));
   case CK_STRLIST: return cfg_check_strlist(k, v, file, err);
   case CK_TOKENS: return cfg_check_tokens(k, v, file, err);
+  case CK_SUBJECT: return cfg_check_subject(k, v, file, err);
   case CK_LIST:
     if (v->type == MH_V_ARRAY || (v->type == MH_V_OBJECT && v->u.obj.len == 0)) return 0;
     return cfg_fail(err, file, "%s: expected a list, got %s", k->path, cfg_type_name(v));
@@ -551,6 +587,11 @@ void mh_config_free(mh_config *cfg) {
   free(cfg->dev_server_url);
   free(cfg->mesh.host_id);
   free(cfg->mesh.key);
+  free(cfg->nats.url);
+  free(cfg->nats.subject_prefix);
+  free(cfg->nats.token);
+  free(cfg->nats.user);
+  free(cfg->nats.password);
   free(cfg->http.prefix);
   free(cfg->metrics.token);
   mh_value_free(cfg->tree); /* plugins points into tree */

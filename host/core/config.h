@@ -58,6 +58,14 @@ typedef struct mh_config {
     int max_hops;
   } mesh;
   struct {
+    char *url;            /* "" -> this host joins no cluster */
+    char *subject_prefix; /* first tokens of every subject ("moonhost") */
+    char *token;          /* "" -> none; never logged */
+    char *user;           /* "" -> none */
+    char *password;       /* with user; never logged */
+    uint32_t heartbeat_ms; /* full directory this often; a host silent for 3 is gone */
+  } nats;
+  struct {
     char *prefix;                /* "/rpc": the oRPC endpoint's path prefix */
     uint32_t request_timeout_ms; /* an HTTP request not answered by then gets 408 */
   } http;

@@ -114,6 +114,17 @@ bool mh_js_bigint_valid(const char *s, size_t len) {
   return true;
 }
 
+static bool scheme_char(char c, bool first) {
+  bool alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+  return alpha || (!first && ((c >= '0' && c <= '9') || c == '+' || c == '-' || c == '.'));
+}
+
+bool mh_js_url_valid(const char *s, size_t len) {
+  size_t i = 0;
+  while (i < len && scheme_char(s[i], i == 0)) i++;
+  return i > 0 && i < len && s[i] == ':';
+}
+
 bool mh_js_regexp_flags_valid(const char *s, size_t len) {
   static const char known[] = "dgimsuvy";
   bool seen[sizeof known] = {false};

@@ -1,5 +1,5 @@
 /* The JavaScript types beyond JSON, as text: Date's ISO form, BigInt's
- * decimal form, RegExp flags and typed array kinds. Shared by the
+ * decimal form, a URL's scheme, RegExp flags and typed array kinds. Shared by the
  * structured-clone codec and the Lua bindings, so that the wire and the Lua
  * constructors accept exactly the same forms. */
 #ifndef MH_JS_TYPES_H
@@ -21,6 +21,11 @@ bool mh_js_date_parse(const char *s, size_t len, double *ms);
 
 /* Canonical BigInt decimal text: -?(0|[1-9][0-9]*), and not "-0". */
 bool mh_js_bigint_valid(const char *s, size_t len);
+
+/* A URL's href as far as moonhost checks it: it starts with a scheme
+ * ([A-Za-z][A-Za-z0-9+.-]*:), which `new URL` needs of an absolute URL.
+ * The rest is the receiver's to parse. */
+bool mh_js_url_valid(const char *s, size_t len);
 
 /* RegExp flags `new RegExp` accepts: distinct letters of "dgimsuvy", not u with v. */
 bool mh_js_regexp_flags_valid(const char *s, size_t len);

@@ -95,6 +95,7 @@ static int mh_value_init_strings(mh_value *v, const char *a, const char *b) {
   switch (v->type) {
   case MH_V_STRING:
   case MH_V_BIGINT:
+  case MH_V_URL:
     v->u.str.ptr = mh_strdup0(a);
     v->u.str.len = a ? strlen(a) : 0;
     return v->u.str.ptr ? 0 : -1;
@@ -171,6 +172,8 @@ mh_value *mh_value_date(double ms) {
 mh_value *mh_value_bigint(const char *decimal, size_t len) {
   return mh_value_strtype(MH_V_BIGINT, decimal, len);
 }
+
+mh_value *mh_value_url(const char *href, size_t len) { return mh_value_strtype(MH_V_URL, href, len); }
 
 static mh_value *mh_value_two_strings(mh_vtype type, const char *a, const char *b) {
   mh_value *v = mh_value_alloc(type);
@@ -274,7 +277,7 @@ const mh_value *mh_value_obj_get(const mh_value *obj, const char *key) {
 int mh_value_replace(mh_value *dst, const mh_value *src) {
   mh_value *c = mh_value_copy(src);
   if (!c) return -1;
-  if ((c->type == MH_V_STRING || c->type == MH_V_BIGINT) && c->u.str.ptr == (char *)(c + 1)) {
+  if (mh_value_has_str(c->type) && c->u.str.ptr == (char *)(c + 1)) {
     /* The bytes live in c's block, which is freed below: move them out. */
     char *own = mh_strndup0(c->u.str.ptr, c->u.str.len);
     if (!own) {
@@ -286,7 +289,7 @@ int mh_value_replace(mh_value *dst, const mh_value *src) {
   mh_value old = *dst;
   *dst = *c;
   *c = old;
-  if ((old.type == MH_V_STRING || old.type == MH_V_BIGINT) && old.u.str.ptr == (char *)(dst + 1))
+  if (mh_value_has_str(old.type) && old.u.str.ptr == (char *)(dst + 1))
     mh_small_free(c); /* the old bytes are part of dst's own block: they stay, unused */
   else
     mh_value_free(c);
@@ -298,6 +301,7 @@ void mh_value_free(mh_value *v) {
   switch (v->type) {
   case MH_V_STRING:
   case MH_V_BIGINT:
+  case MH_V_URL:
     if (v->u.str.ptr != (char *)(v + 1)) free(v->u.str.ptr);
     break;
   case MH_V_ARRAY:
@@ -350,6 +354,7 @@ mh_value *mh_value_copy(const mh_value *v) {
   switch (v->type) {
   case MH_V_STRING:
   case MH_V_BIGINT:
+  case MH_V_URL:
     return mh_value_strtype(v->type, v->u.str.ptr, v->u.str.len);
   case MH_V_REGEXP:
     return mh_value_regexp(v->u.re.source, v->u.re.flags);
@@ -507,6 +512,7 @@ bool mh_value_equal(const mh_value *a, const mh_value *b) {
     return mh_double_same(a->u.f, b->u.f);
   case MH_V_STRING:
   case MH_V_BIGINT:
+  case MH_V_URL:
     return mh_bytes_equal(a->u.str.ptr, a->u.str.len, b->u.str.ptr, b->u.str.len);
   case MH_V_ARRAY:
   case MH_V_SET:
@@ -550,6 +556,7 @@ const char *mh_value_type_name(mh_vtype type) {
   case MH_V_OBJECT: return "object";
   case MH_V_DATE: return "date";
   case MH_V_BIGINT: return "bigint";
+  case MH_V_URL: return "url";
   case MH_V_MAP: return "map";
   case MH_V_SET: return "set";
   case MH_V_REGEXP: return "regexp";
@@ -581,6 +588,7 @@ enum {
   MH_C_REGEXP = 'r',
   MH_C_ERROR = 'e',
   MH_C_BYTES = 'y',
+  MH_C_URL = 'u',
 };
 
 static int mh_canon_tag(mh_buf *out, char tag) { return mh_buf_append(out, &tag, 1); }
@@ -642,7 +650,10 @@ static int mh_canon_value(const mh_value *v, mh_buf *out) {
                : 0;
   case MH_V_STRING:
   case MH_V_BIGINT:
-    return mh_canon_tag(out, v->type == MH_V_STRING ? MH_C_STRING : MH_C_BIGINT) ||
+  case MH_V_URL:
+    return mh_canon_tag(out, v->type == MH_V_STRING   ? MH_C_STRING
+                             : v->type == MH_V_BIGINT ? MH_C_BIGINT
+                                                      : MH_C_URL) ||
                    mh_canon_bytes(out, v->u.str.ptr, v->u.str.len)
                ? -1
                : 0;

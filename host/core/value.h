@@ -4,7 +4,7 @@
  * the cache keeps it, and the dispatcher shares it between waiting callers.
  * It can hold everything the wire protocols can carry, including the types
  * beyond JSON that structured-clone clients send (undefined, Date, BigInt,
- * Map, Set, RegExp, Error, byte arrays).
+ * Map, Set, RegExp, Error, byte arrays) and oRPC's URL.
  *
  * Ownership: a container owns its children. Functions that take an
  * `mh_value *` argument named `take` take ownership (also on failure). */
@@ -32,7 +32,11 @@ typedef enum mh_vtype {
   MH_V_REGEXP, /* u.re */
   MH_V_ERROR,  /* u.err */
   MH_V_BYTES,  /* u.bytes: a typed array; kind names it ("Uint8Array", ...) */
+  MH_V_URL,    /* u.str: a URL's href (oRPC carries it; other codecs write the string) */
 } mh_vtype;
+
+/* The types whose content is u.str. */
+static inline bool mh_value_has_str(mh_vtype t) { return t == MH_V_STRING || t == MH_V_BIGINT || t == MH_V_URL; }
 
 typedef struct mh_value mh_value;
 
@@ -84,6 +88,7 @@ mh_value *mh_value_string(const char *s, size_t len);
 mh_value *mh_value_cstring(const char *s);
 mh_value *mh_value_date(double ms);
 mh_value *mh_value_bigint(const char *decimal, size_t len);
+mh_value *mh_value_url(const char *href, size_t len);
 mh_value *mh_value_regexp(const char *source, const char *flags);
 mh_value *mh_value_error(const char *name, const char *message);
 

@@ -27,10 +27,16 @@ struct mh_mesh {
   int port;    /* the listening port, once serving (mh_mesh_set_port) */
   mesh_listener listeners[64];
   size_t nlisteners;
-  const mh_mesh_remote *remote; /* host links (mesh_link.c), or NULL */
+  const mh_mesh_remote *remotes[MH_MESH_MAX_REMOTES]; /* host links, NATS */
+  size_t nremotes;
 };
 
-void mh_mesh_set_remote(mh_host *h, const mh_mesh_remote *remote) { h->mesh->remote = remote; }
+int mh_mesh_add_remote(mh_host *h, const mh_mesh_remote *remote) {
+  mh_mesh *m = h->mesh;
+  if (m->nremotes == MH_MESH_MAX_REMOTES) return -1;
+  m->remotes[m->nremotes++] = remote;
+  return 0;
+}
 
 void mh_mesh_set_port(mh_host *h, int port) { h->mesh->port = port; }
 
@@ -192,7 +198,7 @@ void mh_mesh_announce(mh_host *h, mh_client *skip, const char *kind, mh_value *p
 
 void mh_mesh_send_delta(mh_host *h, mh_client *subject, const char *kind) {
   mh_mesh_announce(h, subject, kind, mh_mesh_peer_value(h, subject->peer));
-  if (h->mesh->remote) h->mesh->remote->local_changed(h); /* linked hosts learn it too */
+  for (size_t i = 0; i < h->mesh->nremotes; i++) h->mesh->remotes[i]->local_changed(h); /* other hosts learn it too */
 }
 
 static void peer_free(mh_peer *p) {

@@ -36,12 +36,14 @@ void mh_mesh_free(mh_host *h);
 /* The listening port, once the server has one: part of the default host id. */
 void mh_mesh_set_port(mh_host *h, int port);
 
-/* Peers this host reaches through other hosts (mesh_link.c): told when a
- * local peer changed, so that linked hosts learn it. */
+/* Peers this host reaches through other hosts (host links, mesh_link.c;
+ * NATS, mesh_cluster.c): told when a local peer changed, so that the other
+ * hosts learn it. At most MH_MESH_MAX_REMOTES; 0 or -1. */
 typedef struct mh_mesh_remote {
   void (*local_changed)(mh_host *h);
 } mh_mesh_remote;
-void mh_mesh_set_remote(mh_host *h, const mh_mesh_remote *remote);
+#define MH_MESH_MAX_REMOTES 4
+int mh_mesh_add_remote(mh_host *h, const mh_mesh_remote *remote);
 
 const char *mh_mesh_host_id(const mh_host *h);
 /* The directory as an ARRAY of {id, role, capabilities, meta, host}. */

@@ -97,3 +97,27 @@ bool mh_identity_link_proof_ok(const mh_mesh_key *key, const char *side, const c
     return false;
   return CRYPTO_memcmp(want, proof, MH_LINK_PROOF_HEX) == 0;
 }
+
+/* The message a bus signature covers: every field with its length, then the
+ * payload, so no two (sender, subject, payload) share one. Starts unlike an
+ * identity's canonical form ("{") and a link proof ("moonhost-link-v1"). */
+int mh_identity_bus_sig(const mh_mesh_key *key, const char *sender, const char *subject, const char *seq,
+                        const char *data, size_t len, char hex[MH_BUS_SIG_HEX + 1]) {
+  _Static_assert(MH_BUS_SIG_HEX == SIG_HEX_LEN, "a bus signature is an HMAC-SHA256 in hex");
+  mh_buf msg = MH_BUF_INIT;
+  int rc = mh_buf_appendf(&msg, "moonhost-bus-v1 %zu:%s %zu:%s %zu:%s %zu:", strlen(sender), sender,
+                          strlen(subject), subject, strlen(seq), seq, len) == 0 &&
+                   mh_buf_append(&msg, data, len) == 0
+               ? hmac_hex(key, &msg, hex)
+               : -1;
+  mh_buf_free(&msg);
+  return rc;
+}
+
+bool mh_identity_bus_sig_ok(const mh_mesh_key *key, const char *sender, const char *subject, const char *seq,
+                            const char *data, size_t len, const char *sig) {
+  char want[MH_BUS_SIG_HEX + 1];
+  if (!sig || !seq || strlen(sig) != MH_BUS_SIG_HEX || mh_identity_bus_sig(key, sender, subject, seq, data, len, want))
+    return false;
+  return CRYPTO_memcmp(want, sig, MH_BUS_SIG_HEX) == 0;
+}

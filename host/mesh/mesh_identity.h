@@ -62,4 +62,23 @@ bool mh_identity_link_proof_ok(const mh_mesh_key *key, const char *side, const c
                                const char *server_nonce, const char *dialer_host, const char *server_host,
                                const char *proof);
 
+/* ---- hosts sign what they publish on NATS --------------------------------
+ *
+ * Every message a host publishes through NATS (mesh_cluster.c) carries
+ *
+ *   hex(HMAC-SHA256(mesh.key, "moonhost-bus-v1 " LEN ":" SENDER
+ *                   " " LEN ":" SUBJECT " " LEN ":" SEQ " " LEN ":" PAYLOAD))
+ *
+ * so a NATS client without mesh.key can neither forge a host's directory
+ * nor speak for it, nor move a message to another subject, nor give a
+ * captured message another sequence number (SEQ, mesh_cluster.c) to replay
+ * it. */
+#define MH_BUS_SIG_HEX 64
+int mh_identity_bus_sig(const mh_mesh_key *key, const char *sender, const char *subject, const char *seq,
+                        const char *data, size_t len, char hex[MH_BUS_SIG_HEX + 1]);
+/* Whether sig (any string, or NULL) is that signature (seq NULL: never);
+ * constant time. */
+bool mh_identity_bus_sig_ok(const mh_mesh_key *key, const char *sender, const char *subject, const char *seq,
+                            const char *data, size_t len, const char *sig);
+
 #endif

@@ -34,7 +34,9 @@ static mh_value *export_for(mh_host *h, const mh_client *to) {
       if (e) mh_value_obj_set(e, "hops", mh_value_int(0));
       mh_value_push(arr, e);
     }
-    if (!c->hostlink || c == to || !c->hostlink->peers) continue;
+    /* Peers met through NATS stay there: the hosts of a cluster all hear
+     * each other, and a link carries only what it alone reaches. */
+    if (!c->hostlink || c == to || !c->hostlink->peers || c->hostlink->bus) continue;
     for (size_t i = 0; i < c->hostlink->peers->u.arr.len; i++) {
       const mh_value *p = c->hostlink->peers->u.arr.items[i];
       int64_t hops = mh_mesh_int_member(p, "hops") + 1;
@@ -83,8 +85,7 @@ static const mh_value *find_entry(const mh_value *peers, const char *id) {
   return NULL;
 }
 
-/* Replaces a link's peers and tells local peers what changed. */
-static void apply(mh_host *h, mh_client *c, const char *sender, const mh_value *peers) {
+void mh_link_apply(mh_host *h, mh_client *c, const char *sender, const mh_value *peers) {
   mh_link *l = c->hostlink;
   mh_value *next = import_from(h, sender, peers), *old = l->peers;
   if (!next) return;
@@ -135,7 +136,7 @@ out:
 
 void mh_link_sync_all(mh_host *h, mh_client *except) {
   mh_client_each(c, h) {
-    if (c->hostlink && c != except && c->hostlink->host_id) sync_one(h, c, false);
+    if (c->hostlink && c != except && c->hostlink->host_id && !c->hostlink->bus) sync_one(h, c, false);
   }
 }
 
@@ -279,18 +280,18 @@ static mh_value *fn_link(mh_host *h, mh_client *caller, const mh_value *args, mh
     return NULL;
   }
   mh_log_info("mesh", "%s linked as host %s (proved mesh.key)", caller->id, host);
-  apply(h, caller, host, mh_value_obj_get(o, "peers"));
+  mh_link_apply(h, caller, host, mh_value_obj_get(o, "peers"));
   return sync_one(h, caller, true);
 }
 
 static mh_value *fn_link_sync(mh_host *h, mh_client *caller, const mh_value *args, mh_error **err) {
   const mh_value *o = mh_mesh_first_arg(args);
-  if (!caller || !caller->hostlink || !caller->hostlink->host_id ||
+  if (!caller || !caller->hostlink || !caller->hostlink->host_id || caller->hostlink->bus ||
       strcmp(mh_mesh_str_member(o, "host"), caller->hostlink->host_id) != 0) {
     *err = mh_error_new(MH_ERR_BAD_REQUEST, "link-sync from a connection that is not that host's link");
     return NULL;
   }
-  apply(h, caller, caller->hostlink->host_id, mh_value_obj_get(o, "peers"));
+  mh_link_apply(h, caller, caller->hostlink->host_id, mh_value_obj_get(o, "peers"));
   return mh_value_undefined();
 }
 
@@ -325,7 +326,7 @@ static void on_hello_answer(void *ud, mh_value *result, mh_error *err) {
   } else if (set_host_id(c->hostlink, host) == 0) {
     mh_log_info("mesh", "linked to host %s (%s)", host, c->hostlink->url);
     if (c->hostlink->on_linked) c->hostlink->on_linked(c);
-    apply(h, c, host, mh_value_obj_get(result, "peers"));
+    mh_link_apply(h, c, host, mh_value_obj_get(result, "peers"));
     /* Changes made while the handshake was in flight skipped this link (it
      * had no host id yet): send them now, if there are any. */
     sync_one(h, c, false);
@@ -405,6 +406,6 @@ static void on_host_event(mh_host *h, const mh_event *ev, void *ud) {
 }
 
 int mh_link_init(mh_host *h) {
-  mh_mesh_set_remote(h, &links_remote);
+  if (mh_mesh_add_remote(h, &links_remote)) return -1;
   return mh_events_listen(h, on_host_event, NULL);
 }

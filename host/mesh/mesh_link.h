@@ -7,6 +7,8 @@
  * carry the id the other host knows the peer by. */
 #ifndef MH_MESH_LINK_H
 #define MH_MESH_LINK_H
+#include <stdbool.h>
+
 #include "core/buf.h"
 #include "core/value.h"
 
@@ -23,7 +25,12 @@ typedef struct mh_link {
   mh_buf last_sent;  /* canonical form of the last directory we sent it */
   char *url;         /* dialing: the upstream's URL, for the log */
   void (*on_linked)(mh_client *c); /* dialing: the handshake succeeded (ws_link.c) */
+  bool bus; /* a host met through NATS (mesh_cluster.c): its peers come from the bus, never from link-sync */
 } mh_link;
+
+/* Replaces the peers link c brings (as `sender` named them) and tells
+ * local peers what was added, updated or removed. */
+void mh_link_apply(mh_host *h, mh_client *c, const char *sender, const mh_value *peers);
 
 /* Sends every link (but except) our directory when it changed. */
 void mh_link_sync_all(mh_host *h, mh_client *except);

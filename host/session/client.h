@@ -67,6 +67,11 @@ mh_client *mh_client_next(mh_host *host, const mh_client *c);
  * another host: what the directory lists and directory deltas go to. */
 static inline bool mh_client_is_mesh_peer(const mh_client *c) { return c->peer && c->trusted && !c->hostlink; }
 
+/* Whether c is a connection of the application's, not a link to another
+ * host (a WebSocket host link, or a host met through NATS), which carries
+ * mesh traffic only: what ctx.rpc.clients, broadcast and broadcast_call reach. */
+static inline bool mh_client_is_app(const mh_client *c) { return !c->hostlink; }
+
 /* Queues a frame already encoded in the client's codec. 0 when queued. */
 int mh_client_send_frame(mh_client *c, const char *data, size_t len);
 

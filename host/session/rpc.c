@@ -19,7 +19,7 @@ int mh_rpc_broadcast(mh_host *host, const char *name, const mh_value *args) {
   int sent = 0;
   host->metrics.broadcasts++;
   mh_client_each(c, host) {
-    if (!c->trusted) continue;
+    if (!c->trusted || !mh_client_is_app(c)) continue;
     size_t k = 0;
     while (k < ncodecs && codecs[k] != c->codec) k++;
     if (k == ncodecs) {

@@ -1,4 +1,5 @@
-/* Files the host serves (host/www), compiled in by cmake/embed.cmake. */
+/* Files the host serves under /__moonhost/ (the JavaScript client, from
+ * npm/moonhost-client), compiled in by cmake/embed.cmake. */
 #ifndef MH_WWW_H
 #define MH_WWW_H
 #include <stddef.h>

@@ -56,6 +56,7 @@ local KEYS = {
 
 local error_mt = {
   __name = 'moonhost.error',
+  __moonhost_answer = true, -- what the plugin meant to answer: logged at debug, no traceback
   __tostring = function(e) return string.format('%s (%s)', tostring(e.message), tostring(e.code)) end,
 }
 
@@ -173,6 +174,7 @@ local function type_mt(name) return types[name] or { __name = 'moonhost.' .. nam
 
 M.Date, M.BigInt, M.Map, M.Set = type_mt('Date'), type_mt('BigInt'), type_mt('Map'), type_mt('Set')
 M.RegExp, M.JsError, M.TypedArray = type_mt('RegExp'), type_mt('JsError'), type_mt('TypedArray')
+M.URL = type_mt('URL')
 
 local NAN = 0 / 0
 local DAY_MS = 86400000
@@ -251,6 +253,19 @@ M.Set.__tostring = function(s) return 'Set(' .. #s.values .. ')' end
 M.RegExp.__tostring = function(r) return '/' .. r.source .. '/' .. r.flags end
 M.JsError.__tostring = function(e) return e.message == '' and e.name or (e.name .. ': ' .. e.message) end
 M.TypedArray.__tostring = function(t) return t.kind .. '(' .. #t.values .. ')' end
+M.URL.__tostring = function(u) return u.href end
+M.URL.__eq = function(a, b) return getmetatable(a) == getmetatable(b) and a.href == b.href end
+
+--- A JavaScript URL from its href: an absolute URL ('https://example.com/a?b=1').
+-- Only the scheme is checked ('name:' first, as new URL needs); the client
+-- parses the rest. oRPC clients receive a URL, the others its href string.
+function M.url(href)
+  if type(href) ~= 'string' then error('moonhost.url: expected a string, got ' .. type(href), 2) end
+  if not href:match('^[A-Za-z][A-Za-z0-9+.%-]*:') then
+    error("moonhost.url: not an absolute URL (scheme:...): '" .. href .. "'", 2)
+  end
+  return setmetatable({ href = href }, M.URL)
+end
 
 --- A JavaScript Date: moonhost.date(ms) or moonhost.date('2024-02-29T12:00:00.000Z').
 -- ms is clipped as JavaScript does (whole ms; NaN, an invalid date, beyond +-8.64e15).

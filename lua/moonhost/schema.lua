@@ -2,7 +2,7 @@
 -- plugin's `types` (docs/plugins.md "Typed functions").
 --
 --   'string' 'number' 'integer' 'boolean' 'null' 'any' 'unknown' 'void'
---   'object' 'array' 'Date' 'BigInt' 'Map' 'Set' 'RegExp'
+--   'object' 'array' 'Date' 'BigInt' 'Map' 'Set' 'RegExp' 'URL'
 --   'T[]' (array of T)   'A|B' (either)   '"add"' (a literal)   '(A|B)[]'
 --   'T?' (may be absent or null)   'Module' (a name from the plugin's types)
 --   { id = 'string', ['deps?'] = 'string[]' }   (an object; extra keys allowed)
@@ -16,7 +16,7 @@ local S = {}
 local PRIMS = {
   string = 'string', number = 'number', integer = 'number', boolean = 'boolean', null = 'null',
   any = 'any', unknown = 'unknown', void = 'void', object = 'Record<string, any>', array = 'any[]',
-  Date = 'Date', BigInt = 'bigint', Map = 'Map<any, any>', Set = 'Set<any>', RegExp = 'RegExp',
+  Date = 'Date', BigInt = 'bigint', Map = 'Map<any, any>', Set = 'Set<any>', RegExp = 'RegExp', URL = 'URL',
 }
 S.primitives = PRIMS
 
@@ -143,6 +143,7 @@ local array_mt = getmetatable(moonhost.array({}))
 local NULL, UNDEFINED = moonhost.null, moonhost.undefined
 local JS_TYPES = {
   Date = moonhost.Date, BigInt = moonhost.BigInt, Map = moonhost.Map, Set = moonhost.Set, RegExp = moonhost.RegExp,
+  URL = moonhost.URL,
 }
 
 -- Decoded JSON arrays carry the array marker; plain Lua tables (a spec
@@ -265,6 +266,18 @@ function S.check(node, v, path, types)
   return p .. ': expected ' .. expected .. ', got ' .. got, { path = p, expected = expected, got = got }
 end
 
+-- The caller sent the wrong arguments: an answer, not a fault of the
+-- plugin, so the host logs it at debug without a traceback.
+local bad_request_mt = {
+  __name = 'moonhost.bad_request',
+  __moonhost_answer = true,
+  __tostring = function(e) return e.message .. ' (bad_request)' end,
+}
+
+local function bad_request(message, data)
+  return setmetatable({ code = 'bad_request', message = message, data = data }, bad_request_mt)
+end
+
 --- A function(...) that returns nil when the arguments match the nodes, or
 -- a bad_request error table naming the first mismatch.
 function S.args_checker(nodes, types)
@@ -275,12 +288,12 @@ function S.args_checker(nodes, types)
     local given = select('#', ...)
     for i = 1, n do
       local msg, data = S.check(nodes[i], (select(i, ...)), paths[i], types)
-      if msg then return { code = 'bad_request', message = msg, data = data } end
+      if msg then return bad_request(msg, data) end
     end
     for i = n + 1, given do
       if (select(i, ...)) ~= nil then
-        return { code = 'bad_request', message = string.format('expected at most %d argument%s, got %d', n,
-          n == 1 and '' or 's', given), data = { expected = n, got = given } }
+        return bad_request(string.format('expected at most %d argument%s, got %d', n, n == 1 and '' or 's', given),
+          { expected = n, got = given })
       end
     end
   end

@@ -24,7 +24,7 @@ local M = {}
 -- renamed (PluginName + Name), and a namespace called so gets 'Types'.
 local TAKEN = {}
 for n in ([[Array Promise Record Partial Required Readonly Pick Omit Object Function String Number Boolean
-  Symbol Error Map Set Date RegExp Awaited MoonhostFunctions MoonhostClientFunctions MoonhostORPC]]):gmatch('%S+') do TAKEN[n] = true end
+  Symbol Error Map Set Date RegExp URL Awaited MoonhostFunctions MoonhostClientFunctions MoonhostORPC]]):gmatch('%S+') do TAKEN[n] = true end
 
 local RESERVED = {}
 for w in ([[break case catch class const continue debugger default delete do else enum export extends false

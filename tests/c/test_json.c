@@ -355,6 +355,7 @@ static void test_encode_extended(void) {
   CHECK(enc_is(mh_value_date(NAN), "null"));
   CHECK(enc_is(mh_value_date(8.64e15 + 1), "null"));
 
+  CHECK(enc_is(mh_value_url("https://x.test/?q=1", 19), "\"https://x.test/?q=1\"")); /* as JSON.stringify */
   CHECK(enc_fails(mh_value_bigint("1", 1), MH_ERR_INTERNAL, "BigInt cannot be sent as JSON"));
   mh_value *a = mh_value_new(MH_V_ARRAY);
   mh_value_push(a, mh_value_int(1));

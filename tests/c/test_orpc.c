@@ -75,7 +75,8 @@ static void test_encode_types(void) {
   CHECK(enc_is(mh_value_undefined(), "{}")); /* no input/output: json left out */
   CHECK(enc_is(mh_value_null(), "{\"json\":null}"));
   CHECK(enc_is(mh_value_int(42), "{\"json\":42}"));
-  CHECK(enc_is(mh_value_cstring("https://example.com/"), "{\"json\":\"https://example.com/\"}")); /* URLs are strings */
+  CHECK(enc_is(mh_value_cstring("https://example.com/"), "{\"json\":\"https://example.com/\"}")); /* a string stays one */
+  CHECK(enc_is(mh_value_url("https://example.com/", 20), "{\"json\":\"https://example.com/\",\"meta\":[[4]]}"));
   CHECK(enc_is(mh_value_bigint("-123456789012345678901234567890", 31),
                "{\"json\":\"-123456789012345678901234567890\",\"meta\":[[0]]}"));
   CHECK(enc_is(mh_value_date(0), "{\"json\":\"1970-01-01T00:00:00.000Z\",\"meta\":[[1]]}"));
@@ -136,7 +137,7 @@ static void test_decode_types(void) {
     CHECK(mh_value_obj_get(v, "n")->type == MH_V_FLOAT && isnan(mh_value_obj_get(v, "n")->u.f));
     CHECK(mh_value_obj_get(v, "u")->type == MH_V_UNDEFINED);
     CHECK(mh_value_obj_get(v, "b")->type == MH_V_BIGINT && strcmp(mh_value_obj_get(v, "b")->u.str.ptr, "12") == 0);
-    CHECK(mh_value_obj_get(v, "url")->type == MH_V_STRING);
+    CHECK(mh_value_obj_get(v, "url")->type == MH_V_URL && strcmp(mh_value_obj_get(v, "url")->u.str.ptr, "https://x.test/") == 0);
     CHECK(r->type == MH_V_REGEXP && strcmp(r->u.re.source, "a\\/b") == 0 && strcmp(r->u.re.flags, "g") == 0);
     CHECK(mh_value_obj_get(v, "s")->type == MH_V_SET && mh_value_obj_get(v, "s")->u.arr.len == 1);
     CHECK(m->type == MH_V_MAP && m->u.obj.len == 1 && m->u.obj.items[0].key->type == MH_V_STRING &&
@@ -203,7 +204,9 @@ static void test_bad_meta(void) {
   CHECK(dec_fails("{\"json\":12,\"meta\":[[0]]}", "type 0 (bigint)"));
   CHECK(dec_fails("{\"json\":1,\"meta\":[[2]]}", "type 2 (nan) expects null"));
   CHECK(dec_fails("{\"json\":0,\"meta\":[[3]]}", "type 3 (undefined) expects null"));
-  CHECK(dec_fails("{\"json\":1,\"meta\":[[4]]}", "type 4 (url) expects a string"));
+  CHECK(dec_fails("{\"json\":1,\"meta\":[[4]]}", "type 4 (url) expects an absolute URL string"));
+  CHECK(dec_fails("{\"json\":\"no-scheme/path\",\"meta\":[[4]]}", "type 4 (url) expects an absolute URL string"));
+  CHECK(dec_fails("{\"json\":\"1http://x\",\"meta\":[[4]]}", "type 4 (url)"));
   CHECK(dec_fails("{\"json\":\"abc\",\"meta\":[[5]]}", "type 5 (regexp)"));
   CHECK(dec_fails("{\"json\":\"/a/gg\",\"meta\":[[5]]}", "type 5 (regexp)"));
   CHECK(dec_fails("{\"json\":\"/a/x\",\"meta\":[[5]]}", "type 5 (regexp)"));

@@ -286,6 +286,7 @@ static void test_round_trips(void) {
   CHECK(SAME(mh_value_date(1709210096789.0)));
   CHECK(SAME(mh_value_date(-8.64e15)));
   CHECK(SAME(mh_value_date(NAN))); /* "Invalid Date" */
+  CHECK(round_trip(mh_value_url("https://x.test/", 15), mh_value_cstring("https://x.test/"))); /* no URL record */
   CHECK(SAME(mh_value_bigint("-98765432109876543210", 21)));
   CHECK(SAME(mh_value_regexp("^a+$", "gu")));
   CHECK(SAME(mh_value_error("TypeError", "bad")));
@@ -455,6 +456,9 @@ static void test_js_types(void) {
   CHECK(!mh_js_date_parse("2000-01-01 00:00:00.000Z", 24, &ms));
   CHECK(mh_js_bigint_valid("0", 1) && mh_js_bigint_valid("-10", 3) && !mh_js_bigint_valid("01", 2) &&
         !mh_js_bigint_valid("", 0) && !mh_js_bigint_valid("-", 1) && !mh_js_bigint_valid("+1", 2));
+  CHECK(mh_js_url_valid("https://a", 9) && mh_js_url_valid("a+b-c.d:", 8) && mh_js_url_valid("mailto:x@y", 10));
+  CHECK(!mh_js_url_valid("", 0) && !mh_js_url_valid("http", 4) && !mh_js_url_valid(":x", 2) &&
+        !mh_js_url_valid("1a:b", 4) && !mh_js_url_valid("/path:x", 7));
   CHECK(mh_js_regexp_flags_valid("dgimsuy", 7) && !mh_js_regexp_flags_valid("uv", 2));
   CHECK(!mh_js_regexp_flags_valid("x", 1) && !mh_js_regexp_flags_valid("gg", 2));
   int u8 = mh_js_typed_kind("Uint8Array", 10), i8 = mh_js_typed_kind("Int8Array", 9);

@@ -86,6 +86,21 @@ static void test_constructors(void) {
   CHECK(v->type == MH_V_BIGINT && v->u.str.len == 31);
   mh_value_free(v);
 
+  /* A URL holds its href like a string, but is not equal to one, nor
+   * shares a cache key with it. */
+  v = mh_value_url("https://x.test/a", 16);
+  mh_value *str = mh_value_cstring("https://x.test/a"), *url2 = mh_value_copy(v);
+  mh_buf cu = MH_BUF_INIT, cs = MH_BUF_INIT;
+  CHECK(v->type == MH_V_URL && strcmp(v->u.str.ptr, "https://x.test/a") == 0 && strcmp(mh_value_type_name(v->type), "url") == 0);
+  CHECK(url2 && url2->type == MH_V_URL && mh_value_equal(v, url2) && !mh_value_equal(v, str));
+  CHECK(mh_value_canonical(v, &cu) == 0 && mh_value_canonical(str, &cs) == 0 &&
+        (cu.len != cs.len || memcmp(cu.data, cs.data, cu.len) != 0));
+  mh_buf_free(&cu);
+  mh_buf_free(&cs);
+  mh_value_free(url2);
+  mh_value_free(str);
+  mh_value_free(v);
+
   v = mh_value_regexp("a+b", "gi");
   CHECK(strcmp(v->u.re.source, "a+b") == 0 && strcmp(v->u.re.flags, "gi") == 0);
   mh_value_free(v);

@@ -140,7 +140,7 @@ export async function orpc(): Promise<number> {
   return written + (await client.demo.add([2, 3])) + (await client.counter.increment(1))
 }
 `)
-  const clientDts = join(repoRoot, 'host/www/client.d.ts')
+  const clientDts = join(repoRoot, 'npm/moonhost-client/client.d.ts')
   if (existsSync(clientDts)) {
     // The moonhost browser client's typed<F>() takes the same map.
     cpSync(clientDts, join(dir, 'client.d.ts'))

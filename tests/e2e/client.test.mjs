@@ -1,4 +1,4 @@
-// The moonhost client (host/www/client.js) against a real host: the module is
+// The moonhost client (npm/moonhost-client/client.js) against a real host: the module is
 // fetched from the running host (/__moonhost/client.js) and imported, so these
 // tests prove the file the host serves. Wire details are checked through a
 // WebSocket subclass that records every frame the client sends.

@@ -95,7 +95,7 @@ test('an array input is the argument list of a function that declares two or mor
   await assertServing(host)
 })
 
-test('Date, BigInt, Set, Map, RegExp, NaN, undefined round-trip; URL comes back as a string', async (t) => {
+test('Date, BigInt, Set, Map, RegExp, NaN, undefined and URL round-trip', async (t) => {
   const host = await hostFor(t)
   const client = orpc(host)
   const input = {
@@ -116,8 +116,9 @@ test('Date, BigInt, Set, Map, RegExp, NaN, undefined round-trip; URL comes back 
   assert.ok(out.re.test('xA/BBC'))
   assert.ok(out.invalid instanceof Date && Number.isNaN(out.invalid.getTime()))
   const url = new URL('https://example.com/a?b=1')
-  assert.equal(await client.http.echo(url), 'https://example.com/a?b=1')
-  assert.deepEqual(await client.http.echo({ url }), { url: url.href })
+  assert.deepEqual(await client.http.echo(url), url)
+  assert.ok((await client.http.echo(url)) instanceof URL)
+  assert.deepEqual(await client.http.echo({ url }), { url })
   assert.equal(await client.http.echo(10n ** 40n), 10n ** 40n)
   assert.deepEqual(await client.http.echo([undefined]), [undefined])
 })

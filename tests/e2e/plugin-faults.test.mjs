@@ -257,7 +257,10 @@ test('well-behaved __gc finalizers still run; one that fails or yields is logged
 // The budgets these tests run under: stopped by the instruction count with a
 // wall limit far away, or by the wall limit with a count far away, so a stop
 // shows which limit worked (before the guards, these calls never returned).
-const countOnly = ', max_run_ms = 600000'
+// The count is a tenth of the default so that rep_loop's 4 MiB strings (one
+// charged 131k instructions) stop after ~76 of them: at the default, ~760
+// under ASan on a loaded machine outlast the client's 20 s timeout.
+const countOnly = ', max_run_ms = 600000, instruction_budget = 10000000'
 const timeOnly = ', max_run_ms = 300, instruction_budget = 1 << 50'
 const byCount = /call stopped after \d+ instructions \(lua\.instruction_budget\)/
 const byTime = /call stopped after running 300 ms without waiting \(lua\.max_run_ms\)/
@@ -275,7 +278,7 @@ test('error values whose __index raises or loops, or whose __tostring loops, giv
   const err = await rejectionOf(c.rpc['faults:tostring_loops']())
   assert.equal(err.code, 'internal')
   assert.match(err.message, /reading its error value failed too: .*stopped: the call ran past its budget/)
-  await host.waitForLog(/\[plugin\] faults: internal: faults: the call failed, and reading its error value failed too/)
+  await host.waitForLog(/\[plugin\] faults: faults:tostring_loops: internal: faults: the call failed, and reading its error value failed too/)
   const told = await rejectionOf(c.rpc['faults:tostring_ok']())
   assert.equal(told.message, 'told by __tostring')
   const other = await host.connect()
@@ -290,7 +293,7 @@ test('long C library calls are charged to the instruction budget', { timeout: 60
     assert.match(err.message, byCount, name)
     assert.equal(await c.rpc['faults:ok'](), 'ok')
   }
-  await host.waitForLog(/\[plugin\] faults: rpc_timeout: .*lua\.instruction_budget/)
+  await host.waitForLog(/\[plugin\] faults: faults:[a-z_]+: rpc_timeout: .*lua\.instruction_budget/)
 })
 
 test('the wall-time limit stops a backtracking pattern and xpcall handlers that loop', { timeout: 60000 }, async (t) => {

@@ -62,3 +62,18 @@ test('a typo in a definition fails that plugin with file:line and a hint; the ot
   }
   assert.equal(await c.rpc['good:ping'](), 'pong')
 })
+
+test('a function name longer than a client may call (256 bytes) fails setup, not the first call', async (t) => {
+  const long = 'long:' + 'x'.repeat(252) // 257 bytes
+  const dir = writeTree({
+    'good.lua': good,
+    'long.lua': withFunction('long', `name = '${long}'`),
+    'edge.lua': withFunction('edge', `name = '${long.slice(0, 256)}'`),
+  })
+  const host = await hostFor(t, { plugins: dir })
+  await host.waitForLog(/long: .*function name of 257 bytes: names are at most 256 bytes/)
+  const c = await host.connect()
+  // 256 bytes is still a name a client can call.
+  assert.equal(await c.rpc[long.slice(0, 256)](), true)
+  assert.equal(await c.rpc['good:ping'](), 'pong')
+})

@@ -202,7 +202,8 @@ static bool clean_cstr(const char *s) { return !s || mh_utf8_valid(s, strlen(s))
 bool fuzz_strings_clean(const mh_value *v) {
   switch (v->type) {
   case MH_V_STRING:
-  case MH_V_BIGINT: return clean_text(v->u.str.ptr, v->u.str.len);
+  case MH_V_BIGINT:
+  case MH_V_URL: return clean_text(v->u.str.ptr, v->u.str.len);
   case MH_V_REGEXP: return clean_cstr(v->u.re.source) && clean_cstr(v->u.re.flags);
   case MH_V_ERROR: return clean_cstr(v->u.err.name) && clean_cstr(v->u.err.message);
   case MH_V_ARRAY:

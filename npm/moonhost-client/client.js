@@ -1,10 +1,12 @@
-// The moonhost client: birpc envelopes (plain JSON) over one WebSocket, with
+// moonhost-client: birpc envelopes (plain JSON) over one WebSocket, with
 // timeouts, cancellation, reconnect and buffering. One ES module, no
-// dependencies; runs in browsers and in Node 20+ (pass `WebSocket` from the
-// `ws` package where there is no global one). The host serves it at
-// /__moonhost/client.js, and its types at /__moonhost/client.d.ts.
+// dependencies, no build step; runs in browsers and in Node 20+ (pass
+// `WebSocket` from the `ws` package where there is no global one). This
+// directory (npm/moonhost-client) is the npm package and the only copy: the
+// host embeds this file at build time and serves it at
+// /__moonhost/client.js, its types at /__moonhost/client.d.ts.
 //
-//   import { connect } from 'http://127.0.0.1:7812/__moonhost/client.js'
+//   import { connect } from 'moonhost-client'
 //   const rpc = connect({ url: 'ws://127.0.0.1:7812/__ws', token })
 //   await rpc.call('demo:add', 2, 3)            // 5
 //   await rpc.typed().demo.add(2, 3)            // the same, through a Proxy

@@ -1,6 +1,6 @@
-// Types for host/www/client.js (served at /__moonhost/client.d.ts).
+// Types of moonhost-client (client.js; the host serves them at /__moonhost/client.d.ts).
 //
-//   import { connect } from './client.js'
+//   import { connect } from 'moonhost-client'
 //   type Fns = { 'demo:add': (a: number, b: number) => number }
 //   const rpc = connect({ url: 'ws://127.0.0.1:7812/__ws', token })
 //   const n: number = await rpc.typed<Fns>()['demo:add'](1, 2)
