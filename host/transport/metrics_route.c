@@ -69,8 +69,9 @@ static fn_row *function_rows(mh_host *h, size_t *n) {
   return rows;
 }
 
-static void put_fn_labels(mh_buf *b, const char *name) {
-  mh_buf_append_str(b, "{function=\"");
+/* metric{function="NAME" (the caller adds more labels, closes and puts the value). */
+static void put_fn_series(mh_buf *b, const char *metric, const char *name) {
+  mh_buf_appendf(b, "%s{function=\"", metric);
   put_label(b, name);
   mh_buf_append_str(b, "\"");
 }
@@ -80,8 +81,7 @@ static void put_calls(mh_buf *b, const fn_row *rows, size_t n) {
              "Calls answered, by function, function type and outcome (ok, error, cancelled).");
   for (size_t i = 0; i < n; i++)
     for (int o = 0; o < MH_OUTCOME_N; o++) {
-      mh_buf_append_str(b, "moonhost_calls_total");
-      put_fn_labels(b, rows[i].name);
+      put_fn_series(b, "moonhost_calls_total", rows[i].name);
       mh_buf_appendf(b, ",type=\"%s\",outcome=\"%s\"} %llu\n", rows[i].m->type ? rows[i].m->type : "unknown",
                      mh_call_outcome_names[o], (unsigned long long)rows[i].m->calls[o]);
     }
@@ -95,18 +95,14 @@ static void put_durations(mh_buf *b, const fn_row *rows, size_t n) {
     unsigned long long cumulative = 0;
     for (int k = 0; k < MH_METRICS_BUCKETS; k++) {
       cumulative += m->buckets[k];
-      mh_buf_append_str(b, "moonhost_call_duration_seconds_bucket");
-      put_fn_labels(b, rows[i].name);
+      put_fn_series(b, "moonhost_call_duration_seconds_bucket", rows[i].name);
       mh_buf_appendf(b, ",le=\"%g\"} %llu\n", (double)mh_metrics_bucket_ns[k] / 1e9, cumulative);
     }
-    mh_buf_append_str(b, "moonhost_call_duration_seconds_bucket");
-    put_fn_labels(b, rows[i].name);
+    put_fn_series(b, "moonhost_call_duration_seconds_bucket", rows[i].name);
     mh_buf_appendf(b, ",le=\"+Inf\"} %llu\n", (unsigned long long)m->count);
-    mh_buf_append_str(b, "moonhost_call_duration_seconds_sum");
-    put_fn_labels(b, rows[i].name);
+    put_fn_series(b, "moonhost_call_duration_seconds_sum", rows[i].name);
     mh_buf_appendf(b, "} %.9f\n", (double)m->sum_ns / 1e9);
-    mh_buf_append_str(b, "moonhost_call_duration_seconds_count");
-    put_fn_labels(b, rows[i].name);
+    put_fn_series(b, "moonhost_call_duration_seconds_count", rows[i].name);
     mh_buf_appendf(b, "} %llu\n", (unsigned long long)m->count);
   }
 }
