@@ -57,6 +57,12 @@ return {
     -- max_message_bytes applies. 1024 .. 1073741824 (1 GiB). Default 128 KiB.
     untrusted_max_message_bytes = 131072,
 
+    -- A stream's producer (moonhost.stream's emit) waits while its reader
+    -- holds more than this many bytes it has not delivered yet: a slow
+    -- reader slows its own stream and nothing else. 1024 .. 1073741824.
+    -- Default 64 KiB.
+    stream_queue_bytes = 65536,
+
     -- Calls and events an untrusted client may send per second (a burst of
     -- as many is allowed); more are answered overloaded without running.
     -- Integer >= 1.
@@ -225,6 +231,11 @@ return {
     -- the call together; past it the client gets 408 and a late result is
     -- dropped. Integer >= 1. Default 30 s.
     request_timeout_ms = 30000,
+
+    -- Milliseconds between the comments an event stream (a stream function
+    -- called over HTTP) sends while it has nothing else to send, so proxies
+    -- and clients keep it open. Integer >= 10. Default 5 s, as oRPC's server.
+    sse_keepalive_ms = 5000,
   },
 
   metrics = {

@@ -4,8 +4,12 @@
  *   on_cancel(fn)   -> runs fn if the call is cancelled (by the client, a
  *                      disconnect or a timeout), before its to-be-closed variables
  *   dispatch(n,...) -> ok, value|error: calls any registered function (any
- *                      plugin's, or the host's) through the dispatcher, waiting */
+ *                      plugin's, or the host's) through the dispatcher, waiting
+ *   stream_start()  -> last_event_id|nil: the current call is a stream (else an error)
+ *   emit(v[, meta]) -> sends one chunk of the current stream, waiting while
+ *                      its reader is behind (moonhost.stream's emit) */
 #include <stdlib.h>
+#include <string.h>
 
 #include "session/client.h"
 #include "call/dispatch.h"
@@ -63,9 +67,76 @@ static int l_dispatch(lua_State *L) {
   return mh_lua_await(L, call, dispatch_cancel, w);
 }
 
+/* ---- streams (call/stream.h) ---- */
+
+static mh_lua_call *stream_call(lua_State *L, const char *what, mh_lua_need need) {
+  mh_lua_call *call = mh_lua_check_context(L, what, need);
+  if (!call->stream)
+    luaL_error(L, "%s: only in a function defined with stream = true (this call is not a stream)", what);
+  return call;
+}
+
+static int l_stream_start(lua_State *L) {
+  mh_lua_call *call = stream_call(L, "moonhost.stream", MH_LUA_NEED_WAIT);
+  if (call->last_event_id)
+    lua_pushstring(L, call->last_event_id);
+  else
+    lua_pushnil(L);
+  return 1;
+}
+
+/* emit's options {id=, retry=}; the id stays on the stack (index 3). */
+static mh_chunk_meta chunk_meta(lua_State *L) {
+  mh_chunk_meta meta = {.id = NULL, .retry_ms = -1};
+  if (lua_isnoneornil(L, 2)) return meta;
+  luaL_checktype(L, 2, LUA_TTABLE);
+  int t = lua_getfield(L, 2, "id");
+  bool integer = t == LUA_TNUMBER && lua_isinteger(L, 3);
+  if (t != LUA_TNIL && t != LUA_TSTRING && !integer)
+    luaL_error(L, "emit: id must be a string or an integer, got %s", luaL_typename(L, 3));
+  if (t != LUA_TNIL) { /* an integer becomes its text: ids are text on the wire */
+    size_t n;
+    meta.id = lua_tolstring(L, 3, &n);
+    if (strcspn(meta.id, "\r\n") != n) luaL_error(L, "emit: id must not hold a line break or a NUL");
+  }
+  lua_getfield(L, 2, "retry");
+  if (!lua_isnil(L, 4)) {
+    if (!lua_isinteger(L, 4) || lua_tointeger(L, 4) < 0)
+      luaL_error(L, "emit: retry must be an integer >= 0 (milliseconds)");
+    meta.retry_ms = (int64_t)lua_tointeger(L, 4);
+  }
+  return meta;
+}
+
+static void emit_cancel(void *op) { ((mh_lua_call *)op)->draining = false; }
+
+static int l_emit(lua_State *L) {
+  mh_lua_call *call = stream_call(L, "emit", MH_LUA_NEED_WAIT);
+  mh_engine *e = mh_lua_engine_of(L);
+  lua_settop(L, 2);
+  mh_chunk_meta meta = chunk_meta(L);
+  char *why = NULL;
+  mh_value *v = mh_lua_to_value(L, 1, e->host->cfg->limits.json_max_depth, &why);
+  if (!v) {
+    lua_pushfstring(L, "emit: cannot send the chunk: %s", why ? why : "out of memory");
+    free(why);
+    return lua_error(L);
+  }
+  /* A stream may run for as long as its reader reads: the instruction
+   * budget counts from one chunk to the next. */
+  call->instructions = 0;
+  if (!mh_stream_emit(call->stream, v, &meta)) return 0;
+  call->draining = true;
+  return mh_lua_await(L, call, emit_cancel, call);
+}
+
 int mh_luaopen_call(lua_State *L) {
-  static const luaL_Reg fns[] = {
-    {"caller", l_caller}, {"on_cancel", l_on_cancel}, {"dispatch", l_dispatch}, {NULL, NULL}};
+  static const luaL_Reg fns[] = {{"caller", l_caller},
+                                 {"on_cancel", l_on_cancel},
+                                 {"dispatch", l_dispatch},
+                                 {"stream_start", l_stream_start},
+                                 {"emit", l_emit},
+                                 {NULL, NULL}};
   luaL_newlib(L, fns);
   return 1;
 }

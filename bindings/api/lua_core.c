@@ -27,7 +27,7 @@ static uint64_t timeout_ms_arg(lua_State *L, int idx) {
   return (uint64_t)ceil(s * 1000);
 }
 
-/* register{name=, type=, handler=, cached=, ttl=, max=, mesh=, arg_count=} */
+/* register{name=, type=, handler=, cached=, ttl=, max=, mesh=, arg_count=, stream=} */
 static int l_register(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
   mh_engine *e = engine(L);
@@ -44,6 +44,9 @@ static int l_register(lua_State *L) {
   if (lua_isinteger(L, -1)) spec.max_entries = (size_t)lua_tointeger(L, -1);
   lua_getfield(L, 1, "mesh");
   spec.mesh = lua_toboolean(L, -1);
+  lua_getfield(L, 1, "stream");
+  spec.stream = lua_toboolean(L, -1);
+  lua_pop(L, 1);
   lua_getfield(L, 1, "arg_count");
   if (lua_isinteger(L, -1) && lua_tointeger(L, -1) > 0) spec.arg_count = (unsigned)lua_tointeger(L, -1);
   lua_pop(L, 2);

@@ -93,6 +93,7 @@ static void engine_release(mh_engine *e, int handler) { mh_lua_unref(e->L, handl
 static void engine_retire(mh_engine *e) {
   e->state = MH_LUA_RETIRED;
   mh_lua_watches_stop(e);
+  mh_lua_end_streams(e);
 }
 
 static void engine_destroy(mh_engine *e) {
@@ -107,6 +108,8 @@ const mh_engine_vt mh_lua_engine = {
   .create = engine_create,
   .load = engine_load,
   .call = mh_lua_call_handler,
+  .stream = mh_lua_call_stream,
+  .drained = mh_lua_drained,
   .cancel = mh_lua_cancel,
   .release = engine_release,
   .retire = engine_retire,

@@ -45,6 +45,7 @@ static void finish_call(mh_lua_call *call, mh_value *result, mh_error *err, bool
   mh_lua_unref(e->L, call->on_cancel_ref);
   mh_list_remove(&call->link);
   mh_value_free(call->args);
+  free(call->last_event_id);
   mh_value_free(call->wake_value);
   mh_error_free(call->wake_err);
   mh_engine_done done = call->done;
@@ -126,15 +127,18 @@ static int call_body(lua_State *L) {
   return body_cont(L, LUA_OK, 0);
 }
 
-mh_lua_call *mh_lua_start(mh_engine *e, lua_CFunction body, int handler, mh_value *args, const char *caller,
-                          mh_engine_done done, void *ud) {
+static mh_lua_call *start_call(mh_engine *e, lua_CFunction body, int handler, mh_value *args, const char *caller,
+                               const mh_stream_call *sc, mh_engine_done done, void *ud) {
   mh_lua_call *call = malloc(sizeof *call); /* not calloc: see mh_value_alloc */
-  if (!call) {
+  char *leid = sc && sc->last_event_id ? strdup(sc->last_event_id) : NULL;
+  if (!call || (sc && sc->last_event_id && !leid)) {
+    free(call);
     mh_value_free(args);
     done(ud, NULL, mh_error_new(MH_ERR_INTERNAL, "out of memory"));
     return NULL;
   }
-  *call = (mh_lua_call){.e = e, .handler = handler, .args = args, .on_cancel_ref = LUA_NOREF, .done = done, .ud = ud};
+  *call = (mh_lua_call){.e = e, .handler = handler, .args = args, .on_cancel_ref = LUA_NOREF, .done = done, .ud = ud,
+                        .stream = sc ? sc->stream : NULL, .last_event_id = leid};
   if (caller) {
     size_t n = strnlen(caller, sizeof call->caller - 1);
     memcpy(call->caller, caller, n);
@@ -151,6 +155,23 @@ mh_lua_call *mh_lua_start(mh_engine *e, lua_CFunction body, int handler, mh_valu
   if (finished) return NULL; /* it completed and was freed already */
   call->finished_flag = NULL;
   return call;
+}
+
+mh_lua_call *mh_lua_start(mh_engine *e, lua_CFunction body, int handler, mh_value *args, const char *caller,
+                          mh_engine_done done, void *ud) {
+  return start_call(e, body, handler, args, caller, NULL, done, ud);
+}
+
+mh_engine_call *mh_lua_call_stream(mh_engine *e, int handler, mh_value *args, const mh_stream_call *sc,
+                                   mh_engine_done done, void *ud) {
+  return (mh_engine_call *)start_call(e, call_body, handler, args, sc->caller, sc, done, ud);
+}
+
+void mh_lua_drained(mh_engine_call *c) {
+  mh_lua_call *call = (mh_lua_call *)c;
+  if (!call->draining) return;
+  call->draining = false;
+  mh_lua_wake(call, NULL, NULL);
 }
 
 mh_engine_call *mh_lua_call_handler(mh_engine *e, int handler, mh_value *args, const char *caller,
@@ -174,12 +195,13 @@ static void run_on_cancel(mh_lua_call *call) {
   lua_pop(L, 1);
 }
 
-void mh_lua_cancel(mh_engine_call *c) {
-  mh_lua_call *call = (mh_lua_call *)c;
+/* Stops a call (see mh_lua_cancel); err is what its caller gets. */
+static void cancel_with(mh_lua_call *call, mh_error *err) {
   if (call->e->running == call) {
     /* Cancelling itself from inside its own run: it has not yielded, so
      * there is nothing to stop; its outcome still arrives as usual. */
     mh_log_warn("plugin", "%s: a call tried to cancel itself", mh_lua_state_name(call->e));
+    mh_error_free(err);
     return;
   }
   call->cancelled = true;
@@ -202,7 +224,36 @@ void mh_lua_cancel(mh_engine_call *c) {
    * stopped; the main thread (on_cancel runs there) gets its normal rate
    * back. The call's own coroutine is not reused after a cancel. */
   lua_sethook(e->L, mh_lua_budget_hook, LUA_MASKCOUNT, MH_LUA_HOOK_EVERY);
-  finish(call, NULL, mh_error_new(MH_ERR_CANCELLED, "call cancelled"));
+  finish(call, NULL, err);
+}
+
+void mh_lua_cancel(mh_engine_call *c) {
+  cancel_with((mh_lua_call *)c, mh_error_new(MH_ERR_CANCELLED, "call cancelled"));
+}
+
+/* A call finishes on the generation that started it, but a stream may
+ * never finish (a log tail): it would keep a replaced version of the plugin
+ * alive for as long as its reader reads. So the version's end ends its
+ * streams, with their on_cancel cleanups, and tells the readers why; a
+ * reader that resumes (oRPC's ClientRetryPlugin, with Last-Event-ID) goes
+ * on with the current version. */
+void mh_lua_end_streams(mh_engine *e) {
+  for (;;) {
+    mh_lua_call *found = NULL;
+    mh_list_each(pos, &e->calls) {
+      mh_lua_call *call = mh_container_of(pos, mh_lua_call, link);
+      if (call->stream && e->running != call) {
+        found = call;
+        break;
+      }
+    }
+    if (!found) return;
+    mh_log_info("plugin", "%s: a stream ends with this version of the plugin", mh_lua_state_name(e));
+    cancel_with(found, mh_error_new(MH_ERR_CANCELLED,
+                                    "%s: the stream ended: this version of the plugin was replaced or unloaded; "
+                                    "call again (with Last-Event-ID to resume)",
+                                    mh_lua_state_name(e)));
+  }
 }
 
 /* ---- waiting -------------------------------------------------------- */

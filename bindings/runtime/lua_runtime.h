@@ -91,6 +91,11 @@ struct mh_lua_call {
   mh_error *wake_err;
   void (*cancel_wait)(void *op);
   void *wait_op;
+  /* A stream call (call/stream.h): where emit sends chunks, and where its
+   * reader resumes (NULL: from the start). */
+  mh_stream *stream;
+  char *last_event_id;
+  bool draining; /* waiting in emit for its reader to catch up */
 };
 
 static inline mh_engine *mh_lua_engine_of(lua_State *L) { return *(void **)lua_getextraspace(L); }
@@ -176,9 +181,20 @@ mh_lua_call *mh_lua_start(mh_engine *e, lua_CFunction body, int handler, mh_valu
 /* Calls the function of registry reference handler with args (mh_engine_vt.call). */
 mh_engine_call *mh_lua_call_handler(mh_engine *e, int handler, mh_value *args, const char *caller,
                                     mh_engine_done done, void *ud);
+/* Calls a stream function's handler (mh_engine_vt.stream): as
+ * mh_lua_call_handler, and moonhost.stream's emit sends to sc->stream. */
+mh_engine_call *mh_lua_call_stream(mh_engine *e, int handler, mh_value *args, const mh_stream_call *sc,
+                                   mh_engine_done done, void *ud);
+/* The reader of a stream caught up (mh_engine_vt.drained): an emit waiting
+ * for it returns. */
+void mh_lua_drained(mh_engine_call *c);
 /* Cancels a call (mh_engine_vt.cancel): its on_cancel callbacks run, then
  * its to-be-closed variables; done gets MH_ERR_CANCELLED. */
 void mh_lua_cancel(mh_engine_call *c);
+
+/* Ends the engine's stream calls (a retired generation): each is
+ * cancelled, with its cleanups, and its reader is told why. */
+void mh_lua_end_streams(mh_engine *e);
 
 /* What a binding needs of the code that calls it (mh_lua_check_context). */
 typedef enum mh_lua_need {

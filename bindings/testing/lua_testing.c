@@ -20,6 +20,7 @@
 #include "cli/cmds.h"
 #include "testing/lua_script.h"
 #include "call/dispatch.h"
+#include "call/stream.h"
 #include "core/log.h"
 #include "value/lua_types.h"
 
@@ -78,6 +79,46 @@ static int l_dispatch(lua_State *L) {
   mh_value *args = mh_lua_args(L, 2, NULL);
   test_op *op = mh_lua_testing_push_op(L, false);
   mh_waiter *w = mh_dispatch(R.host, NULL, name, args, false, dispatch_reply, op);
+  if (!op->done) op->w = w;
+  return 1;
+}
+
+/* A stream read whole: its chunks are kept in order; a spec reader never
+ * holds the producer back (it reads what the loop delivers). */
+static size_t keep_chunk(void *ud, const mh_value *value, const mh_chunk_meta *meta) {
+  test_op *op = ud;
+  (void)meta;
+  mh_value *copy = mh_value_copy(value);
+  if (!copy || mh_value_push(op->chunks, copy)) {
+    if (!op->err) op->err = mh_error_new(MH_ERR_INTERNAL, "out of memory keeping a chunk");
+  }
+  return 0;
+}
+
+static const mh_stream_sink keeper = {.on_chunk = keep_chunk};
+
+static void stream_end(void *ud, const mh_value *result, const mh_error *err) {
+  test_op *op = ud;
+  if (op->err) { /* a chunk was lost: the stream's outcome would lie */
+    op->done = true;
+    op->w = NULL;
+    return;
+  }
+  dispatch_reply(ud, result, err);
+}
+
+/* stream(name, last_event_id|nil, args...) -> op; op:chunks() */
+static int l_stream(lua_State *L) {
+  const char *name = luaL_checkstring(L, 1);
+  const char *last_event_id = luaL_optstring(L, 2, NULL);
+  mh_value *args = mh_lua_args(L, 3, NULL);
+  test_op *op = mh_lua_testing_push_op(L, false);
+  op->chunks = mh_value_new(MH_V_ARRAY);
+  if (!op->chunks) {
+    mh_value_free(args);
+    return luaL_error(L, "out of memory");
+  }
+  mh_waiter *w = mh_dispatch_stream(R.host, NULL, name, args, &keeper, last_event_id, stream_end, op);
   if (!op->done) op->w = w;
   return 1;
 }
@@ -142,7 +183,7 @@ static int open_runner_call(lua_State *L) {
 static int open_testing_core(lua_State *L) {
   mh_lua_testing_op_open(L);
   static const luaL_Reg fns[] = {
-    {"run_once", l_run_once}, {"now", l_now}, {"dispatch", l_dispatch}, {NULL, NULL}};
+    {"run_once", l_run_once}, {"now", l_now}, {"dispatch", l_dispatch}, {"stream", l_stream}, {NULL, NULL}};
   luaL_newlib(L, fns);
   mh_lua_testing_project_open(L);
   mh_lua_testing_client_open(L);

@@ -13,6 +13,7 @@ typedef struct mh_test_op {
   mh_value *value;
   mh_error *err;
   mh_waiter *w; /* a call in flight */
+  mh_value *chunks; /* a stream's chunks so far (ARRAY), or NULL */
 } mh_test_op;
 
 /* Pushes a new op (lua_testing_op.c). */

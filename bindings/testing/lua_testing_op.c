@@ -38,6 +38,16 @@ static int op_result(lua_State *L) {
   return 2;
 }
 
+/* -> the chunks of a stream so far (an array) */
+static int op_chunks(lua_State *L) {
+  test_op *op = check_op(L);
+  if (op->chunks)
+    mh_lua_push_value(L, op->chunks);
+  else
+    lua_newtable(L);
+  return 1;
+}
+
 /* A call nobody waits for any more is cancelled; a load cannot be, so it
  * is left to free itself when it ends. */
 static int op_gc(lua_State *L) {
@@ -51,13 +61,14 @@ static int op_gc(lua_State *L) {
   }
   if (!op->done && op->w) mh_dispatch_cancel(op->w);
   mh_value_free(op->value);
+  mh_value_free(op->chunks);
   mh_error_free(op->err);
   free(op);
   return 0;
 }
 
 void mh_lua_testing_op_open(lua_State *L) {
-  static const luaL_Reg op_methods[] = {{"done", op_done}, {"result", op_result}, {NULL, NULL}};
+  static const luaL_Reg op_methods[] = {{"done", op_done}, {"result", op_result}, {"chunks", op_chunks}, {NULL, NULL}};
   if (luaL_newmetatable(L, OP_MT)) {
     luaL_newlib(L, op_methods);
     lua_setfield(L, -2, "__index");

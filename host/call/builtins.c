@@ -10,7 +10,8 @@ static int put_uint(mh_value *obj, const char *key, uint64_t n) {
   return mh_value_obj_set(obj, key, mh_value_int((int64_t)n));
 }
 
-/* moonhost:functions() -> [{name, type, cached, plugin}] sorted by name. */
+/* moonhost:functions() -> [{name, type, cached, plugin, stream?}] sorted by
+ * name; stream = true marks a stream function (call/stream.h). */
 static int by_name(const void *a, const void *b) {
   return strcmp((*(mh_fn *const *)a)->name, (*(mh_fn *const *)b)->name);
 }
@@ -31,6 +32,7 @@ static mh_value *fn_functions(mh_host *host, mh_client *caller, const mh_value *
     mh_value_obj_set(o, "name", mh_value_cstring(list[i]->name));
     mh_value_obj_set(o, "type", mh_value_cstring(mh_fn_type_name(list[i]->type)));
     mh_value_obj_set(o, "cached", mh_value_bool(list[i]->cache != NULL));
+    if (list[i]->stream) mh_value_obj_set(o, "stream", mh_value_bool(true));
     mh_value_obj_set(o, "plugin", list[i]->gen ? mh_value_cstring(list[i]->gen->plugin->name) : mh_value_null());
   }
   free(list);

@@ -8,6 +8,7 @@
 #include "core/log.h"
 #include "call/plugin.h"
 #include "call/events.h"
+#include "call/stream.h"
 #include "core/timer.h"
 
 /* One execution of a handler, and everyone waiting for its outcome. */
@@ -23,6 +24,7 @@ typedef struct mh_run {
    * change, so it answers the callers it has but is neither joined nor kept
    * (mh_dispatch_invalidate). */
   bool stale;
+  bool paused; /* a stream whose reader is over its bound: the producer waits */
   uint32_t anon; /* callers with no reply (events): counted when it ends (/metrics) */
   uint64_t t0;   /* when the first of them came */
 } mh_run;
@@ -31,6 +33,7 @@ struct mh_waiter {
   mh_list link;
   mh_run *run;
   mh_reply_fn reply; /* NULL once detached */
+  const mh_stream_sink *sink; /* a stream's reader; NULL for calls */
   void *ud;
   bool event; /* told when the run ends, but nobody answers its failure */
   uint64_t t0; /* uv_hrtime when the call came (/metrics) */
@@ -76,7 +79,8 @@ static void run_done(void *ud, mh_value *result, mh_error *err) {
   mh_host *host = run->host;
   run->finished = true;
   /* A stale run was taken out of fn->runs already; a newer run may hold its key. */
-  if (fn->type == MH_FN_QUERY && run->key.len && !run->stale) mh_map_del(&fn->runs, run->key.data, run->key.len);
+  if (fn->type == MH_FN_QUERY && !fn->stream && run->key.len && !run->stale)
+    mh_map_del(&fn->runs, run->key.data, run->key.len);
   if (fn->static_run == run) fn->static_run = NULL;
   if (err) {
     fn->stats.errors++;
@@ -107,10 +111,24 @@ static void run_done(void *ud, mh_value *result, mh_error *err) {
   mh_fn_unref(fn);
 }
 
+/* What a stream reader adds to a call (mh_dispatch_stream). */
+typedef struct stream_req {
+  const mh_stream_sink *sink;
+  const char *last_event_id;
+} stream_req;
+
+static mh_engine_call *start_engine(mh_host *host, const mh_caller *caller, mh_fn *fn, mh_value *args, mh_run *run,
+                                    const stream_req *sr) {
+  const char *id = caller ? caller->id : NULL;
+  if (!fn->stream) return host->engine->call(fn->gen->engine, fn->handler, args, id, run_done, run);
+  mh_stream_call sc = {.caller = id, .stream = (mh_stream *)run, .last_event_id = sr ? sr->last_event_id : NULL};
+  return host->engine->stream(fn->gen->engine, fn->handler, args, &sc, run_done, run);
+}
+
 /* Starts a run; returns the caller's waiter, or NULL if the outcome was
  * delivered already (synchronous completion or failure). */
 static mh_waiter *start_run(mh_host *host, const mh_caller *caller, mh_fn *fn, mh_value *args, mh_buf *key,
-                            mh_reply_fn reply, void *ud, bool event, uint64_t t0) {
+                            mh_reply_fn reply, void *ud, bool event, const stream_req *sr, uint64_t t0) {
   mh_run *run = calloc(1, sizeof *run);
   mh_waiter *w = NULL;
   if (run) mh_list_init(&run->waiters);
@@ -121,6 +139,7 @@ static mh_waiter *start_run(mh_host *host, const mh_caller *caller, mh_fn *fn, m
     reply_error_now(reply, ud, mh_error_new(MH_ERR_INTERNAL, "out of memory"));
     return NULL;
   }
+  if (w && sr) w->sink = sr->sink;
   run->host = host;
   run->fn = fn;
   run->anon = reply ? 0 : 1;
@@ -129,7 +148,8 @@ static mh_waiter *start_run(mh_host *host, const mh_caller *caller, mh_fn *fn, m
   mh_fn_ref(fn);
   run->key = *key;
   *key = (mh_buf)MH_BUF_INIT;
-  if (fn->type == MH_FN_QUERY) mh_map_put(&fn->runs, run->key.data, run->key.len, run);
+  /* A stream's run is its reader's alone: nobody may join it. */
+  if (fn->type == MH_FN_QUERY && !fn->stream) mh_map_put(&fn->runs, run->key.data, run->key.len, run);
   if (fn->type == MH_FN_STATIC) fn->static_run = run;
   fn->stats.runs++;
   if (fn->native) {
@@ -138,8 +158,7 @@ static mh_waiter *start_run(mh_host *host, const mh_caller *caller, mh_fn *fn, m
     run->ncall = nc;
     return w;
   }
-  mh_engine_call *ec =
-      host->engine->call(fn->gen->engine, fn->handler, args, caller ? caller->id : NULL, run_done, run);
+  mh_engine_call *ec = start_engine(host, caller, fn, args, run, sr);
   if (!ec) return NULL; /* finished (and freed) already */
   run->ecall = ec;
   return w;
@@ -174,8 +193,32 @@ static mh_waiter *call_builtin(mh_host *host, const mh_caller *caller, mh_fn *fn
   return NULL;
 }
 
+/* A stream needs a reader that takes chunks and an engine that makes them;
+ * without, it is refused before its handler runs. */
+static mh_waiter *start_stream(mh_host *host, const mh_caller *caller, mh_fn *fn, mh_value *args, mh_reply_fn reply,
+                               void *ud, bool event, const stream_req *sr, uint64_t t0) {
+  mh_error *err = NULL;
+  if (!sr || !sr->sink)
+    err = mh_error_new(MH_ERR_BAD_REQUEST,
+                       "%s is a stream: read it over HTTP, as an oRPC event iterator (POST %s/ and "
+                       "the name's parts as the path); this connection cannot carry its chunks",
+                       fn->name, host->cfg->http.prefix ? host->cfg->http.prefix : "/rpc");
+  else if (!host->engine->stream)
+    err = mh_error_new(MH_ERR_INTERNAL, "%s is a stream, which the %s engine cannot run", fn->name,
+                       host->engine->name);
+  if (err) {
+    mh_value_free(args);
+    if (event && !reply) log_event_error(fn, err);
+    mh_call_answered(fn->metrics, err, t0);
+    reply_error_now(reply, ud, err);
+    return NULL;
+  }
+  mh_buf key = MH_BUF_INIT;
+  return start_run(host, caller, fn, args, &key, reply, ud, event, sr, t0);
+}
+
 static mh_waiter *dispatch(mh_host *host, const mh_caller *caller, const char *name, mh_value *args, bool optional,
-                           mh_reply_fn reply, void *ud, bool event, uint64_t t0) {
+                           mh_reply_fn reply, void *ud, bool event, const stream_req *sr, uint64_t t0) {
   mh_fn *fn = mh_registry_get(&host->registry, name);
   if (!fn) {
     mh_metrics_observe(&host->metrics.unknown, optional ? MH_OUTCOME_OK : MH_OUTCOME_ERROR, uv_hrtime() - t0);
@@ -192,6 +235,7 @@ static mh_waiter *dispatch(mh_host *host, const mh_caller *caller, const char *n
   fn->stats.calls++;
   mh_fn_metrics *fm = mh_call_metrics_of(host, fn);
   if (fn->builtin) return call_builtin(host, caller, fn, args, reply, ud, event, t0);
+  if (fn->stream) return start_stream(host, caller, fn, args, reply, ud, event, sr, t0);
 
   mh_buf key = MH_BUF_INIT;
   switch (fn->type) {
@@ -204,7 +248,7 @@ static mh_waiter *dispatch(mh_host *host, const mh_caller *caller, const char *n
       return NULL;
     }
     if (fn->static_run) return join_run(fn, fn->static_run, args, reply, ud, event, t0);
-    return start_run(host, caller, fn, args, &key, reply, ud, event, t0);
+    return start_run(host, caller, fn, args, &key, reply, ud, event, NULL, t0);
   case MH_FN_QUERY: {
     if (mh_value_canonical(args, &key)) {
       mh_value_free(args);
@@ -228,22 +272,48 @@ static mh_waiter *dispatch(mh_host *host, const mh_caller *caller, const char *n
       mh_buf_free(&key);
       return join_run(fn, run, args, reply, ud, event, t0);
     }
-    return start_run(host, caller, fn, args, &key, reply, ud, event, t0);
+    return start_run(host, caller, fn, args, &key, reply, ud, event, NULL, t0);
   }
   case MH_FN_ACTION:
   case MH_FN_EVENT:
-  default: return start_run(host, caller, fn, args, &key, reply, ud, event, t0);
+  default: return start_run(host, caller, fn, args, &key, reply, ud, event, NULL, t0);
   }
 }
 
 mh_waiter *mh_dispatch(mh_host *host, const mh_caller *caller, const char *name, mh_value *args, bool optional,
                        mh_reply_fn reply, void *ud) {
-  return dispatch(host, caller, name, args, optional, reply, ud, reply == NULL, uv_hrtime());
+  return dispatch(host, caller, name, args, optional, reply, ud, reply == NULL, NULL, uv_hrtime());
+}
+
+mh_waiter *mh_dispatch_stream(mh_host *host, const mh_caller *caller, const char *name, mh_value *args,
+                              const mh_stream_sink *sink, const char *last_event_id, mh_reply_fn on_end, void *ud) {
+  stream_req sr = {.sink = sink, .last_event_id = last_event_id};
+  return dispatch(host, caller, name, args, false, on_end, ud, false, &sr, uv_hrtime());
+}
+
+bool mh_stream_emit(mh_stream *s, mh_value *value, const mh_chunk_meta *meta) {
+  mh_run *run = (mh_run *)s;
+  size_t queued = 0;
+  /* A stream run has one waiter at most: none once its reader cancelled. */
+  if (!mh_list_empty(&run->waiters)) {
+    mh_waiter *w = mh_container_of(run->waiters.next, mh_waiter, link);
+    if (w->reply && w->sink) queued = w->sink->on_chunk(w->ud, value, meta);
+  }
+  mh_value_free(value);
+  run->paused = queued > run->host->cfg->limits.stream_queue_bytes;
+  return run->paused;
+}
+
+void mh_dispatch_drained(mh_waiter *w) {
+  mh_run *run = w->run;
+  if (!run->paused || run->finished || !run->ecall) return;
+  run->paused = false;
+  run->host->engine->drained(run->ecall);
 }
 
 mh_waiter *mh_dispatch_event(mh_host *host, const mh_caller *caller, const char *name, mh_value *args, bool optional,
                              mh_reply_fn done, void *ud) {
-  return dispatch(host, caller, name, args, optional, done, ud, true, uv_hrtime());
+  return dispatch(host, caller, name, args, optional, done, ud, true, NULL, uv_hrtime());
 }
 
 void mh_dispatch_detach(mh_waiter *w) { w->reply = NULL; }

@@ -54,6 +54,19 @@ void mh_dispatch_cancel(mh_waiter *w);
  * function is unknown. */
 int mh_dispatch_invalidate(mh_host *host, const char *name, const mh_value *args);
 
+/* Starts a call of a stream function (call/stream.h): its chunks go to
+ * sink (with ud), its end to on_end, as a reply. last_event_id is where
+ * the reader resumes (NULL: from the start), handed to the producer. A
+ * function that is not a stream is called as mh_dispatch would (sink
+ * unused); mh_dispatch on a stream is answered bad_request. */
+typedef struct mh_stream_sink mh_stream_sink;
+mh_waiter *mh_dispatch_stream(mh_host *host, const mh_caller *caller, const char *name, mh_value *args,
+                              const mh_stream_sink *sink, const char *last_event_id, mh_reply_fn on_end, void *ud);
+/* The reader of a stream delivered what it held (its queue is under the
+ * bound again): a producer waiting in mh_stream_emit goes on. Cheap when
+ * nothing waits, so a reader may call it after every write. */
+void mh_dispatch_drained(mh_waiter *w);
+
 /* Registers the host's own functions (moonhost:functions, moonhost:stats). */
 int mh_dispatch_add_builtins(mh_host *host);
 

@@ -11,6 +11,7 @@
 
 #include "core/error.h"
 #include "core/value.h"
+#include "call/stream.h"
 
 typedef struct mh_gen mh_gen;
 typedef struct mh_engine mh_engine;
@@ -35,12 +36,22 @@ typedef struct mh_engine_vt {
    * NULL when it already completed. */
   mh_engine_call *(*call)(mh_engine *e, int handler, mh_value *args, const char *caller, mh_engine_done done,
                           void *ud);
+  /* Calls the handler of a function registered as a stream (call/stream.h):
+   * it produces chunks through mh_stream_emit until it ends with done. NULL
+   * when the engine has no streams (calls of them are then refused). */
+  mh_engine_call *(*stream)(mh_engine *e, int handler, mh_value *args, const mh_stream_call *sc,
+                            mh_engine_done done, void *ud);
+  /* The reader of a stream call caught up after mh_stream_emit returned
+   * true: the producer goes on. */
+  void (*drained)(mh_engine_call *c);
   /* Stops a running call: its coroutine is closed and done is called with
    * rpc_cancelled before cancel returns. */
   void (*cancel)(mh_engine_call *c);
   /* Releases a handler id (its function was unregistered). */
   void (*release)(mh_engine *e, int handler);
-  /* Stops generation-owned activity (timers, watches) ahead of destroy. */
+  /* Stops generation-owned activity (timers, watches) ahead of destroy,
+   * and ends its stream calls (their readers get an error): a call finishes
+   * on its generation, but a stream need never finish. */
   void (*retire)(mh_engine *e);
   /* Frees the engine. Only called when no call is running on it. */
   void (*destroy)(mh_engine *e);

@@ -69,6 +69,12 @@ int mh_gen_register(mh_gen *gen, const mh_fn_spec *spec, mh_error **err) {
       return -1;
     }
   }
+  /* moonhost.define_rpc_function refuses these first, with the plugin's
+   * words; this guards the host's own invariant (no cached stream). */
+  if (spec->stream && (spec->cached || (spec->type != MH_FN_QUERY && spec->type != MH_FN_ACTION))) {
+    *err = mh_error_new(MH_ERR_BAD_REQUEST, "%s: a stream is a query or an action, never cached", spec->name);
+    return -1;
+  }
   if (mh_registry_check_name(&host->registry, spec->name, gen, err)) return -1;
   if (gen->nstaged == gen->capstaged) {
     size_t cap = gen->capstaged ? gen->capstaged * 2 : 8;
@@ -83,6 +89,7 @@ int mh_gen_register(mh_gen *gen, const mh_fn_spec *spec, mh_error **err) {
   fn->handler = spec->handler;
   fn->mesh_provided = spec->mesh;
   fn->arg_count = spec->arg_count;
+  fn->stream = spec->stream;
   fn->release = fn_released;
   mh_gen_ref(gen);
   if (spec->cached && spec->type == MH_FN_QUERY) {

@@ -45,6 +45,7 @@ typedef struct mh_fn_spec {
   size_t max_entries; /* 0: config default */
   bool mesh;          /* also a provider for mesh make() (ctx.mesh.provide) */
   unsigned arg_count; /* arguments its schema declares; 0 without a schema */
+  bool stream;        /* produces chunks (call/stream.h): query or action, never cached */
 } mh_fn_spec;
 
 typedef struct mh_fn_stats {
@@ -69,6 +70,7 @@ struct mh_fn {
   /* Arguments its schema declares (0 without one): an oRPC input, which is
    * one value, is spread over two or more. */
   unsigned arg_count;
+  bool stream;         /* a stream (call/stream.h): every call runs, with its own reader */
   int refs;            /* registry membership + runs in flight */
   /* Runs when the last reference goes (plugin functions: frees the engine
    * handler and drops the generation; set by plugin.c). */

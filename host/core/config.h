@@ -23,6 +23,7 @@ typedef struct mh_config {
   mh_log_level log_level;
   struct {
     size_t max_message_bytes;
+    size_t stream_queue_bytes; /* a stream producer waits while its reader holds more */
     size_t untrusted_max_message_bytes; /* before a client presents a token */
     int untrusted_calls_per_s;          /* frames an untrusted client may send a second */
     int max_inflight_per_client;
@@ -68,6 +69,7 @@ typedef struct mh_config {
   struct {
     char *prefix;                /* "/rpc": the oRPC endpoint's path prefix */
     uint32_t request_timeout_ms; /* an HTTP request not answered by then gets 408 */
+    uint32_t sse_keepalive_ms;   /* an idle event stream gets a comment this often */
   } http;
   struct {
     char *token; /* "": GET /metrics takes the host's tokens only */

@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <uv.h>
 
+#include "core/bucket.h"
 #include "core/buf.h"
 #include "session/client.h"
 
@@ -25,6 +26,7 @@ struct mh_server {
   struct mh_io_phase *io;     /* whether the loop is in its I/O phase (mh_server_reading) */
   const struct mh_http_route **routes; /* mh_http_add_route, in order */
   size_t nroutes, caproutes;
+  mh_bucket untrusted_http_rate; /* shared by untrusted HTTP calls (orpc.c) */
 };
 
 typedef struct ws_msg {

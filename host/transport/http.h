@@ -43,6 +43,13 @@ typedef struct mh_http_exchange {
    * handler that leaves it NULL is never interrupted. */
   void (*on_abort)(struct mh_http_exchange *x, bool timed_out);
   void *ud;
+  /* An open-ended response (mh_http_stream_begin): its body is written as
+   * it comes and ends by closing the connection. */
+  bool streaming;
+  bool stream_ended; /* mh_http_stream_end: close once the queue is written */
+  /* Called after a write leaves less than one write's worth queued, so
+   * the handler can produce more (backpressure). */
+  void (*on_drain)(struct mh_http_exchange *x);
   char *origin;      /* the Origin header, whole; NULL when absent */
   /* The large text buffers last: a new exchange zeroes only what comes
    * before them (mh_http_request), not ~6 KiB per request. */
@@ -58,12 +65,28 @@ void mh_http_header(mh_http_exchange *x, const char *name, const char *value);
 void mh_http_respond(mh_http_exchange *x, int status, const char *content_type, const char *body, size_t len);
 void mh_http_respond_text(mh_http_exchange *x, int status, const char *text);
 
+/* ---- open-ended responses (event streams) ----
+ * No Content-Length: lws 4.1 then sends `connection: close` and the body
+ * ends when the connection does, so nothing after it is read as another
+ * request (no pipelining behind a stream). */
+
+/* Starts such a response (headers added before it go out with it); the
+ * request timeout stops applying. */
+void mh_http_stream_begin(mh_http_exchange *x, int status, const char *content_type);
+/* Appends body bytes; returns the bytes queued and not yet handed to the
+ * socket (0 when the client is gone: the bytes are dropped). */
+size_t mh_http_stream_write(mh_http_exchange *x, const void *data, size_t len);
+/* Ends the body: the connection closes once the queue is written. Frees x
+ * if its connection is gone. */
+void mh_http_stream_end(mh_http_exchange *x);
+
 /* A query parameter, percent-decoded into buf; false when absent. */
 bool mh_http_query_param(const mh_http_exchange *x, const char *name, char *buf, size_t len);
 
-/* A request header by name ("content-type", "authorization", "cookie"),
- * copied into buf; its length, or -1 when absent, too long for buf, or the
- * client is gone. */
+/* A request header by name, lower case ("content-type", "authorization",
+ * "last-event-id"), copied into buf; its length, or -1 when absent, too
+ * long for buf, or the client is gone (-2 when too long, for a header lws
+ * has no token for, such as last-event-id). */
 int mh_http_req_header(const mh_http_exchange *x, const char *name, char *buf, size_t len);
 
 /* The last query argument `name`, percent-decoded, whole (x->query is lossy

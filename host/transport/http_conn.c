@@ -382,6 +382,22 @@ bool mh_http_query_param(const mh_http_exchange *x, const char *name, char *buf,
   return false;
 }
 
+/* A header lws has no token for (Last-Event-ID): lws 4.1 keeps those by
+ * their name, lower case, with its colon. -2 when longer than buf. */
+static int custom_header(struct lws *wsi, const char *name, size_t n, char *buf, size_t len) {
+  char key[64];
+  if (n + 2 > sizeof key) return -1;
+  memcpy(key, name, n);
+  key[n] = ':';
+  key[n + 1] = '\0';
+  int have = lws_hdr_custom_length(wsi, key, (int)n + 1);
+  if (have < 0) return -1;
+  if ((size_t)have >= len) return -2;
+  if (lws_hdr_custom_copy(wsi, buf, (int)len, key, (int)n + 1) < 0) return -1;
+  buf[have] = '\0';
+  return have;
+}
+
 int mh_http_req_header(const mh_http_exchange *x, const char *name, char *buf, size_t len) {
   buf[0] = '\0';
   if (!x->conn || len > INT_MAX) return -1;
@@ -391,7 +407,7 @@ int mh_http_req_header(const mh_http_exchange *x, const char *name, char *buf, s
     if (s && strncasecmp(s, name, n) == 0 && s[n] == ':')
       return mh_conn_header(x->conn->wsi, (enum lws_token_indexes)t, buf, (int)len);
   }
-  return -1;
+  return custom_header(x->conn->wsi, name, n, buf, len);
 }
 
 int mh_http_query_arg(const mh_http_exchange *x, const char *name, mh_buf *out) {
@@ -454,7 +470,8 @@ void mh_http_respond_text(mh_http_exchange *x, int status, const char *text) {
 
 static int write_headers(mh_http_exchange *x, struct lws *wsi) {
   unsigned char buf[LWS_PRE + 4096], *start = buf + LWS_PRE, *p = start, *end = buf + sizeof buf - 1;
-  if (lws_add_http_common_headers(wsi, (unsigned)x->status, x->content_type, x->resp.len, &p, end)) return -1;
+  lws_filepos_t length = x->streaming ? LWS_ILLEGAL_HTTP_CONTENT_LEN : x->resp.len;
+  if (lws_add_http_common_headers(wsi, (unsigned)x->status, x->content_type, length, &p, end)) return -1;
   for (int i = 0; i < x->nheaders; i++)
     if (lws_add_http_header_by_name(wsi, (unsigned char *)x->header_names[i], (unsigned char *)x->header_values[i],
                                     (int)strlen(x->header_values[i]), &p, end))
@@ -464,8 +481,86 @@ static int write_headers(mh_http_exchange *x, struct lws *wsi) {
   return 0;
 }
 
+/* ---- open-ended responses ---- */
+
+void mh_http_stream_begin(mh_http_exchange *x, int status, const char *content_type) {
+  x->streaming = true;
+  x->status = status;
+  snprintf(x->content_type, sizeof x->content_type, "%s", content_type);
+  mh_buf_reset(&x->resp);
+  x->sent = 0;
+  x->ready = true; /* the request timeout (on_timeout) no longer applies */
+  if (x->timer) mh_timer_stop(x->timer);
+  x->timer = NULL;
+  if (x->conn && !x->routing) lws_callback_on_writable(x->conn->wsi); /* else route_now writes */
+}
+
+size_t mh_http_stream_write(mh_http_exchange *x, const void *data, size_t len) {
+  if (!x->conn || x->stream_ended) return 0;
+  if (mh_buf_append(&x->resp, data, len)) {
+    /* Out of memory: the reader would miss a part of the stream, so it
+     * loses all of it, clearly, rather than a piece silently. */
+    mh_log_warn("http", "%s: out of memory queueing a stream: closing it", x->path);
+    x->stream_ended = true;
+    x->resp.len = x->sent;
+  }
+  if (!x->routing) lws_callback_on_writable(x->conn->wsi);
+  return x->resp.len - x->sent;
+}
+
+void mh_http_stream_end(mh_http_exchange *x) {
+  if (!x->conn) {
+    exchange_free(x);
+    return;
+  }
+  x->stream_ended = true;
+  if (!x->routing) lws_callback_on_writable(x->conn->wsi);
+}
+
+/* One write per writeable callback: while the socket is full lws holds
+ * the rest of it and calls back only once it went out, so a reader that
+ * stops reading holds at most one write in lws plus what the handler
+ * queued before on_drain stopped being called. */
+static int stream_writeable(mh_conn *c, mh_http_exchange *x) {
+  if (!x->headers_sent) {
+    if (write_headers(x, c->wsi)) return -1;
+    /* What lws_http_mark_sse does for h1, without its error line ("not h2
+     * substream"): give the header table back to lws' pool (a stream may
+     * last for hours; the request's headers were read already) and no lws
+     * timeout on a long-lived response. */
+    lws_http_headers_detach(c->wsi);
+    lws_set_timeout(c->wsi, NO_PENDING_TIMEOUT, 0);
+  }
+  size_t n = x->resp.len - x->sent;
+  if (n > CHUNK) n = CHUNK;
+  if (n && !lws_partial_buffered(c->wsi)) {
+    unsigned char buf[LWS_PRE + CHUNK];
+    memcpy(buf + LWS_PRE, x->resp.data + x->sent, n);
+    if (lws_write(c->wsi, buf + LWS_PRE, n, LWS_WRITE_HTTP) != (int)n) return -1;
+    x->sent += n;
+  }
+  if (x->sent == x->resp.len) {
+    mh_buf_reset(&x->resp);
+    x->sent = 0;
+  } else if (x->sent >= 4 * CHUNK) { /* keep the queue from creeping forward in its buffer */
+    memmove(x->resp.data, x->resp.data + x->sent, x->resp.len - x->sent);
+    x->resp.len -= x->sent;
+    x->sent = 0;
+  }
+  if (x->resp.len > x->sent) {
+    lws_callback_on_writable(c->wsi);
+  } else if (x->stream_ended) {
+    c->http = NULL;
+    exchange_free(x);
+    return -1; /* the end of a body without a length is the end of the connection */
+  }
+  if (x->on_drain && x->resp.len - x->sent < CHUNK) x->on_drain(x);
+  return 0;
+}
+
 int mh_http_writeable(mh_conn *c) {
   mh_http_exchange *x = c->http;
+  if (x && x->streaming) return stream_writeable(c, x);
   if (!x || !x->ready) return 0;
   if (!x->headers_sent) {
     if (write_headers(x, c->wsi)) return -1;
@@ -506,8 +601,11 @@ void mh_http_closed(mh_conn *c) {
   c->http = NULL;
   x->conn = NULL;
   /* A response being computed (HTTP RPC) frees it when it arrives; a
-   * handler that can stop early is told so, and answers (freeing it). */
-  if (x->ready || !x->routed)
+   * handler that can stop early is told so, and answers (freeing it). A
+   * stream still producing is told too; it ends its response (freeing it). */
+  if (x->streaming && !x->stream_ended && x->on_abort)
+    x->on_abort(x, false);
+  else if (x->ready || !x->routed)
     exchange_free(x);
   else if (x->on_abort)
     x->on_abort(x, false);

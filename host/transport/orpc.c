@@ -2,7 +2,8 @@
  * query and static functions) calls function "a:b" with the decoded input
  * as its one argument (its argument list, when an array, for a function
  * that declares two or more) and answers as @orpc/client's RPCLink expects: 200
- * with {json, meta}, or an error status with oRPC's error body. */
+ * with {json, meta}, or an error status with oRPC's error body. A stream
+ * function answers an event stream (orpc_stream.c). */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,8 +15,12 @@
 #include "call/dispatch.h"
 #include "call/host.h"
 #include "call/plugin.h"
+#include "transport/conn.h"
 #include "transport/http.h"
+#include "core/bucket.h"
+#include "core/finish_watch.h"
 #include "core/log.h"
+#include "core/timer.h"
 #include "transport/orpc.h"
 #include "call/registry.h"
 
@@ -62,31 +67,6 @@ bool mh_orpc_name(const char *rest, char *name, size_t len) {
 
 /* ---- answers ---- */
 
-/* A browser on an allowed origin may read the answer (the router has turned
- * every other origin away already); Vary keeps caches from mixing them. */
-static void cors(mh_http_exchange *x) {
-  if (!x->origin || !mh_auth_origin_ok(x->host, x->origin)) return;
-  mh_http_header(x, "access-control-allow-origin", x->origin);
-  mh_http_header(x, "access-control-allow-credentials", "true");
-  mh_http_header(x, "vary", "Origin");
-}
-
-void mh_orpc_respond_mh_error(mh_http_exchange *x, const mh_error *e) {
-  mh_buf b = MH_BUF_INIT;
-  int status = mh_orpc_error_body(e, &b);
-  cors(x);
-  mh_http_header(x, "cache-control", "no-store");
-  mh_http_respond(x, status, "application/json", b.data ? b.data : "", b.len);
-  mh_buf_free(&b);
-}
-
-void mh_orpc_respond_error(mh_http_exchange *x, int status, const char *code, const char *message) {
-  /* On the stack: nothing to allocate, so nothing to fail. status overrides
-   * the code's own (405 for METHOD_NOT_SUPPORTED, ...). */
-  mh_error e = {(char *)code, (char *)"Error", (char *)message, NULL, false, status};
-  mh_orpc_respond_mh_error(x, &e);
-}
-
 static void respond_value(mh_http_exchange *x, const mh_value *v) {
   mh_buf b = MH_BUF_INIT;
   mh_error *err = NULL;
@@ -94,7 +74,7 @@ static void respond_value(mh_http_exchange *x, const mh_value *v) {
     mh_log_warn("http", "%s: cannot send the result: %s", x->path, err->message);
     mh_orpc_respond_mh_error(x, err);
   } else {
-    cors(x);
+    mh_orpc_cors(x);
     mh_http_header(x, "cache-control", "no-store");
     mh_http_respond(x, 200, "application/json", b.data, b.len);
   }
@@ -105,7 +85,7 @@ static void respond_value(mh_http_exchange *x, const mh_value *v) {
 /* A CORS preflight: what RPCLink sends cross-origin (POST with a JSON or
  * multipart body, an Authorization header, Last-Event-ID for streams). */
 static void preflight(mh_http_exchange *x) {
-  cors(x);
+  mh_orpc_cors(x);
   mh_http_header(x, "access-control-allow-methods", "GET, POST, OPTIONS");
   mh_http_header(x, "access-control-allow-headers", "content-type, authorization, last-event-id");
   mh_http_header(x, "access-control-max-age", "600");
@@ -117,13 +97,12 @@ static void preflight(mh_http_exchange *x) {
 typedef struct call_op {
   mh_http_exchange *x;
   mh_waiter *w;
-  bool dispatching, answered;
+  bool *finished; /* mh_finish_watch: answered inside mh_dispatch */
 } call_op;
 
 static void on_reply(void *ud, const mh_value *result, const mh_error *err) {
   call_op *op = ud;
   mh_http_exchange *x = op->x;
-  op->answered = true;
   op->w = NULL;
   x->on_abort = NULL; /* answered: nothing left to interrupt */
   x->ud = NULL;
@@ -131,7 +110,8 @@ static void on_reply(void *ud, const mh_value *result, const mh_error *err) {
     mh_orpc_respond_mh_error(x, err);
   else
     respond_value(x, result);
-  if (!op->dispatching) free(op);
+  mh_finish_mark(op->finished);
+  free(op);
 }
 
 /* Timed out, or the client left: the call is cancelled and a late result
@@ -181,27 +161,34 @@ static void call(mh_http_exchange *x, const char *name, unsigned arg_count, mh_v
     return;
   }
   op->x = x;
-  op->dispatching = true;
   x->ud = op;
   x->on_abort = on_abort;
+  mh_finish_watch watch;
+  mh_finish_watch_begin(&watch, &op->finished);
   mh_waiter *w = mh_dispatch(x->host, NULL, name, args, false, on_reply, op);
-  op->dispatching = false;
-  if (op->answered)
-    free(op);
-  else
-    op->w = w;
+  if (!mh_finish_watch_end(&watch)) op->w = w;
 }
 
 /* ---- the request ---- */
 
 /* The same rule as for WebSocket clients (auth.c): an untrusted caller
  * reaches anonymous:* functions only. */
-static bool may_call(mh_http_exchange *x, const char *name, bool *token_refused) {
+static bool may_call(mh_http_exchange *x, const char *name, bool *trusted, bool *token_refused) {
   mh_client anon;
   memset(&anon, 0, sizeof anon);
   anon.host = x->host;
-  anon.trusted = mh_http_trust(x, token_refused);
+  anon.trusted = *trusted = mh_http_trust(x, token_refused);
   return mh_auth_may_call(&anon, name);
+}
+
+/* An untrusted WebSocket client is charged limits.untrusted_calls_per_s
+ * (client.c); an untrusted HTTP caller has no client to charge (each request
+ * may come on a new connection), so all of them share one bucket per server
+ * with that rate. */
+static bool untrusted_rate_ok(mh_http_exchange *x, bool trusted) {
+  if (trusted || !x->host->cfg->auth.required || !x->conn) return true;
+  double rate = x->host->cfg->limits.untrusted_calls_per_s;
+  return mh_bucket_take(&x->conn->server->untrusted_http_rate, rate, rate, mh_now_ms(x->host->loop));
 }
 
 /* The input of a GET (?data=) or a POST (JSON or multipart body). */
@@ -240,7 +227,7 @@ static void refuse(mh_http_exchange *x, int status, const char *code, const char
 /* Which function (its name and declared argument count), and whether this
  * caller may call it this way; false when the request has been answered
  * already. */
-static bool admit(mh_http_exchange *x, bool get, char *name, size_t len, unsigned *arg_count) {
+static bool admit(mh_http_exchange *x, bool get, char *name, size_t len, unsigned *arg_count, bool *stream) {
   if (x->body_too_large) {
     refuse(x, 413, MH_ERR_TOO_LARGE, "request body over limits.max_message_bytes");
     return false;
@@ -256,8 +243,8 @@ static bool admit(mh_http_exchange *x, bool get, char *name, size_t len, unsigne
     return false;
   }
   /* Before the lookup, so an untrusted caller learns nothing about names. */
-  bool token_refused = false;
-  if (!may_call(x, name, &token_refused)) {
+  bool trusted = false, token_refused = false;
+  if (!may_call(x, name, &trusted, &token_refused)) {
     /* Never the token itself in the log. */
     mh_log_warn_limited("auth", "HTTP call to %s refused: %s", name,
                         token_refused ? "token presented and refused" : "no token");
@@ -266,6 +253,13 @@ static bool admit(mh_http_exchange *x, bool get, char *name, size_t len, unsigne
     else
       refuse(x, 401, MH_ERR_UNAUTHORIZED, "RPC call to \"%s\" was rejected: %s (send Authorization: Bearer TOKEN)", name,
              mh_auth_refusal(false));
+    return false;
+  }
+  if (!untrusted_rate_ok(x, trusted)) {
+    int rate = x->host->cfg->limits.untrusted_calls_per_s;
+    mh_log_warn_limited("auth", "untrusted HTTP calls over %d a second: %s refused", rate, name);
+    refuse(x, 429, MH_ERR_OVERLOADED, "too many calls from untrusted HTTP callers (limit %d a second for all of them)",
+           rate);
     return false;
   }
   const mh_fn *fn = mh_registry_get(&x->host->registry, name);
@@ -281,12 +275,14 @@ static bool admit(mh_http_exchange *x, bool get, char *name, size_t len, unsigne
     return false;
   }
   *arg_count = fn->arg_count;
+  *stream = fn->stream;
   return true;
 }
 
 void mh_orpc_route(mh_http_exchange *x) {
   char name[512];
   unsigned arg_count = 0;
+  bool stream = false;
   bool get = strcmp(x->method_name, "GET") == 0, post = strcmp(x->method_name, "POST") == 0;
   if (strcmp(x->method_name, "OPTIONS") == 0) {
     preflight(x);
@@ -297,7 +293,7 @@ void mh_orpc_route(mh_http_exchange *x) {
     refuse(x, 405, "METHOD_NOT_SUPPORTED", "%s is not supported: use POST (or GET for queries)", x->method_name);
     return;
   }
-  if (!admit(x, get, name, sizeof name, &arg_count)) return;
+  if (!admit(x, get, name, sizeof name, &arg_count, &stream)) return;
   mh_error *err = NULL;
   mh_value *input = read_input(x, get, &err);
   if (!input) {
@@ -311,6 +307,14 @@ void mh_orpc_route(mh_http_exchange *x) {
     mh_value_free(input);
     refuse(x, 400, MH_ERR_BAD_REQUEST, "\"%s\" takes %u arguments: send them as one array (\"json\": [...])", name,
            arg_count);
+    return;
+  }
+  if (stream) {
+    mh_value *args = args_of(input, arg_count);
+    if (args)
+      mh_orpc_stream(x, name, args);
+    else
+      mh_orpc_respond_error(x, 500, MH_ERR_INTERNAL, "out of memory");
     return;
   }
   call(x, name, arg_count, input);

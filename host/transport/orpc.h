@@ -2,6 +2,8 @@
  * @orpc/client RPCLink sends and expects, over the host's HTTP exchanges.
  *
  *   orpc.c            routing, methods, trust, CORS, the call and its reply
+ *   orpc_stream.c     a stream function's answer: an event stream (SSE)
+ *   orpc_answer.c     CORS headers and error answers, for both
  *   orpc_serial.c     the {json, meta} serializer, both ways
  *   orpc_multipart.c  multipart/form-data bodies (inputs holding files)
  *   orpc_error.c      moonhost error codes <-> oRPC error bodies and statuses */
@@ -37,6 +39,16 @@ int mh_orpc_add_routes(mh_server *s);
  * False when the path names no function (or name is too small). */
 bool mh_orpc_name(const char *rest, char *name, size_t len);
 
+
+/* ---- event streams (orpc_stream.c) ---- */
+
+/* Calls stream function `name` with args (taken) and answers x with its
+ * chunks as oRPC's event iterator: text/event-stream, a comment first and
+ * every http.sse_keepalive_ms while idle, `event: message` per chunk,
+ * `event: done` for a final value, `event: error` with the oRPC error body.
+ * The Last-Event-ID header reaches the producer. */
+void mh_orpc_stream(mh_http_exchange *x, const char *name, mh_value *args);
+
 /* ---- multipart bodies (orpc_multipart.c) ---- */
 
 /* A multipart/form-data body as RPCLink sends an input holding Blobs: part
@@ -57,6 +69,10 @@ const char *mh_orpc_error_code(const mh_error *e, int *status);
  * data} for e to out and returns the HTTP status. */
 int mh_orpc_error_body(const mh_error *e, mh_buf *out);
 
+/* ---- answers (orpc_answer.c) ---- */
+
+/* The CORS headers an allowed Origin gets on an answer. */
+void mh_orpc_cors(mh_http_exchange *x);
 /* Answers x with an error (and the CORS headers its origin gets). */
 void mh_orpc_respond_error(mh_http_exchange *x, int status, const char *code, const char *message);
 void mh_orpc_respond_mh_error(mh_http_exchange *x, const mh_error *e);

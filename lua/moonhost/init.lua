@@ -47,7 +47,7 @@ M.error_codes = ERROR_CODES
 -- The keys each option table of the plugin API takes (a typo is an error
 -- that names the closest one: docs/plugins.md "Mistakes in definitions").
 local KEYS = {
-  define_rpc_function = { 'name', 'type', 'handler', 'setup', 'cache', 'description', 'args', 'returns' },
+  define_rpc_function = { 'name', 'type', 'handler', 'setup', 'cache', 'description', 'args', 'returns', 'stream' },
   cache = { 'ttl', 'max' },
   plugin = { 'name', 'setup', 'description', 'types', 'client_functions' },
   client_function = { 'args', 'returns', 'params', 'description' },
@@ -117,6 +117,11 @@ function M.define_rpc_function(def)
   end
   options.check_type(def.description, 'string', where, 'description')
   local cache = check_cache(def.cache, ftype, where)
+  options.check_type(def.stream, 'boolean', where, 'stream')
+  if def.stream and cache then fail(where, 'a stream is never cached: remove cache (each reader gets its own run)') end
+  if def.stream and ftype ~= 'query' and ftype ~= 'action' then
+    fail(where, "a stream is a 'query' or an 'action' (got '" .. ftype .. "')")
+  end
   -- Typed arguments and result (docs/plugins.md "Typed functions"): parsed
   -- here so a typo fails at the definition; names are resolved on register.
   local arg_nodes = def.args ~= nil and parse_schema('parse_args', def.args, where .. ' args') or nil
@@ -124,7 +129,7 @@ function M.define_rpc_function(def)
   return {
     name = def.name, type = ftype, handler = def.handler, setup = def.setup, cache = cache,
     description = def.description, args = def.args, returns = def.returns, arg_nodes = arg_nodes,
-    returns_node = returns_node, __moonhost_function = true,
+    returns_node = returns_node, stream = def.stream == true, __moonhost_function = true,
   }
 end
 
@@ -392,6 +397,22 @@ M.caller = calls and calls.caller or no_host('moonhost.caller')
 --- Runs fn if the current call is cancelled (the client cancelled it, went
 -- away, or it timed out), before the handler's to-be-closed variables.
 M.on_cancel = calls and calls.on_cancel or no_host('moonhost.on_cancel')
+
+--- Sends one chunk of the current stream; waits while the reader is behind.
+local function emit(value, opts) calls.emit(value, opts) end
+
+--- The body of a stream function (defined with stream = true):
+--   return moonhost.stream(function(emit, last_event_id) ... end)
+-- runs producer(emit, last_event_id) in the handler's coroutine and returns
+-- what it returns (the stream's final value). emit(value[, {id=, retry=}])
+-- sends one chunk; last_event_id is the id of the last chunk a resuming
+-- reader got (nil on a first call).
+M.stream = calls and function(producer)
+  if type(producer) ~= 'function' then
+    options.raise('moonhost.stream: expected a function(emit, last_event_id), got ' .. type(producer))
+  end
+  return producer(emit, calls.stream_start())
+end or no_host('moonhost.stream')
 
 --- Waits without blocking the host (only inside a handler or setup).
 M.sleep = core and function(seconds) core.sleep(seconds) end or no_host('moonhost.sleep')

@@ -86,7 +86,7 @@ local function make_rpc(ctx, type_nodes)
     if type(def) ~= 'table' or not def.__moonhost_function then def = moonhost.define_rpc_function(def) end
     local handler = resolve_handler(def, ctx)
     local fns = described.functions
-    fns[#fns + 1] = { name = def.name, type = def.type, args = def.args, returns = def.returns,
+    fns[#fns + 1] = { name = def.name, type = def.type, args = def.args, returns = def.returns, stream = def.stream,
                       description = def.description, params = param_names(handler, def.args and #def.args or 0) }
     handler = typed_handler(def, handler, type_nodes)
     local cache = def.cache
@@ -94,6 +94,7 @@ local function make_rpc(ctx, type_nodes)
       name = def.name, type = def.type, handler = handler,
       cached = cache ~= nil, ttl = cache and cache.ttl, max = cache and cache.max,
       arg_count = def.arg_nodes and #def.arg_nodes or 0, -- HTTP spreads an array input over 2+
+      stream = def.stream,
     }
   end
 

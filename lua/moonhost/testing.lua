@@ -101,6 +101,31 @@ function T.call_with(opts, name, ...)
   return v
 end
 
+--- Reads a stream function whole through the dispatcher (as an HTTP reader
+-- would): returns the list of its chunks and its final value, or raises its
+-- error table (its `chunks` field: what came before the error).
+function T.stream(name, ...)
+  return T.stream_with({}, name, ...)
+end
+
+--- T.stream with options: { last_event_id = 'ID' } resumes (the producer
+-- gets it as its second argument); { timeout = seconds }.
+function T.stream_with(opts, name, ...)
+  options.check_keys(opts or {}, { 'timeout', 'last_event_id' }, 'moonhost.testing.stream_with options')
+  opts = opts or {}
+  if opts.last_event_id ~= nil and type(opts.last_event_id) ~= 'string' then
+    options.raise('moonhost.testing.stream_with: last_event_id must be a string')
+  end
+  local op = core.stream(name, opts.last_event_id, ...)
+  local ok, v = finish(op, "stream '" .. tostring(name) .. "'", opts.timeout)
+  local chunks = op:chunks()
+  if not ok then
+    if type(v) == 'table' then v.chunks = chunks end
+    clients.raise(v)
+  end
+  return chunks, v
+end
+
 --- The error fn(...) raises (a test fails if it raises none).
 function T.error_of(fn, ...)
   local ok, err = pcall(fn, ...)

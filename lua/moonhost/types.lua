@@ -136,9 +136,11 @@ local function sorted_keys(t)
 end
 
 -- The oRPC input of a function: "(input: T)", "(input: [a: T, b?: U | null])";
--- optional when every argument is.
-function M.orpc_signature(args, returns, params, names)
+-- optional when every argument is. A stream's result is an async iterator
+-- of its chunks (`returns` types a chunk).
+function M.orpc_signature(args, returns, params, names, stream)
   local result = returns and ts(schema.parse(returns, 'returns'), names) or 'any'
+  if stream then result = 'AsyncIterableIterator<' .. result .. '>' end
   if args == nil then return '(input?: any) => Promise<' .. result .. '>' end
   local nodes = schema.parse_args(args, 'args')
   local required = false
@@ -167,7 +169,7 @@ local function orpc_tree(described)
           node.children[seg] = node.children[seg] or { children = {} }
           node = node.children[seg]
         end
-        node.fn = M.orpc_signature(f.args, f.returns, f.params, d.names)
+        node.fn = M.orpc_signature(f.args, f.returns, f.params, d.names, f.stream)
       end
     end
   end
@@ -250,8 +252,12 @@ function M.generate(described, source)
     local fns = d.functions or {}
     table.sort(fns, function(a, b) return a.name < b.name end)
     for _, f in ipairs(fns) do
+      -- A stream is read over HTTP only (MoonhostORPC): a WebSocket call of
+      -- it is refused, so the WebSocket map leaves it out.
+      if f.stream then goto next_fn end
       out[#out + 1] = comment((f.description and f.description .. ' ' or '') .. '(' .. d.plugin .. ', ' .. f.type .. ')', '  ')
       out[#out + 1] = '  ' .. js_string(f.name) .. ': ' .. M.signature(f.args, f.returns, f.params, d.names, f.type == 'event')
+      ::next_fn::
     end
   end
   out[#out + 1] = '}'

@@ -53,6 +53,7 @@ void fake_reset(void) {
     next = c->next;
     mh_value_free(c->args);
     free(c->caller);
+    free(c->last_event_id);
     free(c);
   }
   engines = NULL;
@@ -107,7 +108,7 @@ static void run_setup(mh_engine *e) {
   for (size_t i = 0; i < e->nfns; i++) {
     const fake_fn *f = &e->fns[i];
     mh_fn_spec spec = {.name = f->name, .type = f->type, .handler = (int)i + 1, .cached = f->cached,
-                       .ttl_ms = f->ttl_ms, .max_entries = f->max_entries};
+                       .ttl_ms = f->ttl_ms, .max_entries = f->max_entries, .stream = f->stream};
     mh_error *err = NULL;
     if (mh_gen_register(e->gen, &spec, &err)) {
       done(ud, NULL, err);
@@ -210,6 +211,34 @@ static mh_engine_call *fake_call(mh_engine *e, int handler, mh_value *args, cons
   return c;
 }
 
+static mh_engine_call *fake_stream(mh_engine *e, int handler, mh_value *args, const mh_stream_call *sc,
+                                   mh_engine_done done, void *ud) {
+  const fake_fn *f = fn_of(e, handler);
+  if (!f || !f->stream) violation("%s/%u: stream call of handler %d, not a stream", e->plugin, e->number, handler);
+  char *leid = sc->last_event_id ? strdup(sc->last_event_id) : NULL;
+  mh_engine_call *c = fake_call(e, handler, args, sc->caller, done, ud);
+  if (!c) {
+    free(leid);
+    return NULL;
+  }
+  c->stream = sc->stream;
+  c->last_event_id = leid;
+  return c;
+}
+
+static void fake_drained(mh_engine_call *c) {
+  if (c->finished) violation("drained after call %d (%s) finished", c->id, c->fn);
+  if (!c->waiting) violation("drained while call %d (%s) was not waiting", c->id, c->fn);
+  c->waiting = false;
+  c->drained++;
+}
+
+bool fake_emit(mh_engine_call *c, mh_value *chunk) {
+  if (c->finished || !c->stream || c->waiting) violation("emit from call %d (%s): not a running stream", c->id, c->fn);
+  c->waiting = mh_stream_emit(c->stream, chunk, NULL);
+  return c->waiting;
+}
+
 static void fake_cancel(mh_engine_call *c) {
   if (c->finished) {
     violation("cancel of finished call %d (%s)", c->id, c->fn);
@@ -265,6 +294,8 @@ const mh_engine_vt fake_engine_vt = {
   .create = fake_create,
   .load = fake_load_plugin,
   .call = fake_call,
+  .stream = fake_stream,
+  .drained = fake_drained,
   .cancel = fake_cancel,
   .release = fake_release,
   .retire = fake_retire,

@@ -30,6 +30,7 @@ typedef struct fake_fn {
   uint64_t ttl_ms;
   size_t max_entries;
   bool sync; /* calls complete inside `call`, with the call's id as an integer */
+  bool stream; /* a stream function (call/stream.h): the test emits with fake_emit */
 } fake_fn;
 
 #define FAKE_MAX_FNS 8
@@ -78,6 +79,10 @@ struct mh_engine_call {
   mh_engine_done done;
   void *ud;
   bool finished, cancelled;
+  mh_stream *stream;   /* a stream call's producer handle, else NULL */
+  char *last_event_id; /* what the stream's reader resumes from, or NULL */
+  bool waiting;        /* fake_emit returned true: the producer waits */
+  int drained;         /* times the engine was told its reader caught up */
 };
 
 typedef struct fake_stats {
@@ -101,6 +106,9 @@ mh_engine_call *fake_last_call(void);
 /* The nth (0-based) call of fn still running, or NULL. */
 mh_engine_call *fake_running(const char *fn, int nth);
 int fake_running_count(void);
+/* Sends a chunk (taken) from a running stream call, as a producer would;
+ * true when the producer must now wait for its reader (c->waiting). */
+bool fake_emit(mh_engine_call *c, mh_value *chunk);
 /* Ends a running call: with a value (taken) or an error. */
 void fake_complete(mh_engine_call *c, mh_value *result);
 void fake_fail(mh_engine_call *c, const char *code, const char *message);

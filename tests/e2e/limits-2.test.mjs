@@ -143,6 +143,31 @@ test('40 untrusted clients flooding long and refused names: RSS and log stay sma
   await assertServing(host)
 })
 
+test('untrusted HTTP calls share one limits.untrusted_calls_per_s bucket: new connections do not refill it; trusted calls are not limited', T, async (t) => {
+  const host = await limitedHost(t, { untrusted_calls_per_s: 5 })
+  const post = (token) => fetch(`http://127.0.0.1:${host.port}/rpc/anonymous/burst/hello`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', connection: 'close', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    body: '{"json":"x"}',
+  }).then(async (r) => ({ status: r.status, body: await r.json() }))
+  const started = Date.now()
+  const answers = await Promise.all(Array.from({ length: 40 }, () => post()))
+  const seconds = (Date.now() - started) / 1000
+  const ok = answers.filter((a) => a.status === 200).length
+  const limited = answers.filter((a) => a.status === 429)
+  t.diagnostic(`40 untrusted HTTP calls in ${seconds.toFixed(2)} s: ${ok} answered, ${limited.length} refused`)
+  // A burst of 5, then 5 a second at most, however many connections they came on.
+  assert.ok(ok >= 5 && ok <= 5 + Math.ceil(5 * seconds) + 1, `${ok} answered in ${seconds} s`)
+  assert.equal(ok + limited.length, 40)
+  assert.equal(limited[0].body.json.code, 'TOO_MANY_REQUESTS')
+  assert.match(limited[0].body.json.message, /too many calls from untrusted HTTP callers \(limit 5 a second for all of them\)/)
+  await host.waitForLog(/\[auth\] untrusted HTTP calls over 5 a second: anonymous:burst:hello refused/)
+  // The token's holder is not charged.
+  const trusted = await Promise.all(Array.from({ length: 20 }, () => post(E2E_TOKEN)))
+  assert.deepEqual(trusted.map((a) => a.status), Array(20).fill(200))
+  await assertServing(host)
+})
+
 // ---- item 9: events hold in-flight slots ----
 
 test('events count against max_inflight_per_client: past the limit they are dropped with a log line; a call meanwhile is overloaded', T, async (t) => {

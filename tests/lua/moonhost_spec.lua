@@ -79,10 +79,24 @@ describe('mistakes in option tables', function()
 
   it('lists the keys when nothing is close', function()
     assert.matches("unknown key 'colour' %(the keys are 'name', 'type', 'handler', 'setup', 'cache', " ..
-      "'description', 'args', 'returns'%)", raised(function()
+      "'description', 'args', 'returns', 'stream'%)", raised(function()
         moonhost.define_rpc_function { name = 'x', colour = 'red', handler = print }
       end))
     assert.matches('unknown key %[1%]', raised(function() moonhost.define_rpc_function { 'x', name = 'x', handler = print } end))
+  end)
+
+  it('checks a stream definition: a boolean, a query or an action, never cached', function()
+    assert.is_true(moonhost.define_rpc_function({ name = 'x', stream = true, handler = print }).stream)
+    assert.is_false(moonhost.define_rpc_function({ name = 'x', handler = print }).stream)
+    assert.matches("'x': stream must be a boolean, got string", raised(function()
+      moonhost.define_rpc_function { name = 'x', stream = 'yes', handler = print }
+    end))
+    assert.matches("'x': a stream is never cached", raised(function()
+      moonhost.define_rpc_function { name = 'x', stream = true, cache = true, handler = print }
+    end))
+    assert.matches("'x': a stream is a 'query' or an 'action' %(got 'event'%)", raised(function()
+      moonhost.define_rpc_function { name = 'x', stream = true, type = 'event', handler = print }
+    end))
   end)
 
   it('rejects an unknown cache option', function()

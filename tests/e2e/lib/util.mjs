@@ -1,6 +1,7 @@
 // Small helpers shared by the e2e tests (on top of lib/host.mjs).
-import { readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { startHost, fixtures, closeOf, writeTree, tempDir } from './host.mjs'
@@ -170,9 +171,51 @@ export async function fixedPort() {
   const high = Math.max(low + 1000, ephemeralLow) - 1
   for (let attempt = 0; attempt < 100; attempt++) {
     const port = low + Math.floor(Math.random() * (high - low))
-    if (await canListen(port)) return port
+    if (claimPort(port) && (await canListen(port))) return port
   }
   throw new Error(`no free port in ${low}..${high}`)
+}
+
+// Test files run as separate processes, and a port stays free between the
+// check and the bind, or while its host is down for a restart: a claim file
+// per port (created exclusively, holding the owner's pid, removed when the
+// process exits) keeps two test processes from choosing the same one.
+const claimsDir = join(tmpdir(), 'moonhost-e2e-ports')
+const claimed = []
+process.on('exit', () => {
+  for (const file of claimed) rmSync(file, { force: true })
+})
+
+function claimPort(port) {
+  mkdirSync(claimsDir, { recursive: true })
+  const file = join(claimsDir, String(port))
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      writeFileSync(file, String(process.pid), { flag: 'wx' })
+      claimed.push(file)
+      return true
+    } catch {
+      let owner
+      try {
+        owner = readFileSync(file, 'utf8')
+      } catch {
+        continue // its owner just let it go
+      }
+      if (owner === '' || processAlive(Number(owner))) return false // '': being written
+      rmSync(file, { force: true }) // left by a test process that died
+    }
+  }
+  return false
+}
+
+function processAlive(pid) {
+  if (!Number.isInteger(pid) || pid <= 0) return false
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (e) {
+    return e.code === 'EPERM'
+  }
 }
 
 function canListen(port) {
