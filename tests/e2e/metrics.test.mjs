@@ -7,6 +7,8 @@ import { spawn, spawnSync } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import WebSocket from 'ws'
+import { createORPCClient } from '@orpc/client'
+import { RPCLink } from '@orpc/client/fetch'
 import { Host, moonhostBin, runMoonhost, startHost, writeTree, E2E_TOKEN } from './lib/host.mjs'
 
 const METRICS_TOKEN = 'scrape-only-token'
@@ -24,6 +26,10 @@ return moonhost.plugin {
       handler = function() error('on purpose') end })
     ctx.rpc.register(moonhost.define_rpc_function { name = ${JSON.stringify(ODD)}, type = 'action',
       handler = function() return 1 end })
+    ctx.rpc.register(moonhost.define_rpc_function { name = 'ops:ticks', type = 'action', stream = true,
+      handler = function(n)
+        return moonhost.stream(function(emit) for i = 1, n do emit(i) end end)
+      end })
     ctx.rpc.register(moonhost.define_rpc_function { name = 'ops:shout', type = 'action',
       handler = function(msg) ctx.rpc.broadcast('ops:heard', msg); return true end })
     -- Holds until ops:release: a call in flight, for inflight_calls and drain.
@@ -137,6 +143,12 @@ test('calls, cache, errors, unknown names, durations, bytes and broadcasts count
     body: JSON.stringify({ json: 'http' }),
   })
   assert.equal(http.status, 200)
+  // a stream read as an oRPC event iterator: one call, counted when it ends
+  const orpc = createORPCClient(new RPCLink({ url: `http://127.0.0.1:${host.port}/rpc`,
+    headers: { authorization: `Bearer ${E2E_TOKEN}` } }))
+  const ticks = []
+  for await (const v of await orpc.ops.ticks(3)) ticks.push(v)
+  assert.deepEqual(ticks, [1, 2, 3])
 
   const m = await scrape(host)
   const hello = { function: 'ops:hello', type: 'query' }
@@ -145,6 +157,8 @@ test('calls, cache, errors, unknown names, durations, bytes and broadcasts count
   assert.equal(m.value('moonhost_cache_hits_total', { function: 'ops:hello' }), 1)
   assert.equal(m.value('moonhost_cache_misses_total', { function: 'ops:hello' }), 2)
   assert.equal(m.value('moonhost_calls_total', { function: 'ops:fail', type: 'action', outcome: 'error' }), 1)
+  assert.equal(m.value('moonhost_calls_total', { function: 'ops:ticks', type: 'action', outcome: 'ok' }), 1)
+  assert.equal(m.value('moonhost_call_duration_seconds_count', { function: 'ops:ticks' }), 1)
   assert.equal(m.value('moonhost_calls_total', { function: '(unknown)', outcome: 'error' }), 1)
   assert.equal(m.value('moonhost_calls_total', { function: 'no:such' }), undefined, 'an unknown name makes no series')
   assert.equal(m.value('moonhost_calls_total', { function: ODD, outcome: 'ok' }), 1, 'the odd name, unescaped, is one series')
