@@ -18,6 +18,8 @@ packages=(build-essential cmake pkg-config liblua5.4-dev lua5.4 libuv1-dev libwe
 [ "$want_tests" = 1 ] && packages+=(lua-dkjson)
 # The NATS server the scale-out tests start on a loopback port (tests/e2e/lib/nats.mjs).
 [ "$want_tests" = 1 ] && packages+=(nats-server)
+# promtool (Prometheus' own parser) checks GET /metrics in tests/e2e/metrics.test.mjs.
+[ "$want_tests" = 1 ] && packages+=(prometheus)
 command -v node >/dev/null 2>&1 || packages+=(nodejs)
 command -v npm >/dev/null 2>&1 || packages+=(npm)
 

@@ -238,6 +238,13 @@ return {
     sse_keepalive_ms = 5000,
   },
 
+  metrics = {
+    -- A token that may read GET /metrics and nothing else, for a scraper
+    -- that should not hold a token trusted with calls. The host's own
+    -- tokens (auth.tokens, the start-up one) read it too. '' : none.
+    token = '',
+  },
+
   -- Settings per plugin: plugins.NAME is the table plugin NAME receives as
   -- ctx.config. Free-form; each plugin documents its own keys. For example:
   --

@@ -204,16 +204,28 @@ static void announce(mh_host *h) {
                 "only anonymous:* functions answer; set auth.tokens (or auth.required = false)");
 }
 
+/* The port is bound before the plugins load, so that a process manager's
+ * /readyz probe gets 503 rather than no answer while they do; until then
+ * the transport answers only /healthz and /readyz (plugins_loaded). The
+ * "listening on" line waits for the loads: it says calls will be served. */
+static int open_port(run_state *r) {
+  mh_host *h = &r->host;
+  int rc = mh_server_start(h, &h->server);
+  if (rc) {
+    begin_shutdown(r, rc == MH_START_BAD_CONFIG ? 2 : 1, "cannot listen");
+    return -1;
+  }
+  mh_mesh_set_port(h, mh_server_port(h->server)); /* the default host id names it */
+  mh_log_debug("host", "bound %s port %d; loading plugins (/readyz answers 503 until they are loaded)",
+               mh_server_address(h->server), mh_server_port(h->server));
+  return 0;
+}
+
 static void start_serving(run_state *r) {
   mh_host *h = &r->host;
   if (r->serving || h->stopping) return;
   r->serving = true;
-  int rc = mh_server_start(h, &h->server);
-  if (rc) {
-    begin_shutdown(r, rc == MH_START_BAD_CONFIG ? 2 : 1, "cannot listen");
-    return;
-  }
-  mh_mesh_set_port(h, mh_server_port(h->server)); /* the default host id names it */
+  h->plugins_loaded = true;
   announce(h);
   if (mh_reload_route_add(h)) mh_log_error("host", "out of memory: POST /__moonhost/reload is not served");
   mh_hotreload_start(h);
@@ -261,9 +273,11 @@ int mh_run_serve(mh_config *cfg, const mh_run_opts *opts) {
     uv_signal_start(sigs[i], on_signal, nums[i]);
   }
   mh_log_info("host", "moonhost %s (mode %s, root %s)", MOONHOST_VERSION, cfg->mode, cfg->root);
-  r.started = mh_plugins_load_dir(h, cfg->plugins_dir, on_initial_load, &r);
-  r.scanning = false;
-  if (r.finished == r.started) start_serving(&r);
+  if (open_port(&r) == 0) {
+    r.started = mh_plugins_load_dir(h, cfg->plugins_dir, on_initial_load, &r);
+    r.scanning = false;
+    if (r.finished == r.started) start_serving(&r);
+  }
   uv_run(loop, UV_RUN_DEFAULT);
   if (h->server) mh_server_free(h->server);
   mh_devserver_free(h->devserver);

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "call/call_metrics.h"
 #include "call/host.h"
 #include "core/log.h"
 #include "call/plugin.h"
@@ -24,6 +25,8 @@ typedef struct mh_run {
    * (mh_dispatch_invalidate). */
   bool stale;
   bool paused; /* a stream whose reader is over its bound: the producer waits */
+  uint32_t anon; /* callers with no reply (events): counted when it ends (/metrics) */
+  uint64_t t0;   /* when the first of them came */
 } mh_run;
 
 struct mh_waiter {
@@ -33,6 +36,7 @@ struct mh_waiter {
   const mh_stream_sink *sink; /* a stream's reader; NULL for calls */
   void *ud;
   bool event; /* told when the run ends, but nobody answers its failure */
+  uint64_t t0; /* uv_hrtime when the call came (/metrics) */
 };
 
 static void reply_now(mh_reply_fn reply, void *ud, const mh_value *result, const mh_error *err) {
@@ -44,13 +48,14 @@ static void reply_error_now(mh_reply_fn reply, void *ud, mh_error *err) {
   mh_error_free(err);
 }
 
-static mh_waiter *add_waiter(mh_run *run, mh_reply_fn reply, void *ud, bool event) {
+static mh_waiter *add_waiter(mh_run *run, mh_reply_fn reply, void *ud, bool event, uint64_t t0) {
   mh_waiter *w = calloc(1, sizeof *w);
   if (!w) return NULL;
   w->run = run;
   w->reply = reply;
   w->ud = ud;
   w->event = event;
+  w->t0 = t0;
   mh_list_insert_tail(&run->waiters, &w->link);
   return w;
 }
@@ -95,8 +100,10 @@ static void run_done(void *ud, mh_value *result, mh_error *err) {
     mh_waiter *w = mh_container_of(run->waiters.next, mh_waiter, link);
     mh_list_remove(&w->link);
     reply_now(w->reply, w->ud, result, err);
+    mh_call_finished(host, fn->metrics, mh_call_outcome_of(err), w->t0, 1);
     free(w);
   }
+  mh_call_finished(host, fn->metrics, mh_call_outcome_of(err), run->t0, run->anon);
   mh_value_free(result);
   mh_error_free(err);
   mh_buf_free(&run->key);
@@ -121,11 +128,11 @@ static mh_engine_call *start_engine(mh_host *host, const mh_caller *caller, mh_f
 /* Starts a run; returns the caller's waiter, or NULL if the outcome was
  * delivered already (synchronous completion or failure). */
 static mh_waiter *start_run(mh_host *host, const mh_caller *caller, mh_fn *fn, mh_value *args, mh_buf *key,
-                            mh_reply_fn reply, void *ud, bool event, const stream_req *sr) {
+                            mh_reply_fn reply, void *ud, bool event, const stream_req *sr, uint64_t t0) {
   mh_run *run = calloc(1, sizeof *run);
   mh_waiter *w = NULL;
   if (run) mh_list_init(&run->waiters);
-  if (!run || (reply && !(w = add_waiter(run, reply, ud, event)))) {
+  if (!run || (reply && !(w = add_waiter(run, reply, ud, event, t0)))) {
     free(run);
     mh_value_free(args);
     mh_buf_free(key);
@@ -135,6 +142,9 @@ static mh_waiter *start_run(mh_host *host, const mh_caller *caller, mh_fn *fn, m
   if (w && sr) w->sink = sr->sink;
   run->host = host;
   run->fn = fn;
+  run->anon = reply ? 0 : 1;
+  run->t0 = t0;
+  host->metrics.inflight_calls++;
   mh_fn_ref(fn);
   run->key = *key;
   *key = (mh_buf)MH_BUF_INIT;
@@ -154,23 +164,29 @@ static mh_waiter *start_run(mh_host *host, const mh_caller *caller, mh_fn *fn, m
   return w;
 }
 
-static mh_waiter *join_run(mh_fn *fn, mh_run *run, mh_value *args, mh_reply_fn reply, void *ud, bool event) {
+static mh_waiter *join_run(mh_fn *fn, mh_run *run, mh_value *args, mh_reply_fn reply, void *ud, bool event,
+                           uint64_t t0) {
   mh_value_free(args);
   fn->stats.shared++;
-  if (!reply) return NULL;
-  mh_waiter *w = add_waiter(run, reply, ud, event);
+  run->host->metrics.inflight_calls++;
+  if (!reply) {
+    if (run->anon++ == 0) run->t0 = t0;
+    return NULL;
+  }
+  mh_waiter *w = add_waiter(run, reply, ud, event, t0);
   if (!w) reply_error_now(reply, ud, mh_error_new(MH_ERR_INTERNAL, "out of memory"));
   return w;
 }
 
 static mh_waiter *call_builtin(mh_host *host, const mh_caller *caller, mh_fn *fn, mh_value *args, mh_reply_fn reply,
-                               void *ud, bool event) {
+                               void *ud, bool event, uint64_t t0) {
   mh_error *err = NULL;
   mh_value *v = fn->builtin(host, caller ? caller->client : NULL, args, &err);
   /* As for a plugin's event: with no one to answer, the log says it failed
    * (a relayed event refused by the last host was dropped without a word). */
   if (err && event && fn->type == MH_FN_EVENT) log_event_error(fn, err);
   reply_now(reply, ud, v, err);
+  mh_call_answered(fn->metrics, err, t0);
   mh_value_free(v);
   mh_error_free(err);
   mh_value_free(args);
@@ -180,7 +196,7 @@ static mh_waiter *call_builtin(mh_host *host, const mh_caller *caller, mh_fn *fn
 /* A stream needs a reader that takes chunks and an engine that makes them;
  * without, it is refused before its handler runs. */
 static mh_waiter *start_stream(mh_host *host, const mh_caller *caller, mh_fn *fn, mh_value *args, mh_reply_fn reply,
-                               void *ud, bool event, const stream_req *sr) {
+                               void *ud, bool event, const stream_req *sr, uint64_t t0) {
   mh_error *err = NULL;
   if (!sr || !sr->sink)
     err = mh_error_new(MH_ERR_BAD_REQUEST,
@@ -193,17 +209,19 @@ static mh_waiter *start_stream(mh_host *host, const mh_caller *caller, mh_fn *fn
   if (err) {
     mh_value_free(args);
     if (event && !reply) log_event_error(fn, err);
+    mh_call_answered(fn->metrics, err, t0);
     reply_error_now(reply, ud, err);
     return NULL;
   }
   mh_buf key = MH_BUF_INIT;
-  return start_run(host, caller, fn, args, &key, reply, ud, event, sr);
+  return start_run(host, caller, fn, args, &key, reply, ud, event, sr, t0);
 }
 
 static mh_waiter *dispatch(mh_host *host, const mh_caller *caller, const char *name, mh_value *args, bool optional,
-                           mh_reply_fn reply, void *ud, bool event, const stream_req *sr) {
+                           mh_reply_fn reply, void *ud, bool event, const stream_req *sr, uint64_t t0) {
   mh_fn *fn = mh_registry_get(&host->registry, name);
   if (!fn) {
+    mh_metrics_observe(&host->metrics.unknown, optional ? MH_OUTCOME_OK : MH_OUTCOME_ERROR, uv_hrtime() - t0);
     mh_value_free(args);
     if (optional) {
       mh_value undefined = {.type = MH_V_UNDEFINED};
@@ -215,20 +233,22 @@ static mh_waiter *dispatch(mh_host *host, const mh_caller *caller, const char *n
     return NULL;
   }
   fn->stats.calls++;
-  if (fn->builtin) return call_builtin(host, caller, fn, args, reply, ud, event);
-  if (fn->stream) return start_stream(host, caller, fn, args, reply, ud, event, sr);
+  mh_fn_metrics *fm = mh_call_metrics_of(host, fn);
+  if (fn->builtin) return call_builtin(host, caller, fn, args, reply, ud, event, t0);
+  if (fn->stream) return start_stream(host, caller, fn, args, reply, ud, event, sr, t0);
 
   mh_buf key = MH_BUF_INIT;
   switch (fn->type) {
   case MH_FN_STATIC:
     if (fn->static_value) {
-      fn->stats.hits++;
+      fn->stats.hits++, fm->cache_hits++;
       reply_now(reply, ud, fn->static_value, NULL);
+      mh_call_answered(fm, NULL, t0);
       mh_value_free(args);
       return NULL;
     }
-    if (fn->static_run) return join_run(fn, fn->static_run, args, reply, ud, event);
-    return start_run(host, caller, fn, args, &key, reply, ud, event, NULL);
+    if (fn->static_run) return join_run(fn, fn->static_run, args, reply, ud, event, t0);
+    return start_run(host, caller, fn, args, &key, reply, ud, event, NULL, t0);
   case MH_FN_QUERY: {
     if (mh_value_canonical(args, &key)) {
       mh_value_free(args);
@@ -238,36 +258,37 @@ static mh_waiter *dispatch(mh_host *host, const mh_caller *caller, const char *n
     if (fn->cache) {
       const mh_value *hit = mh_cache_get(fn->cache, key.data, key.len, mh_now_ms(host->loop));
       if (hit) {
-        fn->stats.hits++;
+        fn->stats.hits++, fm->cache_hits++;
         reply_now(reply, ud, hit, NULL);
+        mh_call_answered(fm, NULL, t0);
         mh_value_free(args);
         mh_buf_free(&key);
         return NULL;
       }
-      fn->stats.misses++;
+      fn->stats.misses++, fm->cache_misses++;
     }
     mh_run *run = mh_map_get(&fn->runs, key.data, key.len);
     if (run) {
       mh_buf_free(&key);
-      return join_run(fn, run, args, reply, ud, event);
+      return join_run(fn, run, args, reply, ud, event, t0);
     }
-    return start_run(host, caller, fn, args, &key, reply, ud, event, NULL);
+    return start_run(host, caller, fn, args, &key, reply, ud, event, NULL, t0);
   }
   case MH_FN_ACTION:
   case MH_FN_EVENT:
-  default: return start_run(host, caller, fn, args, &key, reply, ud, event, NULL);
+  default: return start_run(host, caller, fn, args, &key, reply, ud, event, NULL, t0);
   }
 }
 
 mh_waiter *mh_dispatch(mh_host *host, const mh_caller *caller, const char *name, mh_value *args, bool optional,
                        mh_reply_fn reply, void *ud) {
-  return dispatch(host, caller, name, args, optional, reply, ud, reply == NULL, NULL);
+  return dispatch(host, caller, name, args, optional, reply, ud, reply == NULL, NULL, uv_hrtime());
 }
 
 mh_waiter *mh_dispatch_stream(mh_host *host, const mh_caller *caller, const char *name, mh_value *args,
                               const mh_stream_sink *sink, const char *last_event_id, mh_reply_fn on_end, void *ud) {
   stream_req sr = {.sink = sink, .last_event_id = last_event_id};
-  return dispatch(host, caller, name, args, false, on_end, ud, false, &sr);
+  return dispatch(host, caller, name, args, false, on_end, ud, false, &sr, uv_hrtime());
 }
 
 bool mh_stream_emit(mh_stream *s, mh_value *value, const mh_chunk_meta *meta) {
@@ -292,7 +313,7 @@ void mh_dispatch_drained(mh_waiter *w) {
 
 mh_waiter *mh_dispatch_event(mh_host *host, const mh_caller *caller, const char *name, mh_value *args, bool optional,
                              mh_reply_fn done, void *ud) {
-  return dispatch(host, caller, name, args, optional, done, ud, true, NULL);
+  return dispatch(host, caller, name, args, optional, done, ud, true, NULL, uv_hrtime());
 }
 
 void mh_dispatch_detach(mh_waiter *w) { w->reply = NULL; }
@@ -300,6 +321,7 @@ void mh_dispatch_detach(mh_waiter *w) { w->reply = NULL; }
 void mh_dispatch_cancel(mh_waiter *w) {
   mh_run *run = w->run;
   mh_list_remove(&w->link);
+  mh_call_finished(run->host, run->fn->metrics, MH_OUTCOME_CANCELLED, w->t0, 1);
   free(w);
   /* A static run is kept: the next caller would only start it again
    * (unless an invalidate detached it: then nobody can join it). */

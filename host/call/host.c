@@ -22,4 +22,5 @@ void mh_host_free(mh_host *h) {
   mh_plugins_unload_all(h);
   mh_registry_free(&h->registry);
   mh_events_free(&h->events);
+  mh_metrics_free(&h->metrics);
 }

@@ -11,6 +11,7 @@
 #include "call/engine.h"
 #include "call/events.h"
 #include "core/list.h"
+#include "core/metrics.h"
 #include "call/registry.h"
 
 typedef struct mh_server mh_server;
@@ -56,6 +57,8 @@ struct mh_host {
   struct mh_cluster *cluster; /* hosts met through NATS (mesh_cluster.c), or NULL */
   struct mh_states *states;   /* shared state (session/shared_state.c), or NULL */
   mh_codec_limits codec_limits;
+  mh_metrics metrics; /* counters for /metrics (core/metrics.h) */
+  bool plugins_loaded; /* the loads at start are done (run.c): /readyz */
   bool stopping;
 };
 

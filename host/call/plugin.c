@@ -160,6 +160,7 @@ static void finish_load(load_op *op, mh_error *err) {
       mh_log_error("plugin", "%s: load failed (%s): %s%s", p->name, err->code, err->message,
                    p->current ? " (the previous version keeps serving)" : "");
       mh_events_emit(host, &(mh_event){.kind = MH_EV_PLUGIN_ERROR, .plugin = p->name, .err = err});
+      mh_metrics_plugin_error(&host->metrics, p->name);
     }
     drop_staged(g);
     gen_retire(g);

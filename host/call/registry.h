@@ -65,6 +65,7 @@ struct mh_fn {
   mh_run *static_run;  /* static: the first run, while in flight */
   mh_value *static_value; /* static: the memoized result */
   mh_fn_stats stats;
+  struct mh_fn_metrics *metrics; /* its /metrics series, bound by the dispatcher's first call */
   bool mesh_provided;  /* make() may pick the host to serve it */
   /* Arguments its schema declares (0 without one): an oRPC input, which is
    * one value, is spread over two or more. */

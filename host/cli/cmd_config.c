@@ -1,7 +1,7 @@
 /* `moonhost config`: the merged configuration as one line of JSON, as the
  * host will use it. Secrets are hidden, so the output can be pasted into a
- * bug report: auth.tokens (roles stay), mesh.key and the token parameters
- * of mesh.upstreams URLs print as "<hidden>". Lists the schema declares
+ * bug report: auth.tokens (roles stay), mesh.key, metrics.token and the
+ * token parameters of mesh.upstreams URLs print as "<hidden>". Lists the schema declares
  * print as [] when empty (Lua's {} is an empty object in the tree); root
  * prints absolute, as ctx.root is. */
 #include <stdio.h>
@@ -83,6 +83,16 @@ static void empty_lists_as_arrays(mh_value *tree) {
   }
 }
 
+/* Settings that are one secret string each ("" when unset: shown as is). */
+static const char *const secret_strings[] = {"mesh.key", "metrics.token"};
+
+static void hide_string(mh_value *tree, const char *path) {
+  const char *leaf;
+  mh_value *parent = parent_of(tree, path, &leaf);
+  const mh_value *v = parent ? mh_value_obj_get(parent, leaf) : NULL;
+  if (v && v->type == MH_V_STRING && v->u.str.len) mh_value_obj_set(parent, leaf, mh_value_cstring(HIDDEN));
+}
+
 /* Whether any secret is left in the copy (an out-of-memory replacement). */
 static bool secrets_left(const mh_value *tree) {
   const mh_value *tokens = mh_config_lookup(tree, "auth.tokens");
@@ -91,8 +101,11 @@ static bool secrets_left(const mh_value *tree) {
     t = t->type == MH_V_OBJECT ? mh_value_obj_get(t, "token") : t;
     if (t && (t->type != MH_V_STRING || strcmp(t->u.str.ptr, HIDDEN) != 0)) return true;
   }
-  const mh_value *key = mh_config_lookup(tree, "mesh.key");
-  return key && key->type == MH_V_STRING && key->u.str.len && strcmp(key->u.str.ptr, HIDDEN) != 0;
+  for (size_t i = 0; i < sizeof secret_strings / sizeof *secret_strings; i++) {
+    const mh_value *v = mh_config_lookup(tree, secret_strings[i]);
+    if (v && v->type == MH_V_STRING && v->u.str.len && strcmp(v->u.str.ptr, HIDDEN) != 0) return true;
+  }
+  return false;
 }
 
 static mh_value *printable(const mh_config *cfg) {
@@ -100,10 +113,7 @@ static mh_value *printable(const mh_config *cfg) {
   if (!tree) return NULL;
   hide_items((mh_value *)mh_config_lookup(tree, "auth.tokens"), hidden_token_entry);
   hide_items((mh_value *)mh_config_lookup(tree, "mesh.upstreams"), hidden_upstream);
-  const char *leaf;
-  mh_value *mesh = parent_of(tree, "mesh.key", &leaf);
-  const mh_value *key = mesh ? mh_value_obj_get(mesh, leaf) : NULL;
-  if (key && key->type == MH_V_STRING && key->u.str.len) mh_value_obj_set(mesh, leaf, mh_value_cstring(HIDDEN));
+  for (size_t i = 0; i < sizeof secret_strings / sizeof *secret_strings; i++) hide_string(tree, secret_strings[i]);
   empty_lists_as_arrays(tree);
   mh_value_obj_set(tree, "root", mh_value_cstring(cfg->root)); /* absolute, as plugins see it */
   if (secrets_left(tree)) {

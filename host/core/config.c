@@ -151,6 +151,9 @@ static const cfg_key cfg_keys[] = {
         "time an HTTP request may take (body and call), milliseconds"),
     INT("http.sse_keepalive_ms", 5000, 10, UINT32_MAX, false, CF_U32, http.sse_keepalive_ms,
         "an event stream with nothing to send gets a comment this often, milliseconds"),
+    OBJ("metrics", "GET /metrics (README \"Operating moonhost\")"),
+    {.path = "metrics.token", .kind = CK_TEXT, .def_str = "", .field = CF_STR, AT(metrics.token),
+     .doc = "a token that may read /metrics and nothing else (besides the host's tokens)"},
     {.path = "plugins", .kind = CK_FREE, .doc = "plugins.NAME: settings of plugin NAME"},
 };
 #define CFG_NKEYS (sizeof cfg_keys / sizeof cfg_keys[0])
@@ -594,6 +597,7 @@ void mh_config_free(mh_config *cfg) {
   free(cfg->nats.user);
   free(cfg->nats.password);
   free(cfg->http.prefix);
+  free(cfg->metrics.token);
   mh_value_free(cfg->tree); /* plugins points into tree */
   memset(cfg, 0, sizeof *cfg);
 }

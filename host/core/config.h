@@ -71,6 +71,9 @@ typedef struct mh_config {
     uint32_t request_timeout_ms; /* an HTTP request not answered by then gets 408 */
     uint32_t sse_keepalive_ms;   /* an idle event stream gets a comment this often */
   } http;
+  struct {
+    char *token; /* "": GET /metrics takes the host's tokens only */
+  } metrics;
   mh_value *plugins; /* OBJECT: plugin name -> its settings (ctx.config) */
   mh_value *tree;    /* the whole merged configuration */
 } mh_config;

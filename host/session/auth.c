@@ -58,6 +58,10 @@ bool mh_auth_token_ok(const mh_host *h, const char *token) {
   return token_entry(h, token, &generated) || generated;
 }
 
+bool mh_auth_metrics_token_ok(const mh_host *h, const char *token) {
+  return token && equal_secret(token, h->cfg->metrics.token);
+}
+
 const char *mh_auth_refusal(bool token_presented) { return token_presented ? "the token is not valid" : "no token"; }
 
 bool mh_auth_trust(mh_client *c, const char *token) {

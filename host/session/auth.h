@@ -17,6 +17,8 @@ typedef struct mh_client mh_client;
 /* Makes the start-up token when auth.generate_token is on. */
 int mh_auth_init(mh_host *h);
 bool mh_auth_token_ok(const mh_host *h, const char *token);
+/* Whether token is metrics.token (which may read /metrics, nothing else). */
+bool mh_auth_metrics_token_ok(const mh_host *h, const char *token);
 /* Trusts c when token is one of ours, and gives it the roles its
  * auth.tokens entry grants ({token=, roles=}; none for a plain string or
  * the start-up token): the roles mesh.permissions judge it by. A token that

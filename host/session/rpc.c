@@ -17,6 +17,7 @@ int mh_rpc_broadcast(mh_host *host, const char *name, const mh_value *args) {
   bool failed[MAX_CODECS] = {false};
   size_t ncodecs = 0;
   int sent = 0;
+  host->metrics.broadcasts++;
   mh_client_each(c, host) {
     if (!c->trusted || !mh_client_is_app(c)) continue;
     size_t k = 0;

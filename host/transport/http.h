@@ -104,6 +104,9 @@ typedef struct mh_http_route {
   /* Error answers (408, 413, refusals) for requests this route takes, in its
    * own format (oRPC error bodies); NULL: plain text. */
   void (*error)(mh_http_exchange *x, int status, const char *code, const char *message);
+  /* Answers while the plugins found at start are still loading (the health
+   * probes); every other route gets 503 until mh_host.plugins_loaded. */
+  bool before_ready;
 } mh_http_route;
 
 /* Adds a route (borrowed: keep it static) to server s; 0, or -1 (memory). */

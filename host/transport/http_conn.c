@@ -49,18 +49,22 @@ int mh_conn_gate(struct lws *wsi, mh_host *h, char **origin, const char **why) {
   if (hn == -2 || on == -2) {
     *why = "a header could not be read";
     status = 500;
+    h->metrics.refused[MH_REFUSED_BAD_REQUEST]++;
   } else if (hn < 0) {
     *why = "no Host header (HTTP/1.1 requires one)";
     status = 400;
+    h->metrics.refused[MH_REFUSED_BAD_REQUEST]++;
   } else if (!mh_auth_host_ok(h, host)) {
     /* DNS rebinding: the page's own name, pointed at us, arrives as Host. */
     mh_log_warn("http", "Host %s refused (not loopback, an address or in auth.allowed_hosts)", host);
     *why = "host not allowed";
     status = 403;
+    h->metrics.refused[MH_REFUSED_HOST]++;
   } else if (!mh_auth_origin_ok(h, *origin)) {
     mh_log_warn("http", "origin %s refused (not in auth.allowed_origins)", *origin);
     *why = "origin not allowed";
     status = 403;
+    h->metrics.refused[MH_REFUSED_ORIGIN]++;
   }
   free(host);
   return status;
@@ -97,9 +101,24 @@ static const mh_http_route *find_route(const mh_http_exchange *x) {
   return NULL;
 }
 
+/* Before the plugins found at start have loaded, only the health probes
+ * answer: a call now would find its function missing. */
+static void answer_starting(mh_http_exchange *x, const mh_http_route *r) {
+  static const char why[] = "starting: the plugins are loading (GET /readyz says when they are)";
+  if (r->error) {
+    r->error(x, 503, "SERVICE_UNAVAILABLE", why);
+    return;
+  }
+  char text[sizeof why + 1];
+  snprintf(text, sizeof text, "%s\n", why);
+  mh_http_respond_text(x, 503, text);
+}
+
 static void route(mh_http_exchange *x) {
   const mh_http_route *r = find_route(x);
-  if (r)
+  if (r && !r->before_ready && !x->host->plugins_loaded)
+    answer_starting(x, r);
+  else if (r)
     r->handle(x);
   else
     mh_http_respond_text(x, 404, "not found: moonhost speaks WebSocket RPC at /__ws\n");
@@ -321,6 +340,7 @@ int mh_http_body(mh_conn *c, const void *in, size_t len) {
     fail_early(x, 413, MH_ERR_TOO_LARGE, "request body over limits.max_message_bytes");
     return 0;
   }
+  x->host->metrics.bytes_received += len;
   return mh_buf_append(&x->body, in, len);
 }
 
@@ -436,6 +456,7 @@ void mh_http_respond(mh_http_exchange *x, int status, const char *content_type, 
     return;
   }
   x->status = status;
+  x->host->metrics.bytes_sent += len;
   snprintf(x->content_type, sizeof x->content_type, "%s", content_type);
   mh_buf_reset(&x->resp);
   mh_buf_append(&x->resp, body, len);

@@ -10,6 +10,7 @@
 #include "transport/conn.h"
 #include "call/host.h"
 #include "transport/http.h"
+#include "transport/metrics_route.h"
 #include "core/log.h"
 #include "transport/orpc.h"
 #include "transport/server.h"
@@ -39,6 +40,22 @@ static void route_health(mh_http_exchange *x) {
   respond_json(x, 200, body);
 }
 
+/* For process managers and load balancers; no token needed, nothing
+ * revealed (docs/security.md). Answering at all means the loop runs. */
+static void route_healthz(mh_http_exchange *x) {
+  respond_json(x, 200, "{\"status\":\"ok\",\"checks\":{\"event_loop\":\"answering\"}}");
+}
+
+/* Ready to take calls: the plugins found at start have loaded (the port
+ * opens before they load: run.c) and the host is not draining for shutdown. */
+static void route_readyz(mh_http_exchange *x) {
+  bool loaded = x->host->plugins_loaded, draining = x->host->stopping;
+  char body[160];
+  snprintf(body, sizeof body, "{\"status\":\"%s\",\"checks\":{\"plugins_loaded\":%s,\"draining\":%s}}",
+           loaded && !draining ? "ready" : "not ready", loaded ? "true" : "false", draining ? "true" : "false");
+  respond_json(x, loaded && !draining ? 200 : 503, body);
+}
+
 /* Names are matched exactly against the embedded files: never a path on disk. */
 static bool claims_www(const mh_host *h, const char *path) {
   (void)h;
@@ -56,11 +73,13 @@ static const mh_http_route routes[] = {
     {.method = "GET", .path = "/__devtools/__connection.json", .handle = route_devframe_discovery},
     {.method = "GET", .path = "/.devtools/.connection.json", .handle = route_devtools_discovery},
     {.method = "GET", .path = "/__moonhost/health", .handle = route_health},
+    {.method = "GET", .path = "/healthz", .handle = route_healthz, .before_ready = true},
+    {.method = "GET", .path = "/readyz", .handle = route_readyz, .before_ready = true},
     {.method = "GET", .claims = claims_www, .handle = route_www},
 };
 
 int mh_http_add_host_routes(mh_server *s) {
   for (size_t i = 0; i < sizeof routes / sizeof *routes; i++)
     if (mh_http_add_route(s, &routes[i])) return -1;
-  return 0;
+  return mh_metrics_route_add(s);
 }

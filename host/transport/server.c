@@ -36,6 +36,12 @@ static int confirm_upgrade(struct lws *wsi, mh_server *s) {
   if (!status && !mh_ws_path_ok(path ? path : "")) {
     why = "no WebSocket endpoint here (use /__ws)";
     status = 404;
+    s->host->metrics.refused[MH_REFUSED_PATH]++;
+  }
+  if (!status && !s->host->plugins_loaded) {
+    why = "starting: the plugins are loading";
+    status = 503;
+    s->host->metrics.refused[MH_REFUSED_STARTING]++;
   }
   free(path);
   free(origin);

@@ -16,6 +16,7 @@ bool mh_ws_path_ok(const char *path) {
 static void request_close(mh_conn *c, int code, const char *reason) {
   if (c->close_code) return;
   c->close_code = code;
+  mh_metrics_close(&c->server->host->metrics, code);
   snprintf(c->close_reason, sizeof c->close_reason, "%s", reason);
   lws_callback_on_writable(c->wsi);
 }
@@ -92,6 +93,7 @@ static int conn_send(void *transport, const char *data, size_t len) {
   m->next = NULL;
   m->len = len;
   memcpy(m->data + LWS_PRE, data, len);
+  c->server->host->metrics.bytes_sent += len; /* queued or written: it goes out unless the client goes */
   /* Nothing waiting: write now. Going through the writeable callback costs
    * two epoll_ctl round trips per frame (a third of the CPU of a call,
    * bench/results.md); lws_write never blocks, and if the kernel takes only
@@ -140,10 +142,14 @@ int mh_ws_established(mh_conn *c, struct lws *wsi, mh_server *s) {
   if (!c->client) return -1;
   trust_from_query(c);
   if (h->stopping) {
+    h->metrics.refused[MH_REFUSED_SHUTDOWN]++;
     request_close(c, LWS_CLOSE_STATUS_GOINGAWAY, "server shutting down");
   } else if ((int)h->nclients > h->cfg->limits.max_connections) {
     mh_log_warn("ws", "connection refused: %d connections already", h->cfg->limits.max_connections);
+    h->metrics.refused[MH_REFUSED_TOO_MANY]++;
     request_close(c, 1013 /* try again later */, "too many connections");
+  } else {
+    h->metrics.connections_accepted++;
   }
   mh_log_debug("ws", "%s connected (%s)", c->client->id, c->client->trusted ? "trusted" : "untrusted");
   return 0;
@@ -184,6 +190,7 @@ int mh_ws_writeable(mh_conn *c) {
 }
 
 static int refuse(mh_conn *c, int code, const char *reason) {
+  mh_metrics_close(&c->server->host->metrics, code);
   lws_close_reason(c->wsi, (enum lws_close_status)code, (unsigned char *)reason, strlen(reason));
   return -1;
 }
@@ -209,6 +216,7 @@ static size_t message_limit(const mh_conn *c) {
  * is not a browser and could send anything anyway (docs/security.md). */
 int mh_ws_receive(mh_conn *c, const void *in, size_t len) {
   if (!c->client || c->close_code) return 0;
+  c->server->host->metrics.bytes_received += len;
   size_t max = message_limit(c);
   if (lws_frame_is_binary(c->wsi)) {
     mh_log_warn("ws", "%s: binary frame refused", c->client->id);

@@ -49,7 +49,8 @@ export function runMoonhost(args, opts = {}) {
     let stderr = ''
     child.stdout.on('data', (d) => (stdout += d))
     child.stderr.on('data', (d) => (stderr += d))
-    child.on('exit', (code, signal) => resolveRun({ code, signal, stdout, stderr }))
+    // 'close', not 'exit': output may still be unread when the process exits.
+    child.on('close', (code, signal) => resolveRun({ code, signal, stdout, stderr }))
   })
 }
 
