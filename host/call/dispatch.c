@@ -13,7 +13,8 @@
 
 /* One execution of a handler, and everyone waiting for its outcome. */
 typedef struct mh_run {
-  mh_host *host;
+  mh_list link;  /* in host->runs */
+  mh_host *host; /* NULL once the host is gone (mh_dispatch_orphan_runs) */
   mh_fn *fn;
   mh_list waiters;
   mh_buf key;          /* query: canonical args (shared runs and the cache) */
@@ -82,10 +83,11 @@ static void run_done(void *ud, mh_value *result, mh_error *err) {
   if (fn->type == MH_FN_QUERY && !fn->stream && run->key.len && !run->stale)
     mh_map_del(&fn->runs, run->key.data, run->key.len);
   if (fn->static_run == run) fn->static_run = NULL;
+  if (host) mh_list_remove(&run->link);
   if (err) {
     fn->stats.errors++;
     if (!run_answered(run) && fn->type == MH_FN_EVENT) log_event_error(fn, err);
-  } else if (!fn->registered || run->stale) {
+  } else if (!host || !fn->registered || run->stale) {
     /* nothing kept: a newer generation or an invalidate made it obsolete */
   } else if (fn->type == MH_FN_STATIC) {
     mh_value_free(fn->static_value);
@@ -100,10 +102,10 @@ static void run_done(void *ud, mh_value *result, mh_error *err) {
     mh_waiter *w = mh_container_of(run->waiters.next, mh_waiter, link);
     mh_list_remove(&w->link);
     reply_now(w->reply, w->ud, result, err);
-    mh_call_finished(host, fn->metrics, mh_call_outcome_of(err), w->t0, 1);
+    if (host) mh_call_finished(host, fn->metrics, mh_call_outcome_of(err), w->t0, 1);
     free(w);
   }
-  mh_call_finished(host, fn->metrics, mh_call_outcome_of(err), run->t0, run->anon);
+  if (host) mh_call_finished(host, fn->metrics, mh_call_outcome_of(err), run->t0, run->anon);
   mh_value_free(result);
   mh_error_free(err);
   mh_buf_free(&run->key);
@@ -141,6 +143,7 @@ static mh_waiter *start_run(mh_host *host, const mh_caller *caller, mh_fn *fn, m
   }
   if (w && sr) w->sink = sr->sink;
   run->host = host;
+  mh_list_insert_tail(&host->runs, &run->link);
   run->fn = fn;
   run->anon = reply ? 0 : 1;
   run->t0 = t0;
@@ -367,4 +370,12 @@ int mh_dispatch_invalidate(mh_host *host, const char *name, const mh_value *args
   }
   mh_buf_free(&key);
   return dropped;
+}
+
+void mh_dispatch_orphan_runs(mh_host *host) {
+  mh_list_each_safe(pos, &host->runs) {
+    mh_run *run = mh_container_of(pos, mh_run, link);
+    mh_list_remove(&run->link);
+    run->host = NULL;
+  }
 }

@@ -69,5 +69,8 @@ void mh_dispatch_drained(mh_waiter *w);
 
 /* Registers the host's own functions (moonhost:functions, moonhost:stats). */
 int mh_dispatch_add_builtins(mh_host *host);
+/* The host is going while handlers still run (their generations wait for
+ * them): when they end they answer their callers and count nowhere. */
+void mh_dispatch_orphan_runs(mh_host *host);
 
 #endif

@@ -276,6 +276,7 @@ test('a client function sees this.signal aborted when the socket drops, and answ
   host1.child.kill('SIGKILL')
   assert.equal(await abortedP, 'aborted')
   assert.equal((await asking).code, 'disconnected')
+  await host1.exited
   const back = next(rpc, 'connect')
   await w.host({ port })
   await back
