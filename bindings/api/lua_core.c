@@ -27,7 +27,29 @@ static uint64_t timeout_ms_arg(lua_State *L, int idx) {
   return (uint64_t)ceil(s * 1000);
 }
 
-/* register{name=, type=, handler=, cached=, ttl=, max=, mesh=, arg_count=, stream=} */
+/* register's agent = {tool = {...}, positional = n} (moonhost.agent) into
+ * spec; 0, or -1 with a message pushed (the caller raises it). */
+static int agent_tool(lua_State *L, mh_engine *e, mh_fn_spec *spec) {
+  lua_getfield(L, 1, "agent");
+  if (!lua_istable(L, -1)) {
+    lua_pop(L, 1);
+    return 0;
+  }
+  lua_getfield(L, -1, "positional");
+  spec->agent_args = lua_isinteger(L, -1) ? (int)lua_tointeger(L, -1) : -1;
+  lua_getfield(L, -2, "tool");
+  char *why = NULL;
+  spec->agent = mh_lua_to_value(L, -1, e->host->cfg->limits.json_max_depth, &why);
+  lua_pop(L, 3);
+  if (spec->agent && spec->agent->type == MH_V_OBJECT) return 0;
+  mh_value_free(spec->agent);
+  spec->agent = NULL;
+  lua_pushfstring(L, "agent tool: %s", why ? why : "not a table");
+  free(why);
+  return -1;
+}
+
+/* register{name=, type=, handler=, cached=, ttl=, max=, mesh=, arg_count=, stream=, agent=} */
 static int l_register(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
   mh_engine *e = engine(L);
@@ -50,6 +72,8 @@ static int l_register(lua_State *L) {
   lua_getfield(L, 1, "arg_count");
   if (lua_isinteger(L, -1) && lua_tointeger(L, -1) > 0) spec.arg_count = (unsigned)lua_tointeger(L, -1);
   lua_pop(L, 2);
+  spec.agent_args = -1;
+  if (agent_tool(L, e, &spec)) return lua_error(L);
   lua_getfield(L, 1, "handler");
   luaL_checktype(L, -1, LUA_TFUNCTION);
   mh_lua_handler_name_set(L, -1, name); /* for its log lines */
@@ -57,6 +81,7 @@ static int l_register(lua_State *L) {
   mh_error *err = NULL;
   if (mh_gen_register(e->gen, &spec, &err)) {
     mh_lua_unref(L, spec.handler);
+    mh_value_free(spec.agent);
     return raise_error(L, err);
   }
   return 0;

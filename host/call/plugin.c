@@ -101,6 +101,8 @@ int mh_gen_register(mh_gen *gen, const mh_fn_spec *spec, mh_error **err) {
       goto oom;
     }
   }
+  fn->agent = spec->agent; /* owned from here on: nothing below fails */
+  fn->agent_args = spec->agent_args;
   gen->staged[gen->nstaged++] = fn;
   return 0;
 oom:

@@ -27,6 +27,7 @@ struct mh_server {
   const struct mh_http_route **routes; /* mh_http_add_route, in order */
   size_t nroutes, caproutes;
   mh_bucket untrusted_http_rate; /* shared by untrusted HTTP calls (orpc.c) */
+  struct mh_mcp_sessions *mcp_sessions; /* /__mcp sessions (mcp_session.c); NULL until the first */
 };
 
 typedef struct ws_msg {

@@ -88,13 +88,14 @@ local function make_rpc(ctx, type_nodes)
     local fns = described.functions
     fns[#fns + 1] = { name = def.name, type = def.type, args = def.args, returns = def.returns, stream = def.stream,
                       description = def.description, params = param_names(handler, def.args and #def.args or 0) }
-    handler = typed_handler(def, handler, type_nodes)
+    handler = typed_handler(def, handler, type_nodes) -- after it, the types args name exist
+    local agent = def.agent and require('moonhost.agent').tool(def, type_nodes, fns[#fns].params) or nil
     local cache = def.cache
     core.register {
       name = def.name, type = def.type, handler = handler,
       cached = cache ~= nil, ttl = cache and cache.ttl, max = cache and cache.max,
       arg_count = def.arg_nodes and #def.arg_nodes or 0, -- HTTP spreads an array input over 2+
-      stream = def.stream,
+      stream = def.stream, agent = agent,
     }
   end
 
