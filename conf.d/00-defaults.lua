@@ -44,6 +44,11 @@ return {
     -- Least severe level written to stderr:
     -- 'error', 'warn', 'info', 'debug' or 'trace'.
     level = 'info',
+    -- 'text': one line per event for people ("TIME LEVEL [area] message").
+    -- 'json': one JSON object per line for log shippers: ts, level, area,
+    -- plugin (on lines about one plugin), msg, and fields of the event
+    -- (README "Operating moonhost"). Flag: --log-format.
+    format = 'text',
   },
 
   limits = {

@@ -92,7 +92,8 @@ static int l_log(lua_State *L) {
   luaL_argcheck(L, level >= 0, 1, "unknown log level");
   if (!mh_log_enabled((mh_log_level)level)) return 0;
   const char *msg = luaL_checkstring(L, 2);
-  mh_log((mh_log_level)level, mh_lua_state_name(engine(L)), "%s", msg);
+  const char *name = mh_lua_state_name(engine(L));
+  mh_log_about((mh_log_level)level, name, name, NULL, "%s", msg); /* "[NAME] msg"; plugin NAME in JSON */
   return 0;
 }
 

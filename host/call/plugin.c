@@ -155,11 +155,15 @@ static void finish_load(load_op *op, mh_error *err) {
   if (!err) err = commit(g);
   if (!err || !p->current) set_load_error(p, err);
   if (!err) {
-    mh_log_info("plugin", "%s: loaded (generation %u)", p->name, g->number);
+    char gen[16];
+    snprintf(gen, sizeof gen, "%u", g->number);
+    mh_log_about(MH_LOG_INFO, "plugin", p->name, (const char *const[]){"generation", gen, NULL},
+                 "loaded (generation %u)", g->number);
     mh_events_emit(host, &(mh_event){.kind = MH_EV_FUNCTIONS_CHANGED, .plugin = p->name, .generation = g->number});
   } else {
     if (strcmp(err->code, MH_ERR_CANCELLED) != 0) {
-      mh_log_error("plugin", "%s: load failed (%s): %s%s", p->name, err->code, err->message,
+      mh_log_about(MH_LOG_ERROR, "plugin", p->name, (const char *const[]){"code", err->code, NULL},
+                   "load failed (%s): %s%s", err->code, err->message,
                    p->current ? " (the previous version keeps serving)" : "");
       mh_events_emit(host, &(mh_event){.kind = MH_EV_PLUGIN_ERROR, .plugin = p->name, .err = err});
       mh_metrics_plugin_error(&host->metrics, p->name);
@@ -214,7 +218,7 @@ void mh_plugin_unload(mh_plugin *p) {
   mh_gen *g = p->current;
   p->current = NULL;
   mh_registry_remove_gen(&p->host->registry, g);
-  mh_log_info("plugin", "%s: unloaded", p->name);
+  mh_log_about(MH_LOG_INFO, "plugin", p->name, NULL, "unloaded");
   mh_events_emit(p->host, &(mh_event){.kind = MH_EV_FUNCTIONS_CHANGED, .plugin = p->name});
   gen_retire(g);
 }

@@ -49,6 +49,7 @@ typedef struct cfg_key {
 static const char *const cfg_modes[] = {"dev", "build", NULL};
 /* Same order as mh_log_level, so the index is the level. */
 static const char *const cfg_levels[] = {"error", "warn", "info", "debug", "trace", NULL};
+static const char *const cfg_log_formats[] = {"text", "json", NULL};
 
 /* The largest integer a size_t field takes (values are int64_t). */
 #define CFG_SIZE_MAX                                                                               \
@@ -74,6 +75,8 @@ static const cfg_key cfg_keys[] = {
     OBJ("log", "logging"),
     {.path = "log.level", .kind = CK_ENUM, .def_str = "info", .choices = cfg_levels,
      .field = CF_LEVEL, AT(log_level), .doc = "least severe level written"},
+    {.path = "log.format", .kind = CK_ENUM, .def_str = "text", .choices = cfg_log_formats, .field = CF_STR,
+     AT(log_format), .doc = "text (one line for people) or json (one JSON object per line)"},
     OBJ("limits", "resource limits"),
     INT("limits.max_message_bytes", 1048576, 1024, 1073741824, true, CF_SIZE,
         limits.max_message_bytes, "largest frame accepted, bytes"),
@@ -588,6 +591,7 @@ void mh_config_free(mh_config *cfg) {
   free(cfg->plugins_dir);
   free(cfg->root);
   free(cfg->mode);
+  free(cfg->log_format);
   free(cfg->dev_server_url);
   free(cfg->mesh.host_id);
   free(cfg->mesh.key);

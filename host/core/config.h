@@ -21,6 +21,7 @@ typedef struct mh_config {
   char *mode; /* "dev" */
   char *dev_server_url; /* "" when not configured */
   mh_log_level log_level;
+  char *log_format; /* "text" or "json" (mh_log_format_parse) */
   struct {
     size_t max_message_bytes;
     size_t stream_queue_bytes; /* a stream producer waits while its reader holds more */
