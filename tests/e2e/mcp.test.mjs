@@ -13,6 +13,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { LATEST_PROTOCOL_VERSION } from '@modelcontextprotocol/sdk/types.js'
 import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv'
 import { startHost, writeTree, E2E_TOKEN } from './lib/host.mjs'
+import { readmeSection } from './lib/readme.mjs'
 
 const plugin = (extra = '') => `
 local moonhost = require 'moonhost'
@@ -43,11 +44,11 @@ return moonhost.plugin {
 }
 `
 
-async function setup(t) {
+async function setup(t, plugins = { 'tools.lua': plugin() }, extraConf = '') {
   const dir = writeTree({
-    'plugins/tools.lua': plugin(),
+    ...Object.fromEntries(Object.entries(plugins).map(([name, code]) => [`plugins/${name}`, code])),
     'conf.d/00-test.lua': `return { auth = { tokens = { '${E2E_TOKEN}' }, generate_token = false },
-      limits = { max_message_bytes = 65536 } }`,
+      limits = { max_message_bytes = 65536 } ${extraConf} }`,
   })
   const host = await startHost({ plugins: join(dir, 'plugins'), config: join(dir, 'conf.d') })
   t.after(() => host.stop())
@@ -268,4 +269,54 @@ test('sessions, protocol versions and hostile input: clear JSON-RPC errors, the 
   const { client: again } = await connect(t, host)
   assert.equal((await again.listTools()).tools.length, 4)
   void client
+})
+
+test('docs/plugins.md "Functions for AI agents": the plugin shown is the tool and schema shown', async (t) => {
+  const section = readmeSection('Functions for AI agents', 'docs/plugins.md')
+  const code = /```lua plugin\n([\s\S]*?)```/.exec(section)[1]
+  const schema = JSON.parse(/```json\n([\s\S]*?)```/.exec(section)[1])
+  const host = await setup(t, { 'todo.lua': code })
+  const { client } = await connect(t, host)
+  const { tools } = await client.listTools()
+  assert.deepEqual(tools.map((tool) => tool.name), ['todo__for_file'])
+  assert.deepEqual(tools[0].inputSchema, schema)
+  assert.equal(tools[0].title, 'TODO notes of a file')
+  assert.match(tools[0].description, /^Lists the open TODO notes/)
+  const r = await client.callTool({ name: 'todo__for_file', arguments: { arg0: 'src/main.ts', arg1: {} } })
+  assert.deepEqual(r.structuredContent, { file: 'src/main.ts', notes: ['split the router'] })
+  const missing = await client.callTool({ name: 'todo__for_file', arguments: { arg0: 'nope.ts', arg1: {} } })
+  assert.equal(missing.isError, true)
+  assert.equal(missing.content[0].text, 'no such file: nope.ts (not_found)')
+})
+
+test('a call past http.request_timeout_ms, a result JSON cannot carry, a name too long for a tool', async (t) => {
+  const long = 'slow:' + 'x'.repeat(130)
+  const host = await setup(t, { 'slow.lua': `
+local moonhost = require 'moonhost'
+return moonhost.plugin {
+  name = 'slow',
+  setup = function(ctx)
+    ctx.rpc.register(moonhost.define_rpc_function { name = 'slow:wait', type = 'action', args = {},
+      agent = { description = 'Never answers in time.' },
+      handler = function()
+        moonhost.on_cancel(function() ctx.log.info('wait was cancelled') end)
+        moonhost.sleep(30)
+      end })
+    ctx.rpc.register(moonhost.define_rpc_function { name = 'slow:big', args = {},
+      agent = { description = 'A BigInt.' }, handler = function() return moonhost.bigint('12345678901234567890') end })
+    ctx.rpc.register(moonhost.define_rpc_function { name = '${long}',
+      agent = { description = 'Too long a name.' }, handler = function() return 1 end })
+  end,
+}` }, ', http = { request_timeout_ms = 300 }')
+  const { client } = await connect(t, host)
+  const { tools } = await client.listTools()
+  assert.deepEqual(tools.map((tool) => tool.name), ['slow__big', 'slow__wait'])
+  await host.waitForLog(new RegExp(`${long}: not offered as a tool: its tool name would be over 128 characters`))
+  const big = await client.callTool({ name: 'slow__big', arguments: {} })
+  assert.equal(big.isError, true)
+  assert.match(big.content[0].text, /the result cannot be sent as JSON: BigInt/)
+  const slow = await client.callTool({ name: 'slow__wait', arguments: {} })
+  assert.equal(slow.isError, true)
+  assert.match(slow.content[0].text, /no answer within http.request_timeout_ms \(300 ms\); the call was cancelled/)
+  await host.waitForLog(/\[slow\] wait was cancelled/)
 })
