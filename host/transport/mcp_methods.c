@@ -10,13 +10,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "call/dispatch.h"
 #include "call/host.h"
 #include "call/registry.h"
 #include "codec/codec.h"
-#include "core/finish_watch.h"
 #include "core/log.h"
 #include "transport/http.h"
+#include "transport/http_call.h"
 #include "transport/mcp.h"
 
 static const char *const versions[] = {"2025-11-25", "2025-06-18", "2025-03-26"};
@@ -167,46 +166,11 @@ static mh_value *value_result(const mh_value *v) {
   return r;
 }
 
-typedef struct call_op {
-  mh_http_exchange *x;
-  mh_value *id;
-  mh_waiter *w;
-  bool *finished; /* mh_finish_watch: answered inside mh_dispatch */
-} call_op;
-
-static void op_free(call_op *op) {
-  mh_value_free(op->id);
-  free(op);
-}
-
-static void on_reply(void *ud, const mh_value *result, const mh_error *err) {
-  call_op *op = ud;
-  mh_http_exchange *x = op->x;
-  op->w = NULL;
-  x->on_abort = NULL;
-  x->ud = NULL;
-  mh_value *r = err ? error_result("%s (%s)", err->message, err->code) : value_result(result);
-  mh_mcp_respond_result(x, op->id, r);
-  mh_finish_mark(op->finished);
-  op_free(op);
-}
-
-/* Timed out (the agent is told, as a failed call), or the client left. */
-static void on_abort(mh_http_exchange *x, bool timed_out) {
-  call_op *op = x->ud;
-  x->on_abort = NULL;
-  x->ud = NULL;
-  if (op->w) mh_dispatch_cancel(op->w);
-  if (!timed_out) {
-    mh_http_respond_text(x, 499, ""); /* nobody reads it: this frees x */
-  } else {
-    mh_log_warn("mcp", "tools/call: no answer within http.request_timeout_ms (%u ms)",
-                x->host->cfg->http.request_timeout_ms);
-    mh_mcp_respond_result(x, op->id,
-                          error_result("no answer within http.request_timeout_ms (%u ms); the call was cancelled",
-                                       x->host->cfg->http.request_timeout_ms));
-  }
-  op_free(op);
+/* ud: the request's id (a copy, freed here). */
+static void call_done(mh_http_exchange *x, void *ud, const mh_value *result, const mh_error *err) {
+  mh_value *id = ud;
+  if (x) mh_mcp_respond_result(x, id, err ? error_result("%s (%s)", err->message, err->code) : value_result(result));
+  mh_value_free(id);
 }
 
 /* The positional arguments of a function whose schema declares n: arg0 ..
@@ -279,21 +243,13 @@ static void tools_call(mh_http_exchange *x, const mh_value *id, const mh_value *
   char why[300] = "out of memory";
   mh_value *args = fn->agent_args >= 0 ? declared_args(input ? input : &empty, fn->agent_args, why, sizeof why)
                                        : untyped_args(input ? input : &empty);
-  call_op *op = args ? calloc(1, sizeof *op) : NULL;
-  if (op) op->id = mh_value_copy(id);
-  if (!op || !op->id) {
+  mh_value *copy = args ? mh_value_copy(id) : NULL;
+  if (!copy) {
     mh_value_free(args);
-    if (op) op_free(op);
     mh_mcp_respond_result(x, id, error_result("%s", why));
     return;
   }
-  op->x = x;
-  x->ud = op;
-  x->on_abort = on_abort;
-  mh_finish_watch watch;
-  mh_finish_watch_begin(&watch, &op->finished);
-  mh_waiter *w = mh_dispatch(x->host, NULL, name, args, false, on_reply, op);
-  if (!mh_finish_watch_end(&watch)) op->w = w;
+  mh_http_call(x, name, args, call_done, copy);
 }
 
 void mh_mcp_request(mh_http_exchange *x, const char *method, const mh_value *id, const mh_value *params) {

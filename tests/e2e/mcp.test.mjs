@@ -317,6 +317,6 @@ return moonhost.plugin {
   assert.match(big.content[0].text, /the result cannot be sent as JSON: BigInt/)
   const slow = await client.callTool({ name: 'slow__wait', arguments: {} })
   assert.equal(slow.isError, true)
-  assert.match(slow.content[0].text, /no answer within http.request_timeout_ms \(300 ms\); the call was cancelled/)
+  assert.match(slow.content[0].text, /^no answer within http.request_timeout_ms \(300 ms\) \(rpc_timeout\)$/)
   await host.waitForLog(/\[slow\] wait was cancelled/)
 })
