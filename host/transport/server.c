@@ -222,7 +222,6 @@ static struct lws_vhost *create_vhost(mh_server *s, struct lws_context_creation_
 static int start_failed(mh_server *s, int rc) {
   free(s->address);
   free(s->routes);
-  mh_mcp_sessions_free(s->mcp_sessions);
   free(s);
   return rc;
 }
@@ -301,5 +300,6 @@ void mh_server_free(mh_server *s) {
   if (s->ctx) lws_context_destroy(s->ctx);
   free(s->address);
   free(s->routes);
+  mh_mcp_sessions_free(s->mcp_sessions);
   free(s);
 }
