@@ -7,7 +7,8 @@
  *            202 with no body. Batches (arrays) are refused: MCP dropped
  *            them in 2025-06-18.
  *   DELETE   ends the session named by Mcp-Session-Id.
- *   GET      405: this host sends nothing unasked, so it offers no stream.
+ *   GET      the session's event stream: notifications/tools/list_changed
+ *            when a reload changes the tool list (one stream per session).
  *   OPTIONS  a CORS preflight (browser-based clients such as the MCP
  *            Inspector on an allowed origin). */
 #include <stdio.h>
@@ -37,7 +38,7 @@ static void refuse(mh_http_exchange *x, int status, int code, const char *messag
 
 static void preflight(mh_http_exchange *x) {
   mh_mcp_cors(x);
-  mh_http_header(x, "access-control-allow-methods", "POST, DELETE, OPTIONS");
+  mh_http_header(x, "access-control-allow-methods", "GET, POST, DELETE, OPTIONS");
   mh_http_header(x, "access-control-allow-headers",
                  "content-type, authorization, mcp-session-id, mcp-protocol-version, last-event-id");
   mh_http_header(x, "access-control-max-age", "600");
@@ -86,7 +87,7 @@ static bool version_ok(mh_http_exchange *x) {
 
 static void initialize(mh_http_exchange *x, const mh_value *id, const mh_value *params) {
   char sid[MH_MCP_SESSION_ID_LEN + 1];
-  if (mh_mcp_session_open(&x->conn->server->mcp_sessions, now_ms(x), sid)) {
+  if (mh_mcp_session_open(&x->conn->server->mcp_sessions, x->host, now_ms(x), sid)) {
     mh_mcp_respond_error(x, 500, id, MH_JSONRPC_INTERNAL_ERROR, "cannot open a session (out of memory)");
     return;
   }
@@ -153,6 +154,22 @@ static void post(mh_http_exchange *x) {
   mh_value_free(msg);
 }
 
+/* The session's stream, for the notifications the host sends unasked. */
+static void open_stream(mh_http_exchange *x) {
+  char accept[256], id[MH_MCP_SESSION_ID_LEN + 2];
+  int n = mh_http_req_header(x, "accept", accept, sizeof accept);
+  if (n >= 0 && !strstr(accept, "text/event-stream") && !strstr(accept, "*/*")) {
+    refuse(x, 406, MH_JSONRPC_INVALID_REQUEST, "GET opens an event stream: accept text/event-stream");
+    return;
+  }
+  if (!version_ok(x) || !session_ok(x)) return;
+  mh_http_req_header(x, "mcp-session-id", id, sizeof id); /* session_ok read it */
+  int rc = mh_mcp_session_stream(x->conn->server->mcp_sessions, id, x);
+  if (rc == 0) mh_log_debug("mcp", "%s %s: event stream open", x->method_name, x->path);
+  else if (rc == 1) refuse(x, 409, MH_JSONRPC_SERVER_ERROR, "this session has an event stream open already");
+  else if (rc < 0) refuse(x, 500, MH_JSONRPC_INTERNAL_ERROR, "cannot open the event stream (out of memory)");
+}
+
 static void end_session(mh_http_exchange *x) {
   char id[MH_MCP_SESSION_ID_LEN + 2];
   if (mh_http_req_header(x, "mcp-session-id", id, sizeof id) < 0) {
@@ -174,13 +191,14 @@ static void route(mh_http_exchange *x) {
   if (!admit(x)) return;
   if (strcmp(m, "POST") == 0) {
     post(x);
+  } else if (strcmp(m, "GET") == 0) {
+    open_stream(x);
   } else if (strcmp(m, "DELETE") == 0) {
     end_session(x);
   } else {
-    mh_http_header(x, "allow", "POST, DELETE, OPTIONS");
+    mh_http_header(x, "allow", "GET, POST, DELETE, OPTIONS");
     refuse(x, 405, MH_JSONRPC_SERVER_ERROR,
-           strcmp(m, "GET") == 0 ? "this host offers no event stream: POST JSON-RPC messages"
-                                 : "use POST for JSON-RPC messages (DELETE ends a session)");
+           "use POST for JSON-RPC messages (GET opens the session's event stream, DELETE ends it)");
   }
 }
 

@@ -1,13 +1,15 @@
 /* MCP for AI agents (README "Operating moonhost"): the functions defined
  * with `agent = {...}` are offered as tools over MCP's Streamable HTTP
  * transport at /__mcp, protocol version 2025-11-25 (2025-06-18 and
- * 2025-03-26 are answered too), JSON answers only (no event streams).
+ * 2025-03-26 are answered too). Requests are answered as JSON; a GET
+ * stream per session carries notifications/tools/list_changed.
  *
  *   mcp.c          the route: HTTP methods, trust, sessions, JSON-RPC messages
  *   mcp_answer.c   JSON-RPC responses and errors, CORS
  *   mcp_methods.c  initialize, ping, tools/list, tools/call
  *   mcp_names.c    function names <-> tool names
- *   mcp_session.c  Mcp-Session-Id: the sessions initialize opens */
+ *   mcp_session.c  Mcp-Session-Id: the sessions initialize opens, and
+ *                  their GET streams (notifications/tools/list_changed) */
 #ifndef MH_MCP_H
 #define MH_MCP_H
 #include <stdbool.h>
@@ -54,6 +56,9 @@ bool mh_mcp_version_supported(const char *v);
 /* Answers one request (id non-NULL) for method with params (may be NULL),
  * now or later. session: the id of the session initialize opened. */
 void mh_mcp_request(mh_http_exchange *x, const char *method, const mh_value *id, const mh_value *params);
+/* The result of tools/list now: {tools: [...]}; NULL when memory runs out. */
+typedef struct mh_host mh_host;
+mh_value *mh_mcp_tools_list(mh_host *h);
 
 /* ---- tool names (mcp_names.c) ----
  * MCP tool names are [A-Za-z0-9_.-]{1,128}; clients such as Claude Code
@@ -79,13 +84,18 @@ bool mh_mcp_function_name(const char *tool, char *out, size_t len);
 #define MH_MCP_SESSION_ID_LEN 32 /* hex of 128 random bits */
 
 typedef struct mh_mcp_sessions mh_mcp_sessions;
+/* Ends every session and stream (the server is going). */
 void mh_mcp_sessions_free(mh_mcp_sessions *s);
-/* Opens a session (creating *store on first use); its id into id. 0, or -1
- * (memory, no randomness). */
-int mh_mcp_session_open(mh_mcp_sessions **store, uint64_t now_ms, char id[MH_MCP_SESSION_ID_LEN + 1]);
+/* Opens a session (creating *store, for host h, on first use); its id into
+ * id. 0, or -1 (memory, no randomness). */
+int mh_mcp_session_open(mh_mcp_sessions **store, mh_host *h, uint64_t now_ms, char id[MH_MCP_SESSION_ID_LEN + 1]);
 /* Whether id names a live session (and marks it used). */
 bool mh_mcp_session_touch(mh_mcp_sessions *s, const char *id, uint64_t now_ms);
-/* Ends a session; false when there was none. */
+/* Answers x (a GET) with the session's event stream: from now on it is
+ * told when the tool list changes. 0 started; 1 the session has one open
+ * already, -1 there is no such session, -2 out of memory (x unanswered). */
+int mh_mcp_session_stream(mh_mcp_sessions *s, const char *id, mh_http_exchange *x);
+/* Ends a session (and its stream); false when there was none. */
 bool mh_mcp_session_close(mh_mcp_sessions *s, const char *id);
 
 #endif

@@ -64,8 +64,8 @@ static mh_value *pushed(mh_value *arr, mh_value *item) {
 static mh_value *initialize_result(const mh_value *params) {
   const mh_value *asked = params ? mh_value_obj_get(params, "protocolVersion") : NULL;
   const char *version = mh_mcp_protocol_version(asked && asked->type == MH_V_STRING ? asked->u.str.ptr : NULL);
-  /* listChanged false: no stream to announce changes on; a client lists again. */
-  mh_value *caps = with(obj(), "tools", with(obj(), "listChanged", mh_value_bool(false)));
+  /* listChanged: on the session's GET stream (mcp_session.c). */
+  mh_value *caps = with(obj(), "tools", with(obj(), "listChanged", mh_value_bool(true)));
   mh_value *info = with(with(obj(), "name", mh_value_cstring("moonhost")), "version", mh_value_cstring(MOONHOST_VERSION));
   mh_value *r = with(obj(), "protocolVersion", mh_value_cstring(version));
   r = with(with(r, "capabilities", caps), "serverInfo", info);
@@ -117,7 +117,7 @@ static tool_row *tool_rows(mh_host *h, size_t *n) {
   return rows;
 }
 
-static mh_value *tools_list(mh_host *h) {
+mh_value *mh_mcp_tools_list(mh_host *h) {
   size_t n = 0;
   tool_row *rows = tool_rows(h, &n);
   mh_value *tools = rows ? mh_value_new(MH_V_ARRAY) : NULL;
@@ -258,7 +258,7 @@ void mh_mcp_request(mh_http_exchange *x, const char *method, const mh_value *id,
   } else if (strcmp(method, "ping") == 0) {
     mh_mcp_respond_result(x, id, obj());
   } else if (strcmp(method, "tools/list") == 0) {
-    mh_mcp_respond_result(x, id, tools_list(x->host));
+    mh_mcp_respond_result(x, id, mh_mcp_tools_list(x->host));
   } else if (strcmp(method, "tools/call") == 0) {
     tools_call(x, id, params);
   } else {

@@ -10,7 +10,7 @@ import http from 'node:http'
 import { join } from 'node:path'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
-import { LATEST_PROTOCOL_VERSION } from '@modelcontextprotocol/sdk/types.js'
+import { LATEST_PROTOCOL_VERSION, ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js'
 import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv'
 import { startHost, writeTree, E2E_TOKEN } from './lib/host.mjs'
 import { readmeSection } from './lib/readme.mjs'
@@ -162,14 +162,25 @@ test('no token or a wrong one: 401, nothing listed; the host keeps serving', asy
   assert.equal((await client.listTools()).tools.length, 4)
 })
 
-test('a hot reload changes the list', async (t) => {
+test('a hot reload changes the list, and the client is told on its event stream (notifications/tools/list_changed)', async (t) => {
   const host = await setup(t)
   const { client } = await connect(t, host)
+  assert.equal(client.getServerCapabilities().tools.listChanged, true)
+  const changed = new Promise((resolve) => client.setNotificationHandler(ToolListChangedNotificationSchema, resolve))
   assert.equal((await client.listTools()).tools.length, 4)
+  // The SDK opens the session's GET stream once initialized.
+  await host.waitForLog(/GET \/__mcp: event stream open/)
+  // A reload that changes nothing a tool shows tells nobody.
+  writeFileSync(join(host.dir, 'plugins/tools.lua'), plugin('-- same tools'))
+  await host.waitForLog(/tools: loaded \(generation 2\)/)
+  await host.waitForLog(/the tool list is unchanged \(tools\): nobody told/)
   writeFileSync(join(host.dir, 'plugins/tools.lua'), plugin(`
     ctx.rpc.register(moonhost.define_rpc_function { name = 'tools:now-offered', type = 'query',
       agent = { description = 'Added by a reload.' }, handler = function() return 'new' end })`))
-  await host.waitForLog(/tools: loaded \(generation 2\)/)
+  await host.waitForLog(/tools: loaded \(generation 3\)/)
+  await host.waitForLog(/the tool list changed \(tools\): 1 stream\(s\) told/)
+  const note = await changed
+  assert.equal(note.method, 'notifications/tools/list_changed')
   const tool = byName((await client.listTools()).tools)
   assert.equal(tool['tools__now-offered'].description, 'Added by a reload.')
   const r = await client.callTool({ name: 'tools__now-offered', arguments: {} })
@@ -246,13 +257,26 @@ test('sessions, protocol versions and hostile input: clear JSON-RPC errors, the 
   const args = await post(host, { jsonrpc: '2.0', id: 9, method: 'tools/call', params: { name: 'tools__add', arguments: [1, 2] } }, s)
   assert.equal(args.json.result.isError, true, 'arguments that are no object: a tool error')
 
-  for (const method of ['GET', 'PUT']) {
-    const body = method === 'PUT' ? '{}' : undefined
-    const r = await fetch(host.mcpUrl, { method, body, headers: { authorization: `Bearer ${E2E_TOKEN}`, ...s } })
-    assert.equal(r.status, 405, method)
-    assert.match(r.headers.get('allow'), /POST/)
-    await r.text()
-  }
+  const put = await fetch(host.mcpUrl, { method: 'PUT', body: '{}', headers: { authorization: `Bearer ${E2E_TOKEN}`, ...s } })
+  assert.equal(put.status, 405)
+  assert.equal(put.headers.get('allow'), 'GET, POST, DELETE, OPTIONS')
+  assert.equal((await put.json()).error.code, -32000)
+  const get = (headers) => fetch(host.mcpUrl, { headers: { authorization: `Bearer ${E2E_TOKEN}`, ...headers } })
+  const notStream = await get({ ...s, accept: 'application/json' })
+  assert.equal(notStream.status, 406, 'GET is the event stream only')
+  assert.equal((await notStream.json()).error.code, -32600)
+  const noSession = await get({ accept: 'text/event-stream' })
+  assert.equal(noSession.status, 400)
+  await noSession.text()
+  // One stream per session: a second GET is refused while the first is open.
+  const first = new AbortController()
+  const stream = await fetch(host.mcpUrl, { signal: first.signal, headers: { authorization: `Bearer ${E2E_TOKEN}`, accept: 'text/event-stream', ...s } })
+  assert.equal(stream.status, 200)
+  assert.equal(stream.headers.get('content-type'), 'text/event-stream')
+  const second = await get({ ...s, accept: 'text/event-stream' })
+  assert.equal(second.status, 409)
+  await second.text()
+  first.abort()
   const foreign = await fetch(host.mcpUrl, { method: 'POST', headers: { authorization: `Bearer ${E2E_TOKEN}`, origin: 'https://evil.example' }, body: '{}' })
   assert.equal(foreign.status, 403, 'a foreign Origin is refused (docs/security.md)')
   await foreign.text()
