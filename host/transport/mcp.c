@@ -65,11 +65,12 @@ static uint64_t now_ms(mh_http_exchange *x) { return mh_now_ms(x->host->loop); }
 static bool session_ok(mh_http_exchange *x) {
   char id[MH_MCP_SESSION_ID_LEN + 2];
   int n = mh_http_req_header(x, "mcp-session-id", id, sizeof id);
-  if (n < 0) {
+  if (n == -1) {
     refuse(x, 400, MH_JSONRPC_INVALID_REQUEST, "no Mcp-Session-Id header: send initialize first, then its session id");
     return false;
   }
-  if (!mh_mcp_session_touch(x->conn->server->mcp_sessions, id, now_ms(x))) {
+  /* One too long to be ours (n < -1) is no session either. */
+  if (n < 0 || !mh_mcp_session_touch(x->conn->server->mcp_sessions, id, now_ms(x))) {
     refuse(x, 404, MH_JSONRPC_SERVER_ERROR, "session not found (ended, or the host restarted): initialize again");
     return false;
   }

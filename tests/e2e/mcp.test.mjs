@@ -235,6 +235,7 @@ test('sessions, protocol versions and hostile input: clear JSON-RPC errors, the 
     ['params not an object', { jsonrpc: '2.0', id: 1, method: 'ping', params: [1] }, s, 400, -32602],
     ['no session', { jsonrpc: '2.0', id: 1, method: 'ping' }, {}, 400, -32600],
     ['an unknown session', { jsonrpc: '2.0', id: 1, method: 'ping' }, { 'mcp-session-id': 'f'.repeat(32) }, 404, -32000],
+    ['a session id too long to be one', { jsonrpc: '2.0', id: 1, method: 'ping' }, { 'mcp-session-id': session + 'f'.repeat(300) }, 404, -32000],
     ['an unsupported protocol version', { jsonrpc: '2.0', id: 1, method: 'ping' }, { ...s, 'mcp-protocol-version': '1999-01-01' }, 400, -32600],
     ['an unknown method', { jsonrpc: '2.0', id: 7, method: 'resources/list' }, s, 200, -32601],
     ['tools/call without a name', { jsonrpc: '2.0', id: 8, method: 'tools/call', params: {} }, s, 200, -32602],
