@@ -44,7 +44,8 @@ struct mh_host {
   size_t nclients;
   uint64_t next_client_id;
   mh_list plugins;
-  mh_list runs; /* handlers running (dispatch.c): told when the host goes first */
+  mh_list runs;  /* handlers running (dispatch.c): told when the host goes first */
+  mh_list loads; /* plugin loads under way (plugin.c): stopped on shutdown */
   mh_server *server;
   char token[33]; /* generated at start when auth.generate_token; "" otherwise */
   /* where the configuration came from, to reload it */
