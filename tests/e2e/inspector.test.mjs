@@ -1,0 +1,154 @@
+// The inspector page (README "Inspector") in real headless Chromium (Debian's
+// /usr/bin/chromium through playwright-core): it loads from the binary at
+// /__moonhost/, shows the plugins, calls a function from its console, follows
+// a hot reload and a reload button, tails the log; without the token its data
+// calls are refused and it says why; a plugin error holding markup is shown
+// as text; it fits a 360 px wide screen. Every wait is on the page's DOM or a
+// log line, with a bound. Screenshots go to tests/e2e/artifacts/ (gitignored).
+import { test, before, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { startHost, writeTree, E2E_TOKEN, repoRoot } from './lib/host.mjs'
+import { launchChromium } from './lib/readme.mjs'
+
+const WAIT_MS = 20000
+const ARTIFACTS = join(repoRoot, 'tests/e2e/artifacts')
+const XSS = `<img src=x onerror="window.pwned = 1">`
+
+const demo = (extra = '') => `
+local moonhost = require 'moonhost'
+return moonhost.plugin {
+  name = 'demo',
+  setup = function(ctx)
+    ctx.rpc.register(moonhost.define_rpc_function { name = 'demo:add', type = 'query', cache = true,
+      handler = function(a, b) return a + b end })
+    ctx.rpc.register(moonhost.define_rpc_function { name = 'demo:fail', type = 'action',
+      handler = function() moonhost.error { code = 'bad_request', message = 'demo refuses' } end })
+    ${extra}
+  end,
+}
+`
+// Fails to load, with markup in its message (line 2).
+const broken = `local moonhost = require 'moonhost'
+error(${JSON.stringify(XSS)})
+`
+
+let host, browser, dir
+
+before(async () => {
+  dir = writeTree({
+    'plugins/demo.lua': demo(),
+    'plugins/broken.lua': broken,
+    'conf.d/00-test.lua': `return { auth = { tokens = { '${E2E_TOKEN}' }, generate_token = false } }`,
+  })
+  host = await startHost({ plugins: join(dir, 'plugins'), config: join(dir, 'conf.d') })
+  browser = await launchChromium()
+  mkdirSync(ARTIFACTS, { recursive: true })
+})
+
+after(async () => {
+  await browser?.close()
+  await host?.stop()
+})
+
+/** A fresh tab (its own sessionStorage) on the inspector; a page error fails the test. */
+async function open(t, query = '') {
+  const page = await browser.newPage()
+  t.after(() => page.close())
+  const errors = []
+  page.on('pageerror', (e) => errors.push(e))
+  t.after(() => assert.deepEqual(errors, [], 'no page errors'))
+  await page.goto(`http://127.0.0.1:${host.port}/__moonhost/${query}`, { timeout: WAIT_MS })
+  return page
+}
+
+const row = (page, table, text) => page.locator(`#${table} tbody tr`, { hasText: text })
+async function screenshot(t, page, name, fullPage = true) {
+  const path = join(ARTIFACTS, name)
+  await page.screenshot({ path, fullPage })
+  t.diagnostic(`screenshot: ${path}`)
+}
+
+test('the inspector shows plugins, calls from its console, follows reloads and tails the log', async (t) => {
+  const page = await open(t, `?token=${E2E_TOKEN}`)
+  await row(page, 'plugins', 'demo').waitFor({ timeout: WAIT_MS })
+  assert.ok(!page.url().includes('token='), `the token left the address bar: ${page.url()}`)
+  assert.match(await row(page, 'plugins', 'demo').textContent(), /demo1.*demo\.lua/s, 'name, generation 1, file')
+  assert.match(await row(page, 'functions', 'demo:add').textContent(), /demo:addquerycacheddemo/)
+
+  // The console, by keyboard: pick the function, type the arguments, Enter.
+  await page.selectOption('#fn', 'demo:add')
+  await page.focus('#args')
+  await page.keyboard.press('ControlOrMeta+a')
+  await page.keyboard.type('[2, 3]')
+  await page.keyboard.press('Enter')
+  await page.locator('#call-time', { hasText: /\d+(\.\d+)? ms/ }).waitFor({ timeout: WAIT_MS })
+  assert.equal(await page.textContent('#call-result'), '5')
+  await page.selectOption('#fn', 'demo:fail')
+  await page.click('#call')
+  await page.locator('#call-result.err').waitFor({ timeout: WAIT_MS })
+  assert.equal(await page.textContent('#call-result'), 'bad_request: demo refuses')
+  // The calls show in the function's numbers (refreshed every 2 s).
+  await row(page, 'functions', 'demo:add').locator('td[data-label="Calls"]', { hasText: /^1$/ }).waitFor({ timeout: WAIT_MS })
+
+  // Hot reload: the file changes, the page sees generation 2 and the new function.
+  writeFileSync(join(dir, 'plugins/demo.lua'), demo(`ctx.rpc.register(moonhost.define_rpc_function {
+      name = 'demo:added', type = 'action', handler = function() return 'new' end })`))
+  await row(page, 'functions', 'demo:added').waitFor({ timeout: WAIT_MS })
+  await row(page, 'plugins', /demo2/).waitFor({ timeout: WAIT_MS })
+  // ... and the log tail got the host's line about it, live.
+  await page.locator('#log li', { hasText: 'demo: loaded (generation 2)' }).waitFor({ timeout: WAIT_MS })
+
+  // The reload button, by keyboard.
+  await row(page, 'plugins', 'demo').getByRole('button', { name: 'Reload demo' }).focus()
+  await page.keyboard.press('Enter')
+  await page.locator('#status', { hasText: 'demo: loaded (generation 3)' }).waitFor({ timeout: WAIT_MS })
+  await row(page, 'plugins', /demo3/).waitFor({ timeout: WAIT_MS })
+  await page.locator('#log li', { hasText: 'demo: loaded (generation 3)' }).waitFor({ timeout: WAIT_MS })
+
+  // Clients: this page, trusted, over JSON.
+  assert.match(await row(page, 'clients', 'this page').textContent(), /\(this page\)jsonyes/)
+  await screenshot(t, page, 'inspector.png')
+  assert.ok(!host.log.includes(E2E_TOKEN), 'the token is never logged')
+  assert.ok(!(await page.textContent('#log')).includes(E2E_TOKEN), 'nor shown in the tail')
+})
+
+test('without the token the data calls are refused, and the page says why', async (t) => {
+  const refusals = (host.log.match(/untrusted call to moonhost:inspect:overview refused: no token/g) || []).length
+  const page = await open(t)
+  await page.locator('#status.bad', { hasText: 'refused' }).waitFor({ timeout: WAIT_MS })
+  assert.match(await page.textContent('#status'), /rejected: the caller is not authorized \(no token\).*\?token=TOKEN/s)
+  await host.waitForLogCount(/untrusted call to moonhost:inspect:overview refused: no token/, refusals + 1, WAIT_MS)
+  assert.equal(await page.locator('#plugins tbody tr', { hasText: 'demo' }).count(), 0, 'no plugin shown')
+  assert.equal(await page.locator('#log li').count(), 0, 'no log line shown')
+
+  // Entering the token (a password field with a label) brings the data.
+  await page.getByLabel('Token').fill(E2E_TOKEN)
+  await page.getByLabel('Token').press('Enter')
+  await row(page, 'plugins', 'demo').waitFor({ timeout: WAIT_MS })
+  await page.locator('#log li').first().waitFor({ timeout: WAIT_MS })
+})
+
+test('a plugin error holding markup is shown as text, with its file:line', async (t) => {
+  const page = await open(t, `?token=${E2E_TOKEN}`)
+  const cell = row(page, 'plugins', 'broken').locator('td[data-label="Last error"]')
+  await cell.locator('.err').waitFor({ timeout: WAIT_MS })
+  const text = await cell.textContent()
+  assert.ok(text.includes(XSS), `the markup as text: ${text}`)
+  assert.match(await cell.locator('code.where').textContent(), /broken\.lua:2$/)
+  assert.equal(await row(page, 'plugins', 'broken').locator('td[data-label="Generation"]').textContent(), 'not serving')
+  assert.equal(await page.locator('img').count(), 0, 'no element made from it')
+  assert.equal(await page.evaluate(() => window.pwned), undefined)
+})
+
+test('readable at 360 px: nothing wider than the screen', async (t) => {
+  const page = await open(t, `?token=${E2E_TOKEN}`)
+  await page.setViewportSize({ width: 360, height: 780 })
+  await row(page, 'plugins', 'demo').waitFor({ timeout: WAIT_MS })
+  const width = await page.evaluate(() => document.documentElement.scrollWidth)
+  assert.ok(width <= 360, `page is ${width} px wide`)
+  // Cells carry their column's name when rows become cards.
+  assert.equal(await page.locator('#functions thead').evaluate((e) => e.getBoundingClientRect().height <= 1), true)
+  await screenshot(t, page, 'inspector-360.png', false) // the first screen, as a phone shows it
+})
