@@ -6,8 +6,8 @@
  * anywhere (a client being freed, a frame half parsed), where sending to
  * clients is not safe; and a burst of lines goes out as one event. What is
  * logged while the inspector works (delivering, answering its functions)
- * is kept but never delivered, so a line about the inspector cannot make
- * another one, and a tail never feeds itself. */
+ * is not kept (a hidden scope, core/log_ring.h), so a line about the
+ * inspector cannot make another delivery, and a tail never feeds itself. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,8 +32,7 @@ static mh_value *line_value(const mh_log_line *l) {
 }
 
 /* {lines, skipped} after sequence number *seq (moved past what was taken),
- * at most EVENT_BYTES_MAX of messages; *more says lines were left. Quiet
- * lines are passed over. */
+ * at most EVENT_BYTES_MAX of messages; *more says lines were left. */
 static mh_value *lines_after(uint64_t *seq, bool *more) {
   mh_value *o = mh_value_new(MH_V_OBJECT), *lines = mh_value_new(MH_V_ARRAY);
   uint64_t skipped = 0, gap;
@@ -46,7 +45,6 @@ static mh_value *lines_after(uint64_t *seq, bool *more) {
     }
     skipped += gap;
     *seq = l->seq;
-    if (l->quiet) continue;
     bytes += strlen(l->msg) + strlen(l->area);
     mh_value_push(lines, line_value(l));
   }
@@ -67,7 +65,7 @@ static void deliver(void *ud) {
   mh_inspect *in = ud;
   in->flush = NULL;
   bool more_left = false;
-  mh_log_ring_quiet_enter();
+  mh_log_ring_hide_enter();
   for (size_t i = 0; i < in->nsubs;) {
     mh_client *c = mh_client_find(in->host, in->subs[i].id);
     if (!c) {
@@ -87,7 +85,7 @@ static void deliver(void *ud) {
     more_left = more_left || more;
     i++;
   }
-  mh_log_ring_quiet_leave();
+  mh_log_ring_hide_leave();
   if (more_left) schedule(in);
 }
 
@@ -100,7 +98,7 @@ mh_value *mh_inspect_logs(mh_host *h, mh_client *caller, const mh_value *args, m
     *err = mh_error_new(MH_ERR_BAD_REQUEST, "moonhost:inspect:logs sends lines as events: call it over a WebSocket");
     return NULL;
   }
-  mh_log_ring_quiet_enter();
+  mh_log_ring_hide_enter();
   size_t i = 0;
   while (i < in->nsubs && strcmp(in->subs[i].id, caller->id) != 0) i++;
   if (i == in->nsubs) {
@@ -108,7 +106,7 @@ mh_value *mh_inspect_logs(mh_host *h, mh_client *caller, const mh_value *args, m
       size_t cap = in->capsubs ? in->capsubs * 2 : 4;
       mh_inspect_sub *subs = realloc(in->subs, cap * sizeof *subs);
       if (!subs) {
-        mh_log_ring_quiet_leave();
+        mh_log_ring_hide_leave();
         *err = mh_error_new(MH_ERR_INTERNAL, "out of memory");
         return NULL;
       }
@@ -122,7 +120,7 @@ mh_value *mh_inspect_logs(mh_host *h, mh_client *caller, const mh_value *args, m
   bool more;
   mh_value *out = lines_after(&seq, &more);
   in->subs[i].seq = seq;
-  mh_log_ring_quiet_leave();
+  mh_log_ring_hide_leave();
   if (more) schedule(in);
   return out;
 }

@@ -118,7 +118,7 @@ static mh_value *host_value(mh_host *h) {
 
 mh_value *mh_inspect_overview(mh_host *h, mh_client *caller, const mh_value *args, mh_error **err) {
   (void)args;
-  mh_log_ring_quiet_enter();
+  mh_log_ring_hide_enter();
   mh_value *o = mh_value_new(MH_V_OBJECT);
   if (o && (mh_value_obj_set(o, "host", host_value(h)) || mh_value_obj_set(o, "plugins", plugins_value(h)) ||
             mh_value_obj_set(o, "functions", functions_value(h)) ||
@@ -129,7 +129,7 @@ mh_value *mh_inspect_overview(mh_host *h, mh_client *caller, const mh_value *arg
     mh_value_free(o);
     o = NULL;
   }
-  mh_log_ring_quiet_leave();
+  mh_log_ring_hide_leave();
   if (!o) *err = mh_error_new(MH_ERR_INTERNAL, "out of memory");
   return o;
 }

@@ -12,7 +12,7 @@ static struct {
   size_t cap;
   uint64_t last;      /* seq of the newest line */
   uv_thread_t owner;  /* the thread that enabled it (the loop's) */
-  int quiet;
+  int hidden; /* hide scopes open */
   mh_log_tap_fn tap;
   void *tap_ud;
 } ring;
@@ -29,7 +29,7 @@ int mh_log_ring_enable(size_t lines) {
   ring.slots = NULL;
   ring.cap = 0;
   ring.tap = NULL;
-  ring.quiet = 0;
+  ring.hidden = 0;
   if (lines == 0) return 0;
   if (!(ring.slots = calloc(lines, sizeof *ring.slots))) return -1;
   ring.cap = lines;
@@ -46,25 +46,22 @@ static uint64_t now_ms(void) {
 }
 
 /* The message, cut at MH_LOG_RING_MSG_MAX bytes (never inside a UTF-8
- * sequence) with "..." after it: the tail is for reading, stderr has all. */
+ * sequence) with "..." after it: the tail is for reading, stderr has all.
+ * Formatted on the stack, kept at its own length. */
 static char *format_msg(const char *fmt, va_list ap) {
-  char *msg = malloc(MH_LOG_RING_MSG_MAX + 4);
-  if (!msg) return NULL;
+  char msg[MH_LOG_RING_MSG_MAX + 4];
   int n = vsnprintf(msg, MH_LOG_RING_MSG_MAX + 1, fmt, ap);
-  if (n < 0) {
-    free(msg);
-    return NULL;
-  }
+  if (n < 0) return NULL;
   if ((size_t)n > MH_LOG_RING_MSG_MAX) {
     size_t cut = MH_LOG_RING_MSG_MAX;
     while (cut > 0 && ((unsigned char)msg[cut] & 0xC0) == 0x80) cut--;
     memcpy(msg + cut, "...", 4);
   }
-  return msg;
+  return strdup(msg);
 }
 
 void mh_log_ring_record(mh_log_level level, const char *area, const char *fmt, va_list ap) {
-  if (!ring.cap) return;
+  if (!ring.cap || ring.hidden) return;
   uv_thread_t self = uv_thread_self();
   if (!uv_thread_equal(&ring.owner, &self)) return;
   va_list copy;
@@ -79,8 +76,8 @@ void mh_log_ring_record(mh_log_level level, const char *area, const char *fmt, v
   }
   mh_log_line *l = &ring.slots[ring.last % ring.cap];
   line_clear(l);
-  *l = (mh_log_line){.seq = ++ring.last, .ts_ms = now_ms(), .level = level, .quiet = ring.quiet > 0, .area = a, .msg = msg};
-  if (ring.tap && !l->quiet) ring.tap(ring.tap_ud);
+  *l = (mh_log_line){.seq = ++ring.last, .ts_ms = now_ms(), .level = level, .area = a, .msg = msg};
+  if (ring.tap) ring.tap(ring.tap_ud);
 }
 
 void mh_log_ring_set_tap(mh_log_tap_fn tap, void *ud) {
@@ -88,9 +85,9 @@ void mh_log_ring_set_tap(mh_log_tap_fn tap, void *ud) {
   ring.tap_ud = ud;
 }
 
-void mh_log_ring_quiet_enter(void) { ring.quiet++; }
-void mh_log_ring_quiet_leave(void) {
-  if (ring.quiet > 0) ring.quiet--;
+void mh_log_ring_hide_enter(void) { ring.hidden++; }
+void mh_log_ring_hide_leave(void) {
+  if (ring.hidden > 0) ring.hidden--;
 }
 
 const mh_log_line *mh_log_ring_next(uint64_t after, uint64_t *skipped) {

@@ -2,7 +2,10 @@
  *
  * Off until mh_log_ring_enable: then every line mh_log writes is also kept
  * here (message cut at MH_LOG_RING_MSG_MAX bytes), the oldest dropped past
- * the capacity, so memory stays bounded. Each line gets a sequence number;
+ * the capacity, so memory stays bounded. Lines logged inside a hidden
+ * scope are not kept: the inspector's own work (so a line about delivering
+ * lines cannot make another delivery) and lines that carry a secret (the
+ * start-up URL with the generated token). Each line gets a sequence number;
  * a reader asks for the lines after the last number it saw. A tap (one)
  * hears of each new line: it must not log or send anything itself (it runs
  * inside whatever logged), only schedule work for later. Lines come from
@@ -23,7 +26,6 @@ typedef struct mh_log_line {
   uint64_t seq;    /* 1, 2, ... since the ring was enabled */
   uint64_t ts_ms;  /* wall clock, ms since the epoch */
   mh_log_level level;
-  bool quiet;      /* logged inside a quiet scope: kept, not tapped */
   char *area;
   char *msg;
 } mh_log_line;
@@ -35,13 +37,12 @@ bool mh_log_ring_on(void);
 void mh_log_ring_record(mh_log_level level, const char *area, const char *fmt, va_list ap)
     __attribute__((format(printf, 3, 0)));
 
-/* tap(ud) after a line was kept outside a quiet scope; NULL: none. */
+/* tap(ud) after a line was kept; NULL: none. */
 typedef void (*mh_log_tap_fn)(void *ud);
 void mh_log_ring_set_tap(mh_log_tap_fn tap, void *ud);
-/* Lines logged between enter and leave (nested) are kept but not tapped:
- * what the inspector's own delivery logs never announces itself again. */
-void mh_log_ring_quiet_enter(void);
-void mh_log_ring_quiet_leave(void);
+/* Lines logged between enter and leave (nested) are not kept. */
+void mh_log_ring_hide_enter(void);
+void mh_log_ring_hide_leave(void);
 
 /* The line after sequence number `after` still held, or NULL when there is
  * none; *skipped gets how many lines after `after` were dropped already. */

@@ -152,3 +152,17 @@ test('readable at 360 px: nothing wider than the screen', async (t) => {
   assert.equal(await page.locator('#functions thead').evaluate((e) => e.getBoundingClientRect().height <= 1), true)
   await screenshot(t, page, 'inspector-360.png', false) // the first screen, as a phone shows it
 })
+
+test('the log tail leaves out the start-up line that carries a generated token', async (t) => {
+  const tree = writeTree({ 'plugins/demo.lua': demo(), 'conf.d/00-test.lua': 'return { auth = { generate_token = true } }' })
+  const h = await startHost({ plugins: join(tree, 'plugins'), config: join(tree, 'conf.d') })
+  t.after(() => h.stop())
+  const token = /__ws\?token=([0-9a-f]{32}) \(token made at start/.exec(h.log)?.[1]
+  assert.ok(token, 'the host printed its generated token')
+  const c = await h.connect({}, {}, { token })
+  const { lines } = await c.rpc['moonhost:inspect:logs']()
+  const text = lines.map((l) => `[${l.area}] ${l.msg}`).join('\n')
+  assert.match(text, /\[host\] listening on ws:\/\/127\.0\.0\.1:\d+\/__ws/, 'start-up lines are in the tail')
+  assert.ok(!text.includes(token), `no line with the token:\n${text}`)
+  assert.doesNotMatch(text, /connect with/)
+})
