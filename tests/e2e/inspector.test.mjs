@@ -11,6 +11,7 @@ import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { startHost, writeTree, E2E_TOKEN, repoRoot } from './lib/host.mjs'
 import { launchChromium } from './lib/readme.mjs'
+import { ANNOUNCE } from './lib/mesh.mjs'
 
 const WAIT_MS = 20000
 const ARTIFACTS = join(repoRoot, 'tests/e2e/artifacts')
@@ -25,6 +26,12 @@ return moonhost.plugin {
       handler = function(a, b) return a + b end })
     ctx.rpc.register(moonhost.define_rpc_function { name = 'demo:fail', type = 'action',
       handler = function() moonhost.error { code = 'bad_request', message = 'demo refuses' } end })
+    -- Holds until demo:release: a call open, for the page's list of them.
+    local released = false
+    ctx.rpc.register(moonhost.define_rpc_function { name = 'demo:hold', type = 'action',
+      handler = function() while not released do moonhost.sleep(0.005) end return 'released' end })
+    ctx.rpc.register(moonhost.define_rpc_function { name = 'demo:release', type = 'action',
+      handler = function() released = true end })
     ${extra}
   end,
 }
@@ -165,4 +172,29 @@ test('the log tail leaves out the start-up line that carries a generated token',
   assert.match(text, /\[host\] listening on ws:\/\/127\.0\.0\.1:\d+\/__ws/, 'start-up lines are in the tail')
   assert.ok(!text.includes(token), `no line with the token:\n${text}`)
   assert.doesNotMatch(text, /connect with/)
+})
+
+test('mesh peers, shared state keys and calls open show up, and go', async (t) => {
+  const page = await open(t, `?token=${E2E_TOKEN}`)
+  await row(page, 'plugins', 'demo').waitFor({ timeout: WAIT_MS })
+  assert.equal(await page.locator('#runs-section').isHidden(), true, 'no call open: no such section')
+  assert.match(await page.textContent('#state'), /devframe:services/, "the host's own shared state key")
+  assert.match(await page.textContent('#peers'), /no peers announced/)
+
+  const peer = await host.connect()
+  t.after(() => peer.close())
+  const me = await peer.rpc[ANNOUNCE]({ role: 'inspector-test' })
+  const held = peer.rpc['demo:hold']()
+  await page.locator('#peers li', { hasText: /inspector-test/ }).waitFor({ timeout: WAIT_MS })
+  assert.match(await page.textContent('#peers'), new RegExp(me.id ?? 'inspector-test'))
+  const run = page.locator('#runs tbody tr', { hasText: 'demo:hold' })
+  await run.waitFor({ timeout: WAIT_MS })
+  assert.match(await run.textContent(), /demo:holdaction1\d+ ms/)
+  await screenshot(t, page, 'inspector-open-call.png')
+
+  await peer.rpc['demo:release']()
+  assert.equal(await held, 'released')
+  await page.locator('#runs-section').waitFor({ state: 'hidden', timeout: WAIT_MS })
+  peer.close()
+  await page.locator('#peers li', { hasText: 'no peers announced' }).waitFor({ timeout: WAIT_MS })
 })
