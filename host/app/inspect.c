@@ -10,6 +10,7 @@
 #include "call/events.h"
 #include "call/host.h"
 #include "call/plugin.h"
+#include "core/log.h"
 #include "session/client.h"
 
 static void set_last_error(mh_inspect *in, const char *plugin, const char *message) {
@@ -61,9 +62,13 @@ static mh_native_call *reload_start(mh_host *h, mh_client *caller, mh_value *arg
   const mh_value *name = args && args->type == MH_V_ARRAY && args->u.arr.len == 1 ? args->u.arr.items[0] : NULL;
   mh_native_call *rc = NULL;
   if (!name || name->type != MH_V_STRING) {
+    mh_log_warn_limited("inspect", "moonhost:inspect:reload refused: its argument is not one plugin name");
     done(ud, NULL, mh_error_new(MH_ERR_BAD_REQUEST, "moonhost:inspect:reload takes one argument, a plugin name"));
   } else if (!mh_plugin_find(h, name->u.str.ptr)) {
-    done(ud, NULL, mh_error_new(MH_ERR_NOT_FOUND, "no plugin named \"%s\"", name->u.str.ptr));
+    /* Echoed only when short: the name comes from the caller (and cutting it could split a character). */
+    const char *shown = name->u.str.len <= 128 ? name->u.str.ptr : "(a name over 128 bytes)";
+    mh_log_warn_limited("inspect", "moonhost:inspect:reload refused: no plugin named \"%s\"", shown);
+    done(ud, NULL, mh_error_new(MH_ERR_NOT_FOUND, "no plugin named \"%s\"", shown));
   } else if (!(rc = calloc(1, sizeof *rc)) || !(rc->result = mh_value_new(MH_V_OBJECT))) {
     free(rc);
     rc = NULL;

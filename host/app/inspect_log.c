@@ -14,6 +14,7 @@
 
 #include "app/inspect_internal.h"
 #include "call/host.h"
+#include "core/log.h"
 #include "core/log_ring.h"
 #include "session/client.h"
 
@@ -95,6 +96,7 @@ mh_value *mh_inspect_logs(mh_host *h, mh_client *caller, const mh_value *args, m
   (void)args;
   mh_inspect *in = h->inspect;
   if (!caller) {
+    mh_log_warn_limited("inspect", "moonhost:inspect:logs refused: called without a WebSocket client (HTTP)");
     *err = mh_error_new(MH_ERR_BAD_REQUEST, "moonhost:inspect:logs sends lines as events: call it over a WebSocket");
     return NULL;
   }

@@ -198,3 +198,24 @@ test('mesh peers, shared state keys and calls open show up, and go', async (t) =
   peer.close()
   await page.locator('#peers li', { hasText: 'no peers announced' }).waitFor({ timeout: WAIT_MS })
 })
+
+test('bad input to the inspector functions: a clear error, a log line, and the host goes on', async () => {
+  const c = await host.connect()
+  const codeOf = (p) => p.then(() => 'resolved', (e) => e.message)
+  assert.match(await codeOf(c.rpc['moonhost:inspect:reload'](42)), /takes one argument, a plugin name/)
+  await host.waitForLog(/\[inspect\] moonhost:inspect:reload refused: its argument is not one plugin name/, WAIT_MS)
+  assert.match(await codeOf(c.rpc['moonhost:inspect:reload']('nope')), /no plugin named "nope"/)
+  await host.waitForLog(/\[inspect\] moonhost:inspect:reload refused: no plugin named "nope"/, WAIT_MS)
+  // Over HTTP there is no socket to send lines to.
+  const res = await fetch(`http://127.0.0.1:${host.port}/rpc/moonhost/inspect/logs`, {
+    method: 'POST', headers: { authorization: `Bearer ${E2E_TOKEN}`, 'content-type': 'application/json' }, body: '{}' })
+  const body = await res.json()
+  assert.equal(body.json.code, 'BAD_REQUEST', JSON.stringify(body))
+  assert.match(body.json.message, /call it over a WebSocket/)
+  await host.waitForLog(/\[inspect\] moonhost:inspect:logs refused: called without a WebSocket client/, WAIT_MS)
+  // Still serving, and the overview answers over HTTP too.
+  const o = await fetch(`http://127.0.0.1:${host.port}/rpc/moonhost/inspect/overview`, {
+    method: 'POST', headers: { authorization: `Bearer ${E2E_TOKEN}`, 'content-type': 'application/json' }, body: '{}' })
+  assert.ok((await o.json()).json.plugins.some((p) => p.name === 'demo'))
+  c.close()
+})
