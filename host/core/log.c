@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "core/buf.h"
+#include "core/log_ring.h"
 
 static mh_log_level mh_log_current = MH_LOG_INFO;
 
@@ -107,6 +108,7 @@ void mh_log_limited(mh_log_site *site, mh_log_level level, const char *area, con
 
 static void mh_log_v(mh_log_level level, const char *area, const char *fmt, va_list ap_in) {
   if (!mh_log_enabled(level)) return;
+  if (mh_log_ring_on()) mh_log_ring_record(level, area, fmt, ap_in); /* the inspector's tail (log_ring.h) */
   char stamp[40];
   mh_log_timestamp(stamp, sizeof stamp);
   const char *lvl = (unsigned)level < MH_LOG_NLEVELS ? mh_log_padded[level] : "?????";
