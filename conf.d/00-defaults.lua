@@ -113,6 +113,12 @@ return {
     -- Integer >= 1.
     max_run_ms = 2000,
 
+    -- Milliseconds a plugin's load may take, waits in its setup included
+    -- (a moonhost.sleep, a call to a peer that never answers): past it the
+    -- setup is stopped and the load fails with rpc_timeout (the previous
+    -- version keeps serving). Integer >= 0; 0: no limit.
+    setup_timeout_ms = 10000,
+
     -- Memory one plugin's Lua state may hold, in bytes.
     -- Integer >= 1048576 (1 MiB). Default 256 MiB.
     memory_bytes = 268435456,

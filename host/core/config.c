@@ -105,6 +105,8 @@ static const cfg_key cfg_keys[] = {
         lua.instruction_budget, "VM instructions per handler call"),
     INT("lua.max_run_ms", 2000, 1, UINT32_MAX, false, CF_U32, lua.max_run_ms,
         "wall time one handler may run without waiting, milliseconds"),
+    INT("lua.setup_timeout_ms", 10000, 0, UINT32_MAX, false, CF_U32, lua.setup_timeout_ms,
+        "wall time a plugin's load may take, its setup's waits included, milliseconds (0: no limit)"),
     INT("lua.memory_bytes", 268435456, 1048576, CFG_SIZE_MAX, false, CF_SIZE, lua.memory_bytes,
         "memory per plugin, bytes"),
     OBJ("cache", "query cache"),

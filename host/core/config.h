@@ -39,6 +39,7 @@ typedef struct mh_config {
     uint64_t instruction_budget; /* per call (all resumes together) */
     uint32_t max_run_ms;         /* per resume: running without yielding */
     size_t memory_bytes;         /* per plugin lua_State */
+    uint32_t setup_timeout_ms;   /* a plugin's load, setup's waits included; 0: none */
   } lua;
   struct {
     size_t max_entries; /* default bound for cached functions */

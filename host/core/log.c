@@ -15,6 +15,7 @@
 
 #include <cjson/cJSON.h>
 #include "core/buf.h"
+#include "core/log_ring.h"
 
 static mh_log_level mh_log_current = MH_LOG_INFO;
 static mh_log_format mh_log_fmt = MH_LOG_TEXT;
@@ -145,9 +146,34 @@ static void mh_log_write_json(const char *stamp, mh_log_level level, const char 
   mh_buf_free(&msg);
 }
 
+static void ring_record_f(mh_log_level level, const char *area, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void ring_record_f(mh_log_level level, const char *area, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  mh_log_ring_record(level, area, fmt, ap);
+  va_end(ap);
+}
+
+/* The line as the text format reads it: "PLUGIN: " first when it names one. */
+static void ring_record(mh_log_level level, const char *area, const char *plugin, const char *fmt, va_list ap_in) {
+  const char *sep = mh_log_plugin_sep(area, plugin);
+  va_list ap;
+  va_copy(ap, ap_in);
+  if (!*sep) {
+    mh_log_ring_record(level, area, fmt, ap);
+  } else {
+    mh_buf msg = MH_BUF_INIT;
+    if (mh_buf_vappendf(&msg, fmt, ap) == 0) ring_record_f(level, area, "%s%s%s", plugin, sep, msg.data ? msg.data : "");
+    mh_buf_free(&msg);
+  }
+  va_end(ap);
+}
+
 static void mh_log_emit(mh_log_level level, const char *area, const char *plugin, const char *const *fields,
                         const char *fmt, va_list ap_in) {
   if (!mh_log_enabled(level)) return;
+  if (mh_log_ring_on()) ring_record(level, area, plugin, fmt, ap_in); /* the inspector's tail (log_ring.h) */
   char stamp[40];
   mh_log_timestamp(stamp, sizeof stamp);
   if (mh_log_fmt == MH_LOG_JSON) {

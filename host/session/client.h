@@ -27,6 +27,9 @@ typedef struct mh_client_ops {
   int (*send)(void *transport, const char *data, size_t len);
   /* Asks the transport to close with a WebSocket close code. */
   void (*close)(void *transport, int code, const char *reason);
+  /* Bytes queued and not yet written to the peer (the inspector shows
+   * them); NULL where the transport keeps no queue of its own. */
+  size_t (*queued)(void *transport);
 } mh_client_ops;
 
 struct mh_client {
