@@ -13,15 +13,6 @@
 #include "core/log.h"
 #include "core/log_ring.h"
 
-static char *slurp(FILE *f) {
-  fflush(f);
-  long size = ftell(f);
-  char *buf = calloc(1, (size_t)size + 1);
-  rewind(f);
-  if (buf && fread(buf, 1, (size_t)size, f) != (size_t)size) buf[0] = '\0';
-  return buf;
-}
-
 static void log_both(void) {
   mh_log_about(MH_LOG_ERROR, "plugin", "broken", (const char *const[]){"code", "internal", NULL},
                "load failed (%s): %s", "internal", "a \"quoted\"\nsecond line\t\x01");
@@ -66,7 +57,7 @@ int main(void) {
   dup2(fileno(capture), fileno(stderr));
   log_both();
   fflush(stderr);
-  char *text = slurp(capture);
+  char *text = check_slurp(capture);
   FILE *capture_json = tmpfile();
   CHECK(capture_json != NULL);
   if (!capture_json) return 1;
@@ -76,7 +67,7 @@ int main(void) {
   fflush(stderr);
   dup2(saved, fileno(stderr));
   close(saved);
-  char *json = slurp(capture_json);
+  char *json = check_slurp(capture_json);
 
   CHECK(strstr(text, " error [plugin] broken: load failed (internal): a \"quoted\"\n    | second line\t\x01\n") != NULL);
   CHECK(strstr(text, " info  [chatty] said 1\n") != NULL);
