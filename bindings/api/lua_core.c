@@ -8,6 +8,7 @@
 #include "core/log.h"
 #include "api/lua_api.h"
 #include "value/lua_types.h"
+#include "mesh/mesh_cluster.h"
 #include "session/rpc.h"
 #include "core/timer.h"
 
@@ -87,6 +88,17 @@ static int l_broadcast(lua_State *L) {
   const char *name = luaL_checkstring(L, 1);
   mh_value *args = mh_lua_args(L, 2, NULL);
   int n = mh_rpc_broadcast(engine(L)->host, name, args);
+  mh_value_free(args);
+  lua_pushinteger(L, n);
+  return 1;
+}
+
+/* broadcast_cluster(name, ...): the same, and to every other host's clients
+ * through NATS (mesh_cluster.h). */
+static int l_broadcast_cluster(lua_State *L) {
+  const char *name = luaL_checkstring(L, 1);
+  mh_value *args = mh_lua_args(L, 2, NULL);
+  int n = mh_cluster_broadcast(engine(L)->host, name, args);
   mh_value_free(args);
   lua_pushinteger(L, n);
   return 1;
@@ -204,6 +216,7 @@ int mh_luaopen_core(lua_State *L) {
     {"log", l_log},
     {"sleep", l_sleep},
     {"broadcast", l_broadcast},
+    {"broadcast_cluster", l_broadcast_cluster},
     {"broadcast_call", l_broadcast_call},
     {"call_client", l_call_client},
     {"clients", l_clients},

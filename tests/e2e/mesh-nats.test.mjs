@@ -288,3 +288,64 @@ test('a bad nats section stops the start with exit 2 and the reason', { timeout:
     assert.doesNotMatch(run.stderr, /listening on/)
   }
 })
+
+/** Counts the host's calls and events that reach ws, by function name; seen(name) waits for the first. */
+function frameCounter(ws) {
+  const counts = new Map()
+  const waiters = []
+  ws.on('message', (d) => {
+    let m
+    try {
+      m = JSON.parse(d.toString())
+    } catch {
+      return
+    }
+    if (typeof m?.m !== 'string') return
+    counts.set(m.m, (counts.get(m.m) ?? 0) + 1)
+    for (const w of waiters.filter((w) => w.name === m.m)) w.resolve()
+  })
+  return {
+    count: (name) => counts.get(name) ?? 0,
+    seen: (name) => (counts.has(name) ? Promise.resolve() : new Promise((resolve) => waiters.push({ name, resolve }))),
+  }
+}
+
+const BROADCAST_PLUGIN = `local moonhost = require 'moonhost'
+return moonhost.plugin { name = 'bc', setup = function(ctx)
+  ctx.rpc.register(moonhost.define_rpc_function { name = 'bc:send', type = 'action',
+    handler = function(name, tag, cluster) return ctx.rpc.broadcast { method = name, args = { tag }, cluster = cluster } end })
+end }`
+
+test('ctx.rpc.broadcast { cluster = true } reaches every trusted client of every host exactly once, none of the host links; a local broadcast stays on its host', { timeout: 60000 }, async (t) => {
+  const nats = await startNats(t)
+  const plugins = writeTree({ 'bc.lua': BROADCAST_PLUGIN })
+  const hosts = [await clusterHost(t, 'h1', nats, '', plugins), await clusterHost(t, 'h2', nats, '', plugins), await clusterHost(t, 'h3', nats, '', plugins)]
+  const names = ['h1', 'h2', 'h3']
+  for (const [i, h] of hosts.entries()) {
+    for (const other of names.filter((n) => n !== names[i])) await h.waitForLog(new RegExp(`NATS: host ${other} joined the cluster`))
+  }
+  const caller = await hosts[0].connect()
+  // Per host: two plain clients; h2 has a mesh peer as well, h3 an untrusted client (no token).
+  const clients = [[frameCounter(caller.ws)], [], []]
+  for (let i = 0; i < 3; i++) for (let k = 0; k < 2; k++) clients[i].push(frameCounter(await hosts[i].rawSocket()))
+  const meshPeer = await peer(hosts[1])
+  await meshPeer.rpc[ANNOUNCE]({ role: 'devtools' })
+  clients[1].push(frameCounter(meshPeer.ws))
+  const untrusted = frameCounter(await hosts[2].rawSocket('/__ws', {}, null))
+  const everyone = clients.flat()
+  const allSeen = (name) => within(5000, Promise.all(everyone.map((c) => c.seen(name))), `${name} on every client`)
+
+  // It returns how many of h1's own clients it went to (the caller and two others).
+  assert.equal(await caller.rpc['bc:send']('ev:cluster', 1, true), 3)
+  assert.equal(await caller.rpc['bc:send']('ev:end1', 0, true), 3)
+  await allSeen('ev:end1') // NATS keeps one publisher's order: a second copy would have come before
+  assert.deepEqual(clients.map((cs) => cs.map((c) => c.count('ev:cluster'))), [[1, 1, 1], [1, 1, 1], [1, 1]])
+  assert.equal(untrusted.count('ev:cluster'), 0)
+
+  // Without cluster: h1's clients only.
+  assert.equal(await caller.rpc['bc:send']('ev:local', 2, false), 3)
+  assert.equal(await caller.rpc['bc:send']('ev:end2', 0, true), 3)
+  await allSeen('ev:end2')
+  assert.deepEqual(clients.map((cs) => cs.map((c) => c.count('ev:local'))), [[1, 1, 1], [0, 0, 0], [0, 0]])
+  assert.equal(untrusted.count('ev:end2'), 0)
+})
