@@ -9,6 +9,7 @@ import assert from 'node:assert/strict'
 import { writeTree, startHost, fixtures } from './lib/host.mjs'
 import { deferred, rejectionOf, runMoonhost, testConfigSource } from './lib/util.mjs'
 import { ANNOUNCE, MAKE, RELAY, RELAY_EVENT, VERIFY, meshPeer as peer } from './lib/mesh.mjs'
+import { createServer, connect as tcpConnect } from 'node:net'
 import { natsTap, startNats } from './lib/nats.mjs'
 
 const DIRECTORY = 'devtoolskit:internal:peer:directory'
@@ -348,4 +349,89 @@ test('ctx.rpc.broadcast { cluster = true } reaches every trusted client of every
   await allSeen('ev:end2')
   assert.deepEqual(clients.map((cs) => cs.map((c) => c.count('ev:local'))), [[1, 1, 1], [0, 0, 0], [0, 0]])
   assert.equal(untrusted.count('ev:end2'), 0)
+})
+
+/**
+ * A TCP proxy on a loopback port in front of nats: one host's way to NATS that the test can cut
+ * (every connection through it closed, new ones refused) and restore. Returns {url, cut(), restore()}.
+ */
+async function natsProxy(t, nats) {
+  const open = new Set()
+  let cut = false
+  const server = createServer((inbound) => {
+    if (cut) return inbound.destroy()
+    const outbound = tcpConnect(nats.port, '127.0.0.1')
+    const pair = [inbound, outbound]
+    open.add(pair)
+    const close = () => {
+      open.delete(pair)
+      inbound.destroy()
+      outbound.destroy()
+    }
+    inbound.pipe(outbound)
+    outbound.pipe(inbound)
+    for (const s of pair) s.on('error', close).on('close', close)
+  })
+  await new Promise((res) => server.listen(0, '127.0.0.1', res))
+  t.after(() => {
+    for (const [a, b] of open) a.destroy(), b.destroy()
+    server.close()
+  })
+  return {
+    url: `nats://127.0.0.1:${server.address().port}`,
+    cut() {
+      cut = true
+      for (const [a, b] of open) a.destroy(), b.destroy()
+    },
+    restore() {
+      cut = false
+    },
+  }
+}
+
+test('a partition: one host cut off from NATS has its peers leave the others within 2 s, keeps serving its own clients, and resyncs when the link is back', { timeout: 60000 }, async (t) => {
+  const nats = await startNats(t)
+  const proxy = await natsProxy(t, nats)
+  const h1 = await clusterHost(t, 'h1', nats)
+  const h2 = await clusterHost(t, 'h2', proxy)
+  const h3 = await clusterHost(t, 'h3', nats)
+  // a and c announce first, so they meet h2's peers as deltas.
+  const a = await peer(h1)
+  await a.rpc[ANNOUNCE]({ role: 'devtools' })
+  const c = await peer(h3, { 'c:ping': () => 'pong from h3' })
+  await c.rpc[ANNOUNCE]({ role: 'worker' })
+  await added(a, 'worker')
+  await h2.waitForLog(/NATS: host h1 joined the cluster/)
+  await h2.waitForLog(/NATS: host h3 joined the cluster/)
+  const b = await peer(h2, { 'b:ping': () => 'pong' })
+  await b.rpc[ANNOUNCE]({ role: 'iframe' })
+  const local = await peer(h2, { 'l:echo': (x) => x })
+  await local.rpc[ANNOUNCE]({ role: 'local' })
+  await Promise.all([added(a, 'iframe'), added(a, 'local'), added(c, 'iframe'), added(c, 'local')])
+  assert.equal(await a.rpc[RELAY]({ to: 'iframe', method: 'b:ping', args: [] }), 'pong')
+
+  const cutAt = Date.now()
+  proxy.cut()
+  // No goodbye reaches h1 and h3: the heartbeat expiry removes h2's peers.
+  await within(2000, Promise.all([removed(a, 'iframe'), removed(a, 'local'), removed(c, 'iframe')]), 'h2\'s peers removed from h1 and h3')
+  const tookMs = Date.now() - cutAt
+  await h1.waitForLog(/NATS: host h2 left the cluster \(no heartbeat\)/)
+  await h2.waitForLog(/NATS at nats:\/\/127\.0\.0\.1:\d+ lost/)
+  await removed(b, 'devtools')
+  await removed(b, 'worker')
+  // h2 serves its own; h1 and h3 still reach each other.
+  assert.equal(await b.rpc[RELAY]({ to: 'local', method: 'l:echo', args: ['alone'] }), 'alone')
+  assert.deepEqual((await b.rpc[DIRECTORY]()).map((p) => p.role).sort(), ['iframe', 'local'])
+  assert.equal(await a.rpc[RELAY]({ to: 'worker', method: 'c:ping', args: [] }), 'pong from h3')
+  assert.equal((await rejectionOf(a.rpc[RELAY]({ to: 'iframe', method: 'b:ping', args: [] }))).code, 'not_found')
+
+  proxy.restore()
+  await h2.waitForLog(/NATS: back at nats:\/\/127\.0\.0\.1:\d+ as host h2/)
+  assert.equal((await added(a, 'iframe')).host, 'h2')
+  assert.equal((await added(c, 'local')).host, 'h2')
+  assert.equal((await added(b, 'devtools')).host, 'h1')
+  assert.equal((await added(b, 'worker')).host, 'h3')
+  assert.equal(await a.rpc[RELAY]({ to: 'iframe', method: 'b:ping', args: [] }), 'pong')
+  assert.equal(await b.rpc[RELAY]({ to: 'worker', method: 'c:ping', args: [] }), 'pong from h3')
+  t.diagnostic(`h2's peers left h1 and h3 ${tookMs} ms after the cut`)
 })
