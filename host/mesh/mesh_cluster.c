@@ -417,6 +417,15 @@ int mh_cluster_init(mh_host *h, char **errmsg) {
   if (!cfg->nats.url || !*cfg->nats.url) return 0;
   int rc = mh_cluster_check_config(cfg, errmsg);
   if (rc) return rc;
+  mh_nats_settings tls = {.tls_ca = cfg->nats.tls.ca, .tls_cert = cfg->nats.tls.cert, .tls_key = cfg->nats.tls.key};
+  char *why = NULL;
+  if (mh_nats_check_tls(&tls, &why)) {
+    mh_buf msg = MH_BUF_INIT;
+    mh_buf_appendf(&msg, "nats.tls: %s", why ? why : "out of memory");
+    free(why);
+    *errmsg = mh_buf_steal(&msg, NULL);
+    return MH_START_BAD_CONFIG;
+  }
   mh_cluster *cl = calloc(1, sizeof *cl);
   unsigned char boot[MH_SEQ_BOOT_HEX / 2];
   if (!cl) return -1;
@@ -454,7 +463,8 @@ void mh_cluster_start(mh_host *h) {
   }
   const char *subjects[] = {cl->dir_subject, cl->own_subject, cl->bcast_subject};
   mh_nats_settings s = {.url = cfg->nats.url, .token = cfg->nats.token, .user = cfg->nats.user,
-                        .password = cfg->nats.password, .name = mh_mesh_host_id(h), .subjects = subjects,
+                        .password = cfg->nats.password, .name = mh_mesh_host_id(h), .tls_ca = cfg->nats.tls.ca,
+                        .tls_cert = cfg->nats.tls.cert, .tls_key = cfg->nats.tls.key, .subjects = subjects,
                         .nsubjects = sizeof subjects / sizeof *subjects};
   if (!(cl->nats = mh_nats_open(h->loop, &s, on_nats, cl))) {
     mh_log_error("mesh", "NATS: out of memory: this host serves alone");

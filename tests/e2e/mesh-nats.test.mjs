@@ -7,10 +7,10 @@
 import test from 'node:test'
 import assert from 'node:assert/strict'
 import { writeTree, startHost, fixtures } from './lib/host.mjs'
-import { deferred, rejectionOf, runMoonhost, testConfigSource } from './lib/util.mjs'
+import { deferred, rejectionOf, runMoonhost, scratchDir, testConfigSource } from './lib/util.mjs'
 import { ANNOUNCE, MAKE, RELAY, RELAY_EVENT, VERIFY, meshPeer as peer } from './lib/mesh.mjs'
 import { createServer, connect as tcpConnect } from 'node:net'
-import { natsTap, startNats } from './lib/nats.mjs'
+import { makeCerts, natsTap, natsTlsArgs, startNats } from './lib/nats.mjs'
 
 const DIRECTORY = 'devtoolskit:internal:peer:directory'
 
@@ -280,7 +280,12 @@ test('a bad nats section stops the start with exit 2 and the reason', { timeout:
     [clusterConfig('h1', 'http://127.0.0.1:4222'), /nats\.url: expected nats:\/\/HOST:PORT/],
     [clusterConfig('h1', 'nats://127.0.0.1:4222,nats://127.0.0.1:70000'), /nats\.url: expected/],
     [clusterConfig('h1', 'nats://:4222'), /nats\.url: expected/],
-    [clusterConfig('h1', 'tls://127.0.0.1:4222'), /nats\.url: .*no tls:\/\/ yet/],
+    [clusterConfig('h1', 'tls://127.0.0.1:4222'), /nats\.url is tls:\/\/ but nats\.tls\.ca is empty/],
+    [clusterConfig('h1', 'nats://127.0.0.1:4222,tls://127.0.0.1:4223'), /nats\.url: mixes nats:\/\/ and tls:\/\//],
+    [clusterConfig('h1', 'nats://127.0.0.1:4222', ", tls = { ca = '/etc/hostname' }"), /nats\.tls is set but nats\.url is nats:\/\//],
+    [clusterConfig('h1', 'tls://127.0.0.1:4222', ", tls = { ca = '/nonexistent/ca.pem' }"), /nats\.tls\.ca: cannot read \/nonexistent\/ca\.pem: No such file/],
+    [clusterConfig('h1', 'tls://127.0.0.1:4222', ", tls = { ca = '/etc/hostname' }"), /nats\.tls: .*\/etc\/hostname.*no certificate/],
+    [clusterConfig('h1', 'tls://127.0.0.1:4222', ", tls = { ca = '/etc/hostname', cert = '/etc/hostname' }"), /nats\.tls\.cert and nats\.tls\.key go together/],
   ]
   for (const [config, why] of cases) {
     const run = await runMoonhost(['run', '--listen', '127.0.0.1:0', '--plugins', '/nonexistent', '--config', config])
@@ -434,4 +439,32 @@ test('a partition: one host cut off from NATS has its peers leave the others wit
   assert.equal(await a.rpc[RELAY]({ to: 'iframe', method: 'b:ping', args: [] }), 'pong')
   assert.equal(await b.rpc[RELAY]({ to: 'worker', method: 'c:ping', args: [] }), 'pong from h3')
   t.diagnostic(`h2's peers left h1 and h3 ${tookMs} ms after the cut`)
+})
+
+test('TLS to NATS: hosts with tls:// and nats.tls (CA, client certificate) form the cluster through a server that verifies clients; a certificate of another CA is refused', { timeout: 60000 }, async (t) => {
+  const certs = makeCerts(scratchDir('moonhost-nats-tls-'))
+  const nats = await startNats(t, natsTlsArgs(certs))
+  const url = nats.url.replace('nats://', 'tls://')
+  const tls = (cert, key) => `, tls = { ca = '${certs.ca}', cert = '${cert}', key = '${key}' }`
+  const start = async (name, cert, key) => {
+    const h = await startHost({ config: clusterConfig(name, url, tls(cert, key)), plugins: '/nonexistent' })
+    t.after(() => h.stop())
+    return h
+  }
+  const h1 = await start('h1', certs.clientCert, certs.clientKey)
+  const h2 = await start('h2', certs.clientCert, certs.clientKey)
+  await h1.waitForLog(/NATS: connected to tls:\/\/127\.0\.0\.1:\d+ as host h1/)
+  const a = await peer(h1)
+  await a.rpc[ANNOUNCE]({ role: 'devtools' })
+  const b = await peer(h2, { 'b:ping': () => 'pong over tls' })
+  await b.rpc[ANNOUNCE]({ role: 'iframe' })
+  assert.equal((await added(a, 'iframe')).host, 'h2')
+  assert.equal(await a.rpc[RELAY]({ to: 'iframe', method: 'b:ping', args: [] }), 'pong over tls')
+
+  // A client certificate the server does not trust: no connection, the host serves alone and says why.
+  const h3 = await start('h3', certs.otherClientCert, certs.otherClientKey)
+  await h3.waitForLog(/NATS at tls:\/\/127\.0\.0\.1:\d+ unreachable/)
+  const c = await peer(h3)
+  assert.deepEqual((await c.rpc[ANNOUNCE]({ role: 'outsider' })).directory.map((p) => p.role), ['outsider'])
+  assert.ok(!h1.log.includes('host h3 joined'), h1.log)
 })
