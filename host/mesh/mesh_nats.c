@@ -219,10 +219,30 @@ int mh_nats_check_tls(const mh_nats_settings *s, char **why) {
   return st == NATS_OK ? 0 : -1;
 }
 
+/* nats.url may list several servers, comma-separated (a NATS cluster):
+ * natsOptions_SetURL takes one, so the list goes in as servers. */
+static natsStatus set_servers(natsOptions *o, const char *url) {
+  char *copy = strdup(url);
+  size_t max = 1;
+  for (const char *p = url; *p; p++) max += *p == ',';
+  const char **servers = calloc(max, sizeof *servers);
+  int count = 0;
+  natsStatus st = copy && servers ? NATS_OK : NATS_NO_MEMORY;
+  for (char *save = NULL, *one = st == NATS_OK ? strtok_r(copy, ",", &save) : NULL; one;
+       one = strtok_r(NULL, ",", &save)) {
+    while (*one == ' ') one++;
+    if (*one) servers[count++] = one;
+  }
+  if (st == NATS_OK) st = natsOptions_SetServers(o, servers, count);
+  free(servers);
+  free(copy);
+  return st;
+}
+
 static natsStatus make_options(mh_nats *n, const mh_nats_settings *s) {
   natsStatus st = natsOptions_Create(&n->opts);
   natsOptions *o = n->opts;
-  if (st == NATS_OK) st = natsOptions_SetURL(o, s->url);
+  if (st == NATS_OK) st = set_servers(o, s->url);
   if (st == NATS_OK) st = set_tls(o, s);
   if (st == NATS_OK && set(s->token)) st = natsOptions_SetToken(o, s->token);
   if (st == NATS_OK && set(s->user)) st = natsOptions_SetUserInfo(o, s->user, s->password ? s->password : "");

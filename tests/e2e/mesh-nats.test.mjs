@@ -7,7 +7,7 @@
 import test from 'node:test'
 import assert from 'node:assert/strict'
 import { writeTree, startHost, fixtures } from './lib/host.mjs'
-import { deferred, rejectionOf, runMoonhost, scratchDir, testConfigSource } from './lib/util.mjs'
+import { deferred, fixedPort, rejectionOf, runMoonhost, scratchDir, testConfigSource } from './lib/util.mjs'
 import { ANNOUNCE, MAKE, RELAY, RELAY_EVENT, VERIFY, meshPeer as peer } from './lib/mesh.mjs'
 import { createServer, connect as tcpConnect } from 'node:net'
 import { makeCerts, natsTap, natsTlsArgs, startNats } from './lib/nats.mjs'
@@ -467,4 +467,30 @@ test('TLS to NATS: hosts with tls:// and nats.tls (CA, client certificate) form 
   const c = await peer(h3)
   assert.deepEqual((await c.rpc[ANNOUNCE]({ role: 'outsider' })).directory.map((p) => p.role), ['outsider'])
   assert.ok(!h1.log.includes('host h3 joined'), h1.log)
+})
+
+test('a cluster of two nats-servers: hosts on either server form one mesh; with its first server gone for good, a host reconnects to the other one its nats.url lists and resyncs', { timeout: 60000 }, async (t) => {
+  const [routeA, routeB] = [await fixedPort(), await fixedPort()]
+  const route = (own, other) => ['--cluster_name', 'moonhost-e2e', '--cluster', `nats://127.0.0.1:${own}`, '--routes', `nats://127.0.0.1:${other}`, '--no_advertise']
+  const natsA = await startNats(t, route(routeA, routeB))
+  const natsB = await startNats(t, route(routeB, routeA))
+  const h1 = await clusterHost(t, 'h1', natsA)
+  // h2 lists B first, then A (nats.c may try them in any order; B is killed below either way)
+  const h2 = await startHost({ config: clusterConfig('h2', `${natsB.url},${natsA.url}`), plugins: '/nonexistent' })
+  t.after(() => h2.stop())
+  await h2.waitForLog(/NATS: connected to nats:\/\/127\.0\.0\.1:\d+,nats:\/\/127\.0\.0\.1:\d+ as host h2/)
+  const a = await peer(h1)
+  await a.rpc[ANNOUNCE]({ role: 'devtools' })
+  const b = await peer(h2, { 'b:ping': () => 'pong' })
+  await b.rpc[ANNOUNCE]({ role: 'iframe' })
+  assert.equal((await added(a, 'iframe')).host, 'h2')
+  assert.equal(await a.rpc[RELAY]({ to: 'iframe', method: 'b:ping', args: [] }), 'pong')
+
+  await natsB.stop()
+  await natsA.stop() // both down, so h1 drops h2's peers whatever h2 does; only A comes back
+  await removed(a, 'iframe')
+  await natsA.start()
+  await h2.waitForLog(/NATS: back at .* as host h2/)
+  assert.equal((await added(a, 'iframe')).host, 'h2')
+  assert.equal(await a.rpc[RELAY]({ to: 'iframe', method: 'b:ping', args: [] }), 'pong')
 })
