@@ -163,6 +163,7 @@ test('a host killed with SIGKILL: its peers leave the other hosts\' directories 
   assert.equal(gone.host, 'h2')
   const tookMs = Date.now() - killedAt
   assert.ok(tookMs < 2000, `removed after ${tookMs} ms`)
+  t.diagnostic(`h2's peer left h1 ${tookMs} ms after the SIGKILL`)
   await h1.waitForLog(/NATS: host h2 left the cluster \(no heartbeat\)/)
   assert.deepEqual((await a.rpc[DIRECTORY]()).map((p) => p.host), ['h1'])
   assert.equal((await rejectionOf(a.rpc[RELAY]({ to: 'iframe', method: 'b:ping', args: [] }))).code, 'not_found')
@@ -267,6 +268,16 @@ test('NATS credentials: a token or a user and password log in, never reach the l
   t.after(() => h3.stop())
   await h3.waitForLog(/NATS (at|: cannot connect to) nats:\/\/\*\*\*@127\.0\.0\.1:\d+/)
   assert.ok(!h3.log.includes('wrong-pass-value'), h3.log)
+
+  // Nor does `moonhost config` print them.
+  for (const [nats, hide] of [[`, token = '${secret}'`, 'token'], [", user = 'moon', password = 'pa55-word-value'", 'password']]) {
+    const r = await runMoonhost(['config', '--config', clusterConfig('h4', url, nats)])
+    assert.equal(r.code, 0, r.stderr)
+    assert.doesNotMatch(r.stdout, /s3cret-token-value|pa55-word-value|wrong-pass-value/)
+    const cfg = JSON.parse(r.stdout).nats
+    assert.equal(cfg[hide], '<hidden>')
+    assert.match(cfg.url, /^nats:\/\/\*\*\*@127\.0\.0\.1:\d+$/)
+  }
 })
 
 test('a bad nats section stops the start with exit 2 and the reason', { timeout: 30000 }, async () => {
