@@ -478,6 +478,13 @@ test('TLS to NATS: hosts with tls:// and nats.tls (CA, client certificate) form 
   const c = await peer(h3)
   assert.deepEqual((await c.rpc[ANNOUNCE]({ role: 'outsider' })).directory.map((p) => p.role), ['outsider'])
   assert.ok(!h1.log.includes('host h3 joined'), h1.log)
+
+  // A server whose certificate (from the same CA) names another host than the URL's: refused too.
+  const wrongName = await startNats(t, ['--tls', '--tlscert', certs.wrongNameCert, '--tlskey', certs.wrongNameKey])
+  const h4 = await startHost({ config: clusterConfig('h4', wrongName.url.replace('nats://', 'tls://'), tls(certs.clientCert, certs.clientKey)), plugins: '/nonexistent' })
+  t.after(() => h4.stop())
+  await h4.waitForLog(/NATS at tls:\/\/127\.0\.0\.1:\d+ unreachable/)
+  assert.ok(!h4.log.includes('NATS: connected'), h4.log)
 })
 
 test('a cluster of two nats-servers: hosts on either server form one mesh; with its first server gone for good, a host reconnects to the other one its nats.url lists and resyncs', { timeout: 60000 }, async (t) => {

@@ -103,8 +103,8 @@ export async function natsTap(t, server, subject) {
 
 /**
  * Certificates made with the openssl CLI in dir, for TLS to nats-server:
- * a CA, a server certificate for 127.0.0.1/localhost and a client
- * certificate it signed, and a second CA with a client certificate of its
+ * a CA, a server certificate for 127.0.0.1/localhost, one for another
+ * name (other.example) and a client certificate it signed, and a second CA with a client certificate of its
  * own (one the server does not trust). Returns the file paths.
  */
 export function makeCerts(dir) {
@@ -123,12 +123,14 @@ export function makeCerts(dir) {
   }
   ca('ca')
   sign('server', 'ca', 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n')
+  sign('wrong-name', 'ca', 'subjectAltName=DNS:other.example\nextendedKeyUsage=serverAuth\n')
   sign('client', 'ca', 'extendedKeyUsage=clientAuth\n')
   ca('other-ca')
   sign('other-client', 'other-ca', 'extendedKeyUsage=clientAuth\n')
   const f = (name) => join(dir, name)
   return {
     ca: f('ca.pem'), serverCert: f('server.pem'), serverKey: f('server.key'),
+    wrongNameCert: f('wrong-name.pem'), wrongNameKey: f('wrong-name.key'),
     clientCert: f('client.pem'), clientKey: f('client.key'),
     otherClientCert: f('other-client.pem'), otherClientKey: f('other-client.key'),
   }
