@@ -84,25 +84,19 @@ static int l_sleep(lua_State *L) {
   return mh_lua_await(L, call, sleep_cancel, t);
 }
 
-static int l_broadcast(lua_State *L) {
+/* (name, ...) -> how many of this host's clients it was sent to. */
+static int broadcast_with(lua_State *L, int (*send)(mh_host *, const char *, const mh_value *)) {
   const char *name = luaL_checkstring(L, 1);
   mh_value *args = mh_lua_args(L, 2, NULL);
-  int n = mh_rpc_broadcast(engine(L)->host, name, args);
+  int n = send(engine(L)->host, name, args);
   mh_value_free(args);
   lua_pushinteger(L, n);
   return 1;
 }
 
-/* broadcast_cluster(name, ...): the same, and to every other host's clients
- * through NATS (mesh_cluster.h). */
-static int l_broadcast_cluster(lua_State *L) {
-  const char *name = luaL_checkstring(L, 1);
-  mh_value *args = mh_lua_args(L, 2, NULL);
-  int n = mh_cluster_broadcast(engine(L)->host, name, args);
-  mh_value_free(args);
-  lua_pushinteger(L, n);
-  return 1;
-}
+static int l_broadcast(lua_State *L) { return broadcast_with(L, mh_rpc_broadcast); }
+/* The same, and to every other host's clients through NATS (mesh_cluster.h). */
+static int l_broadcast_cluster(lua_State *L) { return broadcast_with(L, mh_cluster_broadcast); }
 
 static void push_client_info(lua_State *L, const mh_client *c) {
   lua_createtable(L, 0, 2);
