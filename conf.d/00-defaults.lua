@@ -213,7 +213,8 @@ return {
   -- (it signs identities and every message a host publishes). Read at start.
   nats = {
     -- nats://HOST:PORT of the NATS server; several, comma-separated, for a
-    -- NATS cluster (no tls:// yet). Empty: this host joins no cluster.
+    -- NATS cluster; tls://HOST:PORT (all of them) with nats.tls below.
+    -- Empty: this host joins no cluster.
     url = '',
 
     -- First tokens of every subject (docs/protocol.md "Across machines").
@@ -231,6 +232,17 @@ return {
     -- not heard for 3 of them (killed, or cut off from NATS) has its peers
     -- removed from every directory. 50 .. 10000.
     heartbeat_ms = 400,
+
+    -- TLS to the NATS server, with tls:// URLs: PEM files read at start
+    -- (relative to the working directory). ca: the CAs the server's
+    -- certificate must chain to (needed with tls://; the system's bundle,
+    -- /etc/ssl/certs/ca-certificates.crt, for a public CA). cert and key:
+    -- this host's client certificate, when the server verifies clients.
+    tls = {
+      ca = '',
+      cert = '',
+      key = '',
+    },
   },
 
   http = {

@@ -8,6 +8,7 @@
 #include "core/log.h"
 #include "api/lua_api.h"
 #include "value/lua_types.h"
+#include "mesh/mesh_cluster.h"
 #include "session/rpc.h"
 #include "core/timer.h"
 
@@ -109,14 +110,19 @@ static int l_sleep(lua_State *L) {
   return mh_lua_await(L, call, sleep_cancel, t);
 }
 
-static int l_broadcast(lua_State *L) {
+/* (name, ...) -> how many of this host's clients it was sent to. */
+static int broadcast_with(lua_State *L, int (*send)(mh_host *, const char *, const mh_value *)) {
   const char *name = luaL_checkstring(L, 1);
   mh_value *args = mh_lua_args(L, 2, NULL);
-  int n = mh_rpc_broadcast(engine(L)->host, name, args);
+  int n = send(engine(L)->host, name, args);
   mh_value_free(args);
   lua_pushinteger(L, n);
   return 1;
 }
+
+static int l_broadcast(lua_State *L) { return broadcast_with(L, mh_rpc_broadcast); }
+/* The same, and to every other host's clients through NATS (mesh_cluster.h). */
+static int l_broadcast_cluster(lua_State *L) { return broadcast_with(L, mh_cluster_broadcast); }
 
 static void push_client_info(lua_State *L, const mh_client *c) {
   lua_createtable(L, 0, 2);
@@ -230,6 +236,7 @@ int mh_luaopen_core(lua_State *L) {
     {"log", l_log},
     {"sleep", l_sleep},
     {"broadcast", l_broadcast},
+    {"broadcast_cluster", l_broadcast_cluster},
     {"broadcast_call", l_broadcast_call},
     {"call_client", l_call_client},
     {"clients", l_clients},

@@ -139,7 +139,7 @@ static const cfg_key cfg_keys[] = {
      .doc = "rules: which roles may call which functions through the mesh"},
     OBJ("nats", "joining other hosts through a NATS server"),
     {.path = "nats.url", .kind = CK_TEXT, .def_str = "", .field = CF_STR, AT(nats.url),
-     .doc = "nats://HOST:PORT of the NATS server (comma-separated for a cluster, no tls:// yet); empty: no NATS"},
+     .doc = "nats://HOST:PORT of the NATS server, tls://HOST:PORT with nats.tls (comma-separated for a cluster); empty: no NATS"},
     {.path = "nats.subject_prefix", .kind = CK_SUBJECT, .def_str = "moonhost", .field = CF_STR,
      AT(nats.subject_prefix), .doc = "first tokens of every subject; hosts with the same prefix form one mesh"},
     {.path = "nats.token", .kind = CK_TEXT, .def_str = "", .field = CF_STR, AT(nats.token),
@@ -150,6 +150,13 @@ static const cfg_key cfg_keys[] = {
      .doc = "password of nats.user (never logged)"},
     INT("nats.heartbeat_ms", 400, 50, 10000, true, CF_U32, nats.heartbeat_ms,
         "a host publishes its peers this often; silent for 3 heartbeats, its peers leave every directory"),
+    OBJ("nats.tls", "TLS to the NATS server, for tls:// URLs (PEM files, read at start)"),
+    {.path = "nats.tls.ca", .kind = CK_TEXT, .def_str = "", .field = CF_STR, AT(nats.tls.ca),
+     .doc = "CA certificates the server's certificate must chain to (needed with tls://)"},
+    {.path = "nats.tls.cert", .kind = CK_TEXT, .def_str = "", .field = CF_STR, AT(nats.tls.cert),
+     .doc = "this host's client certificate (chain), when the server asks for one; with nats.tls.key"},
+    {.path = "nats.tls.key", .kind = CK_TEXT, .def_str = "", .field = CF_STR, AT(nats.tls.key),
+     .doc = "the private key of nats.tls.cert"},
     OBJ("http", "the oRPC HTTP endpoint"),
     STR("http.prefix", "/rpc", http.prefix, "path prefix of the oRPC endpoint"),
     INT("http.request_timeout_ms", 30000, 1, UINT32_MAX, false, CF_U32, http.request_timeout_ms,
@@ -602,6 +609,9 @@ void mh_config_free(mh_config *cfg) {
   free(cfg->nats.token);
   free(cfg->nats.user);
   free(cfg->nats.password);
+  free(cfg->nats.tls.ca);
+  free(cfg->nats.tls.cert);
+  free(cfg->nats.tls.key);
   free(cfg->http.prefix);
   free(cfg->metrics.token);
   mh_value_free(cfg->tree); /* plugins points into tree */

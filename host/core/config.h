@@ -67,6 +67,9 @@ typedef struct mh_config {
     char *user;           /* "" -> none */
     char *password;       /* with user; never logged */
     uint32_t heartbeat_ms; /* full directory this often; a host silent for 3 is gone */
+    struct {
+      char *ca, *cert, *key; /* PEM files; "" -> none (tls:// needs ca) */
+    } tls;
   } nats;
   struct {
     char *prefix;                /* "/rpc": the oRPC endpoint's path prefix */
