@@ -13,7 +13,8 @@ import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import WebSocket from 'ws'
 import { hostFor, rejectionOf, tempTree, rawClient, servedClient } from './lib/util.mjs'
-import { E2E_TOKEN } from './lib/host.mjs'
+import { E2E_TOKEN, repoRoot } from './lib/host.mjs'
+import { readerProject, readmeFiles, run } from './lib/readme.mjs'
 
 const TICKS = `
 local moonhost = require 'moonhost'
@@ -361,4 +362,21 @@ test('the frames on the wire, and bad ones answered clearly while the host keeps
   const state = (await raw.replyTo('z')).r
   assert.equal(state.cleanups, 3, 'the host keeps serving, and no refused stream ran')
   assert.deepEqual(state.froms, ['18'])
+})
+
+test('README: the stream example runs as written against the served client', async (t) => {
+  const doc = readFileSync(join(repoRoot, 'docs/plugins.md'), 'utf8')
+  const build = [...doc.matchAll(/^```lua plugin\n([\s\S]*?)^```$/gm)].map((m) => m[1]).find((c) => /name = 'build'/.test(c))
+  const plugins = tempTree(t, { 'build.lua': build })
+  const host = await hostFor(t, { plugins })
+  await host.waitForLog(/\[plugin\] build: loaded/)
+  const example = readmeFiles('The moonhost JavaScript client')['stream-demo.mjs']
+  assert.ok(example, 'the README shows stream-demo.mjs')
+  const dir = readerProject() // node_modules: the e2e packages (ws)
+  writeFileSync(join(dir, 'moonhost-client.mjs'), await (await fetch(`http://127.0.0.1:${host.port}/__moonhost/client.js`)).text())
+  writeFileSync(join(dir, 'stream-demo.mjs'), example.replace("from 'moonhost-client'", "from './moonhost-client.mjs'"))
+  const out = await run('node', ['stream-demo.mjs'], {
+    cwd: dir, env: { ...process.env, MOONHOST_WS_URL: host.url, MOONHOST_TOKEN: E2E_TOKEN },
+  })
+  assert.deepEqual(out.trim().split('\n'), ['step 1 3', 'step 2 3', 'step 3 3', 'resumed at 3', 'final built'])
 })
