@@ -97,10 +97,18 @@ static void incoming_free(mh_incoming *in) {
   free(in);
 }
 
+/* The end of a stream the client reads: its end frame or error reply. */
+static void send_stream_end(mh_incoming *in, const mh_value *result, const mh_error *err) {
+  mh_buf b = MH_BUF_INIT;
+  mh_client_stream_end(in->stream, result, err, &b);
+  if (b.len) send_buf(in->client, &b);
+  mh_buf_free(&b);
+}
+
 static void incoming_reply(void *ud, const mh_value *result, const mh_error *err) {
   mh_incoming *in = ud;
   if (in->stream)
-    mh_client_stream_end(in->stream, result, err);
+    send_stream_end(in, result, err);
   else if (!in->event)
     send_reply(in->client, in->id, result, err);
   mh_finish_mark(in->finished_flag);
@@ -135,7 +143,11 @@ static void refuse_rate(mh_client *c, mh_envelope *e) {
 
 static size_t stream_chunk(void *ud, const mh_value *value, const mh_chunk_meta *meta) {
   mh_incoming *in = ud;
-  return mh_client_stream_chunk(in->stream, value, meta);
+  mh_buf b = MH_BUF_INIT;
+  size_t queued = mh_client_stream_chunk(in->stream, value, meta, &b);
+  if (b.len) send_buf(in->client, &b);
+  mh_buf_free(&b);
+  return queued;
 }
 
 static const mh_stream_sink stream_sink = {.on_chunk = stream_chunk};
@@ -170,7 +182,7 @@ static void on_request(mh_client *c, mh_envelope *e) {
   mh_client_stream *stream = NULL;
   if (e->stream) {
     mh_error *err = stream_refusal(c, e);
-    if (!err) stream = mh_client_stream_new(c, e->id, e->stream, h->cfg->limits.stream_queue_bytes, &err);
+    if (!err) stream = mh_client_stream_new(e->id, e->stream, h->cfg->limits.stream_queue_bytes, &err);
     if (err) {
       mh_log_warn_limited("client", "%s: stream %s refused: %s", c->id, e->method, err->message);
       if (!event) reply_error(c, e->id, err);
@@ -283,7 +295,7 @@ static void on_ack(mh_client *c, mh_envelope *e) {
   }
   mh_log_warn_limited("client", "%s: bad ack: stream ended: %s", c->id, err->message);
   mh_dispatch_cancel(in->waiter);
-  mh_client_stream_end(in->stream, NULL, err);
+  send_stream_end(in, NULL, err);
   mh_error_free(err);
   incoming_free(in);
 }

@@ -9,10 +9,8 @@
 #include "codec/orpc_serial.h"
 #include "core/buf.h"
 #include "core/log.h"
-#include "session/client.h"
 
 struct mh_client_stream {
-  mh_client *client;
   mh_value *id;      /* the call's id, as the reader sent it */
   char *last_id;     /* where the reader resumes, or NULL */
   size_t bound;      /* limits.stream_queue_bytes */
@@ -55,8 +53,7 @@ static int read_last_id(const mh_value *l, char **out, mh_error **err) {
   return *out ? 0 : -1;
 }
 
-mh_client_stream *mh_client_stream_new(mh_client *c, const mh_value *id, const mh_value *opts, size_t queue_bytes,
-                                       mh_error **err) {
+mh_client_stream *mh_client_stream_new(const mh_value *id, const mh_value *opts, size_t queue_bytes, mh_error **err) {
   uint32_t window = MH_CLIENT_STREAM_DEFAULT_WINDOW;
   char *last_id = NULL;
   bool is_obj = opts->type == MH_V_OBJECT;
@@ -78,7 +75,6 @@ mh_client_stream *mh_client_stream_new(mh_client *c, const mh_value *id, const m
     *err = mh_error_new(MH_ERR_INTERNAL, "out of memory");
     return NULL;
   }
-  s->client = c;
   s->last_id = last_id;
   s->window = window;
   s->bound = queue_bytes;
@@ -114,7 +110,7 @@ static int frame_payload(mh_buf *b, const mh_value *v, mh_error **err) {
   return mh_orpc_encode(v, b, err);
 }
 
-static int chunk_frame(mh_client_stream *s, const mh_value *value, const mh_chunk_meta *meta, mh_buf *b,
+static int chunk_frame(const mh_client_stream *s, const mh_value *value, const mh_chunk_meta *meta, mh_buf *b,
                        mh_error **err) {
   if (frame_head(b, 'd', s->id, err) || frame_payload(b, value, err)) return -1;
   if (meta && meta->id) {
@@ -127,50 +123,47 @@ fail:
   return -1;
 }
 
-size_t mh_client_stream_chunk(mh_client_stream *s, const mh_value *value, const mh_chunk_meta *meta) {
-  mh_buf b = MH_BUF_INIT;
+size_t mh_client_stream_chunk(mh_client_stream *s, const mh_value *value, const mh_chunk_meta *meta, mh_buf *frame) {
+  size_t start = frame->len;
   mh_error *err = NULL;
-  if (chunk_frame(s, value, meta, &b, &err)) {
+  if (chunk_frame(s, value, meta, frame, &err)) {
     /* Not expected: Lua's emit takes only what oRPC's serializer can carry. */
-    mh_log_warn("client", "%s: cannot send a stream chunk: %s", s->client->id, err->message);
+    mh_log_warn("client", "cannot send a stream chunk: %s", err->message);
     mh_error_free(err);
-    mh_buf_reset(&b);
+    frame->len = start;
     mh_value undefined = {.type = MH_V_UNDEFINED};
     err = NULL;
-    if (chunk_frame(s, &undefined, NULL, &b, &err)) mh_error_free(err);
+    if (chunk_frame(s, &undefined, NULL, frame, &err)) mh_error_free(err), frame->len = start;
   }
-  if (b.len) mh_client_send_frame(s->client, b.data, b.len);
+  size_t bytes = frame->len - start;
   /* The producer waits once `window` chunks are out, so the ring has a
    * slot; were it called anyway, the chunk goes out uncounted. */
   if (s->unacked < s->window) {
-    s->sizes[(s->head + s->unacked) % s->window] = b.len;
+    s->sizes[(s->head + s->unacked) % s->window] = bytes;
     s->unacked++;
-    s->unacked_bytes += b.len;
+    s->unacked_bytes += bytes;
   }
-  mh_buf_free(&b);
   if (s->unacked >= s->window) return SIZE_MAX;
   return s->unacked_bytes;
 }
 
-void mh_client_stream_end(mh_client_stream *s, const mh_value *result, const mh_error *err) {
-  mh_buf b = MH_BUF_INIT;
+void mh_client_stream_end(const mh_client_stream *s, const mh_value *result, const mh_error *err, mh_buf *frame) {
+  size_t start = frame->len;
   mh_error *enc_err = NULL;
   if (!err) {
     bool has = result && result->type != MH_V_UNDEFINED;
-    if (frame_head(&b, 'e', s->id, &enc_err) || (has && frame_payload(&b, result, &enc_err)) ||
-        mh_buf_append_str(&b, "}")) {
+    if (frame_head(frame, 'e', s->id, &enc_err) || (has && frame_payload(frame, result, &enc_err)) ||
+        mh_buf_append_str(frame, "}")) {
       if (!enc_err) enc_err = mh_error_new(MH_ERR_INTERNAL, "out of memory");
-      mh_buf_reset(&b);
+      frame->len = start;
       err = enc_err;
     }
   }
   if (err) {
     mh_error *e2 = NULL;
-    if (mh_envelope_encode_reply(&mh_codec_json, s->id, NULL, err, &b, &e2)) mh_error_free(e2);
+    if (mh_envelope_encode_reply(&mh_codec_json, s->id, NULL, err, frame, &e2)) mh_error_free(e2), frame->len = start;
   }
-  if (b.len) mh_client_send_frame(s->client, b.data, b.len);
   mh_error_free(enc_err);
-  mh_buf_free(&b);
 }
 
 int mh_client_stream_ack(mh_client_stream *s, const mh_value *count, bool *may_go, mh_error **err) {

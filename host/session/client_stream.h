@@ -23,10 +23,12 @@
 #include <stdint.h>
 
 #include "call/stream.h"
+#include "core/buf.h"
 #include "core/error.h"
 #include "core/value.h"
 
-typedef struct mh_client mh_client;
+/* The reader's state; its frames are appended to a buffer the client
+ * (client.c) sends. */
 typedef struct mh_client_stream mh_client_stream;
 
 /* The most chunks a reader may hold unacknowledged, and the default. */
@@ -35,21 +37,21 @@ typedef struct mh_client_stream mh_client_stream;
 /* The longest last event id a reader may bring (as Last-Event-ID over HTTP). */
 #define MH_CLIENT_STREAM_MAX_ID 1023
 
-/* Reads the request's "s" (true, or {w?, l?}) for c's call id (copied).
+/* Reads the request's "s" (true, or {w?, l?}) for the call id (copied).
  * NULL and *err (bad_request) when the options are malformed. */
-mh_client_stream *mh_client_stream_new(mh_client *c, const mh_value *id, const mh_value *opts, size_t queue_bytes,
-                                       mh_error **err);
+mh_client_stream *mh_client_stream_new(const mh_value *id, const mh_value *opts, size_t queue_bytes, mh_error **err);
 void mh_client_stream_free(mh_client_stream *s);
 
 /* Where the reader resumes, or NULL. */
 const char *mh_client_stream_last_id(const mh_client_stream *s);
 
-/* Sends one chunk; returns what mh_stream_sink.on_chunk returns: over the
- * bound while the producer must wait. */
-size_t mh_client_stream_chunk(mh_client_stream *s, const mh_value *value, const mh_chunk_meta *meta);
+/* Appends the frame of one chunk to frame, which the caller sends, and
+ * counts it; returns what mh_stream_sink.on_chunk returns: over the bound
+ * while the producer must wait. */
+size_t mh_client_stream_chunk(mh_client_stream *s, const mh_value *value, const mh_chunk_meta *meta, mh_buf *frame);
 
-/* Sends the end: the final value (UNDEFINED: none) or the error. */
-void mh_client_stream_end(mh_client_stream *s, const mh_value *result, const mh_error *err);
+/* Appends the frame of the end: the final value (UNDEFINED: none) or the error. */
+void mh_client_stream_end(const mh_client_stream *s, const mh_value *result, const mh_error *err, mh_buf *frame);
 
 /* The reader acked `count` (the ack's "n", unchecked) chunks. Returns 0 and
  * sets *may_go when the producer may go on; -1 with *err (bad_request) for
