@@ -150,7 +150,7 @@ export class MoonhostClient {
     // queue: chunks received and not taken, each with the socket (epoch) it came on, so that
     // only chunks of the current socket are acked. end: how it ended, once known.
     const s = { id: null, name, args, window, resume, signal, lastEventId: lastEventId ?? undefined, queue: [],
-      end: null, wake: null, started: false, sent: false, kept: false, resumable: true, epoch: 0, taken: 0 }
+      end: null, waiters: [], started: false, sent: false, kept: false, resumable: true, epoch: 0, taken: 0 }
     return {
       next: () => this.#streamNext(s),
       return: (value) => {
@@ -440,7 +440,7 @@ export class MoonhostClient {
     if (!s.started) this.#streamStart(s)
     if (s.queue.length) return Promise.resolve(this.#streamTake(s))
     if (s.end) return this.#streamEndResult(s)
-    return new Promise((resolve, reject) => { s.wake = { resolve, reject } })
+    return new Promise((resolve, reject) => { s.waiters.push({ resolve, reject }) }) // in call order
   }
 
   #streamStart(s) {
@@ -499,11 +499,7 @@ export class MoonhostClient {
       s.lastEventId = typeof msg.l === 'string' ? msg.l : s.lastEventId
       s.resumable = typeof msg.l === 'string'
       s.queue.push({ value, epoch: s.epoch })
-      if (s.wake) {
-        const { resolve } = s.wake
-        s.wake = null
-        resolve(this.#streamTake(s))
-      }
+      if (s.waiters.length) s.waiters.shift().resolve(this.#streamTake(s))
     } else if (msg.t === 'e') {
       let value
       try {
@@ -553,11 +549,8 @@ export class MoonhostClient {
     s.signal?.removeEventListener('abort', s.onAbort)
     if (s.end) return
     s.end = err ? { error: err } : { value }
-    if (s.wake && !s.queue.length) {
-      const { resolve, reject } = s.wake
-      s.wake = null
-      this.#streamEndResult(s).then(resolve, reject)
-    }
+    // Waiters exist only while the queue is empty: the first gets the end, the others are done.
+    for (const { resolve, reject } of s.waiters.splice(0)) this.#streamEndResult(s).then(resolve, reject)
   }
 
   #stopServing() {

@@ -105,6 +105,11 @@ test('rpc.stream reads 1000 chunks in order, then the final value', async (t) =>
   assert.deepEqual(final, { total: 1000 }, 'the end frame carries the returned value')
   assert.deepEqual(chunks, Array.from({ length: 1000 }, (_, i) => i + 1))
   assert.deepEqual(await it.next(), { done: true, value: undefined }, 'an ended stream stays done')
+  // next() called again before the last one settled: each gets the next result, in call order.
+  const many = rpc.stream('ticks:count', 2)
+  assert.deepEqual(await Promise.all([many.next(), many.next(), many.next(), many.next()]), [
+    { done: false, value: 1 }, { done: false, value: 2 }, { done: true, value: { total: 2 } }, { done: true, value: undefined },
+  ])
   // for await, with the smallest window (an ack per chunk), and the socket still serves calls.
   assert.deepEqual(await collect(rpc.streamWith({ window: 1 }, 'ticks:count', 50)), Array.from({ length: 50 }, (_, i) => i + 1))
   assert.deepEqual((await rpc.call('ticks:state')).emitted, 0)
