@@ -320,6 +320,8 @@ test('the frames on the wire, and bad ones answered clearly while the host keeps
     assert.equal(m.e.code, 'bad_request')
     assert.match(m.e.message, why)
   }
+  raw.send({ t: 'q', m: 'ticks:forever', a: [], s: {} }) // an event: nobody to answer
+  await host.waitForLog(/stream ticks:forever refused: a stream request needs an id \('i'\): ticks:forever was not called/)
   raw.send({ t: 'q', i: 'g', m: 'ticks:state', a: [], s: {} })
   assert.match((await raw.replyTo('g')).e.message, /ticks:state is not a stream: call it/)
   // A plain birpc call of a stream is refused, naming both ways to read it.
