@@ -204,7 +204,8 @@ static mh_waiter *start_stream(mh_host *host, const mh_caller *caller, mh_fn *fn
   if (!sr || !sr->sink)
     err = mh_error_new(MH_ERR_BAD_REQUEST,
                        "%s is a stream: read it over HTTP, as an oRPC event iterator (POST %s/ and "
-                       "the name's parts as the path); this connection cannot carry its chunks",
+                       "the name's parts as the path), or with the moonhost client's rpc.stream (a "
+                       "request with 's', docs/protocol.md); a plain call cannot carry its chunks",
                        fn->name, host->cfg->http.prefix ? host->cfg->http.prefix : "/rpc");
   else if (!host->engine->stream)
     err = mh_error_new(MH_ERR_INTERNAL, "%s is a stream, which the %s engine cannot run", fn->name,

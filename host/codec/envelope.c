@@ -41,7 +41,7 @@ int mh_envelope_parse(mh_value *root, mh_envelope *e, mh_error **err) {
   char tc = t && t->type == MH_V_STRING && t->u.str.len == 1 ? t->u.str.ptr[0] : '\0';
   /* What the frame says it is, set before any refusal: a reply or a cancel
    * is never answered, not even a broken one (client.c). */
-  e->kind = tc == 's' ? MH_ENV_REPLY : tc == 'c' ? MH_ENV_CANCEL : MH_ENV_REQUEST;
+  e->kind = tc == 's' ? MH_ENV_REPLY : tc == 'c' ? MH_ENV_CANCEL : tc == 'a' ? MH_ENV_ACK : MH_ENV_REQUEST;
   const mh_value *id = field(root, "i", NULL);
   if (id_present(id)) {
     if (id->type != MH_V_STRING && id->type != MH_V_INT && id->type != MH_V_FLOAT) {
@@ -51,7 +51,7 @@ int mh_envelope_parse(mh_value *root, mh_envelope *e, mh_error **err) {
     e->id = id;
   }
   if (!tc) {
-    *err = mh_error_new(MH_ERR_BAD_REQUEST, "envelope field 't' must be \"q\", \"s\" or \"c\"");
+    *err = mh_error_new(MH_ERR_BAD_REQUEST, "envelope field 't' must be \"q\", \"s\", \"c\" or \"a\"");
     return -1;
   }
   switch (tc) {
@@ -76,6 +76,7 @@ int mh_envelope_parse(mh_value *root, mh_envelope *e, mh_error **err) {
     const mh_value *o = field(root, "o", NULL);
     e->optional = o && o->type == MH_V_BOOL && o->u.b;
     e->extra = field(root, "x", NULL);
+    e->stream = field(root, "s", NULL);
     e->kind = e->id ? MH_ENV_REQUEST : MH_ENV_EVENT;
     return 0;
   }
@@ -96,8 +97,16 @@ int mh_envelope_parse(mh_value *root, mh_envelope *e, mh_error **err) {
     }
     e->kind = MH_ENV_CANCEL;
     return 0;
+  case 'a':
+    if (!e->id) {
+      *err = mh_error_new(MH_ERR_BAD_REQUEST, "an ack envelope needs field 'i'");
+      return -1;
+    }
+    e->kind = MH_ENV_ACK;
+    e->count = field(root, "n", NULL);
+    return 0;
   default:
-    *err = mh_error_new(MH_ERR_BAD_REQUEST, "envelope field 't' must be \"q\", \"s\" or \"c\"");
+    *err = mh_error_new(MH_ERR_BAD_REQUEST, "envelope field 't' must be \"q\", \"s\", \"c\" or \"a\"");
     return -1;
   }
 }

@@ -3,6 +3,9 @@
  *   event   {"t":"q","m":NAME,"a":[ARGS]}          (no i, or i null/false/"")
  *   reply   {"t":"s","i":ID,"r":RESULT} | {"t":"s","i":ID,"e":ERROR}
  *   cancel  {"t":"c","i":ID}                        (our extension)
+ *   stream  a request with "s": {"w":WINDOW,"l":LAST_ID} (our extension:
+ *           the moonhost client reads a stream; client_stream.h), and
+ *   ack     {"t":"a","i":ID,"n":COUNT}              (its reader took COUNT chunks)
  * A relayed request or event also carries "x": {"from": PEER, "sig": HMAC}
  * (the caller's identity signed by the host; plain birpc peers ignore it). */
 #ifndef MH_ENVELOPE_H
@@ -20,7 +23,7 @@
  * copy up to a whole message into both. */
 #define MH_ENVELOPE_METHOD_MAX 256
 
-typedef enum { MH_ENV_REQUEST, MH_ENV_EVENT, MH_ENV_REPLY, MH_ENV_CANCEL } mh_env_kind;
+typedef enum { MH_ENV_REQUEST, MH_ENV_EVENT, MH_ENV_REPLY, MH_ENV_CANCEL, MH_ENV_ACK } mh_env_kind;
 
 typedef struct mh_envelope {
   mh_env_kind kind;
@@ -31,12 +34,15 @@ typedef struct mh_envelope {
   const mh_value *result; /* reply; NULL means undefined */
   const mh_value *error;  /* reply error, or NULL */
   const mh_value *extra;  /* request: "x", the signed identity of a relayed call, or NULL */
+  const mh_value *stream; /* request: "s", the options of a stream's reader, or NULL */
+  const mh_value *count;  /* ack: "n", unchecked (the stream's reader judges it), or NULL */
 } mh_envelope;
 
 /* Reads an envelope out of a decoded frame. On error returns -1 with *err
  * (bad_request) and, when the frame had a usable id, e->id set so the
  * error can be answered; e->kind is then MH_ENV_REPLY or MH_ENV_CANCEL when
- * "t" said so (such a frame is not answered), else MH_ENV_REQUEST. */
+ * "t" said so (such a frame is not answered), MH_ENV_ACK for an ack, else
+ * MH_ENV_REQUEST. */
 int mh_envelope_parse(mh_value *root, mh_envelope *e, mh_error **err);
 /* Takes the args out of the frame (an empty ARRAY when there were none). */
 mh_value *mh_envelope_take_args(mh_envelope *e);

@@ -6,11 +6,13 @@
 #include <string.h>
 
 #include "session/auth.h"
+#include "session/client_stream.h"
 #include "codec/envelope.h"
 #include "call/host.h"
 #include "core/finish_watch.h"
 #include "core/log.h"
 #include "core/timer.h"
+#include "call/registry.h"
 
 /* A call from the client that has not been answered yet. */
 typedef struct mh_incoming {
@@ -19,6 +21,7 @@ typedef struct mh_incoming {
   mh_value *id;
   mh_waiter *waiter;
   bool event;          /* no reply wanted: only counted while it runs */
+  mh_client_stream *stream; /* a stream the client reads (client_stream.h), or NULL */
   bool *finished_flag; /* on_request's mh_finish_watch while mh_dispatch runs */
 } mh_incoming;
 
@@ -90,12 +93,24 @@ static void incoming_free(mh_incoming *in) {
   mh_list_remove(&in->link);
   in->client->nincoming--;
   mh_value_free(in->id);
+  mh_client_stream_free(in->stream);
   free(in);
+}
+
+/* The end of a stream the client reads: its end frame or error reply. */
+static void send_stream_end(mh_incoming *in, const mh_value *result, const mh_error *err) {
+  mh_buf b = MH_BUF_INIT;
+  mh_client_stream_end(in->stream, result, err, &b);
+  if (b.len) send_buf(in->client, &b);
+  mh_buf_free(&b);
 }
 
 static void incoming_reply(void *ud, const mh_value *result, const mh_error *err) {
   mh_incoming *in = ud;
-  if (!in->event) send_reply(in->client, in->id, result, err);
+  if (in->stream)
+    send_stream_end(in, result, err);
+  else if (!in->event)
+    send_reply(in->client, in->id, result, err);
   mh_finish_mark(in->finished_flag);
   incoming_free(in);
 }
@@ -126,6 +141,29 @@ static void refuse_rate(mh_client *c, mh_envelope *e) {
                                        rate));
 }
 
+static size_t stream_chunk(void *ud, const mh_value *value, const mh_chunk_meta *meta) {
+  mh_incoming *in = ud;
+  mh_buf b = MH_BUF_INIT;
+  size_t queued = mh_client_stream_chunk(in->stream, value, meta, &b);
+  if (b.len) send_buf(in->client, &b);
+  mh_buf_free(&b);
+  return queued;
+}
+
+static const mh_stream_sink stream_sink = {.on_chunk = stream_chunk};
+
+/* A request with "s": the moonhost client reads a stream function. Only a
+ * stream may be read so (anything else is answered at once, not run); an
+ * unknown name gets not_found from the dispatcher as any call does. */
+static mh_error *stream_refusal(mh_client *c, const mh_envelope *e) {
+  if (e->kind == MH_ENV_EVENT)
+    return mh_error_new(MH_ERR_BAD_REQUEST, "a stream request needs an id ('i'): %s was not called", e->method);
+  const mh_fn *fn = mh_registry_get(&c->host->registry, e->method);
+  if (fn && !fn->stream)
+    return mh_error_new(MH_ERR_BAD_REQUEST, "%s is not a stream: call it (rpc.call), without 's'", e->method);
+  return NULL;
+}
+
 /* Calls and events alike hold a slot of max_inflight_per_client until their
  * run ends: events used to run uncounted, so one client could start any
  * number of handlers that sleep. */
@@ -141,11 +179,23 @@ static void on_request(mh_client *c, mh_envelope *e) {
       reply_error(c, e->id, mh_error_new(MH_ERR_OVERLOADED, "too many calls in flight (limit %d)", limit));
     return;
   }
+  mh_client_stream *stream = NULL;
+  if (e->stream) {
+    mh_error *err = stream_refusal(c, e);
+    if (!err) stream = mh_client_stream_new(e->id, e->stream, h->cfg->limits.stream_queue_bytes, &err);
+    if (err) {
+      mh_log_warn_limited("client", "%s: stream %s refused: %s", c->id, e->method, err->message);
+      if (!event) reply_error(c, e->id, err);
+      else mh_error_free(err);
+      return;
+    }
+  }
   mh_incoming *in = calloc(1, sizeof *in);
   mh_value *id = event ? NULL : mh_value_copy(e->id);
   if (!in || (!event && !id)) {
     free(in);
     mh_value_free(id);
+    mh_client_stream_free(stream);
     if (event)
       mh_log_warn("client", "%s: event %s dropped: out of memory", c->id, e->method);
     else
@@ -155,14 +205,21 @@ static void on_request(mh_client *c, mh_envelope *e) {
   in->client = c;
   in->id = id;
   in->event = event;
+  in->stream = stream;
   mh_list_insert_tail(&c->incoming, &in->link);
   c->nincoming++;
   mh_value *args = mh_envelope_take_args(e);
   mh_caller caller = {c, c->id};
   mh_finish_watch fw;
   mh_finish_watch_begin(&fw, &in->finished_flag);
-  mh_waiter *w = event ? mh_dispatch_event(h, &caller, e->method, args, e->optional, incoming_reply, in)
-                       : mh_dispatch(h, &caller, e->method, args, e->optional, incoming_reply, in);
+  mh_waiter *w;
+  if (stream)
+    w = mh_dispatch_stream(h, &caller, e->method, args, &stream_sink, mh_client_stream_last_id(stream),
+                           incoming_reply, in);
+  else if (event)
+    w = mh_dispatch_event(h, &caller, e->method, args, e->optional, incoming_reply, in);
+  else
+    w = mh_dispatch(h, &caller, e->method, args, e->optional, incoming_reply, in);
   if (!mh_finish_watch_end(&fw)) in->waiter = w;
 }
 
@@ -226,6 +283,38 @@ static void on_cancel(mh_client *c, mh_envelope *e) {
   mh_log_debug("client", "%s: cancel for no call in flight ignored", c->id);
 }
 
+static mh_incoming *find_stream(mh_client *c, const mh_value *id) {
+  mh_list_each(pos, &c->incoming) {
+    mh_incoming *in = mh_container_of(pos, mh_incoming, link);
+    if (in->stream && in->waiter && mh_value_equal(in->id, id)) return in;
+  }
+  return NULL;
+}
+
+/* The reader took chunks: its producer may go on. An ack that does not
+ * add up ends the stream: the reader's count and ours no longer agree. */
+static void on_ack(mh_client *c, mh_envelope *e) {
+  mh_incoming *in = find_stream(c, e->id);
+  if (!in) {
+    /* Usually an ack that crossed the stream's end; answered all the same
+     * (the moonhost client ignores replies to ids it is done with). */
+    mh_log_debug("client", "%s: ack for no stream in flight", c->id);
+    reply_error(c, e->id, mh_error_new(MH_ERR_BAD_REQUEST, "ack for no stream in flight under this id"));
+    return;
+  }
+  bool may_go = false;
+  mh_error *err = NULL;
+  if (mh_client_stream_ack(in->stream, e->count, &may_go, &err) == 0) {
+    if (may_go) mh_dispatch_drained(in->waiter);
+    return;
+  }
+  mh_log_warn_limited("client", "%s: bad ack: stream ended: %s", c->id, err->message);
+  mh_dispatch_cancel(in->waiter);
+  send_stream_end(in, NULL, err);
+  mh_error_free(err);
+  incoming_free(in);
+}
+
 void mh_client_on_frame(mh_client *c, const char *data, size_t len) {
   const mh_codec *codec = mh_codec_detect(data, len);
   if (!codec) {
@@ -279,6 +368,7 @@ void mh_client_on_frame(mh_client *c, const char *data, size_t len) {
   case MH_ENV_EVENT: on_request(c, &e); break;
   case MH_ENV_REPLY: on_reply(c, &e); break;
   case MH_ENV_CANCEL: on_cancel(c, &e); break;
+  case MH_ENV_ACK: on_ack(c, &e); break;
   }
   mh_value_free(root);
 }

@@ -75,6 +75,31 @@ export interface CallOptions {
   signal?: AbortSignal
 }
 
+export interface StreamOptions {
+  /** Aborting ends the stream with `rpc_cancelled` and cancels the producer (its on_cancel cleanups run). */
+  signal?: AbortSignal
+  /** Start after this event id (the producer's `last_event_id`). */
+  lastEventId?: string
+  /** Chunks the host may send before this client acks them (1..1024, default 16). */
+  window?: number
+  /**
+   * After a reconnect, start the stream again with the id of the last chunk received
+   * (default true). Only when that chunk had an id, or none came yet; otherwise, or with
+   * false, the stream ends with `disconnected` when the socket drops.
+   */
+  resume?: boolean
+}
+
+/** A stream being read: for await gives the chunks; next() gives { done: true, value: FINAL } at the end. */
+export interface RpcStream<T = unknown, R = unknown> extends AsyncIterableIterator<T> {
+  next(): Promise<IteratorResult<T, R | undefined>>
+  /** Stops reading: the host cancels the producer. */
+  return(value?: R): Promise<IteratorResult<T, R | undefined>>
+  [Symbol.asyncIterator](): RpcStream<T, R>
+  /** The id of the last chunk received that had one (what a resume sends). */
+  readonly lastEventId: string | undefined
+}
+
 export type TryResult<T> =
   | { ok: true; value: T; error: undefined; reconnected: boolean }
   | { ok: false; value: undefined; error: RpcError; reconnected: boolean }
@@ -132,6 +157,9 @@ export declare class MoonhostClient {
   callWith<T = unknown>(options: CallOptions, name: string, ...args: unknown[]): Promise<T>
   /** Never rejects. `reconnected`: the call was made while the connection was down (status 'reconnecting'). */
   tryCall<T = unknown>(name: string, ...args: unknown[]): Promise<TryResult<T>>
+  /** Reads a stream function (`stream = true`); nothing is sent before the first next(). */
+  stream<T = unknown, R = unknown>(name: string, ...args: unknown[]): RpcStream<T, R>
+  streamWith<T = unknown, R = unknown>(options: StreamOptions, name: string, ...args: unknown[]): RpcStream<T, R>
   /** Fire and forget; false when the event was dropped (not connected in 'fail' mode, buffer full, too large, closed). */
   event(name: string, ...args: unknown[]): boolean
   /** Returns a function that unregisters it. Throws RpcError `rpc_method_already_registered` for a taken name. */

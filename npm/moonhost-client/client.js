@@ -10,6 +10,7 @@
 //   const rpc = connect({ url: 'ws://127.0.0.1:7812/__ws', token })
 //   await rpc.call('demo:add', 2, 3)            // 5
 //   await rpc.typed().demo.add(2, 3)            // the same, through a Proxy
+//   for await (const step of rpc.stream('build:run', 3)) console.log(step)
 //
 // connect() returns the client synchronously: calls made before the socket
 // opens are buffered and sent once it does. `await rpc.ready` resolves at the
@@ -91,6 +92,7 @@ export class MoonhostClient {
   #pending = new Map() // id -> call waiting for its reply (sent, or still in #buffer)
   #buffer = [] // frames waiting for a connection, in call order
   #bufferedBytes = 0
+  #streams = new Map() // id -> stream being read (started; until its end is known)
   #functions = new Map() // client functions the host may call
   #serving = new Map() // id -> AbortController of a host call a handler is still working on
   #listeners = { connect: new Set(), disconnect: new Set(), event: new Set() }
@@ -133,6 +135,32 @@ export class MoonhostClient {
     return this.#request({}, name, args).then(
       (value) => ({ ok: true, value, error: undefined, reconnected }),
       (error) => ({ ok: false, value: undefined, error, reconnected }))
+  }
+
+  /** Reads a stream function (`stream = true` in Lua): an async iterator of its chunks, whose
+   *  `{ done: true, value }` carries the producer's final value. Nothing is sent before the first next(). */
+  stream(name, ...args) { return this.streamWith({}, name, ...args) }
+
+  /** stream() with options: { signal, lastEventId, window (1..1024, default 16), resume (default true) }. */
+  streamWith({ signal, lastEventId, window = 16, resume = true } = {}, name, ...args) {
+    if (!Number.isInteger(window) || window < 1 || window > 1024) {
+      throw new TypeError('moonhost: a stream window is an integer from 1 to 1024')
+    }
+    if (lastEventId != null && typeof lastEventId !== 'string') throw new TypeError('moonhost: lastEventId is a string')
+    // queue: chunks received and not taken, each with the socket (epoch) it came on, so that
+    // only chunks of the current socket are acked. end: how it ended, once known.
+    const s = { id: null, name, args, window, resume, signal, lastEventId: lastEventId ?? undefined, queue: [],
+      end: null, waiters: [], started: false, sent: false, kept: false, resumable: true, epoch: 0, taken: 0 }
+    return {
+      next: () => this.#streamNext(s),
+      return: (value) => {
+        this.#streamStop(s, null)
+        return Promise.resolve({ done: true, value })
+      },
+      [Symbol.asyncIterator]() { return this },
+      /** The id of the last chunk received that had one (what a resume sends). */
+      get lastEventId() { return s.lastEventId },
+    }
   }
 
   /** A birpc event: no id, no reply. Returns false if it was dropped (no connection
@@ -183,6 +211,7 @@ export class MoonhostClient {
     clearTimeout(this.#retryTimer)
     const err = new RpcError('disconnected', 'the client was closed')
     for (const e of [...this.#pending.values()]) this.#finish(e, err)
+    for (const st of [...this.#streams.values()]) this.#streamFinish(st, err)
     this.#stopServing()
     this.#buffer = []
     this.#bufferedBytes = 0
@@ -305,6 +334,7 @@ export class MoonhostClient {
       ws.send(e.frame)
       e.sent = true
     }
+    for (const st of this.#streams.values()) if (!st.sent) this.#streamSend(st)
     this.#readyResolve()
     this.#emit('connect', { reconnected })
   }
@@ -317,6 +347,7 @@ export class MoonhostClient {
     // send them again: an action could run twice.
     const gone = new RpcError('disconnected', `connection lost${code ? ` (close ${code}${reason ? `: ${reason}` : ''})` : ''}`)
     for (const e of [...this.#pending.values()]) if (e.sent) this.#finish(e, gone)
+    this.#streamsDropped(gone)
     this.#stopServing() // the host forgot its calls to us with the socket (and reuses their ids)
     if (!this.#pause || !this.#backoff) {
       for (const e of [...this.#buffer]) if (!e.event) this.#finish(e, gone)
@@ -340,7 +371,10 @@ export class MoonhostClient {
       return // not ours to answer: the host only sends JSON envelopes to us
     }
     if (!msg || typeof msg !== 'object') return
-    if (msg.t === 's') {
+    if (msg.t === 'd' || msg.t === 'e' || (msg.t === 's' && this.#streams.has(msg.i))) {
+      const st = this.#streams.get(msg.i)
+      if (st) this.#streamFrame(st, msg)
+    } else if (msg.t === 's') {
       const e = this.#pending.get(msg.i)
       if (!e) return // settled already (timed out, cancelled): a late reply
       if (msg.e != null) this.#finish(e, fromWire(msg.e))
@@ -398,6 +432,125 @@ export class MoonhostClient {
     // Events get it too (above).
     Promise.resolve().then(() => fn.handler.apply({ signal: ac.signal, identity: msg.x }, args))
       .then((r) => done({ r }), (err) => done({ e: toWire(err) }))
+  }
+
+  // ---- streams (docs/protocol.md "Streams over the WebSocket") ----
+
+  #streamNext(s) {
+    if (!s.started) this.#streamStart(s)
+    if (s.queue.length) return Promise.resolve(this.#streamTake(s))
+    if (s.end) return this.#streamEndResult(s)
+    return new Promise((resolve, reject) => { s.waiters.push({ resolve, reject }) }) // in call order
+  }
+
+  #streamStart(s) {
+    s.started = true
+    if (s.signal?.aborted) return (s.end = { error: new RpcError('rpc_cancelled', `stream "${s.name}" was cancelled before it was sent`) })
+    if (this.#status === 'closed') return (s.end = { error: new RpcError('disconnected', 'the client was closed') })
+    s.id = this.#idPrefix + ++this.#nextId
+    this.#streams.set(s.id, s)
+    if (s.signal) {
+      s.onAbort = () => this.#streamStop(s, new RpcError('rpc_cancelled', `stream "${s.name}" was cancelled`))
+      s.signal.addEventListener('abort', s.onAbort, { once: true })
+    }
+    this.#streamSend(s)
+  }
+
+  // Sends the start (again, after a reconnect: with the last event id seen) or leaves it for #onOpen.
+  #streamSend(s) {
+    let frame
+    try {
+      const opts = { w: s.window }
+      if (s.lastEventId !== undefined) opts.l = s.lastEventId
+      frame = JSON.stringify({ t: 'q', i: s.id, m: s.name, a: s.args, s: opts })
+    } catch (err) {
+      return this.#streamFinish(s, new RpcError('bad_request', `arguments of "${s.name}" cannot be sent: ${err.message}`))
+    }
+    if (tooBig(frame, this.#maxMessage)) return this.#streamFinish(s, new RpcError('too_large', `stream "${s.name}" is over ${this.#maxMessage} bytes`))
+    if (this.#status === 'open' && this.#ws?.readyState === OPEN) {
+      s.epoch++
+      s.taken = 0
+      s.sent = true
+      this.#ws.send(frame)
+    } else if (this.#status !== 'connecting' && !this.#pause && !s.kept) {
+      this.#streamFinish(s, new RpcError('disconnected', `not connected: stream "${s.name}" was not sent`))
+    }
+  }
+
+  // The socket went: a stream resumes on the next one when it may (reconnects on, resume not turned
+  // off, and its last chunk had an id, or none came yet: then nothing is lost or repeated).
+  #streamsDropped(gone) {
+    for (const s of [...this.#streams.values()]) {
+      const wasSent = s.sent
+      s.sent = false
+      s.kept = Boolean(this.#backoff) && (wasSent ? s.resume && s.resumable : this.#pause || s.kept)
+      if (!s.kept) this.#streamFinish(s, gone)
+    }
+  }
+
+  #streamFrame(s, msg) {
+    if (msg.t === 'd') {
+      let value
+      try {
+        value = revive(msg.p)
+      } catch (err) {
+        return this.#streamStop(s, new RpcError('internal', `a chunk of "${s.name}" cannot be read: ${err.message}`))
+      }
+      s.lastEventId = typeof msg.l === 'string' ? msg.l : s.lastEventId
+      s.resumable = typeof msg.l === 'string'
+      s.queue.push({ value, epoch: s.epoch })
+      if (s.waiters.length) s.waiters.shift().resolve(this.#streamTake(s))
+    } else if (msg.t === 'e') {
+      let value
+      try {
+        value = msg.p === undefined ? undefined : revive(msg.p)
+      } catch (err) {
+        return this.#streamFinish(s, new RpcError('internal', `the final value of "${s.name}" cannot be read: ${err.message}`))
+      }
+      this.#streamFinish(s, null, value)
+    } else {
+      this.#streamFinish(s, msg.e != null ? fromWire(msg.e) : null, msg.r) // "t":"s": an error, or a plain reply
+    }
+  }
+
+  #streamTake(s) {
+    const { value, epoch } = s.queue.shift()
+    // Acks in batches of half the window: the producer never waits for one chunk's ack.
+    if (epoch === s.epoch && s.sent && this.#streams.get(s.id) === s && ++s.taken >= Math.ceil(s.window / 2)) {
+      if (this.#ws?.readyState === OPEN) this.#ws.send(JSON.stringify({ t: 'a', i: s.id, n: s.taken }))
+      s.taken = 0
+    }
+    return { value, done: false }
+  }
+
+  #streamEndResult(s) {
+    const { error, value } = s.end
+    s.end = { value: undefined } // reported once; then the iterator is just done
+    return error ? Promise.reject(error) : Promise.resolve({ done: true, value })
+  }
+
+  // The reader stops (return(), or its signal with err): the host gets a cancel, queued chunks go.
+  #streamStop(s, err) {
+    if (!s.started) {
+      s.started = true
+      s.end = err ? { error: err } : { value: undefined }
+      return
+    }
+    if (this.#streams.get(s.id) === s && s.sent && this.#ws?.readyState === OPEN) {
+      this.#ws.send(JSON.stringify({ t: 'c', i: s.id }))
+    }
+    s.queue = []
+    this.#streamFinish(s, err, undefined)
+    if (!err) s.end = { value: undefined }
+  }
+
+  #streamFinish(s, err, value) {
+    if (this.#streams.get(s.id) === s) this.#streams.delete(s.id)
+    s.signal?.removeEventListener('abort', s.onAbort)
+    if (s.end) return
+    s.end = err ? { error: err } : { value }
+    // Waiters exist only while the queue is empty: the first gets the end, the others are done.
+    for (const { resolve, reject } of s.waiters.splice(0)) this.#streamEndResult(s).then(resolve, reject)
   }
 
   #stopServing() {
@@ -463,6 +616,44 @@ function meshApi(client) {
       return () => changes.delete(fn)
     },
     verify: (identity) => client.call(`${M}mesh:verify`, identity),
+  }
+}
+
+// A chunk or final value as oRPC serializes it, {json, meta}: meta lists [type, ...path] for the
+// parts JSON has no type for, applied in order (as @orpc/client does).
+function revive(p) {
+  if (!p || typeof p !== 'object') throw new Error('no payload')
+  const box = { v: p.json }
+  for (const item of Array.isArray(p.meta) ? p.meta : []) {
+    let parent = box
+    let key = 'v'
+    for (const seg of item.slice(1)) {
+      parent = parent[key]
+      key = seg
+      if (parent == null || typeof parent !== 'object' || !Object.hasOwn(parent, key)) {
+        throw new Error(`meta path ${JSON.stringify(item.slice(1))} is not in the value`)
+      }
+    }
+    parent[key] = reviveOne(item[0], parent[key])
+  }
+  return box.v
+}
+
+function reviveOne(type, v) {
+  switch (type) {
+    case 0: return BigInt(v)
+    case 1: return new Date(v ?? Number.NaN)
+    case 2: return Number.NaN
+    case 3: return undefined
+    case 4: return new URL(v)
+    case 5: {
+      const m = /^\/(.*)\/([a-z]*)$/s.exec(v)
+      if (!m) throw new Error(`not a RegExp: ${v}`)
+      return new RegExp(m[1], m[2])
+    }
+    case 6: return new Set(v)
+    case 7: return new Map(v)
+    default: return v // a type this client does not know: left as JSON
   }
 }
 

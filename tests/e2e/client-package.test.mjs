@@ -138,15 +138,23 @@ test('the packed tarball installs offline; the README Node example runs as writt
   assert.deepEqual(printed.slice(0, expected.length), expected, log)
 
   writeFileSync(join(app, 'check.ts'), `
-import { connect, RpcError, type RpcErrorCode, type TryResult } from 'moonhost-client'
+import { connect, RpcError, type RpcErrorCode, type TryResult, type RpcStream, type StreamOptions } from 'moonhost-client'
 const rpc = connect({ url: 'ws://127.0.0.1:1/__ws', token: 't' })
 const code: RpcErrorCode = 'not_found'
 const err: RpcError = new RpcError(code, 'x')
 const r: Promise<TryResult<number>> = rpc.tryCall<number>('demo:add', 1, 2)
-export { err, r }
+const opts: StreamOptions = { signal: AbortSignal.timeout(1), lastEventId: '2', window: 4, resume: false }
+const steps: RpcStream<{ step: number }, string> = rpc.streamWith<{ step: number }, string>(opts, 'build:run', 3)
+async function read(): Promise<string | undefined> {
+  for await (const p of rpc.stream<{ step: number }>('build:run', 3)) p.step.toFixed()
+  const end = await steps.next()
+  return end.done ? end.value : steps.lastEventId
+}
+export { err, r, read }
 `)
   const tsc = join(repoRoot, 'tests/e2e/node_modules/typescript/bin/tsc')
   for (const resolution of [['nodenext', 'nodenext'], ['esnext', 'bundler']]) {
-    await run('node', [tsc, '--noEmit', '--strict', '--module', resolution[0], '--moduleResolution', resolution[1], 'check.ts'], { cwd: app })
+    // ES2022: what the client itself is written in (private fields); streams are async iterators.
+    await run('node', [tsc, '--noEmit', '--strict', '--target', 'es2022', '--module', resolution[0], '--moduleResolution', resolution[1], 'check.ts'], { cwd: app })
   }
 })

@@ -16,86 +16,9 @@ import { createORPCClient, ORPCError } from '@orpc/client'
 import { RPCLink } from '@orpc/client/fetch'
 import { ClientRetryPlugin } from '@orpc/client/plugins'
 import { hostFor, rejectionOf, configDir, tempTree, runMoonhost } from './lib/util.mjs'
-import { E2E_TOKEN, repoRoot } from './lib/host.mjs'
+import { E2E_TOKEN } from './lib/host.mjs'
+import { TICKS, buildHost, drain } from './lib/ticks.mjs'
 
-const TICKS = `
-local moonhost = require 'moonhost'
-local emitted, cleanups = 0, 0
-
-return moonhost.plugin {
-  name = 'ticks',
-  setup = function(ctx)
-    local function fn(def) ctx.rpc.register(moonhost.define_rpc_function(def)) end
-    fn { name = 'ticks:count', type = 'action', stream = true, args = { 'integer' },
-      handler = function(n)
-        return moonhost.stream(function(emit)
-          for i = 1, n do emit(i) end
-          return { total = n }
-        end)
-      end }
-    fn { name = 'ticks:typed', stream = true,
-      handler = function()
-        return moonhost.stream(function(emit)
-          emit({ at = moonhost.date(1709210096789), big = moonhost.bigint('123456789012345678901234567890') })
-          emit(moonhost.bigint('-42'))
-          emit(moonhost.date('2024-02-29T12:34:56.789Z'))
-        end)
-      end }
-    fn { name = 'ticks:fail', type = 'action', stream = true,
-      handler = function()
-        return moonhost.stream(function(emit)
-          emit(1)
-          emit(2)
-          error(moonhost.error { code = 'CONFLICT', message = 'the build broke', data = { step = 3 } })
-        end)
-      end }
-    fn { name = 'ticks:resumable', type = 'action', stream = true,
-      handler = function()
-        return moonhost.stream(function(emit, last_event_id)
-          ctx.log.info('resumable: from %s', tostring(last_event_id))
-          for i = (tonumber(last_event_id) or 0) + 1, 10 do
-            emit({ n = i }, { id = i, retry = 5 })
-            if i == 5 and not last_event_id then error('lost the connection on purpose') end
-          end
-          return 'all ten'
-        end)
-      end }
-    fn { name = 'ticks:forever', type = 'action', stream = true, args = { 'integer?' },
-      handler = function(size)
-        return moonhost.stream(function(emit)
-          moonhost.on_cancel(function()
-            cleanups = cleanups + 1
-            ctx.log.info('forever: cleanup ran (%d)', cleanups)
-          end)
-          local pad = string.rep('x', size or 1)
-          while true do
-            emitted = emitted + 1
-            emit({ n = emitted, pad = pad })
-            if not size then moonhost.sleep(0.005) end
-          end
-        end)
-      end }
-    fn { name = 'ticks:idle', type = 'action', stream = true,
-      handler = function()
-        return moonhost.stream(function() moonhost.sleep(0.3) return 'woke' end)
-      end }
-    fn { name = 'ticks:misuse', type = 'action', stream = true,
-      handler = function()
-        return moonhost.stream(function(emit)
-          local function why(f) local ok, err = pcall(f) return ok and 'ok' or tostring(err) end
-          emit(why(function() emit(1, { id = 'a\\nb' }) end))
-          emit(why(function() emit(1, { id = 1.5 }) end))
-          emit(why(function() emit(1, { retry = -1 }) end))
-          emit(why(function() emit(print) end))
-          emit(why(function() coroutine.wrap(function() emit(1) end)() end))
-          emit(1, { id = 7, retry = 0 })
-        end)
-      end }
-    fn { name = 'ticks:state', type = 'action',
-      handler = function() return { emitted = emitted, cleanups = cleanups } end }
-  end,
-}
-`
 
 function orpc(host, opts = {}) {
   return createORPCClient(new RPCLink({
@@ -115,17 +38,9 @@ async function ticksHost(t, config = {}) {
 test('@orpc/client reads a Lua stream of 1000 chunks in order, then its final value', async (t) => {
   const { host } = await ticksHost(t)
   const client = orpc(host)
-  const it = await client.ticks.count(1000)
-  const got = []
-  for (;;) {
-    const r = await it.next()
-    if (r.done) {
-      assert.deepEqual(r.value, { total: 1000 }, 'event: done carries the returned value')
-      break
-    }
-    got.push(r.value)
-  }
-  assert.deepEqual(got, Array.from({ length: 1000 }, (_, i) => i + 1))
+  const { chunks, final } = await drain(await client.ticks.count(1000))
+  assert.deepEqual(final, { total: 1000 }, 'event: done carries the returned value')
+  assert.deepEqual(chunks, Array.from({ length: 1000 }, (_, i) => i + 1))
   // The same with for await, and the host keeps serving plain calls.
   const again = []
   for await (const v of await client.ticks.count(3)) again.push(v)
@@ -340,11 +255,7 @@ end }`
 })
 
 test('docs/plugins.md: the build stream reads over HTTP as the guide says', async (t) => {
-  const text = readFileSync(join(repoRoot, 'docs/plugins.md'), 'utf8')
-  const block = [...text.matchAll(/^```lua plugin\n([\s\S]*?)^```$/gm)].map((m) => m[1]).find((c) => /name = 'build'/.test(c))
-  const plugins = tempTree(t, { 'build.lua': block })
-  const host = await hostFor(t, { plugins })
-  await host.waitForLog(/\[plugin\] build: loaded/)
+  const host = await buildHost(t)
   const client = orpc(host)
   const steps = []
   for await (const p of await client.build.run(3)) steps.push(p)

@@ -155,7 +155,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     break;
   case MH_ENV_REPLY:
   case MH_ENV_CANCEL:
-    FUZZ_CHECK(e.id != NULL && !e.method, "a reply or cancel without an id, or with a method");
+  case MH_ENV_ACK:
+    FUZZ_CHECK(e.id != NULL && !e.method, "a reply, cancel or ack without an id, or with a method");
     FUZZ_CHECK(!e.args_slot, "a reply or cancel with args");
     FUZZ_CHECK(!e.error || (e.error->type != MH_V_NULL && e.error->type != MH_V_UNDEFINED),
                "a reply error that is null or undefined");
@@ -192,6 +193,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   case MH_ENV_CANCEL:
     if (e.id->type == MH_V_STRING) check_cancel(c, e.id->u.str.ptr);
     break;
+  case MH_ENV_ACK: break; /* nothing of it is encoded back */
   }
 
   mh_value_free(args);
