@@ -10,12 +10,13 @@ import { openPage } from './lib/devtools-env.mjs'
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { createServer } from 'node:http'
-import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
 import { join, normalize } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { getDevframeRpcClient } from 'devframe/client'
 import { getDevToolsRpcClient } from '@vitejs/devtools-kit/client'
 import { runMoonhost, tempDir, writeTree } from './lib/host.mjs'
+import { readerProject, readmeFiles, readmeSection } from './lib/readme.mjs'
 
 const here = new URL('.', import.meta.url).pathname
 const { hash } = await import(pathToFileURL(join(here, 'node_modules/ohash/dist/index.mjs')).href)
@@ -145,6 +146,27 @@ test('the Vite DevTools Kit client (getDevToolsRpcClient) reads the same build',
   } finally {
     rpc.close()
   }
+})
+
+test('README "Build a static DevTools": the page code reads a build of the docs\' changelog plugin', async (t) => {
+  const plugin = /```lua plugin\n([\s\S]*?)```/.exec(readmeSection('Static builds', 'docs/plugins.md'))[1]
+  assert.match(plugin, /name = 'changelog'/)
+  const site = join(tempDir('moonhost-static-docs-'), 'site')
+  const r = await runMoonhost(['build', '--plugins', writeTree({ 'changelog.lua': plugin }), '--out', site,
+    '--config', tempDir()])
+  assert.equal(r.code, 0, r.stderr)
+  const docsServer = await serveStatic(site)
+  t.after(() => docsServer.close())
+  // The README's page code, as a reader's module (its imports resolve in a reader project).
+  const page = join(readerProject(), 'devtools.mjs')
+  writeFileSync(page, readmeFiles('Build a static DevTools')['devtools.js'])
+  openPage(docsServer.address().port)
+  const got = await import(pathToFileURL(page).href)
+  assert.deepEqual(got.about, { mode: 'build', versions: new Set(['1.0', '1.1']) })
+  assert.deepEqual(got.release, { version: '1.1', date: new Date('2024-03-02T00:00:00.000Z'), notes: 'Static builds' })
+  assert.equal(got.missing, null)
+  assert.deepEqual(got.seen, { latest: '1.1' })
+  assert.match(readmeSection('Build a static DevTools'), /No dump match for "changelog:release"/)
 })
 
 test('a failing static function fails the build, naming it and its plugin line', async () => {
