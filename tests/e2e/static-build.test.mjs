@@ -162,6 +162,7 @@ test('README "Build a static DevTools": the page code reads a build of the docs\
   writeFileSync(page, readmeFiles('Build a static DevTools')['devtools.js'])
   openPage(docsServer.address().port)
   const got = await import(pathToFileURL(page).href)
+  t.after(() => got.rpc.close()) // its BroadcastChannel would keep the process alive
   assert.deepEqual(got.about, { mode: 'build', versions: new Set(['1.0', '1.1']) })
   assert.deepEqual(got.release, { version: '1.1', date: new Date('2024-03-02T00:00:00.000Z'), notes: 'Static builds' })
   assert.equal(got.missing, null)
