@@ -188,35 +188,21 @@ static int put_number(mh_buf *out, double x, mh_error **err) {
   return put(out, mh_js_number_format(x, num), err);
 }
 
-/* {key:value,...}: a key written twice keeps its last value, as in JS. */
-static int serialize_object(const mh_value *v, mh_buf *out, mh_error **err) {
+/* {key:value,...} of an object, or Map{key:value,...}: keys bare, sorted
+ * by compare_items. An object key written twice keeps its last value, as
+ * in JS (a Map's keys are distinct already). */
+static int serialize_pairs(const mh_value *v, mh_buf *out, mh_error **err) {
+  bool object = v->type == MH_V_OBJECT;
   size_t n = v->u.obj.len;
   item *items = sorted_items(pair_key, v, n, err);
   if (!items) return -1;
-  int rc = put(out, "{", err);
+  int rc = put(out, object ? "{" : "Map{", err);
   bool first = true;
   for (size_t i = 0; i < n && !rc; i++) {
-    if (i + 1 < n && compare_units(&items[i].text, &items[i + 1].text) == 0) continue; /* a later one wins */
+    if (object && i + 1 < n && compare_units(&items[i].text, &items[i + 1].text) == 0) continue; /* a later one wins */
     const mh_pair *p = &v->u.obj.items[items[i].idx];
     if (!first) rc = put(out, ",", err);
     first = false;
-    if (!rc) rc = putn(out, p->key->u.str.ptr, p->key->u.str.len, err);
-    if (!rc) rc = put(out, ":", err);
-    if (!rc) rc = serialize(p->val, true, out, err);
-  }
-  free_items(items, n);
-  return rc ? rc : put(out, "}", err);
-}
-
-/* Map{key:value,...}: keys bare, sorted by compare_items. */
-static int serialize_map(const mh_value *v, mh_buf *out, mh_error **err) {
-  size_t n = v->u.obj.len;
-  item *items = sorted_items(pair_key, v, n, err);
-  if (!items) return -1;
-  int rc = put(out, "Map{", err);
-  for (size_t i = 0; i < n && !rc; i++) {
-    const mh_pair *p = &v->u.obj.items[items[i].idx];
-    if (i) rc = put(out, ",", err);
     if (!rc) rc = serialize(p->key, false, out, err);
     if (!rc) rc = put(out, ":", err);
     if (!rc) rc = serialize(p->val, true, out, err);
@@ -296,13 +282,13 @@ static int serialize(const mh_value *v, bool quotes, mh_buf *out, mh_error **err
     if (putn(out, v->u.str.ptr, v->u.str.len, err)) return -1;
     return put(out, "n", err);
   case MH_V_ARRAY: return serialize_array(v, out, err);
-  case MH_V_OBJECT: return serialize_object(v, out, err);
+  case MH_V_OBJECT: return serialize_pairs(v, out, err);
   case MH_V_DATE: {
     char iso[MH_JS_DATE_BUF];
     const char *parts[2] = {mh_js_date_format(v->u.f, iso) ? iso : "null", NULL};
     return serialize_wrapped("Date", parts, out, err);
   }
-  case MH_V_MAP: return serialize_map(v, out, err);
+  case MH_V_MAP: return serialize_pairs(v, out, err);
   case MH_V_SET: return serialize_set(v, out, err);
   case MH_V_REGEXP: {
     const char *parts[5] = {"/", v->u.re.source, "/", v->u.re.flags ? v->u.re.flags : "", NULL};
