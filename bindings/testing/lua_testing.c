@@ -187,6 +187,7 @@ static int open_testing_core(lua_State *L) {
   luaL_newlib(L, fns);
   mh_lua_testing_project_open(L);
   mh_lua_testing_client_open(L);
+  mh_lua_testing_dump_open(L);
   return 1;
 }
 

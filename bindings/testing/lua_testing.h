@@ -18,6 +18,8 @@ typedef struct mh_test_op {
 
 /* Pushes a new op (lua_testing_op.c). */
 mh_test_op *mh_lua_testing_push_op(lua_State *L, bool load);
+/* The op at idx, or a Lua error. */
+mh_test_op *mh_lua_testing_check_op(lua_State *L, int idx);
 /* Registers the op metatable in L. */
 void mh_lua_testing_op_open(lua_State *L);
 
@@ -27,6 +29,10 @@ int mh_lua_testing_project_init(mh_host *h);
 void mh_lua_testing_project_free(void);
 /* Cancels every call still running on the plugins' current generations. */
 void mh_lua_testing_cancel_all(void);
+
+/* Adds state_keys, ohash, encode and dump_record, for `moonhost build`,
+ * to the table on top (lua_testing_dump.c). */
+void mh_lua_testing_dump_open(lua_State *L);
 
 /* Adds client_new(trusted, codec) to the table on top of the stack. */
 void mh_lua_testing_client_open(lua_State *L);

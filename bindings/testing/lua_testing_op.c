@@ -19,7 +19,9 @@ test_op *mh_lua_testing_push_op(lua_State *L, bool load) {
   return *slot;
 }
 
-static test_op *check_op(lua_State *L) { return *(test_op **)luaL_checkudata(L, 1, OP_MT); }
+test_op *mh_lua_testing_check_op(lua_State *L, int idx) { return *(test_op **)luaL_checkudata(L, idx, OP_MT); }
+
+static test_op *check_op(lua_State *L) { return mh_lua_testing_check_op(L, 1); }
 
 static int op_done(lua_State *L) {
   lua_pushboolean(L, check_op(L)->done);

@@ -102,9 +102,10 @@ static int l_set_config(lua_State *L) {
   return 0;
 }
 
-/* Reads the plugin's own account of what it registered
- * (moonhost.runtime.describe) out of its state, for `moonhost types`. */
-static int l_describe(lua_State *L) {
+/* Calls moonhost.runtime[fn]() in the plugin's state (through the door:
+ * it is the plugin's code) and pushes what it returned, converted; nothing
+ * when the plugin has no state. A Lua error "PLUGIN: cannot WHAT: why". */
+static int from_runtime(lua_State *L, const char *fn, const char *what) {
   mh_plugin *p = mh_plugin_find(P.host, luaL_checkstring(L, 1));
   if (!p || !p->current || !p->current->engine) return 0;
   lua_State *PL = p->current->engine->L;
@@ -116,17 +117,16 @@ static int l_describe(lua_State *L) {
     lua_settop(PL, top);
     return 0;
   }
-  lua_getfield(PL, -1, "describe");
+  lua_getfield(PL, -1, fn);
   mh_value *v = NULL;
   char *why = NULL;
-  /* The plugin's code, run from the runner through the door. */
   if (mh_lua_pcall(PL, 0, 1) == LUA_OK)
     v = mh_lua_to_value(PL, -1, max_depth(), &why);
   else
     why = strdup(lua_tostring(PL, -1));
   lua_settop(PL, top);
   if (!v) {
-    lua_pushfstring(L, "%s: cannot describe the plugin: %s", p->name, why ? why : "out of memory");
+    lua_pushfstring(L, "%s: cannot %s: %s", p->name, what, why ? why : "out of memory");
     free(why);
     return lua_error(L);
   }
@@ -134,6 +134,14 @@ static int l_describe(lua_State *L) {
   mh_value_free(v);
   return 1;
 }
+
+/* The plugin's own account of what it registered (moonhost.runtime.describe),
+ * for `moonhost types`. */
+static int l_describe(lua_State *L) { return from_runtime(L, "describe", "describe the plugin"); }
+
+/* What `moonhost build` dumps of the plugin (moonhost.runtime.dump_plan):
+ * its dump functions run here. */
+static int l_dump_plan(lua_State *L) { return from_runtime(L, "dump_plan", "plan its static build"); }
 
 static int by_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
@@ -299,6 +307,7 @@ void mh_lua_testing_project_open(lua_State *L) {
     {"cancel_calls", l_cancel_calls},
     {"set_config", l_set_config},
     {"describe", l_describe},
+    {"dump_plan", l_dump_plan},
     {"plugin_entries", l_plugin_entries},
     {"root", l_root},
     {"set_root", l_set_root},

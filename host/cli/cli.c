@@ -24,6 +24,11 @@ void mh_cli_usage(void) {
          "                          load the plugins (no server) and write TypeScript declarations\n"
          "                          of their functions (default: to stdout); --watch writes them\n"
          "                          again after each change under --plugins, until Ctrl-C\n"
+         "  moonhost build --out DIR [options]\n"
+         "                          a static DevTools: load the plugins in mode 'build', run their\n"
+         "                          static functions and the queries that declare a dump, and write\n"
+         "                          devframe's static RPC dump (DIR/__connection.json,\n"
+         "                          DIR/__rpc-dump/) for any static file server\n"
          "  moonhost new plugin NAME [--dir DIR]\n"
          "                          write DIR/NAME.lua and DIR/spec/NAME_spec.lua (DIR: plugins)\n"
          "  moonhost --help | --version\n"
@@ -40,7 +45,8 @@ void mh_cli_usage(void) {
          "\n"
          "Exit codes (run): 0 after SIGINT/SIGTERM, 1 cannot listen (the reason is logged), 2 bad\n"
          "flag, configuration or listen host name, else the dev server's (127: not started;\n"
-         "137: it ignored SIGTERM for 5 s and got SIGKILL).\n"
+         "137: it ignored SIGTERM for 5 s and got SIGKILL). build: 0 written, 1 a plugin or a\n"
+         "function failed or DIR cannot be written (each named on stderr), 2 bad flag or --out missing.\n"
          "\n"
          "Flags override configuration files. Clients connect to ws://HOST:PORT/__ws?token=TOKEN;\n"
          "the token is printed at start. Plugins and conf.d reload when their files change.\n"
@@ -69,6 +75,7 @@ static const struct {
   {"--log-level", offsetof(mh_cli, log_level), -1, true}, {"--token", offsetof(mh_cli, token), -1, false},
   {"--log-format", offsetof(mh_cli, log_format), -1, true},
   {"--out", offsetof(mh_cli, out), MH_CMD_TYPES, false},  {"--dir", offsetof(mh_cli, dir), MH_CMD_NEW, false},
+  {"--out", offsetof(mh_cli, out), MH_CMD_BUILD, false},
 };
 
 /* --name VALUE or --name=VALUE; returns 1 when matched, 0 when not, 2 on error. */
@@ -97,7 +104,8 @@ static int parse_command(const char *word, mh_cli *out) {
     const char *word;
     mh_command cmd;
   } cmds[] = {{"run", MH_CMD_RUN},   {"config", MH_CMD_CONFIG}, {"reload", MH_CMD_RELOAD}, {"help", MH_CMD_HELP},
-              {"test", MH_CMD_TEST}, {"types", MH_CMD_TYPES},   {"new", MH_CMD_NEW}};
+              {"test", MH_CMD_TEST}, {"types", MH_CMD_TYPES},   {"new", MH_CMD_NEW},
+              {"build", MH_CMD_BUILD}};
   for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++)
     if (strcmp(word, cmds[i].word) == 0) {
       out->command = cmds[i].cmd;

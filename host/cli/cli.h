@@ -12,6 +12,7 @@ typedef enum {
   MH_CMD_TEST,  /* busted specs with moonhost as the interpreter (cmd_test.c) */
   MH_CMD_TYPES, /* TypeScript declarations of the plugins' functions (cmd_types.c) */
   MH_CMD_NEW,   /* a plugin skeleton and its spec (cmd_new.c) */
+  MH_CMD_BUILD, /* a static DevTools: devframe's RPC dump of the plugins (cmd_build.c) */
 } mh_command;
 
 typedef struct mh_cli {
@@ -25,7 +26,7 @@ typedef struct mh_cli {
   const char *token;  /* reload: the token to present */
   const char *plugin; /* reload: one plugin, or NULL for all */
   char **child_argv;  /* run: the dev server command after `--` (NULL-terminated) */
-  const char *out;    /* types: the file to write (NULL: stdout) */
+  const char *out;    /* types: the file to write (NULL: stdout); build: the directory */
   bool watch;         /* types --watch: write again after each change under plugins/ */
   const char *dir;    /* new: where the plugin goes (default: plugins) */
   /* test: the arguments for busted (options and PATHS, in order); new: the

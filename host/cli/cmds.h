@@ -1,7 +1,7 @@
-/* The plugin-authoring commands: `moonhost test`, `moonhost types` and
- * `moonhost new plugin` (docs/plugins.md).
+/* The plugin-authoring commands: `moonhost test`, `moonhost types`,
+ * `moonhost build` and `moonhost new plugin` (docs/plugins.md).
  *
- * test and types run a Lua program (lua/moonhost/test_main.lua,
+ * test, types and build run a Lua program (lua/moonhost/test_main.lua,
  * lua/moonhost/types.lua) on a runner state next to a real host: real
  * plugin generations, the real dispatcher and libuv loop, but no server.
  * The runner state is no plugin's; bindings/testing/lua_testing.c implements it. */
@@ -31,6 +31,8 @@ int mh_cmd_script(mh_config *cfg, const mh_host_parts *parts, const mh_script *s
 int mh_cmd_test(mh_config *cfg, const mh_host_parts *parts, const mh_cli *cli);
 int mh_cmd_types(mh_config *cfg, const mh_host_parts *parts, const mh_cli *cli);
 int mh_cmd_new(const mh_cli *cli);
+/* `moonhost build --out DIR`: lua/moonhost/build.lua on the runner. */
+int mh_cmd_build(mh_config *cfg, const mh_host_parts *parts, const mh_cli *cli);
 /* `moonhost config`: the effective configuration as JSON, secrets hidden. */
 int mh_cmd_config(const mh_config *cfg);
 

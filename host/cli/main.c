@@ -24,6 +24,8 @@ static mh_value *flags_fragment(const mh_cli *cli) {
   if (cli->listen) mh_value_obj_set(frag, "listen", mh_value_cstring(cli->listen));
   if (cli->plugins) mh_value_obj_set(frag, "plugins_dir", mh_value_cstring(cli->plugins));
   if (cli->root) mh_value_obj_set(frag, "root", mh_value_cstring(cli->root));
+  /* ctx.mode: plugins see that they run for a static build. */
+  if (cli->command == MH_CMD_BUILD) mh_value_obj_set(frag, "mode", mh_value_cstring("build"));
   if (cli->log_level || cli->log_format) {
     mh_value *log = mh_value_new(MH_V_OBJECT);
     if (cli->log_level) mh_value_obj_set(log, "level", mh_value_cstring(cli->log_level));
@@ -49,6 +51,10 @@ int main(int argc, char **argv) {
     return 0;
   }
   if (cli.command == MH_CMD_NEW) return mh_cmd_new(&cli);
+  if (cli.command == MH_CMD_BUILD && (!cli.out || !*cli.out)) {
+    fprintf(stderr, "moonhost build: --out DIR is required: the directory the static files go to (see moonhost --help)\n");
+    return 2;
+  }
   const char *config_dir = cli.config ? cli.config : "conf.d";
   mh_value *overlay = flags_fragment(&cli);
   mh_config cfg;
@@ -62,15 +68,17 @@ int main(int argc, char **argv) {
   }
   mh_log_set_level(cfg.log_level);
   mh_log_set_format(mh_log_format_parse(cfg.log_format));
-  /* test and types print their own results: the host's info lines (plugin
-   * loaded, ...) would only bury them, so they log warnings and up. */
-  bool quiet = (cli.command == MH_CMD_TEST || cli.command == MH_CMD_TYPES) && !cli.log_level;
+  /* test, types and build print their own results: the host's info lines
+   * (plugin loaded, ...) would only bury them, so they log warnings and up. */
+  bool quiet = (cli.command == MH_CMD_TEST || cli.command == MH_CMD_TYPES || cli.command == MH_CMD_BUILD) &&
+               !cli.log_level;
   if (quiet && cfg.log_level > MH_LOG_WARN) mh_log_set_level(MH_LOG_WARN);
   switch (cli.command) {
   case MH_CMD_CONFIG: rc = mh_cmd_config(&cfg); break;
   case MH_CMD_RELOAD: rc = mh_reload_client(&cfg, cli.token, cli.plugin); break;
   case MH_CMD_TEST: rc = mh_cmd_test(&cfg, parts, &cli); break;
   case MH_CMD_TYPES: rc = mh_cmd_types(&cfg, parts, &cli); break;
+  case MH_CMD_BUILD: rc = mh_cmd_build(&cfg, parts, &cli); break;
   default: {
     mh_run_opts opts = {parts, config_dir, cli.config != NULL, overlay, cli.child_argv};
     rc = mh_run_serve(&cfg, &opts);

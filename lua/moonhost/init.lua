@@ -48,7 +48,8 @@ M.error_codes = ERROR_CODES
 -- that names the closest one: docs/plugins.md "Mistakes in definitions").
 local KEYS = {
   define_rpc_function = { 'name', 'type', 'handler', 'setup', 'cache', 'description', 'args', 'returns', 'stream',
-                          'agent' },
+                          'agent', 'dump', 'snapshot' },
+  dump = { 'inputs', 'fallback' },
   cache = { 'ttl', 'max' },
   plugin = { 'name', 'setup', 'description', 'types', 'client_functions' },
   client_function = { 'args', 'returns', 'params', 'description' },
@@ -102,6 +103,39 @@ local function check_cache(cache, ftype, where)
   return cache
 end
 
+--- Checks what a `dump` option gives (a table, or what a dump function
+-- returned): { inputs = { {args...}, ... }, fallback = value }, where any
+-- key may be missing. Raises a message starting with `where`.
+function M._check_dump(spec, where)
+  if type(spec) ~= 'table' then fail(where, 'dump must be a table { inputs = { {args...}, ... }, fallback = value }') end
+  options.check_keys(spec, KEYS.dump, where .. ' dump')
+  if spec.inputs ~= nil and type(spec.inputs) ~= 'table' then
+    fail(where, 'dump.inputs must be a list of argument lists, like { {}, {1}, {"a", true} }')
+  end
+  for i, input in ipairs(spec.inputs or {}) do
+    if type(input) ~= 'table' then
+      fail(where, 'dump.inputs[' .. i .. '] must be a list of arguments (a table), got ' .. type(input))
+    end
+  end
+  return spec
+end
+
+-- The static-build options (docs/plugins.md "Static builds"): only a query
+-- says which calls a build records; a static function is always dumped,
+-- an action or an event never.
+local function check_dump(def, ftype, where)
+  options.check_type(def.snapshot, 'boolean', where, 'snapshot')
+  if def.dump == nil and not def.snapshot then return end
+  if ftype ~= 'query' then
+    fail(where, (def.dump ~= nil and 'dump' or 'snapshot') .. " is only for type 'query' (got '" .. ftype .. "'): "
+      .. (ftype == 'static' and 'a static function is always dumped, with its one value' or 'an ' .. ftype
+      .. ' is never dumped'))
+  end
+  if def.dump ~= nil and def.snapshot then fail(where, 'give dump or snapshot = true, not both') end
+  if def.stream then fail(where, 'a stream is never dumped: remove ' .. (def.dump ~= nil and 'dump' or 'snapshot')) end
+  if type(def.dump) ~= 'function' and def.dump ~= nil then M._check_dump(def.dump, where) end
+end
+
 --- Checks and normalises a function definition (see README "Plugin API").
 function M.define_rpc_function(def)
   local where = 'moonhost.define_rpc_function'
@@ -118,6 +152,7 @@ function M.define_rpc_function(def)
   end
   options.check_type(def.description, 'string', where, 'description')
   local cache = check_cache(def.cache, ftype, where)
+  check_dump(def, ftype, where)
   options.check_type(def.stream, 'boolean', where, 'stream')
   if def.stream and cache then fail(where, 'a stream is never cached: remove cache (each reader gets its own run)') end
   if def.stream and ftype ~= 'query' and ftype ~= 'action' then
@@ -132,7 +167,8 @@ function M.define_rpc_function(def)
   return {
     name = def.name, type = ftype, handler = def.handler, setup = def.setup, cache = cache,
     description = def.description, args = def.args, returns = def.returns, arg_nodes = arg_nodes,
-    returns_node = returns_node, stream = def.stream == true, agent = agent, __moonhost_function = true,
+    returns_node = returns_node, stream = def.stream == true, agent = agent, dump = def.dump,
+    snapshot = def.snapshot == true, __moonhost_function = true,
   }
 end
 

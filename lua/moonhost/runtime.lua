@@ -53,6 +53,9 @@ end
 
 -- What this plugin registered, for `moonhost types` (R.describe).
 local described = { functions = {} }
+-- Its static and query functions with their dump options, in the order
+-- they were registered, for `moonhost build` (R.dump_plan).
+local dumpable = {}
 
 -- The handler's parameter names ("(a: number, b: number)" in the types).
 local function param_names(handler, n)
@@ -90,6 +93,9 @@ local function make_rpc(ctx, type_nodes)
                       description = def.description, params = param_names(handler, def.args and #def.args or 0) }
     handler = typed_handler(def, handler, type_nodes) -- after it, the types args name exist
     local agent = def.agent and require('moonhost.agent').tool(def, type_nodes, fns[#fns].params) or nil
+    if (def.type == 'static' or def.type == 'query') and not def.stream then
+      dumpable[#dumpable + 1] = { name = def.name, type = def.type, dump = def.dump, snapshot = def.snapshot, ctx = ctx }
+    end
     local cache = def.cache
     core.register {
       name = def.name, type = def.type, handler = handler,
@@ -298,5 +304,45 @@ end
 --- Plain data about the plugin's functions and types (raw schemas as
 -- written), read by `moonhost types` from outside the plugin's state.
 function R.describe() return described end
+
+-- One query's dump as plain data: { inputs = {...}, fallback =, has_fallback = }
+-- (a dump function runs here, now), or nil when it declares none.
+local function query_dump(d)
+  if d.snapshot then return { inputs = moonhost.array { moonhost.array() }, snapshot = true } end
+  local spec = d.dump
+  if spec == nil then return nil end
+  local where = "function '" .. d.name .. "'"
+  if type(spec) == 'function' then
+    local ok, got = pcall(spec, d.ctx)
+    if not ok then error(where .. ': dump(ctx) failed: ' .. tostring(type(got) == 'table' and got.message or got), 0) end
+    local checked, err = pcall(moonhost._check_dump, got, where .. ': what dump(ctx) returned')
+    if not checked then error(err, 0) end
+    spec = got
+  end
+  local inputs = {}
+  for i, input in ipairs(spec.inputs or {}) do inputs[i] = moonhost.array(table.move(input, 1, #input, 1, {})) end
+  return { inputs = moonhost.array(inputs), fallback = spec.fallback, has_fallback = spec.fallback ~= nil }
+end
+
+--- What `moonhost build` records of this plugin: a list of { name =, type =,
+-- and for a query: inputs = { {args...}, ... }, fallback =, has_fallback =,
+-- snapshot =, or skipped = true when it declares no dump }. Dump functions
+-- run now, in mode 'build' (they must not wait).
+function R.dump_plan()
+  local plan = {}
+  for i, d in ipairs(dumpable) do
+    local entry = { name = d.name, type = d.type }
+    if d.type == 'query' then
+      local q = query_dump(d)
+      if q then
+        for k, v in pairs(q) do entry[k] = v end
+      else
+        entry.skipped = true
+      end
+    end
+    plan[i] = entry
+  end
+  return moonhost.array(plan)
+end
 
 return R

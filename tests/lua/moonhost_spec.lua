@@ -79,10 +79,38 @@ describe('mistakes in option tables', function()
 
   it('lists the keys when nothing is close', function()
     assert.matches("unknown key 'colour' %(the keys are 'name', 'type', 'handler', 'setup', 'cache', " ..
-      "'description', 'args', 'returns', 'stream', 'agent'%)", raised(function()
+      "'description', 'args', 'returns', 'stream', 'agent', 'dump', 'snapshot'%)", raised(function()
         moonhost.define_rpc_function { name = 'x', colour = 'red', handler = print }
       end))
     assert.matches('unknown key %[1%]', raised(function() moonhost.define_rpc_function { 'x', name = 'x', handler = print } end))
+  end)
+
+  it('checks the static-build options: dump and snapshot only on a query', function()
+    local def = moonhost.define_rpc_function { name = 'x', handler = print, dump = { inputs = { { 1 }, {} }, fallback = 0 } }
+    assert.are.same({ inputs = { { 1 }, {} }, fallback = 0 }, def.dump)
+    assert.is_true(moonhost.define_rpc_function({ name = 'x', handler = print, snapshot = true }).snapshot)
+    assert.is_function(moonhost.define_rpc_function({ name = 'x', handler = print, dump = print }).dump)
+    assert.matches("dump is only for type 'query' %(got 'static'%): a static function is always dumped", raised(function()
+      moonhost.define_rpc_function { name = 'x', type = 'static', handler = print, dump = {} }
+    end))
+    assert.matches("snapshot is only for type 'query' %(got 'event'%): an event is never dumped", raised(function()
+      moonhost.define_rpc_function { name = 'x', type = 'event', handler = print, snapshot = true }
+    end))
+    assert.matches('give dump or snapshot = true, not both', raised(function()
+      moonhost.define_rpc_function { name = 'x', handler = print, snapshot = true, dump = {} }
+    end))
+    assert.matches('a stream is never dumped', raised(function()
+      moonhost.define_rpc_function { name = 'x', handler = print, stream = true, snapshot = true }
+    end))
+    assert.matches("dump.inputs%[2%] must be a list of arguments %(a table%), got string", raised(function()
+      moonhost.define_rpc_function { name = 'x', handler = print, dump = { inputs = { {}, 'a' } } }
+    end))
+    assert.matches("dump: unknown key 'input', did you mean 'inputs'%?", raised(function()
+      moonhost.define_rpc_function { name = 'x', handler = print, dump = { input = {} } }
+    end))
+    assert.matches('snapshot must be a boolean', raised(function()
+      moonhost.define_rpc_function { name = 'x', handler = print, snapshot = 1 }
+    end))
   end)
 
   it('checks a stream definition: a boolean, a query or an action, never cached', function()
