@@ -64,7 +64,7 @@ static void conn_close(void *transport, int code, const char *reason) {
   t->close_asked = true;
 }
 
-static const mh_client_ops conn_ops = {conn_send, conn_close};
+static const mh_client_ops conn_ops = {.send = conn_send, .close = conn_close};
 
 static void conn_gone(test_conn *t) {
   if (!t->c) return;

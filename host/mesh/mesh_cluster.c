@@ -183,7 +183,7 @@ static void bus_close(void *transport, int code, const char *reason) {
   if (!ch->drop) ch->drop = mh_timer_start(ch->cl->h->loop, 0, drop_later, ch);
 }
 
-static const mh_client_ops bus_ops = {bus_send, bus_close};
+static const mh_client_ops bus_ops = {.send = bus_send, .close = bus_close};
 
 static cluster_host *find_host(mh_cluster *cl, const char *id) {
   mh_list_each(pos, &cl->hosts) {
