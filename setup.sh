@@ -16,8 +16,9 @@ packages=(build-essential cmake pkg-config liblua5.4-dev lua5.4 libuv1-dev libwe
 [ "$want_tests" = 1 ] && packages+=(clang libclang-rt-dev chromium)
 # A pure-Lua library from Debian that an e2e test requires from a plugin (docs/plugins.md "Libraries").
 [ "$want_tests" = 1 ] && packages+=(lua-dkjson)
-# The NATS server the scale-out tests start on a loopback port (tests/e2e/lib/nats.mjs).
-[ "$want_tests" = 1 ] && packages+=(nats-server)
+# The NATS server the scale-out tests start on a loopback port, and the openssl CLI that makes
+# their TLS certificates (tests/e2e/lib/nats.mjs).
+[ "$want_tests" = 1 ] && packages+=(nats-server openssl)
 # promtool (Prometheus' own parser) checks GET /metrics in tests/e2e/metrics.test.mjs.
 [ "$want_tests" = 1 ] && packages+=(prometheus)
 command -v node >/dev/null 2>&1 || packages+=(nodejs)

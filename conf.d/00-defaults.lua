@@ -44,6 +44,11 @@ return {
     -- Least severe level written to stderr:
     -- 'error', 'warn', 'info', 'debug' or 'trace'.
     level = 'info',
+    -- 'text': one line per event for people ("TIME LEVEL [area] message").
+    -- 'json': one JSON object per line for log shippers: ts, level, area,
+    -- plugin (on lines about one plugin), msg, and fields of the event
+    -- (README "Operating moonhost"). Flag: --log-format.
+    format = 'text',
   },
 
   limits = {
@@ -107,6 +112,12 @@ return {
     -- nobody else meanwhile. Past it the call is stopped with rpc_timeout.
     -- Integer >= 1.
     max_run_ms = 2000,
+
+    -- Milliseconds a plugin's load may take, waits in its setup included
+    -- (a moonhost.sleep, a call to a peer that never answers): past it the
+    -- setup is stopped and the load fails with rpc_timeout (the previous
+    -- version keeps serving). Integer >= 0; 0: no limit.
+    setup_timeout_ms = 10000,
 
     -- Memory one plugin's Lua state may hold, in bytes.
     -- Integer >= 1048576 (1 MiB). Default 256 MiB.
@@ -202,7 +213,8 @@ return {
   -- (it signs identities and every message a host publishes). Read at start.
   nats = {
     -- nats://HOST:PORT of the NATS server; several, comma-separated, for a
-    -- NATS cluster (no tls:// yet). Empty: this host joins no cluster.
+    -- NATS cluster; tls://HOST:PORT (all of them) with nats.tls below.
+    -- Empty: this host joins no cluster.
     url = '',
 
     -- First tokens of every subject (docs/protocol.md "Across machines").
@@ -220,6 +232,17 @@ return {
     -- not heard for 3 of them (killed, or cut off from NATS) has its peers
     -- removed from every directory. 50 .. 10000.
     heartbeat_ms = 400,
+
+    -- TLS to the NATS server, with tls:// URLs: PEM files read at start
+    -- (relative to the working directory). ca: the CAs the server's
+    -- certificate must chain to (needed with tls://; the system's bundle,
+    -- /etc/ssl/certs/ca-certificates.crt, for a public CA). cert and key:
+    -- this host's client certificate, when the server verifies clients.
+    tls = {
+      ca = '',
+      cert = '',
+      key = '',
+    },
   },
 
   http = {

@@ -8,6 +8,7 @@
 #include "core/log.h"
 #include "api/lua_api.h"
 #include "value/lua_types.h"
+#include "mesh/mesh_cluster.h"
 #include "session/rpc.h"
 #include "core/timer.h"
 
@@ -27,7 +28,29 @@ static uint64_t timeout_ms_arg(lua_State *L, int idx) {
   return (uint64_t)ceil(s * 1000);
 }
 
-/* register{name=, type=, handler=, cached=, ttl=, max=, mesh=, arg_count=, stream=} */
+/* register's agent = {tool = {...}, positional = n} (moonhost.agent) into
+ * spec; 0, or -1 with a message pushed (the caller raises it). */
+static int agent_tool(lua_State *L, mh_engine *e, mh_fn_spec *spec) {
+  lua_getfield(L, 1, "agent");
+  if (!lua_istable(L, -1)) {
+    lua_pop(L, 1);
+    return 0;
+  }
+  lua_getfield(L, -1, "positional");
+  spec->agent_args = lua_isinteger(L, -1) ? (int)lua_tointeger(L, -1) : -1;
+  lua_getfield(L, -2, "tool");
+  char *why = NULL;
+  spec->agent = mh_lua_to_value(L, -1, e->host->cfg->limits.json_max_depth, &why);
+  lua_pop(L, 3);
+  if (spec->agent && spec->agent->type == MH_V_OBJECT) return 0;
+  mh_value_free(spec->agent);
+  spec->agent = NULL;
+  lua_pushfstring(L, "agent tool: %s", why ? why : "not a table");
+  free(why);
+  return -1;
+}
+
+/* register{name=, type=, handler=, cached=, ttl=, max=, mesh=, arg_count=, stream=, agent=} */
 static int l_register(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
   mh_engine *e = engine(L);
@@ -50,6 +73,8 @@ static int l_register(lua_State *L) {
   lua_getfield(L, 1, "arg_count");
   if (lua_isinteger(L, -1) && lua_tointeger(L, -1) > 0) spec.arg_count = (unsigned)lua_tointeger(L, -1);
   lua_pop(L, 2);
+  spec.agent_args = -1;
+  if (agent_tool(L, e, &spec)) return lua_error(L);
   lua_getfield(L, 1, "handler");
   luaL_checktype(L, -1, LUA_TFUNCTION);
   mh_lua_handler_name_set(L, -1, name); /* for its log lines */
@@ -57,6 +82,7 @@ static int l_register(lua_State *L) {
   mh_error *err = NULL;
   if (mh_gen_register(e->gen, &spec, &err)) {
     mh_lua_unref(L, spec.handler);
+    mh_value_free(spec.agent);
     return raise_error(L, err);
   }
   return 0;
@@ -67,7 +93,8 @@ static int l_log(lua_State *L) {
   luaL_argcheck(L, level >= 0, 1, "unknown log level");
   if (!mh_log_enabled((mh_log_level)level)) return 0;
   const char *msg = luaL_checkstring(L, 2);
-  mh_log((mh_log_level)level, mh_lua_state_name(engine(L)), "%s", msg);
+  const char *name = mh_lua_state_name(engine(L));
+  mh_log_about((mh_log_level)level, name, name, NULL, "%s", msg); /* "[NAME] msg"; plugin NAME in JSON */
   return 0;
 }
 
@@ -83,14 +110,19 @@ static int l_sleep(lua_State *L) {
   return mh_lua_await(L, call, sleep_cancel, t);
 }
 
-static int l_broadcast(lua_State *L) {
+/* (name, ...) -> how many of this host's clients it was sent to. */
+static int broadcast_with(lua_State *L, int (*send)(mh_host *, const char *, const mh_value *)) {
   const char *name = luaL_checkstring(L, 1);
   mh_value *args = mh_lua_args(L, 2, NULL);
-  int n = mh_rpc_broadcast(engine(L)->host, name, args);
+  int n = send(engine(L)->host, name, args);
   mh_value_free(args);
   lua_pushinteger(L, n);
   return 1;
 }
+
+static int l_broadcast(lua_State *L) { return broadcast_with(L, mh_rpc_broadcast); }
+/* The same, and to every other host's clients through NATS (mesh_cluster.h). */
+static int l_broadcast_cluster(lua_State *L) { return broadcast_with(L, mh_cluster_broadcast); }
 
 static void push_client_info(lua_State *L, const mh_client *c) {
   lua_createtable(L, 0, 2);
@@ -204,6 +236,7 @@ int mh_luaopen_core(lua_State *L) {
     {"log", l_log},
     {"sleep", l_sleep},
     {"broadcast", l_broadcast},
+    {"broadcast_cluster", l_broadcast_cluster},
     {"broadcast_call", l_broadcast_call},
     {"call_client", l_call_client},
     {"clients", l_clients},

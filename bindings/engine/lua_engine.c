@@ -82,8 +82,8 @@ static int load_body(lua_State *L) {
   return load_cont(L, LUA_OK, 0);
 }
 
-static void engine_load(mh_engine *e, mh_engine_done done, void *ud) {
-  mh_lua_start(e, load_body, LUA_NOREF, NULL, NULL, done, ud);
+static mh_engine_call *engine_load(mh_engine *e, mh_engine_done done, void *ud) {
+  return (mh_engine_call *)mh_lua_start(e, load_body, LUA_NOREF, NULL, NULL, done, ud);
 }
 
 /* ---- lifecycle ------------------------------------------------------ */

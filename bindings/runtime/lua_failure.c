@@ -136,7 +136,9 @@ void mh_lua_log_failure(mh_lua_call *call, const mh_error *err) {
     mh_log_debug("plugin", "%s: %s%sanswered %s: %s", mh_lua_state_name(e), fn, sep, err->code, err->message);
   } else {
     mh_lua_push_traceback(e->L, call->co, err->message, 0);
-    mh_log_error("plugin", "%s: %s%s%s: %s", mh_lua_state_name(e), fn, sep, err->code, lua_tostring(e->L, -1));
+    mh_log_about(MH_LOG_ERROR, "plugin", mh_lua_state_name(e),
+                 (const char *const[]){"function", fn, "code", err->code, NULL}, "%s%s%s: %s", fn, sep, err->code,
+                 lua_tostring(e->L, -1));
     lua_pop(e->L, 1);
   }
   mh_lua_restore_cap(e, limit);

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "app/inspect.h"
 #include "session/auth.h"
 #include "mesh/mesh.h"
 #include "mesh/mesh_cluster.h"
@@ -31,7 +32,7 @@ int mh_host_setup(mh_host *h, uv_loop_t *loop, mh_config *cfg, const mh_host_par
     rc = -1;
   } else if ((rc = mh_mesh_init(h, errmsg)) == 0 &&
              (mh_link_init(h) || mh_auth_add_builtins(h) || mh_state_wire_add_builtins(h) || mh_mesh_add_builtins(h) || mh_relay_add_builtins(h) ||
-              mh_link_add_builtins(h))) {
+              mh_link_add_builtins(h) || mh_inspect_init(h))) {
     rc = -1;
   } else if (rc == 0) {
     rc = mh_cluster_init(h, errmsg);
@@ -44,6 +45,7 @@ int mh_host_setup(mh_host *h, uv_loop_t *loop, mh_config *cfg, const mh_host_par
 }
 
 void mh_host_teardown(mh_host *h) {
+  mh_inspect_free(h);
   mh_cluster_free(h);
   mh_states_free(h);
   mh_host_free(h);

@@ -95,6 +95,7 @@ static int reload_config(mh_host *h, bool reload_plugins) {
   *h->cfg = next;
   h->codec_limits.max_depth = h->cfg->limits.json_max_depth;
   mh_log_set_level(h->cfg->log_level);
+  mh_log_set_format(mh_log_format_parse(h->cfg->log_format));
   mh_log_info("reload", "configuration reloaded from %s", h->config_dir);
   if (reload_plugins) reload_changed_settings(h, old.plugins);
   mh_config_free(&old);

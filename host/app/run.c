@@ -16,6 +16,7 @@
 #include "app/hotreload.h"
 #include "app/reload_route.h"
 #include "core/log.h"
+#include "core/log_ring.h"
 #include "mesh/mesh.h"
 #include "mesh/mesh_cluster.h"
 #include "transport/ws_link.h"
@@ -188,6 +189,8 @@ static void announce(mh_host *h) {
   const char *l = v6 ? "[" : "", *rb = v6 ? "]" : "";
   size_t configured = configured_tokens(h);
   mh_log_info("host", "listening on ws://%s%s%s:%d/__ws", l, host, rb, port);
+  bool secret = h->cfg->auth.required && h->token[0]; /* the line carries the start-up token */
+  if (secret) mh_log_ring_hide_enter(); /* not for the inspector's log tail (core/log_ring.h) */
   if (!h->cfg->auth.required)
     mh_log_warn("host", "auth.required is false: every local client is trusted");
   else if (h->token[0] && !configured)
@@ -202,6 +205,7 @@ static void announce(mh_host *h) {
   else
     mh_log_warn("host", "no token can ever be trusted: auth.tokens is empty and auth.generate_token is false, so "
                 "only anonymous:* functions answer; set auth.tokens (or auth.required = false)");
+  if (secret) mh_log_ring_hide_leave();
 }
 
 /* The port is bound before the plugins load, so that a process manager's

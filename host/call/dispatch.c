@@ -379,3 +379,29 @@ void mh_dispatch_orphan_runs(mh_host *host) {
     run->host = NULL;
   }
 }
+
+/* What the inspector lists as calls and streams open: one entry per run. */
+static mh_value *run_value(const mh_run *run, uint64_t now) {
+  mh_value *o = mh_value_new(MH_V_OBJECT);
+  if (!o) return NULL;
+  size_t callers = run->anon;
+  mh_list_each(pos, &run->waiters) callers++;
+  mh_value_obj_set(o, "function", mh_value_cstring(run->fn->name));
+  mh_value_obj_set(o, "type", mh_value_cstring(mh_fn_type_name(run->fn->type)));
+  mh_value_obj_set(o, "stream", mh_value_bool(run->fn->stream));
+  mh_value_obj_set(o, "callers", mh_value_int((int64_t)callers));
+  mh_value_obj_set(o, "ms", mh_value_int((int64_t)((now - run->t0) / 1000000u)));
+  mh_value_obj_set(o, "paused", mh_value_bool(run->paused));
+  return o;
+}
+
+mh_value *mh_dispatch_runs(mh_host *host) {
+  mh_value *out = mh_value_new(MH_V_ARRAY);
+  uint64_t now = uv_hrtime();
+  if (!out) return NULL;
+  mh_list_each(pos, &host->runs) {
+    const mh_run *run = mh_container_of(pos, mh_run, link);
+    if (!run->finished && mh_value_push(out, run_value(run, now))) break;
+  }
+  return out;
+}

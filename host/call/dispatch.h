@@ -67,6 +67,11 @@ mh_waiter *mh_dispatch_stream(mh_host *host, const mh_caller *caller, const char
  * nothing waits, so a reader may call it after every write. */
 void mh_dispatch_drained(mh_waiter *w);
 
+/* The runs in flight, oldest first: an ARRAY of {function, type, stream,
+ * callers, ms (since the first caller came), paused (a stream waiting for
+ * its reader)}. NULL when memory runs out. */
+mh_value *mh_dispatch_runs(mh_host *host);
+
 /* Registers the host's own functions (moonhost:functions, moonhost:stats). */
 int mh_dispatch_add_builtins(mh_host *host);
 /* The host is going while handlers still run (their generations wait for

@@ -29,8 +29,10 @@ typedef struct mh_engine_vt {
    * names the file to run. NULL and *err on failure. */
   mh_engine *(*create)(mh_gen *gen, mh_error **err);
   /* Runs the plugin file and its setup(ctx); registrations reach gen through
-   * mh_gen_register. done(ud, value, NULL) on success. */
-  void (*load)(mh_engine *e, mh_engine_done done, void *ud);
+   * mh_gen_register. done(ud, value, NULL) on success. Returns a handle to
+   * stop a setup that waits (cancel), or NULL when it completed already or
+   * the engine cannot stop its loads. */
+  mh_engine_call *(*load)(mh_engine *e, mh_engine_done done, void *ud);
   /* Calls a handler with positional args (an ARRAY, taken) on behalf of
    * the client `caller` (its id, or NULL). Returns a handle for cancel, or
    * NULL when it already completed. */

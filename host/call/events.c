@@ -17,6 +17,16 @@ int mh_events_listen(mh_host *h, mh_event_fn fn, void *ud) {
   return 0;
 }
 
+void mh_events_unlisten(mh_host *h, mh_event_fn fn, void *ud) {
+  mh_event_listeners *l = &h->events;
+  for (size_t i = 0; i < l->n; i++) {
+    if (l->items[i].fn != fn || l->items[i].ud != ud) continue;
+    for (size_t j = i + 1; j < l->n; j++) l->items[j - 1] = l->items[j]; /* keep the order */
+    l->n--;
+    return;
+  }
+}
+
 void mh_events_emit(mh_host *h, const mh_event *ev) {
   for (size_t i = 0; i < h->events.n; i++) h->events.items[i].fn(h, ev, h->events.items[i].ud);
 }

@@ -42,6 +42,9 @@ typedef struct mh_event_listeners {
 
 /* Adds a listener for the host's lifetime; 0 or -1 (memory). */
 int mh_events_listen(mh_host *h, mh_event_fn fn, void *ud);
+/* Removes the listener added with fn and ud (one that lives shorter than
+ * the host); nothing when there is none. */
+void mh_events_unlisten(mh_host *h, mh_event_fn fn, void *ud);
 /* Tells every listener, in the order they subscribed. */
 void mh_events_emit(mh_host *h, const mh_event *ev);
 void mh_events_free(mh_event_listeners *l);

@@ -16,6 +16,7 @@ int mh_host_init(mh_host *h, uv_loop_t *loop, mh_config *cfg, const mh_host_part
   mh_list_init(&h->clients);
   mh_list_init(&h->plugins);
   mh_list_init(&h->runs);
+  mh_list_init(&h->loads);
   return mh_dispatch_add_builtins(h); /* fails only for memory: *errmsg stays NULL */
 }
 

@@ -44,7 +44,8 @@ struct mh_host {
   size_t nclients;
   uint64_t next_client_id;
   mh_list plugins;
-  mh_list runs; /* handlers running (dispatch.c): told when the host goes first */
+  mh_list runs;  /* handlers running (dispatch.c): told when the host goes first */
+  mh_list loads; /* plugin loads under way (plugin.c): stopped on shutdown */
   mh_server *server;
   char token[33]; /* generated at start when auth.generate_token; "" otherwise */
   /* where the configuration came from, to reload it */
@@ -57,6 +58,7 @@ struct mh_host {
   mh_upstream *upstreams; /* host links we dial (mesh_link.c) */
   struct mh_cluster *cluster; /* hosts met through NATS (mesh_cluster.c), or NULL */
   struct mh_states *states;   /* shared state (session/shared_state.c), or NULL */
+  struct mh_inspect *inspect; /* the inspector page's side (app/inspect.c), or NULL */
   mh_codec_limits codec_limits;
   mh_metrics metrics; /* counters for /metrics (core/metrics.h) */
   bool plugins_loaded; /* the loads at start are done (run.c): /readyz */

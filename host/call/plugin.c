@@ -10,6 +10,7 @@
 #include "codec/envelope.h"
 #include "core/log.h"
 #include "call/events.h"
+#include "core/timer.h"
 
 static void plugin_free(mh_plugin *p);
 
@@ -101,6 +102,8 @@ int mh_gen_register(mh_gen *gen, const mh_fn_spec *spec, mh_error **err) {
       goto oom;
     }
   }
+  fn->agent = spec->agent; /* owned from here on: nothing below fails */
+  fn->agent_args = spec->agent_args;
   gen->staged[gen->nstaged++] = fn;
   return 0;
 oom:
@@ -108,10 +111,17 @@ oom:
   return -1;
 }
 
+/* One load under way: the setup may wait (moonhost.sleep, a peer's answer),
+ * so it can be stopped (lua.setup_timeout_ms, a newer load of the plugin,
+ * shutdown) through its engine handle. */
 typedef struct load_op {
+  mh_list link; /* in host->loads */
   mh_gen *gen;
   mh_plugin_loaded_cb cb;
   void *ud;
+  mh_engine_call *ecall; /* NULL: finished, or an engine that cannot stop it */
+  mh_timer *timer;       /* lua.setup_timeout_ms */
+  mh_error *why_stopped; /* what the stop means, for the load's error */
 } load_op;
 
 static mh_error *commit(mh_gen *g) {
@@ -150,14 +160,24 @@ static void finish_load(load_op *op, mh_error *err) {
   mh_plugin *p = g->plugin;
   mh_host *host = p->host;
   g->loading = false;
+  mh_list_remove(&op->link);
+  if (op->timer) mh_timer_stop(op->timer);
+  if (op->why_stopped) { /* the engine's rpc_cancelled says less than why we stopped it */
+    mh_error_free(err);
+    err = op->why_stopped;
+  }
   if (!err) err = commit(g);
   if (!err || !p->current) set_load_error(p, err);
   if (!err) {
-    mh_log_info("plugin", "%s: loaded (generation %u)", p->name, g->number);
+    char gen[16];
+    snprintf(gen, sizeof gen, "%u", g->number);
+    mh_log_about(MH_LOG_INFO, "plugin", p->name, (const char *const[]){"generation", gen, NULL},
+                 "loaded (generation %u)", g->number);
     mh_events_emit(host, &(mh_event){.kind = MH_EV_FUNCTIONS_CHANGED, .plugin = p->name, .generation = g->number});
   } else {
     if (strcmp(err->code, MH_ERR_CANCELLED) != 0) {
-      mh_log_error("plugin", "%s: load failed (%s): %s%s", p->name, err->code, err->message,
+      mh_log_about(MH_LOG_ERROR, "plugin", p->name, (const char *const[]){"code", err->code, NULL},
+                   "load failed (%s): %s%s", err->code, err->message,
                    p->current ? " (the previous version keeps serving)" : "");
       mh_events_emit(host, &(mh_event){.kind = MH_EV_PLUGIN_ERROR, .plugin = p->name, .err = err});
       mh_metrics_plugin_error(&host->metrics, p->name);
@@ -175,6 +195,41 @@ static void on_engine_loaded(void *ud, mh_value *result, mh_error *err) {
   finish_load(ud, err);
 }
 
+/* Stops a load whose setup waits; its callback runs before this returns.
+ * why (taken) becomes the load's error. */
+static void stop_load(load_op *op, mh_error *why) {
+  if (!op->ecall || op->why_stopped) {
+    mh_error_free(why);
+    return;
+  }
+  op->why_stopped = why;
+  op->gen->plugin->host->engine->cancel(op->ecall);
+}
+
+static void on_setup_timeout(void *ud) {
+  load_op *op = ud;
+  op->timer = NULL; /* it freed itself */
+  uint32_t ms = op->gen->plugin->host->cfg->lua.setup_timeout_ms;
+  stop_load(op, mh_error_new(MH_ERR_TIMEOUT, "setup did not finish within %u ms (lua.setup_timeout_ms): stopped "
+                                             "while it waited",
+                             ms));
+}
+
+/* Stops the loads under way of p (every plugin's when p is NULL); each
+ * fails with rpc_cancelled and why. */
+static void stop_loads(mh_host *host, mh_plugin *p, const char *why) {
+  for (;;) {
+    load_op *found = NULL;
+    mh_list_each(pos, &host->loads) {
+      load_op *op = mh_container_of(pos, load_op, link);
+      if ((!p || op->gen->plugin == p) && op->ecall && !op->why_stopped) found = op;
+    }
+    if (!found) return;
+    mh_log_info("plugin", "%s: load of generation %u stopped: %s", found->gen->plugin->name, found->gen->number, why);
+    stop_load(found, mh_error_new(MH_ERR_CANCELLED, "%s", why));
+  }
+}
+
 void mh_plugin_load(mh_plugin *p, mh_plugin_loaded_cb cb, void *ud) {
   mh_host *host = p->host;
   load_op *op = calloc(1, sizeof *op);
@@ -187,6 +242,7 @@ void mh_plugin_load(mh_plugin *p, mh_plugin_loaded_cb cb, void *ud) {
     mh_error_free(err);
     return;
   }
+  stop_loads(host, p, "superseded by a newer load"); /* it would be discarded anyway */
   g->plugin = p;
   g->number = ++p->next_number;
   g->refs = 1;
@@ -195,16 +251,21 @@ void mh_plugin_load(mh_plugin *p, mh_plugin_loaded_cb cb, void *ud) {
   op->gen = g;
   op->cb = cb;
   op->ud = ud;
+  mh_list_insert_tail(&host->loads, &op->link);
   mh_error *err = NULL;
   g->engine = host->engine->create(g, &err);
   if (!g->engine) {
     finish_load(op, err);
     return;
   }
-  host->engine->load(g->engine, on_engine_loaded, op);
+  uint32_t ms = host->cfg->lua.setup_timeout_ms;
+  if (ms) op->timer = mh_timer_start(host->loop, ms, on_setup_timeout, op);
+  mh_engine_call *ec = host->engine->load(g->engine, on_engine_loaded, op);
+  if (ec) op->ecall = ec; /* else op is gone, or the engine cannot stop it */
 }
 
 void mh_plugin_unload(mh_plugin *p) {
+  stop_loads(p->host, p, "the plugin was unloaded");
   p->next_number++; /* a load still running is superseded */
   free(p->load_error); /* gone, not broken */
   p->load_error = NULL;
@@ -212,7 +273,7 @@ void mh_plugin_unload(mh_plugin *p) {
   mh_gen *g = p->current;
   p->current = NULL;
   mh_registry_remove_gen(&p->host->registry, g);
-  mh_log_info("plugin", "%s: unloaded", p->name);
+  mh_log_about(MH_LOG_INFO, "plugin", p->name, NULL, "unloaded");
   mh_events_emit(p->host, &(mh_event){.kind = MH_EV_FUNCTIONS_CHANGED, .plugin = p->name});
   gen_retire(g);
 }
@@ -335,6 +396,7 @@ int mh_plugins_load_dir(mh_host *host, const char *dir, mh_plugin_loaded_cb cb, 
 }
 
 void mh_plugins_quiesce(mh_host *host) {
+  stop_loads(host, NULL, "the host is shutting down"); /* a setup that waits would keep the loop alive */
   mh_list_each(pos, &host->plugins) {
     mh_plugin *p = mh_container_of(pos, mh_plugin, link);
     if (p->current && p->current->engine) host->engine->retire(p->current->engine);

@@ -62,8 +62,9 @@ void mh_plugin_load(mh_plugin *p, mh_plugin_loaded_cb cb, void *ud);
 mh_error *mh_plugin_not_found(mh_host *host, const char *name, const char *prefix);
 /* Unregisters the plugin's functions and retires its generation. */
 void mh_plugin_unload(mh_plugin *p);
-/* Shutdown begins: plugins stop their file watches and listeners (which
- * would keep the loop alive) but keep serving calls. */
+/* Shutdown begins: loads under way are stopped, and plugins stop their file
+ * watches and listeners (all would keep the loop alive) but keep serving
+ * calls. */
 void mh_plugins_quiesce(mh_host *host);
 /* Unloads every plugin and forgets them (shutdown). */
 void mh_plugins_unload_all(mh_host *host);

@@ -42,6 +42,7 @@ void mh_fn_unref(mh_fn *fn) {
   mh_cache_free(fn->cache);
   mh_map_free(&fn->runs);
   mh_value_free(fn->static_value);
+  mh_value_free(fn->agent);
   if (fn->release) fn->release(fn); /* last: it may free the generation */
   free(fn->name);
   free(fn);

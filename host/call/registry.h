@@ -46,6 +46,12 @@ typedef struct mh_fn_spec {
   bool mesh;          /* also a provider for mesh make() (ctx.mesh.provide) */
   unsigned arg_count; /* arguments its schema declares; 0 without a schema */
   bool stream;        /* produces chunks (call/stream.h): query or action, never cached */
+  /* Offered to AI agents as an MCP tool (transport/mcp.c): the tool's
+   * description without its name ({description, inputSchema, annotations,
+   * title?, _meta?}), NULL when not offered. The function owns it once
+   * registered; on failure the caller frees it. */
+  mh_value *agent;
+  int agent_args;     /* arguments its schema declares (arg0, arg1, ...); -1 without one */
 } mh_fn_spec;
 
 typedef struct mh_fn_stats {
@@ -71,6 +77,8 @@ struct mh_fn {
    * one value, is spread over two or more. */
   unsigned arg_count;
   bool stream;         /* a stream (call/stream.h): every call runs, with its own reader */
+  mh_value *agent;     /* mh_fn_spec.agent: an MCP tool; NULL when not offered */
+  int agent_args;      /* mh_fn_spec.agent_args */
   int refs;            /* registry membership + runs in flight */
   /* Runs when the last reference goes (plugin functions: frees the engine
    * handler and drops the generation; set by plugin.c). */

@@ -35,6 +35,7 @@ void mh_cli_usage(void) {
          "  --config DIR         configuration directory of *.lua fragments (default ./conf.d)\n"
          "  --root DIR           project root: ctx.root, and where COMMAND runs (default .)\n"
          "  --log-level LEVEL    error | warn | info | debug | trace (default info)\n"
+         "  --log-format FORMAT  text | json: one JSON object per line (default text)\n"
          "  --token TOKEN        reload: token to present (default $MOONHOST_TOKEN or auth.tokens[1])\n"
          "\n"
          "Exit codes (run): 0 after SIGINT/SIGTERM, 1 cannot listen (the reason is logged), 2 bad\n"
@@ -66,6 +67,7 @@ static const struct {
   {"--listen", offsetof(mh_cli, listen), -1, false},      {"--plugins", offsetof(mh_cli, plugins), -1, true},
   {"--config", offsetof(mh_cli, config), -1, true},       {"--root", offsetof(mh_cli, root), -1, true},
   {"--log-level", offsetof(mh_cli, log_level), -1, true}, {"--token", offsetof(mh_cli, token), -1, false},
+  {"--log-format", offsetof(mh_cli, log_format), -1, true},
   {"--out", offsetof(mh_cli, out), MH_CMD_TYPES, false},  {"--dir", offsetof(mh_cli, dir), MH_CMD_NEW, false},
 };
 

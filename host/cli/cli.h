@@ -21,6 +21,7 @@ typedef struct mh_cli {
   const char *config; /* NULL: ./conf.d if present */
   const char *root;
   const char *log_level;
+  const char *log_format;
   const char *token;  /* reload: the token to present */
   const char *plugin; /* reload: one plugin, or NULL for all */
   char **child_argv;  /* run: the dev server command after `--` (NULL-terminated) */

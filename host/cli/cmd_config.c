@@ -1,15 +1,18 @@
 /* `moonhost config`: the merged configuration as one line of JSON, as the
  * host will use it. Secrets are hidden, so the output can be pasted into a
- * bug report: auth.tokens (roles stay), mesh.key, metrics.token and the
- * token parameters of mesh.upstreams URLs print as "<hidden>". Lists the schema declares
+ * bug report: auth.tokens (roles stay), mesh.key, metrics.token, nats.token,
+ * nats.password and the token parameters of mesh.upstreams URLs print as
+ * "<hidden>", credentials in nats.url as "***@". Lists the schema declares
  * print as [] when empty (Lua's {} is an empty object in the tree); root
  * prints absolute, as ctx.root is. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli/cmds.h"
 #include "codec/codec.h"
 #include "core/buf.h"
+#include "mesh/mesh_cluster_config.h"
 
 #define HIDDEN "<hidden>"
 
@@ -84,13 +87,25 @@ static void empty_lists_as_arrays(mh_value *tree) {
 }
 
 /* Settings that are one secret string each ("" when unset: shown as is). */
-static const char *const secret_strings[] = {"mesh.key", "metrics.token"};
+static const char *const secret_strings[] = {"mesh.key", "metrics.token", "nats.token", "nats.password"};
 
 static void hide_string(mh_value *tree, const char *path) {
   const char *leaf;
   mh_value *parent = parent_of(tree, path, &leaf);
   const mh_value *v = parent ? mh_value_obj_get(parent, leaf) : NULL;
   if (v && v->type == MH_V_STRING && v->u.str.len) mh_value_obj_set(parent, leaf, mh_value_cstring(HIDDEN));
+}
+
+/* nats.url as the log shows it: "user:password@" or "token@" as "***@".
+ * False when memory runs out. */
+static bool hide_url_credentials(mh_value *tree, const mh_config *cfg) {
+  const char *leaf;
+  mh_value *parent = parent_of(tree, "nats.url", &leaf);
+  if (!parent || !mh_value_obj_get(parent, leaf)) return true;
+  char *shown = mh_cluster_url_shown(cfg->nats.url);
+  if (shown) mh_value_obj_set(parent, leaf, mh_value_cstring(shown));
+  free(shown);
+  return shown != NULL;
 }
 
 /* Whether any secret is left in the copy (an out-of-memory replacement). */
@@ -114,6 +129,10 @@ static mh_value *printable(const mh_config *cfg) {
   hide_items((mh_value *)mh_config_lookup(tree, "auth.tokens"), hidden_token_entry);
   hide_items((mh_value *)mh_config_lookup(tree, "mesh.upstreams"), hidden_upstream);
   for (size_t i = 0; i < sizeof secret_strings / sizeof *secret_strings; i++) hide_string(tree, secret_strings[i]);
+  if (!hide_url_credentials(tree, cfg)) {
+    mh_value_free(tree);
+    return NULL;
+  }
   empty_lists_as_arrays(tree);
   mh_value_obj_set(tree, "root", mh_value_cstring(cfg->root)); /* absolute, as plugins see it */
   if (secrets_left(tree)) {

@@ -24,9 +24,10 @@ static mh_value *flags_fragment(const mh_cli *cli) {
   if (cli->listen) mh_value_obj_set(frag, "listen", mh_value_cstring(cli->listen));
   if (cli->plugins) mh_value_obj_set(frag, "plugins_dir", mh_value_cstring(cli->plugins));
   if (cli->root) mh_value_obj_set(frag, "root", mh_value_cstring(cli->root));
-  if (cli->log_level) {
+  if (cli->log_level || cli->log_format) {
     mh_value *log = mh_value_new(MH_V_OBJECT);
-    mh_value_obj_set(log, "level", mh_value_cstring(cli->log_level));
+    if (cli->log_level) mh_value_obj_set(log, "level", mh_value_cstring(cli->log_level));
+    if (cli->log_format) mh_value_obj_set(log, "format", mh_value_cstring(cli->log_format));
     mh_value_obj_set(frag, "log", log);
   }
   return frag;
@@ -60,6 +61,7 @@ int main(int argc, char **argv) {
     return 2;
   }
   mh_log_set_level(cfg.log_level);
+  mh_log_set_format(mh_log_format_parse(cfg.log_format));
   /* test and types print their own results: the host's info lines (plugin
    * loaded, ...) would only bury them, so they log warnings and up. */
   bool quiet = (cli.command == MH_CMD_TEST || cli.command == MH_CMD_TYPES) && !cli.log_level;

@@ -24,9 +24,11 @@ typedef struct mh_codec {
   /* Appends the encoding of v to out. On failure returns -1 and sets *err
    * (for example a value the wire format cannot carry). */
   int (*encode)(const mh_value *v, mh_buf *out, mh_error **err);
-  /* Optional: after decode failed, the request id if one can still be read,
-   * so the error reply reaches the caller instead of leaving it waiting. */
-  mh_value *(*salvage_id)(const char *data, size_t len);
+  /* Optional: after decode failed, the envelope's id if one can still be
+   * read, so the error reaches whoever waits for it instead of leaving them
+   * waiting: the caller of a request, or (*reply set: the frame says
+   * "t":"s") the host's own call that this broken answer was meant for. */
+  mh_value *(*salvage_id)(const char *data, size_t len, bool *reply);
 } mh_codec;
 
 extern const mh_codec mh_codec_json;

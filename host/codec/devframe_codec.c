@@ -33,9 +33,10 @@ static int mh_devframe_encode(const mh_value *v, mh_buf *out, mh_error **err) {
   return -1;
 }
 
-static mh_value *mh_devframe_salvage_id(const char *data, size_t len) {
+static mh_value *mh_devframe_salvage_id(const char *data, size_t len, bool *reply) {
+  *reply = false;
   if (!mh_devframe_detect(data, len)) return NULL;
-  return mh_sc_salvage_id(data + MH_DEVFRAME_PREFIX_LEN, len - MH_DEVFRAME_PREFIX_LEN);
+  return mh_sc_salvage_id(data + MH_DEVFRAME_PREFIX_LEN, len - MH_DEVFRAME_PREFIX_LEN, reply);
 }
 
 const mh_codec mh_codec_devframe = {

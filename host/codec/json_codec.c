@@ -588,19 +588,20 @@ static mh_value *mh_json_id_value(const cJSON *id) {
  * reads it), found by skipping over the other members without parsing them:
  * a frame nested too deep for cJSON can still be answered under its id,
  * wherever "i" is (birpc writes it after "a"). */
-static mh_value *mh_json_salvage_shallow(const char *data, size_t len) {
+static mh_value *mh_json_salvage_shallow(const char *data, size_t len, bool *reply) {
   const char *p = mh_json_skip_space(data, data + len), *end = data + len;
   const char *id_at = NULL, *id_end = NULL;
   if (p >= end || *p != '{') return NULL;
   for (p++;;) {
     const char *key = mh_json_skip_space(p, end);
     if (key >= end || *key != '"' || !(p = mh_json_skip_string(key, end))) break;
-    bool is_i = p - key == 3 && key[1] == 'i';
+    bool is_i = p - key == 3 && key[1] == 'i', is_t = p - key == 3 && key[1] == 't';
     p = mh_json_skip_space(p, end);
     if (p >= end || *p != ':') break;
     const char *val = mh_json_skip_space(p + 1, end);
     if (!(p = mh_json_skip_value(val, end))) break;
     if (is_i) id_at = val, id_end = p;
+    if (is_t) *reply = p - val == 3 && memcmp(val, "\"s\"", 3) == 0;
     p = mh_json_skip_space(p, end);
     if (p >= end || *p != ',') break;
     p++;
@@ -617,7 +618,8 @@ static mh_value *mh_json_salvage_shallow(const char *data, size_t len) {
  * those escapes with U+FFFD in a copy, let cJSON parse it, and read "i";
  * if cJSON cannot parse it (too deep, or broken after the id), look for
  * "i" without it. */
-static mh_value *mh_json_salvage_id(const char *data, size_t len) {
+static mh_value *mh_json_salvage_id(const char *data, size_t len, bool *reply) {
+  *reply = false;
   char *copy = malloc(len + 1);
   if (!copy) return NULL;
   memcpy(copy, data, len);
@@ -628,9 +630,13 @@ static mh_value *mh_json_salvage_id(const char *data, size_t len) {
     i++; /* skip the escaped character, so "\\\\u0000" stays as it is */
   }
   cJSON *root = cJSON_ParseWithLength(copy, len);
-  mh_value *out = root ? NULL : mh_json_salvage_shallow(copy, len);
+  mh_value *out = root ? NULL : mh_json_salvage_shallow(copy, len, reply);
   free(copy);
-  if (cJSON_IsObject(root)) out = mh_json_id_value(cJSON_GetObjectItemCaseSensitive(root, "i"));
+  if (cJSON_IsObject(root)) {
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(root, "t");
+    *reply = cJSON_IsString(t) && strcmp(t->valuestring, "s") == 0;
+    out = mh_json_id_value(cJSON_GetObjectItemCaseSensitive(root, "i"));
+  }
   cJSON_Delete(root);
   return out;
 }

@@ -410,24 +410,26 @@ static const cJSON *mh_sc_peek_primitive(const cJSON *root, const cJSON *index) 
 
 /* After a refused frame: the envelope's id, when the outer JSON parses and
  * record 0 is an object whose "i" is a string or a number, so the error
- * reply reaches the caller instead of leaving it waiting. */
-mh_value *mh_sc_salvage_id(const char *data, size_t len) {
+ * reaches whoever waits for it; *reply when its "t" is "s". */
+mh_value *mh_sc_salvage_id(const char *data, size_t len, bool *reply) {
+  *reply = false;
   cJSON *root = cJSON_ParseWithLength(data, len);
   const cJSON *rec0 = cJSON_IsArray(root) ? root->child : NULL;
   bool obj = cJSON_IsArray(rec0) && cJSON_IsNumber(rec0->child) && rec0->child->valuedouble == 2;
   const cJSON *pair = obj && cJSON_IsArray(rec0->child->next) ? rec0->child->next->child : NULL;
   mh_value *id = NULL;
-  for (; pair && !id; pair = pair->next) {
+  for (; pair; pair = pair->next) {
     const cJSON *key = cJSON_IsArray(pair) ? mh_sc_peek_primitive(root, pair->child) : NULL;
-    if (!cJSON_IsString(key) || strcmp(key->valuestring, "i") != 0) continue;
+    if (!cJSON_IsString(key)) continue;
     const cJSON *val = mh_sc_peek_primitive(root, pair->child->next);
+    if (strcmp(key->valuestring, "t") == 0) *reply = cJSON_IsString(val) && strcmp(val->valuestring, "s") == 0;
+    if (strcmp(key->valuestring, "i") != 0 || id) continue;
     if (cJSON_IsString(val) && mh_utf8_valid(val->valuestring, strlen(val->valuestring)))
       id = mh_value_cstring(val->valuestring);
     else if (cJSON_IsNumber(val))
       id = val->valuedouble == trunc(val->valuedouble) && fabs(val->valuedouble) <= 9007199254740992.0
                ? mh_value_int((int64_t)val->valuedouble)
                : mh_value_float(val->valuedouble);
-    break;
   }
   cJSON_Delete(root);
   return id;

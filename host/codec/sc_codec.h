@@ -6,6 +6,6 @@
 
 mh_value *mh_sc_decode(const char *data, size_t len, const mh_codec_limits *lim, mh_error **err);
 int mh_sc_encode(const mh_value *v, mh_buf *out, mh_error **err);
-mh_value *mh_sc_salvage_id(const char *data, size_t len);
+mh_value *mh_sc_salvage_id(const char *data, size_t len, bool *reply);
 
 #endif

@@ -50,6 +50,7 @@ static const char *const cfg_modes[] = {"dev", "build", NULL};
 /* Same order as mh_log_level, so the index is the level. */
 static const char *const cfg_backends[] = {"websocket", "sse", NULL};
 static const char *const cfg_levels[] = {"error", "warn", "info", "debug", "trace", NULL};
+static const char *const cfg_log_formats[] = {"text", "json", NULL};
 
 /* The largest integer a size_t field takes (values are int64_t). */
 #define CFG_SIZE_MAX                                                                               \
@@ -75,6 +76,8 @@ static const cfg_key cfg_keys[] = {
     OBJ("log", "logging"),
     {.path = "log.level", .kind = CK_ENUM, .def_str = "info", .choices = cfg_levels,
      .field = CF_LEVEL, AT(log_level), .doc = "least severe level written"},
+    {.path = "log.format", .kind = CK_ENUM, .def_str = "text", .choices = cfg_log_formats, .field = CF_STR,
+     AT(log_format), .doc = "text (one line for people) or json (one JSON object per line)"},
     OBJ("limits", "resource limits"),
     INT("limits.max_message_bytes", 1048576, 1024, 1073741824, true, CF_SIZE,
         limits.max_message_bytes, "largest frame accepted, bytes"),
@@ -103,6 +106,8 @@ static const cfg_key cfg_keys[] = {
         lua.instruction_budget, "VM instructions per handler call"),
     INT("lua.max_run_ms", 2000, 1, UINT32_MAX, false, CF_U32, lua.max_run_ms,
         "wall time one handler may run without waiting, milliseconds"),
+    INT("lua.setup_timeout_ms", 10000, 0, UINT32_MAX, false, CF_U32, lua.setup_timeout_ms,
+        "wall time a plugin's load may take, its setup's waits included, milliseconds (0: no limit)"),
     INT("lua.memory_bytes", 268435456, 1048576, CFG_SIZE_MAX, false, CF_SIZE, lua.memory_bytes,
         "memory per plugin, bytes"),
     OBJ("cache", "query cache"),
@@ -135,7 +140,7 @@ static const cfg_key cfg_keys[] = {
      .doc = "rules: which roles may call which functions through the mesh"},
     OBJ("nats", "joining other hosts through a NATS server"),
     {.path = "nats.url", .kind = CK_TEXT, .def_str = "", .field = CF_STR, AT(nats.url),
-     .doc = "nats://HOST:PORT of the NATS server (comma-separated for a cluster, no tls:// yet); empty: no NATS"},
+     .doc = "nats://HOST:PORT of the NATS server, tls://HOST:PORT with nats.tls (comma-separated for a cluster); empty: no NATS"},
     {.path = "nats.subject_prefix", .kind = CK_SUBJECT, .def_str = "moonhost", .field = CF_STR,
      AT(nats.subject_prefix), .doc = "first tokens of every subject; hosts with the same prefix form one mesh"},
     {.path = "nats.token", .kind = CK_TEXT, .def_str = "", .field = CF_STR, AT(nats.token),
@@ -146,6 +151,13 @@ static const cfg_key cfg_keys[] = {
      .doc = "password of nats.user (never logged)"},
     INT("nats.heartbeat_ms", 400, 50, 10000, true, CF_U32, nats.heartbeat_ms,
         "a host publishes its peers this often; silent for 3 heartbeats, its peers leave every directory"),
+    OBJ("nats.tls", "TLS to the NATS server, for tls:// URLs (PEM files, read at start)"),
+    {.path = "nats.tls.ca", .kind = CK_TEXT, .def_str = "", .field = CF_STR, AT(nats.tls.ca),
+     .doc = "CA certificates the server's certificate must chain to (needed with tls://)"},
+    {.path = "nats.tls.cert", .kind = CK_TEXT, .def_str = "", .field = CF_STR, AT(nats.tls.cert),
+     .doc = "this host's client certificate (chain), when the server asks for one; with nats.tls.key"},
+    {.path = "nats.tls.key", .kind = CK_TEXT, .def_str = "", .field = CF_STR, AT(nats.tls.key),
+     .doc = "the private key of nats.tls.cert"},
     OBJ("http", "the HTTP endpoints: oRPC, devframe's SSE transport"),
     STR("http.prefix", "/rpc", http.prefix, "path prefix of the oRPC endpoint"),
     INT("http.request_timeout_ms", 30000, 1, UINT32_MAX, false, CF_U32, http.request_timeout_ms,
@@ -592,6 +604,7 @@ void mh_config_free(mh_config *cfg) {
   free(cfg->plugins_dir);
   free(cfg->root);
   free(cfg->mode);
+  free(cfg->log_format);
   free(cfg->dev_server_url);
   free(cfg->mesh.host_id);
   free(cfg->mesh.key);
@@ -600,6 +613,9 @@ void mh_config_free(mh_config *cfg) {
   free(cfg->nats.token);
   free(cfg->nats.user);
   free(cfg->nats.password);
+  free(cfg->nats.tls.ca);
+  free(cfg->nats.tls.cert);
+  free(cfg->nats.tls.key);
   free(cfg->http.prefix);
   free(cfg->http.devframe_backend);
   free(cfg->metrics.token);

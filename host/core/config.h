@@ -21,6 +21,7 @@ typedef struct mh_config {
   char *mode; /* "dev" */
   char *dev_server_url; /* "" when not configured */
   mh_log_level log_level;
+  char *log_format; /* "text" or "json" (mh_log_format_parse) */
   struct {
     size_t max_message_bytes;
     size_t stream_queue_bytes; /* a stream producer waits while its reader holds more */
@@ -38,6 +39,7 @@ typedef struct mh_config {
     uint64_t instruction_budget; /* per call (all resumes together) */
     uint32_t max_run_ms;         /* per resume: running without yielding */
     size_t memory_bytes;         /* per plugin lua_State */
+    uint32_t setup_timeout_ms;   /* a plugin's load, setup's waits included; 0: none */
   } lua;
   struct {
     size_t max_entries; /* default bound for cached functions */
@@ -65,6 +67,9 @@ typedef struct mh_config {
     char *user;           /* "" -> none */
     char *password;       /* with user; never logged */
     uint32_t heartbeat_ms; /* full directory this often; a host silent for 3 is gone */
+    struct {
+      char *ca, *cert, *key; /* PEM files; "" -> none (tls:// needs ca) */
+    } tls;
   } nats;
   struct {
     char *prefix;                /* "/rpc": the oRPC endpoint's path prefix */

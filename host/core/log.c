@@ -1,9 +1,11 @@
-/* Logging to stderr: "2024-05-01T12:00:00.123Z info  [area] message".
+/* Logging to stderr: "2024-05-01T12:00:00.123Z info  [area] message", or
+ * one JSON object per line (log.format = 'json').
  * Each event is formatted into one buffer and written with one call so
  * lines from different sources do not interleave mid-line. */
 #include "core/log.h"
 
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,9 +13,12 @@
 #include <strings.h>
 #include <time.h>
 
+#include <cjson/cJSON.h>
 #include "core/buf.h"
+#include "core/log_ring.h"
 
 static mh_log_level mh_log_current = MH_LOG_INFO;
+static mh_log_format mh_log_fmt = MH_LOG_TEXT;
 
 /* Padded to the same width so messages line up. */
 static const char *const mh_log_names[] = {"error", "warn", "info", "debug", "trace"};
@@ -35,6 +40,12 @@ const char *mh_log_level_name(mh_log_level level) {
 }
 
 int mh_log_enabled(mh_log_level level) { return level <= mh_log_current; }
+
+void mh_log_set_format(mh_log_format format) { mh_log_fmt = format; }
+
+mh_log_format mh_log_format_parse(const char *name) {
+  return name && strcmp(name, "json") == 0 ? MH_LOG_JSON : MH_LOG_TEXT;
+}
 
 /* "YYYY-MM-DDTHH:MM:SS.mmmZ" into buf (at least 32 bytes). */
 static void mh_log_timestamp(char *buf, size_t size) {
@@ -105,15 +116,79 @@ void mh_log_limited(mh_log_site *site, mh_log_level level, const char *area, con
   va_end(ap);
 }
 
-static void mh_log_v(mh_log_level level, const char *area, const char *fmt, va_list ap_in) {
+/* The "PLUGIN: " a text line about a plugin starts its message with; none
+ * when the area already names it. */
+static const char *mh_log_plugin_sep(const char *area, const char *plugin) {
+  return plugin && (!area || strcmp(area, plugin) != 0) ? ": " : "";
+}
+
+/* One JSON object: cJSON escapes what the message holds (quotes, control
+ * characters, line breaks), so every event stays one line. */
+static void mh_log_write_json(const char *stamp, mh_log_level level, const char *area, const char *plugin,
+                              const char *const *fields, const char *fmt, va_list ap) {
+  mh_buf msg = MH_BUF_INIT;
+  cJSON *o = cJSON_CreateObject();
+  bool ok = o && mh_buf_vappendf(&msg, fmt, ap) == 0 && cJSON_AddStringToObject(o, "ts", stamp) &&
+            cJSON_AddStringToObject(o, "level", mh_log_level_name(level)) &&
+            cJSON_AddStringToObject(o, "area", area ? area : "-") &&
+            (!plugin || cJSON_AddStringToObject(o, "plugin", plugin)) &&
+            cJSON_AddStringToObject(o, "msg", msg.data ? msg.data : "");
+  for (size_t i = 0; ok && fields && fields[i] && fields[i + 1]; i += 2)
+    ok = cJSON_AddStringToObject(o, fields[i], fields[i + 1]) != NULL;
+  char *text = ok ? cJSON_PrintUnformatted(o) : NULL;
+  if (text) {
+    size_t n = strlen(text);
+    text[n] = '\n'; /* over the NUL: written by length, never read as a string again */
+    fwrite(text, 1, n + 1, stderr);
+    cJSON_free(text);
+  }
+  cJSON_Delete(o);
+  mh_buf_free(&msg);
+}
+
+static void ring_record_f(mh_log_level level, const char *area, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void ring_record_f(mh_log_level level, const char *area, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  mh_log_ring_record(level, area, fmt, ap);
+  va_end(ap);
+}
+
+/* The line as the text format reads it: "PLUGIN: " first when it names one. */
+static void ring_record(mh_log_level level, const char *area, const char *plugin, const char *fmt, va_list ap_in) {
+  const char *sep = mh_log_plugin_sep(area, plugin);
+  va_list ap;
+  va_copy(ap, ap_in);
+  if (!*sep) {
+    mh_log_ring_record(level, area, fmt, ap);
+  } else {
+    mh_buf msg = MH_BUF_INIT;
+    if (mh_buf_vappendf(&msg, fmt, ap) == 0) ring_record_f(level, area, "%s%s%s", plugin, sep, msg.data ? msg.data : "");
+    mh_buf_free(&msg);
+  }
+  va_end(ap);
+}
+
+static void mh_log_emit(mh_log_level level, const char *area, const char *plugin, const char *const *fields,
+                        const char *fmt, va_list ap_in) {
   if (!mh_log_enabled(level)) return;
+  if (mh_log_ring_on()) ring_record(level, area, plugin, fmt, ap_in); /* the inspector's tail (log_ring.h) */
   char stamp[40];
   mh_log_timestamp(stamp, sizeof stamp);
+  if (mh_log_fmt == MH_LOG_JSON) {
+    va_list ap;
+    va_copy(ap, ap_in);
+    mh_log_write_json(stamp, level, area, plugin, fields, fmt, ap);
+    va_end(ap);
+    return;
+  }
   const char *lvl = (unsigned)level < MH_LOG_NLEVELS ? mh_log_padded[level] : "?????";
+  const char *sep = mh_log_plugin_sep(area, plugin), *about = *sep ? plugin : "";
 
   /* Common case: the whole line fits on the stack and has no line breaks. */
   char line[1024];
-  int head = snprintf(line, sizeof line, "%s %s [%s] ", stamp, lvl, area ? area : "-");
+  int head = snprintf(line, sizeof line, "%s %s [%s] %s%s", stamp, lvl, area ? area : "-", about, sep);
   if (head < 0) return;
   if ((size_t)head < sizeof line - 1) {
     va_list ap;
@@ -130,11 +205,23 @@ static void mh_log_v(mh_log_level level, const char *area, const char *fmt, va_l
   }
   /* Rebuild the prefix: it may itself have been cut off above. */
   mh_buf prefix = MH_BUF_INIT;
-  if (mh_buf_appendf(&prefix, "%s %s [%s] ", stamp, lvl, area ? area : "-") == 0) {
+  if (mh_buf_appendf(&prefix, "%s %s [%s] %s%s", stamp, lvl, area ? area : "-", about, sep) == 0) {
     va_list ap;
     va_copy(ap, ap_in);
     mh_log_write_slow(prefix.data, prefix.len, fmt, ap);
     va_end(ap);
   }
   mh_buf_free(&prefix);
+}
+
+static void mh_log_v(mh_log_level level, const char *area, const char *fmt, va_list ap) {
+  mh_log_emit(level, area, NULL, NULL, fmt, ap);
+}
+
+void mh_log_about(mh_log_level level, const char *area, const char *plugin, const char *const *fields,
+                  const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  mh_log_emit(level, area, plugin, fields, fmt, ap);
+  va_end(ap);
 }

@@ -1,4 +1,6 @@
-/* Logging: one line per event on stderr, "TIME LEVEL [area] message". */
+/* Logging: one line per event on stderr, "TIME LEVEL [area] message", or
+ * with log.format = 'json' one JSON object per line:
+ * {"ts", "level", "area", "plugin" (lines about one), "msg", fields...}. */
 #ifndef MH_LOG_H
 #define MH_LOG_H
 #include <stdint.h>
@@ -14,6 +16,18 @@ int mh_log_level_parse(const char *name);
 const char *mh_log_level_name(mh_log_level level);
 int mh_log_enabled(mh_log_level level);
 void mh_log(mh_log_level level, const char *area, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+typedef enum { MH_LOG_TEXT, MH_LOG_JSON } mh_log_format;
+void mh_log_set_format(mh_log_format format);
+/* "json" is MH_LOG_JSON; anything else (NULL, "text") MH_LOG_TEXT. */
+mh_log_format mh_log_format_parse(const char *name);
+
+/* A line about one plugin. In text it reads "[area] PLUGIN: message" ("[area]
+ * message" when area is the plugin's name, as for ctx.log); in JSON the
+ * plugin has its own key, and fields (NULL, or key, value, ..., NULL:
+ * strings the message holds too, for machines) are added as keys. */
+void mh_log_about(mh_log_level level, const char *area, const char *plugin, const char *const *fields,
+                  const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
 /* Rate limit of one call site: a token bucket of MH_LOG_SITE_BURST lines,
  * refilled at MH_LOG_SITE_PER_S lines a second. Lines over it are counted,

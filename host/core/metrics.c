@@ -1,5 +1,6 @@
 #include "core/metrics.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,6 +37,16 @@ mh_fn_metrics *mh_metrics_fn(mh_metrics *m, const char *name, const char *type) 
   }
   f->type = type;
   return f;
+}
+
+uint64_t mh_metrics_quantile_ns(const mh_fn_metrics *f, double q) {
+  if (!f->count) return 0;
+  uint64_t rank = (uint64_t)ceil(q * (double)f->count); /* the call at that rank, 1-based */
+  if (rank == 0) rank = 1;
+  uint64_t seen = 0;
+  for (size_t i = 0; i < MH_METRICS_BUCKETS; i++)
+    if ((seen += f->buckets[i]) >= rank) return mh_metrics_bucket_ns[i];
+  return UINT64_MAX;
 }
 
 void mh_metrics_close(mh_metrics *m, int code) {

@@ -80,6 +80,11 @@ static inline void mh_metrics_observe(mh_fn_metrics *f, mh_call_outcome o, uint6
   if (i < MH_METRICS_BUCKETS) f->buckets[i]++; /* past the last bound: only +Inf (count) */
 }
 
+/* The upper bound, in ns, of the bucket holding quantile q (0 < q <= 1) of
+ * f's calls: "p99 <= X". 0 when nothing was observed, UINT64_MAX when it
+ * lies past the last bound. */
+uint64_t mh_metrics_quantile_ns(const mh_fn_metrics *f, double q);
+
 void mh_metrics_close(mh_metrics *m, int code);
 void mh_metrics_plugin_error(mh_metrics *m, const char *plugin);
 uint64_t mh_metrics_plugin_errors(const mh_metrics *m, const char *plugin);

@@ -19,6 +19,7 @@
 #include "mesh/mesh_nats.h"
 #include "mesh/mesh_seq.h"
 #include "session/client.h"
+#include "session/rpc.h"
 
 #define MISSED_HEARTBEATS 3 /* silent this long, a host is gone */
 #define HOST_TOKEN_HEX 32   /* of SHA-256 of the host id: a subject token whatever the id holds */
@@ -46,6 +47,7 @@ struct mh_cluster {
   mh_nats *nats;
   char *dir_subject; /* PREFIX.dir */
   char *own_subject; /* PREFIX.host.TOKEN of this host */
+  char *bcast_subject; /* PREFIX.bcast */
   char *url_shown;   /* nats.url without credentials, for the log */
   mh_list hosts;
   mh_timer *tick;
@@ -291,6 +293,28 @@ static void on_frame(mh_cluster *cl, const mh_nats_event *ev) {
   if (ch) mh_client_on_frame(ch->client, ev->data, ev->len);
 }
 
+/* {name, args} from another host: a broadcast to this host's own clients,
+ * with a local broadcast's rules (trusted application clients only). */
+static void on_broadcast(mh_cluster *cl, const mh_nats_event *ev) {
+  mh_host *h = cl->h;
+  if (ev->len > h->cfg->limits.max_message_bytes) {
+    mh_log_warn_limited("mesh", "NATS: a broadcast of %zu bytes from host %s is over limits.max_message_bytes: "
+                        "dropped", ev->len, ev->sender);
+    return;
+  }
+  if (!heard_from(cl, ev, MH_SEQ_BCAST)) return;
+  mh_error *err = NULL;
+  mh_value *msg = mh_codec_json.decode(ev->data, ev->len, &h->codec_limits, &err);
+  const mh_value *name = msg ? mh_value_obj_get(msg, "name") : NULL, *args = msg ? mh_value_obj_get(msg, "args") : NULL;
+  if (name && name->type == MH_V_STRING && args && args->type == MH_V_ARRAY)
+    mh_rpc_broadcast(h, name->u.str.ptr, args);
+  else
+    mh_log_warn_limited("mesh", "NATS: a broadcast from host %s is not {name, args}: dropped (%s)", ev->sender,
+                        err ? err->message : "wrong shape");
+  mh_error_free(err);
+  mh_value_free(msg);
+}
+
 static void on_message(mh_cluster *cl, const mh_nats_event *ev) {
   const char *self = mh_mesh_host_id(cl->h);
   if (!ev->sender || !mh_identity_bus_sig_ok(mh_mesh_link_key(cl->h), ev->sender, ev->subject, ev->seq, ev->data,
@@ -307,6 +331,8 @@ static void on_message(mh_cluster *cl, const mh_nats_event *ev) {
     on_directory(cl, ev);
   else if (strcmp(ev->subject, cl->own_subject) == 0)
     on_frame(cl, ev);
+  else if (strcmp(ev->subject, cl->bcast_subject) == 0)
+    on_broadcast(cl, ev);
 }
 
 /* Logged once an outage, however many reconnects fail. */
@@ -363,6 +389,27 @@ static void on_tick(void *ud) {
   cl->tick = mh_timer_start(h->loop, beat / 2 ? beat / 2 : 1, on_tick, cl);
 }
 
+/* ---- cluster broadcast ------------------------------------------------------ */
+
+int mh_cluster_broadcast(mh_host *h, const char *name, const mh_value *args) {
+  int sent = mh_rpc_broadcast(h, name, args);
+  mh_cluster *cl = h->cluster;
+  if (!cl) return sent;
+  mh_value *msg = mh_value_new(MH_V_OBJECT);
+  mh_value *copy = args ? mh_value_copy(args) : mh_value_new(MH_V_ARRAY);
+  if (msg && copy) {
+    mh_value_obj_set(msg, "name", mh_value_cstring(name));
+    mh_value_obj_set(msg, "args", copy);
+    copy = NULL;
+  }
+  if (!msg || publish_value(cl, cl->bcast_subject, msg))
+    mh_log_warn_limited("mesh", "NATS: broadcast %s reached this host's clients only (NATS down, or over its "
+                        "max_payload)", name);
+  mh_value_free(copy);
+  mh_value_free(msg);
+  return sent;
+}
+
 /* ---- life cycle ------------------------------------------------------------- */
 
 int mh_cluster_init(mh_host *h, char **errmsg) {
@@ -370,6 +417,15 @@ int mh_cluster_init(mh_host *h, char **errmsg) {
   if (!cfg->nats.url || !*cfg->nats.url) return 0;
   int rc = mh_cluster_check_config(cfg, errmsg);
   if (rc) return rc;
+  mh_nats_settings tls = {.tls_ca = cfg->nats.tls.ca, .tls_cert = cfg->nats.tls.cert, .tls_key = cfg->nats.tls.key};
+  char *why = NULL;
+  if (mh_nats_check_tls(&tls, &why)) {
+    mh_buf msg = MH_BUF_INIT;
+    mh_buf_appendf(&msg, "nats.tls: %s", why ? why : "out of memory");
+    free(why);
+    *errmsg = mh_buf_steal(&msg, NULL);
+    return MH_START_BAD_CONFIG;
+  }
   mh_cluster *cl = calloc(1, sizeof *cl);
   unsigned char boot[MH_SEQ_BOOT_HEX / 2];
   if (!cl) return -1;
@@ -381,15 +437,18 @@ int mh_cluster_init(mh_host *h, char **errmsg) {
   for (size_t i = 0; i < sizeof boot; i++) snprintf(cl->boot + 2 * i, 3, "%02x", boot[i]);
   cl->h = h;
   mh_list_init(&cl->hosts);
-  mh_buf dir = MH_BUF_INIT;
-  if (mh_buf_appendf(&dir, "%s.dir", cfg->nats.subject_prefix) || !(cl->url_shown = mh_cluster_url_shown(cfg->nats.url)) ||
-      mh_mesh_add_remote(h, &cluster_remote)) {
+  mh_buf dir = MH_BUF_INIT, bcast = MH_BUF_INIT;
+  if (mh_buf_appendf(&dir, "%s.dir", cfg->nats.subject_prefix) ||
+      mh_buf_appendf(&bcast, "%s.bcast", cfg->nats.subject_prefix) ||
+      !(cl->url_shown = mh_cluster_url_shown(cfg->nats.url)) || mh_mesh_add_remote(h, &cluster_remote)) {
     mh_buf_free(&dir);
+    mh_buf_free(&bcast);
     free(cl->url_shown);
     free(cl);
     return -1;
   }
   cl->dir_subject = mh_buf_steal(&dir, NULL);
+  cl->bcast_subject = mh_buf_steal(&bcast, NULL);
   h->cluster = cl;
   return 0;
 }
@@ -402,10 +461,11 @@ void mh_cluster_start(mh_host *h) {
     mh_log_error("mesh", "NATS: out of memory: this host serves alone");
     return;
   }
-  const char *subjects[] = {cl->dir_subject, cl->own_subject};
+  const char *subjects[] = {cl->dir_subject, cl->own_subject, cl->bcast_subject};
   mh_nats_settings s = {.url = cfg->nats.url, .token = cfg->nats.token, .user = cfg->nats.user,
-                        .password = cfg->nats.password, .name = mh_mesh_host_id(h), .subjects = subjects,
-                        .nsubjects = 2};
+                        .password = cfg->nats.password, .name = mh_mesh_host_id(h), .tls_ca = cfg->nats.tls.ca,
+                        .tls_cert = cfg->nats.tls.cert, .tls_key = cfg->nats.tls.key, .subjects = subjects,
+                        .nsubjects = sizeof subjects / sizeof *subjects};
   if (!(cl->nats = mh_nats_open(h->loop, &s, on_nats, cl))) {
     mh_log_error("mesh", "NATS: out of memory: this host serves alone");
     return;
@@ -431,6 +491,7 @@ void mh_cluster_free(mh_host *h) {
   mh_list_each_safe(pos, &cl->hosts) forget(mh_container_of(pos, cluster_host, link));
   free(cl->dir_subject);
   free(cl->own_subject);
+  free(cl->bcast_subject);
   free(cl->url_shown);
   free(cl);
   h->cluster = NULL;

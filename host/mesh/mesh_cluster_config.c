@@ -1,6 +1,8 @@
 #include "mesh/mesh_cluster_config.h"
 
+#include <errno.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,14 +20,11 @@ static int bad_config(char **errmsg, const char *msg) {
   return MH_START_BAD_CONFIG;
 }
 
-/* One server of nats.url: nats://, maybe user:password@ or token@, a host,
- * maybe :PORT (1..65535). nats.c would take more (no scheme, say) and fail
- * later, at every reconnect; a typo is better said at start. tls:// is
- * refused while there are no TLS settings (CA, certificate) to go with it. */
+typedef enum { URL_BAD, URL_NATS, URL_TLS, URL_MIXED } url_scheme;
+
+/* What follows the scheme: maybe user:password@ or token@, a host, maybe :PORT. */
 static bool server_url_ok(const char *s, size_t n) {
-  size_t skip = n >= 7 && strncmp(s, "nats://", 7) == 0 ? 7 : 0;
-  if (!skip) return false;
-  const char *p = s + skip, *end = s + n, *at = memchr(p, '@', (size_t)(end - p));
+  const char *p = s, *end = s + n, *at = memchr(p, '@', (size_t)(end - p));
   if (at) p = at + 1;
   const char *colon = p < end && *p == '[' ? memchr(p, ']', (size_t)(end - p)) : p;
   colon = colon ? memchr(colon, ':', (size_t)(end - colon)) : NULL;
@@ -41,20 +40,66 @@ static bool server_url_ok(const char *s, size_t n) {
   return colon + 1 < end && port >= 1;
 }
 
-static bool url_ok(const char *url) {
+/* One server of nats.url: nats:// or tls://, maybe user:password@ or
+ * token@, a host, maybe :PORT (1..65535). nats.c would take more (no scheme,
+ * say) and fail later, at every reconnect; a typo is better said at start. */
+static url_scheme server_url_scheme(const char *s, size_t n) {
+  url_scheme scheme = n >= 7 && strncmp(s, "nats://", 7) == 0 ? URL_NATS
+                      : n >= 6 && strncmp(s, "tls://", 6) == 0 ? URL_TLS
+                                                               : URL_BAD;
+  return scheme != URL_BAD && server_url_ok(s + (scheme == URL_NATS ? 7 : 6), n - (scheme == URL_NATS ? 7 : 6))
+             ? scheme
+             : URL_BAD;
+}
+
+/* The scheme all servers of nats.url share (URL_MIXED when they differ). */
+static url_scheme url_scheme_of(const char *url) {
+  url_scheme all = URL_BAD;
   for (const char *p = url;;) {
     const char *comma = strchr(p, ','), *end = comma ? comma : p + strlen(p);
     while (p < end && *p == ' ') p++;
-    if (!server_url_ok(p, (size_t)(end - p))) return false;
-    if (!comma) return true;
+    url_scheme one = server_url_scheme(p, (size_t)(end - p));
+    if (one == URL_BAD) return URL_BAD;
+    if (all != URL_BAD && one != all) return URL_MIXED;
+    all = one;
+    if (!comma) return all;
     p = comma + 1;
   }
 }
 
+/* tls:// needs a CA to check the server against; nats.tls with nats:// would
+ * be ignored by a reader of the file, so it is refused. */
+static int check_tls(const mh_config *cfg, url_scheme scheme, char **errmsg) {
+  bool ca = *cfg->nats.tls.ca, cert = *cfg->nats.tls.cert, key = *cfg->nats.tls.key;
+  if (scheme == URL_TLS && !ca)
+    return bad_config(errmsg, "nats.url is tls:// but nats.tls.ca is empty: give the CA file the NATS server's "
+                              "certificate chains to");
+  if (scheme == URL_NATS && (ca || cert || key))
+    return bad_config(errmsg, "nats.tls is set but nats.url is nats://: write tls://HOST:PORT");
+  if (cert != key) return bad_config(errmsg, "nats.tls.cert and nats.tls.key go together: set both or neither");
+  const char *names[] = {"ca", "cert", "key"}, *files[] = {cfg->nats.tls.ca, cfg->nats.tls.cert, cfg->nats.tls.key};
+  for (size_t i = 0; i < 3; i++) {
+    FILE *f = *files[i] ? fopen(files[i], "r") : NULL;
+    if (*files[i] && !f) {
+      mh_buf msg = MH_BUF_INIT;
+      mh_buf_appendf(&msg, "nats.tls.%s: cannot read %s: %s", names[i], files[i], strerror(errno));
+      *errmsg = mh_buf_steal(&msg, NULL);
+      return MH_START_BAD_CONFIG;
+    }
+    if (f) fclose(f);
+  }
+  return 0;
+}
+
 int mh_cluster_check_config(const mh_config *cfg, char **errmsg) {
   bool token = *cfg->nats.token, user = *cfg->nats.user, password = *cfg->nats.password;
-  if (!url_ok(cfg->nats.url))
-    return bad_config(errmsg, "nats.url: expected nats://HOST:PORT, several separated by commas (no tls:// yet)");
+  url_scheme scheme = url_scheme_of(cfg->nats.url);
+  if (scheme == URL_BAD)
+    return bad_config(errmsg, "nats.url: expected nats://HOST:PORT or tls://HOST:PORT, several separated by commas");
+  if (scheme == URL_MIXED)
+    return bad_config(errmsg, "nats.url: mixes nats:// and tls:// servers: use one scheme for all");
+  int rc = check_tls(cfg, scheme, errmsg);
+  if (rc) return rc;
   if (!*cfg->mesh.key)
     return bad_config(errmsg, "nats.url is set but mesh.key is empty: the hosts of a cluster sign identities and "
                               "every message with mesh.key, the same on every host");

@@ -196,10 +196,54 @@ static void connect_done(uv_work_t *req, int status) {
 
 static bool set(const char *s) { return s && *s; }
 
+/* TLS when a CA is given: the server's certificate must chain to it (and
+ * name the host of the URL); a client certificate when one is given. */
+static natsStatus set_tls(natsOptions *o, const mh_nats_settings *s) {
+  natsStatus st = NATS_OK;
+  if (!set(s->tls_ca)) return st;
+  st = natsOptions_SetSecure(o, true);
+  if (st == NATS_OK) st = natsOptions_LoadCATrustedCertificates(o, s->tls_ca);
+  if (st == NATS_OK && set(s->tls_cert)) st = natsOptions_LoadCertificatesChain(o, s->tls_cert, s->tls_key);
+  return st;
+}
+
+int mh_nats_check_tls(const mh_nats_settings *s, char **why) {
+  natsOptions *o = NULL;
+  natsStatus st = natsOptions_Create(&o);
+  if (st == NATS_OK) st = set_tls(o, s);
+  if (st != NATS_OK) {
+    const char *text = nats_GetLastError(NULL);
+    *why = strdup(text && *text ? text : natsStatus_GetText(st));
+  }
+  if (o) natsOptions_Destroy(o);
+  return st == NATS_OK ? 0 : -1;
+}
+
+/* nats.url may list several servers, comma-separated (a NATS cluster):
+ * natsOptions_SetURL takes one, so the list goes in as servers. */
+static natsStatus set_servers(natsOptions *o, const char *url) {
+  char *copy = strdup(url);
+  size_t max = 1;
+  for (const char *p = url; *p; p++) max += *p == ',';
+  const char **servers = calloc(max, sizeof *servers);
+  int count = 0;
+  natsStatus st = copy && servers ? NATS_OK : NATS_NO_MEMORY;
+  for (char *save = NULL, *one = st == NATS_OK ? strtok_r(copy, ",", &save) : NULL; one;
+       one = strtok_r(NULL, ",", &save)) {
+    while (*one == ' ') one++;
+    if (*one) servers[count++] = one;
+  }
+  if (st == NATS_OK) st = natsOptions_SetServers(o, servers, count);
+  free(servers);
+  free(copy);
+  return st;
+}
+
 static natsStatus make_options(mh_nats *n, const mh_nats_settings *s) {
   natsStatus st = natsOptions_Create(&n->opts);
   natsOptions *o = n->opts;
-  if (st == NATS_OK) st = natsOptions_SetURL(o, s->url);
+  if (st == NATS_OK) st = set_servers(o, s->url);
+  if (st == NATS_OK) st = set_tls(o, s);
   if (st == NATS_OK && set(s->token)) st = natsOptions_SetToken(o, s->token);
   if (st == NATS_OK && set(s->user)) st = natsOptions_SetUserInfo(o, s->user, s->password ? s->password : "");
   if (st == NATS_OK && set(s->name)) st = natsOptions_SetName(o, s->name);

@@ -37,6 +37,7 @@ typedef void (*mh_nats_handler)(void *ud, const mh_nats_event *ev);
 typedef struct mh_nats_settings {
   const char *url, *token, *user, *password; /* "" or NULL: unset */
   const char *name;                          /* the connection's name on the server (the host id) */
+  const char *tls_ca, *tls_cert, *tls_key;   /* PEM files; a CA makes the connection TLS */
   const char *const *subjects;               /* subscribed, kept across reconnects */
   size_t nsubjects;
 } mh_nats_settings;
@@ -44,6 +45,9 @@ typedef struct mh_nats_settings {
 /* Starts connecting in the background; the handler hears how it goes. NULL
  * when memory runs out. */
 mh_nats *mh_nats_open(uv_loop_t *loop, const mh_nats_settings *s, mh_nats_handler on, void *ud);
+/* Loads the TLS files of s as mh_nats_open would: 0, or -1 and *why (a
+ * file missing or not PEM; malloc'd), so that a start can fail on it. */
+int mh_nats_check_tls(const mh_nats_settings *s, char **why);
 /* Publishes data on subject with the three headers. -1 when not connected
  * (nothing is buffered for later: a call waiting on it fails now) or when
  * nats.c refuses it (over the server's max_payload, say). */

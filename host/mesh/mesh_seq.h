@@ -6,8 +6,9 @@
  * its wall clock in milliseconds since the epoch. The header is signed with
  * the payload (mesh_identity.h). A receiver remembers, per sending host, the
  * BOOT it knows, the TIME that BOOT started at, and the last N it took on
- * each stream (directory messages and frames arrive on two subscriptions,
- * each in order, but not in order with each other). Then:
+ * each stream (directory messages, frames and cluster broadcasts arrive on
+ * three subscriptions, each in order, but not in order with each other).
+ * Then:
  *
  * - the same BOOT: N must exceed the last taken on that stream, else it is a
  *   replay (or a duplicate);
@@ -24,7 +25,7 @@
 #define MH_SEQ_MAX_SKEW_MS 30000
 #define MH_SEQ_MAX_LEN 80 /* "BOOT N TIME" as written, with room to spare */
 
-typedef enum { MH_SEQ_DIR, MH_SEQ_FRAME, MH_SEQ_STREAMS } mh_seq_stream;
+typedef enum { MH_SEQ_DIR, MH_SEQ_FRAME, MH_SEQ_BCAST, MH_SEQ_STREAMS } mh_seq_stream;
 
 typedef struct mh_seq {
   char boot[MH_SEQ_BOOT_HEX + 1];

@@ -187,13 +187,28 @@ static void outcall_finish(mh_outcall *oc, mh_value *result, mh_error *err) {
   cb(ud, result, err);
 }
 
+/* The host's call to c that id answers, or NULL. */
+static mh_outcall *outcall_of(mh_client *c, const mh_value *id) {
+  if (!id || id->type != MH_V_STRING) return NULL;
+  return mh_map_get(&c->outcalls, id->u.str.ptr, id->u.str.len);
+}
+
+/* An answer the codec refused: the host's call it was meant for fails with
+ * the reason at once, rather than when its timeout comes. */
+static void fail_outcall(mh_client *c, const mh_value *id, mh_error *err) {
+  mh_outcall *oc = outcall_of(c, id);
+  if (!oc) {
+    mh_error_free(err);
+    return;
+  }
+  mh_error *why = mh_error_new(MH_ERR_BAD_REQUEST, "the answer of client %s to \"%s\" was refused: %s", c->id,
+                               oc->method, err->message);
+  mh_error_free(err);
+  outcall_finish(oc, NULL, why);
+}
+
 static void on_reply(mh_client *c, mh_envelope *e) {
-  char key[64];
-  if (e->id->type == MH_V_STRING)
-    snprintf(key, sizeof key, "%s", e->id->u.str.ptr);
-  else
-    key[0] = '\0';
-  mh_outcall *oc = key[0] ? mh_map_get(&c->outcalls, key, strlen(key)) : NULL;
+  mh_outcall *oc = outcall_of(c, e->id);
   if (!oc) {
     mh_log_debug("client", "%s: reply to unknown call ignored", c->id);
     return;
@@ -236,8 +251,12 @@ static void handle_frame(mh_client *c, const char *data, size_t len) {
   mh_value *root = codec->decode(data, len, &c->host->codec_limits, &err);
   if (!root) {
     mh_log_warn_limited("client", "%s: bad frame: %s", c->id, err->message);
-    mh_value *id = codec->salvage_id ? codec->salvage_id(data, len) : NULL;
-    reply_error(c, id, err);
+    bool reply = false;
+    mh_value *id = codec->salvage_id ? codec->salvage_id(data, len, &reply) : NULL;
+    if (reply)
+      fail_outcall(c, id, err); /* nobody answers an answer (see below) */
+    else
+      reply_error(c, id, err);
     mh_value_free(id);
     return;
   }

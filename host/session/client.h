@@ -27,6 +27,9 @@ typedef struct mh_client_ops {
   int (*send)(void *transport, const char *data, size_t len);
   /* Asks the transport to close with a WebSocket close code. */
   void (*close)(void *transport, int code, const char *reason);
+  /* Bytes queued and not yet written to the peer (the inspector shows
+   * them); NULL where the transport keeps no queue of its own. */
+  size_t (*queued)(void *transport);
   /* Optional (NULL: send). Queues the answer to a frame the transport
    * handed over with a tag (mh_client_on_tagged_frame): a transport whose
    * requests wait for their own answer (an SSE session's POST) sends it

@@ -30,6 +30,7 @@ struct mh_server {
   size_t nroutes, caproutes;
   mh_bucket untrusted_http_rate; /* shared by untrusted HTTP calls (orpc.c) */
   mh_map sse_sessions; /* session id -> mh_sse_session (sse_session.c) */
+  struct mh_mcp_sessions *mcp_sessions; /* /__mcp sessions (mcp_session.c); NULL until the first */
 };
 
 typedef struct ws_msg {

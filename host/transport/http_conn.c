@@ -327,9 +327,10 @@ int mh_http_request(mh_conn *c, struct lws *wsi, mh_server *s, const char *uri) 
   if (lws_reads_body(wsi, method) && !(has_body && cl > 0)) x->close_after = true;
   refuse_early(x, wsi, has_body, cl);
   if (x->routed) return 0; /* answered early: written from the writeable callback */
-  /* With a Content-Length (0 too: lws reports it complete) the body is
-   * routed once in; without one, no body (RFC 9112 6.3): route now. */
-  if (has_body && cl >= 0) return 0;
+  /* With a Content-Length the body is routed once in; without one, no body
+   * (RFC 9112 6.3): route now. lws 4.1 reports an empty body complete for a
+   * POST, but never for a PUT or PATCH, which would wait for it forever. */
+  if (has_body && (cl > 0 || (cl == 0 && method == LWSHUMETH_POST))) return 0;
   return route_now(c, x);
 }
 

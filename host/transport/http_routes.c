@@ -69,11 +69,26 @@ static bool claims_www(const mh_host *h, const char *path) {
   return strncmp(path, "/__moonhost/", 12) == 0 && mh_www_find(path + 12) != NULL;
 }
 
-static void route_www(mh_http_exchange *x) {
-  const mh_www_file *f = mh_www_find(x->path + 12);
+static void respond_file(mh_http_exchange *x, const mh_www_file *f) {
   mh_http_header(x, "cache-control", "no-cache");
   mh_http_header(x, "access-control-allow-origin", "*");
   mh_http_respond(x, 200, mh_www_content_type(f->name), f->data, f->len);
+}
+
+static void route_www(mh_http_exchange *x) { respond_file(x, mh_www_find(x->path + 12)); }
+
+/* The inspector page (README "Inspector"). The page itself holds no data:
+ * what it shows comes over the WebSocket, from trusted calls. Its own
+ * files only, no inline script or style (a string that got into the DOM
+ * as markup still could not run), and its URL, which may carry ?token=,
+ * is never sent on as a Referer. */
+static void route_inspector(mh_http_exchange *x) {
+  mh_http_header(x, "content-security-policy",
+                 "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; "
+                 "base-uri 'none'; form-action 'none'; frame-ancestors 'none'");
+  mh_http_header(x, "referrer-policy", "no-referrer");
+  mh_http_header(x, "x-content-type-options", "nosniff");
+  respond_file(x, mh_www_find("index.html"));
 }
 
 static const mh_http_route routes[] = {
@@ -82,6 +97,8 @@ static const mh_http_route routes[] = {
     {.method = "GET", .path = "/__moonhost/health", .handle = route_health},
     {.method = "GET", .path = "/healthz", .handle = route_healthz, .before_ready = true},
     {.method = "GET", .path = "/readyz", .handle = route_readyz, .before_ready = true},
+    {.method = "GET", .path = "/__moonhost/", .handle = route_inspector},
+    {.method = "GET", .path = "/__moonhost/index.html", .handle = route_inspector},
     {.method = "GET", .claims = claims_www, .handle = route_www},
 };
 

@@ -12,12 +12,11 @@
 
 #include "session/auth.h"
 #include "session/client.h"
-#include "call/dispatch.h"
 #include "call/host.h"
 #include "call/plugin.h"
 #include "transport/conn.h"
 #include "transport/http.h"
-#include "core/finish_watch.h"
+#include "transport/http_call.h"
 #include "core/log.h"
 #include "transport/orpc.h"
 #include "call/registry.h"
@@ -92,43 +91,13 @@ static void preflight(mh_http_exchange *x) {
 
 /* ---- the call ---- */
 
-typedef struct call_op {
-  mh_http_exchange *x;
-  mh_waiter *w;
-  bool *finished; /* mh_finish_watch: answered inside mh_dispatch */
-} call_op;
-
-static void on_reply(void *ud, const mh_value *result, const mh_error *err) {
-  call_op *op = ud;
-  mh_http_exchange *x = op->x;
-  op->w = NULL;
-  x->on_abort = NULL; /* answered: nothing left to interrupt */
-  x->ud = NULL;
+static void call_done(mh_http_exchange *x, void *ud, const mh_value *result, const mh_error *err) {
+  (void)ud;
+  if (!x) return; /* the client left */
   if (err)
     mh_orpc_respond_mh_error(x, err);
   else
     respond_value(x, result);
-  mh_finish_mark(op->finished);
-  free(op);
-}
-
-/* Timed out, or the client left: the call is cancelled and a late result
- * never reaches anyone. */
-static void on_abort(mh_http_exchange *x, bool timed_out) {
-  call_op *op = x->ud;
-  x->on_abort = NULL;
-  x->ud = NULL;
-  if (op->w) mh_dispatch_cancel(op->w);
-  free(op);
-  if (!timed_out) {
-    mh_log_debug("http", "%s: the client left; call cancelled", x->path);
-    mh_http_respond_text(x, 499, ""); /* nobody reads it: this frees x */
-    return;
-  }
-  char msg[128];
-  snprintf(msg, sizeof msg, "no answer within http.request_timeout_ms (%u ms)", x->host->cfg->http.request_timeout_ms);
-  mh_log_warn("http", "%s %s: %s", x->method_name, x->path, msg);
-  mh_orpc_respond_error(x, 408, MH_ERR_TIMEOUT, msg);
 }
 
 /* The argument list for an input. The input is the one argument, except
@@ -152,19 +121,11 @@ static mh_value *args_of(mh_value *input, unsigned arg_count) {
 
 static void call(mh_http_exchange *x, const char *name, unsigned arg_count, mh_value *input) {
   mh_value *args = args_of(input, arg_count);
-  call_op *op = args ? calloc(1, sizeof *op) : NULL;
-  if (!op) {
-    mh_value_free(args);
+  if (!args) {
     mh_orpc_respond_error(x, 500, MH_ERR_INTERNAL, "out of memory");
     return;
   }
-  op->x = x;
-  x->ud = op;
-  x->on_abort = on_abort;
-  mh_finish_watch watch;
-  mh_finish_watch_begin(&watch, &op->finished);
-  mh_waiter *w = mh_dispatch(x->host, NULL, name, args, false, on_reply, op);
-  if (!mh_finish_watch_end(&watch)) op->w = w;
+  mh_http_call(x, name, args, call_done, NULL);
 }
 
 /* ---- the request ---- */

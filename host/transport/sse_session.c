@@ -210,7 +210,12 @@ static void op_close(void *transport, int code, const char *reason) {
   end_soon(ss);
 }
 
-static const mh_client_ops sse_client_ops = {.send = op_send, .close = op_close, .reply = op_reply};
+static size_t op_queued(void *transport) {
+  const mh_sse_session *ss = transport;
+  return ss->closing ? 0 : mh_http_stream_backlog(ss->stream);
+}
+
+static const mh_client_ops sse_client_ops = {.send = op_send, .close = op_close, .queued = op_queued, .reply = op_reply};
 
 /* ---- requests ---- */
 

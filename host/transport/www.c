@@ -3,8 +3,10 @@
 #include <string.h>
 
 const mh_www_file *mh_www_find(const char *name) {
-  for (const mh_www_file *f = mh_www_files; f->name; f++)
-    if (strcmp(f->name, name) == 0) return f;
+  const mh_www_file *const tables[] = {mh_www_files, mh_www_inspector_files};
+  for (size_t t = 0; t < sizeof tables / sizeof *tables; t++)
+    for (const mh_www_file *f = tables[t]; f->name; f++)
+      if (strcmp(f->name, name) == 0) return f;
   return NULL;
 }
 

@@ -1,5 +1,6 @@
 /* Files the host serves under /__moonhost/ (the JavaScript client, from
- * npm/moonhost-client), compiled in by cmake/embed.cmake. */
+ * npm/moonhost-client; the inspector page, from transport/inspector),
+ * compiled in by cmake/embed.cmake. */
 #ifndef MH_WWW_H
 #define MH_WWW_H
 #include <stddef.h>
@@ -12,6 +13,7 @@ typedef struct mh_www_file {
 } mh_www_file;
 
 extern const mh_www_file mh_www_files[];
+extern const mh_www_file mh_www_inspector_files[];
 
 /* The file called name, or NULL. */
 const mh_www_file *mh_www_find(const char *name);

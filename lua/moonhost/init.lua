@@ -47,7 +47,8 @@ M.error_codes = ERROR_CODES
 -- The keys each option table of the plugin API takes (a typo is an error
 -- that names the closest one: docs/plugins.md "Mistakes in definitions").
 local KEYS = {
-  define_rpc_function = { 'name', 'type', 'handler', 'setup', 'cache', 'description', 'args', 'returns', 'stream' },
+  define_rpc_function = { 'name', 'type', 'handler', 'setup', 'cache', 'description', 'args', 'returns', 'stream',
+                          'agent' },
   cache = { 'ttl', 'max' },
   plugin = { 'name', 'setup', 'description', 'types', 'client_functions' },
   client_function = { 'args', 'returns', 'params', 'description' },
@@ -126,10 +127,12 @@ function M.define_rpc_function(def)
   -- here so a typo fails at the definition; names are resolved on register.
   local arg_nodes = def.args ~= nil and parse_schema('parse_args', def.args, where .. ' args') or nil
   local returns_node = def.returns ~= nil and parse_schema('parse', def.returns, where .. ' returns') or nil
+  -- Offered to AI agents as an MCP tool (moonhost.agent; docs/plugins.md).
+  local agent = def.agent ~= nil and require('moonhost.agent').check(def.agent, ftype, def.stream, where) or nil
   return {
     name = def.name, type = ftype, handler = def.handler, setup = def.setup, cache = cache,
     description = def.description, args = def.args, returns = def.returns, arg_nodes = arg_nodes,
-    returns_node = returns_node, stream = def.stream == true, __moonhost_function = true,
+    returns_node = returns_node, stream = def.stream == true, agent = agent, __moonhost_function = true,
   }
 end
 

@@ -88,30 +88,37 @@ local function make_rpc(ctx, type_nodes)
     local fns = described.functions
     fns[#fns + 1] = { name = def.name, type = def.type, args = def.args, returns = def.returns, stream = def.stream,
                       description = def.description, params = param_names(handler, def.args and #def.args or 0) }
-    handler = typed_handler(def, handler, type_nodes)
+    handler = typed_handler(def, handler, type_nodes) -- after it, the types args name exist
+    local agent = def.agent and require('moonhost.agent').tool(def, type_nodes, fns[#fns].params) or nil
     local cache = def.cache
     core.register {
       name = def.name, type = def.type, handler = handler,
       cached = cache ~= nil, ttl = cache and cache.ttl, max = cache and cache.max,
       arg_count = def.arg_nodes and #def.arg_nodes or 0, -- HTTP spreads an array input over 2+
-      stream = def.stream,
+      stream = def.stream, agent = agent,
     }
   end
 
   --- ctx.rpc.broadcast(name, ...), or as the Vite DevTools Kit writes it:
   -- ctx.rpc.broadcast { method = name, args = { ... }, optional = true }.
   -- A broadcast is never answered, so `optional` changes nothing.
-  -- Returns how many clients it was sent to.
+  -- `cluster = true` (table form only: in the other every value is an
+  -- argument) sends it to the clients of every host in the NATS cluster too.
+  -- Returns how many of this host's clients it was sent to.
   function rpc.broadcast(name, ...)
     if type(name) == 'table' then
       local spec = name
-      options.check_keys(spec, { 'method', 'args', 'optional' }, 'ctx.rpc.broadcast')
+      options.check_keys(spec, { 'method', 'args', 'optional', 'cluster' }, 'ctx.rpc.broadcast')
       if type(spec.method) ~= 'string' then
         options.raise('ctx.rpc.broadcast: method must be a function name (a string), got ' .. type(spec.method))
       end
       local args = spec.args or {}
       if type(args) ~= 'table' then options.raise('ctx.rpc.broadcast: args must be a list of arguments') end
-      return core.broadcast(spec.method, table.unpack(args, 1, args.n or #args))
+      if spec.cluster ~= nil and type(spec.cluster) ~= 'boolean' then
+        options.raise('ctx.rpc.broadcast: cluster must be true or false, got ' .. type(spec.cluster))
+      end
+      local send = spec.cluster and core.broadcast_cluster or core.broadcast
+      return send(spec.method, table.unpack(args, 1, args.n or #args))
     end
     if type(name) ~= 'string' then
       options.raise('ctx.rpc.broadcast: expected a function name or { method =, args = }, got ' .. type(name))

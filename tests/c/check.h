@@ -5,6 +5,7 @@
 #define MH_TEST_CHECK_H
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 static int check_failures;
 
@@ -15,5 +16,16 @@ static int check_failures;
       check_failures++;                                                                            \
     }                                                                                              \
   } while (0)
+
+/* Everything written to f so far (a tmpfile stderr was pointed at), as a
+ * malloc'd string. */
+static inline char *check_slurp(FILE *f) {
+  fflush(f);
+  long size = ftell(f);
+  char *buf = calloc(1, (size_t)size + 1);
+  rewind(f);
+  if (buf && fread(buf, 1, (size_t)size, f) != (size_t)size) buf[0] = '\0';
+  return buf;
+}
 
 #endif

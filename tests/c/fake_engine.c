@@ -136,7 +136,8 @@ static void on_load_timer(uv_timer_t *t) {
   if (lt->e->load_pending) run_setup(lt->e);
 }
 
-static void fake_load_plugin(mh_engine *e, mh_engine_done done, void *ud) {
+/* Its loads cannot be stopped: NULL, as engine.h allows. */
+static mh_engine_call *fake_load_plugin(mh_engine *e, mh_engine_done done, void *ud) {
   if (e->load_pending || e->load_done) violation("%s/%u: load twice", e->plugin, e->number);
   fake_counts.loads++;
   e->load_pending = true;
@@ -148,13 +149,14 @@ static void fake_load_plugin(mh_engine *e, mh_engine_done done, void *ud) {
     load_timer *lt = calloc(1, sizeof *lt);
     if (!lt) {
       run_setup(e);
-      return;
+      return NULL;
     }
     lt->e = e;
     lt->t.data = lt;
     uv_timer_init(e->gen->plugin->host->loop, &lt->t);
     uv_timer_start(&lt->t, on_load_timer, 0, 0);
   }
+  return NULL;
 }
 
 int fake_finish_load(mh_engine *e) {

@@ -228,8 +228,10 @@ static void test_nesting(void) {
 
 /* The id of a refused frame, wherever it is, however deep the rest. */
 static bool salvages(const char *frame, const char *want) {
-  mh_value *id = mh_codec_json.salvage_id(frame, strlen(frame));
+  bool reply = false;
+  mh_value *id = mh_codec_json.salvage_id(frame, strlen(frame), &reply);
   bool ok = want ? id && id->type == MH_V_STRING && strcmp(id->u.str.ptr, want) == 0 : id == NULL;
+  ok = ok && reply == (strstr(frame, "\"t\":\"s\"") != NULL);
   if (!ok) fprintf(stderr, "  salvage_id(%.60s): wrong id\n", frame);
   mh_value_free(id);
   return ok;
@@ -251,9 +253,13 @@ static void test_salvage_id(void) {
   CHECK(salvages(frame, "last"));
   sprintf(frame, "{\"i\":\"one\",\"a\":[%s],\"i\":\"two\"}", deep.data);
   CHECK(salvages(frame, "two")); /* the last one, as the envelope reads it */
+  sprintf(frame, "{\"i\":\"s1\",\"r\":[%s],\"t\":\"s\"}", deep.data);
+  CHECK(salvages(frame, "s1")); /* an answer (to the host's call s1), read without cJSON */
+  CHECK(salvages("{\"t\":\"s\",\"i\":\"s2\",\"r\":\"nul \\u0000 inside\"}", "s2"));
   sprintf(frame, " { \"a\" : [%s] , \"i\" : 7 } ", deep.data);
-  mh_value *id = mh_codec_json.salvage_id(frame, strlen(frame));
-  CHECK(id && id->type == MH_V_INT && id->u.i == 7);
+  bool reply = true;
+  mh_value *id = mh_codec_json.salvage_id(frame, strlen(frame), &reply);
+  CHECK(id && id->type == MH_V_INT && id->u.i == 7 && !reply);
   mh_value_free(id);
   sprintf(frame, "{\"a\":[%s],\"i\":{\"x\":1}}", deep.data);
   CHECK(salvages(frame, NULL)); /* not an id a reply can carry */

@@ -16,15 +16,6 @@ static int count_lines(const char *text, const char *needle) {
   return n;
 }
 
-static char *slurp(FILE *f) {
-  fflush(f);
-  long size = ftell(f);
-  char *buf = calloc(1, (size_t)size + 1);
-  rewind(f);
-  if (buf && fread(buf, 1, (size_t)size, f) != (size_t)size) buf[0] = '\0';
-  return buf;
-}
-
 static void flood(int n) {
   for (int i = 0; i < n; i++) mh_log_warn_limited("test", "site A line %d", i);
 }
@@ -57,7 +48,7 @@ int main(void) {
   fflush(stderr);
   dup2(saved, fileno(stderr));
   close(saved);
-  char *out = slurp(capture);
+  char *out = check_slurp(capture);
   CHECK(out != NULL);
   if (out) {
     int a = count_lines(out, "site A line");

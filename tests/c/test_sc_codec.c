@@ -371,19 +371,25 @@ static void test_salvage_id(void) {
   /* {m: "x", i: "id-1", a: [cycle]} */
   const char *frame = "[[2,[[1,2],[3,4],[5,6]]],[0,\"m\"],[0,\"x\"],[0,\"i\"],[0,\"id-1\"],[0,\"a\"],[1,[6]]]";
   CHECK(FAILS(frame, "cyclic reference"));
-  mh_value *id = mh_codec_sc.salvage_id(frame, strlen(frame));
-  CHECK(id && id->type == MH_V_STRING && strcmp(id->u.str.ptr, "id-1") == 0);
+  bool reply = true;
+  mh_value *id = mh_codec_sc.salvage_id(frame, strlen(frame), &reply);
+  CHECK(id && id->type == MH_V_STRING && strcmp(id->u.str.ptr, "id-1") == 0 && !reply);
   mh_value_free(id);
   const char *df = "s:[[2,[[1,2]]],[0,\"i\"],[0,7],[3,\"never\"]]";
-  id = mh_codec_devframe.salvage_id(df, strlen(df));
+  id = mh_codec_devframe.salvage_id(df, strlen(df), &reply);
   CHECK(id && id->type == MH_V_INT && id->u.i == 7);
+  mh_value_free(id);
+  /* {i: "s1", t: "s", r: [cycle]}: an answer to the host's call s1, "t" after "i" */
+  const char *answer = "[[2,[[1,2],[3,4],[5,6]]],[0,\"i\"],[0,\"s1\"],[0,\"t\"],[0,\"s\"],[0,\"r\"],[1,[6]]]";
+  id = mh_codec_sc.salvage_id(answer, strlen(answer), &reply);
+  CHECK(id && id->type == MH_V_STRING && strcmp(id->u.str.ptr, "s1") == 0 && reply);
   mh_value_free(id);
   const char *no_id = "[[2,[[1,2]]],[0,\"m\"],[0,\"x\"]]", *not_json = "[[2,[[1,9]]]";
   const char *bad_index = "[[2,[[1,9]]],[0,\"i\"]]";
-  CHECK(mh_codec_sc.salvage_id(no_id, strlen(no_id)) == NULL);
-  CHECK(mh_codec_sc.salvage_id(not_json, strlen(not_json)) == NULL);
-  CHECK(mh_codec_sc.salvage_id(bad_index, strlen(bad_index)) == NULL);
-  CHECK(mh_codec_devframe.salvage_id("[]", 2) == NULL);
+  CHECK(mh_codec_sc.salvage_id(no_id, strlen(no_id), &reply) == NULL);
+  CHECK(mh_codec_sc.salvage_id(not_json, strlen(not_json), &reply) == NULL);
+  CHECK(mh_codec_sc.salvage_id(bad_index, strlen(bad_index), &reply) == NULL);
+  CHECK(mh_codec_devframe.salvage_id("[]", 2, &reply) == NULL);
 }
 
 /* Deep nesting and frames that multiply through shared references. */

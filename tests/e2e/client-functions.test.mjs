@@ -155,3 +155,20 @@ test('moonhost:stats counts connected clients', async (t) => {
   await host.waitForLog(new RegExp(`\\b${ids.B} disconnected`))
   assert.equal((await a.rpc['moonhost:stats']()).clients, 1)
 })
+
+test("a client's answer the host cannot read (a \\u0000 in a string) fails the host's call at once with the reason, not at its timeout", async (t) => {
+  const host = await hostFor(t)
+  const raw = await rawClient(host)
+  raw.send({ t: 'q', i: 'ask-1', m: 'sem:ask_client', a: ['c:nul'] })
+  const asked = await raw.next()
+  assert.equal(asked.m, 'c:nul')
+  raw.send(`{"t":"s","i":${JSON.stringify(asked.i)},"r":"a\\u0000b"}`)
+  const answer = await raw.next()
+  assert.equal(answer.i, 'ask-1')
+  assert.equal(answer.r.ok, false)
+  assert.equal(answer.r.error.code, 'bad_request')
+  assert.match(answer.r.error.message, /answer of client \S+ to "c:nul" was refused: unsupported \\u0000/)
+  // Nothing was sent back for the broken answer itself, and the socket still works.
+  raw.send({ t: 'q', i: 'ask-2', m: 'wire:sub', a: [3, 2] })
+  assert.deepEqual(await raw.next(), { t: 's', i: 'ask-2', r: 1 })
+})

@@ -263,3 +263,14 @@ test('an oRPC path that is not UTF-8 gets 400, not 500', async (t) => {
   await assertServing(host)
 })
 
+
+test('PUT, PATCH and POST with Content-Length: 0 are answered at once (lws never says an empty PUT body is complete)', async (t) => {
+  const host = await hostFor(t)
+  for (const method of ['PUT', 'PATCH', 'POST']) {
+    const empty = `${method} /rpc/http/echo HTTP/1.1\r\nHost: 127.0.0.1\r\n${AUTH}Content-Length: 0\r\n\r\n`
+    const r = await exchange(host, [empty + get()], { until: 2 })
+    assert.equal(r.responses[0].status, method === 'POST' ? 200 : 405, `${method}: ${r.responses[0].body}`)
+    assert.equal(r.responses[1]?.status, 200, `${method}: the next request on the connection is answered too`)
+  }
+  await assertServing(host)
+})

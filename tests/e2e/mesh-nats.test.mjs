@@ -7,9 +7,10 @@
 import test from 'node:test'
 import assert from 'node:assert/strict'
 import { writeTree, startHost, fixtures } from './lib/host.mjs'
-import { deferred, rejectionOf, runMoonhost, testConfigSource } from './lib/util.mjs'
+import { deferred, fixedPort, rejectionOf, runMoonhost, scratchDir, testConfigSource } from './lib/util.mjs'
 import { ANNOUNCE, MAKE, RELAY, RELAY_EVENT, VERIFY, meshPeer as peer } from './lib/mesh.mjs'
-import { natsTap, startNats } from './lib/nats.mjs'
+import { createServer, connect as tcpConnect } from 'node:net'
+import { makeCerts, natsTap, natsTlsArgs, startNats } from './lib/nats.mjs'
 
 const DIRECTORY = 'devtoolskit:internal:peer:directory'
 
@@ -162,6 +163,7 @@ test('a host killed with SIGKILL: its peers leave the other hosts\' directories 
   assert.equal(gone.host, 'h2')
   const tookMs = Date.now() - killedAt
   assert.ok(tookMs < 2000, `removed after ${tookMs} ms`)
+  t.diagnostic(`h2's peer left h1 ${tookMs} ms after the SIGKILL`)
   await h1.waitForLog(/NATS: host h2 left the cluster \(no heartbeat\)/)
   assert.deepEqual((await a.rpc[DIRECTORY]()).map((p) => p.host), ['h1'])
   assert.equal((await rejectionOf(a.rpc[RELAY]({ to: 'iframe', method: 'b:ping', args: [] }))).code, 'not_found')
@@ -266,6 +268,16 @@ test('NATS credentials: a token or a user and password log in, never reach the l
   t.after(() => h3.stop())
   await h3.waitForLog(/NATS (at|: cannot connect to) nats:\/\/\*\*\*@127\.0\.0\.1:\d+/)
   assert.ok(!h3.log.includes('wrong-pass-value'), h3.log)
+
+  // Nor does `moonhost config` print them.
+  for (const [nats, hide] of [[`, token = '${secret}'`, 'token'], [", user = 'moon', password = 'pa55-word-value'", 'password']]) {
+    const r = await runMoonhost(['config', '--config', clusterConfig('h4', url, nats)])
+    assert.equal(r.code, 0, r.stderr)
+    assert.doesNotMatch(r.stdout, /s3cret-token-value|pa55-word-value|wrong-pass-value/)
+    const cfg = JSON.parse(r.stdout).nats
+    assert.equal(cfg[hide], '<hidden>')
+    assert.match(cfg.url, /^nats:\/\/\*\*\*@127\.0\.0\.1:\d+$/)
+  }
 })
 
 test('a bad nats section stops the start with exit 2 and the reason', { timeout: 30000 }, async () => {
@@ -279,7 +291,12 @@ test('a bad nats section stops the start with exit 2 and the reason', { timeout:
     [clusterConfig('h1', 'http://127.0.0.1:4222'), /nats\.url: expected nats:\/\/HOST:PORT/],
     [clusterConfig('h1', 'nats://127.0.0.1:4222,nats://127.0.0.1:70000'), /nats\.url: expected/],
     [clusterConfig('h1', 'nats://:4222'), /nats\.url: expected/],
-    [clusterConfig('h1', 'tls://127.0.0.1:4222'), /nats\.url: .*no tls:\/\/ yet/],
+    [clusterConfig('h1', 'tls://127.0.0.1:4222'), /nats\.url is tls:\/\/ but nats\.tls\.ca is empty/],
+    [clusterConfig('h1', 'nats://127.0.0.1:4222,tls://127.0.0.1:4223'), /nats\.url: mixes nats:\/\/ and tls:\/\//],
+    [clusterConfig('h1', 'nats://127.0.0.1:4222', ", tls = { ca = '/etc/hostname' }"), /nats\.tls is set but nats\.url is nats:\/\//],
+    [clusterConfig('h1', 'tls://127.0.0.1:4222', ", tls = { ca = '/nonexistent/ca.pem' }"), /nats\.tls\.ca: cannot read \/nonexistent\/ca\.pem: No such file/],
+    [clusterConfig('h1', 'tls://127.0.0.1:4222', ", tls = { ca = '/etc/hostname' }"), /nats\.tls: .*\/etc\/hostname.*no certificate/],
+    [clusterConfig('h1', 'tls://127.0.0.1:4222', ", tls = { ca = '/etc/hostname', cert = '/etc/hostname' }"), /nats\.tls\.cert and nats\.tls\.key go together/],
   ]
   for (const [config, why] of cases) {
     const run = await runMoonhost(['run', '--listen', '127.0.0.1:0', '--plugins', '/nonexistent', '--config', config])
@@ -287,4 +304,214 @@ test('a bad nats section stops the start with exit 2 and the reason', { timeout:
     assert.match(run.stderr, why)
     assert.doesNotMatch(run.stderr, /listening on/)
   }
+})
+
+/** Counts the host's calls and events that reach ws, by function name; seen(name) waits for the first. */
+function frameCounter(ws) {
+  const counts = new Map()
+  const waiters = []
+  ws.on('message', (d) => {
+    let m
+    try {
+      m = JSON.parse(d.toString())
+    } catch {
+      return
+    }
+    if (typeof m?.m !== 'string') return
+    counts.set(m.m, (counts.get(m.m) ?? 0) + 1)
+    for (const w of waiters.filter((w) => w.name === m.m)) w.resolve()
+  })
+  return {
+    count: (name) => counts.get(name) ?? 0,
+    seen: (name) => (counts.has(name) ? Promise.resolve() : new Promise((resolve) => waiters.push({ name, resolve }))),
+  }
+}
+
+const BROADCAST_PLUGIN = `local moonhost = require 'moonhost'
+return moonhost.plugin { name = 'bc', setup = function(ctx)
+  ctx.rpc.register(moonhost.define_rpc_function { name = 'bc:send', type = 'action',
+    handler = function(name, tag, cluster) return ctx.rpc.broadcast { method = name, args = { tag }, cluster = cluster } end })
+end }`
+
+test('ctx.rpc.broadcast { cluster = true } reaches every trusted client of every host exactly once, none of the host links; a local broadcast stays on its host', { timeout: 60000 }, async (t) => {
+  const nats = await startNats(t)
+  const plugins = writeTree({ 'bc.lua': BROADCAST_PLUGIN })
+  const hosts = [await clusterHost(t, 'h1', nats, '', plugins), await clusterHost(t, 'h2', nats, '', plugins), await clusterHost(t, 'h3', nats, '', plugins)]
+  const names = ['h1', 'h2', 'h3']
+  for (const [i, h] of hosts.entries()) {
+    for (const other of names.filter((n) => n !== names[i])) await h.waitForLog(new RegExp(`NATS: host ${other} joined the cluster`))
+  }
+  const caller = await hosts[0].connect()
+  // Per host: two plain clients; h2 has a mesh peer as well, h3 an untrusted client (no token).
+  const clients = [[frameCounter(caller.ws)], [], []]
+  for (let i = 0; i < 3; i++) for (let k = 0; k < 2; k++) clients[i].push(frameCounter(await hosts[i].rawSocket()))
+  const meshPeer = await peer(hosts[1])
+  await meshPeer.rpc[ANNOUNCE]({ role: 'devtools' })
+  clients[1].push(frameCounter(meshPeer.ws))
+  const untrusted = frameCounter(await hosts[2].rawSocket('/__ws', {}, null))
+  const everyone = clients.flat()
+  const allSeen = (name) => within(5000, Promise.all(everyone.map((c) => c.seen(name))), `${name} on every client`)
+
+  // It returns how many of h1's own clients it went to (the caller and two others).
+  assert.equal(await caller.rpc['bc:send']('ev:cluster', 1, true), 3)
+  assert.equal(await caller.rpc['bc:send']('ev:end1', 0, true), 3)
+  await allSeen('ev:end1') // NATS keeps one publisher's order: a second copy would have come before
+  assert.deepEqual(clients.map((cs) => cs.map((c) => c.count('ev:cluster'))), [[1, 1, 1], [1, 1, 1], [1, 1]])
+  assert.equal(untrusted.count('ev:cluster'), 0)
+
+  // Without cluster: h1's clients only.
+  assert.equal(await caller.rpc['bc:send']('ev:local', 2, false), 3)
+  assert.equal(await caller.rpc['bc:send']('ev:end2', 0, true), 3)
+  await allSeen('ev:end2')
+  assert.deepEqual(clients.map((cs) => cs.map((c) => c.count('ev:local'))), [[1, 1, 1], [0, 0, 0], [0, 0]])
+  assert.equal(untrusted.count('ev:end2'), 0)
+})
+
+/**
+ * A TCP proxy on a loopback port in front of nats: one host's way to NATS that the test can cut
+ * (every connection through it closed, new ones refused) and restore. Returns {url, cut(), restore()}.
+ */
+async function natsProxy(t, nats) {
+  const open = new Set()
+  let cut = false
+  const server = createServer((inbound) => {
+    if (cut) return inbound.destroy()
+    const outbound = tcpConnect(nats.port, '127.0.0.1')
+    const pair = [inbound, outbound]
+    open.add(pair)
+    const close = () => {
+      open.delete(pair)
+      inbound.destroy()
+      outbound.destroy()
+    }
+    inbound.pipe(outbound)
+    outbound.pipe(inbound)
+    for (const s of pair) s.on('error', close).on('close', close)
+  })
+  await new Promise((res) => server.listen(0, '127.0.0.1', res))
+  t.after(() => {
+    for (const [a, b] of open) a.destroy(), b.destroy()
+    server.close()
+  })
+  return {
+    url: `nats://127.0.0.1:${server.address().port}`,
+    cut() {
+      cut = true
+      for (const [a, b] of open) a.destroy(), b.destroy()
+    },
+    restore() {
+      cut = false
+    },
+  }
+}
+
+test('a partition: one host cut off from NATS has its peers leave the others within 2 s, keeps serving its own clients, and resyncs when the link is back', { timeout: 60000 }, async (t) => {
+  const nats = await startNats(t)
+  const proxy = await natsProxy(t, nats)
+  const h1 = await clusterHost(t, 'h1', nats)
+  const h2 = await clusterHost(t, 'h2', proxy)
+  const h3 = await clusterHost(t, 'h3', nats)
+  // a and c announce first, so they meet h2's peers as deltas.
+  const a = await peer(h1)
+  await a.rpc[ANNOUNCE]({ role: 'devtools' })
+  const c = await peer(h3, { 'c:ping': () => 'pong from h3' })
+  await c.rpc[ANNOUNCE]({ role: 'worker' })
+  await added(a, 'worker')
+  await h2.waitForLog(/NATS: host h1 joined the cluster/)
+  await h2.waitForLog(/NATS: host h3 joined the cluster/)
+  const b = await peer(h2, { 'b:ping': () => 'pong' })
+  await b.rpc[ANNOUNCE]({ role: 'iframe' })
+  const local = await peer(h2, { 'l:echo': (x) => x })
+  await local.rpc[ANNOUNCE]({ role: 'local' })
+  await Promise.all([added(a, 'iframe'), added(a, 'local'), added(c, 'iframe'), added(c, 'local')])
+  assert.equal(await a.rpc[RELAY]({ to: 'iframe', method: 'b:ping', args: [] }), 'pong')
+  assert.equal(await b.rpc[RELAY]({ to: 'worker', method: 'c:ping', args: [] }), 'pong from h3')
+  // What each peer learnt so far, by its announce or by deltas, is known: only what follows counts.
+  for (const p of [a, b, c]) p.forget()
+
+  const cutAt = Date.now()
+  proxy.cut()
+  // No goodbye reaches h1 and h3: the heartbeat expiry removes h2's peers.
+  await within(2000, Promise.all([removed(a, 'iframe'), removed(a, 'local'), removed(c, 'iframe')]), 'h2\'s peers removed from h1 and h3')
+  const tookMs = Date.now() - cutAt
+  await h1.waitForLog(/NATS: host h2 left the cluster \(no heartbeat\)/)
+  await h2.waitForLog(/NATS at nats:\/\/127\.0\.0\.1:\d+ lost/)
+  await removed(b, 'devtools')
+  await removed(b, 'worker')
+  // h2 serves its own; h1 and h3 still reach each other.
+  assert.equal(await b.rpc[RELAY]({ to: 'local', method: 'l:echo', args: ['alone'] }), 'alone')
+  assert.deepEqual((await b.rpc[DIRECTORY]()).map((p) => p.role).sort(), ['iframe', 'local'])
+  assert.equal(await a.rpc[RELAY]({ to: 'worker', method: 'c:ping', args: [] }), 'pong from h3')
+  assert.equal((await rejectionOf(a.rpc[RELAY]({ to: 'iframe', method: 'b:ping', args: [] }))).code, 'not_found')
+
+  proxy.restore()
+  await h2.waitForLog(/NATS: back at nats:\/\/127\.0\.0\.1:\d+ as host h2/)
+  assert.equal((await added(a, 'iframe')).host, 'h2')
+  assert.equal((await added(c, 'local')).host, 'h2')
+  assert.equal((await added(b, 'devtools')).host, 'h1')
+  assert.equal((await added(b, 'worker')).host, 'h3')
+  assert.equal(await a.rpc[RELAY]({ to: 'iframe', method: 'b:ping', args: [] }), 'pong')
+  assert.equal(await b.rpc[RELAY]({ to: 'worker', method: 'c:ping', args: [] }), 'pong from h3')
+  t.diagnostic(`h2's peers left h1 and h3 ${tookMs} ms after the cut`)
+})
+
+test('TLS to NATS: hosts with tls:// and nats.tls (CA, client certificate) form the cluster through a server that verifies clients; a certificate of another CA is refused', { timeout: 60000 }, async (t) => {
+  const certs = makeCerts(scratchDir('moonhost-nats-tls-'))
+  const nats = await startNats(t, natsTlsArgs(certs))
+  const url = nats.url.replace('nats://', 'tls://')
+  const tls = (cert, key) => `, tls = { ca = '${certs.ca}', cert = '${cert}', key = '${key}' }`
+  const start = async (name, cert, key) => {
+    const h = await startHost({ config: clusterConfig(name, url, tls(cert, key)), plugins: '/nonexistent' })
+    t.after(() => h.stop())
+    return h
+  }
+  const h1 = await start('h1', certs.clientCert, certs.clientKey)
+  const h2 = await start('h2', certs.clientCert, certs.clientKey)
+  await h1.waitForLog(/NATS: connected to tls:\/\/127\.0\.0\.1:\d+ as host h1/)
+  const a = await peer(h1)
+  await a.rpc[ANNOUNCE]({ role: 'devtools' })
+  const b = await peer(h2, { 'b:ping': () => 'pong over tls' })
+  await b.rpc[ANNOUNCE]({ role: 'iframe' })
+  assert.equal((await added(a, 'iframe')).host, 'h2')
+  assert.equal(await a.rpc[RELAY]({ to: 'iframe', method: 'b:ping', args: [] }), 'pong over tls')
+
+  // A client certificate the server does not trust: no connection, the host serves alone and says why.
+  const h3 = await start('h3', certs.otherClientCert, certs.otherClientKey)
+  await h3.waitForLog(/NATS at tls:\/\/127\.0\.0\.1:\d+ unreachable/)
+  const c = await peer(h3)
+  assert.deepEqual((await c.rpc[ANNOUNCE]({ role: 'outsider' })).directory.map((p) => p.role), ['outsider'])
+  assert.ok(!h1.log.includes('host h3 joined'), h1.log)
+
+  // A server whose certificate (from the same CA) names another host than the URL's: refused too.
+  const wrongName = await startNats(t, ['--tls', '--tlscert', certs.wrongNameCert, '--tlskey', certs.wrongNameKey])
+  const h4 = await startHost({ config: clusterConfig('h4', wrongName.url.replace('nats://', 'tls://'), tls(certs.clientCert, certs.clientKey)), plugins: '/nonexistent' })
+  t.after(() => h4.stop())
+  await h4.waitForLog(/NATS at tls:\/\/127\.0\.0\.1:\d+ unreachable/)
+  assert.ok(!h4.log.includes('NATS: connected'), h4.log)
+})
+
+test('a cluster of two nats-servers: hosts on either server form one mesh; with its first server gone for good, a host reconnects to the other one its nats.url lists and resyncs', { timeout: 60000 }, async (t) => {
+  const [routeA, routeB] = [await fixedPort(), await fixedPort()]
+  const route = (own, other) => ['--cluster_name', 'moonhost-e2e', '--cluster', `nats://127.0.0.1:${own}`, '--routes', `nats://127.0.0.1:${other}`, '--no_advertise']
+  const natsA = await startNats(t, route(routeA, routeB))
+  const natsB = await startNats(t, route(routeB, routeA))
+  const h1 = await clusterHost(t, 'h1', natsA)
+  // h2 lists B first, then A (nats.c may try them in any order; B is killed below either way)
+  const h2 = await startHost({ config: clusterConfig('h2', `${natsB.url},${natsA.url}`), plugins: '/nonexistent' })
+  t.after(() => h2.stop())
+  await h2.waitForLog(/NATS: connected to nats:\/\/127\.0\.0\.1:\d+,nats:\/\/127\.0\.0\.1:\d+ as host h2/)
+  const a = await peer(h1)
+  await a.rpc[ANNOUNCE]({ role: 'devtools' })
+  const b = await peer(h2, { 'b:ping': () => 'pong' })
+  await b.rpc[ANNOUNCE]({ role: 'iframe' })
+  assert.equal((await added(a, 'iframe')).host, 'h2')
+  assert.equal(await a.rpc[RELAY]({ to: 'iframe', method: 'b:ping', args: [] }), 'pong')
+
+  await natsB.stop()
+  await natsA.stop() // both down, so h1 drops h2's peers whatever h2 does; only A comes back
+  await removed(a, 'iframe')
+  await natsA.start()
+  await h2.waitForLog(/NATS: back at .* as host h2/)
+  assert.equal((await added(a, 'iframe')).host, 'h2')
+  assert.equal(await a.rpc[RELAY]({ to: 'iframe', method: 'b:ping', args: [] }), 'pong')
 })

@@ -229,7 +229,8 @@ static void check_refusal(const mh_codec *c, const mh_error *err) {
 }
 
 void fuzz_check_salvage_id(const mh_codec *c, const char *in, size_t size) {
-  mh_value *id = c->salvage_id(in, size);
+  bool reply = false;
+  mh_value *id = c->salvage_id(in, size, &reply);
   FUZZ_CHECK(!id || id->type == MH_V_STRING || id->type == MH_V_INT || id->type == MH_V_FLOAT,
              "%s: salvage_id gave a %s", c->name, mh_value_type_name(id->type));
   mh_value_free(id);

@@ -1,6 +1,8 @@
 // A real nats-server (Debian's package) on a loopback port, for the scale-out
 // tests: started, stopped, killed and restarted on the same port.
-import { spawn } from 'node:child_process'
+import { execFileSync, spawn } from 'node:child_process'
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { connect } from 'node:net'
 import { fixedPort } from './util.mjs'
 
@@ -98,3 +100,42 @@ export async function natsTap(t, server, subject) {
     },
   }
 }
+
+/**
+ * Certificates made with the openssl CLI in dir, for TLS to nats-server:
+ * a CA, a server certificate for 127.0.0.1/localhost, one for another
+ * name (other.example) and a client certificate it signed, and a second CA with a client certificate of its
+ * own (one the server does not trust). Returns the file paths.
+ */
+export function makeCerts(dir) {
+  const run = (...args) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' })
+  const key = (name) => run('genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', `${name}.key`)
+  const ca = (name) => {
+    key(name)
+    run('req', '-x509', '-new', '-key', `${name}.key`, '-out', `${name}.pem`, '-days', '2', '-subj', `/CN=${name}`)
+  }
+  const sign = (name, caName, ext) => {
+    key(name)
+    run('req', '-new', '-key', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${name}`)
+    writeFileSync(join(dir, `${name}.ext`), ext)
+    run('x509', '-req', '-in', `${name}.csr`, '-CA', `${caName}.pem`, '-CAkey', `${caName}.key`, '-CAcreateserial',
+      '-out', `${name}.pem`, '-days', '2', '-extfile', `${name}.ext`)
+  }
+  ca('ca')
+  sign('server', 'ca', 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n')
+  sign('wrong-name', 'ca', 'subjectAltName=DNS:other.example\nextendedKeyUsage=serverAuth\n')
+  sign('client', 'ca', 'extendedKeyUsage=clientAuth\n')
+  ca('other-ca')
+  sign('other-client', 'other-ca', 'extendedKeyUsage=clientAuth\n')
+  const f = (name) => join(dir, name)
+  return {
+    ca: f('ca.pem'), serverCert: f('server.pem'), serverKey: f('server.key'),
+    wrongNameCert: f('wrong-name.pem'), wrongNameKey: f('wrong-name.key'),
+    clientCert: f('client.pem'), clientKey: f('client.key'),
+    otherClientCert: f('other-client.pem'), otherClientKey: f('other-client.key'),
+  }
+}
+
+/** nats-server arguments for TLS with the certificates of makeCerts, clients verified. */
+export const natsTlsArgs = (certs) =>
+  ['--tls', '--tlscert', certs.serverCert, '--tlskey', certs.serverKey, '--tlscacert', certs.ca, '--tlsverify']
