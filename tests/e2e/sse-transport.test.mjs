@@ -274,6 +274,12 @@ test('Origin: a page on an origin not allowed gets 403 for the stream, a POST an
   const pre = await fetch(`${base()}/__devtools/__sse`, { method: 'OPTIONS', headers: evil })
   assert.equal(pre.status, 403)
   await host.waitForLog(/origin https:\/\/evil\.example refused/)
+  // Many at once: none becomes a session.
+  const before = (await (await fetch(`${base()}/__moonhost/health`)).json()).clients
+  const many = await Promise.all(Array.from({ length: 100 }, () =>
+    fetch(`${base()}/__devtools/__sse`, { headers: evil }).then((r) => r.status)))
+  assert.deepEqual([...new Set(many)], [403])
+  assert.equal((await (await fetch(`${base()}/__moonhost/health`)).json()).clients, before)
 
   const ok = await fetch(`${base()}/__devtools/__sse`, { method: 'OPTIONS', headers: { origin: ORIGIN_OK } })
   assert.equal(ok.status, 204)
