@@ -259,6 +259,14 @@ return {
     -- called over HTTP) sends while it has nothing else to send, so proxies
     -- and clients keep it open. Integer >= 10. Default 5 s, as oRPC's server.
     sse_keepalive_ms = 5000,
+
+    -- The transport GET /__devtools/__connection.json tells devframe clients
+    -- (Vite DevTools 0.8) to use: 'websocket' or 'sse'. Both are always
+    -- served and listed there; this is the one a client left on 'auto'
+    -- picks. 'sse' (GET /__devtools/__sse for the stream, POST for frames)
+    -- is for proxies that do not pass WebSocket upgrades (README "The SSE
+    -- backend"); the same trust, limits and broadcasts apply to both.
+    devframe_backend = 'websocket',
   },
 
   metrics = {

@@ -48,6 +48,7 @@ typedef struct cfg_key {
 
 static const char *const cfg_modes[] = {"dev", "build", NULL};
 /* Same order as mh_log_level, so the index is the level. */
+static const char *const cfg_backends[] = {"websocket", "sse", NULL};
 static const char *const cfg_levels[] = {"error", "warn", "info", "debug", "trace", NULL};
 static const char *const cfg_log_formats[] = {"text", "json", NULL};
 
@@ -157,12 +158,15 @@ static const cfg_key cfg_keys[] = {
      .doc = "this host's client certificate (chain), when the server asks for one; with nats.tls.key"},
     {.path = "nats.tls.key", .kind = CK_TEXT, .def_str = "", .field = CF_STR, AT(nats.tls.key),
      .doc = "the private key of nats.tls.cert"},
-    OBJ("http", "the oRPC HTTP endpoint"),
+    OBJ("http", "the HTTP endpoints: oRPC, devframe's SSE transport"),
     STR("http.prefix", "/rpc", http.prefix, "path prefix of the oRPC endpoint"),
     INT("http.request_timeout_ms", 30000, 1, UINT32_MAX, false, CF_U32, http.request_timeout_ms,
         "time an HTTP request may take (body and call), milliseconds"),
     INT("http.sse_keepalive_ms", 5000, 10, UINT32_MAX, false, CF_U32, http.sse_keepalive_ms,
         "an event stream with nothing to send gets a comment this often, milliseconds"),
+    {.path = "http.devframe_backend", .kind = CK_ENUM, .def_str = "websocket", .choices = cfg_backends,
+     .field = CF_STR, AT(http.devframe_backend),
+     .doc = "the transport /__devtools/__connection.json tells devframe clients to use: websocket or sse"},
     OBJ("metrics", "GET /metrics (README \"Operating moonhost\")"),
     {.path = "metrics.token", .kind = CK_TEXT, .def_str = "", .field = CF_STR, AT(metrics.token),
      .doc = "a token that may read /metrics and nothing else (besides the host's tokens)"},
@@ -613,6 +617,7 @@ void mh_config_free(mh_config *cfg) {
   free(cfg->nats.tls.cert);
   free(cfg->nats.tls.key);
   free(cfg->http.prefix);
+  free(cfg->http.devframe_backend);
   free(cfg->metrics.token);
   mh_value_free(cfg->tree); /* plugins points into tree */
   memset(cfg, 0, sizeof *cfg);

@@ -75,6 +75,7 @@ typedef struct mh_config {
     char *prefix;                /* "/rpc": the oRPC endpoint's path prefix */
     uint32_t request_timeout_ms; /* an HTTP request not answered by then gets 408 */
     uint32_t sse_keepalive_ms;   /* an idle event stream gets a comment this often */
+    char *devframe_backend;      /* "websocket" or "sse": what __connection.json offers first */
   } http;
   struct {
     char *token; /* "": GET /metrics takes the host's tokens only */

@@ -19,6 +19,7 @@ typedef struct mh_incoming {
   mh_list link;
   mh_client *client;
   mh_value *id;
+  uint64_t tag;        /* the transport's tag of the frame it came in (0: none) */
   mh_waiter *waiter;
   bool event;          /* no reply wanted: only counted while it runs */
   mh_client_stream *stream; /* a stream the client reads (client_stream.h), or NULL */
@@ -67,8 +68,16 @@ static int send_buf(mh_client *c, mh_buf *b) {
   return c->ops->send(c->transport, b->data, b->len);
 }
 
-/* Answers a call (id may be NULL when the frame had none to echo). */
-static void send_reply(mh_client *c, const mh_value *id, const mh_value *result, const mh_error *err) {
+/* An answer to the frame the transport tagged `tag`. */
+static int send_answer(mh_client *c, uint64_t tag, mh_buf *b) {
+  if (!c->transport) return -1;
+  if (tag && c->ops->reply) return c->ops->reply(c->transport, tag, b->data, b->len);
+  return c->ops->send(c->transport, b->data, b->len);
+}
+
+/* Answers a call (id may be NULL when the frame had none to echo) that
+ * came in the frame tagged `tag`. */
+static void send_reply(mh_client *c, uint64_t tag, const mh_value *id, const mh_value *result, const mh_error *err) {
   if (!c->transport) return;
   mh_buf b = MH_BUF_INIT;
   mh_error *eerr = NULL;
@@ -80,12 +89,13 @@ static void send_reply(mh_client *c, const mh_value *id, const mh_value *result,
     if (mh_envelope_encode_reply(c->codec, id, NULL, eerr, &b, &e2)) mh_error_free(e2);
     mh_error_free(eerr);
   }
-  if (b.len) send_buf(c, &b);
+  if (b.len) send_answer(c, tag, &b);
   mh_buf_free(&b);
 }
 
+/* An error answer to the frame being handled (c->frame_tag). */
 static void reply_error(mh_client *c, const mh_value *id, mh_error *err) {
-  send_reply(c, id, NULL, err);
+  send_reply(c, c->frame_tag, id, NULL, err);
   mh_error_free(err);
 }
 
@@ -110,7 +120,7 @@ static void incoming_reply(void *ud, const mh_value *result, const mh_error *err
   if (in->stream)
     send_stream_end(in, result, err);
   else if (!in->event)
-    send_reply(in->client, in->id, result, err);
+    send_reply(in->client, in->tag, in->id, result, err);
   mh_finish_mark(in->finished_flag);
   incoming_free(in);
 }
@@ -204,6 +214,7 @@ static void on_request(mh_client *c, mh_envelope *e) {
   }
   in->client = c;
   in->id = id;
+  in->tag = c->frame_tag;
   in->event = event;
   in->stream = stream;
   mh_list_insert_tail(&c->incoming, &in->link);
@@ -275,7 +286,9 @@ static void on_cancel(mh_client *c, mh_envelope *e) {
     mh_incoming *in = mh_container_of(pos, mh_incoming, link);
     if (in->event || !mh_value_equal(in->id, e->id) || !in->waiter) continue;
     mh_dispatch_cancel(in->waiter);
-    reply_error(c, in->id, mh_error_new(MH_ERR_CANCELLED, "call cancelled by the client"));
+    mh_error *err = mh_error_new(MH_ERR_CANCELLED, "call cancelled by the client");
+    send_reply(c, in->tag, in->id, NULL, err); /* where the call itself waits for it */
+    mh_error_free(err);
     incoming_free(in);
     return;
   }
@@ -315,7 +328,7 @@ static void on_ack(mh_client *c, mh_envelope *e) {
   incoming_free(in);
 }
 
-void mh_client_on_frame(mh_client *c, const char *data, size_t len) {
+static void handle_frame(mh_client *c, const char *data, size_t len) {
   const mh_codec *codec = mh_codec_detect(data, len);
   if (!codec) {
     mh_log_warn_limited("client", "%s: frame in no known encoding (%zu bytes)", c->id, len);
@@ -371,6 +384,21 @@ void mh_client_on_frame(mh_client *c, const char *data, size_t len) {
   case MH_ENV_ACK: on_ack(c, &e); break;
   }
   mh_value_free(root);
+}
+
+void mh_client_on_frame(mh_client *c, const char *data, size_t len) { mh_client_on_tagged_frame(c, data, len, 0); }
+
+bool mh_client_on_tagged_frame(mh_client *c, const char *data, size_t len, uint64_t tag) {
+  c->frame_tag = tag;
+  handle_frame(c, data, len);
+  c->frame_tag = 0;
+  if (!tag) return false;
+  /* Calls in flight are bounded by limits.max_inflight_per_client. */
+  mh_list_each(pos, &c->incoming) {
+    const mh_incoming *in = mh_container_of(pos, mh_incoming, link);
+    if (in->tag == tag && !in->event && !in->stream) return true; /* a stream's frames all go down the stream */
+  }
+  return false;
 }
 
 void mh_client_gone(mh_client *c) {

@@ -1,8 +1,8 @@
 /* A connected client, independent of its transport.
  *
  * A transport (a WebSocket connection, accepted or dialed to another host by
- * ws_link.c) hands complete frames to mh_client_on_frame and writes what the
- * client queues through its ops. HTTP calls are not clients: the oRPC
+ * ws_link.c; an SSE session, sse_conn.c) hands complete frames to
+ * mh_client_on_frame and writes what the client queues through its ops. HTTP calls are not clients: the oRPC
  * endpoint dispatches them with no caller. The client decodes envelopes,
  * feeds the dispatcher, answers, and tracks calls the server makes to the
  * client. */
@@ -30,6 +30,11 @@ typedef struct mh_client_ops {
   /* Bytes queued and not yet written to the peer (the inspector shows
    * them); NULL where the transport keeps no queue of its own. */
   size_t (*queued)(void *transport);
+  /* Optional (NULL: send). Queues the answer to a frame the transport
+   * handed over with a tag (mh_client_on_tagged_frame): a transport whose
+   * requests wait for their own answer (an SSE session's POST) sends it
+   * there. Same contract as send. */
+  int (*reply)(void *transport, uint64_t tag, const char *data, size_t len);
 } mh_client_ops;
 
 struct mh_client {
@@ -50,10 +55,16 @@ struct mh_client {
   mh_bucket untrusted_rate; /* limits.untrusted_calls_per_s (client.c) */
   mh_map outcalls;   /* our calls to the client: id -> mh_outcall */
   uint64_t next_out_id;
+  uint64_t frame_tag; /* the tag of the frame being handled (0: none) */
 };
 
 mh_client *mh_client_new(mh_host *host, const mh_client_ops *ops, void *transport);
 void mh_client_on_frame(mh_client *c, const char *data, size_t len);
+/* The same, for a transport that takes answers apart (ops->reply): the
+ * answer to this frame, now or later, goes to ops->reply with tag (not 0).
+ * Returns true when that answer is still to come (a call is running),
+ * false when it was given already or none is owed (an event, a reply). */
+bool mh_client_on_tagged_frame(mh_client *c, const char *data, size_t len, uint64_t tag);
 /* The transport is gone: pending calls to the client fail with
  * `disconnected`, calls from it are cancelled, and the client is freed. */
 void mh_client_gone(mh_client *c);

@@ -1,7 +1,8 @@
 /* Per-connection state shared by the WebSocket and HTTP halves of the
  * server (lws gives one per-session block to both), and the server itself.
  * Internal to the transport layer: server.c, ws_conn.c, ws_link.c,
- * http_conn.c and http_routes.c (which reads the bound port). */
+ * http_conn.c, http_routes.c (which reads the bound port) and the SSE
+ * sessions (sse_conn.c, sse_session.c). */
 #ifndef MH_CONN_H
 #define MH_CONN_H
 #include <libwebsockets.h>
@@ -10,6 +11,7 @@
 
 #include "core/bucket.h"
 #include "core/buf.h"
+#include "core/map.h"
 #include "session/client.h"
 
 typedef struct mh_server mh_server;
@@ -27,6 +29,7 @@ struct mh_server {
   const struct mh_http_route **routes; /* mh_http_add_route, in order */
   size_t nroutes, caproutes;
   mh_bucket untrusted_http_rate; /* shared by untrusted HTTP calls (orpc.c) */
+  mh_map sse_sessions; /* session id -> mh_sse_session (sse_session.c) */
   struct mh_mcp_sessions *mcp_sessions; /* /__mcp sessions (mcp_session.c); NULL until the first */
 };
 

@@ -79,6 +79,13 @@ size_t mh_http_stream_write(mh_http_exchange *x, const void *data, size_t len);
 /* Ends the body: the connection closes once the queue is written. Frees x
  * if its connection is gone. */
 void mh_http_stream_end(mh_http_exchange *x);
+/* Ends the body now: what is queued is dropped and the connection closed
+ * at the loop's next turn, however full the client's socket is (a reader
+ * that reads nothing). Frees x if its connection is gone; x is not to be
+ * used after this either way. */
+void mh_http_stream_abort(mh_http_exchange *x);
+/* Bytes of the body queued and not yet handed to the socket. */
+static inline size_t mh_http_stream_backlog(const mh_http_exchange *x) { return x->resp.len - x->sent; }
 
 /* A query parameter, percent-decoded into buf; false when absent. */
 bool mh_http_query_param(const mh_http_exchange *x, const char *name, char *buf, size_t len);

@@ -1,11 +1,13 @@
 /* The HTTP half of a connection: collects a request, hands it to the
  * router, writes the response from the writeable callback. */
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <stddef.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 
 #include "session/auth.h"
 #include "transport/conn.h"
@@ -518,6 +520,58 @@ void mh_http_stream_end(mh_http_exchange *x) {
   if (!x->routing) lws_callback_on_writable(x->conn->wsi);
 }
 
+/* lws' own asynchronous kill waits for its next service pass, which an
+ * idle loop may not make for a while: a zero-delay timer closes it
+ * instead, outside any callback of lws'. The close frees x. */
+static void stream_kill(void *ud) {
+  mh_http_exchange *x = ud;
+  x->timer = NULL; /* a fired timer frees itself */
+  if (x->conn) lws_set_timeout(x->conn->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_SYNC);
+}
+
+void mh_http_stream_abort(mh_http_exchange *x) {
+  if (!x->conn) {
+    exchange_free(x);
+    return;
+  }
+  x->stream_ended = true;
+  x->on_abort = NULL;
+  x->on_drain = NULL;
+  mh_buf_free(&x->resp);
+  x->sent = 0;
+  mh_timer_stop(x->timer);
+  x->timer = mh_timer_start(x->host->loop, 0, stream_kill, x);
+}
+
+/* lws 4.1 reads nothing from a connection whose response is under way
+ * (its state is "doing transaction"): a reader that left an idle stream
+ * was noticed only at the next write (a keep-alive, seconds later), and
+ * meanwhile its unread end of file kept the loop polling that socket at
+ * full speed. lws offers no way to take input in that state (its rx flow
+ * control would stop the writes too), so the socket is looked at every
+ * STREAM_PEEK_MS: the end of file (or an error) closes the connection,
+ * which tells the handler (on_abort). A client has nothing to send on it
+ * (no request follows a body without a length); bytes it sends anyway
+ * are dropped. Limit: the loop still spins for up to STREAM_PEEK_MS after
+ * a reader leaves. */
+#define STREAM_PEEK_MS 250
+
+static void stream_peek(void *ud) {
+  mh_http_exchange *x = ud;
+  x->timer = NULL; /* a fired timer frees itself */
+  if (!x->conn) return;
+  int fd = lws_get_socket_fd(x->conn->wsi);
+  char drop[4096];
+  ssize_t n = fd < 0 ? 0 : recv(fd, drop, sizeof drop, MSG_DONTWAIT);
+  if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+    /* From a timer, outside lws' callbacks: closing here is safe, and the
+     * close callback frees x (mh_http_closed). */
+    lws_set_timeout(x->conn->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_SYNC);
+    return;
+  }
+  x->timer = mh_timer_start(x->host->loop, STREAM_PEEK_MS, stream_peek, x);
+}
+
 /* One write per writeable callback: while the socket is full lws holds
  * the rest of it and calls back only once it went out, so a reader that
  * stops reading holds at most one write in lws plus what the handler
@@ -531,6 +585,7 @@ static int stream_writeable(mh_conn *c, mh_http_exchange *x) {
      * timeout on a long-lived response. */
     lws_http_headers_detach(c->wsi);
     lws_set_timeout(c->wsi, NO_PENDING_TIMEOUT, 0);
+    if (!x->timer) x->timer = mh_timer_start(x->host->loop, STREAM_PEEK_MS, stream_peek, x); /* else: being killed */
   }
   size_t n = x->resp.len - x->sent;
   if (n > CHUNK) n = CHUNK;

@@ -21,9 +21,16 @@ static void respond_json(mh_http_exchange *x, int status, const char *json) {
   mh_http_respond(x, status, "application/json;charset=UTF-8", json, strlen(json));
 }
 
+/* Vite DevTools 0.8 (devframe): paths are resolved against this file's
+ * URL. Both transports are offered; `backend` (http.devframe_backend) is
+ * the one a client set to 'auto' picks. */
 static void route_devframe_discovery(mh_http_exchange *x) {
-  /* Vite DevTools 0.8 (devframe): the path is resolved against this file's URL. */
-  respond_json(x, 200, "{\"backend\":\"websocket\",\"websocket\":{\"path\":\"/__devtools/__ws\"}}");
+  const char *backend = x->host->cfg->http.devframe_backend;
+  char body[160];
+  snprintf(body, sizeof body,
+           "{\"backend\":\"%s\",\"websocket\":{\"path\":\"/__devtools/__ws\"},\"sse\":{\"path\":\"/__devtools/__sse\"}}",
+           backend && strcmp(backend, "sse") == 0 ? "sse" : "websocket");
+  respond_json(x, 200, body);
 }
 
 static void route_devtools_discovery(mh_http_exchange *x) {

@@ -21,6 +21,7 @@
 #include "core/log.h"
 #include "transport/mcp.h"
 #include "transport/orpc.h"
+#include "transport/sse_conn.h"
 #include "transport/ws_link.h"
 
 /* The upgrade is the place to turn away a browser page from another site
@@ -235,7 +236,7 @@ int mh_server_start(mh_host *host, mh_server **out) {
   }
   s->host = host;
   /* The routes of the transport itself; the app adds its own (app/reload_route.c). */
-  if (mh_http_add_host_routes(s) || mh_orpc_add_routes(s) || mh_mcp_add_routes(s)) {
+  if (mh_http_add_host_routes(s) || mh_sse_add_routes(s) || mh_orpc_add_routes(s) || mh_mcp_add_routes(s)) {
     mh_log_error("server", "cannot start: out of memory for the HTTP routes");
     return start_failed(s, -1);
   }
@@ -298,6 +299,7 @@ void mh_server_free(mh_server *s) {
    * loop has run its handle close callbacks. */
   io_phase_stop(s); /* not stopped before: its handles close with the loop's next run */
   if (s->ctx) lws_context_destroy(s->ctx);
+  mh_sse_free(s);
   free(s->address);
   free(s->routes);
   mh_mcp_sessions_free(s->mcp_sessions);

@@ -122,7 +122,7 @@ static void conn_close(void *transport, int code, const char *reason) { request_
 
 static size_t conn_queued(void *transport) { return ((mh_conn *)transport)->queued; }
 
-static const mh_client_ops ws_client_ops = {conn_send, conn_close, conn_queued};
+static const mh_client_ops ws_client_ops = {.send = conn_send, .close = conn_close, .queued = conn_queued};
 
 /* A token in the upgrade URL makes the client trusted from the start. */
 static void trust_from_query(mh_conn *c) {

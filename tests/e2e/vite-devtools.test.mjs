@@ -93,7 +93,9 @@ test('@vitejs/devtools-kit 0.8: discovery, auth handshake, Date/Map/Set/BigInt t
 
   // Discovery is the only HTTP request; the socket URL comes from it.
   assert.deepEqual(requests, [`http://127.0.0.1:${host.port}/__devtools/__connection.json`])
-  assert.deepEqual(rpc.connectionMeta, { backend: 'websocket', websocket: { path: '/__devtools/__ws' } })
+  assert.deepEqual(rpc.connectionMeta, {
+    backend: 'websocket', websocket: { path: '/__devtools/__ws' }, sse: { path: '/__devtools/__sse' },
+  })
   assert.equal(frames[0].url, `ws://127.0.0.1:${host.port}/__devtools/__ws?devframe_auth_token=${E2E_TOKEN}`)
   // The handshake is the first frame, as in the capture.
   const hello = frames[0].msg
