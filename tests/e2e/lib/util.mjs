@@ -108,9 +108,9 @@ export async function rawClient(host, path = '/__ws') {
       if (Buffer.isBuffer(frame)) ws.send(frame, { binary: false })
       else ws.send(typeof frame === 'string' ? frame : JSON.stringify(frame))
     },
-    /** The next frame, decoded (see decodeFrame). */
-    async next() {
-      return decodeFrame((await nextItem()).text)
+    /** The next frame, decoded (see decodeFrame); a failure after timeoutMs without one. */
+    async next(timeoutMs) {
+      return decodeFrame((await nextItem(timeoutMs)).text)
     },
     /** The next frame as received (text). */
     async nextText() {
