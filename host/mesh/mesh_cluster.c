@@ -1,7 +1,6 @@
 #include "mesh/mesh_cluster.h"
 
 #include <openssl/evp.h>
-#include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +10,7 @@
 #include "core/buf.h"
 #include "core/list.h"
 #include "core/log.h"
+#include "core/random_hex.h"
 #include "core/timer.h"
 #include "mesh/mesh.h"
 #include "mesh/mesh_cluster_config.h"
@@ -427,14 +427,12 @@ int mh_cluster_init(mh_host *h, char **errmsg) {
     return MH_START_BAD_CONFIG;
   }
   mh_cluster *cl = calloc(1, sizeof *cl);
-  unsigned char boot[MH_SEQ_BOOT_HEX / 2];
   if (!cl) return -1;
-  if (RAND_bytes(boot, sizeof boot) != 1) {
+  if (mh_random_hex(cl->boot, MH_SEQ_BOOT_HEX / 2)) {
     free(cl);
     *errmsg = strdup("no randomness for the NATS sequence");
     return -1;
   }
-  for (size_t i = 0; i < sizeof boot; i++) snprintf(cl->boot + 2 * i, 3, "%02x", boot[i]);
   cl->h = h;
   mh_list_init(&cl->hosts);
   mh_buf dir = MH_BUF_INIT, bcast = MH_BUF_INIT;

@@ -1,6 +1,5 @@
 #include "mesh/mesh_link.h"
 
-#include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +7,7 @@
 #include "session/client.h"
 #include "call/host.h"
 #include "core/log.h"
+#include "core/random_hex.h"
 #include "mesh/mesh.h"
 #include "mesh/mesh_identity.h"
 #include "mesh/mesh_parse.h"
@@ -192,12 +192,7 @@ static void client_gone(mh_host *h, mh_client *c) {
 }
 
 /* A fresh random nonce as hex; -1 without randomness. */
-static int make_nonce(char out[NONCE_HEX + 1]) {
-  unsigned char raw[NONCE_HEX / 2];
-  if (RAND_bytes(raw, sizeof raw) != 1) return -1;
-  for (size_t i = 0; i < sizeof raw; i++) snprintf(out + 2 * i, 3, "%02x", raw[i]);
-  return 0;
-}
+static int make_nonce(char out[NONCE_HEX + 1]) { return mh_random_hex(out, NONCE_HEX / 2); }
 
 /* Refuses a link step: the reason goes to the log and, as unauthorized, to
  * the caller (the dialer logs it and hangs up). */

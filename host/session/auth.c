@@ -1,7 +1,6 @@
 #include "session/auth.h"
 
 #include <openssl/crypto.h>
-#include <openssl/rand.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -9,6 +8,7 @@
 #include "session/client.h"
 #include "call/host.h"
 #include "core/log.h"
+#include "core/random_hex.h"
 #include "core/timer.h"
 #include "call/registry.h"
 
@@ -17,13 +17,9 @@ const char *const mh_auth_token_params[] = {"token", "vite_devtools_auth_token",
 int mh_auth_init(mh_host *h) {
   h->token[0] = '\0';
   if (!h->cfg->auth.generate_token) return 0;
-  unsigned char raw[16];
-  if (RAND_bytes(raw, sizeof raw) != 1) {
-    mh_log_error("auth", "cannot get random bytes for the start-up token");
-    return -1;
-  }
-  for (size_t i = 0; i < sizeof raw; i++) snprintf(h->token + 2 * i, 3, "%02x", raw[i]);
-  return 0;
+  if (mh_random_hex(h->token, (sizeof h->token - 1) / 2) == 0) return 0;
+  mh_log_error("auth", "cannot get random bytes for the start-up token");
+  return -1;
 }
 
 static bool equal_secret(const char *a, const char *b) {

@@ -8,13 +8,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/rand.h>
-
 #include "call/events.h"
 #include "call/host.h"
 #include "codec/codec.h"
 #include "codec/sse.h"
 #include "core/log.h"
+#include "core/random_hex.h"
 #include "core/map.h"
 #include "core/timer.h"
 #include "transport/http.h"
@@ -167,14 +166,7 @@ int mh_mcp_session_open(mh_mcp_sessions **store, mh_host *h, uint64_t now_ms, ch
     (*store)->host = h;
   }
   mh_mcp_sessions *s = *store;
-  unsigned char raw[MH_MCP_SESSION_ID_LEN / 2];
-  if (RAND_bytes(raw, sizeof raw) != 1) return -1;
-  static const char hex[] = "0123456789abcdef";
-  for (size_t i = 0; i < sizeof raw; i++) {
-    id[2 * i] = hex[raw[i] >> 4];
-    id[2 * i + 1] = hex[raw[i] & 15];
-  }
-  id[MH_MCP_SESSION_ID_LEN] = '\0';
+  if (mh_random_hex(id, MH_MCP_SESSION_ID_LEN / 2)) return -1;
   if (s->by_id.len >= MH_MCP_MAX_SESSIONS) evict_oldest(s);
   mh_mcp_session *sess = calloc(1, sizeof *sess);
   if (!sess) return -1;

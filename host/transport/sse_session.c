@@ -11,7 +11,6 @@
  * inside loops over the clients, which must not free one. */
 #include "transport/sse_session.h"
 
-#include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +18,7 @@
 #include "call/host.h"
 #include "codec/sse.h"
 #include "core/log.h"
+#include "core/random_hex.h"
 #include "core/timer.h"
 #include "session/auth.h"
 #include "session/client.h"
@@ -228,12 +228,7 @@ static void trust_from_query(mh_sse_session *ss, const mh_http_exchange *x) {
     if (mh_http_query_param(x, *p, buf, sizeof buf) && mh_auth_trust(ss->client, buf)) return;
 }
 
-static bool new_id(char *out) {
-  unsigned char raw[MH_SSE_ID_LEN / 2];
-  if (RAND_bytes(raw, sizeof raw) != 1) return false;
-  for (size_t i = 0; i < sizeof raw; i++) snprintf(out + 2 * i, 3, "%02x", raw[i]);
-  return true;
-}
+static bool new_id(char *out) { return mh_random_hex(out, MH_SSE_ID_LEN / 2) == 0; }
 
 /* Refuses a new session as a WebSocket upgrade would be (503: no close code here). */
 static bool admit(mh_server *s, mh_http_exchange *x) {

@@ -252,8 +252,10 @@ test('trust: an untrusted session is refused what an untrusted WebSocket is, and
   // A trusted session's broadcast reaches trusted clients only.
   const trustedOne = await session(host)
   t.after(() => trustedOne.req.destroy())
-  assert.deepEqual(answer(await post(host, trustedOne.id, { t: 'q', i: 'b', m: 'sse:shout', a: ['only-trusted'] })),
-    { t: 's', i: 'b', r: 1 })
+  // The count includes trusted clients of earlier tests on this shared host
+  // that a loaded machine has not seen leave yet: at least this session.
+  const shout = answer(await post(host, trustedOne.id, { t: 'q', i: 'b', m: 'sse:shout', a: ['only-trusted'] }))
+  assert.ok(shout.r >= 1, JSON.stringify(shout))
   await trustedOne.next((e) => e.event === 'message' && e.data.includes('only-trusted'))
   assert.equal(s.events.filter((e) => e.data.includes('only-trusted')).length, 0)
   // A token in the URL that is not ours: refused, and said so.
