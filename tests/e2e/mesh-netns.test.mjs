@@ -4,7 +4,8 @@
 // message and every client frame crosses a veth pair and the bridge. The
 // directory converges, relayed calls and cluster broadcasts cross, and a host
 // whose interface goes down has its peers leave the others within 2 s and
-// resyncs when its link is back. Needs network namespaces (root): without
+// resyncs when its link is back, whether its NATS connection outlived the
+// cut or it had to reconnect. Needs network namespaces (root): without
 // them the test fails, unless MOONHOST_E2E_NO_NETNS=1 says to skip it.
 //
 // The hosts listen on their namespace's address (`--listen 10.77.X.1N:0`),
@@ -91,7 +92,7 @@ test('three hosts in three network namespaces, NATS and the clients outside them
   assert.equal(untrusted.count('ev:cluster'), 0)
 })
 
-test('a partition by `ip link set eth0 down` in h2\'s namespace: its peer leaves h1 and h3 within 2 s, h1 and h3 still reach each other, and with the link up again every directory resyncs and calls cross', { timeout: 60000 }, async (t) => {
+test('a partition by `ip link set eth0 down` in h2\'s namespace: its peer leaves h1 and h3 within 2 s, h1 and h3 still reach each other, and with the link up again every directory resyncs and calls cross, after a short cut and after one long enough for h2 to reconnect to NATS', { timeout: 60000 }, async (t) => {
   if (!requireNetns(t)) return
   const { lab, hosts } = await namespacedCluster(t)
   const [h1, h2, h3] = hosts
@@ -133,4 +134,21 @@ test('a partition by `ip link set eth0 down` in h2\'s namespace: its peer leaves
   const reconnected = /NATS: back at /.test(h2.log)
   t.diagnostic(`h2's peer left h1 and h3 ${goneMs} ms after its link went down; ` +
     `directories resynced ${resyncMs} ms after it came up (${reconnected ? 'h2 reconnected to NATS' : 'h2 kept its NATS connection'})`)
+
+  // A longer cut: down until h2's NATS client gives the silent connection up (its pings go
+  // unanswered), so that h2 must reconnect once the link is up, and then resyncs the same way.
+  for (const p of [a, b, c]) p.forget()
+  const [lost, back] = [/NATS at nats:\/\/\S+ lost/g, /NATS: back at nats:\/\/\S+ as host h2/g]
+  const count = (re) => h2.log.match(re)?.length ?? 0 // the first cut may have had h2 reconnect already
+  const [lostBefore, backBefore] = [count(lost), count(back)]
+  lab.namespaces[1].down()
+  await within(2000, removed(a, 'iframe'), 'h2\'s peer removed from h1 again')
+  await h2.waitForLogCount(lost, lostBefore + 1, 20000)
+  const upAgainAt = Date.now()
+  lab.namespaces[1].up()
+  await h2.waitForLogCount(back, backBefore + 1, 20000)
+  await within(20000, Promise.all([added(a, 'iframe'), added(c, 'iframe'), added(b, 'devtools'), added(b, 'worker')]), 'the directories resynced after the reconnect')
+  t.diagnostic(`after h2 gave up its NATS connection, directories resynced ${Date.now() - upAgainAt} ms after its link came up`)
+  assert.equal(await a.rpc[RELAY]({ to: 'iframe', method: 'b:ping', args: [] }), 'pong from h2')
+  assert.equal(await b.rpc[RELAY]({ to: 'worker', method: 'c:ping', args: [] }), 'pong from h3')
 })
