@@ -19,6 +19,8 @@ packages=(build-essential cmake pkg-config liblua5.4-dev lua5.4 libuv1-dev libwe
 # The NATS server the scale-out tests start on a loopback port, and the openssl CLI that makes
 # their TLS certificates (tests/e2e/lib/nats.mjs).
 [ "$want_tests" = 1 ] && packages+=(nats-server openssl)
+# iproute2's `ip` puts hosts in network namespaces for tests/e2e/mesh-netns.test.mjs (run as root).
+[ "$want_tests" = 1 ] && packages+=(iproute2)
 # promtool (Prometheus' own parser) checks GET /metrics in tests/e2e/metrics.test.mjs.
 [ "$want_tests" = 1 ] && packages+=(prometheus)
 command -v node >/dev/null 2>&1 || packages+=(nodejs)

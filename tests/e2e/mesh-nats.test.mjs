@@ -7,20 +7,11 @@
 import test from 'node:test'
 import assert from 'node:assert/strict'
 import { writeTree, startHost, fixtures } from './lib/host.mjs'
-import { deferred, fixedPort, rejectionOf, runMoonhost, scratchDir, testConfigSource } from './lib/util.mjs'
-import { ANNOUNCE, MAKE, RELAY, RELAY_EVENT, VERIFY, meshPeer as peer } from './lib/mesh.mjs'
+import { deferred, fixedPort, rejectionOf, runMoonhost, scratchDir } from './lib/util.mjs'
+import { ANNOUNCE, DIRECTORY, MAKE, RELAY, RELAY_EVENT, VERIFY, meshPeer as peer } from './lib/mesh.mjs'
+import { BROADCAST_PLUGIN, added, clusterConfig, frameCounter, removed, within } from './lib/cluster.mjs'
 import { createServer, connect as tcpConnect } from 'node:net'
 import { makeCerts, natsTap, natsTlsArgs, startNats } from './lib/nats.mjs'
-
-const DIRECTORY = 'devtoolskit:internal:peer:directory'
-
-/** conf.d for host `name` in the cluster at `url`; `nats` adds to the nats table. */
-function clusterConfig(name, url, nats = '', mesh = "key = 'shared-key'") {
-  return writeTree({
-    '00-test.lua': testConfigSource(),
-    '10-cluster.lua': `return { mesh = { host_id = '${name}', ${mesh} }, nats = { url = '${url}' ${nats} } }`,
-  })
-}
 
 /** A host in the cluster, connected to NATS (its log says so), stopped when t ends. */
 async function clusterHost(t, name, nats, extra = '', plugins = '/nonexistent') {
@@ -29,17 +20,6 @@ async function clusterHost(t, name, nats, extra = '', plugins = '/nonexistent') 
   await h.waitForLog(/NATS: connected to nats:\/\/127\.0\.0\.1:\d+ as host /)
   return h
 }
-
-/** Resolves with what p resolves to, or rejects once ms have passed (naming what). */
-function within(ms, p, what) {
-  let timer
-  const late = new Promise((_, rej) => (timer = setTimeout(() => rej(new Error(`${what}: not within ${ms} ms`)), ms)))
-  return Promise.race([p, late]).finally(() => clearTimeout(timer))
-}
-
-/** The delta that shows the peer of `role` added, seen already or still to come. */
-const added = (p, role) => p.delta((d) => d.kind === 'added' && d.peer.role === role).then((d) => d.peer)
-const removed = (p, role) => p.delta((d) => d.kind === 'removed' && d.peer.role === role).then((d) => d.peer)
 
 /**
  * h1 and h2 in the cluster at nats (h1 with `plugins`), peer a ('devtools') on h1 and peer b
@@ -305,33 +285,6 @@ test('a bad nats section stops the start with exit 2 and the reason', { timeout:
     assert.doesNotMatch(run.stderr, /listening on/)
   }
 })
-
-/** Counts the host's calls and events that reach ws, by function name; seen(name) waits for the first. */
-function frameCounter(ws) {
-  const counts = new Map()
-  const waiters = []
-  ws.on('message', (d) => {
-    let m
-    try {
-      m = JSON.parse(d.toString())
-    } catch {
-      return
-    }
-    if (typeof m?.m !== 'string') return
-    counts.set(m.m, (counts.get(m.m) ?? 0) + 1)
-    for (const w of waiters.filter((w) => w.name === m.m)) w.resolve()
-  })
-  return {
-    count: (name) => counts.get(name) ?? 0,
-    seen: (name) => (counts.has(name) ? Promise.resolve() : new Promise((resolve) => waiters.push({ name, resolve }))),
-  }
-}
-
-const BROADCAST_PLUGIN = `local moonhost = require 'moonhost'
-return moonhost.plugin { name = 'bc', setup = function(ctx)
-  ctx.rpc.register(moonhost.define_rpc_function { name = 'bc:send', type = 'action',
-    handler = function(name, tag, cluster) return ctx.rpc.broadcast { method = name, args = { tag }, cluster = cluster } end })
-end }`
 
 test('ctx.rpc.broadcast { cluster = true } reaches every trusted client of every host exactly once, none of the host links; a local broadcast stays on its host', { timeout: 60000 }, async (t) => {
   const nats = await startNats(t)

@@ -57,25 +57,32 @@ export function runMoonhost(args, opts = {}) {
 /**
  * Starts `moonhost run` on an ephemeral port and waits for its
  * "listening on" line. Options: plugins (dir), config (dir), root, args
- * (extra CLI args), logLevel, env, cwd, listen (false: no --listen flag).
+ * (extra CLI args), logLevel, env, cwd, listen (false: no --listen flag;
+ * 'ADDRESS:0': listen there, and clients connect to ADDRESS), wrap (a
+ * command that runs moonhost, e.g. ['ip', 'netns', 'exec', NAME]: it must
+ * exec it, so that the child is moonhost itself).
  */
 export async function startHost(opts = {}) {
   // listen: false leaves the address to conf.d (which must then pick one).
-  const listen = opts.listen === false ? [] : ['--listen', '127.0.0.1:0']
+  const at = typeof opts.listen === 'string' ? opts.listen : '127.0.0.1:0'
+  const listen = opts.listen === false ? [] : ['--listen', at]
   const args = ['run', ...listen, '--log-level', opts.logLevel || 'debug']
   args.push('--plugins', opts.plugins || join(fixtures, 'plugins'))
   args.push('--config', opts.config || join(fixtures, 'conf.d'))
   if (opts.root) args.push('--root', opts.root)
   if (opts.args) args.push(...opts.args)
-  const child = spawn(moonhostBin, args, { cwd: opts.cwd || repoRoot, env: { ...process.env, ...opts.env } })
-  const host = new Host(child)
+  const [cmd, ...cmdArgs] = [...(opts.wrap || []), moonhostBin, ...args]
+  const child = spawn(cmd, cmdArgs, { cwd: opts.cwd || repoRoot, env: { ...process.env, ...opts.env } })
+  const host = new Host(child, at.replace(/:\d+$/, ''))
   await host.ready
   return host
 }
 
 export class Host {
-  constructor(child) {
+  /** address: where clients connect (the host part of --listen). */
+  constructor(child, address = '127.0.0.1') {
     this.child = child
+    this.address = address
     this.log = ''
     this.clients = []
     this.exited = new Promise((res) => child.on('exit', (code, signal) => res({ code, signal })))
@@ -97,7 +104,7 @@ export class Host {
   }
 
   get url() {
-    return `ws://127.0.0.1:${this.port}/__ws`
+    return `ws://${this.address}:${this.port}/__ws`
   }
 
   /**
@@ -143,7 +150,7 @@ export class Host {
    */
   async rawSocket(path = '/__ws', wsOpts = {}, token = E2E_TOKEN) {
     const url = token && !path.includes('?') ? `${path}?token=${encodeURIComponent(token)}` : path
-    const ws = new WebSocket(`ws://127.0.0.1:${this.port}${url}`, wsOpts)
+    const ws = new WebSocket(`ws://${this.address}:${this.port}${url}`, wsOpts)
     await new Promise((res, rej) => {
       ws.once('open', res)
       ws.once('error', rej)

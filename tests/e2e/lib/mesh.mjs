@@ -3,6 +3,7 @@ import { createHmac, randomBytes } from 'node:crypto'
 
 export const ANNOUNCE = 'devtoolskit:internal:peer:announce'
 export const DELTA = 'devtoolskit:internal:peer:directory-delta'
+export const DIRECTORY = 'devtoolskit:internal:peer:directory'
 export const RELAY = 'devtoolskit:internal:mesh:relay'
 export const RELAY_EVENT = 'devtoolskit:internal:mesh:relay-event'
 export const VERIFY = 'devtoolskit:internal:mesh:verify'

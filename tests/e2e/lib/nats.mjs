@@ -9,17 +9,17 @@ import { fixedPort } from './util.mjs'
 const natsBin = process.env.NATS_SERVER_BIN || 'nats-server'
 
 /**
- * Starts nats-server on 127.0.0.1 (a fixedPort(), so that a restart gets
- * the same one) and waits for its "Server is ready" line. Extra command-line
- * arguments in args (e.g. ['--auth', TOKEN]). Returns {url, port, start(),
- * stop(), log}: stop() kills it (SIGKILL, as a crash would) and waits for
+ * Starts nats-server on 127.0.0.1, or on `host` (an address of this
+ * machine), at a fixedPort() (so that a restart gets the same one) and waits
+ * for its "Server is ready" line. Extra command-line arguments in args (e.g.
+ * ['--auth', TOKEN]). Returns {url, host, port, start(), stop(), log}: stop() kills it (SIGKILL, as a crash would) and waits for
  * its exit; start() brings it back on the same port.
  */
-export async function startNats(t, args = []) {
+export async function startNats(t, args = [], { host = '127.0.0.1' } = {}) {
   const port = await fixedPort()
-  const server = { port, url: `nats://127.0.0.1:${port}`, child: null, log: '' }
+  const server = { host, port, url: `nats://${host}:${port}`, child: null, log: '' }
   server.start = () => new Promise((resolve, reject) => {
-    const child = spawn(natsBin, ['-a', '127.0.0.1', '-p', String(port), ...args])
+    const child = spawn(natsBin, ['-a', host, '-p', String(port), ...args])
     server.child = child
     let out = ''
     const onData = (d) => {
@@ -53,7 +53,7 @@ export async function startNats(t, args = []) {
  * subscription.
  */
 export async function natsTap(t, server, subject) {
-  const sock = connect(server.port, '127.0.0.1')
+  const sock = connect(server.port, server.host)
   t.after(() => sock.destroy())
   const seen = []
   const waiters = []

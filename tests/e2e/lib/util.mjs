@@ -187,8 +187,17 @@ process.on('exit', () => {
 })
 
 function claimPort(port) {
-  mkdirSync(claimsDir, { recursive: true })
-  const file = join(claimsDir, String(port))
+  return claimFile(claimsDir, String(port))
+}
+
+/**
+ * Claims `name` in dir for this test process (a file created exclusively,
+ * holding our pid, removed when the process exits): false while another
+ * live process holds it; a claim left by a dead one is taken over.
+ */
+export function claimFile(dir, name) {
+  mkdirSync(dir, { recursive: true })
+  const file = join(dir, name)
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
       writeFileSync(file, String(process.pid), { flag: 'wx' })
@@ -208,7 +217,8 @@ function claimPort(port) {
   return false
 }
 
-function processAlive(pid) {
+/** Whether a process with this pid exists (ours to signal or not). */
+export function processAlive(pid) {
   if (!Number.isInteger(pid) || pid <= 0) return false
   try {
     process.kill(pid, 0)
