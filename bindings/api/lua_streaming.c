@@ -1,0 +1,99 @@
+/* moonhost.streaming: the C half of ctx.rpc.streaming (lua/moonhost/streaming.lua).
+ * Channels and their streams live in the host (session/devframe_stream.c),
+ * where devframe clients subscribe to them; a channel belongs to the
+ * generation that created it and ends with it. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/lua_api.h"
+#include "session/devframe_stream.h"
+#include "value/lua_value.h"
+
+static mh_engine *engine(lua_State *L) { return mh_lua_engine_of(L); }
+
+static int raise_error(lua_State *L, mh_error *err) {
+  mh_lua_push_error(L, err);
+  mh_error_free(err);
+  return lua_error(L);
+}
+
+/* create(name, replay_window, retention_ms|nil) */
+static int l_create(lua_State *L) {
+  const char *name = luaL_checkstring(L, 1);
+  lua_Integer window = luaL_checkinteger(L, 2);
+  lua_Integer retention = luaL_optinteger(L, 3, -1);
+  mh_lua_check_context(L, "ctx.rpc.streaming.create", MH_LUA_NEED_LIVE);
+  mh_engine *e = engine(L);
+  if (!e->gen) return luaL_error(L, "ctx.rpc.streaming.create: only plugins have streaming channels");
+  if (window < 0 || window > 1000000) return luaL_error(L, "ctx.rpc.streaming.create: replay_window must be 0..1000000");
+  mh_df_channel_decl d = {.plugin = e->gen->plugin->name, .generation = e->gen->number,
+                          .replay_window = (size_t)window, .retention_ms = retention};
+  mh_error *err = NULL;
+  return mh_df_channel_create(e->host, name, &d, &err) ? raise_error(L, err) : 0;
+}
+
+/* start(name, id|nil) -> id */
+static int l_start(lua_State *L) {
+  const char *name = luaL_checkstring(L, 1);
+  const char *id = luaL_optstring(L, 2, NULL);
+  char used[256];
+  mh_error *err = NULL;
+  if (id && strlen(id) >= sizeof used) return luaL_error(L, "stream id longer than %d bytes", (int)sizeof used - 1);
+  if (mh_df_stream_start(engine(L)->host, name, id, used, sizeof used, &err)) return raise_error(L, err);
+  lua_pushstring(L, used);
+  return 1;
+}
+
+/* write(name, id, value) -> seq, over_bound */
+static int l_write(lua_State *L) {
+  const char *name = luaL_checkstring(L, 1);
+  const char *id = luaL_checkstring(L, 2);
+  mh_engine *e = engine(L);
+  char *why = NULL;
+  mh_value *v = mh_lua_to_value(L, 3, e->host->cfg->limits.json_max_depth, &why);
+  if (!v) {
+    lua_pushfstring(L, "stream write: the value cannot be sent: %s", why ? why : "out of memory");
+    free(why);
+    return lua_error(L);
+  }
+  bool over = false;
+  mh_error *err = NULL;
+  int64_t seq = mh_df_stream_write(e->host, name, id, v, &over, &err);
+  if (seq < 0) return raise_error(L, err);
+  lua_pushinteger(L, seq);
+  lua_pushboolean(L, over);
+  return 2;
+}
+
+/* finish(name, id, error_value|nil): the error as moonhost.error makes it, or a string. */
+static int l_finish(lua_State *L) {
+  const char *name = luaL_checkstring(L, 1);
+  const char *id = luaL_checkstring(L, 2);
+  mh_engine *e = engine(L);
+  mh_error *end = NULL, *err = NULL;
+  if (!lua_isnoneornil(L, 3)) {
+    char *why = NULL;
+    mh_value *v = mh_lua_to_value(L, 3, e->host->cfg->limits.json_max_depth, &why);
+    free(why);
+    end = mh_error_from_value(v);
+    mh_value_free(v);
+  }
+  int rc = mh_df_stream_finish(e->host, name, id, end, &err);
+  mh_error_free(end);
+  return rc ? raise_error(L, err) : 0;
+}
+
+static int l_ids(lua_State *L) {
+  mh_value *ids = mh_df_stream_ids(engine(L)->host, luaL_checkstring(L, 1));
+  if (!ids) return luaL_error(L, "out of memory");
+  mh_lua_push_value(L, ids);
+  mh_value_free(ids);
+  return 1;
+}
+
+int mh_luaopen_streaming(lua_State *L) {
+  static const luaL_Reg fns[] = {{"create", l_create}, {"start", l_start}, {"write", l_write},
+                                 {"finish", l_finish}, {"ids", l_ids},     {NULL, NULL}};
+  luaL_newlib(L, fns);
+  return 1;
+}

@@ -1,0 +1,74 @@
+--- ctx.rpc.streaming: devframe's streaming channels. A channel is a name;
+-- each stream on it (ch:start(id)) numbers its chunks, keeps the last
+-- `replay_window` of them for readers that come back, and ends once. The
+-- streams live in the host (moonhost.streaming), where devframe clients
+-- subscribe to them (devframe:streaming:subscribe).
+local streaming = require 'moonhost.streaming'
+local options = require 'moonhost.options'
+
+local C = {}
+
+local Channel = {}
+Channel.__index = Channel
+
+local Writer = {}
+Writer.__index = Writer
+
+--- Sends value to the stream's subscribers; returns its seq (1, 2, ...) and
+-- whether the slowest subscriber holds more than limits.stream_queue_bytes.
+function Writer:write(value)
+  local seq, over = streaming.write(self.channel, self.id, value)
+  self.last_seq = seq
+  return seq, over
+end
+
+--- Ends the stream; with err readers get that error: a message, a table
+-- { message =, name =, code = }, or an error caught from moonhost.error.
+-- Ending twice raises.
+function Writer:finish(err)
+  if err ~= nil and type(err) ~= 'string' and type(err) ~= 'table' then
+    options.raise('stream finish: expected nothing, a message or an error table, got ' .. type(err))
+  end
+  if type(err) == 'table' then
+    err = { message = tostring(err.message or 'stream failed'), name = err.name, code = err.code }
+  end
+  streaming.finish(self.channel, self.id, err)
+  self.closed = true
+end
+
+--- Starts a stream: ch:start(id), ch:start { id = id } or ch:start() (a new id).
+function Channel:start(id)
+  if type(id) == 'table' then
+    options.check_keys(id, { 'id' }, 'streaming channel start options')
+    id = id.id
+  end
+  if id ~= nil and (type(id) ~= 'string' or id == '') then
+    options.raise('streaming channel start: the id must be a non-empty string, got ' .. type(id))
+  end
+  local used = streaming.start(self.name, id)
+  return setmetatable({ channel = self.name, id = used, last_seq = 0, closed = false }, Writer)
+end
+
+--- The ids of the channel's streams (open, or ended and still kept).
+function Channel:ids() return streaming.ids(self.name) end
+
+function C.create(name, opts)
+  if type(name) ~= 'string' or name == '' then
+    options.raise('ctx.rpc.streaming.create: expected a channel name (a non-empty string), got ' .. type(name))
+  end
+  opts = opts or {}
+  if type(opts) ~= 'table' then options.raise('ctx.rpc.streaming.create: options must be a table') end
+  options.check_keys(opts, { 'replay_window', 'closed_stream_retention' }, 'ctx.rpc.streaming.create options')
+  local window = opts.replay_window or 0
+  if math.type(window) ~= 'integer' or window < 0 then
+    options.raise('ctx.rpc.streaming.create: replay_window must be a non-negative integer')
+  end
+  local retention = opts.closed_stream_retention
+  if retention ~= nil and (type(retention) ~= 'number' or retention < 0) then
+    options.raise('ctx.rpc.streaming.create: closed_stream_retention must be seconds (a number >= 0)')
+  end
+  streaming.create(name, window, retention and math.floor(retention * 1000 + 0.5))
+  return setmetatable({ name = name }, Channel)
+end
+
+return C
