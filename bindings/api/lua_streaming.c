@@ -7,6 +7,7 @@
 
 #include "api/lua_api.h"
 #include "session/devframe_stream.h"
+#include "session/devframe_upload.h"
 #include "value/lua_value.h"
 
 static mh_engine *engine(lua_State *L) { return mh_lua_engine_of(L); }
@@ -91,9 +92,99 @@ static int l_ids(lua_State *L) {
   return 1;
 }
 
+/* ---- uploads ------------------------------------------------------------ */
+
+/* open_inbound(name, id|nil) -> id */
+static int l_open_inbound(lua_State *L) {
+  const char *name = luaL_checkstring(L, 1);
+  const char *id = luaL_optstring(L, 2, NULL);
+  char used[256];
+  mh_error *err = NULL;
+  if (id && strlen(id) >= sizeof used) return luaL_error(L, "upload id longer than %d bytes", (int)sizeof used - 1);
+  if (mh_df_upload_open(engine(L)->host, name, id, used, sizeof used, &err)) return raise_error(L, err);
+  lua_pushstring(L, used);
+  return 1;
+}
+
+/* take(name, id) -> 'chunk', value | 'end', error|nil | 'empty' | 'none' */
+static int l_take(lua_State *L) {
+  const char *name = luaL_checkstring(L, 1);
+  const char *id = luaL_checkstring(L, 2);
+  mh_value *v = NULL;
+  mh_error *end = NULL;
+  switch (mh_df_upload_take(engine(L)->host, name, id, &v, &end)) {
+  case MH_DF_TAKE_CHUNK:
+    lua_pushliteral(L, "chunk");
+    mh_lua_push_value(L, v);
+    mh_value_free(v);
+    return 2;
+  case MH_DF_TAKE_END:
+    lua_pushliteral(L, "end");
+    if (end) mh_lua_push_error(L, end);
+    else lua_pushnil(L);
+    mh_error_free(end);
+    return 2;
+  case MH_DF_TAKE_EMPTY: lua_pushliteral(L, "empty"); return 1;
+  case MH_DF_TAKE_NONE:
+  default: lua_pushliteral(L, "none"); return 1;
+  }
+}
+
+/* What a reader waits on: the upload, by name, until a chunk or the end. */
+typedef struct upload_wait {
+  mh_host *host;
+  mh_lua_call *call;
+  char *channel, *id;
+} upload_wait;
+
+static void upload_wait_free(upload_wait *w) {
+  free(w->channel);
+  free(w->id);
+  free(w);
+}
+
+static void upload_woke(void *ud) {
+  upload_wait *w = ud;
+  mh_lua_call *call = w->call;
+  upload_wait_free(w);
+  mh_lua_wake(call, NULL, NULL);
+}
+
+static void upload_wait_cancel(void *op) {
+  upload_wait *w = op;
+  mh_df_upload_unwait(w->host, w->channel, w->id);
+  upload_wait_free(w);
+}
+
+/* wait(name, id): yields until the upload has a chunk or its end. */
+static int l_wait(lua_State *L) {
+  const char *name = luaL_checkstring(L, 1);
+  const char *id = luaL_checkstring(L, 2);
+  mh_lua_call *call = mh_lua_check_context(L, "reading an upload", MH_LUA_NEED_WAIT);
+  upload_wait *w = calloc(1, sizeof *w);
+  if (!w || !(w->channel = strdup(name)) || !(w->id = strdup(id))) {
+    if (w) upload_wait_free(w);
+    return luaL_error(L, "out of memory");
+  }
+  w->host = engine(L)->host;
+  w->call = call;
+  if (mh_df_upload_wait(w->host, name, id, upload_woke, w)) {
+    upload_wait_free(w);
+    return luaL_error(L, "upload %s#%s: no such upload, or another reader waits on it", name, id);
+  }
+  return mh_lua_await(L, call, upload_wait_cancel, w);
+}
+
+static int l_cancel(lua_State *L) {
+  mh_df_upload_cancel(engine(L)->host, luaL_checkstring(L, 1), luaL_checkstring(L, 2));
+  return 0;
+}
+
 int mh_luaopen_streaming(lua_State *L) {
-  static const luaL_Reg fns[] = {{"create", l_create}, {"start", l_start}, {"write", l_write},
-                                 {"finish", l_finish}, {"ids", l_ids},     {NULL, NULL}};
+  static const luaL_Reg fns[] = {{"create", l_create}, {"start", l_start},         {"write", l_write},
+                                 {"finish", l_finish}, {"ids", l_ids},             {"open_inbound", l_open_inbound},
+                                 {"take", l_take},     {"wait", l_wait},           {"cancel", l_cancel},
+                                 {NULL, NULL}};
   luaL_newlib(L, fns);
   return 1;
 }

@@ -10,6 +10,7 @@
 #include "session/auth.h"
 #include "session/client.h"
 #include "session/devframe_stream.h"
+#include "session/devframe_upload.h"
 
 static const mh_value *arg(const mh_value *args, size_t i) {
   return args && args->type == MH_V_ARRAY && i < args->u.arr.len ? args->u.arr.items[i] : NULL;
@@ -64,10 +65,34 @@ static mh_value *fn_cancel(mh_host *h, mh_client *caller, const mh_value *args, 
   return c ? mh_value_undefined() : NULL;
 }
 
+/* upload-chunk(channel, id, seq, chunk) */
+static mh_value *fn_upload_chunk(mh_host *h, mh_client *caller, const mh_value *args, mh_error **err) {
+  mh_client *c = check_args(caller, args, "upload-chunk", err);
+  const mh_value *seq = arg(args, 2);
+  if (c && (!seq || seq->type != MH_V_INT)) {
+    *err = mh_error_new(MH_ERR_BAD_REQUEST, "devframe:streaming:upload-chunk: expected (channel, id, seq, chunk)");
+    mh_log_warn("stream", "%s: upload-chunk refused: %s", c->id, (*err)->message);
+    return NULL;
+  }
+  const mh_value *chunk = arg(args, 3);
+  mh_value undefined = {.type = MH_V_UNDEFINED};
+  if (c) mh_df_upload_chunk(h, c, text_arg(args, 0), text_arg(args, 1), seq->u.i, chunk ? chunk : &undefined);
+  return c ? mh_value_undefined() : NULL;
+}
+
+/* upload-end(channel, id, error?) */
+static mh_value *fn_upload_end(mh_host *h, mh_client *caller, const mh_value *args, mh_error **err) {
+  mh_client *c = check_args(caller, args, "upload-end", err);
+  if (c) mh_df_upload_end(h, c, text_arg(args, 0), text_arg(args, 1), arg(args, 2));
+  return c ? mh_value_undefined() : NULL;
+}
+
 static const mh_host_fn_def stream_fns[] = {
     {"devframe:streaming:subscribe", MH_FN_EVENT, fn_subscribe, NULL},
     {"devframe:streaming:unsubscribe", MH_FN_EVENT, fn_unsubscribe, NULL},
     {"devframe:streaming:cancel", MH_FN_EVENT, fn_cancel, NULL},
+    {"devframe:streaming:upload-chunk", MH_FN_EVENT, fn_upload_chunk, NULL},
+    {"devframe:streaming:upload-end", MH_FN_EVENT, fn_upload_end, NULL},
 };
 
 int mh_dfstream_wire_add_builtins(mh_host *h) {

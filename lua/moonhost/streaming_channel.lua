@@ -49,6 +49,51 @@ function Channel:start(id)
   return setmetatable({ channel = self.name, id = used, last_seq = 0, closed = false }, Writer)
 end
 
+local Upload = {}
+Upload.__index = Upload
+
+--- The next chunk the client uploaded, waiting (yielding) for it; nil at
+-- the end. An upload that ended with an error raises it.
+function Upload:next()
+  while true do
+    local state, v = streaming.take(self.channel, self.id)
+    if state == 'chunk' then return v end
+    if state == 'end' then
+      self.done = true
+      if v ~= nil then error(v, 2) end
+      return nil
+    end
+    if state == 'none' then
+      if self.done then return nil end
+      options.raise('upload ' .. self.channel .. '#' .. self.id .. ' is gone (cancelled, or its channel reloaded)')
+    end
+    streaming.wait(self.channel, self.id)
+  end
+end
+
+-- for chunk in upload do ... end
+Upload.__call = Upload.next
+
+--- Stops reading: the client is told (devframe:streaming:upload-cancel).
+function Upload:cancel()
+  self.done = true
+  streaming.cancel(self.channel, self.id)
+end
+
+--- Opens an upload a client sends to this channel (devframe's
+-- rpc.streaming.upload(channel, id)); ch:open_inbound(id), or with no id a
+-- new one to give the client.
+function Channel:open_inbound(id)
+  if type(id) == 'table' then
+    options.check_keys(id, { 'id' }, 'streaming channel open_inbound options')
+    id = id.id
+  end
+  if id ~= nil and (type(id) ~= 'string' or id == '') then
+    options.raise('streaming channel open_inbound: the id must be a non-empty string, got ' .. type(id))
+  end
+  return setmetatable({ channel = self.name, id = streaming.open_inbound(self.name, id), done = false }, Upload)
+end
+
 --- The ids of the channel's streams (open, or ended and still kept).
 function Channel:ids() return streaming.ids(self.name) end
 

@@ -4,7 +4,7 @@
 // devframe:streaming:*: order, resume after a reconnect (afterSeq), cancel
 // running the producer's cleanup, a slow reader that stalls nobody else,
 // reload, replay of a finished stream, and trust.
-import { openPage, closePage, frames, decode } from './lib/devtools-env.mjs'
+import { openPage, closePage, frames, waitFrame } from './lib/devtools-env.mjs'
 import { test, before, after, afterEach } from 'node:test'
 import assert from 'node:assert/strict'
 import { readFileSync, writeFileSync } from 'node:fs'
@@ -93,6 +93,23 @@ return moonhost.plugin {
     end }
     ctx.rpc.register { name = 'feed:log-finish', type = 'action', handler = function(id, message)
       writers[id]:finish(message and { code = 'bad_request', name = 'BuildFailed', message = message })
+    end }
+    -- uploads: a client streams chunks in, a handler reads them as an iterator
+    ctx.rpc.register { name = 'feed:upload-open', type = 'action', handler = function()
+      return log:open_inbound().id
+    end }
+    local uploads = {}
+    ctx.rpc.register { name = 'feed:upload-open-id', type = 'action', handler = function(id)
+      uploads[id] = log:open_inbound(id)
+      return id
+    end }
+    ctx.rpc.register { name = 'feed:upload-read', type = 'action', handler = function(id, stop_after)
+      local up, got = uploads[id], moonhost.array {}
+      for chunk in up do
+        got[#got + 1] = chunk
+        if #got == stop_after then up:cancel() break end
+      end
+      return got
     end }
     ctx.rpc.register { name = 'feed:gen', handler = function() return ${generation} end }
   end,
@@ -358,4 +375,50 @@ test('a reload mid-stream ends the stream function and the plugin channel with t
     assert.equal(chunk.gen, 2)
     break
   }
+})
+
+test('an upload: the client streams chunks in, a Lua handler reads them as an iterator; errors and cancel', async (t) => {
+  openPage(host.port)
+  const rpc = await kitClient(t)
+  // The handler waits for chunks as they come.
+  await rpc.call('feed:upload-open-id', 'up-1')
+  const read = rpc.call('feed:upload-read', 'up-1')
+  const sink = rpc.streaming.upload('feed:log', 'up-1')
+  sink.write({ line: 1 })
+  sink.write({ line: 2, at: new Date(0) })
+  sink.write('three')
+  sink.close()
+  assert.deepEqual(await read, [{ line: 1 }, { line: 2, at: new Date(0) }, 'three'])
+  // The uploader fails: the reader raises its error.
+  await rpc.call('feed:upload-open-id', 'up-2')
+  const failing = rpc.streaming.upload('feed:log', 'up-2')
+  failing.write('a')
+  failing.error(new TypeError('disk full'))
+  const err = await rejectionOf(rpc.call('feed:upload-read', 'up-2'))
+  assert.match(err.message, /disk full/)
+  // The handler stops after one: the uploader is told (upload-cancel), its sink aborts.
+  await rpc.call('feed:upload-open-id', 'up-3')
+  const reading = rpc.call('feed:upload-read', 'up-3', 1)
+  const cancelled = rpc.streaming.upload('feed:log', 'up-3')
+  cancelled.write('only')
+  assert.deepEqual(await reading, ['only'])
+  await waitFrame((f) => f.dir === 'in' && f.msg?.m === 'devframe:streaming:upload-cancel')
+  assert.equal(cancelled.signal.aborted, true)
+  // An id the plugin made (open_inbound with no id), and a chunk for nothing.
+  const made = await rpc.call('feed:upload-open')
+  assert.match(made, /^u[0-9a-f]+-\d+$/)
+  rpc.streaming.upload('feed:log', 'nobody').write('lost')
+  await host.waitForLog(/upload chunk for feed:log#nobody dropped: no such upload open/)
+})
+
+test('an uploader that disconnects ends its upload: the reader raises', async (t) => {
+  openPage(host.port)
+  const reader = await kitClient(t)
+  await reader.call('feed:upload-open-id', 'up-gone')
+  const read = rejectionOf(reader.call('feed:upload-read', 'up-gone'))
+  const raw = await rawClient(host, '/__devtools/__ws?devframe_auth_token=' + E2E_TOKEN)
+  raw.send({ m: 'devframe:streaming:upload-chunk', a: ['feed:log', 'up-gone', 1, 'x'], t: 'q' })
+  raw.ws.terminate()
+  const err = await read
+  assert.match(err.message, /Uploader disconnected before completing the stream/)
 })
