@@ -45,11 +45,22 @@ static int l_start(lua_State *L) {
   return 1;
 }
 
+/* A writer of a replaced generation must not reach the channel its
+ * successor created under the same name. */
+static void check_own_channel(lua_State *L, const char *name) {
+  mh_engine *e = engine(L);
+  uint32_t generation = 0;
+  const char *plugin = mh_df_channel_plugin(e->host, name, &generation);
+  if (plugin && e->gen && generation != e->gen->number)
+    luaL_error(L, "streaming channel '%s' belongs to a newer version of the plugin (this one was replaced)", name);
+}
+
 /* write(name, id, value) -> seq, over_bound */
 static int l_write(lua_State *L) {
   const char *name = luaL_checkstring(L, 1);
   const char *id = luaL_checkstring(L, 2);
   mh_engine *e = engine(L);
+  check_own_channel(L, name);
   char *why = NULL;
   mh_value *v = mh_lua_to_value(L, 3, e->host->cfg->limits.json_max_depth, &why);
   if (!v) {
@@ -71,6 +82,7 @@ static int l_finish(lua_State *L) {
   const char *name = luaL_checkstring(L, 1);
   const char *id = luaL_checkstring(L, 2);
   mh_engine *e = engine(L);
+  check_own_channel(L, name);
   mh_error *end = NULL, *err = NULL;
   if (!lua_isnoneornil(L, 3)) {
     char *why = NULL;

@@ -422,3 +422,35 @@ test('an uploader that disconnects ends its upload: the reader raises', async (t
   const err = await read
   assert.match(err.message, /Uploader disconnected before completing the stream/)
 })
+
+test('docs/plugins.md: the builds channel and upload work as the guide shows', async (t) => {
+  const text = readFileSync(join(repoRoot, 'docs/plugins.md'), 'utf8')
+  const section = text.slice(text.indexOf('## Streaming channels'))
+  const plugin = /^```lua plugin\n([\s\S]*?)^```$/m.exec(section)[1]
+  assert.match(plugin, /name = 'builds'/)
+  const client = /^```js\n([\s\S]*?)^```$/m.exec(section)[1]
+  const plugins = tempTree(t, { 'builds.lua': plugin })
+  const docHost = await hostFor(t, { plugins })
+  await docHost.waitForLog(/\[plugin\] builds: loaded/)
+  openPage(docHost.port)
+  // The guide's client code, run as it is (its import supplied, for a page
+  // under the host's /__devtools/), with the token.
+  const body = client.replace(/^import .*$/m, '') + '\nrpc.close()\nreturn { steps, lines }'
+  const AsyncFunction = (async () => {}).constructor
+  const run = new AsyncFunction('getDevToolsRpcClient', 'authToken', body)
+  const underDevtools = (opts) => getDevToolsRpcClient({ baseURL: '/__devtools/', ...opts })
+  const { steps, lines } = await run(underDevtools, E2E_TOKEN)
+  assert.deepEqual(steps, ['1/3', '2/3', '3/3'])
+  assert.equal(lines, 3)
+  // A failing build ends its readers with the plugin's error.
+  const rpc = await getDevToolsRpcClient({ baseURL: '/__devtools/', authToken: E2E_TOKEN })
+  t.after(() => rpc.close())
+  const id = await rpc.call('builds:new')
+  const got = []
+  const reading = rejectionOf((async () => { for await (const s of rpc.streaming.subscribe('builds:log', id)) got.push(s.step) })())
+  assert.equal(await rpc.call('builds:run', id, 4), false)
+  const err = await reading
+  assert.equal(err.name, 'BuildFailed')
+  assert.equal(err.message, 'too many steps')
+  assert.deepEqual(got, [1, 2, 3, 4])
+})
