@@ -33,17 +33,22 @@ static int l_create(lua_State *L) {
   return mh_df_channel_create(e->host, name, &d, &err) ? raise_error(L, err) : 0;
 }
 
-/* start(name, id|nil) -> id */
-static int l_start(lua_State *L) {
+typedef int (*open_fn)(mh_host *h, const char *channel, const char *id, char *id_out, size_t id_cap, mh_error **err);
+
+/* (name, id|nil) -> the id used: a stream started or an upload opened. */
+static int open_with_id(lua_State *L, open_fn open, const char *what) {
   const char *name = luaL_checkstring(L, 1);
   const char *id = luaL_optstring(L, 2, NULL);
   char used[256];
   mh_error *err = NULL;
-  if (id && strlen(id) >= sizeof used) return luaL_error(L, "stream id longer than %d bytes", (int)sizeof used - 1);
-  if (mh_df_stream_start(engine(L)->host, name, id, used, sizeof used, &err)) return raise_error(L, err);
+  if (id && strlen(id) >= sizeof used) return luaL_error(L, "%s id longer than %d bytes", what, (int)sizeof used - 1);
+  if (open(engine(L)->host, name, id, used, sizeof used, &err)) return raise_error(L, err);
   lua_pushstring(L, used);
   return 1;
 }
+
+/* start(name, id|nil) -> id */
+static int l_start(lua_State *L) { return open_with_id(L, mh_df_stream_start, "stream"); }
 
 /* A writer of a replaced generation must not reach the channel its
  * successor created under the same name. */
@@ -107,16 +112,7 @@ static int l_ids(lua_State *L) {
 /* ---- uploads ------------------------------------------------------------ */
 
 /* open_inbound(name, id|nil) -> id */
-static int l_open_inbound(lua_State *L) {
-  const char *name = luaL_checkstring(L, 1);
-  const char *id = luaL_optstring(L, 2, NULL);
-  char used[256];
-  mh_error *err = NULL;
-  if (id && strlen(id) >= sizeof used) return luaL_error(L, "upload id longer than %d bytes", (int)sizeof used - 1);
-  if (mh_df_upload_open(engine(L)->host, name, id, used, sizeof used, &err)) return raise_error(L, err);
-  lua_pushstring(L, used);
-  return 1;
-}
+static int l_open_inbound(lua_State *L) { return open_with_id(L, mh_df_upload_open, "upload"); }
 
 /* take(name, id) -> 'chunk', value | 'end', error|nil | 'empty' | 'none' */
 static int l_take(lua_State *L) {

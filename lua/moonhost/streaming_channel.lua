@@ -36,16 +36,21 @@ function Writer:finish(err)
   self.closed = true
 end
 
---- Starts a stream: ch:start(id), ch:start { id = id } or ch:start() (a new id).
-function Channel:start(id)
+-- The id of ch:start / ch:open_inbound: id, { id = id }, or nil (the host makes one).
+local function id_option(id, what)
   if type(id) == 'table' then
-    options.check_keys(id, { 'id' }, 'streaming channel start options')
+    options.check_keys(id, { 'id' }, 'streaming channel ' .. what .. ' options')
     id = id.id
   end
   if id ~= nil and (type(id) ~= 'string' or id == '') then
-    options.raise('streaming channel start: the id must be a non-empty string, got ' .. type(id))
+    options.raise('streaming channel ' .. what .. ': the id must be a non-empty string, got ' .. type(id))
   end
-  local used = streaming.start(self.name, id)
+  return id
+end
+
+--- Starts a stream: ch:start(id), ch:start { id = id } or ch:start() (a new id).
+function Channel:start(id)
+  local used = streaming.start(self.name, id_option(id, 'start'))
   return setmetatable({ channel = self.name, id = used, last_seq = 0, closed = false }, Writer)
 end
 
@@ -84,14 +89,8 @@ end
 -- rpc.streaming.upload(channel, id)); ch:open_inbound(id), or with no id a
 -- new one to give the client.
 function Channel:open_inbound(id)
-  if type(id) == 'table' then
-    options.check_keys(id, { 'id' }, 'streaming channel open_inbound options')
-    id = id.id
-  end
-  if id ~= nil and (type(id) ~= 'string' or id == '') then
-    options.raise('streaming channel open_inbound: the id must be a non-empty string, got ' .. type(id))
-  end
-  return setmetatable({ channel = self.name, id = streaming.open_inbound(self.name, id), done = false }, Upload)
+  local used = streaming.open_inbound(self.name, id_option(id, 'open_inbound'))
+  return setmetatable({ channel = self.name, id = used, done = false }, Upload)
 end
 
 --- The ids of the channel's streams (open, or ended and still kept).

@@ -10,6 +10,7 @@ import assert from 'node:assert/strict'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { getDevToolsRpcClient } from '@vitejs/devtools-kit/client'
+import { kitClient } from './lib/kit-client.mjs'
 import { startHost, E2E_TOKEN, repoRoot } from './lib/host.mjs'
 import { scratchDir, rawClient, rejectionOf, hostFor, tempTree } from './lib/util.mjs'
 
@@ -124,14 +125,6 @@ before(async () => {
 })
 afterEach(() => closePage())
 after(() => host.stop())
-
-/** A real devframe client (the Vite DevTools Kit's), trusted. */
-async function kitClient(t) {
-  const rpc = await getDevToolsRpcClient({ baseURL: '/__devtools/', authToken: E2E_TOKEN })
-  t.after(() => rpc.close())
-  if (!rpc.isTrusted) await new Promise((resolve) => rpc.events.on('rpc:is-trusted:updated', resolve))
-  return rpc
-}
 
 // devframe's reader keeps at most highWaterMark chunks (256 by default) its
 // consumer has not taken, dropping the oldest beyond: a socket read can hold
