@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "api/lua_api.h"
+#include "core/timer.h"
 #include "session/devframe_stream.h"
 #include "session/devframe_upload.h"
 #include "value/lua_value.h"
@@ -138,49 +139,73 @@ static int l_take(lua_State *L) {
   }
 }
 
-/* What a reader waits on: the upload, by name, until a chunk or the end. */
-typedef struct upload_wait {
+/* A Lua call waiting on a stream or an upload, by name: resumed from the
+ * loop (a 0 ms timer), never from inside the host's walk over its streams
+ * that found it may go on. */
+typedef struct named_wait {
   mh_host *host;
   mh_lua_call *call;
   char *channel, *id;
-} upload_wait;
+  mh_timer *resume;
+  void (*unwait)(mh_host *h, const char *channel, const char *id);
+} named_wait;
 
-static void upload_wait_free(upload_wait *w) {
+static void named_wait_free(named_wait *w) {
+  if (w->resume) mh_timer_stop(w->resume);
   free(w->channel);
   free(w->id);
   free(w);
 }
 
-static void upload_woke(void *ud) {
-  upload_wait *w = ud;
+static void resume_now(void *ud) {
+  named_wait *w = ud;
   mh_lua_call *call = w->call;
-  upload_wait_free(w);
+  w->resume = NULL;
+  named_wait_free(w);
   mh_lua_wake(call, NULL, NULL);
 }
 
-static void upload_wait_cancel(void *op) {
-  upload_wait *w = op;
-  mh_df_upload_unwait(w->host, w->channel, w->id);
-  upload_wait_free(w);
+static void woke(void *ud) {
+  named_wait *w = ud;
+  if (!w->resume) w->resume = mh_timer_start(w->host->loop, 0, resume_now, w);
 }
 
-/* wait(name, id): yields until the upload has a chunk or its end. */
-static int l_wait(lua_State *L) {
+static void wait_cancel(void *op) {
+  named_wait *w = op;
+  if (!w->resume) w->unwait(w->host, w->channel, w->id);
+  named_wait_free(w);
+}
+
+typedef int (*wait_fn)(mh_host *h, const char *channel, const char *id, void (*wake)(void *ud), void *ud);
+
+/* (name, id): yields until start says what it waits for came; false at once
+ * when there is nothing to wait for. */
+static int wait_on(lua_State *L, const char *what, wait_fn start, void (*unwait)(mh_host *, const char *, const char *)) {
   const char *name = luaL_checkstring(L, 1);
   const char *id = luaL_checkstring(L, 2);
-  mh_lua_call *call = mh_lua_check_context(L, "reading an upload", MH_LUA_NEED_WAIT);
-  upload_wait *w = calloc(1, sizeof *w);
+  mh_lua_call *call = mh_lua_check_context(L, what, MH_LUA_NEED_WAIT);
+  named_wait *w = calloc(1, sizeof *w);
   if (!w || !(w->channel = strdup(name)) || !(w->id = strdup(id))) {
-    if (w) upload_wait_free(w);
+    if (w) named_wait_free(w);
     return luaL_error(L, "out of memory");
   }
   w->host = engine(L)->host;
   w->call = call;
-  if (mh_df_upload_wait(w->host, name, id, upload_woke, w)) {
-    upload_wait_free(w);
-    return luaL_error(L, "upload %s#%s: no such upload, or another reader waits on it", name, id);
+  w->unwait = unwait;
+  if (start(w->host, name, id, woke, w)) {
+    named_wait_free(w);
+    lua_pushboolean(L, 0);
+    return 1;
   }
-  return mh_lua_await(L, call, upload_wait_cancel, w);
+  return mh_lua_await(L, call, wait_cancel, w);
+}
+
+/* wait(name, id): until the upload has a chunk or its end. */
+static int l_wait(lua_State *L) { return wait_on(L, "reading an upload", mh_df_upload_wait, mh_df_upload_unwait); }
+
+/* wait_drained(name, id): until the stream's slowest subscriber caught up. */
+static int l_wait_drained(lua_State *L) {
+  return wait_on(L, "stream write", mh_df_stream_wait_drained, mh_df_stream_unwait);
 }
 
 static int l_cancel(lua_State *L) {
@@ -192,7 +217,7 @@ int mh_luaopen_streaming(lua_State *L) {
   static const luaL_Reg fns[] = {{"create", l_create}, {"start", l_start},         {"write", l_write},
                                  {"finish", l_finish}, {"ids", l_ids},             {"open_inbound", l_open_inbound},
                                  {"take", l_take},     {"wait", l_wait},           {"cancel", l_cancel},
-                                 {NULL, NULL}};
+                                 {"wait_drained", l_wait_drained}, {NULL, NULL}};
   luaL_newlib(L, fns);
   return 1;
 }

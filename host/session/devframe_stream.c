@@ -41,6 +41,8 @@ typedef struct df_stream {
   mh_timer *timer;   /* open: a run's wait for a subscriber; closed: retention */
   mh_waiter *w;      /* a stream function's run while it runs */
   bool waiting;      /* the run waits for its slowest subscriber (logged once a wait) */
+  void (*drain_wake)(void *ud); /* a plugin's writer waiting for its slowest subscriber */
+  void *drain_ud;
 } df_stream;
 
 struct df_channel {
@@ -150,7 +152,15 @@ static const df_chunk *ring_at(const df_stream *s, size_t i) {
 
 /* ---- lifetime ----------------------------------------------------------- */
 
+/* Tells a waiting writer to go on (it finds its stream gone, or caught up). */
+static void wake_writer(df_stream *s) {
+  void (*fn)(void *) = s->drain_wake;
+  s->drain_wake = NULL;
+  if (fn) fn(s->drain_ud);
+}
+
 static void stream_free(df_stream *s) {
+  wake_writer(s);
   stop_timer(s);
   for (size_t i = 0; i < s->ring_len; i++) mh_value_free(ring_at(s, i)->value);
   free(s->ring);
@@ -239,6 +249,8 @@ static uint64_t write_chunk(mh_host *h, df_stream *s, mh_value *take) {
   return seq;
 }
 
+static void schedule_recheck(mh_dfstreams *st);
+
 /* ---- stream functions --------------------------------------------------- */
 
 /* The run's producer emitted: a chunk for every subscriber. The run waits
@@ -293,6 +305,7 @@ static void grace_over(void *ud) {
 
 /* A subscriber left: an open run with none left waits for one a while. */
 static void after_leave(mh_host *h, df_stream *s, bool cancel) {
+  if (s->drain_wake) schedule_recheck(store(h)); /* its writer may wait for the one that left */
   if (s->subs.len) return;
   if (s->closed) {
     maybe_drop(h, s);
@@ -324,7 +337,9 @@ static df_stream *find_stream(mh_dfstreams *st, bool (*pred)(df_stream *s, void 
 
 static bool may_go_on(df_stream *s, void *ud) {
   (void)ud;
-  return s->w && s->waiting && slowest(s->ch->host, s) <= s->ch->host->cfg->limits.stream_queue_bytes;
+  size_t bound = s->ch->host->cfg->limits.stream_queue_bytes;
+  if (s->drain_wake) return s->subs.len == 0 || slowest(s->ch->host, s) <= bound; /* a writer waits for no one gone */
+  return s->w && s->waiting && slowest(s->ch->host, s) <= bound;
 }
 
 /* Lets each waiting run whose subscribers caught up go on. One that goes
@@ -334,6 +349,10 @@ static void recheck(void *ud) {
   st->recheck = NULL;
   df_stream *s;
   while ((s = find_stream(st, may_go_on, NULL))) {
+    if (s->drain_wake) {
+      wake_writer(s);
+      continue;
+    }
     s->waiting = false;
     mh_dispatch_drained(s->w);
   }
@@ -458,6 +477,23 @@ int64_t mh_df_stream_write(mh_host *h, const char *channel, const char *id, mh_v
   int64_t seq = (int64_t)write_chunk(h, s, take);
   if (over_bound) *over_bound = s->subs.len && slowest(h, s) > h->cfg->limits.stream_queue_bytes;
   return seq;
+}
+
+int mh_df_stream_wait_drained(mh_host *h, const char *channel, const char *id, void (*wake)(void *ud), void *ud) {
+  mh_error *err = NULL;
+  df_stream *s = open_stream(h, channel, id, &err);
+  mh_error_free(err);
+  size_t most = s && s->subs.len ? slowest(h, s) : 0;
+  if (!s || s->drain_wake || most <= h->cfg->limits.stream_queue_bytes) return -1;
+  mh_log_debug("stream", "%s#%s: its writer waits for the slowest subscriber (%zu bytes unsent)", channel, id, most);
+  s->drain_wake = wake;
+  s->drain_ud = ud;
+  return 0;
+}
+
+void mh_df_stream_unwait(mh_host *h, const char *channel, const char *id) {
+  df_stream *s = stream_of(channel_of(h, channel), id);
+  if (s) s->drain_wake = NULL;
 }
 
 int mh_df_stream_finish(mh_host *h, const char *channel, const char *id, const mh_error *end, mh_error **err) {

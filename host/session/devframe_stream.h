@@ -66,6 +66,12 @@ int mh_df_stream_start(mh_host *h, const char *channel, const char *id, char *id
  * slowest subscriber holds more than limits.stream_queue_bytes. */
 int64_t mh_df_stream_write(mh_host *h, const char *channel, const char *id, mh_value *take, bool *over_bound,
                            mh_error **err);
+/* wake(ud) once, when the slowest subscriber of the open stream holds at
+ * most limits.stream_queue_bytes again, has left, or the stream is gone.
+ * -1 (nothing to wait for) when it is not over the bound now, or someone
+ * waits already. */
+int mh_df_stream_wait_drained(mh_host *h, const char *channel, const char *id, void (*wake)(void *ud), void *ud);
+void mh_df_stream_unwait(mh_host *h, const char *channel, const char *id);
 /* Ends the stream, with an error (borrowed) or none. -1 with *err when it
  * is not open. */
 int mh_df_stream_finish(mh_host *h, const char *channel, const char *id, const mh_error *end, mh_error **err);

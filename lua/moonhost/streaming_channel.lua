@@ -14,11 +14,18 @@ Channel.__index = Channel
 local Writer = {}
 Writer.__index = Writer
 
---- Sends value to the stream's subscribers; returns its seq (1, 2, ...) and
--- whether the slowest subscriber holds more than limits.stream_queue_bytes.
+--- Sends value to the stream's subscribers; returns its seq (1, 2, ...).
+-- In a handler's coroutine it then waits (yields) while the slowest
+-- subscriber holds more than limits.stream_queue_bytes unsent; elsewhere
+-- (setup, a callback) it returns at once, with true as a second result
+-- when a subscriber is over that bound.
 function Writer:write(value)
   local seq, over = streaming.write(self.channel, self.id, value)
   self.last_seq = seq
+  if over and coroutine.isyieldable() then
+    streaming.wait_drained(self.channel, self.id)
+    over = false
+  end
   return seq, over
 end
 

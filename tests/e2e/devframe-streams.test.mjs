@@ -92,6 +92,16 @@ return moonhost.plugin {
     ctx.rpc.register { name = 'feed:log-write', type = 'action', handler = function(id, line)
       return (writers[id]:write(line))
     end }
+    local flooded = 0
+    ctx.rpc.register { name = 'feed:log-flood', type = 'action', handler = function(id, n)
+      flooded = 0
+      for i = 1, n do
+        writers[id]:write({ i = i, pad = string.rep('y', 1000) })
+        flooded = i
+      end
+      return flooded
+    end }
+    ctx.rpc.register { name = 'feed:flooded', handler = function() return flooded end }
     ctx.rpc.register { name = 'feed:log-finish', type = 'action', handler = function(id, message)
       writers[id]:finish(message and { code = 'bad_request', name = 'BuildFailed', message = message })
     end }
@@ -446,4 +456,30 @@ test('docs/plugins.md: the builds channel and upload work as the guide shows', a
   assert.equal(err.name, 'BuildFailed')
   assert.equal(err.message, 'too many steps')
   assert.deepEqual(got, [1, 2, 3, 4])
+})
+
+test('a plugin\'s writer waits in its handler while a subscriber is over the bound', async (t) => {
+  openPage(host.port)
+  const rpc = await kitClient(t)
+  await rpc.call('feed:log-start', 'flood-1')
+  const slow = await rawClient(host, '/__devtools/__ws?devframe_auth_token=' + E2E_TOKEN)
+  t.after(() => slow.ws.terminate())
+  slow.send({ m: 'devframe:streaming:subscribe', a: ['feed:log', 'flood-1', { afterSeq: 0 }], t: 'q', i: 's' })
+  assert.deepEqual(await slow.replyTo('s'), { t: 's', i: 's' })
+  slow.ws._socket.pause()
+  const flood = rpc.call('feed:log-flood', 'flood-1', 20000)
+  await host.waitForLog(/feed:log#flood-1: its writer waits for the slowest subscriber \(\d+ bytes unsent\)/)
+  const held = await rpc.call('feed:flooded')
+  assert.ok(held < 20000, `the writer stopped at ${held}`)
+  // The host serves calls meanwhile.
+  assert.equal(await rpc.call('feed:gen'), (await rpc.call('feed:gen')))
+  slow.ws._socket.resume()
+  assert.equal(await flood, 20000)
+  let last = 0
+  while (last < 20000) {
+    const msg = await slow.next()
+    if (msg.m !== 'devframe:streaming:chunk') continue
+    assert.equal(msg.a[2], last + 1)
+    last = msg.a[2]
+  }
 })
