@@ -37,7 +37,7 @@ typedef struct df_stream {
   size_t ring_head, ring_len;
   bool closed;
   mh_error *end_err; /* how it ended, when with an error */
-  mh_map subs;       /* client id -> the stream (value unused) */
+  mh_map subs;       /* client id -> mh_client (dropped at MH_EV_CLIENT_GONE, before it is freed) */
   mh_timer *timer;   /* open: a run's wait for a subscriber; closed: retention */
   mh_waiter *w;      /* a stream function's run while it runs */
   bool waiting;      /* the run waits for its slowest subscriber (logged once a wait) */
@@ -117,12 +117,12 @@ static void send_end_to(mh_client *c, const df_stream *s) {
 }
 
 /* The most any subscriber holds unsent; SIZE_MAX with none. */
-static size_t slowest(mh_host *h, const df_stream *s) {
+static size_t slowest(const df_stream *s) {
   if (s->subs.len == 0) return SIZE_MAX;
   size_t most = 0;
   for (size_t i = 0; i < s->subs.cap; i++) {
     if (!mh_map_live(&s->subs.slots[i])) continue;
-    mh_client *c = mh_client_find(h, s->subs.slots[i].key);
+    mh_client *c = s->subs.slots[i].value;
     size_t q = c ? mh_client_queued(c) : 0;
     if (q > most) most = q;
   }
@@ -218,7 +218,7 @@ static void close_stream(mh_host *h, df_stream *s, mh_error *err) {
   stop_timer(s);
   mh_value *args = frame_args(s, end_payload(err), NULL);
   for (size_t i = 0; args && i < s->subs.cap; i++)
-    if (mh_map_live(&s->subs.slots[i])) send_to(mh_client_find(h, s->subs.slots[i].key), EV_END, args);
+    if (mh_map_live(&s->subs.slots[i])) send_to(s->subs.slots[i].value, EV_END, args);
   mh_value_free(args);
   maybe_drop(h, s);
 }
@@ -238,12 +238,12 @@ static df_stream *stream_new(df_channel *ch, const char *id) {
 
 /* ---- writing ------------------------------------------------------------ */
 
-static uint64_t write_chunk(mh_host *h, df_stream *s, mh_value *take) {
+static uint64_t write_chunk(df_stream *s, mh_value *take) {
   uint64_t seq = ++s->last_seq;
   mh_value *args = chunk_args(s, seq, take);
   if (!args) mh_log_warn("stream", "%s#%s: out of memory sending chunk %" PRIu64, s->ch->name, s->id, seq);
   for (size_t i = 0; args && i < s->subs.cap; i++)
-    if (mh_map_live(&s->subs.slots[i])) send_to(mh_client_find(h, s->subs.slots[i].key), EV_CHUNK, args);
+    if (mh_map_live(&s->subs.slots[i])) send_to(s->subs.slots[i].value, EV_CHUNK, args);
   mh_value_free(args);
   ring_push(s, seq, take);
   return seq;
@@ -261,8 +261,8 @@ static size_t fn_on_chunk(void *ud, const mh_value *value, const mh_chunk_meta *
   df_stream *s = ud;
   mh_host *h = s->ch->host;
   mh_value *copy = mh_value_copy(value);
-  if (copy) write_chunk(h, s, copy);
-  size_t most = slowest(h, s);
+  if (copy) write_chunk(s, copy);
+  size_t most = slowest(s);
   if (most > h->cfg->limits.stream_queue_bytes && !s->waiting) {
     s->waiting = true;
     if (most == SIZE_MAX)
@@ -338,8 +338,8 @@ static df_stream *find_stream(mh_dfstreams *st, bool (*pred)(df_stream *s, void 
 static bool may_go_on(df_stream *s, void *ud) {
   (void)ud;
   size_t bound = s->ch->host->cfg->limits.stream_queue_bytes;
-  if (s->drain_wake) return s->subs.len == 0 || slowest(s->ch->host, s) <= bound; /* a writer waits for no one gone */
-  return s->w && s->waiting && slowest(s->ch->host, s) <= bound;
+  if (s->drain_wake) return s->subs.len == 0 || slowest(s) <= bound; /* a writer waits for no one gone */
+  return s->w && s->waiting && slowest(s) <= bound;
 }
 
 /* Lets each waiting run whose subscribers caught up go on. One that goes
@@ -385,7 +385,7 @@ static void channel_end(mh_host *h, df_channel *ch, const mh_error *err) {
     if (!s || s->closed) continue;
     mh_value *args = frame_args(s, end_payload(err), NULL);
     for (size_t k = 0; args && k < s->subs.cap; k++)
-      if (mh_map_live(&s->subs.slots[k])) send_to(mh_client_find(h, s->subs.slots[k].key), EV_END, args);
+      if (mh_map_live(&s->subs.slots[k])) send_to(s->subs.slots[k].value, EV_END, args);
     mh_value_free(args);
   }
   channel_free(ch);
@@ -474,8 +474,8 @@ int64_t mh_df_stream_write(mh_host *h, const char *channel, const char *id, mh_v
     if (!*err) *err = mh_error_new(MH_ERR_INTERNAL, "out of memory");
     return -1;
   }
-  int64_t seq = (int64_t)write_chunk(h, s, take);
-  if (over_bound) *over_bound = s->subs.len && slowest(h, s) > h->cfg->limits.stream_queue_bytes;
+  int64_t seq = (int64_t)write_chunk(s, take);
+  if (over_bound) *over_bound = s->subs.len && slowest(s) > h->cfg->limits.stream_queue_bytes;
   return seq;
 }
 
@@ -483,7 +483,7 @@ int mh_df_stream_wait_drained(mh_host *h, const char *channel, const char *id, v
   mh_error *err = NULL;
   df_stream *s = open_stream(h, channel, id, &err);
   mh_error_free(err);
-  size_t most = s && s->subs.len ? slowest(h, s) : 0;
+  size_t most = s && s->subs.len ? slowest(s) : 0;
   if (!s || s->drain_wake || most <= h->cfg->limits.stream_queue_bytes) return -1;
   mh_log_debug("stream", "%s#%s: its writer waits for the slowest subscriber (%zu bytes unsent)", channel, id, most);
   s->drain_wake = wake;
@@ -594,7 +594,7 @@ int mh_df_subscribe(mh_host *h, mh_client *c, const char *channel, const char *i
     mh_value_free(args);
     return -1;
   }
-  if (mh_map_put(&s->subs, c->id, strlen(c->id), s)) {
+  if (mh_map_put(&s->subs, c->id, strlen(c->id), c)) {
     *err = mh_error_new(MH_ERR_INTERNAL, "out of memory");
     if (fresh) drop_stream(h, s);
     return -1;
