@@ -112,8 +112,18 @@ static int l_ids(lua_State *L) {
 
 /* ---- uploads ------------------------------------------------------------ */
 
+/* An upload opens on a channel of this generation's plugin. */
+static int open_upload(mh_host *h, const char *channel, const char *id, char *id_out, size_t id_cap, mh_error **err) {
+  mh_df_upload_owner owner = {0};
+  if (!(owner.plugin = mh_df_channel_plugin(h, channel, &owner.generation))) {
+    *err = mh_error_new(MH_ERR_NOT_FOUND, "no streaming channel '%s' (dropped by a reload?)", channel);
+    return -1;
+  }
+  return mh_df_upload_open(h, &owner, channel, id, id_out, id_cap, err);
+}
+
 /* open_inbound(name, id|nil) -> id */
-static int l_open_inbound(lua_State *L) { return open_with_id(L, mh_df_upload_open, "upload"); }
+static int l_open_inbound(lua_State *L) { return open_with_id(L, open_upload, "upload"); }
 
 /* take(name, id) -> 'chunk', value | 'end', error|nil | 'empty' | 'none' */
 static int l_take(lua_State *L) {

@@ -17,7 +17,6 @@
 #include "core/map.h"
 #include "core/timer.h"
 #include "session/client.h"
-#include "session/devframe_upload.h"
 
 #define EV_CHUNK "devframe:streaming:chunk"
 #define EV_END "devframe:streaming:end"
@@ -59,7 +58,6 @@ struct mh_dfstreams {
   mh_host *host;
   mh_map channels; /* name -> df_channel */
   mh_timer *recheck; /* a subscriber drained: see whether paused runs may go on */
-  mh_dfuploads *uploads;
   char id_prefix[20];
   uint64_t next_id;
 };
@@ -510,8 +508,6 @@ const char *mh_df_channel_plugin(mh_host *h, const char *name, uint32_t *generat
   return ch->plugin;
 }
 
-mh_dfuploads *mh_dfstreams_uploads(mh_host *h) { return store(h)->uploads; }
-
 mh_value *mh_df_stream_ids(mh_host *h, const char *channel) {
   df_channel *ch = channel_of(h, channel);
   mh_value *out = mh_value_new(MH_V_ARRAY);
@@ -657,13 +653,8 @@ static void plugin_changed(mh_host *h, const char *plugin, uint32_t generation) 
 static void on_event(mh_host *h, const mh_event *ev, void *ud) {
   (void)ud;
   if (!store(h)) return;
-  if (ev->kind == MH_EV_FUNCTIONS_CHANGED) {
-    plugin_changed(h, ev->plugin, ev->generation);
-    mh_dfuploads_plugin_changed(store(h)->uploads, ev->plugin, ev->generation);
-  } else if (ev->kind == MH_EV_CLIENT_GONE && ev->client) {
-    client_gone(h, ev->client);
-    mh_dfuploads_client_gone(store(h)->uploads, ev->client);
-  }
+  if (ev->kind == MH_EV_FUNCTIONS_CHANGED) plugin_changed(h, ev->plugin, ev->generation);
+  else if (ev->kind == MH_EV_CLIENT_GONE && ev->client) client_gone(h, ev->client);
   else if (ev->kind == MH_EV_CLIENT_DRAINED) schedule_recheck(store(h));
 }
 
@@ -671,10 +662,6 @@ int mh_dfstreams_init(mh_host *h) {
   mh_dfstreams *st = calloc(1, sizeof *st);
   if (!st) return -1;
   st->host = h;
-  if (!(st->uploads = mh_dfuploads_new(h))) {
-    free(st);
-    return -1;
-  }
   snprintf(st->id_prefix, sizeof st->id_prefix, "s%" PRIx64 "-", (uint64_t)(uv_hrtime() & 0xffffffffffULL));
   h->dfstreams = st;
   return mh_events_listen(h, on_event, NULL);
@@ -687,7 +674,6 @@ void mh_dfstreams_free(mh_host *h) {
   for (size_t i = 0; i < st->channels.cap; i++)
     if (mh_map_live(&st->channels.slots[i])) channel_free(st->channels.slots[i].value);
   mh_map_free(&st->channels);
-  mh_dfuploads_free(st->uploads);
   free(st);
   h->dfstreams = NULL;
 }

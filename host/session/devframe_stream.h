@@ -78,9 +78,6 @@ int mh_df_stream_finish(mh_host *h, const char *channel, const char *id, const m
 /* The plugin owning channel `name` (and its generation), or NULL when it
  * is not a plugin's channel. */
 const char *mh_df_channel_plugin(mh_host *h, const char *name, uint32_t *generation);
-/* The uploads to the host's channels (devframe_upload.h). */
-struct mh_dfuploads *mh_dfstreams_uploads(mh_host *h);
-
 /* A new ARRAY of the ids of the channel's streams (open or kept), or NULL. */
 mh_value *mh_df_stream_ids(mh_host *h, const char *channel);
 

@@ -7,11 +7,11 @@
 #include <string.h>
 #include <uv.h>
 
+#include "call/events.h"
 #include "call/host.h"
 #include "core/log.h"
 #include "core/map.h"
 #include "session/client.h"
-#include "session/devframe_stream.h"
 
 typedef struct df_upload {
   char *key; /* channel \x1f id */
@@ -35,7 +35,7 @@ struct mh_dfuploads {
   char id_prefix[20];
 };
 
-static mh_dfuploads *store(mh_host *h) { return h->dfstreams ? mh_dfstreams_uploads(h) : NULL; }
+static mh_dfuploads *store(mh_host *h) { return h->dfuploads; }
 
 static int make_key(char *out, size_t cap, const char *channel, const char *id) {
   int n = snprintf(out, cap, "%s\x1f%s", channel, id);
@@ -83,12 +83,11 @@ static void end_upload(df_upload *up, mh_error *err) {
 
 /* ---- the plugin side ---------------------------------------------------- */
 
-int mh_df_upload_open(mh_host *h, const char *channel, const char *id, char *id_out, size_t id_cap, mh_error **err) {
+int mh_df_upload_open(mh_host *h, const mh_df_upload_owner *owner, const char *channel, const char *id, char *id_out,
+                      size_t id_cap, mh_error **err) {
   mh_dfuploads *u = store(h);
-  uint32_t generation = 0;
-  const char *plugin = u ? mh_df_channel_plugin(h, channel, &generation) : NULL;
-  if (!plugin) {
-    *err = mh_error_new(MH_ERR_NOT_FOUND, "no streaming channel '%s' (dropped by a reload?)", channel);
+  if (!u) {
+    *err = mh_error_new(MH_ERR_INTERNAL, "this host takes no uploads");
     return -1;
   }
   char made[40], key[512];
@@ -104,13 +103,13 @@ int mh_df_upload_open(mh_host *h, const char *channel, const char *id, char *id_
   }
   df_upload *up = calloc(1, sizeof *up);
   if (!up || !(up->key = strdup(key)) || !(up->channel = strdup(channel)) || !(up->id = strdup(id)) ||
-      !(up->plugin = strdup(plugin)) || !(up->queue = calloc(MH_DF_UPLOAD_HIGH_WATER, sizeof *up->queue)) ||
+      !(up->plugin = strdup(owner->plugin)) || !(up->queue = calloc(MH_DF_UPLOAD_HIGH_WATER, sizeof *up->queue)) ||
       mh_map_put(&u->uploads, key, (size_t)n, up)) {
     if (up) upload_free(up);
     *err = mh_error_new(MH_ERR_INTERNAL, "out of memory");
     return -1;
   }
-  up->generation = generation;
+  up->generation = owner->generation;
   snprintf(id_out, id_cap, "%s", id);
   return 0;
 }
@@ -193,7 +192,8 @@ void mh_df_upload_end(mh_host *h, mh_client *c, const char *channel, const char 
 
 /* ---- lifetime ----------------------------------------------------------- */
 
-void mh_dfuploads_plugin_changed(mh_dfuploads *u, const char *plugin, uint32_t generation) {
+/* A plugin loaded again (generation) or unloaded (0): the uploads of its older versions end. */
+static void plugin_changed(mh_dfuploads *u, const char *plugin, uint32_t generation) {
   for (size_t i = 0; i < u->uploads.cap; i++) {
     df_upload *up = mh_map_live(&u->uploads.slots[i]) ? u->uploads.slots[i].value : NULL;
     if (!up || strcmp(up->plugin, plugin) != 0 || (generation && up->generation == generation)) continue;
@@ -202,7 +202,7 @@ void mh_dfuploads_plugin_changed(mh_dfuploads *u, const char *plugin, uint32_t g
   }
 }
 
-void mh_dfuploads_client_gone(mh_dfuploads *u, const mh_client *c) {
+static void client_gone(mh_dfuploads *u, const mh_client *c) {
   for (size_t i = 0; i < u->uploads.cap; i++) {
     df_upload *up = mh_map_live(&u->uploads.slots[i]) ? u->uploads.slots[i].value : NULL;
     if (!up || strcmp(up->uploader, c->id) != 0) continue;
@@ -216,18 +216,28 @@ void mh_dfuploads_client_gone(mh_dfuploads *u, const mh_client *c) {
   }
 }
 
-mh_dfuploads *mh_dfuploads_new(mh_host *h) {
-  mh_dfuploads *u = calloc(1, sizeof *u);
-  if (!u) return NULL;
-  u->host = h;
-  snprintf(u->id_prefix, sizeof u->id_prefix, "u%" PRIx64 "-", (uint64_t)(uv_hrtime() & 0xffffffffffULL));
-  return u;
+static void on_event(mh_host *h, const mh_event *ev, void *ud) {
+  (void)ud;
+  if (!store(h)) return;
+  if (ev->kind == MH_EV_FUNCTIONS_CHANGED) plugin_changed(store(h), ev->plugin, ev->generation);
+  else if (ev->kind == MH_EV_CLIENT_GONE && ev->client) client_gone(store(h), ev->client);
 }
 
-void mh_dfuploads_free(mh_dfuploads *u) {
+int mh_dfuploads_init(mh_host *h) {
+  mh_dfuploads *u = calloc(1, sizeof *u);
+  if (!u) return -1;
+  u->host = h;
+  snprintf(u->id_prefix, sizeof u->id_prefix, "u%" PRIx64 "-", (uint64_t)(uv_hrtime() & 0xffffffffffULL));
+  h->dfuploads = u;
+  return mh_events_listen(h, on_event, NULL);
+}
+
+void mh_dfuploads_free(mh_host *h) {
+  mh_dfuploads *u = store(h);
   if (!u) return;
   for (size_t i = 0; i < u->uploads.cap; i++)
     if (mh_map_live(&u->uploads.slots[i])) upload_free(u->uploads.slots[i].value);
   mh_map_free(&u->uploads);
   free(u);
+  h->dfuploads = NULL;
 }

@@ -24,15 +24,19 @@ typedef struct mh_dfuploads mh_dfuploads;
  * oldest are dropped (devframe's reader does the same, at 256). */
 #define MH_DF_UPLOAD_HIGH_WATER 256
 
-mh_dfuploads *mh_dfuploads_new(mh_host *h);
-void mh_dfuploads_free(mh_dfuploads *u);
-/* A plugin generation replaced (generation) or unloaded (0); a client gone. */
-void mh_dfuploads_plugin_changed(mh_dfuploads *u, const char *plugin, uint32_t generation);
-void mh_dfuploads_client_gone(mh_dfuploads *u, const mh_client *c);
+/* Creates host->dfuploads and listens for reloads and clients. 0 or -1. */
+int mh_dfuploads_init(mh_host *h);
+void mh_dfuploads_free(mh_host *h);
 
-/* The plugin side. open: id NULL makes one; the id is written to id_out.
- * -1 with *err: not the plugin's channel, an upload with that id open. */
-int mh_df_upload_open(mh_host *h, const char *channel, const char *id, char *id_out, size_t id_cap, mh_error **err);
+/* The plugin side. open: an upload to channel (which belongs to plugin's
+ * generation: mh_df_channel_plugin); id NULL makes one; the id is written
+ * to id_out. -1 with *err: an upload with that id open, memory. */
+typedef struct mh_df_upload_owner {
+  const char *plugin;
+  uint32_t generation;
+} mh_df_upload_owner;
+int mh_df_upload_open(mh_host *h, const mh_df_upload_owner *owner, const char *channel, const char *id, char *id_out,
+                      size_t id_cap, mh_error **err);
 
 typedef enum mh_df_take {
   MH_DF_TAKE_CHUNK, /* *value: the next chunk (owned) */
