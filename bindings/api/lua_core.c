@@ -70,6 +70,9 @@ static int l_register(lua_State *L) {
   lua_getfield(L, 1, "stream");
   spec.stream = lua_toboolean(L, -1);
   lua_pop(L, 1);
+  lua_getfield(L, 1, "input_stream");
+  spec.input_stream = lua_toboolean(L, -1);
+  lua_pop(L, 1);
   lua_getfield(L, 1, "arg_count");
   if (lua_isinteger(L, -1) && lua_tointeger(L, -1) > 0) spec.arg_count = (unsigned)lua_tointeger(L, -1);
   lua_pop(L, 2);

@@ -142,7 +142,10 @@ static int l_take(lua_State *L) {
     if (end) mh_lua_push_error(L, end);
     else lua_pushnil(L);
     mh_error_free(end);
-    return 2;
+    if (v) mh_lua_push_value(L, v); /* a fed upload's final value (oRPC's done event) */
+    else lua_pushnil(L);
+    mh_value_free(v);
+    return 3;
   case MH_DF_TAKE_EMPTY: lua_pushliteral(L, "empty"); return 1;
   case MH_DF_TAKE_NONE:
   default: lua_pushliteral(L, "none"); return 1;

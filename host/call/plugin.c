@@ -91,6 +91,7 @@ int mh_gen_register(mh_gen *gen, const mh_fn_spec *spec, mh_error **err) {
   fn->mesh_provided = spec->mesh;
   fn->arg_count = spec->arg_count;
   fn->stream = spec->stream;
+  fn->input_stream = spec->input_stream;
   fn->release = fn_released;
   mh_gen_ref(gen);
   if (spec->cached && spec->type == MH_FN_QUERY) {

@@ -46,6 +46,7 @@ typedef struct mh_fn_spec {
   bool mesh;          /* also a provider for mesh make() (ctx.mesh.provide) */
   unsigned arg_count; /* arguments its schema declares; 0 without a schema */
   bool stream;        /* produces chunks (call/stream.h): query or action, never cached */
+  bool input_stream;  /* takes a streamed input (oRPC event iterator; transport/orpc_input.c) */
   /* Offered to AI agents as an MCP tool (transport/mcp.c): the tool's
    * description without its name ({description, inputSchema, annotations,
    * title?, _meta?}), NULL when not offered. The function owns it once
@@ -77,6 +78,7 @@ struct mh_fn {
    * one value, is spread over two or more. */
   unsigned arg_count;
   bool stream;         /* a stream (call/stream.h): every call runs, with its own reader */
+  bool input_stream;   /* mh_fn_spec.input_stream: its one argument is a fed upload's id */
   mh_value *agent;     /* mh_fn_spec.agent: an MCP tool; NULL when not offered */
   int agent_args;      /* mh_fn_spec.agent_args */
   int refs;            /* registry membership + runs in flight */

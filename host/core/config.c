@@ -81,6 +81,8 @@ static const cfg_key cfg_keys[] = {
     OBJ("limits", "resource limits"),
     INT("limits.max_message_bytes", 1048576, 1024, 1073741824, true, CF_SIZE,
         limits.max_message_bytes, "largest frame accepted, bytes"),
+    INT("limits.max_input_stream_bytes", 67108864, 1024, 1099511627776LL, true, CF_SIZE,
+        limits.max_input_stream_bytes, "all the items of one streamed oRPC input together, bytes"),
     INT("limits.stream_queue_bytes", 65536, 1024, 1073741824, true, CF_SIZE, limits.stream_queue_bytes,
         "a stream's producer waits while its reader holds more than this, bytes"),
     INT("limits.untrusted_max_message_bytes", 131072, 1024, 1073741824, true, CF_SIZE,

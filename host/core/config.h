@@ -24,6 +24,7 @@ typedef struct mh_config {
   char *log_format; /* "text" or "json" (mh_log_format_parse) */
   struct {
     size_t max_message_bytes;
+    size_t max_input_stream_bytes; /* a streamed oRPC input's items together (each: max_message_bytes) */
     size_t stream_queue_bytes; /* a stream producer waits while its reader holds more */
     size_t untrusted_max_message_bytes; /* before a client presents a token */
     int untrusted_calls_per_s;          /* frames an untrusted client may send a second */

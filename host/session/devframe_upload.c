@@ -11,6 +11,7 @@
 #include "call/host.h"
 #include "core/log.h"
 #include "core/map.h"
+#include "core/random_hex.h"
 #include "session/client.h"
 
 typedef struct df_upload {
@@ -26,6 +27,8 @@ typedef struct df_upload {
   mh_error *end_err;
   void (*wake)(void *ud);
   void *wake_ud;
+  mh_df_upload_feed feed; /* fed by a transport: on_room set */
+  mh_value *done_value;   /* the final value a fed upload ended with */
 } df_upload;
 
 struct mh_dfuploads {
@@ -52,6 +55,7 @@ static void upload_free(df_upload *up) {
   for (size_t i = 0; i < up->len; i++) mh_value_free(up->queue[(up->head + i) % MH_DF_UPLOAD_HIGH_WATER]);
   free(up->queue);
   mh_error_free(up->end_err);
+  mh_value_free(up->done_value);
   free(up->key);
   free(up->channel);
   free(up->id);
@@ -122,11 +126,14 @@ mh_df_take mh_df_upload_take(mh_host *h, const char *channel, const char *id, mh
     up->queue[up->head] = NULL;
     up->head = (up->head + 1) % MH_DF_UPLOAD_HIGH_WATER;
     up->len--;
+    if (up->feed.on_room && up->len == up->feed.high_water / 2) up->feed.on_room(up->feed.ud);
     return MH_DF_TAKE_CHUNK;
   }
   if (!up->ended) return MH_DF_TAKE_EMPTY;
   *end = up->end_err;
   up->end_err = NULL;
+  *value = up->done_value;
+  up->done_value = NULL;
   drop(store(h), up);
   return MH_DF_TAKE_END;
 }
@@ -153,6 +160,54 @@ void mh_df_upload_cancel(mh_host *h, const char *channel, const char *id) {
     mh_client_event(c, "devframe:streaming:upload-cancel", args, true);
   mh_value_free(args);
   up->wake = NULL;
+  if (up->feed.on_room) up->feed.on_room(up->feed.ud); /* its transport reads on, and drops the rest */
+  drop(store(h), up);
+}
+
+/* ---- fed by a transport ------------------------------------------------ */
+
+int mh_df_upload_open_fed(mh_host *h, const mh_df_upload_owner *owner, const char *channel,
+                          const mh_df_upload_feed *feed, char *id_out, size_t id_cap, mh_error **err) {
+  char id[33];
+  if (mh_random_hex(id, 16)) {
+    *err = mh_error_new(MH_ERR_INTERNAL, "no randomness for an upload id");
+    return -1;
+  }
+  if (mh_df_upload_open(h, owner, channel, id, id_out, id_cap, err)) return -1;
+  df_upload *up = find(h, channel, id);
+  up->feed = *feed;
+  if (up->feed.high_water > MH_DF_UPLOAD_HIGH_WATER || !up->feed.high_water)
+    up->feed.high_water = MH_DF_UPLOAD_HIGH_WATER;
+  return 0;
+}
+
+long mh_df_upload_push(mh_host *h, const char *channel, const char *id, mh_value *v) {
+  df_upload *up = find(h, channel, id);
+  if (!up || up->ended || up->len == MH_DF_UPLOAD_HIGH_WATER) {
+    mh_value_free(v);
+    return up && !up->ended ? -2 : -1;
+  }
+  up->queue[(up->head + up->len++) % MH_DF_UPLOAD_HIGH_WATER] = v;
+  wake(up);
+  return (long)up->len;
+}
+
+void mh_df_upload_finish(mh_host *h, const char *channel, const char *id, mh_value *done, mh_error *err) {
+  df_upload *up = find(h, channel, id);
+  if (!up || up->ended) {
+    mh_value_free(done);
+    mh_error_free(err);
+    return;
+  }
+  up->done_value = done;
+  end_upload(up, err);
+}
+
+void mh_df_upload_close_fed(mh_host *h, const char *channel, const char *id) {
+  df_upload *up = find(h, channel, id);
+  if (!up) return;
+  up->feed.on_room = NULL;
+  up->wake = NULL;
   drop(store(h), up);
 }
 
@@ -161,7 +216,7 @@ void mh_df_upload_cancel(mh_host *h, const char *channel, const char *id) {
 void mh_df_upload_chunk(mh_host *h, mh_client *c, const char *channel, const char *id, int64_t seq,
                         const mh_value *chunk) {
   df_upload *up = find(h, channel, id);
-  if (!up || up->ended) {
+  if (!up || up->ended || up->feed.on_room) {
     mh_log_warn("stream", "%s: upload chunk for %s#%s dropped: no such upload open", c->id, channel, id);
     return;
   }

@@ -40,7 +40,7 @@ int mh_df_upload_open(mh_host *h, const mh_df_upload_owner *owner, const char *c
 
 typedef enum mh_df_take {
   MH_DF_TAKE_CHUNK, /* *value: the next chunk (owned) */
-  MH_DF_TAKE_END,   /* ended: *end is its error (owned) or NULL; the upload is gone */
+  MH_DF_TAKE_END,   /* ended: *end is its error (owned) or NULL, *value its final value (owned) or NULL; gone */
   MH_DF_TAKE_EMPTY, /* nothing yet: wait (mh_df_upload_wait) */
   MH_DF_TAKE_NONE,  /* no such upload */
 } mh_df_take;
@@ -51,6 +51,30 @@ int mh_df_upload_wait(mh_host *h, const char *channel, const char *id, void (*wa
 void mh_df_upload_unwait(mh_host *h, const char *channel, const char *id);
 /* The plugin stops reading: the uploader is told, the upload is gone. */
 void mh_df_upload_cancel(mh_host *h, const char *channel, const char *id);
+
+/* ---- uploads fed by a transport (oRPC's streamed inputs) ----
+ * The same reader (take/wait/cancel, the Lua iterator), other writer: the
+ * transport pushes decoded items and finishes the upload; instead of
+ * dropping the oldest it stops reading while the reader holds `high_water`
+ * items (push's return) and is told when the reader took the queue down
+ * to half of that (on_room). Its id is random (it is the handler's only
+ * handle on it, and no devframe client can write to it). */
+typedef struct mh_df_upload_feed {
+  size_t high_water; /* at most MH_DF_UPLOAD_HIGH_WATER */
+  void (*on_room)(void *ud);
+  void *ud;
+} mh_df_upload_feed;
+int mh_df_upload_open_fed(mh_host *h, const mh_df_upload_owner *owner, const char *channel,
+                          const mh_df_upload_feed *feed, char *id_out, size_t id_cap, mh_error **err);
+/* Queues v (taken): the items the reader has not taken; -1 when the
+ * upload is gone (the reader cancelled it), -2 when it holds
+ * MH_DF_UPLOAD_HIGH_WATER items (v freed either way). */
+long mh_df_upload_push(mh_host *h, const char *channel, const char *id, mh_value *v);
+/* Ends it: with err (taken) its reader raises that; else done (taken, may
+ * be NULL) is its final value (take's *value with MH_DF_TAKE_END). */
+void mh_df_upload_finish(mh_host *h, const char *channel, const char *id, mh_value *done, mh_error *err);
+/* The transport is gone: no more on_room; the upload is dropped. */
+void mh_df_upload_close_fed(mh_host *h, const char *channel, const char *id);
 
 /* The wire (devframe_stream_wire.c). */
 void mh_df_upload_chunk(mh_host *h, mh_client *c, const char *channel, const char *id, int64_t seq,

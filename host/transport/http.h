@@ -51,6 +51,13 @@ typedef struct mh_http_exchange {
    * the handler can produce more (backpressure). */
   void (*on_drain)(struct mh_http_exchange *x);
   char *origin;      /* the Origin header, whole; NULL when absent */
+  /* A body sent with Transfer-Encoding: chunked, to a route that takes one
+   * (chunked_body): routed once its headers are in; the handler sets
+   * on_body, which gets the body's bytes as they come, still chunked (lws
+   * 4.1 neither decodes them nor says where they end). */
+  bool chunked;
+  void (*on_body)(struct mh_http_exchange *x, const char *data, size_t len);
+  void *body_ud;
   /* The large text buffers last: a new exchange zeroes only what comes
    * before them (mh_http_request), not ~6 KiB per request. */
   char path[1024];   /* as sent, without the query */
@@ -87,6 +94,10 @@ void mh_http_stream_abort(mh_http_exchange *x);
 /* Bytes of the body queued and not yet handed to the socket. */
 static inline size_t mh_http_stream_backlog(const mh_http_exchange *x) { return x->resp.len - x->sent; }
 
+/* Stops (pause) or resumes reading the request's body from the socket:
+ * backpressure for a handler that consumes it as it comes (on_body). */
+void mh_http_pause_body(mh_http_exchange *x, bool pause);
+
 /* A query parameter, percent-decoded into buf; false when absent. */
 bool mh_http_query_param(const mh_http_exchange *x, const char *name, char *buf, size_t len);
 
@@ -114,6 +125,9 @@ typedef struct mh_http_route {
   /* Answers while the plugins found at start are still loading (the health
    * probes); every other route gets 503 until mh_host.plugins_loaded. */
   bool before_ready;
+  /* Takes chunked request bodies (x->chunked, x->on_body); other routes
+   * answer them 411. */
+  bool chunked_body;
 } mh_http_route;
 
 /* Adds a route (borrowed: keep it static) to server s; 0, or -1 (memory). */

@@ -116,9 +116,13 @@ static void answer_starting(mh_http_exchange *x, const mh_http_route *r) {
   mh_http_respond_text(x, 503, text);
 }
 
+static void fail_early(mh_http_exchange *x, int status, const char *code, const char *message);
+
 static void route(mh_http_exchange *x) {
   const mh_http_route *r = find_route(x);
-  if (r && !r->before_ready && !x->host->plugins_loaded)
+  if (x->chunked && !(r && r->chunked_body))
+    fail_early(x, 411, "LENGTH_REQUIRED", "a chunked request body is taken only by oRPC streamed inputs: send Content-Length");
+  else if (r && !r->before_ready && !x->host->plugins_loaded)
     answer_starting(x, r);
   else if (r)
     r->handle(x);
@@ -283,8 +287,13 @@ static void refuse_early(mh_http_exchange *x, struct lws *wsi, bool has_body, lo
     return;
   } else if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0) {
     /* lws 4.1 hands a chunked request body over undecoded and never
-     * reports it complete. */
-    fail_early(x, 411, "LENGTH_REQUIRED", "chunked request bodies are not supported: send Content-Length");
+     * reports it complete: only routes that decode it take one (route()). */
+    char te[32];
+    if (x->method == LWSHUMETH_POST && cl < 0 &&
+        mh_conn_header(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING, te, sizeof te) > 0 && strcasecmp(te, "chunked") == 0)
+      x->chunked = true;
+    else
+      fail_early(x, 411, "LENGTH_REQUIRED", "this transfer coding is not supported: send Content-Length");
   } else if (cl == -2) {
     fail_early(x, 400, MH_ERR_BAD_REQUEST, "Content-Length is not a number");
   } else if (cl > 0 && (unsigned long long)cl > x->host->cfg->limits.max_message_bytes) {
@@ -336,6 +345,11 @@ int mh_http_request(mh_conn *c, struct lws *wsi, mh_server *s, const char *uri) 
 
 int mh_http_body(mh_conn *c, const void *in, size_t len) {
   mh_http_exchange *x = c->http;
+  if (x && x->on_body) {
+    x->host->metrics.bytes_received += len;
+    x->on_body(x, in, len);
+    return 0;
+  }
   if (!x || x->body_too_large || x->routed) return 0; /* routed: answered early, the rest is dropped */
   if (x->body.len + len > x->host->cfg->limits.max_message_bytes) {
     x->body_too_large = true;
@@ -366,6 +380,13 @@ static int route_now(mh_conn *c, mh_http_exchange *x) {
 int mh_http_body_done(mh_conn *c) {
   if (c->http && !c->http->routed) return route_now(c, c->http);
   return 0;
+}
+
+/* lws 4.1's rx flow control also holds back writeable callbacks on the
+ * connection: the handler resumes reading before it answers (orpc_input.c
+ * does so when its call ends). */
+void mh_http_pause_body(mh_http_exchange *x, bool pause) {
+  if (x->conn) lws_rx_flow_control(x->conn->wsi, pause ? 0 : 1);
 }
 
 bool mh_http_query_param(const mh_http_exchange *x, const char *name, char *buf, size_t len) {

@@ -184,7 +184,7 @@ static void refuse(mh_http_exchange *x, int status, const char *code, const char
 /* Which function (its name and declared argument count), and whether this
  * caller may call it this way; false when the request has been answered
  * already. */
-static bool admit(mh_http_exchange *x, bool get, char *name, size_t len, unsigned *arg_count, bool *stream) {
+static bool admit(mh_http_exchange *x, bool get, char *name, size_t len, const mh_fn **fn_out) {
   if (x->body_too_large) {
     refuse(x, 413, MH_ERR_TOO_LARGE, "request body over limits.max_message_bytes");
     return false;
@@ -231,15 +231,59 @@ static bool admit(mh_http_exchange *x, bool get, char *name, size_t len, unsigne
     refuse(x, 405, "METHOD_NOT_SUPPORTED", "GET is for query and static functions only: \"%s\" needs POST", name);
     return false;
   }
-  *arg_count = fn->arg_count;
-  *stream = fn->stream;
+  *fn_out = fn;
   return true;
+}
+
+/* ---- streamed inputs ---- */
+
+static bool event_stream_body(mh_http_exchange *x) {
+  char ct[128];
+  return mh_http_req_header(x, "content-type", ct, sizeof ct) > 0 && strncasecmp(ct, "text/event-stream", 17) == 0;
+}
+
+static void input_call_done(mh_http_exchange *x, void *ud, const mh_value *result, const mh_error *err) {
+  mh_orpc_input_end(x, ud);
+  call_done(x, NULL, result, err);
+}
+
+/* Whether the body's kind and the function agree: a streamed body goes
+ * only to a function declared with input_stream, and such a function
+ * takes nothing else. false when answered already. */
+static bool input_kind_ok(mh_http_exchange *x, const mh_fn *fn, const char *name) {
+  bool streamed = x->chunked || event_stream_body(x);
+  if (streamed && !fn->input_stream) {
+    refuse(x, 415, "UNSUPPORTED_MEDIA_TYPE",
+           "\"%s\" does not take a streamed input (an event iterator): define it with input_stream = true", name);
+    return false;
+  }
+  if (!streamed && fn->input_stream) {
+    refuse(x, 415, "UNSUPPORTED_MEDIA_TYPE",
+           "\"%s\" takes a streamed input: send an event iterator (content-type: text/event-stream)", name);
+    return false;
+  }
+  return true;
+}
+
+static void call_with_input(mh_http_exchange *x, const mh_fn *fn, const char *name) {
+  char id[33];
+  mh_error *err = NULL;
+  mh_orpc_input *in = fn->gen ? mh_orpc_input_begin(x, fn->gen->plugin->name, fn->gen->number, id, &err) : NULL;
+  mh_value *args = in ? mh_value_new(MH_V_ARRAY) : NULL;
+  if (!args || mh_value_push(args, mh_value_cstring(id))) {
+    mh_value_free(args);
+    mh_orpc_input_end(x, in);
+    if (!err) err = mh_error_new(MH_ERR_INTERNAL, "out of memory");
+    mh_orpc_respond_mh_error(x, err);
+    mh_error_free(err);
+    return;
+  }
+  mh_http_call(x, name, args, input_call_done, in);
 }
 
 void mh_orpc_route(mh_http_exchange *x) {
   char name[512];
-  unsigned arg_count = 0;
-  bool stream = false;
+  const mh_fn *fn = NULL;
   bool get = strcmp(x->method_name, "GET") == 0, post = strcmp(x->method_name, "POST") == 0;
   if (strcmp(x->method_name, "OPTIONS") == 0) {
     preflight(x);
@@ -250,7 +294,14 @@ void mh_orpc_route(mh_http_exchange *x) {
     refuse(x, 405, "METHOD_NOT_SUPPORTED", "%s is not supported: use POST (or GET for queries)", x->method_name);
     return;
   }
-  if (!admit(x, get, name, sizeof name, &arg_count, &stream)) return;
+  if (!admit(x, get, name, sizeof name, &fn)) return;
+  if (!input_kind_ok(x, fn, name)) return;
+  if (fn->input_stream) {
+    call_with_input(x, fn, name);
+    return;
+  }
+  unsigned arg_count = fn->arg_count;
+  bool stream = fn->stream;
   mh_error *err = NULL;
   mh_value *input = read_input(x, get, &err);
   if (!input) {
@@ -281,6 +332,7 @@ static const mh_http_route orpc_route = {
     .claims = mh_orpc_claims,
     .handle = mh_orpc_route,
     .error = mh_orpc_respond_error,
+    .chunked_body = true,
 };
 
 int mh_orpc_add_routes(mh_server *s) { return mh_http_add_route(s, &orpc_route); }

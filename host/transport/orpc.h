@@ -49,6 +49,23 @@ bool mh_orpc_name(const char *rest, char *name, size_t len);
  * The Last-Event-ID header reaches the producer. */
 void mh_orpc_stream(mh_http_exchange *x, const char *name, mh_value *args);
 
+/* ---- streamed inputs (orpc_input.c) ---- */
+
+/* A client's event iterator as the input of a function declared with
+ * input_stream: the body (text/event-stream; chunked as it comes, or whole
+ * with a Content-Length) is decoded as it arrives and its items queued for
+ * the handler (a fed upload on channel MH_ORPC_INPUT_CHANNEL, whose id is
+ * the call's one argument; session/devframe_upload.h). */
+#define MH_ORPC_INPUT_CHANNEL "orpc:input"
+typedef struct mh_orpc_input mh_orpc_input;
+/* Opens the input for fn's call; its id is written to id (33 bytes). NULL
+ * and *err when it cannot be opened. */
+mh_orpc_input *mh_orpc_input_begin(mh_http_exchange *x, const char *plugin, uint32_t generation, char *id,
+                                   mh_error **err);
+/* The call ended (x NULL when the client left): reading stops, the input
+ * is dropped. */
+void mh_orpc_input_end(mh_http_exchange *x, mh_orpc_input *in);
+
 /* ---- multipart bodies (orpc_multipart.c) ---- */
 
 /* A multipart/form-data body as RPCLink sends an input holding Blobs: part

@@ -48,6 +48,7 @@ M.error_codes = ERROR_CODES
 -- that names the closest one: docs/plugins.md "Mistakes in definitions").
 local KEYS = {
   define_rpc_function = { 'name', 'type', 'handler', 'setup', 'cache', 'description', 'args', 'returns', 'stream',
+    'input_stream',
                           'agent', 'dump', 'snapshot' },
   dump = { 'inputs', 'fallback' },
   cache = { 'ttl', 'max' },
@@ -158,6 +159,14 @@ function M.define_rpc_function(def)
   if def.stream and ftype ~= 'query' and ftype ~= 'action' then
     fail(where, "a stream is a 'query' or an 'action' (got '" .. ftype .. "')")
   end
+  -- A streamed input (oRPC event iterator sent by the client): the handler's
+  -- first argument is an iterator over its items (docs/plugins.md).
+  options.check_type(def.input_stream, 'boolean', where, 'input_stream')
+  if def.input_stream then
+    if ftype ~= 'action' then fail(where, "a streamed input is an 'action''s (got '" .. ftype .. "')") end
+    if def.stream then fail(where, 'a streamed input with a streamed result is not supported yet: remove stream') end
+    if def.args ~= nil then fail(where, 'a streamed input has no args schema: remove args') end
+  end
   -- Typed arguments and result (docs/plugins.md "Typed functions"): parsed
   -- here so a typo fails at the definition; names are resolved on register.
   local arg_nodes = def.args ~= nil and parse_schema('parse_args', def.args, where .. ' args') or nil
@@ -168,6 +177,7 @@ function M.define_rpc_function(def)
     name = def.name, type = ftype, handler = def.handler, setup = def.setup, cache = cache,
     description = def.description, args = def.args, returns = def.returns, arg_nodes = arg_nodes,
     returns_node = returns_node, stream = def.stream == true, agent = agent, dump = def.dump,
+    input_stream = def.input_stream == true,
     snapshot = def.snapshot == true, __moonhost_function = true,
   }
 end

@@ -92,6 +92,7 @@ local function make_rpc(ctx, type_nodes)
     fns[#fns + 1] = { name = def.name, type = def.type, args = def.args, returns = def.returns, stream = def.stream,
                       description = def.description, params = param_names(handler, def.args and #def.args or 0) }
     handler = typed_handler(def, handler, type_nodes) -- after it, the types args name exist
+    if def.input_stream then handler = require('moonhost.streaming_channel').input_handler(handler) end
     local agent = def.agent and require('moonhost.agent').tool(def, type_nodes, fns[#fns].params) or nil
     if (def.type == 'static' or def.type == 'query') and not def.stream then
       dumpable[#dumpable + 1] = { name = def.name, type = def.type, dump = def.dump, snapshot = def.snapshot, ctx = ctx }
@@ -101,7 +102,7 @@ local function make_rpc(ctx, type_nodes)
       name = def.name, type = def.type, handler = handler,
       cached = cache ~= nil, ttl = cache and cache.ttl, max = cache and cache.max,
       arg_count = def.arg_nodes and #def.arg_nodes or 0, -- HTTP spreads an array input over 2+
-      stream = def.stream, agent = agent,
+      stream = def.stream, agent = agent, input_stream = def.input_stream,
     }
   end
 

@@ -68,10 +68,11 @@ Upload.__index = Upload
 -- the end. An upload that ended with an error raises it.
 function Upload:next()
   while true do
-    local state, v = streaming.take(self.channel, self.id)
+    local state, v, final = streaming.take(self.channel, self.id)
     if state == 'chunk' then return v end
     if state == 'end' then
       self.done = true
+      self.final = final
       if v ~= nil then error(v, 2) end
       return nil
     end
@@ -90,6 +91,24 @@ Upload.__call = Upload.next
 function Upload:cancel()
   self.done = true
   streaming.cancel(self.channel, self.id)
+end
+
+--- The value the client's iterator returned (oRPC's `done` event), once
+-- the items are read (nil before, and when it returned nothing).
+function Upload:done_value() return self.final end
+
+-- The channel oRPC's streamed inputs live on (transport/orpc_input.c).
+local ORPC_INPUT = 'orpc:input'
+
+--- A handler of a function defined with input_stream = true: the host
+-- calls it with the input's id, the plugin's handler gets the iterator.
+function C.input_handler(handler)
+  return function(id, ...)
+    if type(id) ~= 'string' or select('#', ...) > 0 then
+      options.raise('this function takes a streamed input: call it over oRPC with an event iterator')
+    end
+    return handler(setmetatable({ channel = ORPC_INPUT, id = id, done = false }, Upload))
+  end
 end
 
 --- Opens an upload a client sends to this channel (devframe's
