@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "codec/chunked.h"
 #include "core/buf.h"
 
 typedef struct mh_host mh_host;
@@ -52,11 +53,19 @@ typedef struct mh_http_exchange {
   void (*on_drain)(struct mh_http_exchange *x);
   char *origin;      /* the Origin header, whole; NULL when absent */
   /* A body sent with Transfer-Encoding: chunked, to a route that takes one
-   * (chunked_body): routed once its headers are in; the handler sets
-   * on_body, which gets the body's bytes as they come, still chunked (lws
-   * 4.1 neither decodes them nor says where they end). */
+   * (chunked_body): routed once its headers are in; lws 4.1 neither decodes
+   * it nor says where it ends, so body_dec does. The handler may set
+   * on_body, which gets the decoded bytes as they come, and on_body_end:
+   * the body's end (error NULL) or its failure (error says why; too_large:
+   * a chunk over limits.max_message_bytes). A body not read to its end
+   * when the response has gone is read on and dropped (lingering) up to
+   * its end or the request timeout, then the connection closes: closing
+   * with unread bytes would reset it, and the client might lose the answer. */
   bool chunked;
+  mh_chunked body_dec;
+  bool lingering;
   void (*on_body)(struct mh_http_exchange *x, const char *data, size_t len);
+  void (*on_body_end)(struct mh_http_exchange *x, const char *error, bool too_large);
   void *body_ud;
   /* The large text buffers last: a new exchange zeroes only what comes
    * before them (mh_http_request), not ~6 KiB per request. */

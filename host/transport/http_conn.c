@@ -205,6 +205,13 @@ static void fail_early(mh_http_exchange *x, int status, const char *code, const 
 static void on_timeout(void *ud) {
   mh_http_exchange *x = ud;
   x->timer = NULL; /* a fired timer frees itself */
+  if (x->lingering) {
+    /* answered; its body did not end in time. From a timer, outside lws'
+     * callbacks: closing here is safe (the close frees x). */
+    mh_log_debug("http", "%s %s: the rest of a chunked body did not come in time: closing", x->method_name, x->path);
+    if (x->conn) lws_set_timeout(x->conn->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_SYNC);
+    return;
+  }
   if (x->ready) return;
   if (!x->routed) {
     fail_early(x, 408, MH_ERR_TIMEOUT, "the request body did not arrive within http.request_timeout_ms");
@@ -290,9 +297,10 @@ static void refuse_early(mh_http_exchange *x, struct lws *wsi, bool has_body, lo
      * reports it complete: only routes that decode it take one (route()). */
     char te[32];
     if (x->method == LWSHUMETH_POST && cl < 0 &&
-        mh_conn_header(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING, te, sizeof te) > 0 && strcasecmp(te, "chunked") == 0)
+        mh_conn_header(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING, te, sizeof te) > 0 && strcasecmp(te, "chunked") == 0) {
       x->chunked = true;
-    else
+      mh_chunked_init(&x->body_dec, x->host->cfg->limits.max_message_bytes);
+    } else
       fail_early(x, 411, "LENGTH_REQUIRED", "this transfer coding is not supported: send Content-Length");
   } else if (cl == -2) {
     fail_early(x, 400, MH_ERR_BAD_REQUEST, "Content-Length is not a number");
@@ -343,13 +351,32 @@ int mh_http_request(mh_conn *c, struct lws *wsi, mh_server *s, const char *uri) 
   return route_now(c, x);
 }
 
+static int body_out(void *ud, const char *data, size_t n) {
+  mh_http_exchange *x = ud;
+  if (x->on_body) x->on_body(x, data, n);
+  return 0;
+}
+
+/* A chunked body's bytes: decoded for the handler (on_body), or dropped
+ * once it stopped listening. The callback's return value: -1 closes a
+ * lingering connection once its body is in (or broken). */
+static int chunked_body(mh_http_exchange *x, const void *in, size_t len) {
+  mh_chunked *d = &x->body_dec;
+  if (d->state == MH_CHUNKED_DONE || d->state == MH_CHUNKED_FAILED) return x->lingering ? -1 : 0;
+  x->host->metrics.bytes_received += len;
+  mh_chunked_feed(d, in, len, body_out, x);
+  bool over = d->state == MH_CHUNKED_DONE || d->state == MH_CHUNKED_FAILED;
+  if (over && x->on_body_end) {
+    void (*end)(mh_http_exchange *, const char *, bool) = x->on_body_end;
+    x->on_body_end = NULL;
+    end(x, d->state == MH_CHUNKED_FAILED ? d->error : NULL, d->too_large);
+  }
+  return over && x->lingering ? -1 : 0;
+}
+
 int mh_http_body(mh_conn *c, const void *in, size_t len) {
   mh_http_exchange *x = c->http;
-  if (x && x->on_body) {
-    x->host->metrics.bytes_received += len;
-    x->on_body(x, in, len);
-    return 0;
-  }
+  if (x && x->chunked) return chunked_body(x, in, len);
   if (!x || x->body_too_large || x->routed) return 0; /* routed: answered early, the rest is dropped */
   if (x->body.len + len > x->host->cfg->limits.max_message_bytes) {
     x->body_too_large = true;
@@ -666,6 +693,15 @@ int mh_http_writeable(mh_conn *c) {
     }
   }
   bool close = x->close_after;
+  /* Lingers within the request timeout; once it fired (a 408) the rest of
+   * the body is not waited for. */
+  if (close && x->chunked && x->timer && x->body_dec.state != MH_CHUNKED_DONE &&
+      x->body_dec.state != MH_CHUNKED_FAILED) {
+    x->lingering = true; /* closed once the body is in: chunked_body, on_timeout */
+    x->on_body = NULL;
+    x->on_body_end = NULL;
+    return 0;
+  }
   c->http = NULL;
   exchange_free(x);
   if (close) return -1; /* unread body bytes would be taken for the next request */

@@ -1,7 +1,7 @@
 /* oRPC streamed inputs (orpc.h): the body of a call whose input is an
  * async iterator, decoded as it comes. The layers, each incremental and
- * bounded: the chunked transfer coding (codec/chunked.c; each chunk at most
- * limits.max_message_bytes), server-sent events (codec/sse_parse.c; each
+ * bounded: the chunked transfer coding (http_conn.c with codec/chunked.c;
+ * each chunk at most limits.max_message_bytes), server-sent events (codec/sse_parse.c; each
  * event's data at most limits.max_message_bytes), oRPC's {json, meta} per
  * item; all of it together at most limits.max_input_stream_bytes. Items go
  * to a fed upload the handler reads as an iterator; while it holds
@@ -14,7 +14,6 @@
 #include <string.h>
 
 #include "call/host.h"
-#include "codec/chunked.h"
 #include "codec/sse.h"
 #include "core/log.h"
 #include "session/devframe_upload.h"
@@ -27,7 +26,6 @@
 struct mh_orpc_input {
   mh_http_exchange *x; /* the request, until the call ended */
   mh_host *host;
-  mh_chunked chunked;
   mh_sse_parser sse;
   char id[40];
   uint64_t total; /* event-stream bytes read */
@@ -50,7 +48,9 @@ static void on_room(void *ud) {
   mh_orpc_input *in = ud;
   if (!in->paused) return;
   in->paused = false;
-  if (in->x) mh_http_pause_body(in->x, false);
+  if (!in->x) return;
+  mh_log_debug("http", "%s: streamed input: reading resumed", in->x->path);
+  mh_http_pause_body(in->x, false);
 }
 
 static void push(mh_orpc_input *in, mh_value *v) {
@@ -64,6 +64,7 @@ static void push(mh_orpc_input *in, mh_value *v) {
   }
   if (queued >= INPUT_HIGH_WATER && !in->paused && in->x) {
     in->paused = true;
+    mh_log_debug("http", "%s: streamed input: the handler holds %ld items: reading paused", in->x->path, queued);
     mh_http_pause_body(in->x, true);
   }
 }
@@ -135,13 +136,16 @@ static int on_stream_bytes(void *ud, const char *data, size_t n) {
 
 static void on_body(mh_http_exchange *x, const char *data, size_t len) {
   mh_orpc_input *in = x->body_ud;
+  if (!in->ended) on_stream_bytes(in, data, len);
+}
+
+static void on_body_end(mh_http_exchange *x, const char *error, bool too_large) {
+  mh_orpc_input *in = x->body_ud;
   if (in->ended) return;
-  mh_chunked_feed(&in->chunked, data, len, on_stream_bytes, in);
-  if (in->ended) return;
-  if (in->chunked.state == MH_CHUNKED_FAILED)
-    fail(in, in->chunked.too_large ? MH_ERR_TOO_LARGE : MH_ERR_BAD_REQUEST, in->chunked.error);
-  else if (in->chunked.state == MH_CHUNKED_DONE)
-    finish(in, NULL, NULL); /* the iterator returned nothing (no done event) */
+  if (error)
+    fail(in, too_large ? MH_ERR_TOO_LARGE : MH_ERR_BAD_REQUEST, error);
+  else
+    finish(in, NULL, NULL); /* the body ended without a done event: the iterator returned nothing */
 }
 
 mh_orpc_input *mh_orpc_input_begin(mh_http_exchange *x, const char *plugin, uint32_t generation, char *id,
@@ -153,9 +157,7 @@ mh_orpc_input *mh_orpc_input_begin(mh_http_exchange *x, const char *plugin, uint
   }
   in->x = x;
   in->host = x->host;
-  size_t max = x->host->cfg->limits.max_message_bytes;
-  mh_chunked_init(&in->chunked, max);
-  mh_sse_parser_init(&in->sse, max);
+  mh_sse_parser_init(&in->sse, x->host->cfg->limits.max_message_bytes);
   mh_df_upload_owner owner = {.plugin = plugin, .generation = generation};
   mh_df_upload_feed feed = {.high_water = INPUT_HIGH_WATER, .on_room = on_room, .ud = in};
   if (mh_df_upload_open_fed(x->host, &owner, MH_ORPC_INPUT_CHANNEL, &feed, in->id, sizeof in->id, err)) {
@@ -167,6 +169,7 @@ mh_orpc_input *mh_orpc_input_begin(mh_http_exchange *x, const char *plugin, uint
   id[32] = '\0';
   if (x->chunked) {
     x->on_body = on_body;
+    x->on_body_end = on_body_end;
     x->body_ud = in;
   } else { /* a whole body (Content-Length): read at once */
     if (on_stream_bytes(in, x->body.data ? x->body.data : "", x->body.len) == 0 && !in->ended) finish(in, NULL, NULL);
@@ -178,6 +181,7 @@ void mh_orpc_input_end(mh_http_exchange *x, mh_orpc_input *in) {
   if (!in) return;
   if (x) {
     x->on_body = NULL;
+    x->on_body_end = NULL;
     x->body_ud = NULL;
     x->close_after = true; /* the rest of the body, if any, is not read */
     if (in->paused) mh_http_pause_body(x, false); /* lws' flow control holds writes back too */

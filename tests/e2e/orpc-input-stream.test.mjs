@@ -44,6 +44,16 @@ return moonhost.plugin {
       for _ in input do ctx.hang_items = ctx.hang_items + 1; ctx.log.info('sin:hang item ' .. ctx.hang_items) end
       return 'ended'
     end }
+    -- Takes one item, then nothing until sin:open is called; then the rest.
+    fn { name = 'sin:slow', type = 'action', input_stream = true, handler = function(input)
+      input() -- the first item
+      ctx.log.info('sin:slow took its first item')
+      for _ = 1, 3000 do if ctx.open then break end moonhost.sleep(0.01) end
+      local n = 1
+      for _ in input do n = n + 1 end
+      return { n = n }
+    end }
+    fn { name = 'sin:open', type = 'action', handler = function() ctx.open = true end }
     fn { name = 'sin:plain', type = 'action', handler = function(x) return x end }
   end,
 }
@@ -122,6 +132,29 @@ test('a Lua handler sums 1000 streamed numbers', async (t) => {
     return { total: 'five' }
   }
   assert.deepEqual(await client.sin.sum(withDone()), { sum: 5, n: 1, done: { total: 'five' } })
+})
+
+test('a handler that does not read stops the socket being read (backpressure); it resumes', async (t) => {
+  const host = await startSin(t)
+  const ITEMS = 2000
+  const block = 'x'.repeat(4096) // 8 MB in all: more than the socket buffers hold
+  let pulled = 0
+  async function* big() {
+    yield 0
+    for (let i = 1; i < ITEMS; i++) {
+      pulled = i
+      yield block
+    }
+  }
+  const client = orpc(host)
+  const call = client.sin.slow(big())
+  await host.waitForLog(/sin:slow took its first item/)
+  await host.waitForLog(/\/rpc\/sin\/slow: streamed input: the handler holds \d+ items: reading paused/)
+  // The client's writes block: its generator is not drained while Lua holds 64 items.
+  assert.ok(pulled < ITEMS - 1, `the generator was drained (${pulled}) while the handler read nothing`)
+  await client.sin.open()
+  assert.deepEqual(await call, { n: ITEMS })
+  await host.waitForLog(/\/rpc\/sin\/slow: streamed input: reading resumed/)
 })
 
 test('typed items (Date, BigInt) arrive through meta', async (t) => {
@@ -227,8 +260,16 @@ test('hostile chunked bodies get clear answers; the host keeps serving', async (
 
 test('items under max_message_bytes each but over max_input_stream_bytes in all end with 413', async (t) => {
   const host = await startSin(t, { '10-limits.lua': 'return { limits = { max_input_stream_bytes = 2048 } }' })
-  // Raw: the answer comes while the body is still being sent, and a client
-  // that goes on writing may see the connection close before it reads it.
+  // The answer comes while the client is still sending: the host reads the
+  // rest of the body and drops it, so the client gets the answer.
+  async function* many() {
+    for (let i = 0; i < 200; i++) yield i
+  }
+  const err = await rejectionOf(orpc(host).sin.sum(many()))
+  assert.ok(err instanceof ORPCError, String(err))
+  assert.equal(err.status, 413)
+  assert.match(err.message, /max_input_stream_bytes/)
+  // The same raw.
   const parts = []
   for (let i = 0; i < 100; i++) parts.push(chunk(item(i)))
   const res = await rawRequest(host, '/rpc/sin/sum', SSE, parts)
