@@ -78,6 +78,9 @@ function Upload:next()
     end
     if state == 'none' then
       if self.done then return nil end
+      if self.orpc then
+        options.raise('this function takes a streamed input: call it over oRPC with an event iterator')
+      end
       options.raise('upload ' .. self.channel .. '#' .. self.id .. ' is gone (cancelled, or its channel reloaded)')
     end
     streaming.wait(self.channel, self.id)
@@ -107,7 +110,7 @@ function C.input_handler(handler)
     if type(id) ~= 'string' or select('#', ...) > 0 then
       options.raise('this function takes a streamed input: call it over oRPC with an event iterator')
     end
-    return handler(setmetatable({ channel = ORPC_INPUT, id = id, done = false }, Upload))
+    return handler(setmetatable({ channel = ORPC_INPUT, id = id, done = false, orpc = true }, Upload))
   end
 end
 

@@ -10,8 +10,10 @@ import net from 'node:net'
 import { createORPCClient, ORPCError } from '@orpc/client'
 import { RPCLink } from '@orpc/client/fetch'
 import { ErrorEvent } from '@orpc/standard-server'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { hostFor, rejectionOf, configDir, tempTree } from './lib/util.mjs'
-import { E2E_TOKEN } from './lib/host.mjs'
+import { E2E_TOKEN, repoRoot } from './lib/host.mjs'
 
 const PLUGIN = `local moonhost = require 'moonhost'
 return moonhost.plugin {
@@ -54,6 +56,12 @@ return moonhost.plugin {
       return { n = n }
     end }
     fn { name = 'sin:open', type = 'action', handler = function() ctx.open = true end }
+    -- Reads two items, then stops reading.
+    fn { name = 'sin:two', type = 'action', input_stream = true, handler = function(input)
+      local a, b = input(), input()
+      input:cancel()
+      return a + b
+    end }
     fn { name = 'sin:plain', type = 'action', handler = function(x) return x end }
   end,
 }
@@ -276,4 +284,32 @@ test('items under max_message_bytes each but over max_input_stream_bytes in all 
   assert.equal(res.status, 413)
   assert.match(res.body, /max_input_stream_bytes/)
   await assertServing(host)
+})
+
+test('a handler that stops reading (input:cancel) answers; the rest of the body is dropped', async (t) => {
+  const host = await startSin(t)
+  assert.equal(await orpc(host).sin.two(numbers(3000)), 3)
+  await assertServing(host)
+})
+
+test('over the WebSocket an input_stream function says how to call it', async (t) => {
+  const host = await startSin(t)
+  const { rpc, close } = await host.connect()
+  t.after(close)
+  const err = await rejectionOf(rpc.$call('sin:sum', '0123456789abcdef0123456789abcdef'))
+  assert.match(err.message, /takes a streamed input: call it over oRPC with an event iterator/)
+})
+
+test('docs/plugins.md: the streamed-input example works as the guide shows', async (t) => {
+  const text = readFileSync(join(repoRoot, 'docs/plugins.md'), 'utf8')
+  const section = text.slice(text.indexOf('## Streamed inputs'), text.indexOf('## Streaming channels'))
+  const plugin = /^```lua plugin\n([\s\S]*?)^```$/m.exec(section)[1]
+  const client = /^```js\n([\s\S]*?)^```$/m.exec(section)[1]
+  const plugins = tempTree(t, { 'tally.lua': plugin })
+  const host = await hostFor(t, { plugins })
+  const body = client.replace(/^import .*$/gm, '') + '\nreturn result'
+  const AsyncFunction = (async () => {}).constructor
+  const run = new AsyncFunction('createORPCClient', 'RPCLink', 'port', 'token', body)
+  const result = await run(createORPCClient, RPCLink, host.port, E2E_TOKEN)
+  assert.deepEqual(result, { sum: 5050, count: 100, label: 'one to a hundred' })
 })
