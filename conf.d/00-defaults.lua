@@ -56,6 +56,11 @@ return {
     -- 1024 .. 1073741824 (1 GiB). Default 1 MiB.
     max_message_bytes = 1048576,
 
+    -- A streamed oRPC input (an async iterator as a call's input): all its
+    -- items together, in bytes; each one is at most max_message_bytes.
+    -- 1024 .. 1099511627776 (1 TiB). Default 64 MiB.
+    max_input_stream_bytes = 67108864,
+
     -- Largest message accepted from a client that has not presented a token
     -- (auth.required), in bytes; bigger closes the socket with 1009. The
     -- handshake calls are a few hundred bytes. The smaller of this and

@@ -48,8 +48,7 @@ M.error_codes = ERROR_CODES
 -- that names the closest one: docs/plugins.md "Mistakes in definitions").
 local KEYS = {
   define_rpc_function = { 'name', 'type', 'handler', 'setup', 'cache', 'description', 'args', 'returns', 'stream',
-    'input_stream',
-                          'agent', 'dump', 'snapshot' },
+                          'agent', 'dump', 'snapshot', 'input_stream' },
   dump = { 'inputs', 'fallback' },
   cache = { 'ttl', 'max' },
   plugin = { 'name', 'setup', 'description', 'types', 'client_functions' },

@@ -79,7 +79,7 @@ describe('mistakes in option tables', function()
 
   it('lists the keys when nothing is close', function()
     assert.matches("unknown key 'colour' %(the keys are 'name', 'type', 'handler', 'setup', 'cache', " ..
-      "'description', 'args', 'returns', 'stream', 'agent', 'dump', 'snapshot'%)", raised(function()
+      "'description', 'args', 'returns', 'stream', 'agent', 'dump', 'snapshot', 'input_stream'%)", raised(function()
         moonhost.define_rpc_function { name = 'x', colour = 'red', handler = print }
       end))
     assert.matches('unknown key %[1%]', raised(function() moonhost.define_rpc_function { 'x', name = 'x', handler = print } end))
