@@ -29,11 +29,26 @@ static bool mh_json_refuse(mh_json_out *o, const char *msg) {
   return false;
 }
 
-static bool mh_json_put(mh_json_out *o, const char *s, size_t len) {
-  return mh_buf_append(o->b, s, len) == 0 || mh_json_oom(o);
+/* Most appends are a few bytes into room the buffer has: copied here, the
+ * growing left to mh_buf_append (keeps a byte spare for a NUL, as it does). */
+static inline bool mh_json_put(mh_json_out *o, const char *s, size_t len) {
+  mh_buf *b = o->b;
+  if (b->cap - b->len > len) {
+    memcpy(b->data + b->len, s, len);
+    b->len += len;
+    return true;
+  }
+  return mh_buf_append(b, s, len) == 0 || mh_json_oom(o);
 }
 
-static bool mh_json_put_char(mh_json_out *o, char c) { return mh_json_put(o, &c, 1); }
+static inline bool mh_json_put_char(mh_json_out *o, char c) {
+  mh_buf *b = o->b;
+  if (b->cap - b->len > 1) {
+    b->data[b->len++] = c;
+    return true;
+  }
+  return mh_json_put(o, &c, 1);
+}
 
 /* Shortest of %.15g..%.17g that reads back to exactly x. cJSON's own number
  * printing accepts a 1-ulp difference (0.1 + 0.2 prints as 0.3), so it does
@@ -275,6 +290,8 @@ static bool mh_json_put_value(mh_json_out *o, const mh_value *v) {
 int mh_json_encode_value(const mh_value *v, mh_buf *out, mh_error **err) {
   mh_json_out o = {out, NULL};
   size_t mark = out->len;
+  /* room for a typical reply up front; a failure here is found again below */
+  (void)mh_buf_reserve(out, 256);
   if (mh_json_put_value(&o, v)) return 0;
   out->len = mark;
   mh_error *e = o.err ? o.err : mh_error_new(MH_ERR_INTERNAL, "out of memory");
