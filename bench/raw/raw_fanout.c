@@ -21,6 +21,8 @@
 #include <sys/socket.h>
 #include <uv.h>
 
+#include "raw_loop.h"
+
 typedef struct pss {
   size_t slot; /* index in clients[] */
 } pss;
@@ -127,46 +129,10 @@ static const struct lws_protocols protocols[] = {
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
-static void on_signal(uv_signal_t *h, int signum) {
-  (void)signum;
-  uv_stop(h->loop);
-}
-
 int main(int argc, char **argv) {
   int port = argc > 1 ? atoi(argv[1]) : 7816;
   signal(SIGPIPE, SIG_IGN);
-  uv_loop_t loop;
-  uv_loop_init(&loop);
-  uv_signal_t sigint, sigterm;
-  uv_signal_init(&loop, &sigint);
-  uv_signal_init(&loop, &sigterm);
-  uv_signal_start(&sigint, on_signal, SIGINT);
-  uv_signal_start(&sigterm, on_signal, SIGTERM);
-  lws_set_log_level(LLL_ERR | LLL_WARN, NULL);
-  void *loops[1] = {&loop};
-  struct lws_context_creation_info info;
-  memset(&info, 0, sizeof info);
-  info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_DISABLE_IPV6;
-  info.foreign_loops = loops;
-  info.port = port;
-  info.iface = "127.0.0.1";
-  info.protocols = protocols;
-  info.gid = -1;
-  info.uid = -1;
-  struct lws_context *ctx = lws_create_context(&info);
-  if (!ctx) {
-    fprintf(stderr, "raw_fanout: cannot create the lws context on port %d\n", port);
-    return 1;
-  }
-  struct lws_vhost *vh = lws_get_vhost_by_name(ctx, "default");
-  fprintf(stderr, "listening on ws://127.0.0.1:%d/__ws\n", vh ? lws_get_vhost_listen_port(vh) : port);
-  uv_run(&loop, UV_RUN_DEFAULT);
-  lws_context_destroy(ctx);
-  uv_close((uv_handle_t *)&sigint, NULL);
-  uv_close((uv_handle_t *)&sigterm, NULL);
-  uv_run(&loop, UV_RUN_DEFAULT);
-  lws_context_destroy(ctx);
-  uv_loop_close(&loop);
+  int rc = raw_serve_uv(port, protocols, "raw_fanout");
   free(clients);
-  return 0;
+  return rc;
 }
