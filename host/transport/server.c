@@ -18,7 +18,6 @@
 #include "transport/http_routes.h"
 #include "transport/listener.h"
 #include "transport/lws_log.h"
-#include "transport/uv_poll_mod.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "transport/mcp.h"
@@ -251,7 +250,6 @@ int mh_server_start(mh_host *host, mh_server **out) {
     return start_failed(s, -1);
   }
   mh_lws_log_level(LLL_ERR | LLL_WARN, lws_log_emit);
-  mh_uv_poll_mod_init();
   void *loops[1] = {host->loop};
   struct lws_context_creation_info info;
   memset(&info, 0, sizeof info);
