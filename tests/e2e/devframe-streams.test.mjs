@@ -310,12 +310,12 @@ test('a plugin channel: chunks, an error end, and a replay of the last chunks fo
   assert.equal(id, 'build-1')
   const reader = rpc.streaming.subscribe('feed:log', 'build-1')
   const lines = []
-  const read = (async () => { for await (const line of reader) lines.push(line) })()
+  const read = rejectionOf((async () => { for await (const line of reader) lines.push(line) })())
   // The subscribe is an event: the call after it on the same socket comes after it.
   assert.equal(await rpc.call('feed:log-write', 'build-1', 'compiling'), 1)
   for (const line of ['linking', 'testing', 'packing']) await rpc.call('feed:log-write', 'build-1', line)
   await rpc.call('feed:log-finish', 'build-1', 'tests failed')
-  const err = await rejectionOf(read)
+  const err = await read
   assert.equal(err.name, 'BuildFailed')
   assert.equal(err.message, 'tests failed')
   assert.deepEqual(lines, ['compiling', 'linking', 'testing', 'packing'])
