@@ -24,5 +24,7 @@ void mh_lua_watches_stop(mh_engine *e);
 int mh_luaopen_call(lua_State *L);
 /* moonhost.state: ctx.rpc.shared_state's C half (lua_state.c). */
 int mh_luaopen_state(lua_State *L);
+/* moonhost.streaming: ctx.rpc.streaming's C half (lua_streaming.c). */
+int mh_luaopen_streaming(lua_State *L);
 
 #endif

@@ -12,6 +12,8 @@
 #include "session/notify.h"
 #include "session/shared_state.h"
 #include "session/shared_state_wire.h"
+#include "session/devframe_stream.h"
+#include "session/devframe_upload.h"
 
 /* A failed step that has no message of its own gets `cause`; -1 with no
  * message at all is left only when even that copy cannot be made. */
@@ -28,10 +30,10 @@ int mh_host_setup(mh_host *h, uv_loop_t *loop, mh_config *cfg, const mh_host_par
   if (mh_auth_init(h)) {
     rc = -1;
     cause = "no random bytes for the start-up token";
-  } else if (mh_notify_init(h) || mh_states_init(h)) {
+  } else if (mh_notify_init(h) || mh_states_init(h) || mh_dfstreams_init(h) || mh_dfuploads_init(h)) {
     rc = -1;
   } else if ((rc = mh_mesh_init(h, errmsg)) == 0 &&
-             (mh_link_init(h) || mh_auth_add_builtins(h) || mh_state_wire_add_builtins(h) || mh_mesh_add_builtins(h) || mh_relay_add_builtins(h) ||
+             (mh_link_init(h) || mh_auth_add_builtins(h) || mh_state_wire_add_builtins(h) || mh_dfstream_wire_add_builtins(h) || mh_mesh_add_builtins(h) || mh_relay_add_builtins(h) ||
               mh_link_add_builtins(h) || mh_inspect_init(h))) {
     rc = -1;
   } else if (rc == 0) {
@@ -47,6 +49,8 @@ int mh_host_setup(mh_host *h, uv_loop_t *loop, mh_config *cfg, const mh_host_par
 void mh_host_teardown(mh_host *h) {
   mh_inspect_free(h);
   mh_cluster_free(h);
+  mh_dfuploads_free(h);
+  mh_dfstreams_free(h);
   mh_states_free(h);
   mh_host_free(h);
   mh_mesh_free(h);

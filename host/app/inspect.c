@@ -29,7 +29,8 @@ static void on_event(mh_host *h, const mh_event *ev, void *ud) {
     if (ev->generation) set_last_error(in, ev->plugin, NULL); /* a load succeeded */
     break;
   case MH_EV_CLIENT_GONE: mh_inspect_log_forget(in, ev->client->id); break;
-  case MH_EV_CACHE_INVALIDATED: break;
+  case MH_EV_CACHE_INVALIDATED:
+  case MH_EV_CLIENT_DRAINED: break;
   }
 }
 

@@ -18,6 +18,7 @@ typedef enum {
   MH_EV_PLUGIN_ERROR,      /* plugin, err: a load failed; the old version serves */
   MH_EV_CACHE_INVALIDATED, /* function: its cached results were dropped */
   MH_EV_CLIENT_GONE,       /* client: its connection closed; it is freed after the listeners ran */
+  MH_EV_CLIENT_DRAINED,    /* client: its unsent bytes fell to limits.stream_queue_bytes (waiting streams go on) */
 } mh_event_kind;
 
 typedef struct mh_event {

@@ -59,6 +59,8 @@ struct mh_host {
   struct mh_cluster *cluster; /* hosts met through NATS (mesh_cluster.c), or NULL */
   struct mh_states *states;   /* shared state (session/shared_state.c), or NULL */
   struct mh_inspect *inspect; /* the inspector page's side (app/inspect.c), or NULL */
+  struct mh_dfstreams *dfstreams; /* devframe streaming channels (session/devframe_stream.c), or NULL */
+  struct mh_dfuploads *dfuploads; /* uploads to them (session/devframe_upload.c), or NULL */
   mh_codec_limits codec_limits;
   mh_metrics metrics; /* counters for /metrics (core/metrics.h) */
   bool plugins_loaded; /* the loads at start are done (run.c): /readyz */

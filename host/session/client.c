@@ -429,6 +429,14 @@ void mh_client_gone(mh_client *c) {
   free(c);
 }
 
+size_t mh_client_queued(const mh_client *c) {
+  return c->transport && c->ops->queued ? c->ops->queued(c->transport) : 0;
+}
+
+void mh_client_drained(mh_client *c) {
+  mh_events_emit(c->host, &(mh_event){.kind = MH_EV_CLIENT_DRAINED, .client = c});
+}
+
 int mh_client_send_frame(mh_client *c, const char *data, size_t len) {
   return c->transport ? c->ops->send(c->transport, data, len) : -1;
 }

@@ -86,6 +86,13 @@ static inline bool mh_client_is_mesh_peer(const mh_client *c) { return c->peer &
  * mesh traffic only: what ctx.rpc.clients, broadcast and broadcast_call reach. */
 static inline bool mh_client_is_app(const mh_client *c) { return !c->hostlink; }
 
+/* The bytes queued for the client and not written yet: what a stream
+ * producer waits on (devframe_stream.c). */
+size_t mh_client_queued(const mh_client *c);
+/* The transport's queue fell from over limits.stream_queue_bytes to at most
+ * that: MH_EV_CLIENT_DRAINED. */
+void mh_client_drained(mh_client *c);
+
 /* Queues a frame already encoded in the client's codec. 0 when queued. */
 int mh_client_send_frame(mh_client *c, const char *data, size_t len);
 

@@ -50,7 +50,8 @@ static void on_event(mh_host *h, const mh_event *ev, void *ud) {
   case MH_EV_FUNCTIONS_CHANGED: functions_changed(h, ev->plugin, ev->generation); break;
   case MH_EV_PLUGIN_ERROR: plugin_error(h, ev->plugin, ev->err); break;
   case MH_EV_CACHE_INVALIDATED: cache_invalidated(h); break; /* clients may cache what we no longer do */
-  case MH_EV_CLIENT_GONE: break;
+  case MH_EV_CLIENT_GONE:
+  case MH_EV_CLIENT_DRAINED: break;
   }
 }
 

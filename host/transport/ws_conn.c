@@ -188,6 +188,7 @@ int mh_ws_writeable(mh_conn *c) {
   /* Write what is queued until the socket would block: one frame per
    * callback let a prompt reader's queue grow past send_queue_bytes when
    * replies and broadcasts arrive faster than the loop turns. */
+  size_t before = c->queued, bound = c->server->host->cfg->limits.stream_queue_bytes;
   while (c->head && !lws_partial_buffered(c->wsi)) {
     ws_msg *m = c->head;
     c->head = m->next;
@@ -199,6 +200,7 @@ int mh_ws_writeable(mh_conn *c) {
     c->written++;
   }
   if (c->head || c->close_code) lws_callback_on_writable(c->wsi);
+  if (before > bound && c->queued <= bound) mh_client_drained(c->client); /* streams waiting on it go on */
   return 0;
 }
 

@@ -169,6 +169,7 @@ local function make_rpc(ctx, type_nodes)
   local shared_state = require 'moonhost.shared_state'
   rpc.shared_state = shared_state.open
   rpc.shared_state_keys = shared_state.keys
+  rpc.streaming = { create = require('moonhost.streaming_channel').create }
   return rpc
 end
 

@@ -8,7 +8,7 @@ import { test, before, after, afterEach } from 'node:test'
 import assert from 'node:assert/strict'
 import { unlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { getDevToolsRpcClient } from '@vitejs/devtools-kit/client'
+import { kitClient } from './lib/kit-client.mjs'
 import { startHost, E2E_TOKEN } from './lib/host.mjs'
 import { scratchDir, rawClient, deferred } from './lib/util.mjs'
 
@@ -47,14 +47,6 @@ before(async () => {
 })
 afterEach(() => closePage())
 after(() => host.stop())
-
-/** A real devframe client (the Vite DevTools Kit's), trusted. */
-async function kitClient(t) {
-  const rpc = await getDevToolsRpcClient({ baseURL: '/__devtools/', authToken: E2E_TOKEN })
-  t.after(() => rpc.close())
-  if (!rpc.isTrusted) await new Promise((resolve) => rpc.events.on('rpc:is-trusted:updated', resolve))
-  return rpc
-}
 
 /** Resolves with the next value the shared state s reports where pred holds. */
 function nextValue(s, pred = () => true) {
