@@ -25,6 +25,8 @@
 
 #include <cjson/cJSON.h>
 
+#include "raw_loop.h"
+
 typedef struct msg {
   struct msg *next;
   size_t len;
@@ -149,11 +151,6 @@ static struct lws_context *ctx;
 
 static volatile sig_atomic_t stop_poll;
 
-static void on_signal(uv_signal_t *h, int signum) {
-  (void)signum;
-  uv_stop(h->loop);
-}
-
 static void on_poll_signal(int signum) {
   (void)signum;
   stop_poll = 1;
@@ -195,40 +192,5 @@ int main(int argc, char **argv) {
     lws_context_destroy(ctx);
     return 0;
   }
-  uv_loop_t loop;
-  uv_loop_init(&loop);
-  uv_signal_t sigint, sigterm;
-  uv_signal_init(&loop, &sigint);
-  uv_signal_init(&loop, &sigterm);
-  uv_signal_start(&sigint, on_signal, SIGINT);
-  uv_signal_start(&sigterm, on_signal, SIGTERM);
-
-  lws_set_log_level(LLL_ERR | LLL_WARN, NULL);
-  void *loops[1] = {&loop};
-  struct lws_context_creation_info info;
-  memset(&info, 0, sizeof info);
-  /* Without DISABLE_IPV6, lws 4.1 binds the wildcard [::] even with iface 127.0.0.1. */
-  info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_DISABLE_IPV6;
-  info.foreign_loops = loops;
-  info.port = port;
-  info.iface = "127.0.0.1";
-  info.protocols = protocols;
-  info.gid = -1;
-  info.uid = -1;
-  ctx = lws_create_context(&info);
-  if (!ctx) {
-    fprintf(stderr, "raw_echo: cannot create the lws context on port %d\n", port);
-    return 1;
-  }
-  struct lws_vhost *vh = lws_get_vhost_by_name(ctx, "default");
-  fprintf(stderr, "listening on ws://127.0.0.1:%d/__ws\n", vh ? lws_get_vhost_listen_port(vh) : port);
-  uv_run(&loop, UV_RUN_DEFAULT);
-  /* On a foreign loop lws finishes its teardown after the loop closes its handles. */
-  lws_context_destroy(ctx);
-  uv_close((uv_handle_t *)&sigint, NULL);
-  uv_close((uv_handle_t *)&sigterm, NULL);
-  uv_run(&loop, UV_RUN_DEFAULT);
-  lws_context_destroy(ctx);
-  uv_loop_close(&loop);
-  return 0;
+  return raw_serve_uv(port, protocols, "raw_echo");
 }

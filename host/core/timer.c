@@ -35,4 +35,8 @@ void mh_timer_stop(mh_timer *t) {
   uv_close((uv_handle_t *)&t->handle, on_close);
 }
 
+void mh_timer_unref(mh_timer *t) {
+  if (t) uv_unref((uv_handle_t *)&t->handle);
+}
+
 uint64_t mh_now_ms(uv_loop_t *loop) { return uv_now(loop); }

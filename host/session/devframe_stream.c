@@ -206,7 +206,11 @@ static void maybe_drop(mh_host *h, df_stream *s) {
     return;
   }
   s->timer = mh_timer_start(h->loop, s->ch->retention_ms, retention_over, s);
-  if (!s->timer) drop_stream(h, s);
+  if (!s->timer) {
+    drop_stream(h, s);
+    return;
+  }
+  mh_timer_unref(s->timer); /* a shutdown does not wait for it */
 }
 
 /* Closes s, with err (taken) or none, and tells its subscribers. */
@@ -318,6 +322,7 @@ static void after_leave(mh_host *h, df_stream *s, bool cancel) {
     return;
   }
   if (!s->timer) s->timer = mh_timer_start(h->loop, MH_DF_FN_STREAM_GRACE_MS, grace_over, s);
+  mh_timer_unref(s->timer); /* a shutdown does not wait for it */
 }
 
 /* The first stream pred(s, ud) holds for, or NULL. Callers that run Lua

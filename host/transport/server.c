@@ -17,6 +17,7 @@
 #include "transport/http.h"
 #include "transport/http_routes.h"
 #include "transport/listener.h"
+#include "transport/lws_log.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "transport/mcp.h"
@@ -248,7 +249,7 @@ int mh_server_start(mh_host *host, mh_server **out) {
     mh_log_error("server", "cannot listen on %s port %d: %s", s->address, port, bind_error_words(err));
     return start_failed(s, -1);
   }
-  lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_emit);
+  mh_lws_log_level(LLL_ERR | LLL_WARN, lws_log_emit);
   void *loops[1] = {host->loop};
   struct lws_context_creation_info info;
   memset(&info, 0, sizeof info);

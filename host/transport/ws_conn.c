@@ -80,6 +80,22 @@ static void watch_backlog(mh_conn *c) {
   c->stall_timer = mh_timer_start(c->server->host->loop, STALL_CHECK_MS, stall_check, c);
 }
 
+/* Frames up to this size are written from a buffer on the stack: no
+ * malloc and free per reply or per client of a broadcast. */
+#define DIRECT_MAX 4096
+
+/* One frame written at once (lws keeps what the kernel did not take). */
+static int write_now(mh_conn *c, const char *data, size_t len) {
+  unsigned char small[LWS_PRE + DIRECT_MAX];
+  unsigned char *buf = len <= DIRECT_MAX ? small : malloc(LWS_PRE + len);
+  if (!buf) return -1;
+  memcpy(buf + LWS_PRE, data, len); /* lws writes the frame header in the LWS_PRE bytes before it */
+  int n = lws_write(c->wsi, buf + LWS_PRE, len, LWS_WRITE_TEXT);
+  if (buf != small) free(buf);
+  if (n < 0) request_close(c, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "write failed");
+  return n < 0 ? -1 : 0;
+}
+
 static int conn_send(void *transport, const char *data, size_t len) {
   mh_conn *c = transport;
   if (c->close_code) return -1;
@@ -88,11 +104,6 @@ static int conn_send(void *transport, const char *data, size_t len) {
     drop_slow(c, "over 4 x the limit at once");
     return -1;
   }
-  ws_msg *m = malloc(sizeof *m + LWS_PRE + len);
-  if (!m) return -1;
-  m->next = NULL;
-  m->len = len;
-  memcpy(m->data + LWS_PRE, data, len);
   c->server->host->metrics.bytes_sent += len; /* queued or written: it goes out unless the client goes */
   /* Nothing waiting: write now. Going through the writeable callback costs
    * two epoll_ctl round trips per frame (a third of the CPU of a call,
@@ -101,12 +112,12 @@ static int conn_send(void *transport, const char *data, size_t len) {
    * buffered until it has sent it, so order and flow control hold. That flag
    * is checked rather than lws_send_pipe_choked(), which costs a poll()
    * system call per frame. */
-  if (!c->head && !lws_partial_buffered(c->wsi)) {
-    int n = lws_write(c->wsi, m->data + LWS_PRE, len, LWS_WRITE_TEXT);
-    free(m);
-    if (n < 0) request_close(c, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "write failed");
-    return n < 0 ? -1 : 0;
-  }
+  if (!c->head && !lws_partial_buffered(c->wsi)) return write_now(c, data, len);
+  ws_msg *m = malloc(sizeof *m + LWS_PRE + len);
+  if (!m) return -1;
+  m->next = NULL;
+  m->len = len;
+  memcpy(m->data + LWS_PRE, data, len);
   if (c->tail)
     c->tail->next = m;
   else

@@ -96,7 +96,7 @@ return moonhost.plugin {
     ctx.rpc.register { name = 'feed:log-flood', type = 'action', handler = function(id, n)
       flooded = 0
       for i = 1, n do
-        writers[id]:write({ i = i, pad = string.rep('y', 1000) })
+        writers[id]:write({ i = i, pad = string.rep('y', 16000) })
         flooded = i
       end
       return flooded
@@ -310,12 +310,12 @@ test('a plugin channel: chunks, an error end, and a replay of the last chunks fo
   assert.equal(id, 'build-1')
   const reader = rpc.streaming.subscribe('feed:log', 'build-1')
   const lines = []
-  const read = (async () => { for await (const line of reader) lines.push(line) })()
+  const read = rejectionOf((async () => { for await (const line of reader) lines.push(line) })())
   // The subscribe is an event: the call after it on the same socket comes after it.
   assert.equal(await rpc.call('feed:log-write', 'build-1', 'compiling'), 1)
   for (const line of ['linking', 'testing', 'packing']) await rpc.call('feed:log-write', 'build-1', line)
   await rpc.call('feed:log-finish', 'build-1', 'tests failed')
-  const err = await rejectionOf(read)
+  const err = await read
   assert.equal(err.name, 'BuildFailed')
   assert.equal(err.message, 'tests failed')
   assert.deepEqual(lines, ['compiling', 'linking', 'testing', 'packing'])
@@ -467,16 +467,16 @@ test('a plugin\'s writer waits in its handler while a subscriber is over the bou
   slow.send({ m: 'devframe:streaming:subscribe', a: ['feed:log', 'flood-1', { afterSeq: 0 }], t: 'q', i: 's' })
   assert.deepEqual(await slow.replyTo('s'), { t: 's', i: 's' })
   slow.ws._socket.pause()
-  const flood = rpc.call('feed:log-flood', 'flood-1', 20000)
+  const flood = rpc.call('feed:log-flood', 'flood-1', 2000)
   await host.waitForLog(/feed:log#flood-1: its writer waits for the slowest subscriber \(\d+ bytes unsent\)/)
   const held = await rpc.call('feed:flooded')
-  assert.ok(held < 20000, `the writer stopped at ${held}`)
+  assert.ok(held < 2000, `the writer stopped at ${held}`)
   // The host serves calls meanwhile.
   assert.equal(await rpc.call('feed:gen'), (await rpc.call('feed:gen')))
   slow.ws._socket.resume()
-  assert.equal(await flood, 20000)
+  assert.equal(await flood, 2000)
   let last = 0
-  while (last < 20000) {
+  while (last < 2000) {
     const msg = await slow.next()
     if (msg.m !== 'devframe:streaming:chunk') continue
     assert.equal(msg.a[2], last + 1)

@@ -274,3 +274,21 @@ test('PUT, PATCH and POST with Content-Length: 0 are answered at once (lws never
   }
   await assertServing(host)
 })
+
+test("libwebsockets' own error lines still reach the log (the level check moonhost puts in front of lws' logging)", async (t) => {
+  const host = await hostFor(t)
+  // A request line longer than lws' header space: lws logs an error and drops the connection.
+  await exchange(host, [`GET /${'a'.repeat(5000)} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`])
+  await host.waitForLog(/\[lws\] Ran out of header data space/)
+  await assertServing(host)
+})
+
+test('responses of every size arrive whole: small ones (headers and body in one write) and bodies over 16 KiB', async (t) => {
+  const host = await hostFor(t)
+  for (const v of ['', 'x', 'y'.repeat(16000), 'z'.repeat(17000), 'w'.repeat(70000)]) {
+    const { responses } = await exchange(host, [echo(v)], { until: 1 })
+    assert.equal(responses[0].status, 200)
+    assert.deepEqual(JSON.parse(responses[0].body).json, v)
+  }
+  await assertServing(host)
+})
