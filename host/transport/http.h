@@ -63,6 +63,9 @@ typedef struct mh_http_exchange {
    * with unread bytes would reset it, and the client might lose the answer. */
   bool chunked;
   mh_chunked body_dec;
+  /* The same for a body with a Content-Length answered before it was all
+   * read (a 413, a refusal): the bytes lws will still hand over. */
+  long long body_left;
   bool lingering;
   void (*on_body)(struct mh_http_exchange *x, const char *data, size_t len);
   void (*on_body_end)(struct mh_http_exchange *x, const char *error, bool too_large);

@@ -219,7 +219,7 @@ static void on_timeout(void *ud) {
   if (x->lingering) {
     /* answered; its body did not end in time. From a timer, outside lws'
      * callbacks: closing here is safe (the close frees x). */
-    mh_log_debug("http", "%s %s: the rest of a chunked body did not come in time: closing", x->method_name, x->path);
+    mh_log_debug("http", "%s %s: the rest of the body did not come in time: closing", x->method_name, x->path);
     if (x->conn) lws_set_timeout(x->conn->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_SYNC);
     return;
   }
@@ -353,6 +353,7 @@ int mh_http_request(mh_conn *c, struct lws *wsi, mh_server *s, const char *uri) 
   /* A body lws reads that we do not (a GET with Content-Length, a POST
    * without one): the connection cannot carry another request after it. */
   if (lws_reads_body(wsi, method) && !(has_body && cl > 0)) x->close_after = true;
+  x->body_left = cl > 0 && lws_reads_body(wsi, method) ? cl : 0;
   refuse_early(x, wsi, has_body, cl);
   if (x->routed) return 0; /* answered early: written from the writeable callback */
   /* With a Content-Length the body is routed once in; without one, no body
@@ -388,6 +389,8 @@ static int chunked_body(mh_http_exchange *x, const void *in, size_t len) {
 int mh_http_body(mh_conn *c, const void *in, size_t len) {
   mh_http_exchange *x = c->http;
   if (x && x->chunked) return chunked_body(x, in, len);
+  if (x) x->body_left = (unsigned long long)x->body_left > len ? x->body_left - (long long)len : 0;
+  if (x && x->lingering) return x->body_left ? 0 : -1; /* answered: dropped, closed at its end */
   if (!x || x->body_too_large || x->routed) return 0; /* routed: answered early, the rest is dropped */
   if (x->body.len + len > x->host->cfg->limits.max_message_bytes) {
     x->body_too_large = true;
@@ -416,6 +419,7 @@ static int route_now(mh_conn *c, mh_http_exchange *x) {
 }
 
 int mh_http_body_done(mh_conn *c) {
+  if (c->http && c->http->lingering) return -1; /* answered, and now all read: close */
   if (c->http && !c->http->routed) return route_now(c, c->http);
   return 0;
 }
@@ -737,8 +741,9 @@ int mh_http_writeable(mh_conn *c) {
   bool close = x->close_after;
   /* Lingers within the request timeout; once it fired (a 408) the rest of
    * the body is not waited for. */
-  if (close && x->chunked && x->timer && x->body_dec.state != MH_CHUNKED_DONE &&
-      x->body_dec.state != MH_CHUNKED_FAILED) {
+  bool body_unread = x->chunked ? x->body_dec.state != MH_CHUNKED_DONE && x->body_dec.state != MH_CHUNKED_FAILED
+                                 : x->body_left > 0;
+  if (close && x->timer && body_unread) {
     x->lingering = true; /* closed once the body is in: chunked_body, on_timeout */
     x->on_body = NULL;
     x->on_body_end = NULL;

@@ -292,3 +292,18 @@ test('responses of every size arrive whole: small ones (headers and body in one 
   }
   await assertServing(host)
 })
+
+test('a body over the limit gets its 413 whole: the host reads and drops the rest before closing, so the client is not reset mid-send', async (t) => {
+  const host = await hostFor(t)
+  const body = JSON.stringify({ json: 'z'.repeat(3 * 1024 * 1024) })
+  for (let i = 0; i < 5; i++) {
+    const res = await fetch(`http://127.0.0.1:${host.port}/rpc/http/echo`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${E2E_TOKEN}` },
+      body,
+    })
+    assert.equal(res.status, 413)
+    assert.match(await res.text(), /over limits\.max_message_bytes/)
+  }
+  await assertServing(host)
+})
