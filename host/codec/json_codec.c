@@ -237,12 +237,6 @@ static mh_value *mh_json_decode(const char *data, size_t len, const mh_codec_lim
   return v;
 }
 
-/* ---- encode: json_encode.c writes the text without a cJSON tree ------ */
-
-static int mh_json_encode(const mh_value *v, mh_buf *out, mh_error **err) {
-  return mh_json_encode_value(v, out, err);
-}
-
 /* ---- salvaging the id of a refused frame -------------------------------- */
 
 static bool mh_json_surrogate_or_nul(const char *hex) {
@@ -327,6 +321,6 @@ const mh_codec mh_codec_json = {
     .name = "json",
     .detect = mh_json_detect,
     .decode = mh_json_decode,
-    .encode = mh_json_encode,
+    .encode = mh_json_encode_value, /* json_encode.c: the text without a cJSON tree */
     .salvage_id = mh_json_salvage_id,
 };

@@ -352,8 +352,9 @@ int mh_http_request(mh_conn *c, struct lws *wsi, mh_server *s, const char *uri) 
   long long cl = content_length(wsi);
   /* A body lws reads that we do not (a GET with Content-Length, a POST
    * without one): the connection cannot carry another request after it. */
-  if (lws_reads_body(wsi, method) && !(has_body && cl > 0)) x->close_after = true;
-  x->body_left = cl > 0 && lws_reads_body(wsi, method) ? cl : 0;
+  bool lws_body = lws_reads_body(wsi, method);
+  if (lws_body && !(has_body && cl > 0)) x->close_after = true;
+  x->body_left = lws_body && cl > 0 ? cl : 0;
   refuse_early(x, wsi, has_body, cl);
   if (x->routed) return 0; /* answered early: written from the writeable callback */
   /* With a Content-Length the body is routed once in; without one, no body
