@@ -46,6 +46,10 @@ struct mh_nats {
   queued *head, *tail;
   size_t queued_bytes, dropped;
   bool closed; /* nothing more is queued */
+  /* Closing waits for nats.c's threads to be done with us (see quiesce). */
+  uv_cond_t quiet;
+  size_t subs_running; /* subscriptions whose delivery thread has not finished */
+  bool conn_closed;    /* the connection's closed callback has run */
 };
 
 /* ---- nats.c's threads: copy, queue, wake the loop ------------------------ */
@@ -127,6 +131,26 @@ static void on_error(natsConnection *nc, natsSubscription *sub, natsStatus err, 
   uv_mutex_unlock(&n->lock);
 }
 
+/* A subscription's delivery thread is done: it calls no handler again and
+ * destroys no more messages of its own. */
+static void on_sub_done(void *closure) {
+  mh_nats *n = closure;
+  uv_mutex_lock(&n->lock);
+  n->subs_running--;
+  uv_cond_signal(&n->quiet);
+  uv_mutex_unlock(&n->lock);
+}
+
+/* Posted after the connection's last disconnected/error callback. */
+static void on_closed(natsConnection *nc, void *closure) {
+  (void)nc;
+  mh_nats *n = closure;
+  uv_mutex_lock(&n->lock);
+  n->conn_closed = true;
+  uv_cond_signal(&n->quiet);
+  uv_mutex_unlock(&n->lock);
+}
+
 /* Exponential, with up to a quarter of jitter so hosts cut off together do
  * not all knock at once. */
 static int64_t reconnect_delay(natsConnection *nc, int attempts, void *closure) {
@@ -175,8 +199,15 @@ static void connect_work(uv_work_t *req) {
   }
   /* Subscriptions made before the first connect are sent once it is made,
    * and again after every reconnect. */
-  for (size_t i = 0; i < n->nsubjects; i++)
-    if (natsConnection_Subscribe(&n->subs[i], n->nc, n->subjects[i], on_message, n) != NATS_OK) n->subs[i] = NULL;
+  for (size_t i = 0; i < n->nsubjects; i++) {
+    if (natsConnection_Subscribe(&n->subs[i], n->nc, n->subjects[i], on_message, n) != NATS_OK) {
+      n->subs[i] = NULL;
+      continue;
+    }
+    uv_mutex_lock(&n->lock);
+    if (natsSubscription_SetOnCompleteCB(n->subs[i], on_sub_done, n) == NATS_OK) n->subs_running++;
+    uv_mutex_unlock(&n->lock);
+  }
   /* Why the first attempt failed (a refused login, say), for the log. */
   const char *why = NULL;
   if (s != NATS_OK && natsConnection_GetLastError(n->nc, &why) == NATS_OK) why = NULL;
@@ -258,6 +289,7 @@ static natsStatus make_options(mh_nats *n, const mh_nats_settings *s) {
   if (st == NATS_OK) st = natsOptions_SetReconnectedCB(o, on_up, n);
   if (st == NATS_OK) st = natsOptions_SetDisconnectedCB(o, on_down, n);
   if (st == NATS_OK) st = natsOptions_SetErrorHandler(o, on_error, n);
+  if (st == NATS_OK) st = natsOptions_SetClosedCB(o, on_closed, n);
   return st;
 }
 
@@ -281,7 +313,13 @@ mh_nats *mh_nats_open(uv_loop_t *loop, const mh_nats_settings *s, mh_nats_handle
     free_parts(n);
     return NULL;
   }
+  if (uv_cond_init(&n->quiet)) {
+    uv_mutex_destroy(&n->lock);
+    free_parts(n);
+    return NULL;
+  }
   if (uv_async_init(loop, &n->async, on_async)) {
+    uv_cond_destroy(&n->quiet);
     uv_mutex_destroy(&n->lock);
     free_parts(n);
     return NULL;
@@ -318,8 +356,24 @@ static void on_async_closed(uv_handle_t *handle) {
     next = q->next;
     free(q);
   }
+  uv_cond_destroy(&n->quiet);
   uv_mutex_destroy(&n->lock);
   free_parts(n);
+}
+
+/* Waits, up to CLOSE_WAIT_MS, until the closed connection's callbacks have
+ * all run and every subscription's delivery thread has finished. Only then
+ * may nats_CloseAndWait stop the library: nats.c frees a message through its
+ * garbage-collector thread, and a message a delivery thread destroys after
+ * that thread has stopped is never freed (LeakSanitizer caught it at exit). */
+static void quiesce(mh_nats *n) {
+  uint64_t deadline = uv_hrtime() + (uint64_t)CLOSE_WAIT_MS * 1000000u;
+  uv_mutex_lock(&n->lock);
+  while (n->subs_running > 0 || !n->conn_closed) {
+    uint64_t now = uv_hrtime();
+    if (now >= deadline || uv_cond_timedwait(&n->quiet, &n->lock, deadline - now) == UV_ETIMEDOUT) break;
+  }
+  uv_mutex_unlock(&n->lock);
 }
 
 static void teardown(mh_nats *n, int flush_ms) {
@@ -327,6 +381,7 @@ static void teardown(mh_nats *n, int flush_ms) {
     if (flush_ms > 0 && natsConnection_Status(n->nc) == NATS_CONN_STATUS_CONNECTED)
       natsConnection_FlushTimeout(n->nc, flush_ms);
     natsConnection_Close(n->nc);
+    quiesce(n);
     for (size_t i = 0; i < n->nsubjects; i++)
       if (n->subs[i]) natsSubscription_Destroy(n->subs[i]);
     natsConnection_Destroy(n->nc);

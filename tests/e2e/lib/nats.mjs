@@ -8,6 +8,12 @@ import { fixedPort } from './util.mjs'
 
 const natsBin = process.env.NATS_SERVER_BIN || 'nats-server'
 
+// Servers still running when this process exits (their t.after was skipped).
+const running = new Set()
+process.on('exit', () => {
+  for (const child of running) child.kill('SIGKILL')
+})
+
 /**
  * Starts nats-server on 127.0.0.1, or on `host` (an address of this
  * machine), at a fixedPort() (so that a restart gets the same one) and waits
@@ -21,11 +27,19 @@ export async function startNats(t, args = [], { host = '127.0.0.1' } = {}) {
   server.start = () => new Promise((resolve, reject) => {
     const child = spawn(natsBin, ['-a', host, '-p', String(port), ...args])
     server.child = child
+    running.add(child)
+    child.once('exit', () => running.delete(child))
     let out = ''
     const onData = (d) => {
       out += d
       server.log += d
-      if (out.includes('Server is ready')) resolve(server)
+      if (!out.includes('Server is ready')) return
+      // Once ready, the server must not keep this test process alive: when an
+      // earlier t.after hook fails (a host's sanitizer report), node skips the
+      // later hooks, ours among them, and the run would hang on this child.
+      // The exit handler below kills it instead.
+      for (const handle of [child, child.stdout, child.stderr]) handle.unref()
+      resolve(server)
     }
     child.stderr.on('data', onData)
     child.stdout.on('data', onData)
@@ -36,6 +50,7 @@ export async function startNats(t, args = [], { host = '127.0.0.1' } = {}) {
     const child = server.child
     if (!child || child.exitCode !== null || child.signalCode !== null) return
     const exited = new Promise((res) => child.once('exit', res))
+    child.ref() // waiting for its exit must keep this process alive
     child.kill('SIGKILL')
     await exited
   }
