@@ -26,6 +26,7 @@ struct mh_server {
   struct mh_listener *listener; /* our listen socket (listener.h) */
   lws_retry_bo_t idle_policy; /* keep-alive pings and idle hang-up */
   struct mh_io_phase *io;     /* whether the loop is in its I/O phase (mh_server_reading) */
+  bool coalescing;            /* this server set up poll_coalesce.c (one server per loop does) */
   const struct mh_http_route **routes; /* mh_http_add_route, in order */
   size_t nroutes, caproutes;
   mh_bucket untrusted_http_rate; /* shared by untrusted HTTP calls (orpc.c) */
@@ -92,11 +93,26 @@ struct mh_io_phase {
   uv_prepare_t enter;
   uv_check_t leave;
   bool in_io;
-  int open; /* handles not closed yet: the last close frees this */
+  int open;          /* handles not closed yet: the last close frees this */
+  struct lws_context *ctx;
+  struct lws **settling; /* keep-alive connections lws waits to see writable (mh_server_settle) */
+  size_t nsettling, capsettling;
 };
 
 /* True while the loop is in its I/O phase; lws handles bytes it buffered
  * earlier (pipelined requests) from an idle callback, outside it. */
 static inline bool mh_server_reading(const mh_server *s) { return s->io && s->io->in_io; }
+
+/* After a keep-alive HTTP transaction lws 4.1 waits to see the socket
+ * writable before it reads the next request, and asks the loop for POLLOUT
+ * to learn it: two changes of the socket's poll events per request. The
+ * response went out whole, so the socket is writable: mh_server_settle has
+ * lws told so at the end of this loop turn (server.c), before the loop
+ * polls, and with poll_coalesce.c the POLLOUT asked for and dropped within
+ * the turn never reaches epoll. By wsi: lws frees an HTTP connection's
+ * mh_conn when the transaction completes. mh_server_unsettle: the
+ * connection is being destroyed (LWS_CALLBACK_WSI_DESTROY). */
+void mh_server_settle(mh_server *s, struct lws *wsi);
+void mh_server_unsettle(mh_server *s, struct lws *wsi);
 
 #endif

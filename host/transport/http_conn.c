@@ -753,7 +753,13 @@ int mh_http_writeable(mh_conn *c) {
   c->http = NULL;
   exchange_free(x);
   if (close) return -1; /* unread body bytes would be taken for the next request */
-  return lws_http_transaction_completed(c->wsi) ? -1 : 0;
+  /* c is freed inside: lws gives the connection a new per-session block */
+  struct lws *wsi = c->wsi;
+  mh_server *s = c->server;
+  bool sent_all = !lws_partial_buffered(wsi);
+  if (lws_http_transaction_completed(wsi)) return -1;
+  if (sent_all) mh_server_settle(s, wsi); /* the socket is writable */
+  return 0;
 }
 
 void mh_http_closed(mh_conn *c) {

@@ -18,6 +18,8 @@
 #include "transport/http_routes.h"
 #include "transport/listener.h"
 #include "transport/lws_log.h"
+#include "core/poll_coalesce.h"
+#include "transport/io_phase.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "transport/mcp.h"
@@ -54,41 +56,13 @@ static int confirm_upgrade(struct lws *wsi, mh_server *s) {
   return 1; /* handled: no upgrade */
 }
 
-
-static void io_enter(uv_prepare_t *p) { ((struct mh_io_phase *)p->data)->in_io = true; }
-static void io_leave(uv_check_t *c) { ((struct mh_io_phase *)c->data)->in_io = false; }
-
-static void io_closed(uv_handle_t *handle) {
-  struct mh_io_phase *io = handle->data;
-  if (--io->open == 0) free(io);
-}
-
-static struct mh_io_phase *io_phase_start(uv_loop_t *loop) {
-  struct mh_io_phase *io = calloc(1, sizeof *io);
-  if (!io) return NULL;
-  uv_prepare_init(loop, &io->enter);
-  uv_check_init(loop, &io->leave);
-  io->enter.data = io->leave.data = io;
-  io->open = 2;
-  uv_prepare_start(&io->enter, io_enter);
-  uv_check_start(&io->leave, io_leave);
-  /* They observe the loop; they must not keep it running. */
-  uv_unref((uv_handle_t *)&io->enter);
-  uv_unref((uv_handle_t *)&io->leave);
-  return io;
-}
-
-static void io_phase_stop(mh_server *s) {
-  if (!s->io) return;
-  uv_close((uv_handle_t *)&s->io->enter, io_closed);
-  uv_close((uv_handle_t *)&s->io->leave, io_closed);
-  s->io = NULL;
-}
-
-
 static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len) {
   mh_conn *c = user;
   mh_server *s = lws_context_user(lws_get_context(wsi));
+  if (reason == LWS_CALLBACK_WSI_DESTROY) {
+    mh_server_unsettle(s, wsi);
+    return 0;
+  }
   /* A connection that closes before lws bound it to our protocol (a TCP
    * connect and nothing else) has no per-session block. */
   if (!c && reason != LWS_CALLBACK_HTTP_CONFIRM_UPGRADE && reason != LWS_CALLBACK_CLIENT_CONNECTION_ERROR) return 0;
@@ -275,19 +249,26 @@ int mh_server_start(mh_host *host, mh_server **out) {
   s->listener = mh_listener_start(host->loop, s->address, port, on_accept, s); /* logs why not */
   if (!s->listener) return -1;
   s->port = mh_listener_port(s->listener);
-  s->io = io_phase_start(host->loop);
+  s->io = mh_io_phase_start(host->loop, s->ctx);
   if (!s->io) {
     mh_log_error("server", "cannot start: out of memory");
     return -1;
   }
+  s->coalescing = mh_poll_coalesce_start(host->loop) == 0;
   return 0;
 }
 
 int mh_server_port(const mh_server *s) { return s->port; }
 const char *mh_server_address(const mh_server *s) { return s->address; }
 
+static void coalesce_stop(mh_server *s) {
+  if (s->coalescing) mh_poll_coalesce_stop();
+  s->coalescing = false;
+}
+
 void mh_server_stop(mh_server *s) {
-  io_phase_stop(s);
+  coalesce_stop(s);
+  mh_io_phase_stop(s);
   mh_listener_stop(s->listener);
   s->listener = NULL;
   if (s->ctx) lws_context_destroy(s->ctx);
@@ -298,7 +279,8 @@ void mh_server_free(mh_server *s) {
   s->listener = NULL;
   /* On a foreign loop lws finishes tearing down in a second call, after the
    * loop has run its handle close callbacks. */
-  io_phase_stop(s); /* not stopped before: its handles close with the loop's next run */
+  coalesce_stop(s);
+  mh_io_phase_stop(s); /* not stopped before: its handles close with the loop's next run */
   if (s->ctx) lws_context_destroy(s->ctx);
   mh_sse_free(s);
   free(s->address);
