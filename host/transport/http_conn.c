@@ -465,18 +465,56 @@ static int custom_header(struct lws *wsi, const char *name, size_t n, char *buf,
   return have;
 }
 
+/* lws' header tokens by the first letter of their name (lws' names are
+ * lower case, with a colon), built once: a route reads a few headers per
+ * request, and scanning all of lws' ~90 names for each cost more than
+ * reading the header. */
+typedef struct token_name {
+  const char *name;
+  size_t len; /* without the colon */
+  enum lws_token_indexes token;
+} token_name;
+
+static struct {
+  token_name *by_letter[26];
+  size_t count[26];
+  bool built;
+} tokens;
+
+static void build_token_index(void) {
+  static token_name all[WSI_TOKEN_COUNT];
+  size_t n = 0;
+  for (int letter = 0; letter < 26; letter++) {
+    tokens.by_letter[letter] = all + n;
+    for (int t = 0; t < (int)WSI_TOKEN_COUNT; t++) {
+      const char *s = (const char *)lws_token_to_string((enum lws_token_indexes)t);
+      size_t len = s ? strlen(s) : 0;
+      if (!len || s[0] != 'a' + letter || s[len - 1] != ':') continue;
+      all[n++] = (token_name){s, len - 1, (enum lws_token_indexes)t};
+      tokens.count[letter]++;
+    }
+  }
+  tokens.built = true;
+}
+
+/* lws' token for the header name, or -1 when lws keeps it by name. */
+static int header_token(const char *name, size_t n) {
+  if (!tokens.built) build_token_index();
+  int letter = tolower((unsigned char)name[0]) - 'a';
+  if (letter < 0 || letter >= 26) return -1;
+  for (size_t i = 0; i < tokens.count[letter]; i++) {
+    const token_name *tn = &tokens.by_letter[letter][i];
+    if (tn->len == n && strncasecmp(tn->name, name, n) == 0) return (int)tn->token;
+  }
+  return -1;
+}
+
 int mh_http_req_header(const mh_http_exchange *x, const char *name, char *buf, size_t len) {
   buf[0] = '\0';
   if (!x->conn || len > INT_MAX) return -1;
   size_t n = strlen(name);
-  char first = (char)tolower((unsigned char)name[0]);
-  for (int t = 0; t < (int)WSI_TOKEN_COUNT; t++) {
-    const char *s = (const char *)lws_token_to_string((enum lws_token_indexes)t);
-    /* lws' names are lower case: the first letter rules most of them out
-     * before a full comparison (this runs for every header a route reads) */
-    if (s && s[0] == first && strncasecmp(s, name, n) == 0 && s[n] == ':')
-      return mh_conn_header(x->conn->wsi, (enum lws_token_indexes)t, buf, (int)len);
-  }
+  int t = header_token(name, n);
+  if (t >= 0) return mh_conn_header(x->conn->wsi, (enum lws_token_indexes)t, buf, (int)len);
   return custom_header(x->conn->wsi, name, n, buf, len);
 }
 
