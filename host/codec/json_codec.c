@@ -177,15 +177,16 @@ static mh_value *mh_json_from_cjson(const cJSON *j, int depth, mh_json_dec *d) {
 }
 
 /* cJSON keeps strings NUL-terminated, so an escaped NUL would silently cut a
- * string short. Finds a real "\u0000" escape (one preceded by an even number
- * of backslashes); returns its offset or -1. */
+ * string short. Finds a real "\u0000" escape; returns its offset or -1.
+ * In a text cJSON parsed, a backslash only ever starts an escape, so going
+ * from one backslash to the next past the escaped character sees every
+ * escape (memchr: a memmem for the escape cost ~280 instructions a frame). */
 static ptrdiff_t mh_json_find_escaped_nul(const char *data, size_t len) {
   const char *p = data, *end = data + len;
-  while ((p = memmem(p, (size_t)(end - p), "\\u0000", 6)) != NULL) {
-    size_t at = (size_t)(p - data), run = 1;
-    while (run <= at && data[at - run] == '\\') run++;
-    if (run % 2 == 1) return (ptrdiff_t)at;
-    p++;
+  while ((p = memchr(p, '\\', (size_t)(end - p))) != NULL) {
+    if (end - p >= 6 && memcmp(p + 1, "u0000", 5) == 0) return p - data;
+    if (end - p <= 2) break;
+    p += 2;
   }
   return -1;
 }
