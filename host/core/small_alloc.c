@@ -59,6 +59,12 @@ void *mh_small_alloc(size_t n) {
   return b->header + HEADER;
 }
 
+void *mh_small_zalloc(size_t n) {
+  void *p = mh_small_alloc(n);
+  if (p) memset(p, 0, n);
+  return p;
+}
+
 void mh_small_free(void *p) {
   if (!p) return;
   block *b = (block *)((unsigned char *)p - HEADER);
