@@ -209,9 +209,11 @@ static int mh_json_dedup(const mh_value *v, size_t *use) {
   return 0;
 }
 
-static bool mh_json_same_key(const mh_value *a, const mh_value *b) {
+/* The first bytes are compared before memcmp: keys mostly differ there. */
+static inline bool mh_json_same_key(const mh_value *a, const mh_value *b) {
   return a && b && a->type == MH_V_STRING && b->type == MH_V_STRING && a->u.str.len == b->u.str.len &&
-         (a->u.str.len == 0 || memcmp(a->u.str.ptr, b->u.str.ptr, a->u.str.len) == 0);
+         (a->u.str.len == 0 ||
+          (a->u.str.ptr[0] == b->u.str.ptr[0] && memcmp(a->u.str.ptr, b->u.str.ptr, a->u.str.len) == 0));
 }
 
 /* mh_json_dedup for small objects, without allocating: quadratic but tiny. */
