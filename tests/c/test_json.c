@@ -186,6 +186,12 @@ static void test_decode_errors(void) {
   CHECK(dec_fails("[\"ok\", \"\xed\xa0\x80\"]", 13, &lim, "invalid UTF-8 in string"));
   CHECK(dec_fails("{\"\xc0\xaf\": 1}", 9, &lim, "invalid UTF-8 in string"));
   CHECK(dec_fails("\"\xe2\x82\"", 4, &lim, "invalid UTF-8 in string"));
+  /* a text that is valid UTF-8 as a whole: raw and escaped characters alike arrive as they were */
+  v = dec("{\"h\xc3\xa9\":[\"\\u00e9\xe2\x82\xac\",\"\\ud83d\\ude00\\uDBFF\\uDFFF\"]}");
+  CHECK(v && v->type == MH_V_OBJECT && strcmp(v->u.obj.items[0].key->u.str.ptr, "h\xc3\xa9") == 0);
+  CHECK(v && strcmp(v->u.obj.items[0].val->u.arr.items[0]->u.str.ptr, "\xc3\xa9\xe2\x82\xac") == 0);
+  CHECK(v && strcmp(v->u.obj.items[0].val->u.arr.items[1]->u.str.ptr, "\xf0\x9f\x98\x80\xf4\x8f\xbf\xbf") == 0);
+  mh_value_free(v);
 
   /* an escaped NUL would be cut off by cJSON, so it is refused */
   CHECK(dec_fails("\"a\\u0000b\"", 10, &lim, "unsupported \\u0000 in string at byte 2"));
