@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/log.h"
+#include "core/small_alloc.h"
 #include "runtime/lua_runtime.h"
 
 /* Keeps the coroutine of a call that returned normally (its stack is empty,
@@ -50,7 +51,7 @@ static void finish_call(mh_lua_call *call, mh_value *result, mh_error *err, bool
   mh_error_free(call->wake_err);
   mh_engine_done done = call->done;
   void *ud = call->ud;
-  free(call);
+  mh_small_free(call);
   done(ud, result, err);
   mh_gen_unref(gen); /* may destroy the engine: last */
 }
@@ -129,10 +130,10 @@ static int call_body(lua_State *L) {
 
 static mh_lua_call *start_call(mh_engine *e, lua_CFunction body, int handler, mh_value *args, const char *caller,
                                const mh_stream_call *sc, mh_engine_done done, void *ud) {
-  mh_lua_call *call = malloc(sizeof *call); /* not calloc: see mh_value_alloc */
+  mh_lua_call *call = mh_small_alloc(sizeof *call); /* as each call's values: small_alloc.h */
   char *leid = sc && sc->last_event_id ? strdup(sc->last_event_id) : NULL;
   if (!call || (sc && sc->last_event_id && !leid)) {
-    free(call);
+    mh_small_free(call);
     mh_value_free(args);
     done(ud, NULL, mh_error_new(MH_ERR_INTERNAL, "out of memory"));
     return NULL;

@@ -357,11 +357,13 @@ static mh_value *convert_table(conv *c, int idx) {
   while (lua_next(L, idx)) {
     lua_pop(L, 1);
     count++;
-    if (lua_type(L, -1) == LUA_TSTRING) {
+    int ktype = lua_type(L, -1);
+    lua_Integer i = ktype == LUA_TNUMBER && lua_isinteger(L, -1) ? lua_tointeger(L, -1) : 0; /* one read a key */
+    if (ktype == LUA_TSTRING) {
       strings++;
-    } else if (lua_isinteger(L, -1) && lua_tointeger(L, -1) > 0) {
+    } else if (i > 0) {
       ints++;
-      if (lua_tointeger(L, -1) > max) max = lua_tointeger(L, -1);
+      if (i > max) max = i;
     } else {
       const char *type = luaL_typename(L, -1);
       lua_pop(L, 1);
@@ -383,8 +385,9 @@ static mh_value *convert_table(conv *c, int idx) {
 
 static mh_value *convert(conv *c, int idx) {
   lua_State *L = c->L;
-  if (!spend(c, mh_value_cost(lua_type(L, idx) == LUA_TSTRING ? lua_rawlen(L, idx) : 0))) return NULL;
-  switch (lua_type(L, idx)) {
+  int type = lua_type(L, idx);
+  if (!spend(c, mh_value_cost(type == LUA_TSTRING ? lua_rawlen(L, idx) : 0))) return NULL;
+  switch (type) {
   case LUA_TNIL: return mh_value_null();
   case LUA_TBOOLEAN: return mh_value_bool(lua_toboolean(L, idx));
   case LUA_TNUMBER:

@@ -6,6 +6,7 @@
 #include "call/call_metrics.h"
 #include "call/host.h"
 #include "core/log.h"
+#include "core/small_alloc.h"
 #include "call/plugin.h"
 #include "call/events.h"
 #include "call/stream.h"
@@ -50,7 +51,7 @@ static void reply_error_now(mh_reply_fn reply, void *ud, mh_error *err) {
 }
 
 static mh_waiter *add_waiter(mh_run *run, mh_reply_fn reply, void *ud, bool event, uint64_t t0) {
-  mh_waiter *w = calloc(1, sizeof *w);
+  mh_waiter *w = mh_small_zalloc(sizeof *w);
   if (!w) return NULL;
   w->run = run;
   w->reply = reply;
@@ -103,13 +104,13 @@ static void run_done(void *ud, mh_value *result, mh_error *err) {
     mh_list_remove(&w->link);
     reply_now(w->reply, w->ud, result, err);
     if (host) mh_call_finished(host, fn->metrics, mh_call_outcome_of(err), w->t0, 1);
-    free(w);
+    mh_small_free(w);
   }
   if (host) mh_call_finished(host, fn->metrics, mh_call_outcome_of(err), run->t0, run->anon);
   mh_value_free(result);
   mh_error_free(err);
   mh_buf_free(&run->key);
-  free(run);
+  mh_small_free(run);
   mh_fn_unref(fn);
 }
 
@@ -131,11 +132,11 @@ static mh_engine_call *start_engine(mh_host *host, const mh_caller *caller, mh_f
  * delivered already (synchronous completion or failure). */
 static mh_waiter *start_run(mh_host *host, const mh_caller *caller, mh_fn *fn, mh_value *args, mh_buf *key,
                             mh_reply_fn reply, void *ud, bool event, const stream_req *sr, uint64_t t0) {
-  mh_run *run = calloc(1, sizeof *run);
+  mh_run *run = mh_small_zalloc(sizeof *run); /* as each call's values: small_alloc.h */
   mh_waiter *w = NULL;
   if (run) mh_list_init(&run->waiters);
   if (!run || (reply && !(w = add_waiter(run, reply, ud, event, t0)))) {
-    free(run);
+    mh_small_free(run);
     mh_value_free(args);
     mh_buf_free(key);
     reply_error_now(reply, ud, mh_error_new(MH_ERR_INTERNAL, "out of memory"));
@@ -326,7 +327,7 @@ void mh_dispatch_cancel(mh_waiter *w) {
   mh_run *run = w->run;
   mh_list_remove(&w->link);
   mh_call_finished(run->host, run->fn->metrics, MH_OUTCOME_CANCELLED, w->t0, 1);
-  free(w);
+  mh_small_free(w);
   /* A static run is kept: the next caller would only start it again
    * (unless an invalidate detached it: then nobody can join it). */
   if (!mh_list_empty(&run->waiters) || (run->fn->type == MH_FN_STATIC && !run->stale) || run->finished) return;

@@ -4,6 +4,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #if defined(__SANITIZE_ADDRESS__)
 #define MH_SMALL_PASSTHROUGH 1
@@ -58,6 +59,12 @@ void *mh_small_alloc(size_t n) {
   return b->header + HEADER;
 }
 
+void *mh_small_zalloc(size_t n) {
+  void *p = mh_small_alloc(n);
+  if (p) memset(p, 0, n);
+  return p;
+}
+
 void mh_small_free(void *p) {
   if (!p) return;
   block *b = (block *)((unsigned char *)p - HEADER);
@@ -74,6 +81,27 @@ void mh_small_free(void *p) {
   b->next = lists[cls].head;
   lists[cls].head = b;
   lists[cls].kept++;
+}
+
+/* The bytes a block of a small class can hold. */
+static size_t class_capacity(uint32_t cls) { return (size_t)(cls + 1) * CLASS_BYTES; }
+
+void *mh_small_realloc(void *p, size_t n) {
+  if (!p) return mh_small_alloc(n);
+  block *b = (block *)((unsigned char *)p - HEADER);
+  uint32_t cls = *(uint32_t *)b->header;
+  if (cls >= NCLASSES) { /* a big block stays one: malloc's realloc keeps its header */
+    if (n > SIZE_MAX - HEADER) return NULL;
+    block *big = realloc(b, HEADER + n);
+    return big ? big->header + HEADER : NULL;
+  }
+  size_t cap = class_capacity(cls);
+  if (n <= cap) return p;
+  void *q = mh_small_alloc(n);
+  if (!q) return NULL;
+  memcpy(q, p, cap);
+  mh_small_free(p);
+  return q;
 }
 
 bool mh_small_alloc_recycles(void) {

@@ -24,7 +24,9 @@ static char *mh_strdup0(const char *s) { return mh_strndup0(s, s ? strlen(s) : 0
 
 /* Values are the most frequent allocation on the call path (bench/: ~20 per
  * call), allocated and freed in bursts: they come from the recycling
- * allocator (small_alloc.h), and so must go back through mh_value_free. */
+ * allocator (small_alloc.h), and so must go back through mh_value_free.
+ * So do the item arrays of containers (a few per call; glibc's realloc and
+ * free cost ~150 instructions each there). */
 static mh_value *mh_value_alloc(mh_vtype type) {
   mh_value *v = mh_small_alloc(sizeof *v);
   if (v) *v = (mh_value){.type = type};
@@ -42,7 +44,7 @@ static size_t mh_vec_next_cap(size_t cap, size_t elem) {
 static int mh_arr_reserve(mh_value *a) {
   if (a->u.arr.len < a->u.arr.cap) return 0;
   size_t ncap = mh_vec_next_cap(a->u.arr.cap, sizeof(mh_value *));
-  mh_value **p = ncap ? realloc(a->u.arr.items, ncap * sizeof *p) : NULL;
+  mh_value **p = ncap ? mh_small_realloc(a->u.arr.items, ncap * sizeof *p) : NULL;
   if (!p) return -1;
   a->u.arr.items = p;
   a->u.arr.cap = ncap;
@@ -53,7 +55,7 @@ static int mh_arr_reserve(mh_value *a) {
 static int mh_obj_reserve(mh_value *o) {
   if (o->u.obj.len < o->u.obj.cap) return 0;
   size_t ncap = mh_vec_next_cap(o->u.obj.cap, sizeof(mh_pair));
-  mh_pair *p = ncap ? realloc(o->u.obj.items, ncap * sizeof *p) : NULL;
+  mh_pair *p = ncap ? mh_small_realloc(o->u.obj.items, ncap * sizeof *p) : NULL;
   if (!p) return -1;
   o->u.obj.items = p;
   o->u.obj.cap = ncap;
@@ -66,7 +68,7 @@ int mh_value_reserve(mh_value *v, size_t n) {
   case MH_V_SET: {
     if (n <= v->u.arr.cap) return 0;
     if (n > ((size_t)-1) / sizeof(mh_value *)) return -1;
-    mh_value **p = realloc(v->u.arr.items, n * sizeof *p);
+    mh_value **p = mh_small_realloc(v->u.arr.items, n * sizeof *p);
     if (!p) return -1;
     v->u.arr.items = p;
     v->u.arr.cap = n;
@@ -76,7 +78,7 @@ int mh_value_reserve(mh_value *v, size_t n) {
   case MH_V_MAP: {
     if (n <= v->u.obj.cap) return 0;
     if (n > ((size_t)-1) / sizeof(mh_pair)) return -1;
-    mh_pair *p = realloc(v->u.obj.items, n * sizeof *p);
+    mh_pair *p = mh_small_realloc(v->u.obj.items, n * sizeof *p);
     if (!p) return -1;
     v->u.obj.items = p;
     v->u.obj.cap = n;
@@ -307,7 +309,7 @@ void mh_value_free(mh_value *v) {
   case MH_V_ARRAY:
   case MH_V_SET:
     for (size_t i = 0; i < v->u.arr.len; i++) mh_value_free(v->u.arr.items[i]);
-    free(v->u.arr.items);
+    mh_small_free(v->u.arr.items);
     break;
   case MH_V_OBJECT:
   case MH_V_MAP:
@@ -315,7 +317,7 @@ void mh_value_free(mh_value *v) {
       mh_value_free(v->u.obj.items[i].key);
       mh_value_free(v->u.obj.items[i].val);
     }
-    free(v->u.obj.items);
+    mh_small_free(v->u.obj.items);
     break;
   case MH_V_REGEXP:
     free(v->u.re.source);

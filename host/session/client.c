@@ -10,6 +10,7 @@
 #include "codec/envelope.h"
 #include "call/host.h"
 #include "core/finish_watch.h"
+#include "core/small_alloc.h"
 #include "core/log.h"
 #include "core/timer.h"
 #include "call/registry.h"
@@ -104,7 +105,7 @@ static void incoming_free(mh_incoming *in) {
   in->client->nincoming--;
   mh_value_free(in->id);
   mh_client_stream_free(in->stream);
-  free(in);
+  mh_small_free(in);
 }
 
 /* The end of a stream the client reads: its end frame or error reply. */
@@ -200,10 +201,10 @@ static void on_request(mh_client *c, mh_envelope *e) {
       return;
     }
   }
-  mh_incoming *in = calloc(1, sizeof *in);
+  mh_incoming *in = mh_small_zalloc(sizeof *in); /* as each call's values: small_alloc.h */
   mh_value *id = event ? NULL : mh_value_copy(e->id);
   if (!in || (!event && !id)) {
-    free(in);
+    mh_small_free(in);
     mh_value_free(id);
     mh_client_stream_free(stream);
     if (event)

@@ -186,6 +186,12 @@ static void test_decode_errors(void) {
   CHECK(dec_fails("[\"ok\", \"\xed\xa0\x80\"]", 13, &lim, "invalid UTF-8 in string"));
   CHECK(dec_fails("{\"\xc0\xaf\": 1}", 9, &lim, "invalid UTF-8 in string"));
   CHECK(dec_fails("\"\xe2\x82\"", 4, &lim, "invalid UTF-8 in string"));
+  /* a text that is valid UTF-8 as a whole: raw and escaped characters alike arrive as they were */
+  v = dec("{\"h\xc3\xa9\":[\"\\u00e9\xe2\x82\xac\",\"\\ud83d\\ude00\\uDBFF\\uDFFF\"]}");
+  CHECK(v && v->type == MH_V_OBJECT && strcmp(v->u.obj.items[0].key->u.str.ptr, "h\xc3\xa9") == 0);
+  CHECK(v && strcmp(v->u.obj.items[0].val->u.arr.items[0]->u.str.ptr, "\xc3\xa9\xe2\x82\xac") == 0);
+  CHECK(v && strcmp(v->u.obj.items[0].val->u.arr.items[1]->u.str.ptr, "\xf0\x9f\x98\x80\xf4\x8f\xbf\xbf") == 0);
+  mh_value_free(v);
 
   /* an escaped NUL would be cut off by cJSON, so it is refused */
   CHECK(dec_fails("\"a\\u0000b\"", 10, &lim, "unsupported \\u0000 in string at byte 2"));
@@ -350,6 +356,64 @@ static void test_encode_scalars(void) {
   CHECK(enc_fails(obj_with("\xc3", mh_value_int(1)), MH_ERR_INTERNAL, "invalid UTF-8 in string"));
 }
 
+/* The text a string of no NUL byte gets, one byte at a time (cJSON's escapes). */
+static void escape_slowly(mh_buf *b, const char *s, size_t len) {
+  mh_buf_append(b, "\"", 1);
+  for (size_t i = 0; i < len; i++) {
+    unsigned char c = (unsigned char)s[i];
+    const char *shortform = c == '"' ? "\\\"" : c == '\\' ? "\\\\" : c == '\b' ? "\\b" : c == '\f' ? "\\f"
+                          : c == '\n' ? "\\n" : c == '\r' ? "\\r" : c == '\t' ? "\\t" : NULL;
+    if (shortform) mh_buf_append_str(b, shortform);
+    else if (c < 0x20) mh_buf_appendf(b, "\\u%04x", c);
+    else mh_buf_append(b, &s[i], 1);
+  }
+  mh_buf_append(b, "\"", 1);
+}
+
+/* The encoder looks at eight bytes at a time for what needs care: a byte
+ * of each kind at every place of strings up to three words long, as a
+ * value and as a key, comes out as the byte-by-byte escaping says (or is
+ * refused, for invalid UTF-8 and a key's NUL). */
+static void test_encode_every_position(void) {
+  static const char *const odd[] = {"\"", "\\", "\n", "\x01", "\x1f", "\x7f", "\xc3\xa9", "\xe2\x82\xac", "\xff", ""};
+  for (size_t k = 0; k < sizeof odd / sizeof odd[0]; k++) {
+    size_t olen = k + 1 == sizeof odd / sizeof odd[0] ? 1 : strlen(odd[k]); /* the last: a NUL byte */
+    for (size_t len = olen; len <= 24; len++) {
+      for (size_t at = 0; at + olen <= len; at++) {
+        char s[32];
+        memset(s, 'a' + (char)(at % 26), len);
+        memcpy(s + at, odd[k], olen);
+        bool nul = olen == 1 && s[at] == '\0', bad = (unsigned char)s[at] == 0xff;
+        mh_buf want = MH_BUF_INIT;
+        if (nul) {
+          char *lit = mh_json_quote_with_nul(s, len);
+          mh_buf_append_str(&want, lit);
+          free(lit);
+        } else {
+          escape_slowly(&want, s, len);
+        }
+        mh_buf_terminate(&want);
+        if (bad) CHECK(enc_fails(mh_value_string(s, len), MH_ERR_INTERNAL, "invalid UTF-8 in string"));
+        else CHECK(enc_is(mh_value_string(s, len), want.data));
+        mh_value *o = mh_value_new(MH_V_OBJECT);
+        mh_value_obj_append(o, s, len, mh_value_int(1));
+        if (bad || nul) {
+          CHECK(enc_fails(o, MH_ERR_INTERNAL, bad ? "invalid UTF-8 in string"
+                                                  : "object key with a NUL byte cannot be sent as JSON"));
+        } else {
+          mh_buf_reset(&want);
+          mh_buf_append(&want, "{", 1);
+          escape_slowly(&want, s, len);
+          mh_buf_append_str(&want, ":1}");
+          mh_buf_terminate(&want);
+          CHECK(enc_is(o, want.data));
+        }
+        mh_buf_free(&want);
+      }
+    }
+  }
+}
+
 static void test_encode_extended(void) {
   CHECK(enc_is(mh_value_date(0), "\"1970-01-01T00:00:00.000Z\""));
   CHECK(enc_is(mh_value_date(1700000000123.0), "\"2023-11-14T22:13:20.123Z\""));
@@ -458,6 +522,7 @@ int main(void) {
   test_salvage_id();
   test_duplicates();
   test_encode_scalars();
+  test_encode_every_position();
   test_encode_extended();
   test_undefined();
   test_round_trips();

@@ -1,6 +1,6 @@
 /* small_alloc: blocks of every class and beyond are usable, aligned and
  * distinct; a freed block is handed out again for the same class (in a
- * release build); cJSON works through the hooks. */
+ * release build); realloc keeps the contents; cJSON works through the hooks. */
 #include <cjson/cJSON.h>
 #include <stdint.h>
 #include <string.h>
@@ -35,6 +35,31 @@ static void test_reuse(void) {
   mh_small_free(b);
 }
 
+/* Growing a block keeps what it held, from class to class and into and
+ * within the big blocks; zalloc gives zeroes. */
+static void test_realloc(void) {
+  static const size_t steps[] = {1, 16, 17, 64, 200, 256, 257, 1000, 70000};
+  unsigned char *p = mh_small_realloc(NULL, 0);
+  CHECK(p != NULL);
+  size_t had = 0;
+  for (size_t s = 0; p && s < sizeof steps / sizeof steps[0]; s++) {
+    p = mh_small_realloc(p, steps[s]);
+    CHECK(p != NULL && ((uintptr_t)p & 15) == 0);
+    if (!p) return;
+    for (size_t i = 0; i < had; i++) CHECK(p[i] == (unsigned char)(i * 7));
+    for (size_t i = had; i < steps[s]; i++) p[i] = (unsigned char)(i * 7);
+    had = steps[s];
+  }
+  mh_small_free(p);
+  unsigned char *dirty = mh_small_alloc(100); /* given back, then handed out again by zalloc */
+  if (dirty) memset(dirty, 0xff, 100);
+  mh_small_free(dirty);
+  unsigned char *z = mh_small_zalloc(100);
+  CHECK(z != NULL);
+  for (int i = 0; z && i < 100; i++) CHECK(z[i] == 0);
+  mh_small_free(z);
+}
+
 static void test_cjson(void) {
   mh_small_alloc_for_cjson();
   cJSON *j = cJSON_Parse("{\"t\":\"q\",\"i\":\"1\",\"a\":[1,\"two\",{\"x\":null}]}");
@@ -48,6 +73,7 @@ static void test_cjson(void) {
 int main(void) {
   test_sizes();
   test_reuse();
+  test_realloc();
   test_cjson();
   return check_failures ? 1 : 0;
 }
