@@ -39,6 +39,10 @@ typedef struct df_stream {
   mh_map subs;       /* client id -> mh_client (dropped at MH_EV_CLIENT_GONE, before it is freed) */
   mh_timer *timer;   /* open: a run's wait for a subscriber; closed: retention */
   mh_waiter *w;      /* a stream function's run while it runs */
+  /* The id of the client whose subscribe started the run: the run holds
+   * one of its limits.max_inflight_per_client slots while w is set. An id,
+   * not a pointer: the run may outlive the client, and ids are not reused. */
+  char starter[sizeof ((mh_client *)0)->id];
   bool waiting;      /* the run waits for its slowest subscriber (logged once a wait) */
   void (*drain_wake)(void *ud); /* a plugin's writer waiting for its slowest subscriber */
   void *drain_ud;
@@ -289,6 +293,7 @@ static void fn_on_end(void *ud, const mh_value *result, const mh_error *err) {
 
 static void fn_start(mh_host *h, df_stream *s, mh_client *c) {
   mh_value *args = mh_value_new(MH_V_ARRAY);
+  snprintf(s->starter, sizeof s->starter, "%s", c->id);
   mh_caller caller = {.client = c, .id = c->id};
   mh_waiter *w = mh_dispatch_stream(h, &caller, s->ch->name, args, &fn_sink, NULL, fn_on_end, s);
   if (!s->closed) s->w = w;
@@ -365,6 +370,35 @@ static void recheck(void *ud) {
  * resumes synchronously and writes again. */
 static void schedule_recheck(mh_dfstreams *st) {
   if (!st->recheck) st->recheck = mh_timer_start(st->host->loop, 0, recheck, st);
+}
+
+static bool run_started_by(const df_stream *s, const char *client_id) {
+  return s->w && strcmp(s->starter, client_id) == 0;
+}
+
+/* The runs c's subscribes started that still run. Counted when asked (a
+ * fresh subscribe, rare) rather than kept: a count kept in the client would
+ * need undoing on every path a run ends by, and a dead client's runs would
+ * need detaching; a run whose starter is gone simply matches no one. */
+static int runs_started_by(mh_dfstreams *st, const char *client_id) {
+  int n = 0;
+  for (size_t i = 0; i < st->channels.cap; i++) {
+    df_channel *ch = mh_map_live(&st->channels.slots[i]) ? st->channels.slots[i].value : NULL;
+    for (size_t j = 0; ch && j < ch->streams.cap; j++)
+      if (mh_map_live(&ch->streams.slots[j]) && run_started_by(ch->streams.slots[j].value, client_id)) n++;
+  }
+  return n;
+}
+
+/* NULL, or why c may not start one more run: its runs, calls and streams
+ * share limits.max_inflight_per_client (client.c on_request), else a
+ * client could start any number of handlers by subscribing to fresh ids.
+ * The subscribe being handled holds one of c->nincoming itself. */
+static mh_error *over_inflight_limit(mh_host *h, mh_client *c) {
+  int limit = h->cfg->limits.max_inflight_per_client;
+  int others = c->nincoming > 0 ? c->nincoming - 1 : 0;
+  if (others + runs_started_by(store(h), c->id) < limit) return NULL;
+  return mh_error_new(MH_ERR_OVERLOADED, "too many calls in flight (limit %d): no new stream run started", limit);
 }
 
 /* ---- a plugin's channels ------------------------------------------------ */
@@ -535,7 +569,8 @@ static mh_error *not_found(const char *channel, const char *id, bool no_channel)
 
 /* The stream id of channel to subscribe to; a stream function's is made
  * (and its channel) on the first subscribe. NULL with *err. */
-static df_stream *stream_for_subscribe(mh_host *h, const char *channel, const char *id, bool *fresh, mh_error **err) {
+static df_stream *stream_for_subscribe(mh_host *h, mh_client *c, const char *channel, const char *id, bool *fresh,
+                                       mh_error **err) {
   df_channel *ch = channel_of(h, channel);
   if (!ch) {
     mh_fn *fn = mh_registry_get(&h->registry, channel);
@@ -555,8 +590,8 @@ static df_stream *stream_for_subscribe(mh_host *h, const char *channel, const ch
     if (!s) *err = not_found(channel, id, false);
     return s;
   }
-  if (!(s = stream_new(ch, id))) {
-    *err = mh_error_new(MH_ERR_INTERNAL, "out of memory");
+  if ((*err = over_inflight_limit(h, c)) || !(s = stream_new(ch, id))) {
+    if (!*err) *err = mh_error_new(MH_ERR_INTERNAL, "out of memory");
     if (ch->streams.len == 0) channel_end(h, ch, NULL);
     return NULL;
   }
@@ -584,7 +619,7 @@ static void replay(mh_client *c, df_stream *s, uint64_t after_seq) {
 int mh_df_subscribe(mh_host *h, mh_client *c, const char *channel, const char *id, uint64_t after_seq,
                     mh_error **err) {
   bool fresh = false;
-  df_stream *s = store(h) ? stream_for_subscribe(h, channel, id, &fresh, err) : NULL;
+  df_stream *s = store(h) ? stream_for_subscribe(h, c, channel, id, &fresh, err) : NULL;
   if (!s) {
     if (!*err) *err = mh_error_new(MH_ERR_INTERNAL, "this host keeps no streaming channels");
     /* Its reader would wait for ever: it ends, with the reason. */

@@ -49,7 +49,9 @@ static mh_value *fn_subscribe(mh_host *h, mh_client *caller, const mh_value *arg
   } else if (mh_df_subscribe(h, c, channel, id, after_seq_of(arg(args, 2)), err) == 0) {
     return mh_value_undefined();
   }
-  mh_log_warn("stream", "%s: subscribe to %s#%s refused: %s", c->id, channel, id, (*err)->message);
+  /* Rate-limited: a trusted client may send refused subscribes (one past
+   * its in-flight limit, say) as fast as it likes. */
+  mh_log_warn_limited("stream", "%s: subscribe to %s#%s refused: %s", c->id, channel, id, (*err)->message);
   return NULL;
 }
 

@@ -12,13 +12,13 @@ import { join } from 'node:path'
 import { getDevToolsRpcClient } from '@vitejs/devtools-kit/client'
 import { kitClient } from './lib/kit-client.mjs'
 import { startHost, E2E_TOKEN, repoRoot } from './lib/host.mjs'
-import { scratchDir, rawClient, rejectionOf, hostFor, tempTree } from './lib/util.mjs'
+import { scratchDir, rawClient, rejectionOf, hostFor, tempTree, configDir } from './lib/util.mjs'
 
 const feedPlugin = (generation) => `local moonhost = require 'moonhost'
 return moonhost.plugin {
   name = 'feed',
   setup = function(ctx)
-    local started, cleanups, emitted = 0, 0, 0
+    local started, cleanups, emitted, held = 0, 0, 0, 0
     -- 1000 numbered chunks, then the end
     ctx.rpc.register(moonhost.define_rpc_function {
       name = 'feed:count', type = 'query', stream = true,
@@ -72,6 +72,7 @@ return moonhost.plugin {
     ctx.rpc.register(moonhost.define_rpc_function {
       name = 'feed:hold', type = 'query', stream = true,
       handler = function()
+        held = held + 1
         return moonhost.stream(function(emit)
           moonhost.on_cancel(function() ctx.log.info('feed:hold cleanup ran') end)
           for i = 1, 3 do emit({ n = i }) end
@@ -80,7 +81,7 @@ return moonhost.plugin {
       end,
     })
     ctx.rpc.register { name = 'feed:stats', handler = function()
-      return { started = started, cleanups = cleanups, emitted = emitted }
+      return { started = started, cleanups = cleanups, emitted = emitted, held = held }
     end }
     -- a plugin's own channel, written by its functions
     local log = ctx.rpc.streaming.create('feed:log', { replay_window = 3 })
@@ -482,4 +483,87 @@ test('a plugin\'s writer waits in its handler while a subscriber is over the bou
     assert.equal(msg.a[2], last + 1)
     last = msg.a[2]
   }
+})
+
+// ---- runs started by subscribes count against max_inflight_per_client ----
+
+/** A host serving the feed plugin that lets a client have `limit` calls, streams and runs in flight. */
+const cappedHost = (t, limit) => hostFor(t, {
+  plugins: dir,
+  config: configDir(t, { '10-limits.lua': `return { limits = { max_inflight_per_client = ${limit} } }` }),
+})
+
+test('a subscribe that would start one run past max_inflight_per_client ends with overloaded; existing streams stay open to all', async (t) => {
+  const capped = await cappedHost(t, 3)
+  openPage(capped.port)
+  const rpc = await kitClient(t)
+  const readers = []
+  for (const id of ['cap-1', 'cap-2', 'cap-3']) {
+    const it = rpc.streaming.subscribe('feed:hold', id)[Symbol.asyncIterator]()
+    assert.deepEqual((await it.next()).value, { n: 1 }, `${id} runs`)
+    readers.push(it)
+  }
+  // Its first read is the end (a run would give { n: 1 } first).
+  const err = await rejectionOf(rpc.streaming.subscribe('feed:hold', 'cap-4')[Symbol.asyncIterator]().next())
+  assert.equal(err.name, 'overloaded')
+  assert.match(err.message, /too many calls in flight \(limit 3\)/)
+  await capped.waitForLog(/c\d+: subscribe to feed:hold#cap-4 refused: too many calls in flight \(limit 3\)/)
+  assert.equal((await rpc.call('feed:stats')).held, 3, 'no run started for cap-4')
+
+  // Subscribing to what runs already starts nothing: neither a second
+  // client joining one of the runs, nor this one reading a plugin's channel.
+  openPage(capped.port)
+  const other = await kitClient(t)
+  const joined = other.streaming.subscribe('feed:hold', 'cap-2')[Symbol.asyncIterator]()
+  assert.deepEqual((await joined.next()).value, { n: 1 })
+  await rpc.call('feed:log-start', 'cap-log')
+  const log = rpc.streaming.subscribe('feed:log', 'cap-log')[Symbol.asyncIterator]()
+  await rpc.call('feed:log-write', 'cap-log', 'hello')
+  assert.equal((await log.next()).value, 'hello')
+
+  // A cancel ends its run at once: its slot is free for a fresh id.
+  await readers[0].return()
+  await capped.waitForLog(/feed:hold#cap-1: cancelled by its last reader/)
+  const again = rpc.streaming.subscribe('feed:hold', 'cap-5')[Symbol.asyncIterator]()
+  assert.deepEqual((await again.next()).value, { n: 1 })
+  assert.equal((await rpc.call('feed:stats')).held, 4)
+})
+
+test('a run an unsubscribe left waiting for a reader still holds its starter\'s slot; a finished run holds none', async (t) => {
+  const capped = await cappedHost(t, 3)
+  const raw = await rawClient(capped, '/__devtools/__ws?devframe_auth_token=' + E2E_TOKEN)
+  t.after(() => raw.ws.terminate())
+  const subscribe = (channel, id) => raw.send({ m: 'devframe:streaming:subscribe', a: [channel, id, { afterSeq: 0 }], t: 'q' })
+  // A refused subscribe is answered with its end while it is handled, so
+  // an id whose end has not come before a later one's was not refused.
+  const ends = new Map()
+  /** The end payload (null: no error) of id, reading (and noting) frames up to it. */
+  const endOf = async (id) => {
+    while (!ends.has(id)) {
+      const msg = await raw.next()
+      if (msg.m === 'devframe:streaming:end') ends.set(msg.a[1], msg.a[2])
+    }
+    return ends.get(id)
+  }
+  // feed:count runs to its end at once: a finished run holds no slot.
+  for (const id of ['done-1', 'done-2', 'done-3']) {
+    subscribe('feed:count', id)
+    assert.equal(await endOf(id), null, `${id} ended without an error`)
+  }
+  for (const id of ['r-1', 'r-2', 'r-3']) subscribe('feed:hold', id)
+  // r-1's reader leaves: its run waits for another for 30 s, and counts.
+  raw.send({ m: 'devframe:streaming:unsubscribe', a: ['feed:hold', 'r-1'], t: 'q' })
+  subscribe('feed:hold', 'r-4')
+  const refused = await endOf('r-4')
+  assert.equal(refused.code, 'overloaded')
+  assert.match(refused.message, /too many calls in flight \(limit 3\)/)
+  // Cancelling r-2 frees one slot: r-1 still holds its own.
+  raw.send({ m: 'devframe:streaming:cancel', a: ['feed:hold', 'r-2'], t: 'q' })
+  subscribe('feed:hold', 'r-5')
+  subscribe('feed:hold', 'r-6')
+  assert.equal((await endOf('r-6')).code, 'overloaded')
+  assert.equal(ends.has('r-5'), false, 'r-5 was not refused')
+  assert.ok(!ends.has('r-1') && !ends.has('r-3'), 'the runs go on')
+  await capped.waitForLog(/feed:hold#r-2: cancelled by its last reader/)
+  await capped.waitForLogCount(/subscribe to feed:hold#r-\d refused: too many calls in flight \(limit 3\)/, 2)
 })
