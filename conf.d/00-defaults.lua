@@ -79,7 +79,9 @@ return {
     untrusted_calls_per_s = 20,
 
     -- Calls and events one client may have running at once; more calls are
-    -- refused as overloaded, more events dropped with a log line. Integer >= 1.
+    -- refused as overloaded, more events dropped with a log line. A devframe
+    -- subscribe that starts a stream function's run is refused (overloaded)
+    -- while the client's calls and the runs it started fill it. Integer >= 1.
     max_inflight_per_client = 256,
 
     -- Simultaneous client connections; more are refused. Integer >= 1.
