@@ -61,17 +61,9 @@ static bool bind_libuv(void) {
   return S.start && S.stop && S.close;
 }
 
-static watch *watch_of(uv_poll_t *h) {
-  uv_os_fd_t fd;
-  if (uv_fileno((uv_handle_t *)h, &fd) || fd < 0 || (size_t)fd >= S.nfds) return NULL;
-  return &S.by_fd[fd];
-}
-
 /* Room for descriptor fd in by_fd; false when out of memory (then the call
  * goes to libuv as it is). */
-static bool grow_for(uv_poll_t *h) {
-  uv_os_fd_t fd;
-  if (uv_fileno((uv_handle_t *)h, &fd) || fd < 0) return false;
+static bool grow_to(int fd) {
   if ((size_t)fd < S.nfds) return true;
   size_t n = S.nfds ? S.nfds : 256;
   while (n <= (size_t)fd) n *= 2;
@@ -81,6 +73,16 @@ static bool grow_for(uv_poll_t *h) {
   S.by_fd = w;
   S.nfds = n;
   return true;
+}
+
+/* What is known of h's descriptor (*fd), or NULL when h is not on the
+ * coalesced loop; grow: make room for it (a start) rather than give up. */
+static watch *watch_of(uv_poll_t *h, bool grow, int *fd) {
+  uv_os_fd_t f;
+  if (!S.loop || h->loop != S.loop || uv_fileno((uv_handle_t *)h, &f) || f < 0) return NULL;
+  if ((size_t)f >= S.nfds && !(grow && grow_to(f))) return NULL;
+  *fd = f;
+  return &S.by_fd[f];
 }
 
 static void make_noted_changes(uv_prepare_t *p) {
@@ -115,12 +117,11 @@ static bool note(int fd) {
 
 int uv_poll_start(uv_poll_t *h, int events, uv_poll_cb cb) {
   if (!bind_libuv()) abort(); /* no libuv behind us: nothing can poll */
-  watch *w = S.loop && h->loop == S.loop && grow_for(h) ? watch_of(h) : NULL;
+  int fd;
+  watch *w = watch_of(h, true, &fd);
   if (w && w->handle == h && w->cb == cb && events && uv_is_active((uv_handle_t *)h)) {
     w->wanted = events;
     if (w->wanted == w->applied || w->noted) return 0;
-    uv_os_fd_t fd;
-    uv_fileno((uv_handle_t *)h, &fd);
     if (note(fd)) {
       w->noted = true;
       return 0;
@@ -133,7 +134,8 @@ int uv_poll_start(uv_poll_t *h, int events, uv_poll_cb cb) {
 }
 
 static void forget(uv_poll_t *h) {
-  watch *w = S.loop && h->loop == S.loop ? watch_of(h) : NULL;
+  int fd;
+  watch *w = watch_of(h, false, &fd);
   if (w && w->handle == h) w->handle = NULL;
 }
 

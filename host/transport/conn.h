@@ -103,16 +103,4 @@ struct mh_io_phase {
  * earlier (pipelined requests) from an idle callback, outside it. */
 static inline bool mh_server_reading(const mh_server *s) { return s->io && s->io->in_io; }
 
-/* After a keep-alive HTTP transaction lws 4.1 waits to see the socket
- * writable before it reads the next request, and asks the loop for POLLOUT
- * to learn it: two changes of the socket's poll events per request. The
- * response went out whole, so the socket is writable: mh_server_settle has
- * lws told so at the end of this loop turn (server.c), before the loop
- * polls, and with poll_coalesce.c the POLLOUT asked for and dropped within
- * the turn never reaches epoll. By wsi: lws frees an HTTP connection's
- * mh_conn when the transaction completes. mh_server_unsettle: the
- * connection is being destroyed (LWS_CALLBACK_WSI_DESTROY). */
-void mh_server_settle(mh_server *s, struct lws *wsi);
-void mh_server_unsettle(mh_server *s, struct lws *wsi);
-
 #endif

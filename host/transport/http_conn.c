@@ -12,6 +12,7 @@
 
 #include "session/auth.h"
 #include "transport/conn.h"
+#include "transport/io_phase.h"
 #include "core/error.h"
 #include "call/host.h"
 #include "transport/http.h"
