@@ -186,6 +186,8 @@ test('connection cap: with max_connections = 50, of 1000 concurrent connections 
   }))
   await host.waitForLogState((log) => count(log, /\[ws\] c\d+ disconnected/g) >= N + 1, `${N + 1} disconnects`, 20000)
   await assertServing(host)
+  // assertServing's client closes without waiting: the host must have seen it go too.
+  await host.waitForLogState((log) => count(log, /\[ws\] c\d+ disconnected/g) >= N + 2, `${N + 2} disconnects`, 20000)
   const health = await (await fetch(`http://127.0.0.1:${host.port}/__moonhost/health`)).json()
   assert.deepEqual([health.ok, health.clients], [true, 0])
   // Last, so the checks above run either way: the close code refused connections see.
