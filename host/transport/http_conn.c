@@ -12,6 +12,7 @@
 
 #include "session/auth.h"
 #include "transport/conn.h"
+#include "transport/http_head.h"
 #include "transport/io_phase.h"
 #include "core/error.h"
 #include "call/host.h"
@@ -582,8 +583,11 @@ void mh_http_respond_text(mh_http_exchange *x, int status, const char *text) {
 
 /* The status line and headers at *p, up to end, with the blank line. */
 static int add_headers(mh_http_exchange *x, struct lws *wsi, unsigned char **p, unsigned char *end) {
-  lws_filepos_t length = x->streaming ? LWS_ILLEGAL_HTTP_CONTENT_LEN : x->resp.len;
-  if (lws_add_http_common_headers(wsi, (unsigned)x->status, x->content_type, length, p, end)) return -1;
+  /* a stream has no length: lws adds "connection: close" and will close */
+  if (x->streaming ? lws_add_http_common_headers(wsi, (unsigned)x->status, x->content_type,
+                                                 LWS_ILLEGAL_HTTP_CONTENT_LEN, p, end)
+                   : mh_http_head(wsi, x->status, x->content_type, x->resp.len, p, end))
+    return -1;
   for (int i = 0; i < x->nheaders; i++)
     if (lws_add_http_header_by_name(wsi, (unsigned char *)x->header_names[i], (unsigned char *)x->header_values[i],
                                     (int)strlen(x->header_values[i]), p, end))

@@ -17,6 +17,7 @@
 #include "transport/http.h"
 #include "transport/http_routes.h"
 #include "transport/listener.h"
+#include "transport/lws_alloc.h"
 #include "transport/lws_log.h"
 #include "core/poll_coalesce.h"
 #include "transport/io_phase.h"
@@ -224,6 +225,7 @@ int mh_server_start(mh_host *host, mh_server **out) {
     return start_failed(s, -1);
   }
   mh_lws_log_level(LLL_ERR | LLL_WARN, lws_log_emit);
+  mh_lws_alloc_install();
   void *loops[1] = {host->loop};
   struct lws_context_creation_info info;
   memset(&info, 0, sizeof info);
@@ -282,6 +284,7 @@ void mh_server_free(mh_server *s) {
   coalesce_stop(s);
   mh_io_phase_stop(s); /* not stopped before: its handles close with the loop's next run */
   if (s->ctx) lws_context_destroy(s->ctx);
+  mh_lws_alloc_release(); /* lws has freed what it will */
   mh_sse_free(s);
   free(s->address);
   free(s->routes);

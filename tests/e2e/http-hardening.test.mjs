@@ -293,6 +293,24 @@ test('responses of every size arrive whole: small ones (headers and body in one 
   await assertServing(host)
 })
 
+test('each head is HTTP/1 as lws would write it: the request version, a reason phrase, the length in bytes', async (t) => {
+  // moonhost writes the status line and length of a whole response itself
+  // (host/transport/http_head.c) instead of through lws' formatter.
+  const host = await hostFor(t)
+  const utf8 = 'été ☃ 𝄞'
+  const r = await exchange(host, [echo(utf8) + get('/nope')], { until: 2 })
+  assert.match(r.responses[0].head, /^HTTP\/1\.1 200 OK\r\ncontent-type: application\/json\r\ncontent-length: \d+\r\n/)
+  assert.equal(Number(/content-length: (\d+)/.exec(r.responses[0].head)[1]), Buffer.byteLength(JSON.stringify({ json: utf8 })))
+  assert.deepEqual(JSON.parse(r.responses[0].body).json, utf8)
+  assert.match(r.responses[1].head, /^HTTP\/1\.1 404 Not Found\r\n/)
+  const old = await exchange(host, ['GET /__moonhost/health HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n'])
+  assert.ok(old.closedByHost, 'HTTP/1.0 without keep-alive: closed after the answer')
+  assert.match(old.responses[0].head, /^HTTP\/1\.0 200 OK\r\n/)
+  const bad = await exchange(host, [post('/rpc/http/echo', '{}', '')], { until: 1 })
+  assert.match(bad.responses[0].head, /^HTTP\/1\.1 401 Unauthorized\r\n/)
+  await assertServing(host)
+})
+
 test('a body over the limit gets its 413 whole: the host reads and drops the rest before closing, so the client is not reset mid-send', async (t) => {
   const host = await hostFor(t)
   const body = JSON.stringify({ json: 'z'.repeat(3 * 1024 * 1024) })

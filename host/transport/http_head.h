@@ -1,0 +1,20 @@
+/* The head of a whole HTTP/1 response, written without lws' formatting
+ * (http_head.c). */
+#ifndef MH_HTTP_HEAD_H
+#define MH_HTTP_HEAD_H
+
+#include <stddef.h>
+
+#include <libwebsockets.h>
+
+/* Writes at *p, up to end, the status line, Content-Type (when not NULL)
+ * and Content-Length of a response of `length` bytes; not the blank line.
+ * What lws_add_http_common_headers would write for it on this server.
+ * Nonzero when it does not fit. */
+int mh_http_head(struct lws *wsi, int status, const char *content_type, size_t length, unsigned char **p,
+                 unsigned char *end);
+
+/* The reason phrase of an HTTP status code ("Not Found"); "" when unknown. */
+const char *mh_http_reason(int status);
+
+#endif
