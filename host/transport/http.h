@@ -83,6 +83,9 @@ void mh_http_header(mh_http_exchange *x, const char *name, const char *value);
 /* Sets the response and starts writing it. Frees x if its connection is gone. */
 void mh_http_respond(mh_http_exchange *x, int status, const char *content_type, const char *body, size_t len);
 void mh_http_respond_text(mh_http_exchange *x, int status, const char *text);
+/* mh_http_respond with body's bytes taken instead of copied: body is left
+ * empty (its owner still frees it). */
+void mh_http_respond_buf(mh_http_exchange *x, int status, const char *content_type, mh_buf *body);
 
 /* ---- open-ended responses (event streams) ----
  * No Content-Length: lws 4.1 then sends `connection: close` and the body

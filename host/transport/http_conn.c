@@ -563,18 +563,35 @@ static void exchange_free(mh_http_exchange *x) {
   free(x);
 }
 
+/* x->resp holds the body: the response is ready to go. */
+static void respond_ready(mh_http_exchange *x, int status, const char *content_type) {
+  x->status = status;
+  x->host->metrics.bytes_sent += x->resp.len;
+  copy_cstr(x->content_type, sizeof x->content_type, content_type);
+  x->ready = true;
+  if (!x->routing) lws_callback_on_writable(x->conn->wsi); /* else route_now writes it */
+}
+
 void mh_http_respond(mh_http_exchange *x, int status, const char *content_type, const char *body, size_t len) {
   if (!x->conn) {
     exchange_free(x); /* the client left while we were working */
     return;
   }
-  x->status = status;
-  x->host->metrics.bytes_sent += len;
-  copy_cstr(x->content_type, sizeof x->content_type, content_type);
   mh_buf_reset(&x->resp);
   mh_buf_append(&x->resp, body, len);
-  x->ready = true;
-  if (!x->routing) lws_callback_on_writable(x->conn->wsi); /* else route_now writes it */
+  respond_ready(x, status, content_type);
+}
+
+void mh_http_respond_buf(mh_http_exchange *x, int status, const char *content_type, mh_buf *body) {
+  if (!x->conn) {
+    exchange_free(x);
+    return;
+  }
+  mh_buf had = x->resp;
+  x->resp = *body;
+  *body = had;
+  mh_buf_reset(body);
+  respond_ready(x, status, content_type);
 }
 
 void mh_http_respond_text(mh_http_exchange *x, int status, const char *text) {

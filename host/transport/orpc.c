@@ -73,7 +73,7 @@ static void respond_value(mh_http_exchange *x, const mh_value *v) {
   } else {
     mh_orpc_cors(x);
     mh_http_header(x, "cache-control", "no-store");
-    mh_http_respond(x, 200, "application/json", b.data, b.len);
+    mh_http_respond_buf(x, 200, "application/json", &b);
   }
   mh_error_free(err);
   mh_buf_free(&b);
