@@ -27,11 +27,19 @@ struct mh_server {
   lws_retry_bo_t idle_policy; /* keep-alive pings and idle hang-up */
   struct mh_io_phase *io;     /* whether the loop is in its I/O phase (mh_server_reading) */
   bool coalescing;            /* this server set up poll_coalesce.c (one server per loop does) */
-  const struct mh_http_route **routes; /* mh_http_add_route, in order */
+  struct mh_route_entry *routes; /* mh_http_add_route, in order */
   size_t nroutes, caproutes;
   mh_bucket untrusted_http_rate; /* shared by untrusted HTTP calls (orpc.c) */
   mh_map sse_sessions; /* session id -> mh_sse_session (sse_session.c) */
   struct mh_mcp_sessions *mcp_sessions; /* /__mcp sessions (mcp_session.c); NULL until the first */
+};
+
+/* A route and the length of its fixed path (SIZE_MAX for a route whose
+ * claims() decides): a request's path is compared only with the paths of
+ * its length (find_route, once per request). */
+struct mh_route_entry {
+  const struct mh_http_route *route;
+  size_t path_len;
 };
 
 typedef struct ws_msg {

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
@@ -18,6 +19,7 @@
 #include "call/host.h"
 #include "transport/http.h"
 #include "core/log.h"
+#include "core/small_alloc.h"
 #include "core/timer.h"
 
 #define CHUNK 16384
@@ -38,16 +40,22 @@ int mh_conn_header(struct lws *wsi, enum lws_token_indexes h, char *buf, int len
   return lws_hdr_copy(wsi, buf, len, h);
 }
 
+/* Header h, of total length n (> 0), whole into buf (n + 1 bytes): n, or
+ * -2 when it cannot be read whole. */
+static int header_whole(struct lws *wsi, enum lws_token_indexes h, int n, char *buf) {
+  int got = lws_hdr_copy(wsi, buf, n + 1, h);
+  /* lws_hdr_copy stops at a NUL inside the value (strncpy): what is left
+   * would be a different value, so it counts as unreadable. */
+  return got == n && strlen(buf) == (size_t)n ? n : -2;
+}
+
 int mh_conn_header_dup(struct lws *wsi, enum lws_token_indexes h, char **out) {
   *out = NULL;
   int n = lws_hdr_total_length(wsi, h);
   if (n <= 0) return -1;
   char *buf = malloc((size_t)n + 1);
   if (!buf) return -2;
-  int got = lws_hdr_copy(wsi, buf, n + 1, h);
-  /* lws_hdr_copy stops at a NUL inside the value (strncpy): what is left
-   * would be a different value, so it counts as unreadable. */
-  if (got != n || strlen(buf) != (size_t)n) {
+  if (header_whole(wsi, h, n, buf) < 0) {
     free(buf);
     return -2;
   }
@@ -55,12 +63,32 @@ int mh_conn_header_dup(struct lws *wsi, enum lws_token_indexes h, char **out) {
   return n;
 }
 
+/* A header only read while the request is handled, whole, as
+ * mh_conn_header_dup reads it: into small (len bytes) when it fits, else
+ * into a new string (*copy, to free). *value is it; its length, -1
+ * absent, -2 unreadable. */
+static int header_read(struct lws *wsi, enum lws_token_indexes h, char *small, int len, const char **value,
+                       char **copy) {
+  *value = *copy = NULL;
+  int n = lws_hdr_total_length(wsi, h);
+  if (n <= 0) return -1;
+  if (n < len) {
+    n = header_whole(wsi, h, n, small);
+    *value = n < 0 ? NULL : small;
+    return n;
+  }
+  n = mh_conn_header_dup(wsi, h, copy);
+  *value = *copy;
+  return n;
+}
+
 int mh_conn_gate(struct lws *wsi, mh_host *h, char **origin, const char **why) {
-  char *host = NULL;
+  const char *host = NULL;
+  char small[256], *host_copy = NULL;
   int status = 0;
   *origin = NULL;
-  int hn = mh_conn_header_dup(wsi, WSI_TOKEN_HOST, &host);
-  int on = mh_conn_header_dup(wsi, WSI_TOKEN_ORIGIN, origin);
+  int hn = header_read(wsi, WSI_TOKEN_HOST, small, sizeof small, &host, &host_copy);
+  int on = mh_conn_header_dup(wsi, WSI_TOKEN_ORIGIN, origin); /* kept: the response reads it */
   if (hn == -2 || on == -2) {
     *why = "a header could not be read";
     status = 500;
@@ -81,7 +109,7 @@ int mh_conn_gate(struct lws *wsi, mh_host *h, char **origin, const char **why) {
     status = 403;
     h->metrics.refused[MH_REFUSED_ORIGIN]++;
   }
-  free(host);
+  free(host_copy);
   return status;
 }
 
@@ -90,12 +118,12 @@ int mh_conn_gate(struct lws *wsi, mh_host *h, char **origin, const char **why) {
 int mh_http_add_route(mh_server *s, const mh_http_route *r) {
   if (s->nroutes == s->caproutes) {
     size_t cap = s->caproutes ? s->caproutes * 2 : 8;
-    const mh_http_route **grown = realloc(s->routes, cap * sizeof *grown);
+    struct mh_route_entry *grown = realloc(s->routes, cap * sizeof *grown);
     if (!grown) return -1;
     s->routes = grown;
     s->caproutes = cap;
   }
-  s->routes[s->nroutes++] = r;
+  s->routes[s->nroutes++] = (struct mh_route_entry){r, r->path ? strlen(r->path) : SIZE_MAX};
   return 0;
 }
 
@@ -107,12 +135,16 @@ static bool method_matches(const mh_http_route *r, const mh_http_exchange *x) {
 /* Exact paths first, then claims in order: no prefix can hide a fixed route. */
 static const mh_http_route *find_route(const mh_http_exchange *x) {
   const mh_server *s = x->conn ? x->conn->server : x->host->server;
-  for (size_t i = 0; s && i < s->nroutes; i++)
-    if (s->routes[i]->path && strcmp(s->routes[i]->path, x->path) == 0 && method_matches(s->routes[i], x))
-      return s->routes[i];
-  for (size_t i = 0; s && i < s->nroutes; i++)
-    if (!s->routes[i]->path && s->routes[i]->claims(x->host, x->path) && method_matches(s->routes[i], x))
-      return s->routes[i];
+  if (!s) return NULL;
+  size_t n = strlen(x->path);
+  for (size_t i = 0; i < s->nroutes; i++) {
+    const mh_http_route *r = s->routes[i].route;
+    if (s->routes[i].path_len == n && memcmp(r->path, x->path, n) == 0 && method_matches(r, x)) return r;
+  }
+  for (size_t i = 0; i < s->nroutes; i++) {
+    const mh_http_route *r = s->routes[i].route;
+    if (!r->path && r->claims(x->host, x->path) && method_matches(r, x)) return r;
+  }
   return NULL;
 }
 
@@ -181,6 +213,12 @@ static bool token_from(const mh_http_exchange *x, const char *token, bool *refus
   return false;
 }
 
+/* mh_http_req_header for a header whose lws token is known. */
+static int req_header_token(const mh_http_exchange *x, enum lws_token_indexes h, char *buf, int len) {
+  buf[0] = '\0';
+  return x->conn ? mh_conn_header(x->conn->wsi, h, buf, len) : -1;
+}
+
 /* The token of an HTTP request: "Authorization: Bearer T", ?token=T or the
  * cookie moonhost_token=T (a page served beside the host can set it). */
 bool mh_http_trust(const mh_http_exchange *x, bool *token_refused) {
@@ -188,13 +226,13 @@ bool mh_http_trust(const mh_http_exchange *x, bool *token_refused) {
   if (token_refused) *token_refused = false;
   if (!x->host->cfg->auth.required) return true;
   char buf[4096];
-  if (mh_http_req_header(x, "authorization", buf, sizeof buf) > 7 && strncasecmp(buf, "Bearer ", 7) == 0 &&
+  if (req_header_token(x, WSI_TOKEN_HTTP_AUTHORIZATION, buf, sizeof buf) > 7 && strncasecmp(buf, "Bearer ", 7) == 0 &&
       token_from(x, buf + 7, &refused))
     return true;
   char tok[256];
   if (mh_http_query_param(x, "token", tok, sizeof tok) && token_from(x, tok, &refused)) return true;
-  if (mh_http_req_header(x, "cookie", buf, sizeof buf) > 0 && cookie_value(buf, "moonhost_token", tok, sizeof tok) &&
-      token_from(x, tok, &refused))
+  if (req_header_token(x, WSI_TOKEN_HTTP_COOKIE, buf, sizeof buf) > 0 &&
+      cookie_value(buf, "moonhost_token", tok, sizeof tok) && token_from(x, tok, &refused))
     return true;
   if (token_refused) *token_refused = refused;
   return false;
@@ -215,6 +253,26 @@ static void fail_early(mh_http_exchange *x, int status, const char *code, const 
   route_error(x, status, code, message);
 }
 
+/* Exchanges freed, kept for the next requests: each is ~6 KiB, which
+ * malloc serves from its slower bins, on every request. Not under
+ * AddressSanitizer (mh_small_alloc_recycles), which then sees every one. */
+#define SPARE_EXCHANGES 4
+static struct {
+  mh_http_exchange *kept[SPARE_EXCHANGES];
+  int n;
+} spare;
+
+static mh_http_exchange *exchange_new(void) {
+  return spare.n ? spare.kept[--spare.n] : malloc(sizeof(mh_http_exchange));
+}
+
+static void exchange_release(mh_http_exchange *x) {
+  if (spare.n < SPARE_EXCHANGES && mh_small_alloc_recycles())
+    spare.kept[spare.n++] = x;
+  else
+    free(x);
+}
+
 static void on_timeout(void *ud) {
   mh_http_exchange *x = ud;
   x->timer = NULL; /* a fired timer frees itself */
@@ -233,16 +291,6 @@ static void on_timeout(void *ud) {
   if (x->on_abort) x->on_abort(x, true); /* handlers without it answer in their own time */
 }
 
-/* Content-Length as digits only (RFC 9112 6.3: anything else is an
- * invalid framing, refused); -1 absent, -2 invalid. */
-static long long content_length(struct lws *wsi) {
-  char cl[32];
-  int n = mh_conn_header(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH, cl, sizeof cl);
-  if (n == -1) return -1;
-  if (n <= 0 || n > 18 || strspn(cl, "0123456789") != (size_t)n) return -2;
-  return strtoll(cl, NULL, 10);
-}
-
 /* Whether lws 4.1 will read body bytes after this request's headers: the
  * Content-Length as atoll() reads it, or, without one, 100 MiB for POST,
  * PUT and PATCH (lws_http_action). */
@@ -251,6 +299,30 @@ static bool lws_reads_body(struct lws *wsi, int method) {
   if (mh_conn_header(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH, cl, sizeof cl) > 0) return atoll(cl) > 0;
   if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0) return true; /* too long to copy: lws reads it */
   return method == LWSHUMETH_POST || method == LWSHUMETH_PUT || method == LWSHUMETH_PATCH;
+}
+
+/* The Content-Length (*cl: -1 absent, -2 invalid: anything but digits, RFC
+ * 9112 6.3, refused) and whether lws reads a body (lws_reads_body), from
+ * one copy of the header; digits are read here, not with strtoll/atoll. */
+static void read_framing(struct lws *wsi, int method, long long *cl, bool *lws_body) {
+  char v[32];
+  int n = mh_conn_header(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH, v, sizeof v);
+  if (n <= 0) { /* absent, or too long to copy: lws reads it */
+    *cl = n == -1 ? -1 : -2;
+    *lws_body = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0 || method == LWSHUMETH_POST ||
+                method == LWSHUMETH_PUT || method == LWSHUMETH_PATCH;
+    return;
+  }
+  long long d = 0;
+  int i = 0;
+  while (i < n && i < 18 && v[i] >= '0' && v[i] <= '9') d = d * 10 + (v[i++] - '0');
+  if (i == n) { /* 1 to 18 digits: what strtoll and atoll read too */
+    *cl = d;
+    *lws_body = d > 0;
+    return;
+  }
+  *cl = -2; /* a NUL (lws_hdr_copy counts the whole length), a sign, a space, ...: invalid */
+  *lws_body = atoll(v) > 0;
 }
 
 static int route_now(mh_conn *c, mh_http_exchange *x);
@@ -324,8 +396,26 @@ static void refuse_early(mh_http_exchange *x, struct lws *wsi, bool has_body, lo
   }
 }
 
+/* lws_http_get_uri_and_method, which looks at every method's header
+ * twice. lws calls us (LWS_CALLBACK_HTTP, no mounts: lws_http_action) once
+ * it has checked that the request line names exactly one method, with
+ * that method's URI as uri: a GET or POST is known by one look. The rest
+ * is left to lws. */
+static int request_method(struct lws *wsi, const char *uri, char **u, int *ulen) {
+  static const enum lws_token_indexes common[] = {WSI_TOKEN_GET_URI, WSI_TOKEN_POST_URI};
+  static const int number[] = {LWSHUMETH_GET, LWSHUMETH_POST};
+  for (int i = 0; uri && i < 2; i++) {
+    int n = lws_hdr_total_length(wsi, common[i]);
+    if (n) {
+      *u = (char *)uri;
+      *ulen = n;
+      return number[i];
+    }
+  }
+  return lws_http_get_uri_and_method(wsi, u, ulen);
+}
+
 int mh_http_request(mh_conn *c, struct lws *wsi, mh_server *s, const char *uri) {
-  (void)uri;
   if (c->http) {
     /* Not expected from lws; closing beats losing the request in flight. */
     mh_log_warn("http", "a request arrived while one is in flight on the connection: closing it");
@@ -336,9 +426,9 @@ int mh_http_request(mh_conn *c, struct lws *wsi, mh_server *s, const char *uri) 
   c->server = s;
   char *u = NULL;
   int ulen = 0;
-  int method = lws_http_get_uri_and_method(wsi, &u, &ulen);
+  int method = request_method(wsi, uri, &u, &ulen);
   if (pipelined_body(c, wsi, method)) return -1;
-  mh_http_exchange *x = malloc(sizeof *x);
+  mh_http_exchange *x = exchange_new();
   if (!x) return -1;
   memset(x, 0, offsetof(mh_http_exchange, path));
   x->path[0] = x->query[0] = '\0';
@@ -351,10 +441,11 @@ int mh_http_request(mh_conn *c, struct lws *wsi, mh_server *s, const char *uri) 
   read_target(x, wsi, u, ulen);
   x->timer = mh_timer_start(x->host->loop, x->host->cfg->http.request_timeout_ms, on_timeout, x);
   bool has_body = method == LWSHUMETH_POST || method == LWSHUMETH_PUT || method == LWSHUMETH_PATCH;
-  long long cl = content_length(wsi);
+  long long cl;
+  bool lws_body;
+  read_framing(wsi, method, &cl, &lws_body);
   /* A body lws reads that we do not (a GET with Content-Length, a POST
    * without one): the connection cannot carry another request after it. */
-  bool lws_body = lws_reads_body(wsi, method);
   if (lws_body && !(has_body && cl > 0)) x->close_after = true;
   x->body_left = lws_body && cl > 0 ? cl : 0;
   refuse_early(x, wsi, has_body, cl);
@@ -560,7 +651,7 @@ static void exchange_free(mh_http_exchange *x) {
   free(x->origin);
   mh_buf_free(&x->body);
   mh_buf_free(&x->resp);
-  free(x);
+  exchange_release(x);
 }
 
 /* x->resp holds the body: the response is ready to go. */
