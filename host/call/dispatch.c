@@ -222,6 +222,9 @@ static mh_waiter *start_stream(mh_host *host, const mh_caller *caller, mh_fn *fn
   return start_run(host, caller, fn, args, &key, reply, ud, event, sr, t0);
 }
 
+static mh_waiter *dispatch_fn(mh_host *host, const mh_caller *caller, mh_fn *fn, mh_value *args, mh_reply_fn reply,
+                              void *ud, bool event, const stream_req *sr, uint64_t t0);
+
 static mh_waiter *dispatch(mh_host *host, const mh_caller *caller, const char *name, mh_value *args, bool optional,
                            mh_reply_fn reply, void *ud, bool event, const stream_req *sr, uint64_t t0) {
   mh_fn *fn = mh_registry_get(&host->registry, name);
@@ -237,6 +240,11 @@ static mh_waiter *dispatch(mh_host *host, const mh_caller *caller, const char *n
     reply_error_now(reply, ud, mh_plugin_not_found(host, name, "[birpc] "));
     return NULL;
   }
+  return dispatch_fn(host, caller, fn, args, reply, ud, event, sr, t0);
+}
+
+static mh_waiter *dispatch_fn(mh_host *host, const mh_caller *caller, mh_fn *fn, mh_value *args, mh_reply_fn reply,
+                              void *ud, bool event, const stream_req *sr, uint64_t t0) {
   fn->stats.calls++;
   mh_fn_metrics *fm = mh_call_metrics_of(host, fn);
   if (fn->builtin) return call_builtin(host, caller, fn, args, reply, ud, event, t0);
@@ -288,6 +296,11 @@ static mh_waiter *dispatch(mh_host *host, const mh_caller *caller, const char *n
 mh_waiter *mh_dispatch(mh_host *host, const mh_caller *caller, const char *name, mh_value *args, bool optional,
                        mh_reply_fn reply, void *ud) {
   return dispatch(host, caller, name, args, optional, reply, ud, reply == NULL, NULL, uv_hrtime());
+}
+
+mh_waiter *mh_dispatch_fn(mh_host *host, const mh_caller *caller, mh_fn *fn, mh_value *args, mh_reply_fn reply,
+                          void *ud) {
+  return dispatch_fn(host, caller, fn, args, reply, ud, reply == NULL, NULL, uv_hrtime());
 }
 
 mh_waiter *mh_dispatch_stream(mh_host *host, const mh_caller *caller, const char *name, mh_value *args,

@@ -33,6 +33,12 @@ typedef struct mh_caller {
 } mh_caller;
 mh_waiter *mh_dispatch(mh_host *host, const mh_caller *caller, const char *name, mh_value *args, bool optional,
                        mh_reply_fn reply, void *ud);
+/* mh_dispatch for a function the caller found already, by its name in
+ * host->registry (mh_registry_get), in this same turn of the loop (so no
+ * reload came in between): one lookup per call instead of two. */
+typedef struct mh_fn mh_fn;
+mh_waiter *mh_dispatch_fn(mh_host *host, const mh_caller *caller, mh_fn *fn, mh_value *args, mh_reply_fn reply,
+                          void *ud);
 
 /* An event (nobody is answered: a failure of an event function is logged,
  * as with mh_dispatch and no reply), but done runs once the run is over,

@@ -11,6 +11,7 @@
 #include "call/host.h"
 #include "core/finish_watch.h"
 #include "core/log.h"
+#include "core/small_alloc.h"
 #include "transport/http.h"
 
 typedef struct call_op {
@@ -29,7 +30,7 @@ static void on_reply(void *ud, const mh_value *result, const mh_error *err) {
   x->ud = NULL;
   op->done(x, op->ud, result, err);
   mh_finish_mark(op->finished);
-  free(op);
+  mh_small_free(op);
 }
 
 static void on_abort(mh_http_exchange *x, bool timed_out) {
@@ -48,11 +49,13 @@ static void on_abort(mh_http_exchange *x, bool timed_out) {
     mh_error e = {(char *)MH_ERR_TIMEOUT, (char *)"Error", msg, NULL, false, 0};
     op->done(x, op->ud, NULL, &e);
   }
-  free(op);
+  mh_small_free(op);
 }
 
-void mh_http_call(mh_http_exchange *x, const char *name, mh_value *args, mh_http_call_done done, void *ud) {
-  call_op *op = args ? calloc(1, sizeof *op) : NULL;
+/* fn: found already (mh_http_call_fn), else looked up by name. */
+static void http_call(mh_http_exchange *x, const char *name, mh_fn *fn, mh_value *args, mh_http_call_done done,
+                      void *ud) {
+  call_op *op = args ? mh_small_zalloc(sizeof *op) : NULL; /* one per call: small_alloc.h */
   if (!op) {
     mh_value_free(args);
     mh_error e = {(char *)MH_ERR_INTERNAL, (char *)"Error", (char *)"out of memory", NULL, false, 0};
@@ -64,6 +67,15 @@ void mh_http_call(mh_http_exchange *x, const char *name, mh_value *args, mh_http
   x->on_abort = on_abort;
   mh_finish_watch watch;
   mh_finish_watch_begin(&watch, &op->finished);
-  mh_waiter *w = mh_dispatch(x->host, NULL, name, args, false, on_reply, op);
+  mh_waiter *w = fn ? mh_dispatch_fn(x->host, NULL, fn, args, on_reply, op)
+                    : mh_dispatch(x->host, NULL, name, args, false, on_reply, op);
   if (!mh_finish_watch_end(&watch)) op->w = w;
+}
+
+void mh_http_call(mh_http_exchange *x, const char *name, mh_value *args, mh_http_call_done done, void *ud) {
+  http_call(x, name, NULL, args, done, ud);
+}
+
+void mh_http_call_fn(mh_http_exchange *x, mh_fn *fn, mh_value *args, mh_http_call_done done, void *ud) {
+  http_call(x, NULL, fn, args, done, ud);
 }

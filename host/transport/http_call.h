@@ -17,5 +17,9 @@ typedef void (*mh_http_call_done)(mh_http_exchange *x, void *ud, const mh_value 
 /* Calls function `name` with args (an ARRAY, taken) for the request x; done
  * may run before this returns. */
 void mh_http_call(mh_http_exchange *x, const char *name, mh_value *args, mh_http_call_done done, void *ud);
+/* The same for a function found by its name in this same turn of the loop
+ * (mh_dispatch_fn): no second lookup. */
+typedef struct mh_fn mh_fn;
+void mh_http_call_fn(mh_http_exchange *x, mh_fn *fn, mh_value *args, mh_http_call_done done, void *ud);
 
 #endif

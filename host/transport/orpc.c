@@ -37,30 +37,36 @@ bool mh_orpc_claims(const mh_host *h, const char *path) {
   return path[0] == '/' && strncmp(path, pre, n) == 0 && (path[n] == '\0' || path[n] == '/');
 }
 
-static bool segment_ok(const char *s, size_t n) {
-  if (n == 0 || (n == 1 && s[0] == '.') || (n == 2 && s[0] == '.' && s[1] == '.')) return false;
-  for (size_t i = 0; i < n; i++)
-    if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) return false;
-  return mh_utf8_valid(s, n);
-}
-
-bool mh_orpc_name(const char *rest, char *name, size_t len) {
+/* The name for the path after the prefix, in one pass: its segments
+ * joined with ':'. A segment may not be empty, "." or "..", nor hold a
+ * control character; the whole must be UTF-8 (checked already when
+ * utf8_known: a valid path's segments are, as '/' is never inside a
+ * character). false when refused or longer than len - 1. */
+static bool name_of(const char *rest, char *name, size_t len, bool utf8_known) {
   const char *p = rest[0] == '/' ? rest + 1 : rest;
-  size_t o = 0;
   if (!*p || len == 0) return false;
-  for (;;) {
-    size_t seg = strcspn(p, "/");
-    if (!segment_ok(p, seg) || o + seg + (o ? 1 : 0) >= len) return false;
-    if (o) name[o++] = ':';
-    memcpy(name + o, p, seg);
-    o += seg;
-    p += seg;
-    if (!*p) break;
-    p++; /* a trailing '/' leaves an empty segment, refused above */
+  size_t o = 0, seg = 0; /* where the current segment starts in name */
+  for (;; p++) {
+    unsigned char c = (unsigned char)*p;
+    if (c == '/' || c == '\0') {
+      size_t n = o - seg;
+      if (n == 0 || (n == 1 && name[seg] == '.') || (n == 2 && name[seg] == '.' && name[seg + 1] == '.')) return false;
+      if (!c) break;
+      c = ':';
+      seg = o + 1;
+    } else if (c < 0x20 || c == 0x7f) {
+      return false;
+    }
+    if (o + 1 >= len) return false;
+    name[o++] = (char)c;
   }
   name[o] = '\0';
-  return true;
+  if (utf8_known) return true;
+  const char *all = rest[0] == '/' ? rest + 1 : rest;
+  return mh_utf8_valid(all, strlen(all));
 }
+
+bool mh_orpc_name(const char *rest, char *name, size_t len) { return name_of(rest, name, len, false); }
 
 /* ---- answers ---- */
 
@@ -119,13 +125,13 @@ static mh_value *args_of(mh_value *input, unsigned arg_count) {
   return args;
 }
 
-static void call(mh_http_exchange *x, const char *name, unsigned arg_count, mh_value *input) {
+static void call(mh_http_exchange *x, mh_fn *fn, unsigned arg_count, mh_value *input) {
   mh_value *args = args_of(input, arg_count);
   if (!args) {
     mh_orpc_respond_error(x, 500, MH_ERR_INTERNAL, "out of memory");
     return;
   }
-  mh_http_call(x, name, args, call_done, NULL);
+  mh_http_call_fn(x, fn, args, call_done, NULL);
 }
 
 /* ---- the request ---- */
@@ -148,8 +154,15 @@ static bool untrusted_rate_ok(mh_http_exchange *x, bool trusted) {
   return !x->conn || mh_auth_untrusted_rate_ok(x->host, trusted, &x->conn->server->untrusted_http_rate);
 }
 
+/* The request's Content-Type, read once: what input_kind_ok and read_input
+ * look at. */
+typedef struct content_type {
+  int len; /* mh_http_req_header's: -1 absent or too long */
+  char text[512];
+} content_type;
+
 /* The input of a GET (?data=) or a POST (JSON or multipart body). */
-static mh_value *read_input(mh_http_exchange *x, bool get, mh_error **err) {
+static mh_value *read_input(mh_http_exchange *x, bool get, const content_type *ct, mh_error **err) {
   const mh_codec_limits *lim = &x->host->codec_limits;
   if (get) {
     mh_buf data = MH_BUF_INIT;
@@ -161,9 +174,8 @@ static mh_value *read_input(mh_http_exchange *x, bool get, mh_error **err) {
     mh_buf_free(&data);
     return v;
   }
-  char ct[512];
-  if (mh_http_req_header(x, "content-type", ct, sizeof ct) > 0 && strncasecmp(ct, "multipart/form-data", 19) == 0)
-    return mh_orpc_decode_multipart(x->body.data, x->body.len, ct, lim, err);
+  if (ct->len > 0 && strncasecmp(ct->text, "multipart/form-data", 19) == 0)
+    return mh_orpc_decode_multipart(x->body.data, x->body.len, ct->text, lim, err);
   /* RPCLink sends application/json; anything else is read as JSON too, so a
    * bare `curl -d` works (a foreign page cannot post: the Origin check). */
   return mh_orpc_decode_json(x->body.data, x->body.len, lim, err);
@@ -184,7 +196,7 @@ static void refuse(mh_http_exchange *x, int status, const char *code, const char
 /* Which function (its name and declared argument count), and whether this
  * caller may call it this way; false when the request has been answered
  * already. */
-static bool admit(mh_http_exchange *x, bool get, char *name, size_t len, const mh_fn **fn_out) {
+static bool admit(mh_http_exchange *x, bool get, char *name, size_t len, mh_fn **fn_out) {
   if (x->body_too_large) {
     refuse(x, 413, MH_ERR_TOO_LARGE, "request body over limits.max_message_bytes");
     return false;
@@ -195,7 +207,7 @@ static bool admit(mh_http_exchange *x, bool get, char *name, size_t len, const m
     refuse(x, 400, MH_ERR_BAD_REQUEST, "the path is not valid UTF-8");
     return false;
   }
-  if (!mh_orpc_name(x->path + prefix_len(x->host), name, len)) {
+  if (!name_of(x->path + prefix_len(x->host), name, len, true)) {
     refuse(x, 404, MH_ERR_NOT_FOUND, "no function at %s", x->path);
     return false;
   }
@@ -219,7 +231,7 @@ static bool admit(mh_http_exchange *x, bool get, char *name, size_t len, const m
            rate);
     return false;
   }
-  const mh_fn *fn = mh_registry_get(&x->host->registry, name);
+  mh_fn *fn = mh_registry_get(&x->host->registry, name);
   if (!fn) {
     mh_error *e = mh_plugin_not_found(x->host, name, "");
     refuse(x, 404, MH_ERR_NOT_FOUND, "%s", e ? e->message : "function not found");
@@ -237,9 +249,9 @@ static bool admit(mh_http_exchange *x, bool get, char *name, size_t len, const m
 
 /* ---- streamed inputs ---- */
 
-static bool event_stream_body(mh_http_exchange *x) {
-  char ct[128];
-  return mh_http_req_header(x, "content-type", ct, sizeof ct) > 0 && strncasecmp(ct, "text/event-stream", 17) == 0;
+/* An event iterator's body; a Content-Type of 128 bytes or more is not one. */
+static bool event_stream_body(const content_type *ct) {
+  return ct->len > 0 && ct->len < 128 && strncasecmp(ct->text, "text/event-stream", 17) == 0;
 }
 
 static void input_call_done(mh_http_exchange *x, void *ud, const mh_value *result, const mh_error *err) {
@@ -250,8 +262,8 @@ static void input_call_done(mh_http_exchange *x, void *ud, const mh_value *resul
 /* Whether the body's kind and the function agree: a streamed body goes
  * only to a function declared with input_stream, and such a function
  * takes nothing else. false when answered already. */
-static bool input_kind_ok(mh_http_exchange *x, const mh_fn *fn, const char *name) {
-  bool streamed = x->chunked || event_stream_body(x);
+static bool input_kind_ok(mh_http_exchange *x, const mh_fn *fn, const char *name, const content_type *ct) {
+  bool streamed = x->chunked || event_stream_body(ct);
   if (streamed && !fn->input_stream) {
     refuse(x, 415, "UNSUPPORTED_MEDIA_TYPE",
            "\"%s\" does not take a streamed input (an event iterator): define it with input_stream = true", name);
@@ -283,9 +295,10 @@ static void call_with_input(mh_http_exchange *x, const mh_fn *fn, const char *na
 
 void mh_orpc_route(mh_http_exchange *x) {
   char name[512];
-  const mh_fn *fn = NULL;
-  bool get = strcmp(x->method_name, "GET") == 0, post = strcmp(x->method_name, "POST") == 0;
-  if (strcmp(x->method_name, "OPTIONS") == 0) {
+  mh_fn *fn = NULL;
+  /* x->method_name is named after x->method (http_conn.c) */
+  bool get = x->method == LWSHUMETH_GET, post = x->method == LWSHUMETH_POST;
+  if (x->method == LWSHUMETH_OPTIONS) {
     preflight(x);
     return;
   }
@@ -295,7 +308,9 @@ void mh_orpc_route(mh_http_exchange *x) {
     return;
   }
   if (!admit(x, get, name, sizeof name, &fn)) return;
-  if (!input_kind_ok(x, fn, name)) return;
+  content_type ct;
+  ct.len = mh_http_req_header(x, "content-type", ct.text, sizeof ct.text);
+  if (!input_kind_ok(x, fn, name, &ct)) return;
   if (fn->input_stream) {
     call_with_input(x, fn, name);
     return;
@@ -303,7 +318,7 @@ void mh_orpc_route(mh_http_exchange *x) {
   unsigned arg_count = fn->arg_count;
   bool stream = fn->stream;
   mh_error *err = NULL;
-  mh_value *input = read_input(x, get, &err);
+  mh_value *input = read_input(x, get, &ct, &err);
   if (!input) {
     if (!err) err = mh_error_new(MH_ERR_BAD_REQUEST, "malformed input");
     mh_log_debug("http", "%s %s: %s", x->method_name, x->path, err->message);
@@ -325,7 +340,7 @@ void mh_orpc_route(mh_http_exchange *x) {
       mh_orpc_respond_error(x, 500, MH_ERR_INTERNAL, "out of memory");
     return;
   }
-  call(x, name, arg_count, input);
+  call(x, fn, arg_count, input);
 }
 
 static const mh_http_route orpc_route = {

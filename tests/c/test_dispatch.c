@@ -406,6 +406,20 @@ static void test_misc(void) {
   CHECK(fake_last_call()->caller && strcmp(fake_last_call()->caller, "c42") == 0);
   fake_complete(fake_last_call(), mh_value_int(1));
   CHECK(fake_reply_int(&r, 1));
+  /* a function found already (mh_dispatch_fn) runs, is shared and counted
+   * as one called by name */
+  fake_reply_clear(&r);
+  fake_reply s = {0};
+  uint64_t calls = fn("demo:q")->stats.calls;
+  CHECK(mh_dispatch_fn(H, NULL, fn("demo:q"), ints(1, 7), fake_on_reply, &r) != NULL);
+  call("demo:q", ints(1, 7), &s); /* joins the run mh_dispatch_fn started */
+  CHECK(fn("demo:q")->stats.calls == calls + 2 && fn("demo:q")->stats.shared >= 1);
+  fake_complete(fake_running("demo:q", 0), mh_value_int(70));
+  CHECK(fake_reply_int(&r, 70) && fake_reply_int(&s, 70));
+  fake_reply_clear(&s);
+  fake_reply_clear(&r);
+  CHECK(mh_dispatch_fn(H, NULL, fn("demo:sync"), ints(0), fake_on_reply, &r) == NULL && r.calls == 1);
+  fake_reply_clear(&r);
   /* invalidating is a host event (sessions tell their clients) */
   CHECK(mh_events_listen(H, on_event, NULL) == 0);
   mh_dispatch_invalidate(H, "demo:cq", NULL);

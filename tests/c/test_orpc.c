@@ -366,6 +366,19 @@ static void test_names(void) {
   CHECK(name_is("/a\x7f", NULL));
   CHECK(name_is("/\xc3", NULL));
   CHECK(name_is("/0123456789/0123456789/0123456789/0123456789/0123456789/0123456789", NULL)); /* too long */
+  /* the longest name that fits name_is' 64 bytes, and one byte more */
+  CHECK(name_is("/xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx/yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy",
+                "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx:yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy"));
+  CHECK(name_is("/xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx/yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy", NULL));
+  CHECK(name_is("/xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx/", NULL));
+  CHECK(name_is("a/b", "a:b")); /* no leading slash */
+  CHECK(name_is("/.", NULL));
+  CHECK(name_is("/..", NULL));
+  CHECK(name_is("/.../a", "...:a"));
+  CHECK(name_is("/\xc3/\xa9", NULL)); /* a character split by '/' is in no segment */
+  CHECK(name_is("/a/\xe2\x82\xac/b", "a:\xe2\x82\xac:b"));
+  CHECK(name_is("/a/\xed\xa0\x80", NULL)); /* a surrogate */
+  CHECK(name_is("/a\x1f/b", NULL));
 
   mh_config cfg;
   memset(&cfg, 0, sizeof cfg);
