@@ -8,9 +8,11 @@
 #define MH_HTTP_H
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "codec/chunked.h"
 #include "core/buf.h"
+#include "core/list.h"
 
 typedef struct mh_host mh_host;
 typedef struct mh_conn mh_conn;
@@ -38,6 +40,13 @@ typedef struct mh_http_exchange {
   int nheaders;
   bool close_after;  /* answered before the body was read: do not reuse the connection */
   mh_timer *timer;   /* http.request_timeout_ms, from the request line to the response */
+  /* A request read in the loop's I/O phase gets that timer at the end of
+   * the phase (mh_http_start_deadlines), due request_timeout_ms after
+   * started_ms, if it is still there: most are answered by then and need
+   * none. Until then it waits in the phase's list (deadline_link). */
+  bool deadline_pending;
+  mh_list deadline_link;
+  uint64_t started_ms;
   /* Set by a handler that answers later and can stop its work: called once,
    * before any response, when the request times out (timed_out) or the
    * client leaves (x->conn is NULL then). It must call mh_http_respond. A

@@ -241,6 +241,34 @@ bool mh_http_trust(const mh_http_exchange *x, bool *token_refused) {
 bool mh_http_trusted(const mh_http_exchange *x) { return mh_http_trust(x, NULL); }
 
 
+static void on_timeout(void *ud);
+
+/* Starts x's request timer: due request_timeout_ms after the request came
+ * (mh_timer_start counts from the loop's time, which may have moved on
+ * since, when the timer was deferred). */
+static void deadline_start(mh_http_exchange *x) {
+  uint64_t due = x->started_ms + x->host->cfg->http.request_timeout_ms, now = mh_now_ms(x->host->loop);
+  x->timer = mh_timer_start(x->host->loop, due > now ? due - now : 0, on_timeout, x);
+}
+
+static void deadline_defer(mh_http_exchange *x, struct mh_io_phase *io) {
+  x->deadline_pending = true;
+  mh_list_insert_tail(&io->deadlines, &x->deadline_link);
+}
+
+/* A deferred timer starts now (or never: a stream's response has no
+ * request timeout, mh_http_stream_begin). */
+static void deadline_undefer(mh_http_exchange *x, bool start) {
+  if (!x->deadline_pending) return;
+  x->deadline_pending = false;
+  mh_list_remove(&x->deadline_link);
+  if (start && !x->streaming && !x->timer) deadline_start(x);
+}
+
+void mh_http_start_deadlines(mh_list *pending) {
+  while (!mh_list_empty(pending)) deadline_undefer(mh_container_of(pending->next, mh_http_exchange, deadline_link), true);
+}
+
 static const char *method_names[] = {"GET", "POST", "OPTIONS", "PUT", "PATCH", "DELETE", "CONNECT", "HEAD"};
 
 /* Answers before the body is in (too large, too slow). The rest of the body
@@ -248,6 +276,7 @@ static const char *method_names[] = {"GET", "POST", "OPTIONS", "PUT", "PATCH", "
 static void fail_early(mh_http_exchange *x, int status, const char *code, const char *message) {
   x->routed = true; /* the body completing later must not route it again */
   x->close_after = true;
+  deadline_undefer(x, true); /* it may linger for the rest of the body: mh_http_writeable */
   mh_log_warn("http", "%s %s: %d %s", x->method_name, x->path, status, message);
   mh_http_header(x, "connection", "close");
   route_error(x, status, code, message);
@@ -439,7 +468,7 @@ int mh_http_request(mh_conn *c, struct lws *wsi, mh_server *s, const char *uri) 
   if (method >= 0 && method < (int)(sizeof method_names / sizeof *method_names))
     copy_cstr(x->method_name, sizeof x->method_name, method_names[method]);
   read_target(x, wsi, u, ulen);
-  x->timer = mh_timer_start(x->host->loop, x->host->cfg->http.request_timeout_ms, on_timeout, x);
+  x->started_ms = mh_now_ms(x->host->loop);
   bool has_body = method == LWSHUMETH_POST || method == LWSHUMETH_PUT || method == LWSHUMETH_PATCH;
   long long cl;
   bool lws_body;
@@ -449,6 +478,13 @@ int mh_http_request(mh_conn *c, struct lws *wsi, mh_server *s, const char *uri) 
   if (lws_body && !(has_body && cl > 0)) x->close_after = true;
   x->body_left = lws_body && cl > 0 ? cl : 0;
   refuse_early(x, wsi, has_body, cl);
+  /* A connection closed after the response may linger for the rest of its
+   * body within the request timeout (mh_http_writeable): such a request
+   * has its timer now, as one read outside the I/O phase. */
+  if (x->close_after || x->chunked || !mh_server_reading(s))
+    deadline_start(x);
+  else
+    deadline_defer(x, s->io);
   if (x->routed) return 0; /* answered early: written from the writeable callback */
   /* With a Content-Length the body is routed once in; without one, no body
    * (RFC 9112 6.3): route now. lws 4.1 reports an empty body complete for a
@@ -647,6 +683,7 @@ void mh_http_header(mh_http_exchange *x, const char *name, const char *value) {
 }
 
 static void exchange_free(mh_http_exchange *x) {
+  deadline_undefer(x, false);
   if (x->timer) mh_timer_stop(x->timer);
   free(x->origin);
   mh_buf_free(&x->body);

@@ -45,6 +45,7 @@ static void io_leave(uv_check_t *c) {
   struct mh_io_phase *io = c->data;
   io->in_io = false;
   settle_all(io);
+  mh_http_start_deadlines(&io->deadlines);
 }
 
 static void io_closed(uv_handle_t *handle) {
@@ -63,6 +64,7 @@ struct mh_io_phase *mh_io_phase_start(uv_loop_t *loop, struct lws_context *ctx) 
   io->enter.data = io->leave.data = io;
   io->open = 2;
   io->ctx = ctx;
+  mh_list_init(&io->deadlines);
   uv_prepare_start(&io->enter, io_enter);
   uv_check_start(&io->leave, io_leave);
   /* They observe the loop; they must not keep it running. */
@@ -74,6 +76,7 @@ struct mh_io_phase *mh_io_phase_start(uv_loop_t *loop, struct lws_context *ctx) 
 void mh_io_phase_stop(mh_server *s) {
   if (!s->io) return;
   s->io->nsettling = 0;
+  mh_http_start_deadlines(&s->io->deadlines); /* the list goes with s->io */
   uv_close((uv_handle_t *)&s->io->enter, io_closed);
   uv_close((uv_handle_t *)&s->io->leave, io_closed);
   s->io = NULL;
