@@ -85,6 +85,10 @@ typedef struct mh_http_exchange {
   char query[2048];  /* without the '?' */
   char header_names[MH_HTTP_MAX_HEADERS][48];   /* nheaders of them are set */
   char header_values[MH_HTTP_MAX_HEADERS][256];
+  /* The body buffer of an exchange freed before (http_conn.c keeps a few),
+   * taken by this one's first body bytes: a request without a body still
+   * has body.data NULL. */
+  mh_buf kept_body;
 } mh_http_exchange;
 
 /* Adds a response header (before mh_http_respond); name without ':'. */

@@ -283,23 +283,58 @@ static void fail_early(mh_http_exchange *x, int status, const char *code, const 
 }
 
 /* Exchanges freed, kept for the next requests: each is ~6 KiB, which
- * malloc serves from its slower bins, on every request. Not under
- * AddressSanitizer (mh_small_alloc_recycles), which then sees every one. */
+ * malloc serves from its slower bins, on every request, and so are the
+ * body and response buffers, kept with them up to KEEP_BYTES each. Not
+ * under AddressSanitizer (mh_small_alloc_recycles), which then sees every
+ * one. */
 #define SPARE_EXCHANGES 4
+#define KEEP_BYTES 16384
 static struct {
   mh_http_exchange *kept[SPARE_EXCHANGES];
   int n;
 } spare;
 
+/* A new exchange, zeroed up to path (the text buffers after it are set as
+ * they are used), with a kept exchange's buffers if there is one. */
 static mh_http_exchange *exchange_new(void) {
-  return spare.n ? spare.kept[--spare.n] : malloc(sizeof(mh_http_exchange));
+  mh_buf body = MH_BUF_INIT, resp = MH_BUF_INIT;
+  mh_http_exchange *x = spare.n ? spare.kept[--spare.n] : NULL;
+  if (x) {
+    body = x->kept_body;
+    resp = x->resp;
+  } else if (!(x = malloc(sizeof *x))) {
+    return NULL;
+  }
+  memset(x, 0, offsetof(mh_http_exchange, path));
+  x->path[0] = x->query[0] = '\0';
+  x->resp = resp;
+  x->kept_body = body;
+  return x;
 }
 
-static void exchange_release(mh_http_exchange *x) {
-  if (spare.n < SPARE_EXCHANGES && mh_small_alloc_recycles())
-    spare.kept[spare.n++] = x;
+static void keep_or_free(mh_buf *b) {
+  if (b->cap > KEEP_BYTES)
+    mh_buf_free(b);
   else
-    free(x);
+    mh_buf_reset(b);
+}
+
+/* Frees x with its buffers, or keeps it for exchange_new. */
+static void exchange_release(mh_http_exchange *x) {
+  if (spare.n < SPARE_EXCHANGES && mh_small_alloc_recycles()) {
+    if (x->body.data) {
+      mh_buf_free(&x->kept_body);
+      x->kept_body = x->body;
+    }
+    keep_or_free(&x->kept_body);
+    keep_or_free(&x->resp);
+    spare.kept[spare.n++] = x;
+    return;
+  }
+  mh_buf_free(&x->body);
+  mh_buf_free(&x->kept_body);
+  mh_buf_free(&x->resp);
+  free(x);
 }
 
 static void on_timeout(void *ud) {
@@ -459,8 +494,6 @@ int mh_http_request(mh_conn *c, struct lws *wsi, mh_server *s, const char *uri) 
   if (pipelined_body(c, wsi, method)) return -1;
   mh_http_exchange *x = exchange_new();
   if (!x) return -1;
-  memset(x, 0, offsetof(mh_http_exchange, path));
-  x->path[0] = x->query[0] = '\0';
   x->conn = c;
   x->host = s->host;
   c->http = x;
@@ -529,6 +562,10 @@ int mh_http_body(mh_conn *c, const void *in, size_t len) {
     return 0;
   }
   x->host->metrics.bytes_received += len;
+  if (!x->body.data && x->kept_body.data) {
+    x->body = x->kept_body;
+    x->kept_body = (mh_buf)MH_BUF_INIT;
+  }
   return mh_buf_append(&x->body, in, len);
 }
 
@@ -686,8 +723,6 @@ static void exchange_free(mh_http_exchange *x) {
   deadline_undefer(x, false);
   if (x->timer) mh_timer_stop(x->timer);
   free(x->origin);
-  mh_buf_free(&x->body);
-  mh_buf_free(&x->resp);
   exchange_release(x);
 }
 
