@@ -48,18 +48,26 @@ static struct {
   size_t nfds;
   int *noted; /* descriptors with a change to make */
   size_t nnoted, capnoted;
-  poll_start_fn start;
+  /* The handle last asked about and its descriptor: lws changes one
+   * connection's events several times in a row, and uv_fileno is a call
+   * into libuv each time. Forgotten when that handle stops or closes (only
+   * then can its descriptor change). */
+  uv_poll_t *last;
+  int last_fd;
+  poll_start_fn start; /* set once all three are found */
   poll_stop_fn stop;
   close_fn close;
 } S;
 
-static bool bind_libuv(void) {
-  if (S.start && S.stop && S.close) return true;
-  S.start = (poll_start_fn)dlsym(RTLD_NEXT, "uv_poll_start");
+static bool find_libuv(void) {
+  poll_start_fn start = (poll_start_fn)dlsym(RTLD_NEXT, "uv_poll_start");
   S.stop = (poll_stop_fn)dlsym(RTLD_NEXT, "uv_poll_stop");
   S.close = (close_fn)dlsym(RTLD_NEXT, "uv_close");
-  return S.start && S.stop && S.close;
+  if (start && S.stop && S.close) S.start = start;
+  return S.start != NULL;
 }
+
+static inline bool bind_libuv(void) { return S.start || find_libuv(); }
 
 /* Room for descriptor fd in by_fd; false when out of memory (then the call
  * goes to libuv as it is). */
@@ -79,7 +87,14 @@ static bool grow_to(int fd) {
  * coalesced loop; grow: make room for it (a start) rather than give up. */
 static watch *watch_of(uv_poll_t *h, bool grow, int *fd) {
   uv_os_fd_t f;
-  if (!S.loop || h->loop != S.loop || uv_fileno((uv_handle_t *)h, &f) || f < 0) return NULL;
+  if (!S.loop || h->loop != S.loop) return NULL;
+  if (h == S.last) {
+    f = S.last_fd;
+  } else {
+    if (uv_fileno((uv_handle_t *)h, &f) || f < 0) return NULL;
+    S.last = h;
+    S.last_fd = f;
+  }
   if ((size_t)f >= S.nfds && !(grow && grow_to(f))) return NULL;
   *fd = f;
   return &S.by_fd[f];
@@ -137,6 +152,7 @@ static void forget(uv_poll_t *h) {
   int fd;
   watch *w = watch_of(h, false, &fd);
   if (w && w->handle == h) w->handle = NULL;
+  if (S.last == h) S.last = NULL;
 }
 
 int uv_poll_stop(uv_poll_t *h) {
@@ -175,5 +191,6 @@ void mh_poll_coalesce_stop(void) {
   free(S.noted);
   S.by_fd = NULL;
   S.noted = NULL;
+  S.last = NULL;
   S.nfds = S.nnoted = S.capnoted = 0;
 }

@@ -88,6 +88,28 @@ int main(void) {
   char c;
   CHECK(read(sv[0], &c, 1) == 1);
 
+  /* Two handles changed in turn: each change reaches its own descriptor
+   * (poll_coalesce.c remembers the last handle's descriptor). */
+  uv_poll_t h2;
+  CHECK(uv_poll_init(&loop, &h2, sv[1]) == 0);
+  CHECK(uv_poll_start(&h2, UV_READABLE, on_events) == 0);
+  run_once(&loop);
+  long in_mask2 = epoll_mask(&loop, sv[1]);
+  CHECK(in_mask2 > 0);
+  CHECK(uv_poll_start(&h2, UV_READABLE | UV_WRITABLE, on_events) == 0);
+  CHECK(uv_poll_start(&h, UV_READABLE, on_events) == 0);
+  CHECK(uv_poll_start(&h2, UV_READABLE | UV_WRITABLE, on_events) == 0);
+  run_once(&loop);
+  CHECK(epoll_mask(&loop, sv[0]) == in_mask);
+  CHECK(epoll_mask(&loop, sv[1]) != in_mask2 && epoll_mask(&loop, sv[1]) > 0);
+  CHECK(uv_poll_start(&h2, UV_READABLE, on_events) == 0);
+  run_once(&loop);
+  CHECK(epoll_mask(&loop, sv[1]) == in_mask2);
+  uv_close((uv_handle_t *)&h2, on_closed);
+  run_once(&loop);
+  CHECK(closed == 1);
+  closed = 0;
+
   /* Stopped with a change waiting: nothing more arrives. */
   CHECK(uv_poll_start(&h, UV_READABLE | UV_WRITABLE, on_events) == 0);
   CHECK(uv_poll_stop(&h) == 0);
