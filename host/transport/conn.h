@@ -27,8 +27,11 @@ struct mh_server {
   lws_retry_bo_t idle_policy; /* keep-alive pings and idle hang-up */
   struct mh_io_phase *io;     /* whether the loop is in its I/O phase (mh_server_reading) */
   bool coalescing;            /* this server set up poll_coalesce.c (one server per loop does) */
-  struct mh_route_entry *routes; /* mh_http_add_route, in order */
-  size_t nroutes, caproutes;
+  /* mh_http_add_route, in order: the nexact routes with a fixed path
+   * first, then those whose claims() decides (find_route looks at them in
+   * that order anyway). */
+  struct mh_route_entry *routes;
+  size_t nroutes, caproutes, nexact;
   mh_bucket untrusted_http_rate; /* shared by untrusted HTTP calls (orpc.c) */
   mh_map sse_sessions; /* session id -> mh_sse_session (sse_session.c) */
   struct mh_mcp_sessions *mcp_sessions; /* /__mcp sessions (mcp_session.c); NULL until the first */

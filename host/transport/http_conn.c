@@ -123,7 +123,12 @@ int mh_http_add_route(mh_server *s, const mh_http_route *r) {
     s->routes = grown;
     s->caproutes = cap;
   }
-  s->routes[s->nroutes++] = (struct mh_route_entry){r, r->path ? strlen(r->path) : SIZE_MAX};
+  size_t at = s->nroutes++;
+  if (r->path) { /* after the fixed paths before it, before every claim */
+    at = s->nexact++;
+    memmove(s->routes + at + 1, s->routes + at, (s->nroutes - 1 - at) * sizeof *s->routes);
+  }
+  s->routes[at] = (struct mh_route_entry){r, r->path ? strlen(r->path) : SIZE_MAX};
   return 0;
 }
 
@@ -137,13 +142,13 @@ static const mh_http_route *find_route(const mh_http_exchange *x) {
   const mh_server *s = x->conn ? x->conn->server : x->host->server;
   if (!s) return NULL;
   size_t n = strlen(x->path);
-  for (size_t i = 0; i < s->nroutes; i++) {
+  for (size_t i = 0; i < s->nexact; i++) {
     const mh_http_route *r = s->routes[i].route;
     if (s->routes[i].path_len == n && memcmp(r->path, x->path, n) == 0 && method_matches(r, x)) return r;
   }
-  for (size_t i = 0; i < s->nroutes; i++) {
+  for (size_t i = s->nexact; i < s->nroutes; i++) {
     const mh_http_route *r = s->routes[i].route;
-    if (!r->path && r->claims(x->host, x->path) && method_matches(r, x)) return r;
+    if (r->claims(x->host, x->path) && method_matches(r, x)) return r;
   }
   return NULL;
 }

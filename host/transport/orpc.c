@@ -174,7 +174,7 @@ static mh_value *read_input(mh_http_exchange *x, bool get, const content_type *c
     mh_buf_free(&data);
     return v;
   }
-  if (ct->len > 0 && strncasecmp(ct->text, "multipart/form-data", 19) == 0)
+  if (ct->len > 0 && (ct->text[0] | 0x20) == 'm' && strncasecmp(ct->text, "multipart/form-data", 19) == 0)
     return mh_orpc_decode_multipart(x->body.data, x->body.len, ct->text, lim, err);
   /* RPCLink sends application/json; anything else is read as JSON too, so a
    * bare `curl -d` works (a foreign page cannot post: the Origin check). */
@@ -193,6 +193,13 @@ static void refuse(mh_http_exchange *x, int status, const char *code, const char
   mh_orpc_respond_error(x, status, code, msg);
 }
 
+/* Whether the path is UTF-8: at once when it is ASCII, as most are. */
+static bool path_utf8(const char *path) {
+  const unsigned char *p = (const unsigned char *)path;
+  while (*p && *p < 0x80) p++;
+  return !*p || mh_utf8_valid(path, strlen(path));
+}
+
 /* Which function (its name and declared argument count), and whether this
  * caller may call it this way; false when the request has been answered
  * already. */
@@ -203,7 +210,7 @@ static bool admit(mh_http_exchange *x, bool get, char *name, size_t len, mh_fn *
   }
   /* The message names the path; one that is not UTF-8 could not be sent
    * in a JSON error body at all. */
-  if (!mh_utf8_valid(x->path, strlen(x->path))) {
+  if (!path_utf8(x->path)) {
     refuse(x, 400, MH_ERR_BAD_REQUEST, "the path is not valid UTF-8");
     return false;
   }
@@ -251,7 +258,7 @@ static bool admit(mh_http_exchange *x, bool get, char *name, size_t len, mh_fn *
 
 /* An event iterator's body; a Content-Type of 128 bytes or more is not one. */
 static bool event_stream_body(const content_type *ct) {
-  return ct->len > 0 && ct->len < 128 && strncasecmp(ct->text, "text/event-stream", 17) == 0;
+  return ct->len > 0 && ct->len < 128 && (ct->text[0] | 0x20) == 't' && strncasecmp(ct->text, "text/event-stream", 17) == 0;
 }
 
 static void input_call_done(mh_http_exchange *x, void *ud, const mh_value *result, const mh_error *err) {
