@@ -70,19 +70,28 @@ bool mh_orpc_name(const char *rest, char *name, size_t len) { return name_of(res
 
 /* ---- answers ---- */
 
+/* The encoded result, in a buffer kept from one answer to the next: it
+ * becomes the response body and takes the exchange's old one
+ * (mh_http_respond_buf), which http_conn.c keeps with a freed exchange
+ * too, so an answer allocates nothing. One grown past KEEP_ANSWER_BYTES
+ * is freed. */
+#define KEEP_ANSWER_BYTES 65536
+static _Thread_local mh_buf answer;
+
 static void respond_value(mh_http_exchange *x, const mh_value *v) {
-  mh_buf b = MH_BUF_INIT;
+  mh_buf *b = &answer;
   mh_error *err = NULL;
-  if (mh_orpc_encode(v, &b, &err)) {
+  mh_buf_reset(b);
+  if (mh_orpc_encode(v, b, &err)) {
     mh_log_warn("http", "%s: cannot send the result: %s", x->path, err->message);
     mh_orpc_respond_mh_error(x, err);
   } else {
     mh_orpc_cors(x);
     mh_http_header(x, "cache-control", "no-store");
-    mh_http_respond_buf(x, 200, "application/json", &b);
+    mh_http_respond_buf(x, 200, "application/json", b); /* b gets the exchange's old buffer */
   }
   mh_error_free(err);
-  mh_buf_free(&b);
+  if (b->cap > KEEP_ANSWER_BYTES) mh_buf_free(b);
 }
 
 /* A CORS preflight: what RPCLink sends cross-origin (POST with a JSON or
