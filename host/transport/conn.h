@@ -83,9 +83,6 @@ int mh_http_body(mh_conn *c, const void *in, size_t len);
 int mh_http_body_done(mh_conn *c);
 int mh_http_writeable(mh_conn *c);
 void mh_http_closed(mh_conn *c);
-/* Starts the request timers of the exchanges in the list, and empties it
- * (the end of the loop's I/O phase, io_phase.c). */
-void mh_http_start_deadlines(mh_list *pending);
 
 /* Copies a header into buf (NUL-terminated); returns its length or -1 when
  * absent or longer than buf. Only for values whose length is bounded by
@@ -111,7 +108,11 @@ struct mh_io_phase {
   struct lws_context *ctx;
   struct lws **settling; /* keep-alive connections lws waits to see writable (mh_server_settle) */
   size_t nsettling, capsettling;
-  mh_list deadlines; /* exchanges whose request timer starts at the phase's end (http.h) */
+  /* Exchanges whose request timer starts at the phase's end (http.h), and
+   * what starts them: set by http_conn.c (a callback: the HTTP code uses
+   * this file, not the other way round). */
+  mh_list deadlines;
+  void (*start_deadlines)(mh_list *pending);
 };
 
 /* True while the loop is in its I/O phase; lws handles bytes it buffered

@@ -256,9 +256,12 @@ static void deadline_start(mh_http_exchange *x) {
   x->timer = mh_timer_start(x->host->loop, due > now ? due - now : 0, on_timeout, x);
 }
 
+static void start_deadlines(mh_list *pending);
+
 static void deadline_defer(mh_http_exchange *x, struct mh_io_phase *io) {
   x->deadline_pending = true;
   mh_list_insert_tail(&io->deadlines, &x->deadline_link);
+  io->start_deadlines = start_deadlines;
 }
 
 /* A deferred timer starts now (or never: a stream's response has no
@@ -270,7 +273,9 @@ static void deadline_undefer(mh_http_exchange *x, bool start) {
   if (start && !x->streaming && !x->timer) deadline_start(x);
 }
 
-void mh_http_start_deadlines(mh_list *pending) {
+/* The end of the loop's I/O phase (io_phase.c): the timers of the
+ * exchanges still there start. */
+static void start_deadlines(mh_list *pending) {
   while (!mh_list_empty(pending)) deadline_undefer(mh_container_of(pending->next, mh_http_exchange, deadline_link), true);
 }
 

@@ -45,7 +45,7 @@ static void io_leave(uv_check_t *c) {
   struct mh_io_phase *io = c->data;
   io->in_io = false;
   settle_all(io);
-  mh_http_start_deadlines(&io->deadlines);
+  if (io->start_deadlines) io->start_deadlines(&io->deadlines);
 }
 
 static void io_closed(uv_handle_t *handle) {
@@ -76,7 +76,7 @@ struct mh_io_phase *mh_io_phase_start(uv_loop_t *loop, struct lws_context *ctx) 
 void mh_io_phase_stop(mh_server *s) {
   if (!s->io) return;
   s->io->nsettling = 0;
-  mh_http_start_deadlines(&s->io->deadlines); /* the list goes with s->io */
+  if (s->io->start_deadlines) s->io->start_deadlines(&s->io->deadlines); /* the list goes with s->io */
   uv_close((uv_handle_t *)&s->io->enter, io_closed);
   uv_close((uv_handle_t *)&s->io->leave, io_closed);
   s->io = NULL;
