@@ -1,6 +1,7 @@
 #include "core/timer.h"
 
-#include <stdlib.h>
+
+#include "core/small_alloc.h"
 
 struct mh_timer {
   uv_timer_t handle;
@@ -8,7 +9,7 @@ struct mh_timer {
   void *ud;
 };
 
-static void on_close(uv_handle_t *h) { free(h->data); }
+static void on_close(uv_handle_t *h) { mh_small_free(h->data); }
 
 static void on_fire(uv_timer_t *h) {
   mh_timer *t = h->data;
@@ -19,7 +20,7 @@ static void on_fire(uv_timer_t *h) {
 }
 
 mh_timer *mh_timer_start(uv_loop_t *loop, uint64_t ms, mh_timer_cb cb, void *ud) {
-  mh_timer *t = malloc(sizeof *t);
+  mh_timer *t = mh_small_alloc(sizeof *t); /* a few per request in flight: small_alloc.h */
   if (!t) return NULL;
   t->cb = cb;
   t->ud = ud;
