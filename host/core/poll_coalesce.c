@@ -85,7 +85,7 @@ static bool grow_to(int fd) {
 
 /* What is known of h's descriptor (*fd), or NULL when h is not on the
  * coalesced loop; grow: make room for it (a start) rather than give up. */
-static watch *watch_of(uv_poll_t *h, bool grow, int *fd) {
+static inline __attribute__((always_inline)) watch *watch_of(uv_poll_t *h, bool grow, int *fd) {
   uv_os_fd_t f;
   if (!S.loop || h->loop != S.loop) return NULL;
   if (h == S.last) {
@@ -114,7 +114,6 @@ static void make_noted_changes(uv_prepare_t *p) {
     w->applied = w->wanted;
   }
   S.nnoted = 0;
-  uv_prepare_stop(&S.before_poll);
 }
 
 static bool note(int fd) {
@@ -126,7 +125,6 @@ static bool note(int fd) {
     S.capnoted = cap;
   }
   S.noted[S.nnoted++] = fd;
-  if (S.nnoted == 1) uv_prepare_start(&S.before_poll, make_noted_changes);
   return true;
 }
 
@@ -175,7 +173,11 @@ static void before_poll_closed(uv_handle_t *h) {
 int mh_poll_coalesce_start(uv_loop_t *loop) {
   if (S.loop || S.closing || !bind_libuv()) return -1;
   if (uv_prepare_init(loop, &S.before_poll)) return -1;
-  uv_unref((uv_handle_t *)&S.before_poll); /* it observes the loop; it must not keep it running */
+  /* Started for good (a loop turn with nothing noted costs it a test; a
+   * start and a stop per keep-alive request cost more): it observes the
+   * loop, it must not keep it running. */
+  uv_prepare_start(&S.before_poll, make_noted_changes);
+  uv_unref((uv_handle_t *)&S.before_poll);
   S.loop = loop;
   return 0;
 }
