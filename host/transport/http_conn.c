@@ -279,7 +279,9 @@ static void start_deadlines(mh_list *pending) {
   while (!mh_list_empty(pending)) deadline_undefer(mh_container_of(pending->next, mh_http_exchange, deadline_link), true);
 }
 
-static const char *method_names[] = {"GET", "POST", "OPTIONS", "PUT", "PATCH", "DELETE", "CONNECT", "HEAD"};
+/* As long as mh_http_exchange.method_name, NUL-padded: copied whole. */
+static const char method_names[][sizeof ((mh_http_exchange *)0)->method_name] = {
+    "GET", "POST", "OPTIONS", "PUT", "PATCH", "DELETE", "CONNECT", "HEAD"};
 
 /* Answers before the body is in (too large, too slow). The rest of the body
  * is never read, so the connection is closed after the response. */
@@ -509,7 +511,7 @@ int mh_http_request(mh_conn *c, struct lws *wsi, mh_server *s, const char *uri) 
   c->http = x;
   x->method = method;
   if (method >= 0 && method < (int)(sizeof method_names / sizeof *method_names))
-    copy_cstr(x->method_name, sizeof x->method_name, method_names[method]);
+    memcpy(x->method_name, method_names[method], sizeof x->method_name);
   read_target(x, wsi, u, ulen);
   x->started_ms = mh_now_ms(x->host->loop);
   bool has_body = method == LWSHUMETH_POST || method == LWSHUMETH_PUT || method == LWSHUMETH_PATCH;
