@@ -34,16 +34,28 @@ static void copy_text(char *dst, size_t size, const char *src, size_t n) {
 
 static void copy_cstr(char *dst, size_t size, const char *src) { copy_text(dst, size, src, strnlen(src, size)); }
 
+/* lws_hdr_copy(wsi, buf, len, h) for a header of total length n (> 0),
+ * byte for byte, in one memcpy for the usual header that came once and
+ * holds no NUL (lws_hdr_copy counts the length again and copies with
+ * strncpy); a header that came more than once (its parts joined) or holds
+ * a NUL is copied by lws_hdr_copy, which overwrites all of this. */
+static int header_copy(struct lws *wsi, enum lws_token_indexes h, int n, char *buf, int len) {
+  if (n >= len) return -1; /* as lws_hdr_copy */
+  if (lws_hdr_copy_fragment(wsi, buf, len, h, 0) == n && !memchr(buf, '\0', (size_t)n)) return n;
+  return lws_hdr_copy(wsi, buf, len, h);
+}
+
 int mh_conn_header(struct lws *wsi, enum lws_token_indexes h, char *buf, int len) {
   buf[0] = '\0';
-  if (lws_hdr_total_length(wsi, h) <= 0) return -1;
-  return lws_hdr_copy(wsi, buf, len, h);
+  int n = lws_hdr_total_length(wsi, h);
+  if (n <= 0) return -1;
+  return header_copy(wsi, h, n, buf, len);
 }
 
 /* Header h, of total length n (> 0), whole into buf (n + 1 bytes): n, or
  * -2 when it cannot be read whole. */
 static int header_whole(struct lws *wsi, enum lws_token_indexes h, int n, char *buf) {
-  int got = lws_hdr_copy(wsi, buf, n + 1, h);
+  int got = header_copy(wsi, h, n, buf, n + 1);
   /* lws_hdr_copy stops at a NUL inside the value (strncpy): what is left
    * would be a different value, so it counts as unreadable. */
   return got == n && strlen(buf) == (size_t)n ? n : -2;

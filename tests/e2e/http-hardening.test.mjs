@@ -325,3 +325,34 @@ test('a body over the limit gets its 413 whole: the host reads and drops the res
   }
   await assertServing(host)
 })
+
+test('headers sent twice or holding a NUL are read as lws joins them, not as their first part', async (t) => {
+  const host = await hostFor(t)
+  // http_conn.c copies a one-part header in one memcpy; anything else the way lws_hdr_copy does.
+  const body = JSON.stringify({ json: 7 })
+  const statusOf = async (headers, payload = body) => {
+    const r = await exchange(host, [`POST /rpc/http/echo HTTP/1.1\r\n${headers}Content-Type: application/json\r\n\r\n${payload}`], { until: 1 })
+    return r.responses[0]?.status
+  }
+  const len = `Content-Length: ${body.length}\r\n`
+  const hostLine = 'Host: 127.0.0.1\r\n'
+  assert.equal(await statusOf(hostLine + AUTH + len), 200)
+  // Host twice: "127.0.0.1,127.0.0.1" is no host name
+  assert.equal(await statusOf(hostLine + hostLine + AUTH + len), 403)
+  // a NUL in Host: unreadable
+  assert.equal(await statusOf('Host: 127.0.0.1\0x\r\n' + AUTH + len), 500)
+  // Authorization twice: "Bearer T,Bearer T" holds no token of ours
+  assert.equal(await statusOf(hostLine + AUTH + AUTH + len), 401)
+  // a NUL in it: the token is what comes before the NUL (as before: lws_hdr_copy stops there)
+  assert.equal(await statusOf(hostLine + `Authorization: Bearer ${E2E_TOKEN}\0x\r\n` + len), 200)
+  // Content-Length twice: "N,N" is not a number
+  assert.equal(await statusOf(hostLine + AUTH + len + len), 400)
+  await host.waitForLog(/Content-Length is not a number/)
+  // the token in a cookie: lws joins two Cookie headers with nothing between
+  // them ("a=bmoonhost_token=T", "moonhost_token=Ta=b"), so only one header counts
+  const cookie = (v) => `Cookie: ${v}\r\n`
+  assert.equal(await statusOf(hostLine + cookie(`moonhost_token=${E2E_TOKEN}`) + len), 200)
+  assert.equal(await statusOf(hostLine + cookie('a=b') + cookie(`moonhost_token=${E2E_TOKEN}`) + len), 401)
+  assert.equal(await statusOf(hostLine + cookie(`moonhost_token=${E2E_TOKEN}`) + cookie('a=b') + len), 401)
+  assert.equal(await statusOf(hostLine + AUTH + len), 200)
+})
