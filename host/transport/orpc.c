@@ -31,10 +31,19 @@ static size_t prefix_len(const mh_host *h) {
   return n;
 }
 
+/* The path starts with the prefix (its trailing slashes aside), followed
+ * by nothing or a '/': one pass over what both share (every request to a
+ * claimed route asks, find_route). */
 bool mh_orpc_claims(const mh_host *h, const char *path) {
-  size_t n = prefix_len(h);
   const char *pre = h->cfg->http.prefix ? h->cfg->http.prefix : "/rpc";
-  return path[0] == '/' && strncmp(path, pre, n) == 0 && (path[n] == '\0' || path[n] == '/');
+  if (path[0] != '/') return false;
+  size_t i = 0;
+  while (pre[i] && pre[i] == path[i]) i++;
+  for (size_t j = i; pre[j]; j++) /* what the path does not share: trailing slashes only */
+    if (pre[j] != '/') return false;
+  size_t n = i;
+  while (n > 0 && pre[n - 1] == '/') n--;
+  return path[n] == '\0' || path[n] == '/';
 }
 
 /* The name for the path after the prefix, in one pass: its segments

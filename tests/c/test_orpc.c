@@ -393,6 +393,21 @@ static void test_names(void) {
   }
   cfg.http.prefix = (char *)"/api/v1";
   CHECK(mh_orpc_claims(&h, "/api/v1/a") && !mh_orpc_claims(&h, "/api/v10/a") && !mh_orpc_claims(&h, "/rpc/a"));
+  CHECK(mh_orpc_claims(&h, "/api/v1") && !mh_orpc_claims(&h, "/api/v") && !mh_orpc_claims(&h, "/api/") &&
+        !mh_orpc_claims(&h, "") && !mh_orpc_claims(&h, "api/v1/a"));
+  /* trailing slashes of the prefix do not count; a path may go on with '/' only */
+  cfg.http.prefix = (char *)"/api//";
+  CHECK(mh_orpc_claims(&h, "/api") && mh_orpc_claims(&h, "/api/x") && mh_orpc_claims(&h, "/api//x") &&
+        !mh_orpc_claims(&h, "/apix") && !mh_orpc_claims(&h, "/ap"));
+  cfg.http.prefix = (char *)"/";
+  CHECK(mh_orpc_claims(&h, "/") && mh_orpc_claims(&h, "/a/b") && !mh_orpc_claims(&h, "") && !mh_orpc_claims(&h, "a"));
+  cfg.http.prefix = (char *)"//";
+  CHECK(mh_orpc_claims(&h, "/") && mh_orpc_claims(&h, "//x") && !mh_orpc_claims(&h, "x"));
+  cfg.http.prefix = NULL; /* the default, /rpc */
+  CHECK(mh_orpc_claims(&h, "/rpc/a") && !mh_orpc_claims(&h, "/rpcx"));
+  cfg.http.prefix = (char *)"/a/b";
+  CHECK(mh_orpc_claims(&h, "/a/b/c") && !mh_orpc_claims(&h, "/a/bc") && !mh_orpc_claims(&h, "/a/") &&
+        !mh_orpc_claims(&h, "/a"));
 }
 
 int main(void) {
