@@ -144,6 +144,10 @@ static void test_decode_numbers(void) {
       {"0.5", MH_V_FLOAT, 0.5, 0},
       {"-0.25", MH_V_FLOAT, -0.25, 0},
       {"1e-7", MH_V_FLOAT, 1e-7, 0},
+      {"-0.5", MH_V_FLOAT, -0.5, 0},
+      {"9007199254740993", MH_V_INT, 0, 9007199254740992}, /* reads as the double 2^53 */
+      {"-9007199254740994", MH_V_FLOAT, -9007199254740994.0, 0},
+      {"1e400", MH_V_FLOAT, INFINITY, 0},
   };
   for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
     mh_value *v = dec(cases[k].in);
@@ -154,6 +158,9 @@ static void test_decode_numbers(void) {
   }
   /* -0 keeps its sign, so it stays a float */
   mh_value *v = dec("-0");
+  CHECK(v && v->type == MH_V_FLOAT && v->u.f == 0 && signbit(v->u.f));
+  mh_value_free(v);
+  v = dec("-1e-400"); /* rounds to -0 */
   CHECK(v && v->type == MH_V_FLOAT && v->u.f == 0 && signbit(v->u.f));
   mh_value_free(v);
 }
