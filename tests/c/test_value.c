@@ -324,11 +324,33 @@ static void test_utf8(void) {
       {"\xe2\x28\xa1", 3, false},
       {"\xf0\x9f\x98\x28", 4, false},
       {"ok\xc3\xa9ok\xe2\x82", 8, false},   /* truncated at end */
+      /* in and after the last bytes, which are looked at together */
+      {"echo", 4, true},
+      {"bench\xc3", 6, false},
+      {"abcdefgh\xc3", 9, false},
+      {"abcdefghij\xed\xa0\x80", 13, false},
+      {"abcdefghijklmno\xff", 16, false},
+      {"abcdefg\x80", 8, false},
+      {"abcdefgh\xc3\xa9xyz", 13, true},
+      {"\xc3\xa9" "abcdefghijk", 13, true},
+      {"abcdefghi\xe2\x82\xacz\xf0\x9f\x98\x80", 17, true},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     bool got = mh_utf8_valid(cases[i].s, cases[i].len);
     if (got != cases[i].ok) fprintf(stderr, "utf8 case %zu\n", i);
     CHECK(got == cases[i].ok);
+  }
+  /* ASCII of every length up to 24, then with a bad byte at each place
+   * (bytes are looked at eight and then a few at a time) */
+  char buf[24];
+  for (size_t len = 0; len <= sizeof buf; len++) {
+    memset(buf, 'a', len);
+    CHECK(mh_utf8_valid(buf, len));
+    for (size_t at = 0; at < len; at++) {
+      buf[at] = (char)0xff;
+      CHECK(!mh_utf8_valid(buf, len));
+      buf[at] = 'a';
+    }
   }
 }
 
