@@ -57,7 +57,7 @@ static bool mh_json_check_utf8(const char *s, size_t len, mh_json_dec *d) {
 
 /* An object member's key checked as a string (cJSON's keys are never NULL
  * in a parsed tree; "" stands in if one were). */
-static bool mh_json_check_key(const cJSON *c, mh_json_dec *d) {
+static inline bool mh_json_check_key(const cJSON *c, mh_json_dec *d) {
   const char *k = c->string ? c->string : "";
   return d->text_utf8 || mh_json_check_utf8(k, strlen(k), d);
 }
