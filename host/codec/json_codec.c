@@ -1,7 +1,7 @@
-/* JSON codec: detection, scanning a text without a parser, and the id of
- * a refused frame. Decoding parses with cJSON and maps its tree onto
- * mh_value (json_decode.c); encoding writes the text straight from the
- * value (json_encode.c). */
+/* JSON codec: detection and the id of a refused frame. Decoding parses
+ * with cJSON and maps its tree onto mh_value (json_decode.c); encoding
+ * writes the text straight from the value (json_encode.c); json_scan.c
+ * reads a text without a parser. */
 #include <cjson/cJSON.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -13,6 +13,7 @@
 #include "codec/codec.h"
 #include "codec/json_decode.h"
 #include "codec/json_encode.h"
+#include "codec/json_scan.h"
 #include "core/js_types.h"
 
 /* ---- detect ------------------------------------------------------------- */
@@ -25,67 +26,6 @@ static bool mh_json_detect(const char *data, size_t len) {
   char c = data[i];
   return c == '{' || c == '[' || c == '"' || c == '-' || (c >= '0' && c <= '9') || c == 't' || c == 'f' ||
          c == 'n';
-}
-
-/* ---- scanning without a parser ----------------------------------------- */
-
-static const char *mh_json_skip_space(const char *p, const char *end) {
-  while (p < end && mh_json_is_space(*p)) p++;
-  return p;
-}
-
-/* p at an opening quote; the end of the string, or NULL. */
-static const char *mh_json_skip_string(const char *p, const char *end) {
-  for (p++; p < end; p++) {
-    if (*p == '\\') {
-      if (++p == end) break; /* the escaped character is skipped */
-    } else if (*p == '"') {
-      return p + 1;
-    }
-  }
-  return NULL;
-}
-
-const char *mh_json_skip_value(const char *p, const char *end) {
-  p = mh_json_skip_space(p, end);
-  if (p >= end) return NULL;
-  if (*p == '"') return mh_json_skip_string(p, end);
-  if (*p != '[' && *p != '{') { /* a literal or a number: up to a delimiter */
-    const char *start = p;
-    while (p < end && !mh_json_is_space(*p) && *p != ',' && *p != ']' && *p != '}' && *p != ':') p++;
-    return p > start ? p : NULL;
-  }
-  size_t depth = 0;
-  for (; p < end; p++) {
-    if (*p == '"') {
-      if (!(p = mh_json_skip_string(p, end))) return NULL;
-      p--;
-    } else if (*p == '[' || *p == '{') {
-      depth++;
-    } else if ((*p == ']' || *p == '}') && --depth == 0) {
-      return p + 1;
-    }
-  }
-  return NULL;
-}
-
-int mh_json_depth_limit(const mh_codec_limits *lim) {
-  return lim && lim->max_depth > 0 && lim->max_depth < CJSON_NESTING_LIMIT ? lim->max_depth : CJSON_NESTING_LIMIT;
-}
-
-size_t mh_json_depth_at(const char *data, size_t at) {
-  size_t depth = 0;
-  for (const char *p = data, *end = data + at; p < end; p++) {
-    if (*p == '"') {
-      if (!(p = mh_json_skip_string(p, end))) break;
-      p--;
-    } else if (*p == '[' || *p == '{') {
-      depth++;
-    } else if ((*p == ']' || *p == '}') && depth > 0) {
-      depth--;
-    }
-  }
-  return depth;
 }
 
 /* ---- salvaging the id of a refused frame -------------------------------- */

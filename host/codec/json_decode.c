@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "codec/json_decode.h"
+#include "codec/json_scan.h"
 
 /* Largest integer magnitude a double (and a JS number) holds exactly. */
 #define MH_JSON_MAX_SAFE 9007199254740992.0 /* 2^53 */

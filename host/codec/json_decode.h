@@ -10,8 +10,6 @@
 #include "core/error.h"
 #include "core/value.h"
 
-static inline bool mh_json_is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
-
 /* mh_codec_json.decode: one JSON text to a value; NULL and *err
  * (bad_request) when it is malformed, too deep, holds a NUL (raw or
  * escaped) or a string that is not UTF-8. */

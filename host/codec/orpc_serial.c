@@ -12,6 +12,7 @@
 #include "core/js_types.h"
 #include "codec/json_decode.h"
 #include "codec/json_encode.h"
+#include "codec/json_scan.h"
 #include "codec/orpc_serial.h"
 
 /* oRPC's DEFAULT_MAX_BIGINT_DIGITS: longer BigInts are refused as it does. */
