@@ -10,18 +10,10 @@
 #include <string.h>
 
 #include "check.h"
+#include "values.h"
 #include "codec/orpc_serial.h"
 
 /* ---- building values ---- */
-
-static mh_value *arr(int n, ...) {
-  mh_value *a = mh_value_new(MH_V_ARRAY);
-  va_list ap;
-  va_start(ap, n);
-  for (int i = 0; i < n; i++) mh_value_push(a, va_arg(ap, mh_value *));
-  va_end(ap);
-  return a;
-}
 
 static mh_value *as_set(mh_value *a) {
   a->type = MH_V_SET;
