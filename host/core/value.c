@@ -117,9 +117,17 @@ static int mh_value_init_strings(mh_value *v, const char *a, const char *b) {
   }
 }
 
+/* Whether mh_value_init_strings fills something in for a value of type. */
+static inline bool mh_type_owns_strings(mh_vtype type) {
+  const unsigned with = 1u << MH_V_STRING | 1u << MH_V_BIGINT | 1u << MH_V_URL | 1u << MH_V_REGEXP |
+                        1u << MH_V_ERROR | 1u << MH_V_BYTES;
+  return (unsigned)type < 32 && (with >> type) & 1u;
+}
+
 mh_value *mh_value_new(mh_vtype type) {
   mh_value *v = mh_value_alloc(type);
-  if (!v) return NULL;
+  /* containers and scalars own no strings: no call for them (~20 instructions) */
+  if (!v || !mh_type_owns_strings(type)) return v;
   if (mh_value_init_strings(v, NULL, NULL)) {
     mh_value_free(v);
     return NULL;

@@ -78,6 +78,20 @@ static void test_constructors(void) {
   CHECK(v && v->u.bytes.kind && v->u.bytes.len == 0);
   mh_value_free(v);
 
+  /* every type: the strings of those that own some are filled in, never NULL */
+  for (int t = MH_V_UNDEFINED; t <= MH_V_URL; t++) {
+    v = mh_value_new((mh_vtype)t);
+    CHECK(v && v->type == (mh_vtype)t);
+    if (v && mh_value_has_str(v->type)) CHECK(v->u.str.ptr && v->u.str.ptr[0] == '\0' && v->u.str.len == 0);
+    if (v && v->type == MH_V_REGEXP) CHECK(v->u.re.source && v->u.re.flags);
+    if (v && v->type == MH_V_ERROR) CHECK(v->u.err.name && v->u.err.message);
+    if (v && v->type == MH_V_BYTES) CHECK(v->u.bytes.kind);
+    mh_value *c = v ? mh_value_copy(v) : NULL;
+    CHECK(c && mh_value_equal(v, c));
+    mh_value_free(c);
+    mh_value_free(v);
+  }
+
   v = mh_value_int(INT64_MIN);
   CHECK(v->type == MH_V_INT && v->u.i == INT64_MIN);
   mh_value_free(v);
