@@ -7,9 +7,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#ifdef __SSE2__
-#include <emmintrin.h>
-#endif
 
 #include "codec/json_decode.h"
 #include "codec/json_scan.h"
@@ -173,34 +170,14 @@ static ptrdiff_t mh_json_find_escaped_nul(const char *data, size_t len) {
   return -1;
 }
 
-/* How many bytes at the start of s are in whole blocks of sixteen ASCII
- * bytes without a NUL or a backslash, or SIZE_MAX when a block has one
- * (x86-64 always has SSE2; elsewhere 0: the words below do it all). */
-static inline size_t mh_json_plain_blocks(const char *s, size_t len) {
-  size_t i = 0;
-#ifdef __SSE2__
-  const __m128i zero = _mm_setzero_si128(), bslash = _mm_set1_epi8('\\');
-  for (; len - i >= 16; i += 16) {
-    __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
-    /* the high bits of v itself mark bytes from 0x80 up */
-    if (_mm_movemask_epi8(_mm_or_si128(v, _mm_or_si128(_mm_cmpeq_epi8(v, zero), _mm_cmpeq_epi8(v, bslash)))))
-      return SIZE_MAX;
-  }
-#else
-  (void)s;
-  (void)len;
-#endif
-  return i;
-}
-
-/* Whether the text is ASCII without NUL bytes or backslashes, eight bytes
- * at a time while none of the eight is one (the usual "has a zero byte"
+/* Whether the text is ASCII without NUL bytes or backslashes, sixteen and
+ * then eight bytes at a time while none is one (the usual "has a zero byte"
  * tests). Such a text has no NUL, raw or escaped, and is UTF-8: the three
  * checks of mh_json_check_text in one pass, for most bodies. */
 static bool mh_json_text_plain(const char *s, size_t len) {
   const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
-  size_t i = mh_json_plain_blocks(s, len);
-  if (i == SIZE_MAX) return false;
+  size_t i = mh_json_blocks_without(s, len, 1, '\\', '\\');
+  if (len - i >= 16) return false; /* a block with a NUL, a backslash or a high bit */
   for (; len - i >= 8; i += 8) {
     uint64_t w, bslash;
     memcpy(&w, s + i, 8);

@@ -9,12 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#ifdef __SSE2__
-#include <emmintrin.h>
-#endif
 
 #include "codec/codec.h"
 #include "codec/json_encode.h"
+#include "codec/json_scan.h"
 #include "core/js_types.h"
 
 typedef struct mh_json_out {
@@ -137,33 +135,13 @@ char *mh_json_quote_with_nul(const char *s, size_t len) {
 /* Printable ASCII but '"' and '\\': bytes that go out as they are. */
 static inline bool mh_json_plain_byte(unsigned char c) { return c >= 0x20 && c < 0x80 && c != '"' && c != '\\'; }
 
-/* How many bytes at the start of s are in whole blocks of sixteen plain
- * ones (x86-64 always has SSE2; elsewhere none: the words below do it).
- * Compared as signed bytes, those from 0x80 up are negative, so below 0x20
- * as well. */
-static inline size_t mh_json_plain_blocks(const char *s, size_t len) {
-  size_t i = 0;
-#ifdef __SSE2__
-  const __m128i space = _mm_set1_epi8(0x20), quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\');
-  for (; len - i >= 16; i += 16) {
-    __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
-    __m128i odd = _mm_or_si128(_mm_cmplt_epi8(v, space), _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash)));
-    if (_mm_movemask_epi8(odd)) break;
-  }
-#else
-  (void)s;
-  (void)len;
-#endif
-  return i;
-}
-
-/* How many bytes at the start of s are plain, eight at a time while no
- * byte of the eight is: a high bit, a byte below 0x20, a '"' or a '\\'
- * (the usual "has a zero byte" tests; exact, as no byte borrows when
- * none is below what is subtracted). */
+/* How many bytes at the start of s are plain: sixteen at a time while they
+ * can be, then eight at a time while no byte of the eight is a high bit, a
+ * byte below 0x20, a '"' or a '\\' (the usual "has a zero byte" tests;
+ * exact, as no byte borrows when none is below what is subtracted). */
 static size_t mh_json_plain_prefix(const char *s, size_t len) {
   const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
-  size_t i = mh_json_plain_blocks(s, len);
+  size_t i = mh_json_blocks_without(s, len, 0x20, '"', '\\');
   for (; len - i >= 8; i += 8) {
     uint64_t w, quote, bslash;
     memcpy(&w, s + i, 8);
