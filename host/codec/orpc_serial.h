@@ -25,6 +25,12 @@ enum {
 /* Appends {"json": ..., "meta": [...]} for v to out. -1 and *err (internal)
  * for a value JSON cannot carry (a string that is not UTF-8). */
 int mh_orpc_encode(const mh_value *v, mh_buf *out, mh_error **err);
+/* mh_orpc_encode's general path: builds the JSON form and the meta list as
+ * a value tree, then encodes that. mh_orpc_encode writes a value for which
+ * mh_orpc_plain holds (nothing to mark or change) straight out instead;
+ * both give the same text, which the C tests compare. */
+int mh_orpc_encode_marked(const mh_value *v, mh_buf *out, mh_error **err);
+bool mh_orpc_plain(const mh_value *v);
 
 /* Applies meta (an ARRAY of [type, ...path], or NULL) to json (taken; an
  * UNDEFINED value when the input had none) and returns the result. NULL and

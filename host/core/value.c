@@ -117,9 +117,17 @@ static int mh_value_init_strings(mh_value *v, const char *a, const char *b) {
   }
 }
 
+/* Whether mh_value_init_strings fills something in for a value of type. */
+static inline bool mh_type_owns_strings(mh_vtype type) {
+  const unsigned with = 1u << MH_V_STRING | 1u << MH_V_BIGINT | 1u << MH_V_URL | 1u << MH_V_REGEXP |
+                        1u << MH_V_ERROR | 1u << MH_V_BYTES;
+  return (unsigned)type < 32 && (with >> type) & 1u;
+}
+
 mh_value *mh_value_new(mh_vtype type) {
   mh_value *v = mh_value_alloc(type);
-  if (!v) return NULL;
+  /* containers and scalars own no strings: no call for them (~20 instructions) */
+  if (!v || !mh_type_owns_strings(type)) return v;
   if (mh_value_init_strings(v, NULL, NULL)) {
     mh_value_free(v);
     return NULL;
@@ -701,6 +709,23 @@ int mh_value_canonical(const mh_value *v, mh_buf *out) {
 
 /* ---- UTF-8 -------------------------------------------------------------- */
 
+/* Whether the n < 8 bytes at p are ASCII, in two loads that may overlap. */
+static inline bool mh_ascii_short(const unsigned char *p, size_t n) {
+  if (n >= 4) {
+    uint32_t a, b;
+    memcpy(&a, p, 4);
+    memcpy(&b, p + n - 4, 4);
+    return ((a | b) & 0x80808080u) == 0;
+  }
+  if (n >= 2) {
+    uint16_t a, b;
+    memcpy(&a, p, 2);
+    memcpy(&b, p + n - 2, 2);
+    return ((a | b) & 0x8080u) == 0;
+  }
+  return n == 0 || *p < 0x80;
+}
+
 bool mh_utf8_valid(const char *s, size_t len) {
   const unsigned char *p = (const unsigned char *)s, *end = p + len;
   while (p < end) {
@@ -708,7 +733,9 @@ bool mh_utf8_valid(const char *s, size_t len) {
      * message carries passes here, on the way in and on the way out) */
     uint64_t word;
     while (end - p >= 8 && (memcpy(&word, p, 8), (word & 0x8080808080808080u) == 0)) p += 8;
-    if (p == end) break;
+    /* The last bytes (all of a short name or path segment) at once, not
+     * one per turn of the loop below: ~40 instructions less for "echo". */
+    if (end - p < 8 && mh_ascii_short(p, (size_t)(end - p))) return true;
     unsigned c = *p;
     if (c < 0x80) {
       p++;

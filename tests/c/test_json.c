@@ -144,6 +144,10 @@ static void test_decode_numbers(void) {
       {"0.5", MH_V_FLOAT, 0.5, 0},
       {"-0.25", MH_V_FLOAT, -0.25, 0},
       {"1e-7", MH_V_FLOAT, 1e-7, 0},
+      {"-0.5", MH_V_FLOAT, -0.5, 0},
+      {"9007199254740993", MH_V_INT, 0, 9007199254740992}, /* reads as the double 2^53 */
+      {"-9007199254740994", MH_V_FLOAT, -9007199254740994.0, 0},
+      {"1e400", MH_V_FLOAT, INFINITY, 0},
   };
   for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
     mh_value *v = dec(cases[k].in);
@@ -154,6 +158,9 @@ static void test_decode_numbers(void) {
   }
   /* -0 keeps its sign, so it stays a float */
   mh_value *v = dec("-0");
+  CHECK(v && v->type == MH_V_FLOAT && v->u.f == 0 && signbit(v->u.f));
+  mh_value_free(v);
+  v = dec("-1e-400"); /* rounds to -0 */
   CHECK(v && v->type == MH_V_FLOAT && v->u.f == 0 && signbit(v->u.f));
   mh_value_free(v);
 }
@@ -370,17 +377,17 @@ static void escape_slowly(mh_buf *b, const char *s, size_t len) {
   mh_buf_append(b, "\"", 1);
 }
 
-/* The encoder looks at eight bytes at a time for what needs care: a byte
- * of each kind at every place of strings up to three words long, as a
- * value and as a key, comes out as the byte-by-byte escaping says (or is
- * refused, for invalid UTF-8 and a key's NUL). */
+/* The encoder looks at sixteen and then eight bytes at a time for what
+ * needs care: a byte of each kind at every place of strings up to five
+ * words long, as a value and as a key, comes out as the byte-by-byte
+ * escaping says (or is refused, for invalid UTF-8 and a key's NUL). */
 static void test_encode_every_position(void) {
   static const char *const odd[] = {"\"", "\\", "\n", "\x01", "\x1f", "\x7f", "\xc3\xa9", "\xe2\x82\xac", "\xff", ""};
   for (size_t k = 0; k < sizeof odd / sizeof odd[0]; k++) {
     size_t olen = k + 1 == sizeof odd / sizeof odd[0] ? 1 : strlen(odd[k]); /* the last: a NUL byte */
-    for (size_t len = olen; len <= 24; len++) {
+    for (size_t len = olen; len <= 40; len++) {
       for (size_t at = 0; at + olen <= len; at++) {
-        char s[32];
+        char s[48];
         memset(s, 'a' + (char)(at % 26), len);
         memcpy(s + at, odd[k], olen);
         bool nul = olen == 1 && s[at] == '\0', bad = (unsigned char)s[at] == 0xff;
@@ -506,6 +513,62 @@ static void test_round_trips(void) {
   mh_buf_free(&out);
 }
 
+/* The decoder looks at the text sixteen and then eight bytes at a time for
+ * a NUL, a backslash or a byte from 0x80 up before it trusts the text as a
+ * whole: each of them at every place of texts up to 48 bytes long is found
+ * (a refusal, or the string it stands for). */
+static void test_decode_every_position(void) {
+  static const struct {
+    const char *in, *out; /* out NULL: refused with error */
+    const char *error;
+  } odd[] = {
+      {"\xff", NULL, "invalid UTF-8 in string"},
+      {"\xc3", NULL, "invalid UTF-8 in string"},
+      {"\xed\xa0\x80", NULL, "invalid UTF-8 in string"},
+      {"\\u0000", NULL, "unsupported \\u0000"},
+      {"\\n", "\n", NULL},
+      {"\\\\", "\\", NULL},
+      {"\xc3\xa9", "\xc3\xa9", NULL},
+      {"\xf0\x9f\x98\x80", "\xf0\x9f\x98\x80", NULL},
+  };
+  for (size_t k = 0; k < sizeof odd / sizeof odd[0]; k++) {
+    size_t olen = strlen(odd[k].in);
+    for (size_t len = olen + 2; len <= 48; len++) { /* the text: a string of len bytes with its quotes */
+      for (size_t at = 1; at + olen < len; at++) {
+        char text[64], want[64];
+        memset(text, 'a', len);
+        text[0] = text[len - 1] = '"';
+        memcpy(text + at, odd[k].in, olen);
+        if (odd[k].error) {
+          CHECK(dec_fails(text, len, &lim, odd[k].error));
+          continue;
+        }
+        size_t wlen = 0;
+        memset(want, 'a', at - 1);
+        wlen = at - 1;
+        memcpy(want + wlen, odd[k].out, strlen(odd[k].out));
+        wlen += strlen(odd[k].out);
+        memset(want + wlen, 'a', len - 1 - at - olen);
+        wlen += len - 1 - at - olen;
+        mh_error *err = NULL;
+        mh_value *v = mh_codec_json.decode(text, len, &lim, &err);
+        CHECK(v && v->type == MH_V_STRING && v->u.str.len == wlen && memcmp(v->u.str.ptr, want, wlen) == 0);
+        mh_value_free(v);
+        mh_error_free(err);
+      }
+    }
+  }
+  /* a raw NUL byte at every place */
+  for (size_t len = 3; len <= 48; len++)
+    for (size_t at = 1; at + 1 < len; at++) {
+      char text[64];
+      memset(text, 'a', len);
+      text[0] = text[len - 1] = '"';
+      text[at] = '\0';
+      CHECK(dec_fails(text, len, &lim, "NUL byte"));
+    }
+}
+
 /* Found by fuzz_json: a raw NUL inside a string used to cut it short. */
 static void test_raw_nul(void) {
   CHECK(dec_fails("{\"m\":\"demo:echo\0x\"}", 19, &lim, "NUL byte"));
@@ -518,6 +581,7 @@ int main(void) {
   test_decode_types();
   test_decode_numbers();
   test_decode_errors();
+  test_decode_every_position();
   test_nesting();
   test_salvage_id();
   test_duplicates();

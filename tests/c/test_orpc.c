@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "values.h"
 #include "core/config.h"
 #include "call/host.h"
 #include "transport/orpc.h"
@@ -52,15 +53,6 @@ static bool dec_fails(const char *text, const char *want) {
   mh_value_free(v);
   mh_error_free(err);
   return ok;
-}
-
-static mh_value *arr(int n, ...) {
-  mh_value *a = mh_value_new(MH_V_ARRAY);
-  va_list ap;
-  va_start(ap, n);
-  for (int i = 0; i < n; i++) mh_value_push(a, va_arg(ap, mh_value *));
-  va_end(ap);
-  return a;
 }
 
 static mh_value *obj1(const char *k, mh_value *v) {

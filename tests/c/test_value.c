@@ -78,6 +78,20 @@ static void test_constructors(void) {
   CHECK(v && v->u.bytes.kind && v->u.bytes.len == 0);
   mh_value_free(v);
 
+  /* every type: the strings of those that own some are filled in, never NULL */
+  for (int t = MH_V_UNDEFINED; t <= MH_V_URL; t++) {
+    v = mh_value_new((mh_vtype)t);
+    CHECK(v && v->type == (mh_vtype)t);
+    if (v && mh_value_has_str(v->type)) CHECK(v->u.str.ptr && v->u.str.ptr[0] == '\0' && v->u.str.len == 0);
+    if (v && v->type == MH_V_REGEXP) CHECK(v->u.re.source && v->u.re.flags);
+    if (v && v->type == MH_V_ERROR) CHECK(v->u.err.name && v->u.err.message);
+    if (v && v->type == MH_V_BYTES) CHECK(v->u.bytes.kind);
+    mh_value *c = v ? mh_value_copy(v) : NULL;
+    CHECK(c && mh_value_equal(v, c));
+    mh_value_free(c);
+    mh_value_free(v);
+  }
+
   v = mh_value_int(INT64_MIN);
   CHECK(v->type == MH_V_INT && v->u.i == INT64_MIN);
   mh_value_free(v);
@@ -324,11 +338,33 @@ static void test_utf8(void) {
       {"\xe2\x28\xa1", 3, false},
       {"\xf0\x9f\x98\x28", 4, false},
       {"ok\xc3\xa9ok\xe2\x82", 8, false},   /* truncated at end */
+      /* in and after the last bytes, which are looked at together */
+      {"echo", 4, true},
+      {"bench\xc3", 6, false},
+      {"abcdefgh\xc3", 9, false},
+      {"abcdefghij\xed\xa0\x80", 13, false},
+      {"abcdefghijklmno\xff", 16, false},
+      {"abcdefg\x80", 8, false},
+      {"abcdefgh\xc3\xa9xyz", 13, true},
+      {"\xc3\xa9" "abcdefghijk", 13, true},
+      {"abcdefghi\xe2\x82\xacz\xf0\x9f\x98\x80", 17, true},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     bool got = mh_utf8_valid(cases[i].s, cases[i].len);
     if (got != cases[i].ok) fprintf(stderr, "utf8 case %zu\n", i);
     CHECK(got == cases[i].ok);
+  }
+  /* ASCII of every length up to 24, then with a bad byte at each place
+   * (bytes are looked at eight and then a few at a time) */
+  char buf[24];
+  for (size_t len = 0; len <= sizeof buf; len++) {
+    memset(buf, 'a', len);
+    CHECK(mh_utf8_valid(buf, len));
+    for (size_t at = 0; at < len; at++) {
+      buf[at] = (char)0xff;
+      CHECK(!mh_utf8_valid(buf, len));
+      buf[at] = 'a';
+    }
   }
 }
 

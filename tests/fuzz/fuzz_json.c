@@ -1,5 +1,5 @@
-/* The JSON codec (host/codec/json_codec.c): decode with a depth limit, re-encode,
- * decode again.
+/* The JSON codec (host/codec/json_codec.c, json_decode.c): decode with a
+ * depth limit, re-encode, decode again.
  *
  * Invariants:
  *   - a refused frame sets a bad_request (or internal) error; salvage_id

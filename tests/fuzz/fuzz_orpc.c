@@ -14,11 +14,18 @@
  *     holding undefined are left out); after that one round the text is
  *     a fixpoint (encode -> decode -> encode gives it again). A value
  *     from a multipart body holds files whose bytes may not be text: it is
- *     round-tripped only when every string is UTF-8 without NUL. */
+ *     round-tripped only when every string is UTF-8 without NUL;
+ *   - mh_orpc_encode (which writes a value with nothing to mark straight
+ *     out) gives the bytes, or the error, of its general path
+ *     mh_orpc_encode_marked;
+ *   - mh_json_decode_members (which builds only json and meta) fails, with
+ *     the same message, exactly when decoding the whole body does, and
+ *     otherwise gives the members the whole object holds. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "common.h"
+#include "codec/json_decode.h"
 #include "core/error.h"
 #include "transport/orpc.h"
 
@@ -67,7 +74,47 @@ static void round_trip(const mh_value *v) {
   mh_buf_free(&t3);
 }
 
+/* The plain path and the general path of the encoder agree. */
+static void same_as_marked(const mh_value *v) {
+  mh_buf a = MH_BUF_INIT, b = MH_BUF_INIT;
+  mh_error *ea = NULL, *eb = NULL;
+  int ra = mh_orpc_encode(v, &a, &ea), rb = mh_orpc_encode_marked(v, &b, &eb);
+  FUZZ_CHECK(ra == rb && fuzz_same_bytes(a.data, a.len, b.data, b.len), "plain and general encodings differ\n  %.*s\n  %.*s",
+             (int)a.len, a.data, (int)b.len, b.data);
+  FUZZ_CHECK(!ea == !eb && (!ea || strcmp(ea->message, eb->message) == 0), "the two encodings fail differently");
+  mh_error_free(ea);
+  mh_error_free(eb);
+  mh_buf_free(&a);
+  mh_buf_free(&b);
+}
+
+/* Building only json and meta agrees with building the whole body. */
+static void same_as_whole(const char *in, size_t size) {
+  static const char *const keys[] = {"json", "meta"};
+  mh_error *ew = NULL, *em = NULL;
+  mh_value *whole = mh_json_decode(in, size, &lim, &ew), *vals[2];
+  int rc = mh_json_decode_members(in, size, &lim, keys, vals, 2, &em);
+  if (!whole) {
+    FUZZ_CHECK(rc == -1 && em && strcmp(ew->message, em->message) == 0, "members: rc %d (%s), the whole: %s", rc,
+               em ? em->message : "", ew->message);
+  } else if (whole->type != MH_V_OBJECT) {
+    FUZZ_CHECK(rc == 0 && !vals[0] && !vals[1], "members of a body that is no object: rc %d", rc);
+  } else {
+    FUZZ_CHECK(rc == 1, "members of an object: rc %d (%s)", rc, em ? em->message : "");
+    for (size_t i = 0; i < 2; i++) {
+      const mh_value *want = mh_value_obj_get(whole, keys[i]);
+      FUZZ_CHECK(want ? vals[i] && mh_value_equal(want, vals[i]) : !vals[i], "member %s differs", keys[i]);
+    }
+  }
+  mh_value_free(whole);
+  mh_value_free(vals[0]);
+  mh_value_free(vals[1]);
+  mh_error_free(ew);
+  mh_error_free(em);
+}
+
 static void json_body(const char *in, size_t size) {
+  same_as_whole(in, size);
   mh_error *err = NULL;
   mh_value *v = mh_orpc_decode_json(in, size, &lim, &err);
   if (!v) {
@@ -78,6 +125,7 @@ static void json_body(const char *in, size_t size) {
   FUZZ_CHECK(err == NULL, "decode succeeded but set an error");
   FUZZ_CHECK(fuzz_strings_clean(v), "a string of the input is not UTF-8 or holds NUL");
   fuzz_check_value_ops(v);
+  same_as_marked(v);
   round_trip(v);
   mh_value_free(v);
 }
@@ -99,6 +147,7 @@ static void multipart_body(const char *in, size_t size) {
   }
   FUZZ_CHECK(err == NULL, "decode succeeded but set an error");
   fuzz_check_value_ops(v);
+  same_as_marked(v);
   if (fuzz_strings_clean(v)) round_trip(v);
   mh_value_free(v);
 }
