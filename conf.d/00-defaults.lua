@@ -79,9 +79,10 @@ return {
     untrusted_calls_per_s = 20,
 
     -- Calls and events one client may have running at once; more calls are
-    -- refused as overloaded, more events dropped with a log line. A devframe
-    -- subscribe that starts a stream function's run is refused (overloaded)
-    -- while the client's calls and the runs it started fill it. Integer >= 1.
+    -- refused as overloaded, more events dropped with a log line. The stream
+    -- runs its devframe subscribes started count too: a subscribe that would
+    -- start one more is refused (overloaded), and so are its calls while they
+    -- fill it (devframe's unsubscribe and cancel never are). Integer >= 1.
     max_inflight_per_client = 256,
 
     -- Simultaneous client connections; more are refused. Integer >= 1.

@@ -175,14 +175,22 @@ static mh_error *stream_refusal(mh_client *c, const mh_envelope *e) {
   return NULL;
 }
 
+/* devframe's streaming events (subscribe, unsubscribe, cancel, upload-*):
+ * a client whose stream runs fill its limit must still be able to stop
+ * them; a subscribe applies the limit itself (devframe_stream.c). */
+static bool streaming_control(const mh_envelope *e) {
+  return strncmp(e->method, "devframe:streaming:", 19) == 0;
+}
+
 /* Calls and events alike hold a slot of max_inflight_per_client until their
  * run ends: events used to run uncounted, so one client could start any
- * number of handlers that sleep. */
+ * number of handlers that sleep. So do the stream runs its devframe
+ * subscribes started (nruns). */
 static void on_request(mh_client *c, mh_envelope *e) {
   mh_host *h = c->host;
   bool event = e->kind == MH_ENV_EVENT;
   int limit = h->cfg->limits.max_inflight_per_client;
-  if (c->nincoming >= limit) {
+  if (c->nincoming >= limit || (c->nruns && c->nincoming + c->nruns >= limit && !streaming_control(e))) {
     if (event)
       mh_log_warn_limited("client", "%s: event %s dropped: too many calls in flight (limit %d)", c->id, e->method,
                           limit);

@@ -52,6 +52,7 @@ struct mh_client {
   struct mh_link_challenge *link_challenge; /* a link handshake under way: the nonces (mesh_link.c) */
   mh_list incoming;  /* calls and events from this client still running */
   int nincoming;
+  int nruns;         /* stream runs its devframe subscribes started, still running (devframe_stream.c) */
   mh_bucket untrusted_rate; /* limits.untrusted_calls_per_s (client.c) */
   mh_map outcalls;   /* our calls to the client: id -> mh_outcall */
   uint64_t next_out_id;

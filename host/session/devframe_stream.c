@@ -39,10 +39,11 @@ typedef struct df_stream {
   mh_map subs;       /* client id -> mh_client (dropped at MH_EV_CLIENT_GONE, before it is freed) */
   mh_timer *timer;   /* open: a run's wait for a subscriber; closed: retention */
   mh_waiter *w;      /* a stream function's run while it runs */
-  /* The id of the client whose subscribe started the run: the run holds
-   * one of its limits.max_inflight_per_client slots while w is set. An id,
-   * not a pointer: the run may outlive the client, and ids are not reused. */
-  char starter[sizeof ((mh_client *)0)->id];
+  /* The client whose subscribe started the run, while it runs: the run
+   * counts in its nruns, one of its limits.max_inflight_per_client slots
+   * (run_begin, run_end). NULL once that client is gone (client_gone): a
+   * run may outlive it. */
+  mh_client *starter;
   bool waiting;      /* the run waits for its slowest subscriber (logged once a wait) */
   void (*drain_wake)(void *ud); /* a plugin's writer waiting for its slowest subscriber */
   void *drain_ud;
@@ -161,6 +162,20 @@ static void wake_writer(df_stream *s) {
   if (fn) fn(s->drain_ud);
 }
 
+/* A run starts or stops only through these two: its starter's count of
+ * running runs (mh_client.nruns) follows. */
+static void run_begin(df_stream *s, mh_waiter *w, mh_client *starter) {
+  s->w = w;
+  s->starter = starter;
+  starter->nruns++;
+}
+
+static void run_end(df_stream *s) {
+  if (s->w && s->starter) s->starter->nruns--;
+  s->w = NULL;
+  s->starter = NULL;
+}
+
 static void stream_free(df_stream *s) {
   wake_writer(s);
   stop_timer(s);
@@ -177,6 +192,7 @@ static void channel_free(df_channel *ch) {
     if (mh_map_live(&ch->streams.slots[i])) {
       df_stream *s = ch->streams.slots[i].value;
       if (s->w) mh_dispatch_detach(s->w); /* its end has nobody to reach */
+      run_end(s);
       stream_free(s);
     }
   mh_map_free(&ch->streams);
@@ -286,17 +302,16 @@ static const mh_stream_sink fn_sink = {.on_chunk = fn_on_chunk};
 static void fn_on_end(void *ud, const mh_value *result, const mh_error *err) {
   (void)result;
   df_stream *s = ud;
-  s->w = NULL;
+  run_end(s);
   if (err) mh_log_debug("stream", "%s#%s ended: %s", s->ch->name, s->id, err->message);
   close_stream(s->ch->host, s, err ? mh_error_copy(err) : NULL);
 }
 
 static void fn_start(mh_host *h, df_stream *s, mh_client *c) {
   mh_value *args = mh_value_new(MH_V_ARRAY);
-  snprintf(s->starter, sizeof s->starter, "%s", c->id);
   mh_caller caller = {.client = c, .id = c->id};
   mh_waiter *w = mh_dispatch_stream(h, &caller, s->ch->name, args, &fn_sink, NULL, fn_on_end, s);
-  if (!s->closed) s->w = w;
+  if (!s->closed && w) run_begin(s, w, c); /* else it ended already */
 }
 
 /* Nobody came back in time: the run is cancelled (its cleanups run). */
@@ -306,7 +321,7 @@ static void grace_over(void *ud) {
   mh_log_info("stream", "%s#%s: no subscriber for %d s: cancelled", s->ch->name, s->id,
               MH_DF_FN_STREAM_GRACE_MS / 1000);
   if (s->w) mh_dispatch_cancel(s->w);
-  s->w = NULL;
+  run_end(s);
   drop_stream(s->ch->host, s);
 }
 
@@ -322,7 +337,7 @@ static void after_leave(mh_host *h, df_stream *s, bool cancel) {
   if (cancel) {
     mh_log_info("stream", "%s#%s: cancelled by its last reader", s->ch->name, s->id);
     mh_dispatch_cancel(s->w);
-    s->w = NULL;
+    run_end(s);
     drop_stream(h, s);
     return;
   }
@@ -372,24 +387,6 @@ static void schedule_recheck(mh_dfstreams *st) {
   if (!st->recheck) st->recheck = mh_timer_start(st->host->loop, 0, recheck, st);
 }
 
-static bool run_started_by(const df_stream *s, const char *client_id) {
-  return s->w && strcmp(s->starter, client_id) == 0;
-}
-
-/* The runs c's subscribes started that still run. Counted when asked (a
- * fresh subscribe, rare) rather than kept: a count kept in the client would
- * need undoing on every path a run ends by, and a dead client's runs would
- * need detaching; a run whose starter is gone simply matches no one. */
-static int runs_started_by(mh_dfstreams *st, const char *client_id) {
-  int n = 0;
-  for (size_t i = 0; i < st->channels.cap; i++) {
-    df_channel *ch = mh_map_live(&st->channels.slots[i]) ? st->channels.slots[i].value : NULL;
-    for (size_t j = 0; ch && j < ch->streams.cap; j++)
-      if (mh_map_live(&ch->streams.slots[j]) && run_started_by(ch->streams.slots[j].value, client_id)) n++;
-  }
-  return n;
-}
-
 /* NULL, or why c may not start one more run: its runs, calls and streams
  * share limits.max_inflight_per_client (client.c on_request), else a
  * client could start any number of handlers by subscribing to fresh ids.
@@ -397,7 +394,7 @@ static int runs_started_by(mh_dfstreams *st, const char *client_id) {
 static mh_error *over_inflight_limit(mh_host *h, mh_client *c) {
   int limit = h->cfg->limits.max_inflight_per_client;
   int others = c->nincoming > 0 ? c->nincoming - 1 : 0;
-  if (others + runs_started_by(store(h), c->id) < limit) return NULL;
+  if (others + c->nruns < limit) return NULL;
   return mh_error_new(MH_ERR_OVERLOADED, "too many calls in flight (limit %d): no new stream run started", limit);
 }
 
@@ -666,9 +663,16 @@ static bool has_subscriber(df_stream *s, void *client_id) {
   return mh_map_get(&s->subs, client_id, strlen(client_id)) != NULL;
 }
 
-/* Every stream the client subscribed to loses it, as by unsubscribe. */
+static bool started_by(df_stream *s, void *client) { return s->starter == client; }
+
+/* Every stream the client subscribed to loses it, as by unsubscribe; the
+ * runs it started go on without a starter. */
 static void client_gone(mh_host *h, mh_client *c) {
   df_stream *s;
+  while ((s = find_stream(store(h), started_by, c))) {
+    s->starter = NULL;
+    c->nruns--; /* for the record: c is about to be freed */
+  }
   while ((s = find_stream(store(h), has_subscriber, c->id))) {
     mh_map_del(&s->subs, c->id, strlen(c->id));
     after_leave(h, s, false);

@@ -508,25 +508,32 @@ test('a subscribe that would start one run past max_inflight_per_client ends wit
   assert.equal(err.name, 'overloaded')
   assert.match(err.message, /too many calls in flight \(limit 3\)/)
   await capped.waitForLog(/c\d+: subscribe to feed:hold#cap-4 refused: too many calls in flight \(limit 3\)/)
-  assert.equal((await rpc.call('feed:stats')).held, 3, 'no run started for cap-4')
-
-  // Subscribing to what runs already starts nothing: neither a second
-  // client joining one of the runs, nor this one reading a plugin's channel.
   openPage(capped.port)
   const other = await kitClient(t)
+  assert.equal((await other.call('feed:stats')).held, 3, 'no run started for cap-4')
+
+  // The runs fill its limit for its calls too (else a client could have
+  // twice the limit running)...
+  const busy = await rejectionOf(rpc.call('feed:stats'))
+  assert.match(busy.message, /too many calls in flight \(limit 3\)/)
+
+  // ...but not for devframe's own streaming events. Subscribing to what
+  // runs already starts nothing: neither a second client joining one of
+  // the runs, nor this one reading a plugin's channel.
   const joined = other.streaming.subscribe('feed:hold', 'cap-2')[Symbol.asyncIterator]()
   assert.deepEqual((await joined.next()).value, { n: 1 })
-  await rpc.call('feed:log-start', 'cap-log')
+  await other.call('feed:log-start', 'cap-log')
   const log = rpc.streaming.subscribe('feed:log', 'cap-log')[Symbol.asyncIterator]()
-  await rpc.call('feed:log-write', 'cap-log', 'hello')
+  await other.call('feed:log-write', 'cap-log', 'hello')
   assert.equal((await log.next()).value, 'hello')
 
-  // A cancel ends its run at once: its slot is free for a fresh id.
+  // A cancel ends its run at once: its slot is free for a call, then for a fresh id.
   await readers[0].return()
   await capped.waitForLog(/feed:hold#cap-1: cancelled by its last reader/)
+  assert.equal((await rpc.call('feed:stats')).held, 3, 'the call is served (held counts runs ever started)')
   const again = rpc.streaming.subscribe('feed:hold', 'cap-5')[Symbol.asyncIterator]()
   assert.deepEqual((await again.next()).value, { n: 1 })
-  assert.equal((await rpc.call('feed:stats')).held, 4)
+  assert.equal((await other.call('feed:stats')).held, 4)
 })
 
 test('a run an unsubscribe left waiting for a reader still holds its starter\'s slot; a finished run holds none', async (t) => {
