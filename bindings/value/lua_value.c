@@ -29,8 +29,10 @@ char mh_lua_undefined_tag;
 static void push_collection(lua_State *L, const mh_value *v);
 static void push_object(lua_State *L, const mh_value *v);
 
-void mh_lua_push_nested(lua_State *L, const mh_value *v) {
-  luaL_checkstack(L, 4, "value nested too deeply");
+/* Pushes v where one stack slot is known to be free: a leaf takes one, so
+ * only a container checks the stack (for itself, an item and its key or
+ * metatable), once, not every item. */
+static void push_item(lua_State *L, const mh_value *v) {
   switch (v->type) {
   case MH_V_UNDEFINED: lua_pushlightuserdata(L, MH_LUA_UNDEFINED); return;
   case MH_V_NULL: lua_pushlightuserdata(L, MH_LUA_NULL); return;
@@ -39,9 +41,10 @@ void mh_lua_push_nested(lua_State *L, const mh_value *v) {
   case MH_V_FLOAT: lua_pushnumber(L, v->u.f); return;
   case MH_V_STRING: lua_pushlstring(L, v->u.str.ptr, v->u.str.len); return;
   case MH_V_ARRAY:
+    luaL_checkstack(L, 4, "value nested too deeply");
     lua_createtable(L, (int)v->u.arr.len, 0);
     for (size_t i = 0; i < v->u.arr.len; i++) {
-      mh_lua_push_nested(L, v->u.arr.items[i]);
+      push_item(L, v->u.arr.items[i]);
       lua_rawseti(L, -2, (lua_Integer)i + 1);
     }
     mh_lua_push_array_mt(L);
@@ -54,13 +57,19 @@ void mh_lua_push_nested(lua_State *L, const mh_value *v) {
   }
 }
 
+void mh_lua_push_nested(lua_State *L, const mh_value *v) {
+  luaL_checkstack(L, 4, "value nested too deeply");
+  push_item(L, v);
+}
+
 /* An object, its key order remembered when it has one (lua_key_order.c). */
 static void push_object(lua_State *L, const mh_value *v) {
+  luaL_checkstack(L, 4, "value nested too deeply");
   lua_createtable(L, 0, (int)v->u.obj.len);
   for (size_t i = 0; i < v->u.obj.len; i++) {
     const mh_pair *p = &v->u.obj.items[i];
     lua_pushlstring(L, p->key->u.str.ptr, p->key->u.str.len);
-    mh_lua_push_nested(L, p->val);
+    push_item(L, p->val);
     lua_rawset(L, -3);
   }
   if (v->u.obj.len > 1) mh_lua_key_order_remember(L, -1, v);
@@ -78,12 +87,12 @@ static void push_collection(lua_State *L, const mh_value *v) {
   for (size_t i = 0; i < n; i++) {
     if (map) {
       lua_createtable(L, 2, 0);
-      mh_lua_push_nested(L, v->u.obj.items[i].key);
+      push_item(L, v->u.obj.items[i].key);
       lua_rawseti(L, -2, 1);
-      mh_lua_push_nested(L, v->u.obj.items[i].val);
+      push_item(L, v->u.obj.items[i].val);
       lua_rawseti(L, -2, 2);
     } else {
-      mh_lua_push_nested(L, v->u.arr.items[i]);
+      push_item(L, v->u.arr.items[i]);
     }
     lua_rawseti(L, -2, (lua_Integer)i + 1);
   }
@@ -128,6 +137,7 @@ typedef struct conv {
   unsigned nodes;       /* converted since the clock was last read */
   uint64_t deadline;    /* uv_hrtime() past which conversion stops (0: none) */
   uint32_t max_run_ms;
+  size_t node_cost; /* mh_value_cost(0): what a value without bytes takes */
 } conv;
 
 #define CONV_SEGS_PER_LEVEL 3
@@ -159,28 +169,36 @@ static mh_value *fail(conv *c, const char *fmt, const char *what) {
   return NULL;
 }
 
+static mh_value *convert_as(conv *c, int idx, int type);
 static mh_value *convert(conv *c, int idx);
+
+/* Why spend() stops: over the memory budget, or past the deadline. Out of
+ * line, so the check every node pays stays small. */
+static __attribute__((noinline)) bool overspent(conv *c) {
+  char limit[32];
+  snprintf(limit, sizeof limit, "%zu", c->limit);
+  fail(c, "a value over %s bytes once converted (a table used in several places is copied for each; "
+          "the limit is lua.memory_bytes)", limit);
+  return false;
+}
+
+static __attribute__((noinline)) bool overtime(conv *c) {
+  char limit[32];
+  snprintf(limit, sizeof limit, "%u", c->max_run_ms);
+  fail(c, "converting the value took over %s ms (lua.max_run_ms; a table used in several places is "
+          "copied for each)", limit);
+  return false;
+}
 
 /* Counts the memory the converted value takes: a table used in n places
  * is copied n times, so 30 levels of {t, t} are 2^30 copies of a small
  * table. False, with the error set, once over mh_lua_values.limit. */
-static bool spend(conv *c, size_t bytes) {
-  char limit[32];
-  if (bytes > c->left) {
-    snprintf(limit, sizeof limit, "%zu", c->limit);
-    fail(c, "a value over %s bytes once converted (a table used in several places is copied for each; "
-            "the limit is lua.memory_bytes)", limit);
-    return false;
-  }
+static inline bool spend(conv *c, size_t bytes) {
+  if (bytes > c->left) return overspent(c);
   c->left -= bytes;
   /* The loop serves nobody while a value converts: as long as Lua code may
    * run without waiting, no longer. */
-  if (c->deadline && ++c->nodes % 1024 == 0 && uv_hrtime() > c->deadline) {
-    snprintf(limit, sizeof limit, "%u", c->max_run_ms);
-    fail(c, "converting the value took over %s ms (lua.max_run_ms; a table used in several places is "
-            "copied for each)", limit);
-    return false;
-  }
+  if (c->deadline && ++c->nodes % 1024 == 0 && uv_hrtime() > c->deadline) return overtime(c);
   return true;
 }
 
@@ -203,16 +221,18 @@ static mh_value *convert_array(conv *c, int idx, lua_Integer n) {
     mh_value_free(arr);
     return fail(c, "%s", "out of memory");
   }
+  int slot = lua_gettop(L) + 1; /* where each item is read */
   for (lua_Integer i = 1; i <= n; i++) {
-    lua_rawgeti(L, idx, i);
+    int type = lua_rawgeti(L, idx, i);
     int mark = path_push_index(c, i);
-    mh_value *item = lua_isnil(L, -1) ? mh_value_null() : convert(c, lua_gettop(L));
+    mh_value *item = type == LUA_TNIL ? mh_value_null() : convert_as(c, slot, type);
     path_pop(c, mark);
     lua_pop(L, 1);
-    if (!item || mh_value_push(arr, item)) {
+    if (!item) {
       mh_value_free(arr);
       return fail(c, "%s", "out of memory");
     }
+    arr->u.arr.items[arr->u.arr.len++] = item; /* room reserved above */
   }
   return arr;
 }
@@ -383,22 +403,27 @@ static mh_value *convert_table(conv *c, int idx) {
   return out;
 }
 
-static mh_value *convert(conv *c, int idx) {
+/* The value at idx, of Lua type type (lua_type's). */
+static mh_value *convert_as(conv *c, int idx, int type) {
   lua_State *L = c->L;
-  int type = lua_type(L, idx);
-  if (!spend(c, mh_value_cost(type == LUA_TSTRING ? lua_rawlen(L, idx) : 0))) return NULL;
   switch (type) {
-  case LUA_TNIL: return mh_value_null();
-  case LUA_TBOOLEAN: return mh_value_bool(lua_toboolean(L, idx));
-  case LUA_TNUMBER:
-    if (lua_isinteger(L, idx)) return mh_value_int((int64_t)lua_tointeger(L, idx));
-    return mh_value_float((double)lua_tonumber(L, idx));
   case LUA_TSTRING: {
     size_t len;
-    const char *s = lua_tolstring(L, idx, &len);
+    const char *s = lua_tolstring(L, idx, &len); /* a string already: no conversion */
+    if (!spend(c, mh_value_cost(len))) return NULL;
     if (!mh_utf8_valid(s, len)) return fail(c, "%s", "a string that is not valid UTF-8");
     return mh_value_string(s, len);
   }
+  case LUA_TNUMBER:
+    if (!spend(c, c->node_cost)) return NULL;
+    if (lua_isinteger(L, idx)) return mh_value_int((int64_t)lua_tointeger(L, idx));
+    return mh_value_float((double)lua_tonumber(L, idx));
+  default: break;
+  }
+  if (!spend(c, c->node_cost)) return NULL;
+  switch (type) {
+  case LUA_TNIL: return mh_value_null();
+  case LUA_TBOOLEAN: return mh_value_bool(lua_toboolean(L, idx));
   case LUA_TLIGHTUSERDATA: {
     void *p = lua_touserdata(L, idx);
     if (p == MH_LUA_NULL) return mh_value_null();
@@ -410,13 +435,16 @@ static mh_value *convert(conv *c, int idx) {
   }
 }
 
+static mh_value *convert(conv *c, int idx) { return convert_as(c, idx, lua_type(c->L, idx)); }
+
 /* Depths up to this convert with the bookkeeping on the C stack. */
 #define CONV_STACK_DEPTH 128 /* limits.json_max_depth defaults to 128 */
 
 mh_value *mh_lua_to_value(lua_State *L, int idx, int max_depth, char **err) {
   const mh_lua_values *e = mh_lua_values_of(L);
   size_t limit = e->limit;
-  conv c = {.L = L, .max_depth = max_depth < 0 ? 0 : max_depth, .limit = limit, .left = limit ? limit : SIZE_MAX};
+  conv c = {.L = L, .max_depth = max_depth < 0 ? 0 : max_depth, .limit = limit, .left = limit ? limit : SIZE_MAX,
+            .node_cost = mh_value_cost(0)};
   if (limit) { /* a plugin state */
     c.max_run_ms = e->host->cfg->lua.max_run_ms;
     c.deadline = uv_hrtime() + (uint64_t)c.max_run_ms * 1000000;

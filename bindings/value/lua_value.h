@@ -16,6 +16,9 @@
  * extra space holds, so this layer reads it without knowing the engine. */
 typedef struct mh_lua_values {
   int array_mt_ref; /* metatable that marks a table as a JSON array */
+  /* That metatable's address (lua_topointer; the ref keeps it alive), so
+   * telling an array's metatable takes one comparison, no registry read. */
+  const void *array_mt;
   /* Bytes a value converted from this state may take as mh_values (0: no
    * limit): shared subtables are copied for every use, so a small table
    * can stand for an exponentially large value. */
