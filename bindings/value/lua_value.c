@@ -110,6 +110,19 @@ void mh_lua_push_value(lua_State *L, const mh_value *v) {
     mh_lua_push_nested(L, v);
 }
 
+int mh_lua_push_args(lua_State *L, const mh_value *args) {
+  size_t n = args->u.arr.len;
+  luaL_checkstack(L, (int)n + 1, "too many arguments");
+  for (size_t i = 0; i < n; i++) {
+    const mh_value *v = args->u.arr.items[i];
+    if (v->type == MH_V_NULL || v->type == MH_V_UNDEFINED)
+      lua_pushnil(L);
+    else
+      push_item(L, v); /* a slot each: checked above */
+  }
+  return (int)n;
+}
+
 /* ---- Lua -> value --------------------------------------------------- */
 
 /* One step of the path to the value being converted: an array index, or a
@@ -216,11 +229,8 @@ static void path_pop(conv *c, int mark) { c->nsegs = mark; }
 
 static mh_value *convert_array(conv *c, int idx, lua_Integer n) {
   lua_State *L = c->L;
-  mh_value *arr = mh_value_new(MH_V_ARRAY);
-  if (!arr || (n > 0 && mh_value_reserve(arr, (size_t)n))) {
-    mh_value_free(arr);
-    return fail(c, "%s", "out of memory");
-  }
+  mh_value *arr = mh_value_container(MH_V_ARRAY, (size_t)n); /* room for all: no regrowing */
+  if (!arr) return fail(c, "%s", "out of memory");
   int slot = lua_gettop(L) + 1; /* where each item is read */
   for (lua_Integer i = 1; i <= n; i++) {
     int type = lua_rawgeti(L, idx, i);
@@ -241,11 +251,8 @@ static mh_value *convert_array(conv *c, int idx, lua_Integer n) {
  * lua_key_order.c gives. */
 static mh_value *convert_object(conv *c, int idx, lua_Integer n) {
   lua_State *L = c->L;
-  mh_value *obj = mh_value_new(MH_V_OBJECT);
-  if (!obj || (n > 0 && mh_value_reserve(obj, (size_t)n))) {
-    mh_value_free(obj);
-    return fail(c, "%s", "out of memory");
-  }
+  mh_value *obj = mh_value_container(MH_V_OBJECT, (size_t)n); /* room for all: no regrowing */
+  if (!obj) return fail(c, "%s", "out of memory");
   lua_pushnil(L);
   while (lua_next(L, idx)) {
     size_t klen;
