@@ -29,6 +29,11 @@ char mh_lua_undefined_tag;
 static void push_collection(lua_State *L, const mh_value *v);
 static void push_object(lua_State *L, const mh_value *v);
 
+/* luaL_checkstack, with its error, after the cheaper lua_checkstack said no. */
+static inline void need_stack(lua_State *L, int n, const char *msg) {
+  if (!lua_checkstack(L, n)) luaL_checkstack(L, n, msg);
+}
+
 /* Pushes v where one stack slot is known to be free: a leaf takes one, so
  * only a container checks the stack (for itself, an item and its key or
  * metatable), once, not every item. */
@@ -41,7 +46,7 @@ static void push_item(lua_State *L, const mh_value *v) {
   case MH_V_FLOAT: lua_pushnumber(L, v->u.f); return;
   case MH_V_STRING: lua_pushlstring(L, v->u.str.ptr, v->u.str.len); return;
   case MH_V_ARRAY:
-    luaL_checkstack(L, 4, "value nested too deeply");
+    need_stack(L, 4, "value nested too deeply");
     lua_createtable(L, (int)v->u.arr.len, 0);
     for (size_t i = 0; i < v->u.arr.len; i++) {
       push_item(L, v->u.arr.items[i]);
@@ -58,13 +63,13 @@ static void push_item(lua_State *L, const mh_value *v) {
 }
 
 void mh_lua_push_nested(lua_State *L, const mh_value *v) {
-  luaL_checkstack(L, 4, "value nested too deeply");
+  need_stack(L, 4, "value nested too deeply");
   push_item(L, v);
 }
 
 /* An object, its key order remembered when it has one (lua_key_order.c). */
 static void push_object(lua_State *L, const mh_value *v) {
-  luaL_checkstack(L, 4, "value nested too deeply");
+  need_stack(L, 4, "value nested too deeply");
   lua_createtable(L, 0, (int)v->u.obj.len);
   for (size_t i = 0; i < v->u.obj.len; i++) {
     const mh_pair *p = &v->u.obj.items[i];
@@ -112,7 +117,7 @@ void mh_lua_push_value(lua_State *L, const mh_value *v) {
 
 int mh_lua_push_args(lua_State *L, const mh_value *args) {
   size_t n = args->u.arr.len;
-  luaL_checkstack(L, (int)n + 1, "too many arguments");
+  need_stack(L, (int)n + 1, "too many arguments");
   for (size_t i = 0; i < n; i++) {
     const mh_value *v = args->u.arr.items[i];
     if (v->type == MH_V_NULL || v->type == MH_V_UNDEFINED)
@@ -356,6 +361,42 @@ static mh_value *convert_special(conv *c, int idx, int kind) {
   return v ? v : fail(c, "%s", why ? why : "out of memory");
 }
 
+/* A table whose keys come as 1, 2, ..., n (as Lua lists its array part,
+ * the usual {a, b}), converted in the pass that reads its keys instead of
+ * a pass that checks them and one that converts. NULL, with the conversion
+ * as it was before, at any other key or when an item fails: convert_table's
+ * two passes then say what is wrong, in their order. */
+static mh_value *convert_sequence(conv *c, int idx) {
+  lua_State *L = c->L;
+  size_t left = c->left;
+  unsigned nodes = c->nodes;
+  int mark = c->nsegs;
+  mh_value *arr = NULL;
+  lua_Integer i = 1;
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    mh_value *item = NULL;
+    if (lua_isinteger(L, -2) && lua_tointeger(L, -2) == i) {
+      if (!arr) arr = mh_value_container(MH_V_ARRAY, lua_rawlen(L, idx));
+      path_push_index(c, i);
+      item = arr ? convert_as(c, lua_gettop(L), lua_type(L, -1)) : NULL;
+      path_pop(c, mark);
+    }
+    lua_pop(L, 1);
+    if (!item || mh_value_push(arr, item)) {
+      lua_pop(L, 1); /* the key */
+      mh_value_free(arr);
+      free(c->err);
+      c->err = NULL;
+      c->left = left;
+      c->nodes = nodes;
+      return NULL;
+    }
+    i++;
+  }
+  return arr;
+}
+
 static mh_value *convert_table(conv *c, int idx) {
   lua_State *L = c->L;
   const void *self = lua_topointer(L, idx);
@@ -378,6 +419,10 @@ static mh_value *convert_table(conv *c, int idx) {
       return out;
     }
   }
+  if ((out = convert_sequence(c, idx))) {
+    c->depth--;
+    return out;
+  }
   lua_Integer count = 0, max = 0;
   int ints = 0, strings = 0;
   lua_pushnil(L);
@@ -385,7 +430,11 @@ static mh_value *convert_table(conv *c, int idx) {
     lua_pop(L, 1);
     count++;
     int ktype = lua_type(L, -1);
-    lua_Integer i = ktype == LUA_TNUMBER && lua_isinteger(L, -1) ? lua_tointeger(L, -1) : 0; /* one read a key */
+    /* Lua stores a float key with an integral value as an integer: a
+     * number key converts exactly when it is an integer. */
+    int isint = 0;
+    lua_Integer i = ktype == LUA_TNUMBER ? lua_tointegerx(L, -1, &isint) : 0;
+    if (!isint) i = 0;
     if (ktype == LUA_TSTRING) {
       strings++;
     } else if (i > 0) {
