@@ -190,21 +190,20 @@ static mh_value *fail(conv *c, const char *fmt, const char *what) {
 static mh_value *convert_as(conv *c, int idx, int type);
 static mh_value *convert(conv *c, int idx);
 
-/* Why spend() stops: over the memory budget, or past the deadline. Out of
- * line, so the check every node pays stays small. */
-static __attribute__((noinline)) bool overspent(conv *c) {
+/* Why spend() stops: past the deadline (late), or over the memory budget.
+ * Out of line, so the check every node pays stays small. */
+static __attribute__((noinline)) bool stop(conv *c, bool late) {
   char limit[32];
-  snprintf(limit, sizeof limit, "%zu", c->limit);
-  fail(c, "a value over %s bytes once converted (a table used in several places is copied for each; "
-          "the limit is lua.memory_bytes)", limit);
-  return false;
-}
-
-static __attribute__((noinline)) bool overtime(conv *c) {
-  char limit[32];
-  snprintf(limit, sizeof limit, "%u", c->max_run_ms);
-  fail(c, "converting the value took over %s ms (lua.max_run_ms; a table used in several places is "
-          "copied for each)", limit);
+  if (late)
+    snprintf(limit, sizeof limit, "%u", c->max_run_ms);
+  else
+    snprintf(limit, sizeof limit, "%zu", c->limit);
+  fail(c,
+       late ? "converting the value took over %s ms (lua.max_run_ms; a table used in several places is "
+              "copied for each)"
+            : "a value over %s bytes once converted (a table used in several places is copied for each; "
+              "the limit is lua.memory_bytes)",
+       limit);
   return false;
 }
 
@@ -212,11 +211,11 @@ static __attribute__((noinline)) bool overtime(conv *c) {
  * is copied n times, so 30 levels of {t, t} are 2^30 copies of a small
  * table. False, with the error set, once over mh_lua_values.limit. */
 static inline bool spend(conv *c, size_t bytes) {
-  if (bytes > c->left) return overspent(c);
+  if (bytes > c->left) return stop(c, false);
   c->left -= bytes;
   /* The loop serves nobody while a value converts: as long as Lua code may
    * run without waiting, no longer. */
-  if (c->deadline && ++c->nodes % 1024 == 0 && uv_hrtime() > c->deadline) return overtime(c);
+  if (c->deadline && ++c->nodes % 1024 == 0 && uv_hrtime() > c->deadline) return stop(c, true);
   return true;
 }
 
@@ -232,12 +231,12 @@ static int path_push_name(conv *c, const char *key, size_t klen) {
 
 static void path_pop(conv *c, int mark) { c->nsegs = mark; }
 
-static mh_value *convert_array(conv *c, int idx, lua_Integer n) {
+/* Items from..n of the array at idx, appended to arr (with room for them):
+ * arr, or NULL (arr freed) with the error set. */
+static mh_value *convert_items(conv *c, int idx, mh_value *arr, lua_Integer from, lua_Integer n) {
   lua_State *L = c->L;
-  mh_value *arr = mh_value_container(MH_V_ARRAY, (size_t)n); /* room for all: no regrowing */
-  if (!arr) return fail(c, "%s", "out of memory");
   int slot = lua_gettop(L) + 1; /* where each item is read */
-  for (lua_Integer i = 1; i <= n; i++) {
+  for (lua_Integer i = from; i <= n; i++) {
     int type = lua_rawgeti(L, idx, i);
     int mark = path_push_index(c, i);
     mh_value *item = type == LUA_TNIL ? mh_value_null() : convert_as(c, slot, type);
@@ -247,9 +246,14 @@ static mh_value *convert_array(conv *c, int idx, lua_Integer n) {
       mh_value_free(arr);
       return fail(c, "%s", "out of memory");
     }
-    arr->u.arr.items[arr->u.arr.len++] = item; /* room reserved above */
+    arr->u.arr.items[arr->u.arr.len++] = item; /* room made by the caller */
   }
   return arr;
+}
+
+static mh_value *convert_array(conv *c, int idx, lua_Integer n) {
+  mh_value *arr = mh_value_container(MH_V_ARRAY, (size_t)n); /* room for all: no regrowing */
+  return arr ? convert_items(c, idx, arr, 1, n) : fail(c, "%s", "out of memory");
 }
 
 /* An object of n keys, converted in Lua's order, then put in the order
@@ -361,40 +365,94 @@ static mh_value *convert_special(conv *c, int idx, int kind) {
   return v ? v : fail(c, "%s", why ? why : "out of memory");
 }
 
-/* A table whose keys come as 1, 2, ..., n (as Lua lists its array part,
- * the usual {a, b}), converted in the pass that reads its keys instead of
- * a pass that checks them and one that converts. NULL, with the conversion
- * as it was before, at any other key or when an item fails: convert_table's
- * two passes then say what is wrong, in their order. */
-static mh_value *convert_sequence(conv *c, int idx) {
+/* What the keys of the table at idx make it: an object of *n string keys
+ * (0), an array of exactly the keys 1..*n (1), or nothing that can be sent
+ * (-1, the error set). */
+static int table_shape(conv *c, int idx, lua_Integer *n) {
   lua_State *L = c->L;
-  size_t left = c->left;
-  unsigned nodes = c->nodes;
-  int mark = c->nsegs;
-  mh_value *arr = NULL;
-  lua_Integer i = 1;
+  lua_Integer count = 0, max = 0;
+  int ints = 0, strings = 0;
   lua_pushnil(L);
   while (lua_next(L, idx)) {
-    mh_value *item = NULL;
-    if (lua_isinteger(L, -2) && lua_tointeger(L, -2) == i) {
-      if (!arr) arr = mh_value_container(MH_V_ARRAY, lua_rawlen(L, idx));
-      path_push_index(c, i);
-      item = arr ? convert_as(c, lua_gettop(L), lua_type(L, -1)) : NULL;
-      path_pop(c, mark);
+    lua_pop(L, 1);
+    count++;
+    int ktype = lua_type(L, -1);
+    /* Lua stores a float key with an integral value as an integer: a
+     * number key converts exactly when it is an integer. */
+    int isint = 0;
+    lua_Integer i = ktype == LUA_TNUMBER ? lua_tointegerx(L, -1, &isint) : 0;
+    if (!isint) i = 0;
+    if (ktype == LUA_TSTRING) {
+      strings++;
+    } else if (i > 0) {
+      ints++;
+      if (i > max) max = i;
+    } else {
+      const char *type = luaL_typename(L, -1);
+      lua_pop(L, 1);
+      fail(c, "a table key of type %s (keys must be strings, or 1..n for an array)", type);
+      return -1;
     }
+  }
+  *n = ints ? max : count;
+  if (ints && strings) return fail(c, "%s", "a table mixing string keys and array items"), -1;
+  if (ints && max != count) return fail(c, "%s", "an array with holes (use moonhost.null for missing items)"), -1;
+  return ints ? 1 : 0;
+}
+
+/* A table without one of our metatables: an array when its keys are
+ * exactly 1..n, an object when they are strings. The usual list ({a, b})
+ * gives its keys as 1, 2, ... in order: its items convert as they come,
+ * in the one pass over the keys. At a key out of that order, the keys
+ * are checked (table_shape) and the conversion goes on where it was;
+ * when an item fails, a key that is wrong is still what gets reported:
+ * the same outcome, and the same order of checks, as checking every key
+ * first, and no item converted twice. */
+static mh_value *convert_plain(conv *c, int idx) {
+  lua_State *L = c->L;
+  mh_value *arr = NULL;
+  bool in_order = true, failed = false;
+  lua_Integer i = 1; /* the key expected next */
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    if (!lua_isinteger(L, -2) || lua_tointeger(L, -2) != i) {
+      lua_pop(L, 2);
+      in_order = false;
+      break;
+    }
+    if (!arr) arr = mh_value_container(MH_V_ARRAY, lua_rawlen(L, idx)); /* its length: room for all */
+    int mark = path_push_index(c, i);
+    mh_value *item = arr ? convert_as(c, lua_gettop(L), lua_type(L, -1)) : NULL;
+    path_pop(c, mark);
     lua_pop(L, 1);
     if (!item || mh_value_push(arr, item)) {
-      lua_pop(L, 1); /* the key */
-      mh_value_free(arr);
-      free(c->err);
-      c->err = NULL;
-      c->left = left;
-      c->nodes = nodes;
-      return NULL;
+      lua_pop(L, 1);
+      fail(c, "%s", "out of memory"); /* unless the item said why */
+      failed = true;
+      break;
     }
     i++;
   }
-  return arr;
+  if (in_order && !failed) return arr ? arr : convert_object(c, idx, 0); /* {}: an object */
+  /* What the keys say comes before what an item said. */
+  char *item_err = c->err;
+  c->err = NULL;
+  lua_Integer n = 0;
+  int shape = table_shape(c, idx, &n);
+  if (shape < 0 || failed) {
+    mh_value_free(arr);
+    if (shape < 0)
+      free(item_err);
+    else
+      c->err = item_err; /* items 1..i-1 converted as the array's, then item i failed */
+    return NULL;
+  }
+  if (shape == 0) return convert_object(c, idx, n); /* the first key was not 1: no item converted */
+  if (!arr ? !(arr = mh_value_container(MH_V_ARRAY, (size_t)n)) : mh_value_reserve(arr, (size_t)n)) {
+    mh_value_free(arr);
+    return fail(c, "%s", "out of memory");
+  }
+  return convert_items(c, idx, arr, i, n); /* 1..i-1 are in already */
 }
 
 static mh_value *convert_table(conv *c, int idx) {
@@ -419,42 +477,7 @@ static mh_value *convert_table(conv *c, int idx) {
       return out;
     }
   }
-  if ((out = convert_sequence(c, idx))) {
-    c->depth--;
-    return out;
-  }
-  lua_Integer count = 0, max = 0;
-  int ints = 0, strings = 0;
-  lua_pushnil(L);
-  while (lua_next(L, idx)) {
-    lua_pop(L, 1);
-    count++;
-    int ktype = lua_type(L, -1);
-    /* Lua stores a float key with an integral value as an integer: a
-     * number key converts exactly when it is an integer. */
-    int isint = 0;
-    lua_Integer i = ktype == LUA_TNUMBER ? lua_tointegerx(L, -1, &isint) : 0;
-    if (!isint) i = 0;
-    if (ktype == LUA_TSTRING) {
-      strings++;
-    } else if (i > 0) {
-      ints++;
-      if (i > max) max = i;
-    } else {
-      const char *type = luaL_typename(L, -1);
-      lua_pop(L, 1);
-      c->depth--;
-      return fail(c, "a table key of type %s (keys must be strings, or 1..n for an array)", type);
-    }
-  }
-  if (ints && strings)
-    out = fail(c, "%s", "a table mixing string keys and array items");
-  else if (ints && max != count)
-    out = fail(c, "%s", "an array with holes (use moonhost.null for missing items)");
-  else if (ints)
-    out = convert_array(c, idx, max);
-  else
-    out = convert_object(c, idx, count);
+  out = convert_plain(c, idx);
   c->depth--;
   return out;
 }
