@@ -408,6 +408,11 @@ static int table_shape(conv *c, int idx, lua_Integer *n) {
  * when an item fails, a key that is wrong is still what gets reported:
  * the same outcome, and the same order of checks, as checking every key
  * first, and no item converted twice. */
+/* The room to make for a list of length len (lua_rawlen) before its keys
+ * are checked: len is a border, which with holes can be far more than the
+ * keys there are; past a few thousand the list grows as it fills. */
+static size_t first_room(size_t len) { return len < 4096 ? len : 4096; }
+
 static mh_value *convert_plain(conv *c, int idx) {
   lua_State *L = c->L;
   mh_value *arr = NULL;
@@ -420,7 +425,7 @@ static mh_value *convert_plain(conv *c, int idx) {
       in_order = false;
       break;
     }
-    if (!arr) arr = mh_value_container(MH_V_ARRAY, lua_rawlen(L, idx)); /* its length: room for all */
+    if (!arr) arr = mh_value_container(MH_V_ARRAY, first_room(lua_rawlen(L, idx)));
     int mark = path_push_index(c, i);
     mh_value *item = arr ? convert_as(c, lua_gettop(L), lua_type(L, -1)) : NULL;
     path_pop(c, mark);

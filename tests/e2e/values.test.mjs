@@ -117,6 +117,7 @@ test('a table that starts as a list: converted, or refused with what is wrong an
     nested: 'a table mixing string keys and array items at [2]',
     badstring: 'a string that is not valid UTF-8 at [2][2]',
     backwards_bad: 'a string that is not valid UTF-8 at [3]',
+    sparse: 'an array with holes (use moonhost.null for missing items) at the top',
     // A hole is reported before the bad item at [4].
     late_bad: 'an array with holes (use moonhost.null for missing items) at the top',
     // The keys are checked before any item: the mix is reported, not the function.
