@@ -233,7 +233,7 @@ static void path_pop(conv *c, int mark) { c->nsegs = mark; }
 
 /* Items from..n of the array at idx, appended to arr (with room for them):
  * arr, or NULL (arr freed) with the error set. */
-static mh_value *convert_items(conv *c, int idx, mh_value *arr, lua_Integer from, lua_Integer n) {
+static inline mh_value *convert_items(conv *c, int idx, mh_value *arr, lua_Integer from, lua_Integer n) {
   lua_State *L = c->L;
   int slot = lua_gettop(L) + 1; /* where each item is read */
   for (lua_Integer i = from; i <= n; i++) {
