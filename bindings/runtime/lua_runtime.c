@@ -119,8 +119,7 @@ static int call_body(lua_State *L) {
   lua_rawgeti(L, LUA_REGISTRYINDEX, call->handler);
   int n = 0;
   if (call->args) {
-    luaL_checkstack(L, (int)call->args->u.arr.len + 1, "too many arguments");
-    for (size_t i = 0; i < call->args->u.arr.len; i++, n++) mh_lua_push_value(L, call->args->u.arr.items[i]);
+    n = mh_lua_push_args(L, call->args);
     mh_value_free(call->args);
     call->args = NULL;
   }

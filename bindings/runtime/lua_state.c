@@ -123,6 +123,7 @@ mh_engine *mh_lua_state_new(mh_host *host, size_t mem_limit) {
   lua_newtable(e->L);
   lua_pushliteral(e->L, "array");
   lua_setfield(e->L, -2, "__name");
+  e->values.array_mt = lua_topointer(e->L, -1);
   e->values.array_mt_ref = mh_lua_ref(e->L);
   /* The key order of objects pushed into the state (value/lua_key_order.c):
    * weak keys, so an entry goes with its table. */

@@ -33,9 +33,8 @@ void mh_lua_push_type_metatables(lua_State *L) {
 }
 
 int mh_lua_metatable_kind(lua_State *L) {
-  mh_lua_push_array_mt(L);
-  int kind = lua_rawequal(L, -1, -2) ? MH_LT_ARRAY : -1;
-  lua_pop(L, 1);
+  /* A metatable is a table: raw equality is identity (most are arrays). */
+  int kind = lua_topointer(L, -1) == mh_lua_values_of(L)->array_mt ? MH_LT_ARRAY : -1;
   for (int t = 0; kind < 0 && t < MH_LT_COUNT; t++) {
     luaL_getmetatable(L, type_names[t]);
     if (lua_rawequal(L, -1, -2)) kind = t;

@@ -29,8 +29,15 @@ char mh_lua_undefined_tag;
 static void push_collection(lua_State *L, const mh_value *v);
 static void push_object(lua_State *L, const mh_value *v);
 
-void mh_lua_push_nested(lua_State *L, const mh_value *v) {
-  luaL_checkstack(L, 4, "value nested too deeply");
+/* luaL_checkstack, with its error, after the cheaper lua_checkstack said no. */
+static inline void need_stack(lua_State *L, int n, const char *msg) {
+  if (!lua_checkstack(L, n)) luaL_checkstack(L, n, msg);
+}
+
+/* Pushes v where one stack slot is known to be free: a leaf takes one, so
+ * only a container checks the stack (for itself, an item and its key or
+ * metatable), once, not every item. */
+static void push_item(lua_State *L, const mh_value *v) {
   switch (v->type) {
   case MH_V_UNDEFINED: lua_pushlightuserdata(L, MH_LUA_UNDEFINED); return;
   case MH_V_NULL: lua_pushlightuserdata(L, MH_LUA_NULL); return;
@@ -39,9 +46,10 @@ void mh_lua_push_nested(lua_State *L, const mh_value *v) {
   case MH_V_FLOAT: lua_pushnumber(L, v->u.f); return;
   case MH_V_STRING: lua_pushlstring(L, v->u.str.ptr, v->u.str.len); return;
   case MH_V_ARRAY:
+    need_stack(L, 4, "value nested too deeply");
     lua_createtable(L, (int)v->u.arr.len, 0);
     for (size_t i = 0; i < v->u.arr.len; i++) {
-      mh_lua_push_nested(L, v->u.arr.items[i]);
+      push_item(L, v->u.arr.items[i]);
       lua_rawseti(L, -2, (lua_Integer)i + 1);
     }
     mh_lua_push_array_mt(L);
@@ -54,13 +62,19 @@ void mh_lua_push_nested(lua_State *L, const mh_value *v) {
   }
 }
 
+void mh_lua_push_nested(lua_State *L, const mh_value *v) {
+  need_stack(L, 4, "value nested too deeply");
+  push_item(L, v);
+}
+
 /* An object, its key order remembered when it has one (lua_key_order.c). */
 static void push_object(lua_State *L, const mh_value *v) {
+  need_stack(L, 4, "value nested too deeply");
   lua_createtable(L, 0, (int)v->u.obj.len);
   for (size_t i = 0; i < v->u.obj.len; i++) {
     const mh_pair *p = &v->u.obj.items[i];
     lua_pushlstring(L, p->key->u.str.ptr, p->key->u.str.len);
-    mh_lua_push_nested(L, p->val);
+    push_item(L, p->val);
     lua_rawset(L, -3);
   }
   if (v->u.obj.len > 1) mh_lua_key_order_remember(L, -1, v);
@@ -78,12 +92,12 @@ static void push_collection(lua_State *L, const mh_value *v) {
   for (size_t i = 0; i < n; i++) {
     if (map) {
       lua_createtable(L, 2, 0);
-      mh_lua_push_nested(L, v->u.obj.items[i].key);
+      push_item(L, v->u.obj.items[i].key);
       lua_rawseti(L, -2, 1);
-      mh_lua_push_nested(L, v->u.obj.items[i].val);
+      push_item(L, v->u.obj.items[i].val);
       lua_rawseti(L, -2, 2);
     } else {
-      mh_lua_push_nested(L, v->u.arr.items[i]);
+      push_item(L, v->u.arr.items[i]);
     }
     lua_rawseti(L, -2, (lua_Integer)i + 1);
   }
@@ -99,6 +113,19 @@ void mh_lua_push_value(lua_State *L, const mh_value *v) {
     lua_pushnil(L);
   else
     mh_lua_push_nested(L, v);
+}
+
+int mh_lua_push_args(lua_State *L, const mh_value *args) {
+  size_t n = args->u.arr.len;
+  need_stack(L, (int)n + 1, "too many arguments");
+  for (size_t i = 0; i < n; i++) {
+    const mh_value *v = args->u.arr.items[i];
+    if (v->type == MH_V_NULL || v->type == MH_V_UNDEFINED)
+      lua_pushnil(L);
+    else
+      push_item(L, v); /* a slot each: checked above */
+  }
+  return (int)n;
 }
 
 /* ---- Lua -> value --------------------------------------------------- */
@@ -128,6 +155,7 @@ typedef struct conv {
   unsigned nodes;       /* converted since the clock was last read */
   uint64_t deadline;    /* uv_hrtime() past which conversion stops (0: none) */
   uint32_t max_run_ms;
+  size_t node_cost; /* mh_value_cost(0): what a value without bytes takes */
 } conv;
 
 #define CONV_SEGS_PER_LEVEL 3
@@ -159,28 +187,35 @@ static mh_value *fail(conv *c, const char *fmt, const char *what) {
   return NULL;
 }
 
+static mh_value *convert_as(conv *c, int idx, int type);
 static mh_value *convert(conv *c, int idx);
+
+/* Why spend() stops: past the deadline (late), or over the memory budget.
+ * Out of line, so the check every node pays stays small. */
+static __attribute__((noinline)) bool stop(conv *c, bool late) {
+  char limit[32];
+  if (late)
+    snprintf(limit, sizeof limit, "%u", c->max_run_ms);
+  else
+    snprintf(limit, sizeof limit, "%zu", c->limit);
+  fail(c,
+       late ? "converting the value took over %s ms (lua.max_run_ms; a table used in several places is "
+              "copied for each)"
+            : "a value over %s bytes once converted (a table used in several places is copied for each; "
+              "the limit is lua.memory_bytes)",
+       limit);
+  return false;
+}
 
 /* Counts the memory the converted value takes: a table used in n places
  * is copied n times, so 30 levels of {t, t} are 2^30 copies of a small
  * table. False, with the error set, once over mh_lua_values.limit. */
-static bool spend(conv *c, size_t bytes) {
-  char limit[32];
-  if (bytes > c->left) {
-    snprintf(limit, sizeof limit, "%zu", c->limit);
-    fail(c, "a value over %s bytes once converted (a table used in several places is copied for each; "
-            "the limit is lua.memory_bytes)", limit);
-    return false;
-  }
+static inline bool spend(conv *c, size_t bytes) {
+  if (bytes > c->left) return stop(c, false);
   c->left -= bytes;
   /* The loop serves nobody while a value converts: as long as Lua code may
    * run without waiting, no longer. */
-  if (c->deadline && ++c->nodes % 1024 == 0 && uv_hrtime() > c->deadline) {
-    snprintf(limit, sizeof limit, "%u", c->max_run_ms);
-    fail(c, "converting the value took over %s ms (lua.max_run_ms; a table used in several places is "
-            "copied for each)", limit);
-    return false;
-  }
+  if (c->deadline && ++c->nodes % 1024 == 0 && uv_hrtime() > c->deadline) return stop(c, true);
   return true;
 }
 
@@ -196,36 +231,37 @@ static int path_push_name(conv *c, const char *key, size_t klen) {
 
 static void path_pop(conv *c, int mark) { c->nsegs = mark; }
 
-static mh_value *convert_array(conv *c, int idx, lua_Integer n) {
+/* Items from..n of the array at idx, appended to arr (with room for them):
+ * arr, or NULL (arr freed) with the error set. */
+static inline mh_value *convert_items(conv *c, int idx, mh_value *arr, lua_Integer from, lua_Integer n) {
   lua_State *L = c->L;
-  mh_value *arr = mh_value_new(MH_V_ARRAY);
-  if (!arr || (n > 0 && mh_value_reserve(arr, (size_t)n))) {
-    mh_value_free(arr);
-    return fail(c, "%s", "out of memory");
-  }
-  for (lua_Integer i = 1; i <= n; i++) {
-    lua_rawgeti(L, idx, i);
+  int slot = lua_gettop(L) + 1; /* where each item is read */
+  for (lua_Integer i = from; i <= n; i++) {
+    int type = lua_rawgeti(L, idx, i);
     int mark = path_push_index(c, i);
-    mh_value *item = lua_isnil(L, -1) ? mh_value_null() : convert(c, lua_gettop(L));
+    mh_value *item = type == LUA_TNIL ? mh_value_null() : convert_as(c, slot, type);
     path_pop(c, mark);
     lua_pop(L, 1);
-    if (!item || mh_value_push(arr, item)) {
+    if (!item) {
       mh_value_free(arr);
       return fail(c, "%s", "out of memory");
     }
+    arr->u.arr.items[arr->u.arr.len++] = item; /* room made by the caller */
   }
   return arr;
+}
+
+static mh_value *convert_array(conv *c, int idx, lua_Integer n) {
+  mh_value *arr = mh_value_container(MH_V_ARRAY, (size_t)n); /* room for all: no regrowing */
+  return arr ? convert_items(c, idx, arr, 1, n) : fail(c, "%s", "out of memory");
 }
 
 /* An object of n keys, converted in Lua's order, then put in the order
  * lua_key_order.c gives. */
 static mh_value *convert_object(conv *c, int idx, lua_Integer n) {
   lua_State *L = c->L;
-  mh_value *obj = mh_value_new(MH_V_OBJECT);
-  if (!obj || (n > 0 && mh_value_reserve(obj, (size_t)n))) {
-    mh_value_free(obj);
-    return fail(c, "%s", "out of memory");
-  }
+  mh_value *obj = mh_value_container(MH_V_OBJECT, (size_t)n); /* room for all: no regrowing */
+  if (!obj) return fail(c, "%s", "out of memory");
   lua_pushnil(L);
   while (lua_next(L, idx)) {
     size_t klen;
@@ -329,6 +365,101 @@ static mh_value *convert_special(conv *c, int idx, int kind) {
   return v ? v : fail(c, "%s", why ? why : "out of memory");
 }
 
+/* What the keys of the table at idx make it: an object of *n string keys
+ * (0), an array of exactly the keys 1..*n (1), or nothing that can be sent
+ * (-1, the error set). */
+static int table_shape(conv *c, int idx, lua_Integer *n) {
+  lua_State *L = c->L;
+  lua_Integer count = 0, max = 0;
+  int ints = 0, strings = 0;
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    lua_pop(L, 1);
+    count++;
+    int ktype = lua_type(L, -1);
+    /* Lua stores a float key with an integral value as an integer: a
+     * number key converts exactly when it is an integer. */
+    int isint = 0;
+    lua_Integer i = ktype == LUA_TNUMBER ? lua_tointegerx(L, -1, &isint) : 0;
+    if (!isint) i = 0;
+    if (ktype == LUA_TSTRING) {
+      strings++;
+    } else if (i > 0) {
+      ints++;
+      if (i > max) max = i;
+    } else {
+      const char *type = luaL_typename(L, -1);
+      lua_pop(L, 1);
+      fail(c, "a table key of type %s (keys must be strings, or 1..n for an array)", type);
+      return -1;
+    }
+  }
+  *n = ints ? max : count;
+  if (ints && strings) return fail(c, "%s", "a table mixing string keys and array items"), -1;
+  if (ints && max != count) return fail(c, "%s", "an array with holes (use moonhost.null for missing items)"), -1;
+  return ints ? 1 : 0;
+}
+
+/* A table without one of our metatables: an array when its keys are
+ * exactly 1..n, an object when they are strings. The usual list ({a, b})
+ * gives its keys as 1, 2, ... in order: its items convert as they come,
+ * in the one pass over the keys. At a key out of that order, the keys
+ * are checked (table_shape) and the conversion goes on where it was;
+ * when an item fails, a key that is wrong is still what gets reported:
+ * the same outcome, and the same order of checks, as checking every key
+ * first, and no item converted twice. */
+/* The room to make for a list of length len (lua_rawlen) before its keys
+ * are checked: len is a border, which with holes can be far more than the
+ * keys there are; past a few thousand the list grows as it fills. */
+static size_t first_room(size_t len) { return len < 4096 ? len : 4096; }
+
+static mh_value *convert_plain(conv *c, int idx) {
+  lua_State *L = c->L;
+  mh_value *arr = NULL;
+  bool in_order = true, failed = false;
+  lua_Integer i = 1; /* the key expected next */
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    if (!lua_isinteger(L, -2) || lua_tointeger(L, -2) != i) {
+      lua_pop(L, 2);
+      in_order = false;
+      break;
+    }
+    if (!arr) arr = mh_value_container(MH_V_ARRAY, first_room(lua_rawlen(L, idx)));
+    int mark = path_push_index(c, i);
+    mh_value *item = arr ? convert_as(c, lua_gettop(L), lua_type(L, -1)) : NULL;
+    path_pop(c, mark);
+    lua_pop(L, 1);
+    if (!item || mh_value_push(arr, item)) {
+      lua_pop(L, 1);
+      fail(c, "%s", "out of memory"); /* unless the item said why */
+      failed = true;
+      break;
+    }
+    i++;
+  }
+  if (in_order && !failed) return arr ? arr : convert_object(c, idx, 0); /* {}: an object */
+  /* What the keys say comes before what an item said. */
+  char *item_err = c->err;
+  c->err = NULL;
+  lua_Integer n = 0;
+  int shape = table_shape(c, idx, &n);
+  if (shape < 0 || failed) {
+    mh_value_free(arr);
+    if (shape < 0)
+      free(item_err);
+    else
+      c->err = item_err; /* items 1..i-1 converted as the array's, then item i failed */
+    return NULL;
+  }
+  if (shape == 0) return convert_object(c, idx, n); /* the first key was not 1: no item converted */
+  if (!arr ? !(arr = mh_value_container(MH_V_ARRAY, (size_t)n)) : mh_value_reserve(arr, (size_t)n)) {
+    mh_value_free(arr);
+    return fail(c, "%s", "out of memory");
+  }
+  return convert_items(c, idx, arr, i, n); /* 1..i-1 are in already */
+}
+
 static mh_value *convert_table(conv *c, int idx) {
   lua_State *L = c->L;
   const void *self = lua_topointer(L, idx);
@@ -351,54 +482,32 @@ static mh_value *convert_table(conv *c, int idx) {
       return out;
     }
   }
-  lua_Integer count = 0, max = 0;
-  int ints = 0, strings = 0;
-  lua_pushnil(L);
-  while (lua_next(L, idx)) {
-    lua_pop(L, 1);
-    count++;
-    int ktype = lua_type(L, -1);
-    lua_Integer i = ktype == LUA_TNUMBER && lua_isinteger(L, -1) ? lua_tointeger(L, -1) : 0; /* one read a key */
-    if (ktype == LUA_TSTRING) {
-      strings++;
-    } else if (i > 0) {
-      ints++;
-      if (i > max) max = i;
-    } else {
-      const char *type = luaL_typename(L, -1);
-      lua_pop(L, 1);
-      c->depth--;
-      return fail(c, "a table key of type %s (keys must be strings, or 1..n for an array)", type);
-    }
-  }
-  if (ints && strings)
-    out = fail(c, "%s", "a table mixing string keys and array items");
-  else if (ints && max != count)
-    out = fail(c, "%s", "an array with holes (use moonhost.null for missing items)");
-  else if (ints)
-    out = convert_array(c, idx, max);
-  else
-    out = convert_object(c, idx, count);
+  out = convert_plain(c, idx);
   c->depth--;
   return out;
 }
 
-static mh_value *convert(conv *c, int idx) {
+/* The value at idx, of Lua type type (lua_type's). */
+static mh_value *convert_as(conv *c, int idx, int type) {
   lua_State *L = c->L;
-  int type = lua_type(L, idx);
-  if (!spend(c, mh_value_cost(type == LUA_TSTRING ? lua_rawlen(L, idx) : 0))) return NULL;
   switch (type) {
-  case LUA_TNIL: return mh_value_null();
-  case LUA_TBOOLEAN: return mh_value_bool(lua_toboolean(L, idx));
-  case LUA_TNUMBER:
-    if (lua_isinteger(L, idx)) return mh_value_int((int64_t)lua_tointeger(L, idx));
-    return mh_value_float((double)lua_tonumber(L, idx));
   case LUA_TSTRING: {
     size_t len;
-    const char *s = lua_tolstring(L, idx, &len);
+    const char *s = lua_tolstring(L, idx, &len); /* a string already: no conversion */
+    if (!spend(c, mh_value_cost(len))) return NULL;
     if (!mh_utf8_valid(s, len)) return fail(c, "%s", "a string that is not valid UTF-8");
     return mh_value_string(s, len);
   }
+  case LUA_TNUMBER:
+    if (!spend(c, c->node_cost)) return NULL;
+    if (lua_isinteger(L, idx)) return mh_value_int((int64_t)lua_tointeger(L, idx));
+    return mh_value_float((double)lua_tonumber(L, idx));
+  default: break;
+  }
+  if (!spend(c, c->node_cost)) return NULL;
+  switch (type) {
+  case LUA_TNIL: return mh_value_null();
+  case LUA_TBOOLEAN: return mh_value_bool(lua_toboolean(L, idx));
   case LUA_TLIGHTUSERDATA: {
     void *p = lua_touserdata(L, idx);
     if (p == MH_LUA_NULL) return mh_value_null();
@@ -410,13 +519,16 @@ static mh_value *convert(conv *c, int idx) {
   }
 }
 
+static mh_value *convert(conv *c, int idx) { return convert_as(c, idx, lua_type(c->L, idx)); }
+
 /* Depths up to this convert with the bookkeeping on the C stack. */
 #define CONV_STACK_DEPTH 128 /* limits.json_max_depth defaults to 128 */
 
 mh_value *mh_lua_to_value(lua_State *L, int idx, int max_depth, char **err) {
   const mh_lua_values *e = mh_lua_values_of(L);
   size_t limit = e->limit;
-  conv c = {.L = L, .max_depth = max_depth < 0 ? 0 : max_depth, .limit = limit, .left = limit ? limit : SIZE_MAX};
+  conv c = {.L = L, .max_depth = max_depth < 0 ? 0 : max_depth, .limit = limit, .left = limit ? limit : SIZE_MAX,
+            .node_cost = mh_value_cost(0)};
   if (limit) { /* a plugin state */
     c.max_run_ms = e->host->cfg->lua.max_run_ms;
     c.deadline = uv_hrtime() + (uint64_t)c.max_run_ms * 1000000;

@@ -16,6 +16,9 @@
  * extra space holds, so this layer reads it without knowing the engine. */
 typedef struct mh_lua_values {
   int array_mt_ref; /* metatable that marks a table as a JSON array */
+  /* That metatable's address (lua_topointer; the ref keeps it alive), so
+   * telling an array's metatable takes one comparison, no registry read. */
+  const void *array_mt;
   /* Bytes a value converted from this state may take as mh_values (0: no
    * limit): shared subtables are copied for every use, so a small table
    * can stand for an exponentially large value. */
@@ -34,6 +37,9 @@ extern char mh_lua_undefined_tag;
 /* Pushes v; nested null/undefined become the sentinels, top-level ones nil. */
 void mh_lua_push_value(lua_State *L, const mh_value *v);
 void mh_lua_push_nested(lua_State *L, const mh_value *v);
+/* Pushes the items of args (an ARRAY) as mh_lua_push_value does, checking
+ * the stack once ("too many arguments"); returns how many. */
+int mh_lua_push_args(lua_State *L, const mh_value *args);
 /* Converts the value at idx; NULL and *err (message with the path) on failure. */
 mh_value *mh_lua_to_value(lua_State *L, int idx, int max_depth, char **err);
 /* The arguments at [first, top] as an ARRAY (nil: null), each at most

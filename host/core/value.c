@@ -40,11 +40,30 @@ static size_t mh_vec_next_cap(size_t cap, size_t elem) {
   return ncap < cap || ncap > ((size_t)-1) / elem ? 0 : ncap;
 }
 
+static bool mh_is_list(mh_vtype t) { return t == MH_V_ARRAY || t == MH_V_SET; }
+static bool mh_is_pairs(mh_vtype t) { return t == MH_V_OBJECT || t == MH_V_MAP; }
+
+/* Whether items (of an ARRAY, SET, OBJECT or MAP) are inside the block of
+ * holder: mh_value_container puts them right after the value. */
+static inline bool mh_items_inside(const void *items, const mh_value *holder) {
+  return items == (const void *)(holder + 1);
+}
+
+/* The items of container v moved to a block of bytes (used bytes kept):
+ * realloc for a block of their own, a new block for items inside v's.
+ * NULL when memory runs out (the items unchanged). */
+static inline void *mh_items_resize(const mh_value *v, void *items, size_t used, size_t bytes) {
+  if (!mh_items_inside(items, v)) return mh_small_realloc(items, bytes);
+  void *p = mh_small_alloc(bytes);
+  if (p) memcpy(p, items, used);
+  return p;
+}
+
 /* Makes room for one more item in an ARRAY or SET. */
 static int mh_arr_reserve(mh_value *a) {
   if (a->u.arr.len < a->u.arr.cap) return 0;
   size_t ncap = mh_vec_next_cap(a->u.arr.cap, sizeof(mh_value *));
-  mh_value **p = ncap ? mh_small_realloc(a->u.arr.items, ncap * sizeof *p) : NULL;
+  mh_value **p = ncap ? mh_items_resize(a, a->u.arr.items, a->u.arr.len * sizeof *p, ncap * sizeof *p) : NULL;
   if (!p) return -1;
   a->u.arr.items = p;
   a->u.arr.cap = ncap;
@@ -55,7 +74,7 @@ static int mh_arr_reserve(mh_value *a) {
 static int mh_obj_reserve(mh_value *o) {
   if (o->u.obj.len < o->u.obj.cap) return 0;
   size_t ncap = mh_vec_next_cap(o->u.obj.cap, sizeof(mh_pair));
-  mh_pair *p = ncap ? mh_small_realloc(o->u.obj.items, ncap * sizeof *p) : NULL;
+  mh_pair *p = ncap ? mh_items_resize(o, o->u.obj.items, o->u.obj.len * sizeof *p, ncap * sizeof *p) : NULL;
   if (!p) return -1;
   o->u.obj.items = p;
   o->u.obj.cap = ncap;
@@ -68,7 +87,7 @@ int mh_value_reserve(mh_value *v, size_t n) {
   case MH_V_SET: {
     if (n <= v->u.arr.cap) return 0;
     if (n > ((size_t)-1) / sizeof(mh_value *)) return -1;
-    mh_value **p = mh_small_realloc(v->u.arr.items, n * sizeof *p);
+    mh_value **p = mh_items_resize(v, v->u.arr.items, v->u.arr.len * sizeof *p, n * sizeof *p);
     if (!p) return -1;
     v->u.arr.items = p;
     v->u.arr.cap = n;
@@ -78,7 +97,7 @@ int mh_value_reserve(mh_value *v, size_t n) {
   case MH_V_MAP: {
     if (n <= v->u.obj.cap) return 0;
     if (n > ((size_t)-1) / sizeof(mh_pair)) return -1;
-    mh_pair *p = mh_small_realloc(v->u.obj.items, n * sizeof *p);
+    mh_pair *p = mh_items_resize(v, v->u.obj.items, v->u.obj.len * sizeof *p, n * sizeof *p);
     if (!p) return -1;
     v->u.obj.items = p;
     v->u.obj.cap = n;
@@ -87,6 +106,25 @@ int mh_value_reserve(mh_value *v, size_t n) {
   default:
     return -1;
   }
+}
+
+mh_value *mh_value_container(mh_vtype type, size_t n) {
+  size_t elem = mh_is_list(type) ? sizeof(mh_value *) : mh_is_pairs(type) ? sizeof(mh_pair) : 0;
+  if (!elem || n > (((size_t)-1) - sizeof(mh_value)) / elem) return NULL;
+  if (n == 0) return mh_value_alloc(type);
+  /* One block instead of two: the value, then its n slots (~50 instructions
+   * a container; mh_value_free, mh_value_replace and growing know). */
+  mh_value *v = mh_small_alloc(sizeof *v + n * elem);
+  if (!v) return NULL;
+  *v = (mh_value){.type = type};
+  if (mh_is_list(type)) {
+    v->u.arr.items = (mh_value **)(v + 1);
+    v->u.arr.cap = n;
+  } else {
+    v->u.obj.items = (mh_pair *)(v + 1);
+    v->u.obj.cap = n;
+  }
+  return v;
 }
 
 /* ---- constructors ------------------------------------------------------- */
@@ -283,6 +321,8 @@ const mh_value *mh_value_obj_get(const mh_value *obj, const char *key) {
 
 /* ---- free / copy -------------------------------------------------------- */
 
+static inline void mh_value_free_contents(mh_value *v, const mh_value *holder);
+
 /* Recursion depth is bounded by the decoders' nesting limit. */
 int mh_value_replace(mh_value *dst, const mh_value *src) {
   mh_value *c = mh_value_copy(src);
@@ -296,28 +336,43 @@ int mh_value_replace(mh_value *dst, const mh_value *src) {
     }
     c->u.str.ptr = own;
   }
+  void *items = mh_is_list(c->type) ? (void *)c->u.arr.items : mh_is_pairs(c->type) ? (void *)c->u.obj.items : NULL;
+  if (items && mh_items_inside(items, c)) {
+    /* The same for items (mh_value_container). */
+    size_t elem = mh_is_list(c->type) ? sizeof(mh_value *) : sizeof(mh_pair);
+    size_t cap = mh_is_list(c->type) ? c->u.arr.cap : c->u.obj.cap;
+    void *own = mh_items_resize(c, items, cap * elem, cap * elem);
+    if (!own) {
+      mh_value_free(c);
+      return -1;
+    }
+    if (mh_is_list(c->type))
+      c->u.arr.items = own;
+    else
+      c->u.obj.items = own;
+  }
   mh_value old = *dst;
   *dst = *c;
   *c = old;
-  if (mh_value_has_str(old.type) && old.u.str.ptr == (char *)(dst + 1))
-    mh_small_free(c); /* the old bytes are part of dst's own block: they stay, unused */
-  else
-    mh_value_free(c);
+  /* What old kept inside dst's block (string bytes, items) stays there, unused. */
+  mh_value_free_contents(c, dst);
+  mh_small_free(c);
   return 0;
 }
 
-void mh_value_free(mh_value *v) {
-  if (!v) return;
+/* Frees what v owns apart from its own block. Its string bytes or items
+ * may be inside holder's block (where they were made): those stay. */
+static inline __attribute__((always_inline)) void mh_value_free_contents(mh_value *v, const mh_value *holder) {
   switch (v->type) {
   case MH_V_STRING:
   case MH_V_BIGINT:
   case MH_V_URL:
-    if (v->u.str.ptr != (char *)(v + 1)) free(v->u.str.ptr);
+    if (v->u.str.ptr != (char *)(holder + 1)) free(v->u.str.ptr);
     break;
   case MH_V_ARRAY:
   case MH_V_SET:
     for (size_t i = 0; i < v->u.arr.len; i++) mh_value_free(v->u.arr.items[i]);
-    mh_small_free(v->u.arr.items);
+    if (!mh_items_inside(v->u.arr.items, holder)) mh_small_free(v->u.arr.items);
     break;
   case MH_V_OBJECT:
   case MH_V_MAP:
@@ -325,7 +380,7 @@ void mh_value_free(mh_value *v) {
       mh_value_free(v->u.obj.items[i].key);
       mh_value_free(v->u.obj.items[i].val);
     }
-    mh_small_free(v->u.obj.items);
+    if (!mh_items_inside(v->u.obj.items, holder)) mh_small_free(v->u.obj.items);
     break;
   case MH_V_REGEXP:
     free(v->u.re.source);
@@ -342,6 +397,11 @@ void mh_value_free(mh_value *v) {
   default:
     break;
   }
+}
+
+void mh_value_free(mh_value *v) {
+  if (!v) return;
+  mh_value_free_contents(v, v);
   mh_small_free(v);
 }
 

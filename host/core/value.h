@@ -96,6 +96,10 @@ mh_value *mh_value_error(const char *name, const char *message);
 /* Makes room for n items (ARRAY, SET) or pairs (OBJECT, MAP) in all, so
  * a container whose size is known fills without regrowing. 0 or -1. */
 int mh_value_reserve(mh_value *container, size_t n);
+/* An empty ARRAY, SET, OBJECT or MAP with room for n items or pairs, made
+ * in one allocation with the value (it may still grow past n); NULL for
+ * another type or when memory runs out. */
+mh_value *mh_value_container(mh_vtype type, size_t n);
 int mh_value_push(mh_value *arr_or_set, mh_value *take);
 /* Appends a pair to an OBJECT (key string copied) without looking for an
  * existing key: decoders use it, and later duplicates win when read. */

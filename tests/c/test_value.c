@@ -166,6 +166,68 @@ static void test_containers(void) {
   mh_value_free(s);
 }
 
+/* mh_value_container: room for n in the value's own block; filling it,
+ * growing past n, reserving, copying, replacing (into it and from it) and
+ * freeing all work as with a container from mh_value_new (ASan checks the
+ * blocks). */
+static void test_container_sized(void) {
+  CHECK(mh_value_container(MH_V_INT, 2) == NULL);
+  CHECK(mh_value_container(MH_V_ARRAY, (size_t)-1 / 4) == NULL); /* too big: NULL, no overflow */
+  mh_value *e = mh_value_container(MH_V_ARRAY, 0);
+  CHECK(e && e->type == MH_V_ARRAY && e->u.arr.len == 0 && e->u.arr.cap == 0);
+  mh_value_free(e);
+
+  mh_value *a = mh_value_container(MH_V_ARRAY, 3);
+  CHECK(a && a->type == MH_V_ARRAY && a->u.arr.len == 0 && a->u.arr.cap == 3);
+  CHECK((void *)a->u.arr.items == (void *)(a + 1));
+  for (int i = 0; i < 3; i++) CHECK(mh_value_push(a, mh_value_int(i)) == 0);
+  CHECK((void *)a->u.arr.items == (void *)(a + 1)); /* no regrowing up to n */
+  for (int i = 3; i < 40; i++) CHECK(mh_value_push(a, mh_value_int(i)) == 0); /* moves out */
+  CHECK((void *)a->u.arr.items != (void *)(a + 1) && a->u.arr.len == 40);
+  for (int i = 0; i < 40; i++) CHECK(a->u.arr.items[i]->u.i == i);
+  mh_value *plain = mh_value_new(MH_V_ARRAY);
+  for (int i = 0; i < 40; i++) mh_value_push(plain, mh_value_int(i));
+  CHECK(mh_value_equal(a, plain));
+  mh_value_free(plain);
+  mh_value_free(a);
+
+  mh_value *r = mh_value_container(MH_V_SET, 2);
+  mh_value_push(r, mh_value_cstring("x"));
+  CHECK(mh_value_reserve(r, 1) == 0 && (void *)r->u.arr.items == (void *)(r + 1));
+  CHECK(mh_value_reserve(r, 100) == 0 && r->u.arr.cap == 100 && strcmp(r->u.arr.items[0]->u.str.ptr, "x") == 0);
+  mh_value_free(r);
+
+  mh_value *o = mh_value_container(MH_V_OBJECT, 2);
+  CHECK(o && o->type == MH_V_OBJECT && o->u.obj.cap == 2 && (void *)o->u.obj.items == (void *)(o + 1));
+  CHECK(mh_value_obj_append(o, "a", 1, mh_value_int(1)) == 0 && mh_value_obj_append(o, "b", 1, mh_value_int(2)) == 0);
+  CHECK(mh_value_obj_set(o, "c", mh_value_int(3)) == 0 && o->u.obj.len == 3 && mh_value_obj_get(o, "a")->u.i == 1);
+  mh_value *oc = mh_value_copy(o);
+  CHECK(oc && mh_value_equal(o, oc));
+  mh_value_free(oc);
+  mh_value_free(o);
+
+  mh_value *m = mh_value_container(MH_V_MAP, 1);
+  CHECK(mh_value_map_append(m, mh_value_int(1), mh_value_cstring("one")) == 0 && m->u.obj.len == 1);
+  CHECK((void *)m->u.obj.items == (void *)(m + 1));
+
+  /* Replacing a value whose items are in its own block: they stay there,
+   * unused; its children are freed. Then replacing with a value made so. */
+  mh_value *holder = mh_value_new(MH_V_ARRAY);
+  mh_value_push(holder, m);
+  mh_value *src = mh_value_container(MH_V_ARRAY, 2);
+  mh_value_push(src, mh_value_int(7));
+  mh_value_push(src, mh_value_cstring("seven"));
+  CHECK(mh_value_replace(holder->u.arr.items[0], src) == 0);
+  CHECK(mh_value_equal(holder->u.arr.items[0], src));
+  mh_value *obj = mh_value_container(MH_V_OBJECT, 1);
+  mh_value_obj_append(obj, "k", 1, mh_value_bool(true));
+  CHECK(mh_value_replace(holder->u.arr.items[0], obj) == 0 && mh_value_equal(holder->u.arr.items[0], obj));
+  CHECK(mh_value_replace(src, obj) == 0 && mh_value_equal(src, obj));
+  mh_value_free(obj);
+  mh_value_free(src);
+  mh_value_free(holder);
+}
+
 /* A value holding every type. */
 static mh_value *kitchen_sink(void) {
   mh_value *o = mh_value_new(MH_V_OBJECT);
@@ -460,6 +522,7 @@ int main(void) {
   test_constructors();
   test_buf_appendf();
   test_containers();
+  test_container_sized();
   test_copy_equal();
   test_canonical();
   test_utf8();

@@ -105,6 +105,32 @@ test('a result table with a cycle is an error reply mentioning the cycle; the ho
   assert.equal(await echo('after'), 'after')
 })
 
+test('a table that starts as a list: converted, or refused with what is wrong and where', async (t) => {
+  const { c, echo } = await setup(t)
+  const list = (which) => c.rpc['values:list'](which)
+  assert.deepEqual(await list('nested_ok'), [1, [2, 3], 'four'])
+  assert.deepEqual(await list('backwards'), [10, 20, 30, 40, 50])
+  const refusals = {
+    mixed: 'a table mixing string keys and array items at the top',
+    holes: 'an array with holes (use moonhost.null for missing items) at the top',
+    badkey: 'a table key of type boolean (keys must be strings, or 1..n for an array) at the top',
+    nested: 'a table mixing string keys and array items at [2]',
+    badstring: 'a string that is not valid UTF-8 at [2][2]',
+    backwards_bad: 'a string that is not valid UTF-8 at [3]',
+    sparse: 'an array with holes (use moonhost.null for missing items) at the top',
+    // A hole is reported before the bad item at [4].
+    late_bad: 'an array with holes (use moonhost.null for missing items) at the top',
+    // The keys are checked before any item: the mix is reported, not the function.
+    fn_then_key: 'a table mixing string keys and array items at the top',
+  }
+  for (const [which, why] of Object.entries(refusals)) {
+    const err = await rejectionOf(list(which))
+    assert.equal(err.code, 'internal')
+    assert.ok(err.message.endsWith(`cannot send the result: ${why}`), `${which}: ${err.message}`)
+  }
+  assert.equal(await echo('after'), 'after')
+})
+
 test('a function value in the result is an error reply', async (t) => {
   const { c, echo } = await setup(t)
   const err = await rejectionOf(c.rpc['values:function']())

@@ -46,6 +46,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
   lua_newtable(L);
   lua_pushliteral(L, "array");
   lua_setfield(L, -2, "__name");
+  engine.values.array_mt = lua_topointer(L, -1);
   engine.values.array_mt_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   lua_newtable(L);
   lua_createtable(L, 0, 1);
