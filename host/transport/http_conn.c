@@ -379,19 +379,11 @@ static void on_timeout(void *ud) {
   if (x->on_abort) x->on_abort(x, true); /* handlers without it answer in their own time */
 }
 
-/* Whether lws 4.1 will read body bytes after this request's headers: the
- * Content-Length as atoll() reads it, or, without one, 100 MiB for POST,
- * PUT and PATCH (lws_http_action). */
-static bool lws_reads_body(struct lws *wsi, int method) {
-  char cl[32];
-  if (mh_conn_header(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH, cl, sizeof cl) > 0) return atoll(cl) > 0;
-  if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0) return true; /* too long to copy: lws reads it */
-  return method == LWSHUMETH_POST || method == LWSHUMETH_PUT || method == LWSHUMETH_PATCH;
-}
-
 /* The Content-Length (*cl: -1 absent, -2 invalid: anything but digits, RFC
- * 9112 6.3, refused) and whether lws reads a body (lws_reads_body), from
- * one copy of the header; digits are read here, not with strtoll/atoll. */
+ * 9112 6.3, refused) and whether lws 4.1 will read body bytes after the
+ * headers: the Content-Length as atoll() reads it, or, without one, 100 MiB
+ * for POST, PUT and PATCH (lws_http_action). From one copy of the header;
+ * digits are read here, not with strtoll/atoll. */
 static void read_framing(struct lws *wsi, int method, long long *cl, bool *lws_body) {
   char v[32];
   int n = mh_conn_header(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH, v, sizeof v);
@@ -411,6 +403,14 @@ static void read_framing(struct lws *wsi, int method, long long *cl, bool *lws_b
   }
   *cl = -2; /* a NUL (lws_hdr_copy counts the whole length), a sign, a space, ...: invalid */
   *lws_body = atoll(v) > 0;
+}
+
+/* Whether lws 4.1 will read body bytes after this request's headers. */
+static bool lws_reads_body(struct lws *wsi, int method) {
+  long long cl;
+  bool reads;
+  read_framing(wsi, method, &cl, &reads);
+  return reads;
 }
 
 static int route_now(mh_conn *c, mh_http_exchange *x);
