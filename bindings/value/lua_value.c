@@ -29,11 +29,6 @@ char mh_lua_undefined_tag;
 static void push_collection(lua_State *L, const mh_value *v);
 static void push_object(lua_State *L, const mh_value *v);
 
-/* luaL_checkstack, with its error, after the cheaper lua_checkstack said no. */
-static inline void need_stack(lua_State *L, int n, const char *msg) {
-  if (!lua_checkstack(L, n)) luaL_checkstack(L, n, msg);
-}
-
 /* Pushes v where one stack slot is known to be free: a leaf takes one, so
  * only a container checks the stack (for itself, an item and its key or
  * metatable), once, not every item. */
@@ -46,7 +41,7 @@ static void push_item(lua_State *L, const mh_value *v) {
   case MH_V_FLOAT: lua_pushnumber(L, v->u.f); return;
   case MH_V_STRING: lua_pushlstring(L, v->u.str.ptr, v->u.str.len); return;
   case MH_V_ARRAY:
-    need_stack(L, 4, "value nested too deeply");
+    luaL_checkstack(L, 4, "value nested too deeply");
     lua_createtable(L, (int)v->u.arr.len, 0);
     for (size_t i = 0; i < v->u.arr.len; i++) {
       push_item(L, v->u.arr.items[i]);
@@ -63,13 +58,13 @@ static void push_item(lua_State *L, const mh_value *v) {
 }
 
 void mh_lua_push_nested(lua_State *L, const mh_value *v) {
-  need_stack(L, 4, "value nested too deeply");
+  luaL_checkstack(L, 4, "value nested too deeply");
   push_item(L, v);
 }
 
 /* An object, its key order remembered when it has one (lua_key_order.c). */
 static void push_object(lua_State *L, const mh_value *v) {
-  need_stack(L, 4, "value nested too deeply");
+  luaL_checkstack(L, 4, "value nested too deeply");
   lua_createtable(L, 0, (int)v->u.obj.len);
   for (size_t i = 0; i < v->u.obj.len; i++) {
     const mh_pair *p = &v->u.obj.items[i];
@@ -117,7 +112,7 @@ void mh_lua_push_value(lua_State *L, const mh_value *v) {
 
 int mh_lua_push_args(lua_State *L, const mh_value *args) {
   size_t n = args->u.arr.len;
-  need_stack(L, (int)n + 1, "too many arguments");
+  luaL_checkstack(L, (int)n + 1, "too many arguments");
   for (size_t i = 0; i < n; i++) {
     const mh_value *v = args->u.arr.items[i];
     if (v->type == MH_V_NULL || v->type == MH_V_UNDEFINED)
@@ -190,20 +185,21 @@ static mh_value *fail(conv *c, const char *fmt, const char *what) {
 static mh_value *convert_as(conv *c, int idx, int type);
 static mh_value *convert(conv *c, int idx);
 
-/* Why spend() stops: past the deadline (late), or over the memory budget.
- * Out of line, so the check every node pays stays small. */
-static __attribute__((noinline)) bool stop(conv *c, bool late) {
+/* Why spend() stops: over the memory budget, or past the deadline. Out of
+ * line, so the check every node pays stays small. */
+static __attribute__((noinline)) bool overspent(conv *c) {
   char limit[32];
-  if (late)
-    snprintf(limit, sizeof limit, "%u", c->max_run_ms);
-  else
-    snprintf(limit, sizeof limit, "%zu", c->limit);
-  fail(c,
-       late ? "converting the value took over %s ms (lua.max_run_ms; a table used in several places is "
-              "copied for each)"
-            : "a value over %s bytes once converted (a table used in several places is copied for each; "
-              "the limit is lua.memory_bytes)",
-       limit);
+  snprintf(limit, sizeof limit, "%zu", c->limit);
+  fail(c, "a value over %s bytes once converted (a table used in several places is copied for each; "
+          "the limit is lua.memory_bytes)", limit);
+  return false;
+}
+
+static __attribute__((noinline)) bool overtime(conv *c) {
+  char limit[32];
+  snprintf(limit, sizeof limit, "%u", c->max_run_ms);
+  fail(c, "converting the value took over %s ms (lua.max_run_ms; a table used in several places is "
+          "copied for each)", limit);
   return false;
 }
 
@@ -211,11 +207,11 @@ static __attribute__((noinline)) bool stop(conv *c, bool late) {
  * is copied n times, so 30 levels of {t, t} are 2^30 copies of a small
  * table. False, with the error set, once over mh_lua_values.limit. */
 static inline bool spend(conv *c, size_t bytes) {
-  if (bytes > c->left) return stop(c, false);
+  if (bytes > c->left) return overspent(c);
   c->left -= bytes;
   /* The loop serves nobody while a value converts: as long as Lua code may
    * run without waiting, no longer. */
-  if (c->deadline && ++c->nodes % 1024 == 0 && uv_hrtime() > c->deadline) return stop(c, true);
+  if (c->deadline && ++c->nodes % 1024 == 0 && uv_hrtime() > c->deadline) return overtime(c);
   return true;
 }
 
@@ -231,12 +227,12 @@ static int path_push_name(conv *c, const char *key, size_t klen) {
 
 static void path_pop(conv *c, int mark) { c->nsegs = mark; }
 
-/* Items from..n of the array at idx, appended to arr (with room for them):
- * arr, or NULL (arr freed) with the error set. */
-static inline mh_value *convert_items(conv *c, int idx, mh_value *arr, lua_Integer from, lua_Integer n) {
+static mh_value *convert_array(conv *c, int idx, lua_Integer n) {
   lua_State *L = c->L;
+  mh_value *arr = mh_value_container(MH_V_ARRAY, (size_t)n); /* room for all: no regrowing */
+  if (!arr) return fail(c, "%s", "out of memory");
   int slot = lua_gettop(L) + 1; /* where each item is read */
-  for (lua_Integer i = from; i <= n; i++) {
+  for (lua_Integer i = 1; i <= n; i++) {
     int type = lua_rawgeti(L, idx, i);
     int mark = path_push_index(c, i);
     mh_value *item = type == LUA_TNIL ? mh_value_null() : convert_as(c, slot, type);
@@ -246,14 +242,9 @@ static inline mh_value *convert_items(conv *c, int idx, mh_value *arr, lua_Integ
       mh_value_free(arr);
       return fail(c, "%s", "out of memory");
     }
-    arr->u.arr.items[arr->u.arr.len++] = item; /* room made by the caller */
+    arr->u.arr.items[arr->u.arr.len++] = item; /* room reserved above */
   }
   return arr;
-}
-
-static mh_value *convert_array(conv *c, int idx, lua_Integer n) {
-  mh_value *arr = mh_value_container(MH_V_ARRAY, (size_t)n); /* room for all: no regrowing */
-  return arr ? convert_items(c, idx, arr, 1, n) : fail(c, "%s", "out of memory");
 }
 
 /* An object of n keys, converted in Lua's order, then put in the order
@@ -365,101 +356,6 @@ static mh_value *convert_special(conv *c, int idx, int kind) {
   return v ? v : fail(c, "%s", why ? why : "out of memory");
 }
 
-/* What the keys of the table at idx make it: an object of *n string keys
- * (0), an array of exactly the keys 1..*n (1), or nothing that can be sent
- * (-1, the error set). */
-static int table_shape(conv *c, int idx, lua_Integer *n) {
-  lua_State *L = c->L;
-  lua_Integer count = 0, max = 0;
-  int ints = 0, strings = 0;
-  lua_pushnil(L);
-  while (lua_next(L, idx)) {
-    lua_pop(L, 1);
-    count++;
-    int ktype = lua_type(L, -1);
-    /* Lua stores a float key with an integral value as an integer: a
-     * number key converts exactly when it is an integer. */
-    int isint = 0;
-    lua_Integer i = ktype == LUA_TNUMBER ? lua_tointegerx(L, -1, &isint) : 0;
-    if (!isint) i = 0;
-    if (ktype == LUA_TSTRING) {
-      strings++;
-    } else if (i > 0) {
-      ints++;
-      if (i > max) max = i;
-    } else {
-      const char *type = luaL_typename(L, -1);
-      lua_pop(L, 1);
-      fail(c, "a table key of type %s (keys must be strings, or 1..n for an array)", type);
-      return -1;
-    }
-  }
-  *n = ints ? max : count;
-  if (ints && strings) return fail(c, "%s", "a table mixing string keys and array items"), -1;
-  if (ints && max != count) return fail(c, "%s", "an array with holes (use moonhost.null for missing items)"), -1;
-  return ints ? 1 : 0;
-}
-
-/* A table without one of our metatables: an array when its keys are
- * exactly 1..n, an object when they are strings. The usual list ({a, b})
- * gives its keys as 1, 2, ... in order: its items convert as they come,
- * in the one pass over the keys. At a key out of that order, the keys
- * are checked (table_shape) and the conversion goes on where it was;
- * when an item fails, a key that is wrong is still what gets reported:
- * the same outcome, and the same order of checks, as checking every key
- * first, and no item converted twice. */
-/* The room to make for a list of length len (lua_rawlen) before its keys
- * are checked: len is a border, which with holes can be far more than the
- * keys there are; past a few thousand the list grows as it fills. */
-static size_t first_room(size_t len) { return len < 4096 ? len : 4096; }
-
-static mh_value *convert_plain(conv *c, int idx) {
-  lua_State *L = c->L;
-  mh_value *arr = NULL;
-  bool in_order = true, failed = false;
-  lua_Integer i = 1; /* the key expected next */
-  lua_pushnil(L);
-  while (lua_next(L, idx)) {
-    if (!lua_isinteger(L, -2) || lua_tointeger(L, -2) != i) {
-      lua_pop(L, 2);
-      in_order = false;
-      break;
-    }
-    if (!arr) arr = mh_value_container(MH_V_ARRAY, first_room(lua_rawlen(L, idx)));
-    int mark = path_push_index(c, i);
-    mh_value *item = arr ? convert_as(c, lua_gettop(L), lua_type(L, -1)) : NULL;
-    path_pop(c, mark);
-    lua_pop(L, 1);
-    if (!item || mh_value_push(arr, item)) {
-      lua_pop(L, 1);
-      fail(c, "%s", "out of memory"); /* unless the item said why */
-      failed = true;
-      break;
-    }
-    i++;
-  }
-  if (in_order && !failed) return arr ? arr : convert_object(c, idx, 0); /* {}: an object */
-  /* What the keys say comes before what an item said. */
-  char *item_err = c->err;
-  c->err = NULL;
-  lua_Integer n = 0;
-  int shape = table_shape(c, idx, &n);
-  if (shape < 0 || failed) {
-    mh_value_free(arr);
-    if (shape < 0)
-      free(item_err);
-    else
-      c->err = item_err; /* items 1..i-1 converted as the array's, then item i failed */
-    return NULL;
-  }
-  if (shape == 0) return convert_object(c, idx, n); /* the first key was not 1: no item converted */
-  if (!arr ? !(arr = mh_value_container(MH_V_ARRAY, (size_t)n)) : mh_value_reserve(arr, (size_t)n)) {
-    mh_value_free(arr);
-    return fail(c, "%s", "out of memory");
-  }
-  return convert_items(c, idx, arr, i, n); /* 1..i-1 are in already */
-}
-
 static mh_value *convert_table(conv *c, int idx) {
   lua_State *L = c->L;
   const void *self = lua_topointer(L, idx);
@@ -482,7 +378,34 @@ static mh_value *convert_table(conv *c, int idx) {
       return out;
     }
   }
-  out = convert_plain(c, idx);
+  lua_Integer count = 0, max = 0;
+  int ints = 0, strings = 0;
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    lua_pop(L, 1);
+    count++;
+    int ktype = lua_type(L, -1);
+    lua_Integer i = ktype == LUA_TNUMBER && lua_isinteger(L, -1) ? lua_tointeger(L, -1) : 0; /* one read a key */
+    if (ktype == LUA_TSTRING) {
+      strings++;
+    } else if (i > 0) {
+      ints++;
+      if (i > max) max = i;
+    } else {
+      const char *type = luaL_typename(L, -1);
+      lua_pop(L, 1);
+      c->depth--;
+      return fail(c, "a table key of type %s (keys must be strings, or 1..n for an array)", type);
+    }
+  }
+  if (ints && strings)
+    out = fail(c, "%s", "a table mixing string keys and array items");
+  else if (ints && max != count)
+    out = fail(c, "%s", "an array with holes (use moonhost.null for missing items)");
+  else if (ints)
+    out = convert_array(c, idx, max);
+  else
+    out = convert_object(c, idx, count);
   c->depth--;
   return out;
 }
