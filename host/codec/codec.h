@@ -21,6 +21,14 @@ typedef struct mh_codec {
   bool (*detect)(const char *data, size_t len);
   /* Decodes one frame. On failure returns NULL and sets *err (bad_request). */
   mh_value *(*decode)(const char *data, size_t len, const mh_codec_limits *lim, mh_error **err);
+  /* Optional: decodes as decode does (the same frames fail with the same
+   * errors) but builds only the values of the top-level keys given, the
+   * last of duplicates; vals[i] is NULL where the frame has no keys[i].
+   * Returns 1 for an object, 0 for valid frame of another kind (vals all
+   * NULL), -1 with *err when decode would fail. An envelope needs a few
+   * fields, not a tree of the whole frame (envelope.c). */
+  int (*decode_members)(const char *data, size_t len, const mh_codec_limits *lim, const char *const *keys,
+                        mh_value **vals, size_t n, mh_error **err);
   /* Appends the encoding of v to out. On failure returns -1 and sets *err
    * (for example a value the wire format cannot carry). */
   int (*encode)(const mh_value *v, mh_buf *out, mh_error **err);

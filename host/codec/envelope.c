@@ -8,6 +8,8 @@
 
 /* The fields an envelope may have: all named by one letter. */
 enum { F_T, F_I, F_M, F_A, F_O, F_X, F_S, F_R, F_E, F_N, F_COUNT };
+static const char *const field_keys[F_COUNT] = {"t", "i", "m", "a", "o", "x", "s", "r", "e", "n"};
+_Static_assert(F_COUNT == MH_ENVELOPE_FIELDS, "envelope.h sizes the fields an envelope owns");
 
 static int field_index(const mh_value *key) {
   if (key->u.str.len != 1) return -1;
@@ -52,15 +54,9 @@ static bool id_present(const mh_value *id) {
   }
 }
 
-int mh_envelope_parse(mh_value *root, mh_envelope *e, mh_error **err) {
-  memset(e, 0, sizeof *e);
-  if (root->type != MH_V_OBJECT) {
-    *err = mh_error_new(MH_ERR_BAD_REQUEST, "a frame must be an object envelope, got %s",
-                        mh_value_type_name(root->type));
-    return -1;
-  }
-  mh_value **slots[F_COUNT];
-  find_fields(root, slots);
+/* Reads the envelope out of its fields (slots[f]: where field f's value
+ * is, or NULL); e is zeroed but for what it owns. */
+static int parse_fields(mh_value **const slots[F_COUNT], mh_envelope *e, mh_error **err) {
   const mh_value *t = field(slots, F_T);
   char tc = t && t->type == MH_V_STRING && t->u.str.len == 1 ? t->u.str.ptr[0] : '\0';
   /* What the frame says it is, set before any refusal: a reply or a cancel
@@ -136,11 +132,50 @@ int mh_envelope_parse(mh_value *root, mh_envelope *e, mh_error **err) {
   }
 }
 
+int mh_envelope_parse(mh_value *root, mh_envelope *e, mh_error **err) {
+  memset(e, 0, sizeof *e);
+  if (root->type != MH_V_OBJECT) {
+    *err = mh_error_new(MH_ERR_BAD_REQUEST, "a frame must be an object envelope, got %s",
+                        mh_value_type_name(root->type));
+    return -1;
+  }
+  mh_value **slots[F_COUNT];
+  find_fields(root, slots);
+  return parse_fields(slots, e, err);
+}
+
+int mh_envelope_decode(const mh_codec *codec, const char *data, size_t len, const mh_codec_limits *lim,
+                       mh_envelope *e, mh_error **err) {
+  memset(e, 0, sizeof *e);
+  if (codec->decode_members) {
+    int rc = codec->decode_members(data, len, lim, field_keys, e->own_fields, F_COUNT, err);
+    if (rc < 0) return MH_ENVELOPE_UNDECODABLE;
+    if (rc > 0) {
+      mh_value **slots[F_COUNT];
+      for (int f = 0; f < F_COUNT; f++) slots[f] = e->own_fields[f] ? &e->own_fields[f] : NULL;
+      return parse_fields(slots, e, err);
+    }
+    /* Not an object: the whole frame, only to name what it is instead. */
+  }
+  mh_value *root = codec->decode(data, len, lim, err);
+  if (!root) return MH_ENVELOPE_UNDECODABLE;
+  int rc = mh_envelope_parse(root, e, err);
+  e->own_root = root;
+  return rc;
+}
+
+void mh_envelope_free(mh_envelope *e) {
+  mh_value_free(e->own_root);
+  for (int f = 0; f < F_COUNT; f++) mh_value_free(e->own_fields[f]);
+  memset(e, 0, sizeof *e);
+}
+
 mh_value *mh_envelope_take_args(mh_envelope *e) {
   mh_value *args = NULL;
   if (e->args_slot) {
     args = *e->args_slot;
-    *e->args_slot = mh_value_undefined(); /* the root stays a valid tree */
+    /* A root stays a valid tree; a field of its own the envelope just lets go. */
+    *e->args_slot = e->args_slot == &e->own_fields[F_A] ? NULL : mh_value_undefined();
     e->args_slot = NULL;
   }
   return args ? args : mh_value_new(MH_V_ARRAY);

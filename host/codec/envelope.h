@@ -25,9 +25,12 @@
 
 typedef enum { MH_ENV_REQUEST, MH_ENV_EVENT, MH_ENV_REPLY, MH_ENV_CANCEL, MH_ENV_ACK } mh_env_kind;
 
+/* How many fields an envelope may have (envelope.c names them). */
+#define MH_ENVELOPE_FIELDS 10
+
 typedef struct mh_envelope {
   mh_env_kind kind;
-  const mh_value *id;     /* borrowed from the frame's root */
+  const mh_value *id;     /* borrowed from the frame's root (or own_fields) */
   const char *method;
   mh_value **args_slot;   /* where the args live in the root, to take them */
   bool optional;
@@ -36,7 +39,14 @@ typedef struct mh_envelope {
   const mh_value *extra;  /* request: "x", the signed identity of a relayed call, or NULL */
   const mh_value *stream; /* request: "s", the options of a stream's reader, or NULL */
   const mh_value *count;  /* ack: "n", unchecked (the stream's reader judges it), or NULL */
+  /* What mh_envelope_decode decoded, freed by mh_envelope_free: the whole
+   * frame, or only its fields when the codec can decode just those. */
+  mh_value *own_root;
+  mh_value *own_fields[MH_ENVELOPE_FIELDS];
 } mh_envelope;
+
+/* mh_envelope_decode's result when the codec refused the frame. */
+#define MH_ENVELOPE_UNDECODABLE (-2)
 
 /* Reads an envelope out of a decoded frame. On error returns -1 with *err
  * (bad_request) and, when the frame had a usable id, e->id set so the
@@ -44,6 +54,14 @@ typedef struct mh_envelope {
  * "t" said so (such a frame is not answered), MH_ENV_ACK for an ack, else
  * MH_ENV_REQUEST. */
 int mh_envelope_parse(mh_value *root, mh_envelope *e, mh_error **err);
+/* Decodes one frame with codec and reads its envelope, as decode and then
+ * mh_envelope_parse would, with the same errors; e owns what it decoded
+ * (mh_envelope_free, whatever the result). Returns 0, -1 as
+ * mh_envelope_parse does, or MH_ENVELOPE_UNDECODABLE with *err from the
+ * codec when it refused the frame. */
+int mh_envelope_decode(const mh_codec *codec, const char *data, size_t len, const mh_codec_limits *lim,
+                       mh_envelope *e, mh_error **err);
+void mh_envelope_free(mh_envelope *e);
 /* Takes the args out of the frame (an empty ARRAY when there were none). */
 mh_value *mh_envelope_take_args(mh_envelope *e);
 

@@ -111,7 +111,8 @@ static mh_value *mh_json_salvage_id(const char *data, size_t len, bool *reply) {
 const mh_codec mh_codec_json = {
     .name = "json",
     .detect = mh_json_detect,
-    .decode = mh_json_decode, /* json_decode.c */
+    .decode = mh_json_decode,                 /* json_decode.c */
+    .decode_members = mh_json_decode_members, /* json_decode.c */
     .encode = mh_json_encode_value, /* json_encode.c: the text without a cJSON tree */
     .salvage_id = mh_json_salvage_id,
 };

@@ -346,8 +346,9 @@ static void handle_frame(mh_client *c, const char *data, size_t len) {
   }
   c->codec = codec;
   mh_error *err = NULL;
-  mh_value *root = codec->decode(data, len, &c->host->codec_limits, &err);
-  if (!root) {
+  mh_envelope e;
+  int rc = mh_envelope_decode(codec, data, len, &c->host->codec_limits, &e, &err);
+  if (rc == MH_ENVELOPE_UNDECODABLE) {
     mh_log_warn_limited("client", "%s: bad frame: %s", c->id, err->message);
     bool reply = false;
     mh_value *id = codec->salvage_id ? codec->salvage_id(data, len, &reply) : NULL;
@@ -358,31 +359,30 @@ static void handle_frame(mh_client *c, const char *data, size_t len) {
     mh_value_free(id);
     return;
   }
-  mh_envelope e;
-  if (mh_envelope_parse(root, &e, &err)) {
+  if (rc) {
     if (e.kind == MH_ENV_REPLY || e.kind == MH_ENV_CANCEL) {
       /* Nobody waits for an answer to a reply or a cancel, and two peers
        * that answered each other's broken replies would never stop. */
       mh_log_warn_limited("client", "%s: bad %s ignored: %s", c->id, e.kind == MH_ENV_REPLY ? "reply" : "cancel",
                   err->message);
       mh_error_free(err);
-      mh_value_free(root);
+      mh_envelope_free(&e);
       return;
     }
     mh_log_warn_limited("client", "%s: bad envelope: %s", c->id, err->message);
     reply_error(c, e.id, err);
-    mh_value_free(root);
+    mh_envelope_free(&e);
     return;
   }
   bool call = e.kind == MH_ENV_REQUEST || e.kind == MH_ENV_EVENT;
   if (call && !untrusted_rate_ok(c)) {
     refuse_rate(c, &e);
-    mh_value_free(root);
+    mh_envelope_free(&e);
     return;
   }
   if (call && !mh_auth_may_call(c, e.method)) {
     refuse_untrusted(c, &e);
-    mh_value_free(root);
+    mh_envelope_free(&e);
     return;
   }
   switch (e.kind) {
@@ -392,7 +392,7 @@ static void handle_frame(mh_client *c, const char *data, size_t len) {
   case MH_ENV_CANCEL: on_cancel(c, &e); break;
   case MH_ENV_ACK: on_ack(c, &e); break;
   }
-  mh_value_free(root);
+  mh_envelope_free(&e);
 }
 
 void mh_client_on_frame(mh_client *c, const char *data, size_t len) { mh_client_on_tagged_frame(c, data, len, 0); }

@@ -1,8 +1,10 @@
 /* Envelopes (host/codec/envelope.c) on frames of any codec: mh_codec_detect,
- * decode, mh_envelope_parse (every kind), mh_envelope_take_args, then the
+ * decode, mh_envelope_parse (every kind), mh_envelope_decode, mh_envelope_take_args, then the
  * envelope encoders and mh_error_from_value / mh_error_to_value.
  *
  * Invariants:
+ *   - mh_envelope_decode agrees with decode and then parse: result, error
+ *     message, kind and every field (JSON builds only the fields);
  *   - parse either fails with bad_request or gives a consistent envelope:
  *     a request has an id and a method, an event a method and no id, a
  *     reply and a cancel an id; an id is a non-empty string or a number;
@@ -121,6 +123,50 @@ static void check_cancel(const mh_codec *c, const char *id) {
   mh_buf_free(&out);
 }
 
+/* Both values absent, or both there and the same. */
+static void check_same_field(const mh_value *a, const mh_value *b, const char *what) {
+  FUZZ_CHECK(!a == !b, "mh_envelope_decode and parse disagree on whether there is %s", what);
+  if (a) fuzz_check_same(a, b, what);
+}
+
+/* mh_envelope_decode (which may build only the fields, decode_members) reads
+ * the frame as decode and mh_envelope_parse do: the same result, the same
+ * error, the same envelope. decode_err: decode's error when it failed;
+ * otherwise parse_rc, parse_err and parsed are what parse made of its tree. */
+static void check_decode_agrees(const mh_codec *c, const char *in, size_t size, const mh_error *decode_err,
+                                int parse_rc, const mh_error *parse_err, mh_envelope *parsed) {
+  mh_envelope e;
+  mh_error *err = NULL;
+  int rc = mh_envelope_decode(c, in, size, &lim, &e, &err);
+  if (decode_err) {
+    FUZZ_CHECK(rc == MH_ENVELOPE_UNDECODABLE, "decode failed but mh_envelope_decode gave %d", rc);
+  } else {
+    FUZZ_CHECK(rc == parse_rc, "parse gave %d, mh_envelope_decode %d", parse_rc, rc);
+  }
+  const mh_error *want = decode_err ? decode_err : parse_err;
+  FUZZ_CHECK(!want == !err, "mh_envelope_decode's error: %s, expected: %s", err ? err->message : "(none)",
+             want ? want->message : "(none)");
+  if (want)
+    FUZZ_CHECK(strcmp(want->message, err->message) == 0 && strcmp(want->code, err->code) == 0,
+               "mh_envelope_decode's error \"%s\", decode and parse's \"%s\"", err->message, want->message);
+  if (!decode_err) {
+    FUZZ_CHECK(e.kind == parsed->kind, "kind %d, parse's %d", (int)e.kind, (int)parsed->kind);
+    check_same_field(e.id, parsed->id, "an id");
+    FUZZ_CHECK(!e.method == !parsed->method && (!e.method || strcmp(e.method, parsed->method) == 0),
+               "method %s, parse's %s", e.method ? e.method : "(none)", parsed->method ? parsed->method : "(none)");
+    FUZZ_CHECK(e.optional == parsed->optional, "optional differs");
+    FUZZ_CHECK(!e.args_slot == !parsed->args_slot, "args differ in presence");
+    check_same_field(e.result, parsed->result, "a result");
+    check_same_field(e.error, parsed->error, "an error");
+    check_same_field(e.extra, parsed->extra, "an extra");
+    check_same_field(e.stream, parsed->stream, "a stream");
+    check_same_field(e.count, parsed->count, "a count");
+    if (e.args_slot && parsed->args_slot) check_same_field(*e.args_slot, *parsed->args_slot, "args");
+  }
+  mh_error_free(err);
+  mh_envelope_free(&e);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   fuzz_set_input(data, size);
   const char *in = (const char *)data;
@@ -130,6 +176,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   mh_value *root = c->decode(in, size, &lim, &err);
   if (!root) {
     FUZZ_CHECK(err != NULL, "%s decode failed without an error", c->name);
+    check_decode_agrees(c, in, size, err, 0, NULL, NULL);
     mh_error_free(err);
     fuzz_check_salvage_id(c, in, size);
     return 0;
@@ -139,12 +186,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (mh_envelope_parse(root, &e, &err)) {
     FUZZ_CHECK(err && strcmp(err->code, MH_ERR_BAD_REQUEST) == 0, "parse failed with code %s",
                err ? err->code : "(none)");
+    check_decode_agrees(c, in, size, NULL, -1, err, &e);
     FUZZ_CHECK(!e.id || valid_id(e.id), "a refused envelope reports an id of type %s", mh_value_type_name(e.id->type));
     mh_error_free(err);
     mh_value_free(root);
     return 0;
   }
   FUZZ_CHECK(err == NULL, "parse succeeded but set an error");
+  check_decode_agrees(c, in, size, NULL, 0, NULL, &e);
   FUZZ_CHECK(!e.id || valid_id(e.id), "an envelope with an id of type %s", mh_value_type_name(e.id->type));
   switch (e.kind) {
   case MH_ENV_REQUEST:
