@@ -58,7 +58,8 @@ static void reload_loaded(mh_plugin *p, const mh_error *err, void *ud) {
   if (--rc->pending == 0 && rc->started) reload_finish(rc); /* a load may finish before it is counted */
 }
 
-static mh_native_call *reload_start(mh_host *h, mh_client *caller, mh_value *args, mh_native_done done, void *ud) {
+static mh_native_call *reload_start(mh_host *h, const mh_caller *from, mh_value *args, mh_native_done done, void *ud) {
+  mh_client *caller = from->client;
   (void)caller;
   const mh_value *name = args && args->type == MH_V_ARRAY && args->u.arr.len == 1 ? args->u.arr.items[0] : NULL;
   mh_native_call *rc = NULL;

@@ -26,10 +26,10 @@ typedef struct mh_inspect {
 } mh_inspect;
 
 /* inspect_overview.c */
-mh_value *mh_inspect_overview(mh_host *h, mh_client *caller, const mh_value *args, mh_error **err);
+mh_value *mh_inspect_overview(mh_host *h, const mh_caller *caller, const mh_value *args, mh_error **err);
 
 /* inspect_log.c */
-mh_value *mh_inspect_logs(mh_host *h, mh_client *caller, const mh_value *args, mh_error **err);
+mh_value *mh_inspect_logs(mh_host *h, const mh_caller *caller, const mh_value *args, mh_error **err);
 /* Starts keeping lines and hearing of new ones; 0 or -1 (memory). */
 int mh_inspect_log_start(mh_inspect *in);
 void mh_inspect_log_stop(mh_inspect *in);

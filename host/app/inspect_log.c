@@ -92,7 +92,8 @@ static void deliver(void *ud) {
 
 static void on_line(void *ud) { schedule(ud); }
 
-mh_value *mh_inspect_logs(mh_host *h, mh_client *caller, const mh_value *args, mh_error **err) {
+mh_value *mh_inspect_logs(mh_host *h, const mh_caller *from, const mh_value *args, mh_error **err) {
+  mh_client *caller = from->client;
   (void)args;
   mh_inspect *in = h->inspect;
   if (!caller) {

@@ -116,7 +116,8 @@ static mh_value *host_value(mh_host *h) {
   return o;
 }
 
-mh_value *mh_inspect_overview(mh_host *h, mh_client *caller, const mh_value *args, mh_error **err) {
+mh_value *mh_inspect_overview(mh_host *h, const mh_caller *from, const mh_value *args, mh_error **err) {
+  mh_client *caller = from->client;
   (void)args;
   mh_log_ring_hide_enter();
   mh_value *o = mh_value_new(MH_V_OBJECT);

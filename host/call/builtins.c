@@ -16,7 +16,8 @@ static int by_name(const void *a, const void *b) {
   return strcmp((*(mh_fn *const *)a)->name, (*(mh_fn *const *)b)->name);
 }
 
-static mh_value *fn_functions(mh_host *host, mh_client *caller, const mh_value *args, mh_error **err) {
+static mh_value *fn_functions(mh_host *host, const mh_caller *from, const mh_value *args, mh_error **err) {
+  mh_client *caller = from->client;
   (void)caller, (void)args;
   mh_map *m = &host->registry.by_name;
   mh_fn **list = calloc(m->len + 1, sizeof *list);
@@ -45,7 +46,8 @@ oom:
 }
 
 /* moonhost:stats() -> {clients, functions: {NAME: {calls, runs, shared, hits, misses, errors}}} */
-static mh_value *fn_stats(mh_host *host, mh_client *caller, const mh_value *args, mh_error **err) {
+static mh_value *fn_stats(mh_host *host, const mh_caller *from, const mh_value *args, mh_error **err) {
+  mh_client *caller = from->client;
   (void)caller, (void)args;
   mh_value *out = mh_value_new(MH_V_OBJECT);
   mh_value *fns = mh_value_new(MH_V_OBJECT);
@@ -76,7 +78,8 @@ static mh_value *fn_stats(mh_host *host, mh_client *caller, const mh_value *args
 
 /* devframe:rpc:cacheable-functions() -> names a client may cache: static
  * functions and cached queries (devframe's own rule). */
-static mh_value *fn_cacheable(mh_host *host, mh_client *caller, const mh_value *args, mh_error **err) {
+static mh_value *fn_cacheable(mh_host *host, const mh_caller *from, const mh_value *args, mh_error **err) {
+  mh_client *caller = from->client;
   (void)caller, (void)args, (void)err;
   mh_value *out = mh_value_new(MH_V_ARRAY);
   mh_map *m = &host->registry.by_name;

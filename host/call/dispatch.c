@@ -41,6 +41,9 @@ struct mh_waiter {
   uint64_t t0; /* uv_hrtime when the call came (/metrics) */
 };
 
+/* Who a call with no caller came from: the host itself (its plugins). */
+static const mh_caller host_caller = {.client = NULL};
+
 static void reply_now(mh_reply_fn reply, void *ud, const mh_value *result, const mh_error *err) {
   if (reply) reply(ud, result, err);
 }
@@ -157,7 +160,7 @@ static mh_waiter *start_run(mh_host *host, const mh_caller *caller, mh_fn *fn, m
   if (fn->type == MH_FN_STATIC) fn->static_run = run;
   fn->stats.runs++;
   if (fn->native) {
-    mh_native_call *nc = fn->native->start(host, caller ? caller->client : NULL, args, run_done, run);
+    mh_native_call *nc = fn->native->start(host, caller ? caller : &host_caller, args, run_done, run);
     if (!nc) return NULL; /* finished (and freed) already */
     run->ncall = nc;
     return w;
@@ -185,7 +188,7 @@ static mh_waiter *join_run(mh_fn *fn, mh_run *run, mh_value *args, mh_reply_fn r
 static mh_waiter *call_builtin(mh_host *host, const mh_caller *caller, mh_fn *fn, mh_value *args, mh_reply_fn reply,
                                void *ud, bool event, uint64_t t0) {
   mh_error *err = NULL;
-  mh_value *v = fn->builtin(host, caller ? caller->client : NULL, args, &err);
+  mh_value *v = fn->builtin(host, caller ? caller : &host_caller, args, &err);
   /* As for a plugin's event: with no one to answer, the log says it failed
    * (a relayed event refused by the last host was dropped without a word). */
   if (err && event && fn->type == MH_FN_EVENT) log_event_error(fn, err);

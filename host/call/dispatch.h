@@ -9,6 +9,7 @@
 #define MH_DISPATCH_H
 #include <stdbool.h>
 
+#include "call/registry.h" /* mh_caller, mh_fn */
 #include "core/error.h"
 #include "core/value.h"
 
@@ -23,14 +24,7 @@ typedef void (*mh_reply_fn)(void *ud, const mh_value *result, const mh_error *er
  * be NULL for events. If the outcome is known at once (unknown function,
  * cache hit, memoized static) reply runs before this returns and NULL is
  * returned; otherwise a waiter handle is returned for mh_dispatch_cancel. */
-typedef struct mh_client mh_client;
-/* Who makes a call; NULL for calls with no client (HTTP, the host itself, a
- * plugin). The dispatcher hands the client to host builtins, which may act
- * on it, and its id to the engine (a handler's caller). */
-typedef struct mh_caller {
-  mh_client *client;
-  const char *id;
-} mh_caller;
+/* caller (registry.h): who makes the call; NULL stands for the host itself. */
 mh_waiter *mh_dispatch(mh_host *host, const mh_caller *caller, const char *name, mh_value *args, bool optional,
                        mh_reply_fn reply, void *ud);
 /* mh_dispatch for a function the caller found already, by its name in

@@ -20,11 +20,21 @@ typedef struct mh_run mh_run;
 
 typedef enum { MH_FN_QUERY, MH_FN_ACTION, MH_FN_STATIC, MH_FN_EVENT } mh_fn_type;
 
-/* A function implemented in C by the host itself (introspection, the auth
- * handshake, the mesh). */
 typedef struct mh_client mh_client;
-/* caller is the client that made the call, or NULL (HTTP, the host itself). */
-typedef mh_value *(*mh_builtin_fn)(mh_host *host, mh_client *caller, const mh_value *args, mh_error **err);
+/* Who makes a call. client: the connection it came over, or NULL for calls
+ * with none: an oRPC or MCP request over HTTP (http set), or the host itself
+ * and its plugins (ctx.mesh, ctx.rpc). The dispatcher hands it to host
+ * functions, which may act on the client or judge the caller, and the id to
+ * the engine (a handler's caller). */
+typedef struct mh_caller {
+  mh_client *client;
+  const char *id;
+  bool http;
+} mh_caller;
+
+/* A function implemented in C by the host itself (introspection, the auth
+ * handshake, the mesh). caller is never NULL. */
+typedef mh_value *(*mh_builtin_fn)(mh_host *host, const mh_caller *caller, const mh_value *args, mh_error **err);
 
 /* A host function that waits (relaying to another peer, say). start takes
  * args and calls done exactly once, maybe before it returns (it then returns
@@ -32,7 +42,7 @@ typedef mh_value *(*mh_builtin_fn)(mh_host *host, mh_client *caller, const mh_va
 typedef struct mh_native_call mh_native_call;
 typedef void (*mh_native_done)(void *ud, mh_value *result, mh_error *err);
 typedef struct mh_native {
-  mh_native_call *(*start)(mh_host *host, mh_client *caller, mh_value *args, mh_native_done done, void *ud);
+  mh_native_call *(*start)(mh_host *host, const mh_caller *caller, mh_value *args, mh_native_done done, void *ud);
   void (*cancel)(mh_native_call *c);
 } mh_native;
 

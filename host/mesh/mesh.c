@@ -242,7 +242,8 @@ static mh_error *need_caller(mh_client *caller, const char *what) {
 }
 
 /* announce({role, capabilities, meta}) -> {id, directory} */
-static mh_value *fn_announce(mh_host *h, mh_client *caller, const mh_value *args, mh_error **err) {
+static mh_value *fn_announce(mh_host *h, const mh_caller *from, const mh_value *args, mh_error **err) {
+  mh_client *caller = from->client;
   if ((*err = need_caller(caller, "announce"))) return NULL;
   mh_announce_args a;
   if (mh_mesh_parse_announce(args, &a, err)) return NULL;
@@ -298,7 +299,8 @@ static const char *name_arg(const mh_value *args, const char *fn, mh_error **err
 }
 
 /* provide({name}): this peer serves `name` to make() callers. */
-static mh_value *fn_provide(mh_host *h, mh_client *caller, const mh_value *args, mh_error **err) {
+static mh_value *fn_provide(mh_host *h, const mh_caller *from, const mh_value *args, mh_error **err) {
+  mh_client *caller = from->client;
   if ((*err = need_caller(caller, "provide"))) return NULL;
   const char *name = name_arg(args, "provide", err);
   if (!name) return NULL; /* before the caller becomes a peer: a refused provide changes nothing */
@@ -317,7 +319,8 @@ static mh_value *fn_provide(mh_host *h, mh_client *caller, const mh_value *args,
   return mh_value_bool(true);
 }
 
-static mh_value *fn_unprovide(mh_host *h, mh_client *caller, const mh_value *args, mh_error **err) {
+static mh_value *fn_unprovide(mh_host *h, const mh_caller *from, const mh_value *args, mh_error **err) {
+  mh_client *caller = from->client;
   if ((*err = need_caller(caller, "unprovide"))) return NULL;
   const char *name = name_arg(args, "unprovide", err);
   if (!name) return NULL;
@@ -336,20 +339,23 @@ static mh_value *fn_unprovide(mh_host *h, mh_client *caller, const mh_value *arg
 
 /* ---- identity ---------------------------------------------------------- */
 
-mh_value *mh_mesh_identity(mh_host *h, const mh_client *caller) {
+mh_value *mh_mesh_identity(mh_host *h, const mh_caller *who) {
   mh_value *from = mh_value_new(MH_V_OBJECT);
   if (!from) return NULL;
+  const mh_client *caller = who ? who->client : NULL;
   const mh_peer *p = caller ? caller->peer : NULL;
-  mh_value_obj_set(from, "id", mh_value_cstring(p ? p->id : caller ? caller->id : mh_mesh_host_id(h)));
-  mh_value_obj_set(from, "role", mh_value_cstring(p ? p->role : caller ? "anonymous" : "host"));
+  /* An HTTP request is not the host: a token holder over HTTP must not pass
+   * for it (peers may trust what the host itself asks). */
+  bool http = !caller && who && who->http;
+  mh_value_obj_set(from, "id", mh_value_cstring(p ? p->id : caller ? caller->id : http ? "http" : mh_mesh_host_id(h)));
+  mh_value_obj_set(from, "role", mh_value_cstring(p ? p->role : caller ? "anonymous" : http ? "http" : "host"));
   mh_value_obj_set(from, "meta", p ? mh_value_copy(p->meta) : mh_value_new(MH_V_OBJECT));
   mh_value_obj_set(from, "host", mh_value_cstring(mh_mesh_host_id(h)));
   /* The roles mesh.permissions judge: granted by configuration (the token's
    * auth.tokens entry), never announced. Left out when there are none, so an
    * identity without grants reads as it always did. A call without a
-   * connection (a plugin's ctx.mesh, but also an oRPC request over HTTP,
-   * which dispatch cannot tell apart) holds none: a "host" grant here would
-   * hand any HTTP token holder whatever a rule gives "host". */
+   * connection (a plugin's ctx.mesh, an oRPC or MCP request over HTTP) holds
+   * none. */
   if (caller && caller->roles) mh_value_obj_set(from, "roles", mh_value_copy(caller->roles));
   return mh_identity_sign(&h->mesh->key, from);
 }
@@ -395,14 +401,16 @@ int mh_mesh_accept_relayed(mh_host *h, const mh_client *link, const mh_value *id
 }
 
 /* verify({from, sig}) -> {valid}: lets a peer check an identity it was given. */
-static mh_value *fn_verify(mh_host *h, mh_client *caller, const mh_value *args, mh_error **err) {
+static mh_value *fn_verify(mh_host *h, const mh_caller *from, const mh_value *args, mh_error **err) {
+  mh_client *caller = from->client;
   (void)caller, (void)err;
   mh_value *out = mh_value_new(MH_V_OBJECT);
   if (out) mh_value_obj_set(out, "valid", mh_value_bool(mh_mesh_verify(h, mh_mesh_first_arg(args))));
   return out;
 }
 
-static mh_value *fn_directory(mh_host *h, mh_client *caller, const mh_value *args, mh_error **err) {
+static mh_value *fn_directory(mh_host *h, const mh_caller *from, const mh_value *args, mh_error **err) {
+  mh_client *caller = from->client;
   (void)caller, (void)args, (void)err;
   return mh_mesh_directory(h);
 }

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "call/registry.h" /* mh_caller */
 #include "core/error.h"
 #include "core/value.h"
 
@@ -77,9 +78,11 @@ bool mh_mesh_allowed(const mh_host *h, const mh_value *roles, const char *method
 size_t mh_mesh_providers(mh_host *h, const char *name, mh_target *out, size_t max);
 
 /* Identity: {"from": {id, role, host, meta, roles?}, "sig": hex} for a
- * caller (NULL: the host itself), and its check. roles are those the
- * caller's token was granted (absent when none, and for NULL). */
-mh_value *mh_mesh_identity(mh_host *h, const mh_client *caller);
+ * caller, and its check. A connection's: its peer entry, or its id and role
+ * "anonymous"; an HTTP request's: id and role "http"; the host's own (a
+ * plugin, or caller NULL): the host's id and role "host". roles are those a
+ * connection's token was granted (absent when none, and for the others). */
+mh_value *mh_mesh_identity(mh_host *h, const mh_caller *caller);
 bool mh_mesh_verify(const mh_host *h, const mh_value *identity);
 /* The key host links prove they hold (mesh_identity.h), or NULL when
  * mesh.key is not configured: a random per-start key no other host knows,

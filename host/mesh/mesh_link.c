@@ -206,7 +206,8 @@ static mh_value *refuse_link(mh_client *caller, mh_error **err, const char *why)
  * the link handshake. This host proves mesh.key over the dialer's nonce
  * and gives a nonce of its own, which the dialer's link call must answer.
  * A client token lets a connection ask; only the key lets it link. */
-static mh_value *fn_link_challenge(mh_host *h, mh_client *caller, const mh_value *args, mh_error **err) {
+static mh_value *fn_link_challenge(mh_host *h, const mh_caller *from, const mh_value *args, mh_error **err) {
+  mh_client *caller = from->client;
   const mh_value *o = mh_mesh_first_arg(args), *nonce = o && o->type == MH_V_OBJECT ? mh_value_obj_get(o, "nonce") : NULL;
   const char *host = mh_mesh_str_member(o, "host");
   const mh_mesh_key *key = mh_mesh_link_key(h);
@@ -260,7 +261,8 @@ static const char *link_refusal(mh_host *h, mh_client *caller, const char *host,
 
 /* link({host, peers, proof}) -> {host, peers}: the caller, having answered
  * this connection's challenge with proof of mesh.key, becomes a host link. */
-static mh_value *fn_link(mh_host *h, mh_client *caller, const mh_value *args, mh_error **err) {
+static mh_value *fn_link(mh_host *h, const mh_caller *from, const mh_value *args, mh_error **err) {
+  mh_client *caller = from->client;
   const mh_value *o = mh_mesh_first_arg(args);
   const char *host = mh_mesh_str_member(o, "host"), *why = NULL;
   if (!caller || !*host) {
@@ -279,7 +281,8 @@ static mh_value *fn_link(mh_host *h, mh_client *caller, const mh_value *args, mh
   return sync_one(h, caller, true);
 }
 
-static mh_value *fn_link_sync(mh_host *h, mh_client *caller, const mh_value *args, mh_error **err) {
+static mh_value *fn_link_sync(mh_host *h, const mh_caller *from, const mh_value *args, mh_error **err) {
+  mh_client *caller = from->client;
   const mh_value *o = mh_mesh_first_arg(args);
   if (!caller || !caller->hostlink || !caller->hostlink->host_id || caller->hostlink->bus ||
       strcmp(mh_mesh_str_member(o, "host"), caller->hostlink->host_id) != 0) {

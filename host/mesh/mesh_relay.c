@@ -70,8 +70,9 @@ static uint64_t timeout_or_default(mh_host *h, uint64_t timeout_ms) {
  * presents an identity: the host attaches the one it issues for that very
  * connection. One that brings an identity (one it captured from a call it
  * received, say) is refused, not silently re-signed, so a replay is seen. */
-static mh_error *identity_of(mh_host *h, mh_client *caller, const mh_value *given, int64_t given_hops,
+static mh_error *identity_of(mh_host *h, const mh_caller *from, const mh_value *given, int64_t given_hops,
                              mh_value **identity, int64_t *hops) {
+  mh_client *caller = from->client;
   mh_error *err = NULL;
   *hops = 0;
   if (caller && caller->hostlink) {
@@ -80,11 +81,11 @@ static mh_error *identity_of(mh_host *h, mh_client *caller, const mh_value *give
     *identity = mh_value_copy(given);
   } else if (given) {
     mh_log_warn("mesh", "%s presented an identity in a relay: refused (only host links forward identities)",
-                caller ? caller->id : "a host-side caller");
+                caller ? caller->id : from->http ? "an HTTP caller" : "a host-side caller");
     return mh_error_new(MH_ERR_UNAUTHORIZED,
                         "a client cannot present an identity: the host attaches its own (replay refused)");
   } else {
-    *identity = mh_mesh_identity(h, caller);
+    *identity = mh_mesh_identity(h, from);
   }
   return *identity ? NULL : mh_error_new(MH_ERR_INTERNAL, "out of memory");
 }
@@ -100,9 +101,9 @@ static const mh_value *roles_in(const mh_value *identity) {
  * here, so each host on the way judges the first caller, never the link it
  * came over. The caller frees *identity (NULL to start with) whether or not
  * this refuses. */
-static mh_error *admit(mh_host *h, mh_client *caller, const mh_value *given, int64_t given_hops, const char *method,
-                       mh_value **identity, int64_t *hops) {
-  mh_error *err = identity_of(h, caller, given, given_hops, identity, hops);
+static mh_error *admit(mh_host *h, const mh_caller *from, const mh_value *given, int64_t given_hops,
+                       const char *method, mh_value **identity, int64_t *hops) {
+  mh_error *err = identity_of(h, from, given, given_hops, identity, hops);
   if (err || mh_mesh_allowed(h, roles_in(*identity), method)) return err;
   mh_buf names = MH_BUF_INIT;
   const mh_value *roles = roles_in(*identity);
@@ -210,7 +211,8 @@ static void on_relay_answer(void *ud, mh_value *result, mh_error *err) {
 
 /* relay({to, method, args, all?, timeout?}) -> the target's result, or for
  * several targets [{client, ok, value|error}] */
-static mh_native_call *relay_start(mh_host *h, mh_client *caller, mh_value *args, mh_native_done done, void *ud) {
+static mh_native_call *relay_start(mh_host *h, const mh_caller *from, mh_value *args, mh_native_done done, void *ud) {
+  mh_client *caller = from->client;
   mh_relay_args r;
   mh_target targets[MAX_TARGETS];
   mh_native_call *nc = NULL;
@@ -220,7 +222,7 @@ static mh_native_call *relay_start(mh_host *h, mh_client *caller, mh_value *args
   size_t n = 0;
   bool all = false;
   if (mh_mesh_parse_relay(args, "relay", &r, &err) == 0 &&
-      !(err = admit(h, caller, r.identity, r.hops, r.method, &identity, &hops))) {
+      !(err = admit(h, from, r.identity, r.hops, r.method, &identity, &hops))) {
     all = r.all;
     if ((n = mh_mesh_resolve(h, r.to, targets, MAX_TARGETS, &all)) == 0)
       err = mh_error_new(MH_ERR_NOT_FOUND, "no peer matches %s",
@@ -255,7 +257,7 @@ static mh_native_call *relay_start(mh_host *h, mh_client *caller, mh_value *args
     pending_call *pc = &nc->calls[i];
     pc->nc = nc;
     pc->index = i;
-    mh_log_debug("mesh", "relay %s -> %s%s%s", caller ? caller->id : "host", targets[first + i].client->id,
+    mh_log_debug("mesh", "relay %s -> %s%s%s", caller ? caller->id : from->http ? "http" : "host", targets[first + i].client->id,
                  targets[first + i].remote ? " for " : "", targets[first + i].remote ? targets[first + i].remote : "");
     mh_outcall *oc = call_target(nc, &targets[first + i], on_relay_answer, pc);
     if (!fw.finished) pc->oc = oc;
@@ -275,12 +277,12 @@ static void relay_cancel(mh_native_call *nc) {
 static const mh_native relay_native = {relay_start, relay_cancel};
 
 /* relay-event({to, method, args}): fire and forget, to one target (or all). */
-static mh_value *fn_relay_event(mh_host *h, mh_client *caller, const mh_value *args, mh_error **err) {
+static mh_value *fn_relay_event(mh_host *h, const mh_caller *from, const mh_value *args, mh_error **err) {
   mh_relay_args r;
   mh_value empty = {.type = MH_V_ARRAY}, *identity = NULL;
   int64_t hops;
   if (mh_mesh_parse_relay(args, "relay-event", &r, err)) return NULL;
-  if ((*err = admit(h, caller, r.identity, r.hops, r.method, &identity, &hops))) {
+  if ((*err = admit(h, from, r.identity, r.hops, r.method, &identity, &hops))) {
     mh_value_free(identity);
     return NULL;
   }
@@ -360,7 +362,7 @@ static void add_requestor(mh_host *h, mh_native_call *nc) {
 }
 
 /* make({name, args}) -> the result of one provider of `name` */
-static mh_native_call *make_start(mh_host *h, mh_client *caller, mh_value *args, mh_native_done done, void *ud) {
+static mh_native_call *make_start(mh_host *h, const mh_caller *from, mh_value *args, mh_native_done done, void *ud) {
   mh_make_args m;
   mh_error *err = NULL;
   mh_value *identity = NULL;
@@ -368,7 +370,7 @@ static mh_native_call *make_start(mh_host *h, mh_client *caller, mh_value *args,
   int64_t hops = 0;
   mh_target found[MAX_TARGETS];
   size_t n = 0;
-  if (mh_mesh_parse_make(args, &m, &err) == 0) err = admit(h, caller, m.identity, m.hops, m.name, &identity, &hops);
+  if (mh_mesh_parse_make(args, &m, &err) == 0) err = admit(h, from, m.identity, m.hops, m.name, &identity, &hops);
   mh_fn *own = err ? NULL : mh_registry_get(&h->registry, m.name);
   bool host_provides = own && own->mesh_provided;
   if (!err) n = mh_mesh_providers(h, m.name, found, MAX_TARGETS - 1);

@@ -212,7 +212,8 @@ bool mh_auth_may_call(const mh_client *c, const char *method) {
 /* ---- the handshake functions ---------------------------------------- */
 
 /* {authToken, ua?, origin?} -> {isTrusted} (devframe and Vite DevTools 0.1). */
-static mh_value *fn_auth(mh_host *host, mh_client *caller, const mh_value *args, mh_error **err) {
+static mh_value *fn_auth(mh_host *host, const mh_caller *from, const mh_value *args, mh_error **err) {
+  mh_client *caller = from->client;
   (void)err;
   const mh_value *opts = args && args->u.arr.len ? args->u.arr.items[0] : NULL;
   const mh_value *tok = opts && opts->type == MH_V_OBJECT ? mh_value_obj_get(opts, "authToken") : NULL;
@@ -227,21 +228,24 @@ static mh_value *fn_auth(mh_host *host, mh_client *caller, const mh_value *args,
 
 /* devframe's one-time-code flow: moonhost trusts tokens only, so it answers
  * the way a server with no pending code does. */
-static mh_value *fn_exchange(mh_host *host, mh_client *caller, const mh_value *args, mh_error **err) {
+static mh_value *fn_exchange(mh_host *host, const mh_caller *from, const mh_value *args, mh_error **err) {
+  mh_client *caller = from->client;
   (void)host, (void)caller, (void)args, (void)err;
   mh_value *out = mh_value_new(MH_V_OBJECT);
   if (out) mh_value_obj_set(out, "authToken", mh_value_null());
   return out;
 }
 
-static mh_value *fn_request_code(mh_host *host, mh_client *caller, const mh_value *args, mh_error **err) {
+static mh_value *fn_request_code(mh_host *host, const mh_caller *from, const mh_value *args, mh_error **err) {
+  mh_client *caller = from->client;
   (void)host, (void)args, (void)err;
   mh_log_info("auth", "%s asked for a one-time code; moonhost uses tokens: open the URL with ?token= from the start-up log",
               caller ? caller->id : "a client");
   return mh_value_undefined();
 }
 
-static mh_value *fn_revoke(mh_host *host, mh_client *caller, const mh_value *args, mh_error **err) {
+static mh_value *fn_revoke(mh_host *host, const mh_caller *from, const mh_value *args, mh_error **err) {
+  mh_client *caller = from->client;
   (void)host, (void)args, (void)err;
   if (caller) {
     caller->trusted = false;

@@ -229,7 +229,7 @@ static void on_request(mh_client *c, mh_envelope *e) {
   mh_list_insert_tail(&c->incoming, &in->link);
   c->nincoming++;
   mh_value *args = mh_envelope_take_args(e);
-  mh_caller caller = {c, c->id};
+  mh_caller caller = {.client = c, .id = c->id};
   mh_finish_watch fw;
   mh_finish_watch_begin(&fw, &in->finished_flag);
   mh_waiter *w;

@@ -40,7 +40,8 @@ static uint64_t after_seq_of(const mh_value *opts) {
   return 0;
 }
 
-static mh_value *fn_subscribe(mh_host *h, mh_client *caller, const mh_value *args, mh_error **err) {
+static mh_value *fn_subscribe(mh_host *h, const mh_caller *from, const mh_value *args, mh_error **err) {
+  mh_client *caller = from->client;
   mh_client *c = check_args(caller, args, "subscribe", err);
   if (!c) return NULL;
   const char *channel = text_arg(args, 0), *id = text_arg(args, 1);
@@ -55,20 +56,23 @@ static mh_value *fn_subscribe(mh_host *h, mh_client *caller, const mh_value *arg
   return NULL;
 }
 
-static mh_value *fn_unsubscribe(mh_host *h, mh_client *caller, const mh_value *args, mh_error **err) {
+static mh_value *fn_unsubscribe(mh_host *h, const mh_caller *from, const mh_value *args, mh_error **err) {
+  mh_client *caller = from->client;
   mh_client *c = check_args(caller, args, "unsubscribe", err);
   if (c) mh_df_unsubscribe(h, c, text_arg(args, 0), text_arg(args, 1));
   return c ? mh_value_undefined() : NULL;
 }
 
-static mh_value *fn_cancel(mh_host *h, mh_client *caller, const mh_value *args, mh_error **err) {
+static mh_value *fn_cancel(mh_host *h, const mh_caller *from, const mh_value *args, mh_error **err) {
+  mh_client *caller = from->client;
   mh_client *c = check_args(caller, args, "cancel", err);
   if (c) mh_df_cancel(h, c, text_arg(args, 0), text_arg(args, 1));
   return c ? mh_value_undefined() : NULL;
 }
 
 /* upload-chunk(channel, id, seq, chunk) */
-static mh_value *fn_upload_chunk(mh_host *h, mh_client *caller, const mh_value *args, mh_error **err) {
+static mh_value *fn_upload_chunk(mh_host *h, const mh_caller *from, const mh_value *args, mh_error **err) {
+  mh_client *caller = from->client;
   mh_client *c = check_args(caller, args, "upload-chunk", err);
   const mh_value *seq = arg(args, 2);
   if (c && (!seq || seq->type != MH_V_INT)) {
@@ -83,7 +87,8 @@ static mh_value *fn_upload_chunk(mh_host *h, mh_client *caller, const mh_value *
 }
 
 /* upload-end(channel, id, error?) */
-static mh_value *fn_upload_end(mh_host *h, mh_client *caller, const mh_value *args, mh_error **err) {
+static mh_value *fn_upload_end(mh_host *h, const mh_caller *from, const mh_value *args, mh_error **err) {
+  mh_client *caller = from->client;
   mh_client *c = check_args(caller, args, "upload-end", err);
   if (c) mh_df_upload_end(h, c, text_arg(args, 0), text_arg(args, 1), arg(args, 2));
   return c ? mh_value_undefined() : NULL;

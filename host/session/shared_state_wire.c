@@ -35,7 +35,8 @@ static mh_value *failed(const char *who, const char *fn, mh_error **err) {
   return NULL;
 }
 
-static mh_value *fn_subscribe(mh_host *h, mh_client *caller, const mh_value *args, mh_error **err) {
+static mh_value *fn_subscribe(mh_host *h, const mh_caller *from, const mh_value *args, mh_error **err) {
+  mh_client *caller = from->client;
   const char *key = key_arg(args, "server-state:subscribe", err);
   if (key && !caller) *err = mh_error_new(MH_ERR_BAD_REQUEST, "server-state:subscribe needs a connection");
   if (!key || !caller || mh_state_subscribe(h, key, caller->id, err)) return failed(caller ? caller->id : "http", "subscribe", err);
@@ -43,7 +44,8 @@ static mh_value *fn_subscribe(mh_host *h, mh_client *caller, const mh_value *arg
 }
 
 /* undefined for a key the host does not have, as devframe answers. */
-static mh_value *fn_get(mh_host *h, mh_client *caller, const mh_value *args, mh_error **err) {
+static mh_value *fn_get(mh_host *h, const mh_caller *from, const mh_value *args, mh_error **err) {
+  mh_client *caller = from->client;
   (void)caller;
   const char *key = key_arg(args, "server-state:get", err);
   if (!key) return NULL;
@@ -54,7 +56,8 @@ static mh_value *fn_get(mh_host *h, mh_client *caller, const mh_value *args, mh_
 }
 
 /* set(key, value, syncId?) */
-static mh_value *fn_set(mh_host *h, mh_client *caller, const mh_value *args, mh_error **err) {
+static mh_value *fn_set(mh_host *h, const mh_caller *from, const mh_value *args, mh_error **err) {
+  mh_client *caller = from->client;
   const char *key = key_arg(args, "server-state:set", err);
   const mh_value *v = arg(args, 1);
   if (key && !v) *err = mh_error_new(MH_ERR_BAD_REQUEST, "server-state:set: expected (key, value, syncId)");
@@ -67,7 +70,8 @@ static mh_value *fn_set(mh_host *h, mh_client *caller, const mh_value *args, mh_
 }
 
 /* patch(key, patches, syncId?) */
-static mh_value *fn_patch(mh_host *h, mh_client *caller, const mh_value *args, mh_error **err) {
+static mh_value *fn_patch(mh_host *h, const mh_caller *from, const mh_value *args, mh_error **err) {
+  mh_client *caller = from->client;
   const char *key = key_arg(args, "server-state:patch", err);
   const mh_value *patches = arg(args, 1);
   if (key && (!patches || patches->type != MH_V_ARRAY))

@@ -3,6 +3,7 @@
  * leaves first, in one place. */
 #ifndef MH_HTTP_CALL_H
 #define MH_HTTP_CALL_H
+#include "call/registry.h" /* mh_caller */
 #include "core/error.h"
 #include "core/value.h"
 
@@ -19,7 +20,10 @@ typedef void (*mh_http_call_done)(mh_http_exchange *x, void *ud, const mh_value 
 void mh_http_call(mh_http_exchange *x, const char *name, mh_value *args, mh_http_call_done done, void *ud);
 /* The same for a function found by its name in this same turn of the loop
  * (mh_dispatch_fn): no second lookup. */
-typedef struct mh_fn mh_fn;
 void mh_http_call_fn(mh_http_exchange *x, mh_fn *fn, mh_value *args, mh_http_call_done done, void *ud);
+
+/* Who every HTTP call is to the dispatcher: a request, which has no
+ * connection to name, and is not the host either (mh_mesh_identity). */
+extern const mh_caller mh_http_caller;
 
 #endif

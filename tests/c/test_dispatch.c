@@ -401,7 +401,7 @@ static void test_misc(void) {
   CHECK(mh_dispatch(H, NULL, "demo:ev", ints(1, 1), false, NULL, NULL) == NULL);
   fake_fail(fake_last_call(), MH_ERR_INTERNAL, "event failed (expected in this test)");
   /* the caller's id reaches the engine */
-  mh_caller caller = {NULL, "c42"};
+  mh_caller caller = {.id = "c42"};
   mh_dispatch(H, &caller, "demo:act", ints(0), false, fake_on_reply, &r);
   CHECK(fake_last_call()->caller && strcmp(fake_last_call()->caller, "c42") == 0);
   fake_complete(fake_last_call(), mh_value_int(1));

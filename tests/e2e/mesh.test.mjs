@@ -287,6 +287,33 @@ test('ctx.mesh from Lua: peers(), peer(role):call through the relay, on("change"
   assert.equal(await a.rpc['meshy:whoami'](), me.id)
 })
 
+test('an oRPC request that relays is presented to the target as "http", not as the host; a plugin\'s relay is the host', async (t) => {
+  const { fixtures } = await import('./lib/host.mjs')
+  const host = await hostFor(t, { plugins: `${fixtures}/mesh` })
+  const seen = []
+  const b = await peer(host, { 'b:ping': (x) => `pong ${x}` })
+  const bInfo = await b.rpc[ANNOUNCE]({ role: 'iframe' })
+  b.ws.on('message', (d) => {
+    const msg = JSON.parse(d.toString())
+    if (msg.m === 'b:ping') seen.push(msg.x)
+  })
+  const res = await fetch(`http://127.0.0.1:${host.port}/rpc/devtoolskit/internal/mesh/relay`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${E2E_TOKEN}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ json: { to: 'iframe', method: 'b:ping', args: [1] } }),
+  })
+  assert.deepEqual([res.status, (await res.json()).json], [200, 'pong 1'])
+  // the same relay asked by the host's own plugin (ctx.mesh), over a client's call
+  const a = await peer(host)
+  assert.equal(await a.rpc['meshy:ask_iframe'](2), 'pong 2')
+  assert.equal(seen.length, 2)
+  assert.deepEqual(seen[0].from, { id: 'http', role: 'http', meta: {}, host: bInfo.host })
+  assert.deepEqual(seen[1].from, { id: bInfo.host, role: 'host', meta: {}, host: bInfo.host })
+  for (const x of seen) assert.deepEqual(await b.rpc['devtoolskit:internal:mesh:verify'](x), { valid: true })
+  // "http" is only a label: forging it onto the host's signature does not verify
+  assert.deepEqual(await b.rpc['devtoolskit:internal:mesh:verify']({ ...seen[0], from: { ...seen[0].from, id: bInfo.host, role: 'host' } }), { valid: false })
+})
+
 test('the moonhost JS client: mesh.announce, peer(role).call, provide/make with meshReject, on("change"), identity in the handler', async (t) => {
   const WebSocket = (await import('ws')).default
   const host = await hostFor(t, {})

@@ -112,12 +112,12 @@ static mh_native_call *native_start(int name, mh_value *args, mh_native_done don
   return c;
 }
 
-static mh_native_call *start_n0(mh_host *h, mh_client *caller, mh_value *args, mh_native_done done, void *ud) {
+static mh_native_call *start_n0(mh_host *h, const mh_caller *caller, mh_value *args, mh_native_done done, void *ud) {
   (void)h, (void)caller;
   return native_start(8, args, done, ud);
 }
 
-static mh_native_call *start_n1(mh_host *h, mh_client *caller, mh_value *args, mh_native_done done, void *ud) {
+static mh_native_call *start_n1(mh_host *h, const mh_caller *caller, mh_value *args, mh_native_done done, void *ud) {
   (void)h, (void)caller;
   return native_start(9, args, done, ud);
 }
