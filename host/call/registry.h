@@ -26,11 +26,18 @@ typedef struct mh_client mh_client;
  * and its plugins (ctx.mesh, ctx.rpc). The dispatcher hands it to host
  * functions, which may act on the client or judge the caller, and the id to
  * the engine (a handler's caller). */
-typedef struct mh_caller {
+typedef struct mh_caller mh_caller;
+struct mh_caller {
   mh_client *client;
   const char *id;
   bool http;
-} mh_caller;
+  /* A call with no client: the roles its token was granted (NULL: none),
+   * asked only by what judges them (a mesh relay), since finding them means
+   * reading the request's token again. ctx is its argument. The answer is
+   * borrowed, for the turn of the loop the call starts in. */
+  const mh_value *(*token_roles)(const void *ctx);
+  const void *ctx;
+};
 
 /* A function implemented in C by the host itself (introspection, the auth
  * handshake, the mesh). caller is never NULL. */

@@ -353,10 +353,11 @@ mh_value *mh_mesh_identity(mh_host *h, const mh_caller *who) {
   mh_value_obj_set(from, "host", mh_value_cstring(mh_mesh_host_id(h)));
   /* The roles mesh.permissions judge: granted by configuration (the token's
    * auth.tokens entry), never announced. Left out when there are none, so an
-   * identity without grants reads as it always did. A call without a
-   * connection (a plugin's ctx.mesh, an oRPC or MCP request over HTTP) holds
-   * none. */
-  if (caller && caller->roles) mh_value_obj_set(from, "roles", mh_value_copy(caller->roles));
+   * identity without grants reads as it always did. A request over HTTP
+   * holds those of its token; the host's own calls (a plugin's ctx.mesh)
+   * hold none. */
+  const mh_value *roles = caller ? caller->roles : who && who->token_roles ? who->token_roles(who->ctx) : NULL;
+  if (roles) mh_value_obj_set(from, "roles", mh_value_copy(roles));
   return mh_identity_sign(&h->mesh->key, from);
 }
 

@@ -80,8 +80,9 @@ size_t mh_mesh_providers(mh_host *h, const char *name, mh_target *out, size_t ma
 /* Identity: {"from": {id, role, host, meta, roles?}, "sig": hex} for a
  * caller, and its check. A connection's: its peer entry, or its id and role
  * "anonymous"; an HTTP request's: id and role "http"; the host's own (a
- * plugin, or caller NULL): the host's id and role "host". roles are those a
- * connection's token was granted (absent when none, and for the others). */
+ * plugin, or caller NULL): the host's id and role "host". roles are those the
+ * caller's token was granted (a connection's or a request's; absent when
+ * none, and for the host). */
 mh_value *mh_mesh_identity(mh_host *h, const mh_caller *caller);
 bool mh_mesh_verify(const mh_host *h, const mh_value *identity);
 /* The key host links prove they hold (mesh_identity.h), or NULL when

@@ -54,6 +54,17 @@ bool mh_auth_token_ok(const mh_host *h, const char *token) {
   return token_entry(h, token, &generated) || generated;
 }
 
+/* The non-empty roles array of an auth.tokens entry, or NULL. */
+static const mh_value *entry_roles(const mh_value *e) {
+  const mh_value *roles = e && e->type == MH_V_OBJECT ? mh_value_obj_get(e, "roles") : NULL;
+  return roles && roles->type == MH_V_ARRAY && roles->u.arr.len ? roles : NULL;
+}
+
+const mh_value *mh_auth_token_roles(const mh_host *h, const char *token) {
+  bool generated;
+  return entry_roles(token_entry(h, token, &generated));
+}
+
 bool mh_auth_metrics_token_ok(const mh_host *h, const char *token) {
   return token && equal_secret(token, h->cfg->metrics.token);
 }
@@ -76,9 +87,9 @@ bool mh_auth_trust(mh_client *c, const char *token) {
   c->token_refused = false;
   /* A copy: a configuration reload frees the tree the entry lives in. The
    * roles stay what the token granted when it was presented. */
-  const mh_value *roles = e && e->type == MH_V_OBJECT ? mh_value_obj_get(e, "roles") : NULL;
+  const mh_value *roles = entry_roles(e);
   mh_value_free(c->roles);
-  c->roles = roles && roles->type == MH_V_ARRAY && roles->u.arr.len ? mh_value_copy(roles) : NULL;
+  c->roles = roles ? mh_value_copy(roles) : NULL;
   if (c->roles) mh_log_info("auth", "%s granted %zu role(s) by its token", c->id, c->roles->u.arr.len);
   return true;
 }

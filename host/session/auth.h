@@ -17,6 +17,10 @@ typedef struct mh_client mh_client;
 /* Makes the start-up token when auth.generate_token is on. */
 int mh_auth_init(mh_host *h);
 bool mh_auth_token_ok(const mh_host *h, const char *token);
+/* The roles token's auth.tokens entry grants (an ARRAY of at least one), or
+ * NULL: none, or not a token of ours. Borrowed from the configuration: valid
+ * until it is next reloaded. */
+const mh_value *mh_auth_token_roles(const mh_host *h, const char *token);
 /* Whether token is metrics.token (which may read /metrics, nothing else). */
 bool mh_auth_metrics_token_ok(const mh_host *h, const char *token);
 /* Trusts c when token is one of ours, and gives it the roles its

@@ -167,5 +167,8 @@ bool mh_http_trusted(const mh_http_exchange *x);
 /* The same, and when it is not trusted, whether it presented a token that
  * is not ours (*token_refused; may be NULL). */
 bool mh_http_trust(const mh_http_exchange *x, bool *token_refused);
+/* The roles the request's token is granted in auth.tokens, or NULL
+ * (borrowed from the configuration, for this turn of the loop). */
+const mh_value *mh_http_token_roles(const mh_http_exchange *x);
 
 #endif

@@ -52,7 +52,11 @@ static void on_abort(mh_http_exchange *x, bool timed_out) {
   mh_small_free(op);
 }
 
-const mh_caller mh_http_caller = {.http = true};
+static const mh_value *token_roles(const void *x) { return mh_http_token_roles(x); }
+
+mh_caller mh_http_caller(const mh_http_exchange *x) {
+  return (mh_caller){.http = true, .token_roles = token_roles, .ctx = x};
+}
 
 /* fn: found already (mh_http_call_fn), else looked up by name. */
 static void http_call(mh_http_exchange *x, const char *name, mh_fn *fn, mh_value *args, mh_http_call_done done,
@@ -69,8 +73,9 @@ static void http_call(mh_http_exchange *x, const char *name, mh_fn *fn, mh_value
   x->on_abort = on_abort;
   mh_finish_watch watch;
   mh_finish_watch_begin(&watch, &op->finished);
-  mh_waiter *w = fn ? mh_dispatch_fn(x->host, &mh_http_caller, fn, args, on_reply, op)
-                    : mh_dispatch(x->host, &mh_http_caller, name, args, false, on_reply, op);
+  mh_caller caller = mh_http_caller(x);
+  mh_waiter *w = fn ? mh_dispatch_fn(x->host, &caller, fn, args, on_reply, op)
+                    : mh_dispatch(x->host, &caller, name, args, false, on_reply, op);
   if (!mh_finish_watch_end(&watch)) op->w = w;
 }
 

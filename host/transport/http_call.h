@@ -22,8 +22,9 @@ void mh_http_call(mh_http_exchange *x, const char *name, mh_value *args, mh_http
  * (mh_dispatch_fn): no second lookup. */
 void mh_http_call_fn(mh_http_exchange *x, mh_fn *fn, mh_value *args, mh_http_call_done done, void *ud);
 
-/* Who every HTTP call is to the dispatcher: a request, which has no
- * connection to name, and is not the host either (mh_mesh_identity). */
-extern const mh_caller mh_http_caller;
+/* Who the call of request x is to the dispatcher: a request over HTTP,
+ * which has no connection to name and is not the host either
+ * (mh_mesh_identity), with the roles of its token. Valid while x is. */
+mh_caller mh_http_caller(const mh_http_exchange *x);
 
 #endif

@@ -223,9 +223,13 @@ static bool cookie_value(const char *header, const char *name, char *out, size_t
 
 /* One place a token may come in: true when it holds ours; a non-empty one
  * that is not ours sets *refused. */
-static bool token_from(const mh_http_exchange *x, const char *token, bool *refused) {
+/* Whether token is ours (else *refused); *roles (when asked) what it grants. */
+static bool token_from(const mh_http_exchange *x, const char *token, bool *refused, const mh_value **roles) {
   if (!*token) return false;
-  if (mh_auth_token_ok(x->host, token)) return true;
+  if (mh_auth_token_ok(x->host, token)) {
+    if (roles) *roles = mh_auth_token_roles(x->host, token);
+    return true;
+  }
   *refused = true;
   return false;
 }
@@ -237,25 +241,35 @@ static int req_header_token(const mh_http_exchange *x, enum lws_token_indexes h,
 }
 
 /* The token of an HTTP request: "Authorization: Bearer T", ?token=T or the
- * cookie moonhost_token=T (a page served beside the host can set it). */
-bool mh_http_trust(const mh_http_exchange *x, bool *token_refused) {
+ * cookie moonhost_token=T (a page served beside the host can set it), the
+ * first that is ours; roles (when asked): what it grants. */
+static bool trust(const mh_http_exchange *x, bool *token_refused, const mh_value **roles) {
   bool refused = false;
   if (token_refused) *token_refused = false;
-  if (!x->host->cfg->auth.required) return true;
+  if (roles) *roles = NULL;
+  if (!x->host->cfg->auth.required && !roles) return true;
   char buf[4096];
   if (req_header_token(x, WSI_TOKEN_HTTP_AUTHORIZATION, buf, sizeof buf) > 7 && strncasecmp(buf, "Bearer ", 7) == 0 &&
-      token_from(x, buf + 7, &refused))
+      token_from(x, buf + 7, &refused, roles))
     return true;
   char tok[256];
-  if (mh_http_query_param(x, "token", tok, sizeof tok) && token_from(x, tok, &refused)) return true;
+  if (mh_http_query_param(x, "token", tok, sizeof tok) && token_from(x, tok, &refused, roles)) return true;
   if (req_header_token(x, WSI_TOKEN_HTTP_COOKIE, buf, sizeof buf) > 0 &&
-      cookie_value(buf, "moonhost_token", tok, sizeof tok) && token_from(x, tok, &refused))
+      cookie_value(buf, "moonhost_token", tok, sizeof tok) && token_from(x, tok, &refused, roles))
     return true;
   if (token_refused) *token_refused = refused;
-  return false;
+  return !x->host->cfg->auth.required;
 }
 
-bool mh_http_trusted(const mh_http_exchange *x) { return mh_http_trust(x, NULL); }
+bool mh_http_trust(const mh_http_exchange *x, bool *token_refused) { return trust(x, token_refused, NULL); }
+
+bool mh_http_trusted(const mh_http_exchange *x) { return trust(x, NULL, NULL); }
+
+const mh_value *mh_http_token_roles(const mh_http_exchange *x) {
+  const mh_value *roles;
+  trust(x, NULL, &roles);
+  return roles;
+}
 
 
 static void on_timeout(void *ud);

@@ -156,6 +156,7 @@ void mh_orpc_stream(mh_http_exchange *x, const char *name, mh_value *args) {
   op->keepalive = mh_timer_start(x->host->loop, x->host->cfg->http.sse_keepalive_ms, keepalive_tick, op);
   mh_finish_watch watch;
   mh_finish_watch_begin(&watch, &op->finished);
-  mh_waiter *w = mh_dispatch_stream(x->host, &mh_http_caller, name, args, &sink, resumed ? last_event_id : NULL, on_end, op);
+  mh_caller caller = mh_http_caller(x);
+  mh_waiter *w = mh_dispatch_stream(x->host, &caller, name, args, &sink, resumed ? last_event_id : NULL, on_end, op);
   if (!mh_finish_watch_end(&watch)) op->w = w;
 }

@@ -233,14 +233,21 @@ test('roles that grant permissions come from the token, not the announcement: re
   assert.equal((await rejectionOf(late.rpc[RELAY]({ to: 'iframe', method: 'b:admin-reset' }))).code, 'unauthorized')
   await host.waitForLog(/granted 2 role\(s\) by its token/)
 
-  // A call without a connection (an oRPC request) holds no roles: not even 'host'.
-  const res = await fetch(`http://127.0.0.1:${host.port}/rpc/devtoolskit/internal/mesh/relay`, {
+  // An oRPC request holds its token's roles: none for a plain token (not even 'host')...
+  const overHttp = (token) => fetch(`http://127.0.0.1:${host.port}/rpc/devtoolskit/internal/mesh/relay`, {
     method: 'POST',
-    headers: { authorization: `Bearer ${E2E_TOKEN}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ json: { to: 'iframe', method: 'b:admin-reset' } }),
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ json: { to: 'iframe', method: 'b:admin-reset', args: [4] } }),
   })
+  const res = await overHttp(E2E_TOKEN)
   const body = await res.json()
   assert.deepEqual([res.status, body.json.message], [401, `role 'anonymous' may not call "b:admin-reset" through the mesh (mesh.permissions)`])
+  // ...and admin for the token granted it, signed as an HTTP caller's
+  const granted = await overHttp('admin-token')
+  assert.deepEqual([granted.status, (await granted.json()).json], [200, 'reset'])
+  const xHttp = seen.findLast((v) => v && v.from)
+  assert.deepEqual(xHttp.from, { id: 'http', role: 'http', meta: {}, host: me.host, roles: ['admin', 'ops'] })
+  assert.deepEqual(await b.rpc['devtoolskit:internal:mesh:verify'](xHttp), { valid: true })
   assert.equal(await admin.rpc[RELAY]({ to: 'iframe', method: 'b:admin-reset' }), 'reset')
 })
 
