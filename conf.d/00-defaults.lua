@@ -260,7 +260,8 @@ return {
 
     -- Milliseconds an HTTP request may take, reading its body and running
     -- the call together; past it the client gets 408 and a late result is
-    -- dropped. Integer >= 1. Default 30 s.
+    -- dropped. A streamed input (input_stream = true) may take longer: for
+    -- it this is how long its body may stand still. Integer >= 1. Default 30 s.
     request_timeout_ms = 30000,
 
     -- Milliseconds between the comments an event stream (a stream function

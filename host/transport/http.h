@@ -47,6 +47,11 @@ typedef struct mh_http_exchange {
   bool deadline_pending;
   mh_list deadline_link;
   uint64_t started_ms;
+  /* A streamed input's request (a chunked body being read for its handler)
+   * is open-ended: its timeout counts from when its body last moved (bytes
+   * came, or reading resumed because the handler took items), not from
+   * started_ms. 0 for every other request. */
+  uint64_t moved_ms;
   /* Set by a handler that answers later and can stop its work: called once,
    * before any response, when the request times out (timed_out) or the
    * client leaves (x->conn is NULL then). It must call mh_http_respond. A

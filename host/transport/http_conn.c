@@ -386,6 +386,13 @@ static void on_timeout(void *ud) {
     return;
   }
   if (x->ready) return;
+  if (x->moved_ms) { /* a streamed input: only a body that stopped moving times out */
+    uint64_t due = x->moved_ms + x->host->cfg->http.request_timeout_ms, now = mh_now_ms(x->host->loop);
+    if (due > now) {
+      x->timer = mh_timer_start(x->host->loop, due - now, on_timeout, x);
+      return;
+    }
+  }
   if (!x->routed) {
     fail_early(x, 408, MH_ERR_TIMEOUT, "the request body did not arrive within http.request_timeout_ms");
     return;
@@ -577,6 +584,7 @@ static int chunked_body(mh_http_exchange *x, const void *in, size_t len) {
   mh_chunked *d = &x->body_dec;
   if (d->state == MH_CHUNKED_DONE || d->state == MH_CHUNKED_FAILED) return x->lingering ? -1 : 0;
   x->host->metrics.bytes_received += len;
+  if (!x->lingering) x->moved_ms = mh_now_ms(x->host->loop); /* on_timeout */
   mh_chunked_feed(d, in, len, body_out, x);
   bool over = d->state == MH_CHUNKED_DONE || d->state == MH_CHUNKED_FAILED;
   if (over && x->on_body_end) {
@@ -633,6 +641,7 @@ int mh_http_body_done(mh_conn *c) {
  * connection: the handler resumes reading before it answers (orpc_input.c
  * does so when its call ends). */
 void mh_http_pause_body(mh_http_exchange *x, bool pause) {
+  if (!pause && x->moved_ms) x->moved_ms = mh_now_ms(x->host->loop); /* the handler took items */
   if (x->conn) lws_rx_flow_control(x->conn->wsi, pause ? 0 : 1);
 }
 

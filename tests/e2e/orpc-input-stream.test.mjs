@@ -142,6 +142,22 @@ test('a Lua handler sums 1000 streamed numbers', async (t) => {
   assert.deepEqual(await client.sin.sum(withDone()), { sum: 5, n: 1, done: { total: 'five' } })
 })
 
+test('a streamed input may last longer than http.request_timeout_ms while it keeps moving; one that stops gets 408', async (t) => {
+  const host = await startSin(t, { '10-http.lua': 'return { http = { request_timeout_ms = 1000 } }' })
+  // A slow client: an item every 250 ms for 3 s, three times the timeout.
+  async function* paced() {
+    for (let i = 1; i <= 12; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 250))
+      yield i
+    }
+  }
+  assert.deepEqual(await orpc(host).sin.sum(paced()), { sum: 78, n: 12 })
+  // One that stops moving: the timeout counts from its last item.
+  const res = await rawRequest(host, '/rpc/sin/sum', SSE, [chunk(': \n\n' + item(1))])
+  assert.equal(res.status, 408)
+  await assertServing(host)
+})
+
 test('a handler that does not read stops the socket being read (backpressure); it resumes', async (t) => {
   const host = await startSin(t)
   const ITEMS = 2000
