@@ -59,8 +59,7 @@ static void reload_loaded(mh_plugin *p, const mh_error *err, void *ud) {
 }
 
 static mh_native_call *reload_start(mh_host *h, const mh_caller *from, mh_value *args, mh_native_done done, void *ud) {
-  mh_client *caller = from->client;
-  (void)caller;
+  (void)from;
   const mh_value *name = args && args->type == MH_V_ARRAY && args->u.arr.len == 1 ? args->u.arr.items[0] : NULL;
   mh_native_call *rc = NULL;
   if (!name || name->type != MH_V_STRING) {

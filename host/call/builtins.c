@@ -17,8 +17,7 @@ static int by_name(const void *a, const void *b) {
 }
 
 static mh_value *fn_functions(mh_host *host, const mh_caller *from, const mh_value *args, mh_error **err) {
-  mh_client *caller = from->client;
-  (void)caller, (void)args;
+  (void)from, (void)args;
   mh_map *m = &host->registry.by_name;
   mh_fn **list = calloc(m->len + 1, sizeof *list);
   mh_value *out = mh_value_new(MH_V_ARRAY);
@@ -47,8 +46,7 @@ oom:
 
 /* moonhost:stats() -> {clients, functions: {NAME: {calls, runs, shared, hits, misses, errors}}} */
 static mh_value *fn_stats(mh_host *host, const mh_caller *from, const mh_value *args, mh_error **err) {
-  mh_client *caller = from->client;
-  (void)caller, (void)args;
+  (void)from, (void)args;
   mh_value *out = mh_value_new(MH_V_OBJECT);
   mh_value *fns = mh_value_new(MH_V_OBJECT);
   if (!out || !fns) {
@@ -79,8 +77,7 @@ static mh_value *fn_stats(mh_host *host, const mh_caller *from, const mh_value *
 /* devframe:rpc:cacheable-functions() -> names a client may cache: static
  * functions and cached queries (devframe's own rule). */
 static mh_value *fn_cacheable(mh_host *host, const mh_caller *from, const mh_value *args, mh_error **err) {
-  mh_client *caller = from->client;
-  (void)caller, (void)args, (void)err;
+  (void)from, (void)args, (void)err;
   mh_value *out = mh_value_new(MH_V_ARRAY);
   mh_map *m = &host->registry.by_name;
   for (size_t i = 0; out && i < m->cap; i++) {

@@ -403,16 +403,14 @@ int mh_mesh_accept_relayed(mh_host *h, const mh_client *link, const mh_value *id
 
 /* verify({from, sig}) -> {valid}: lets a peer check an identity it was given. */
 static mh_value *fn_verify(mh_host *h, const mh_caller *from, const mh_value *args, mh_error **err) {
-  mh_client *caller = from->client;
-  (void)caller, (void)err;
+  (void)from, (void)err;
   mh_value *out = mh_value_new(MH_V_OBJECT);
   if (out) mh_value_obj_set(out, "valid", mh_value_bool(mh_mesh_verify(h, mh_mesh_first_arg(args))));
   return out;
 }
 
 static mh_value *fn_directory(mh_host *h, const mh_caller *from, const mh_value *args, mh_error **err) {
-  mh_client *caller = from->client;
-  (void)caller, (void)args, (void)err;
+  (void)from, (void)args, (void)err;
   return mh_mesh_directory(h);
 }
 

@@ -45,8 +45,7 @@ static mh_value *fn_subscribe(mh_host *h, const mh_caller *from, const mh_value 
 
 /* undefined for a key the host does not have, as devframe answers. */
 static mh_value *fn_get(mh_host *h, const mh_caller *from, const mh_value *args, mh_error **err) {
-  mh_client *caller = from->client;
-  (void)caller;
+  (void)from;
   const char *key = key_arg(args, "server-state:get", err);
   if (!key) return NULL;
   const mh_value *v = mh_state_value(h, key);
