@@ -126,6 +126,7 @@ mh_df_take mh_df_upload_take(mh_host *h, const char *channel, const char *id, mh
     up->queue[up->head] = NULL;
     up->head = (up->head + 1) % MH_DF_UPLOAD_HIGH_WATER;
     up->len--;
+    if (up->feed.on_take) up->feed.on_take(up->feed.ud);
     if (up->feed.on_room && up->len == up->feed.high_water / 2) up->feed.on_room(up->feed.ud);
     return MH_DF_TAKE_CHUNK;
   }

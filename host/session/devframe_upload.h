@@ -62,6 +62,7 @@ void mh_df_upload_cancel(mh_host *h, const char *channel, const char *id);
 typedef struct mh_df_upload_feed {
   size_t high_water; /* at most MH_DF_UPLOAD_HIGH_WATER */
   void (*on_room)(void *ud);
+  void (*on_take)(void *ud); /* optional: the reader took an item (its input moves) */
   void *ud;
 } mh_df_upload_feed;
 int mh_df_upload_open_fed(mh_host *h, const mh_df_upload_owner *owner, const char *channel,

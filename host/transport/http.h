@@ -49,7 +49,7 @@ typedef struct mh_http_exchange {
   uint64_t started_ms;
   /* A streamed input's request (a chunked body being read for its handler)
    * is open-ended: its timeout counts from when its body last moved (bytes
-   * came, or reading resumed because the handler took items), not from
+   * came, or the handler took an item: mh_http_body_moved), not from
    * started_ms. 0 for every other request. */
   uint64_t moved_ms;
   /* Set by a handler that answers later and can stop its work: called once,
@@ -130,6 +130,9 @@ static inline size_t mh_http_stream_backlog(const mh_http_exchange *x) { return 
 /* Stops (pause) or resumes reading the request's body from the socket:
  * backpressure for a handler that consumes it as it comes (on_body). */
 void mh_http_pause_body(mh_http_exchange *x, bool pause);
+/* Its handler consumed some of a streamed body: the request is moving, and
+ * its timeout counts from now (moved_ms; nothing for other requests). */
+void mh_http_body_moved(mh_http_exchange *x);
 
 /* A query parameter, percent-decoded into buf; false when absent. */
 bool mh_http_query_param(const mh_http_exchange *x, const char *name, char *buf, size_t len);

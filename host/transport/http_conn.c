@@ -641,8 +641,11 @@ int mh_http_body_done(mh_conn *c) {
  * connection: the handler resumes reading before it answers (orpc_input.c
  * does so when its call ends). */
 void mh_http_pause_body(mh_http_exchange *x, bool pause) {
-  if (!pause && x->moved_ms) x->moved_ms = mh_now_ms(x->host->loop); /* the handler took items */
   if (x->conn) lws_rx_flow_control(x->conn->wsi, pause ? 0 : 1);
+}
+
+void mh_http_body_moved(mh_http_exchange *x) {
+  if (x->moved_ms) x->moved_ms = mh_now_ms(x->host->loop); /* on_timeout */
 }
 
 bool mh_http_query_param(const mh_http_exchange *x, const char *name, char *buf, size_t len) {

@@ -53,6 +53,12 @@ static void on_room(void *ud) {
   mh_http_pause_body(in->x, false);
 }
 
+/* The handler took an item: the request moves (its timeout counts from here). */
+static void on_take(void *ud) {
+  mh_orpc_input *in = ud;
+  if (in->x) mh_http_body_moved(in->x);
+}
+
 static void push(mh_orpc_input *in, mh_value *v) {
   long queued = mh_df_upload_push(in->host, MH_ORPC_INPUT_CHANNEL, in->id, v);
   if (queued < 0) {
@@ -159,7 +165,7 @@ mh_orpc_input *mh_orpc_input_begin(mh_http_exchange *x, const char *plugin, uint
   in->host = x->host;
   mh_sse_parser_init(&in->sse, x->host->cfg->limits.max_message_bytes);
   mh_df_upload_owner owner = {.plugin = plugin, .generation = generation};
-  mh_df_upload_feed feed = {.high_water = INPUT_HIGH_WATER, .on_room = on_room, .ud = in};
+  mh_df_upload_feed feed = {.high_water = INPUT_HIGH_WATER, .on_room = on_room, .on_take = on_take, .ud = in};
   if (mh_df_upload_open_fed(x->host, &owner, MH_ORPC_INPUT_CHANNEL, &feed, in->id, sizeof in->id, err)) {
     mh_sse_parser_free(&in->sse);
     free(in);

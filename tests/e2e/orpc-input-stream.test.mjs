@@ -56,6 +56,12 @@ return moonhost.plugin {
       return { n = n }
     end }
     fn { name = 'sin:open', type = 'action', handler = function() ctx.open = true end }
+    -- Sums slowly: 50 ms of work per item.
+    fn { name = 'sin:trickle', type = 'action', input_stream = true, handler = function(input)
+      local sum = 0
+      for x in input do moonhost.sleep(0.05); sum = sum + x end
+      return sum
+    end }
     -- Reads two items, then stops reading.
     fn { name = 'sin:two', type = 'action', input_stream = true, handler = function(input)
       local a, b = input(), input()
@@ -142,7 +148,7 @@ test('a Lua handler sums 1000 streamed numbers', async (t) => {
   assert.deepEqual(await client.sin.sum(withDone()), { sum: 5, n: 1, done: { total: 'five' } })
 })
 
-test('a streamed input may last longer than http.request_timeout_ms while it keeps moving; one that stops gets 408', async (t) => {
+test('a streamed input may last longer than http.request_timeout_ms while it keeps moving (a slow client, a slow handler); one that stops gets 408', async (t) => {
   const host = await startSin(t, { '10-http.lua': 'return { http = { request_timeout_ms = 1000 } }' })
   // A slow client: an item every 250 ms for 3 s, three times the timeout.
   async function* paced() {
@@ -152,6 +158,9 @@ test('a streamed input may last longer than http.request_timeout_ms while it kee
     }
   }
   assert.deepEqual(await orpc(host).sin.sum(paced()), { sum: 78, n: 12 })
+  // A fast client and a slow handler: 70 items sent at once (reading pauses at 64 unread), taken
+  // 50 ms apart for 3.5 s; each item the handler takes moves the request.
+  assert.equal(await orpc(host).sin.trickle(numbers(70)), 70 * 71 / 2)
   // One that stops moving: the timeout counts from its last item.
   const res = await rawRequest(host, '/rpc/sin/sum', SSE, [chunk(': \n\n' + item(1))])
   assert.equal(res.status, 408)
