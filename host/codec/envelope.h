@@ -40,7 +40,9 @@ typedef struct mh_envelope {
   const mh_value *stream; /* request: "s", the options of a stream's reader, or NULL */
   const mh_value *count;  /* ack: "n", unchecked (the stream's reader judges it), or NULL */
   /* What mh_envelope_decode decoded, freed by mh_envelope_free: the whole
-   * frame, or only its fields when the codec can decode just those. */
+   * frame, or only its fields when the codec can decode just those (the
+   * pointers above then point in here: pass an envelope by address, never
+   * copy it). */
   mh_value *own_root;
   mh_value *own_fields[MH_ENVELOPE_FIELDS];
 } mh_envelope;
