@@ -221,9 +221,8 @@ static bool cookie_value(const char *header, const char *name, char *out, size_t
   return false;
 }
 
-/* One place a token may come in: true when it holds ours; a non-empty one
- * that is not ours sets *refused. */
-/* Whether token is ours (else *refused); *roles (when asked) what it grants. */
+/* One place a token may come in: true when it holds ours (and *roles, when
+ * asked, what it grants); a non-empty one that is not ours sets *refused. */
 static bool token_from(const mh_http_exchange *x, const char *token, bool *refused, const mh_value **roles) {
   if (!*token) return false;
   if (mh_auth_token_ok(x->host, token)) {
@@ -270,7 +269,6 @@ const mh_value *mh_http_token_roles(const mh_http_exchange *x) {
   trust(x, NULL, &roles);
   return roles;
 }
-
 
 static void on_timeout(void *ud);
 
