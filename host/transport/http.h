@@ -38,7 +38,7 @@ typedef struct mh_http_exchange {
   size_t sent;
   bool headers_sent;
   int nheaders;
-  bool close_after;  /* answered before the body was read: do not reuse the connection */
+  bool close_after;  /* the connection closes after the answer, which says so (a body not read, or lws cannot find its end) */
   mh_timer *timer;   /* http.request_timeout_ms, from the request line to the response */
   /* A request read in the loop's I/O phase gets that timer at the end of
    * the phase (mh_http_start_deadlines), due request_timeout_ms after

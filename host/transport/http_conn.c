@@ -314,7 +314,6 @@ static void fail_early(mh_http_exchange *x, int status, const char *code, const 
   x->close_after = true;
   deadline_undefer(x, true); /* it may linger for the rest of the body: mh_http_writeable */
   mh_log_warn("http", "%s %s: %d %s", x->method_name, x->path, status, message);
-  mh_http_header(x, "connection", "close");
   route_error(x, status, code, message);
 }
 
@@ -491,6 +490,11 @@ static void refuse_early(mh_http_exchange *x, struct lws *wsi, bool has_body, lo
     if (x->method == LWSHUMETH_POST && cl < 0 &&
         mh_conn_header(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING, te, sizeof te) > 0 && strcasecmp(te, "chunked") == 0) {
       x->chunked = true;
+      /* lws cannot tell where such a body ends, so nothing after it can be
+       * read as the next request: the connection closes after the answer,
+       * which may come before the body's end (a refusal, a handler that
+       * answers early) */
+      x->close_after = true;
       mh_chunked_init(&x->body_dec, x->host->cfg->limits.max_message_bytes);
     } else
       fail_early(x, 411, "LENGTH_REQUIRED", "this transfer coding is not supported: send Content-Length");
@@ -815,6 +819,11 @@ static int add_headers(mh_http_exchange *x, struct lws *wsi, unsigned char **p, 
   if (x->streaming ? lws_add_http_common_headers(wsi, (unsigned)x->status, x->content_type,
                                                  LWS_ILLEGAL_HTTP_CONTENT_LEN, p, end)
                    : mh_http_head(wsi, x->status, x->content_type, x->resp.len, p, end))
+    return -1;
+  /* A connection closed after the answer says so, or the client may send
+   * its next request on it and lose that one to the close. */
+  if (x->close_after && !x->streaming &&
+      lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION, (const unsigned char *)"close", 5, p, end))
     return -1;
   for (int i = 0; i < x->nheaders; i++)
     if (lws_add_http_header_by_name(wsi, (unsigned char *)x->header_names[i], (unsigned char *)x->header_values[i],

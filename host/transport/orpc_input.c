@@ -189,7 +189,6 @@ void mh_orpc_input_end(mh_http_exchange *x, mh_orpc_input *in) {
     x->on_body = NULL;
     x->on_body_end = NULL;
     x->body_ud = NULL;
-    x->close_after = true; /* the rest of the body, if any, is not read */
     if (in->paused) mh_http_pause_body(x, false); /* lws' flow control holds writes back too */
   }
   mh_df_upload_close_fed(in->host, MH_ORPC_INPUT_CHANNEL, in->id);

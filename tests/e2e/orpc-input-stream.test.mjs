@@ -338,3 +338,21 @@ test('docs/plugins.md: the streamed-input example works as the guide shows', asy
   const result = await run(createORPCClient, RPCLink, host.port, E2E_TOKEN)
   assert.deepEqual(result, { sum: 5050, count: 100, label: 'one to a hundred' })
 })
+
+test('an answer before a chunked body ends closes the connection: nothing in the rest of the body is read as a request', async (t) => {
+  const host = await startSin(t)
+  const smuggled = `GET /__health HTTP/1.1\r\nhost: 127.0.0.1:${host.port}\r\n\r\n`
+  // Refused at once (415: not a streamed-input function; 404: no such function), before the body is read.
+  for (const path of ['/rpc/sin/plain', '/rpc/sin/nope']) {
+    const res = await rawRequest(host, path, SSE, [smuggled, chunk(item(1))])
+    assert.ok(res.status === 415 || res.status === 404, res.raw)
+    assert.match(res.raw, /\r\nconnection: close\r\n/i)
+    assert.equal(res.raw.match(/HTTP\/1\.1 \d+/g).length, 1, `one answer, not two: ${res.raw}`)
+  }
+  // The real client: refused streamed calls, each followed by a plain call on the pooled connections.
+  for (let i = 0; i < 20; i++) {
+    const err = await rejectionOf(orpc(host).sin.plain(numbers(50)))
+    assert.equal(err.status, 415)
+    await assertServing(host)
+  }
+})
