@@ -1,6 +1,8 @@
 /* moonhost.call: what a handler knows about the call it is serving, and
  * calls it makes to other functions.
- *   caller()        -> {id=, trusted=, connected=} of the client that started the call, or nil
+ *   caller()        -> {id=, trusted=, connected=} of the client that started the call;
+ *                      {id='http', http=true, trusted=, connected=true} for a request
+ *                      over HTTP (oRPC, MCP); nil for the host's own calls
  *   on_cancel(fn)   -> runs fn if the call is cancelled (by the client, a
  *                      disconnect or a timeout), before its to-be-closed variables
  *   dispatch(n,...) -> ok, value|error: calls any registered function (any
@@ -17,6 +19,20 @@
 
 static int l_caller(lua_State *L) {
   mh_lua_call *call = mh_lua_check_context(L, "moonhost.caller", MH_LUA_NEED_CALL);
+  if (call->caller_http) {
+    /* No client to call back; the request is there while its call runs
+     * (one that leaves cancels it). 'http' is the id the mesh gives it. */
+    lua_createtable(L, 0, 4);
+    lua_pushliteral(L, "http");
+    lua_setfield(L, -2, "id");
+    lua_pushboolean(L, 1);
+    lua_setfield(L, -2, "http");
+    lua_pushboolean(L, call->caller_trusted);
+    lua_setfield(L, -2, "trusted");
+    lua_pushboolean(L, 1);
+    lua_setfield(L, -2, "connected");
+    return 1;
+  }
   if (!call->caller[0]) {
     lua_pushnil(L);
     return 1;

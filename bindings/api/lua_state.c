@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "api/lua_api.h"
+#include "call/registry.h"
 #include "session/shared_state.h"
 #include "value/lua_value.h"
 
@@ -96,7 +97,8 @@ static void on_change(void *ud, const char *key, const mh_value *value, const ch
     mh_value_free(args);
     return;
   }
-  mh_lua_call_handler(sl->e, sl->cb_ref, args, client_id, mh_lua_callback_done, NULL);
+  mh_caller who = {.id = client_id}; /* the engine keeps the id only */
+  mh_lua_call_handler(sl->e, sl->cb_ref, args, client_id ? &who : NULL, mh_lua_callback_done, NULL);
 }
 
 /* on_change(key, fn) */

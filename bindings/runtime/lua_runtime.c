@@ -127,7 +127,7 @@ static int call_body(lua_State *L) {
   return body_cont(L, LUA_OK, 0);
 }
 
-static mh_lua_call *start_call(mh_engine *e, lua_CFunction body, int handler, mh_value *args, const char *caller,
+static mh_lua_call *start_call(mh_engine *e, lua_CFunction body, int handler, mh_value *args, const mh_caller *caller,
                                const mh_stream_call *sc, mh_engine_done done, void *ud) {
   mh_lua_call *call = mh_small_alloc(sizeof *call); /* as each call's values: small_alloc.h */
   char *leid = sc && sc->last_event_id ? strdup(sc->last_event_id) : NULL;
@@ -139,11 +139,13 @@ static mh_lua_call *start_call(mh_engine *e, lua_CFunction body, int handler, mh
   }
   *call = (mh_lua_call){.e = e, .handler = handler, .args = args, .on_cancel_ref = LUA_NOREF, .done = done, .ud = ud,
                         .stream = sc ? sc->stream : NULL, .last_event_id = leid};
-  if (caller) {
-    size_t n = strnlen(caller, sizeof call->caller - 1);
-    memcpy(call->caller, caller, n);
+  if (caller && caller->id) {
+    size_t n = strnlen(caller->id, sizeof call->caller - 1);
+    memcpy(call->caller, caller->id, n);
     call->caller[n] = '\0';
   }
+  call->caller_http = caller && caller->http;
+  call->caller_trusted = caller && caller->trusted;
   take_thread(call);
   mh_list_insert_tail(&e->calls, &call->link);
   mh_gen_ref(e->gen);
@@ -157,7 +159,7 @@ static mh_lua_call *start_call(mh_engine *e, lua_CFunction body, int handler, mh
   return call;
 }
 
-mh_lua_call *mh_lua_start(mh_engine *e, lua_CFunction body, int handler, mh_value *args, const char *caller,
+mh_lua_call *mh_lua_start(mh_engine *e, lua_CFunction body, int handler, mh_value *args, const mh_caller *caller,
                           mh_engine_done done, void *ud) {
   return start_call(e, body, handler, args, caller, NULL, done, ud);
 }
@@ -174,7 +176,7 @@ void mh_lua_drained(mh_engine_call *c) {
   mh_lua_wake(call, NULL, NULL);
 }
 
-mh_engine_call *mh_lua_call_handler(mh_engine *e, int handler, mh_value *args, const char *caller,
+mh_engine_call *mh_lua_call_handler(mh_engine *e, int handler, mh_value *args, const mh_caller *caller,
                                     mh_engine_done done, void *ud) {
   return (mh_engine_call *)mh_lua_start(e, call_body, handler, args, caller, done, ud);
 }

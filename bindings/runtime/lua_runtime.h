@@ -76,6 +76,8 @@ struct mh_lua_call {
   bool killed;     /* over budget: every further instruction raises */
   bool killed_by_time;
   char caller[24];    /* id of the client that started the call ("" if none) */
+  bool caller_http;   /* it came over HTTP (oRPC, MCP): no client */
+  bool caller_trusted; /* that HTTP request's token is ours */
   int on_cancel_ref;  /* table of moonhost.on_cancel callbacks, or LUA_NOREF */
   bool cancelled;
   /* It failed with an answer, not a fault: a moonhost.error or an args
@@ -176,10 +178,10 @@ size_t mh_lua_message_len(const char *text);
 
 /* Runs body(call) in a coroutine of its own; done(ud, result, err) gets the
  * outcome, maybe before this returns (then it returns NULL). */
-mh_lua_call *mh_lua_start(mh_engine *e, lua_CFunction body, int handler, mh_value *args, const char *caller,
+mh_lua_call *mh_lua_start(mh_engine *e, lua_CFunction body, int handler, mh_value *args, const mh_caller *caller,
                           mh_engine_done done, void *ud);
 /* Calls the function of registry reference handler with args (mh_engine_vt.call). */
-mh_engine_call *mh_lua_call_handler(mh_engine *e, int handler, mh_value *args, const char *caller,
+mh_engine_call *mh_lua_call_handler(mh_engine *e, int handler, mh_value *args, const mh_caller *caller,
                                     mh_engine_done done, void *ud);
 /* Calls a stream function's handler (mh_engine_vt.stream): as
  * mh_lua_call_handler, and moonhost.stream's emit sends to sc->stream. */

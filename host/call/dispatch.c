@@ -125,9 +125,8 @@ typedef struct stream_req {
 
 static mh_engine_call *start_engine(mh_host *host, const mh_caller *caller, mh_fn *fn, mh_value *args, mh_run *run,
                                     const stream_req *sr) {
-  const char *id = caller ? caller->id : NULL;
-  if (!fn->stream) return host->engine->call(fn->gen->engine, fn->handler, args, id, run_done, run);
-  mh_stream_call sc = {.caller = id, .stream = (mh_stream *)run, .last_event_id = sr ? sr->last_event_id : NULL};
+  if (!fn->stream) return host->engine->call(fn->gen->engine, fn->handler, args, caller, run_done, run);
+  mh_stream_call sc = {.caller = caller, .stream = (mh_stream *)run, .last_event_id = sr ? sr->last_event_id : NULL};
   return host->engine->stream(fn->gen->engine, fn->handler, args, &sc, run_done, run);
 }
 

@@ -34,9 +34,9 @@ typedef struct mh_engine_vt {
    * the engine cannot stop its loads. */
   mh_engine_call *(*load)(mh_engine *e, mh_engine_done done, void *ud);
   /* Calls a handler with positional args (an ARRAY, taken) on behalf of
-   * the client `caller` (its id, or NULL). Returns a handle for cancel, or
-   * NULL when it already completed. */
-  mh_engine_call *(*call)(mh_engine *e, int handler, mh_value *args, const char *caller, mh_engine_done done,
+   * caller (borrowed for the call's start; NULL: the host itself). Returns
+   * a handle for cancel, or NULL when it already completed. */
+  mh_engine_call *(*call)(mh_engine *e, int handler, mh_value *args, const mh_caller *caller, mh_engine_done done,
                           void *ud);
   /* Calls the handler of a function registered as a stream (call/stream.h):
    * it produces chunks through mh_stream_emit until it ends with done. NULL

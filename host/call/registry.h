@@ -24,13 +24,16 @@ typedef struct mh_client mh_client;
 /* Who makes a call. client: the connection it came over, or NULL for calls
  * with none: an oRPC or MCP request over HTTP (http set), or the host itself
  * and its plugins (ctx.mesh, ctx.rpc). The dispatcher hands it to host
- * functions, which may act on the client or judge the caller, and the id to
- * the engine (a handler's caller). */
+ * functions, which may act on the client or judge the caller, and to the
+ * engine (a handler's moonhost.caller()). */
 typedef struct mh_caller mh_caller;
 struct mh_caller {
   mh_client *client;
   const char *id;
   bool http;
+  /* An HTTP caller: its token is ours (a client's trust is the client's,
+   * which may change while it is connected). */
+  bool trusted;
   /* A call with no client: the roles its token was granted (NULL: none),
    * asked only by what judges them (a mesh relay), since finding them means
    * reading the request's token again. ctx is its argument. The answer is

@@ -41,8 +41,9 @@ typedef struct mh_stream_sink {
 
 /* What a stream call knows besides its arguments, handed to the engine. */
 typedef struct mh_stream mh_stream; /* the dispatcher's run, seen by the producer */
+typedef struct mh_caller mh_caller; /* call/registry.h */
 typedef struct mh_stream_call {
-  const char *caller;        /* the client's id, or NULL */
+  const mh_caller *caller;   /* who calls (registry.h), or NULL: the host */
   mh_stream *stream;         /* where mh_stream_emit sends chunks */
   const char *last_event_id; /* the reader's resume point (SSE Last-Event-ID), or NULL */
 } mh_stream_call;

@@ -38,6 +38,7 @@ typedef struct mh_http_exchange {
   size_t sent;
   bool headers_sent;
   int nheaders;
+  bool trusted;      /* mh_http_trust said so */
   bool close_after;  /* the connection closes after the answer, which says so (a body not read, or lws cannot find its end) */
   mh_timer *timer;   /* http.request_timeout_ms, from the request line to the response */
   /* A request read in the loop's I/O phase gets that timer at the end of
@@ -170,11 +171,11 @@ typedef struct mh_http_route {
 int mh_http_add_route(mh_server *s, const mh_http_route *r);
 
 /* Whether the request carries a valid token (always, when auth.required is
- * off): "Authorization: Bearer T", ?token=T or the cookie moonhost_token=T. */
-bool mh_http_trusted(const mh_http_exchange *x);
-/* The same, and when it is not trusted, whether it presented a token that
- * is not ours (*token_refused; may be NULL). */
-bool mh_http_trust(const mh_http_exchange *x, bool *token_refused);
+ * off): "Authorization: Bearer T", ?token=T or the cookie moonhost_token=T;
+ * kept in x->trusted for its calls (mh_http_caller). When it is not trusted,
+ * whether it presented a token that is not ours (*token_refused; may be
+ * NULL). */
+bool mh_http_trust(mh_http_exchange *x, bool *token_refused);
 /* The roles the request's token is granted in auth.tokens, or NULL
  * (borrowed from the configuration, for this turn of the loop). */
 const mh_value *mh_http_token_roles(const mh_http_exchange *x);

@@ -55,7 +55,7 @@ static void on_abort(mh_http_exchange *x, bool timed_out) {
 static const mh_value *token_roles(const void *x) { return mh_http_token_roles(x); }
 
 mh_caller mh_http_caller(const mh_http_exchange *x) {
-  return (mh_caller){.http = true, .token_roles = token_roles, .ctx = x};
+  return (mh_caller){.http = true, .trusted = x->trusted, .token_roles = token_roles, .ctx = x};
 }
 
 /* fn: found already (mh_http_call_fn), else looked up by name. */

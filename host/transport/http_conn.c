@@ -260,9 +260,7 @@ static bool trust(const mh_http_exchange *x, bool *token_refused, const mh_value
   return !x->host->cfg->auth.required;
 }
 
-bool mh_http_trust(const mh_http_exchange *x, bool *token_refused) { return trust(x, token_refused, NULL); }
-
-bool mh_http_trusted(const mh_http_exchange *x) { return trust(x, NULL, NULL); }
+bool mh_http_trust(mh_http_exchange *x, bool *token_refused) { return x->trusted = trust(x, token_refused, NULL); }
 
 const mh_value *mh_http_token_roles(const mh_http_exchange *x) {
   const mh_value *roles;

@@ -204,7 +204,7 @@ int mh_metrics_render(mh_host *h, mh_buf *b) {
 
 /* A host token (as for any trusted request), or metrics.token as a bearer
  * token: a scraper can hold that one without being able to call anything. */
-static bool may_read(const mh_http_exchange *x, bool *token_refused) {
+static bool may_read(mh_http_exchange *x, bool *token_refused) {
   if (mh_http_trust(x, token_refused)) return true;
   char buf[4096];
   return x->host->cfg->metrics.token[0] && mh_http_req_header(x, "authorization", buf, sizeof buf) > 7 &&

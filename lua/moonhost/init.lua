@@ -437,9 +437,11 @@ M.call = calls and function(name, ...)
   return value
 end or no_host('moonhost.call')
 
---- The client that started the current call: { id =, trusted =, connected = },
--- or nil (a file watch, a host call). For a shared or cached query it is the
--- client whose call started the run.
+--- The client that started the current call: { id =, trusted =, connected = };
+-- for a request over HTTP (oRPC, MCP) { id = 'http', http = true, trusted =,
+-- connected = true }, with no client to call back; nil for the host's own
+-- calls (a file watch, moonhost.call). For a shared or cached query it is the
+-- caller whose call started the run.
 M.caller = calls and calls.caller or no_host('moonhost.caller')
 
 --- Runs fn if the current call is cancelled (the client cancelled it, went

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "call/plugin.h"
+#include "call/registry.h"
 
 #define FAKE_MAX_PLUGINS 16
 
@@ -182,7 +183,7 @@ static void finish(mh_engine_call *c, mh_value *result, mh_error *err) {
   c->done(c->ud, result, err);
 }
 
-static mh_engine_call *fake_call(mh_engine *e, int handler, mh_value *args, const char *caller,
+static mh_engine_call *fake_call(mh_engine *e, int handler, mh_value *args, const mh_caller *caller,
                                  mh_engine_done done, void *ud) {
   const fake_fn *f = fn_of(e, handler);
   if (e->destroyed) violation("%s/%u: call on a destroyed engine", e->plugin, e->number);
@@ -199,7 +200,7 @@ static mh_engine_call *fake_call(mh_engine *e, int handler, mh_value *args, cons
   c->handler = handler;
   c->fn = f ? f->name : "?";
   c->args = args;
-  c->caller = caller ? strdup(caller) : NULL;
+  c->caller = caller && caller->id ? strdup(caller->id) : NULL;
   c->done = done;
   c->ud = ud;
   *calls_tail = c;

@@ -10,7 +10,7 @@ import net from 'node:net'
 import { join } from 'node:path'
 import { createORPCClient, ORPCError } from '@orpc/client'
 import { RPCLink } from '@orpc/client/fetch'
-import { hostFor, rejectionOf, configDir } from './lib/util.mjs'
+import { hostFor, rejectionOf, configDir, tempTree } from './lib/util.mjs'
 import { E2E_TOKEN, repoRoot } from './lib/host.mjs'
 
 /** An oRPC client for host; opts go to RPCLink (headers, method, fetch...). */
@@ -465,4 +465,31 @@ test('every curl example in the README works as written', async (t) => {
     })
     assert.deepEqual(JSON.parse(out), want, run)
   }
+})
+
+const WHO = `local moonhost = require 'moonhost'
+return moonhost.plugin {
+  name = 'who',
+  setup = function(ctx)
+    local function me() return moonhost.caller() or 'nobody' end
+    ctx.rpc.register(moonhost.define_rpc_function { name = 'who:me', type = 'action', handler = me })
+    ctx.rpc.register(moonhost.define_rpc_function { name = 'anonymous:who:me', type = 'action', handler = me })
+    ctx.rpc.register(moonhost.define_rpc_function { name = 'who:inner', type = 'action',
+      handler = function() return { outer = me(), inner = moonhost.call('who:me') } end })
+  end,
+}
+`
+
+test('moonhost.caller() tells an HTTP request (trusted or not) from a client and from the host itself', async (t) => {
+  const host = await hostFor(t, { plugins: tempTree(t, { 'who.lua': WHO }) })
+  const overHttp = { id: 'http', http: true, trusted: true, connected: true }
+  assert.deepEqual(await orpc(host).who.me(), overHttp)
+  assert.deepEqual(await orpc(host, { headers: {} }).anonymous.who.me(), { ...overHttp, trusted: false })
+  // A call the handler makes through the dispatcher is the host's own.
+  assert.deepEqual(await orpc(host).who.inner(), { outer: overHttp, inner: 'nobody' })
+  const { rpc, close } = await host.connect()
+  t.after(close)
+  const me = await rpc.$call('who:me')
+  assert.match(me.id, /^c\d+$/)
+  assert.deepEqual(me, { id: me.id, trusted: true, connected: true })
 })
