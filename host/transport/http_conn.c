@@ -110,13 +110,15 @@ int mh_conn_gate(struct lws *wsi, mh_host *h, char **origin, const char **why) {
     status = 400;
     h->metrics.refused[MH_REFUSED_BAD_REQUEST]++;
   } else if (!mh_auth_host_ok(h, host)) {
-    /* DNS rebinding: the page's own name, pointed at us, arrives as Host. */
-    mh_log_warn("http", "Host %s refused (not loopback, an address or in auth.allowed_hosts)", host);
+    /* DNS rebinding: the page's own name, pointed at us, arrives as Host.
+     * Rate-limited, as are the refusals below: any client can send these
+     * in a loop, one line (with a header of up to 4 KiB) per request. */
+    mh_log_warn_limited("http", "Host %s refused (not loopback, an address or in auth.allowed_hosts)", host);
     *why = "host not allowed";
     status = 403;
     h->metrics.refused[MH_REFUSED_HOST]++;
   } else if (!mh_auth_origin_ok(h, *origin)) {
-    mh_log_warn("http", "origin %s refused (not in auth.allowed_origins)", *origin);
+    mh_log_warn_limited("http", "origin %s refused (not in auth.allowed_origins)", *origin);
     *why = "origin not allowed";
     status = 403;
     h->metrics.refused[MH_REFUSED_ORIGIN]++;
@@ -311,7 +313,9 @@ static void fail_early(mh_http_exchange *x, int status, const char *code, const 
   x->routed = true; /* the body completing later must not route it again */
   x->close_after = true;
   deadline_undefer(x, true); /* it may linger for the rest of the body: mh_http_writeable */
-  mh_log_warn("http", "%s %s: %d %s", x->method_name, x->path, status, message);
+  /* Rate-limited: a client can ask for these (a refused Host or Origin, a
+   * body too large or too slow) on connection after connection. */
+  mh_log_warn_limited("http", "%s %s: %d %s", x->method_name, x->path, status, message);
   route_error(x, status, code, message);
 }
 

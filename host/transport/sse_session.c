@@ -316,7 +316,8 @@ static size_t message_limit(const mh_sse_session *ss) {
 void mh_sse_session_post(mh_sse_session *ss, mh_http_exchange *x) {
   size_t max = message_limit(ss);
   if (x->body.len > max) {
-    mh_log_warn("sse", "%s: message over %zu bytes refused%s", ss->client->id, max,
+    /* Rate-limited: a client can repeat such POSTs at will. */
+    mh_log_warn_limited("sse", "%s: message over %zu bytes refused%s", ss->client->id, max,
                 ss->client->trusted ? "" : " (untrusted client)");
     char text[96];
     snprintf(text, sizeof text, "message over %zu bytes%s\n", max, ss->client->trusted ? "" : " (untrusted client)");

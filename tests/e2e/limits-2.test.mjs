@@ -9,6 +9,7 @@ import { join } from 'node:path'
 import WebSocket from 'ws'
 import { spawn } from 'node:child_process'
 import { connect as tcpConnect } from 'node:net'
+import { request as httpRequest } from 'node:http'
 import { E2E_TOKEN, Host, closeOf, moonhostBin } from './lib/host.mjs'
 import { hostFor, rawClient, configDir, copyFixturePlugins, scratchDir, fixtures } from './lib/util.mjs'
 
@@ -91,6 +92,71 @@ test('an untrusted client\'s message over limits.untrusted_max_message_bytes (12
   const trusted = await rawClient(host)
   trusted.send({ t: 'q', i: 'big', m: 'sem:echo', a: ['z'.repeat(900 * 1024)] })
   assert.equal((await trusted.replyTo('big')).r[0].length, 900 * 1024)
+  await assertServing(host)
+})
+
+/** One HTTP/1.1 request on a fresh connection: the status, or the socket error's code. */
+function request(host, path, headers = {}, method = 'GET', body) {
+  return new Promise((res) => {
+    const req = httpRequest({ host: '127.0.0.1', port: host.port, path, method, headers: { connection: 'close', ...headers } }, (r) => {
+      r.resume()
+      r.on('end', () => res(r.statusCode))
+    })
+    req.on('error', (e) => res(e.code))
+    req.end(body)
+  })
+}
+
+/** A WebSocket upgrade's status (101 when accepted: then it sends `frame` and waits for the close code). */
+function upgrade(host, path, headers = {}, frame) {
+  return new Promise((res) => {
+    const ws = new WebSocket(`ws://127.0.0.1:${host.port}${path}`, { headers })
+    ws.on('open', () => (frame === undefined ? (ws.terminate(), res(101)) : ws.send(frame)))
+    ws.on('close', (code) => res(code))
+    ws.on('unexpected-response', (req, r) => {
+      res(r.statusCode)
+      req.destroy()
+    })
+    ws.on('error', () => {})
+  })
+}
+
+test('one client without a token repeating refused requests (Host, Origin, path, sizes, binary frames) gets a few log lines a second, not one per request', T, async (t) => {
+  const host = await limitedHost(t, {}, { logLevel: 'info' })
+  const longOrigin = `https://${'o'.repeat(3000)}.example` // every line would carry it
+  const kinds = {
+    'foreign Origin': [() => request(host, '/__moonhost/health', { origin: longOrigin }), 403],
+    'foreign Host': [() => request(host, '/__moonhost/health', { host: 'rebind.evil.example' }), 403],
+    'foreign Origin upgrade': [() => upgrade(host, '/__ws', { origin: 'https://evil.example' }), 403],
+    'upgrade to another path': [() => upgrade(host, '/elsewhere'), 404],
+    'declared body too large': [() => request(host, '/rpc/anonymous/burst/hello', { 'content-length': String(8 << 20) }, 'POST'), 413],
+    'binary frame': [() => upgrade(host, '/__ws', {}, Buffer.from([1, 2, 3])), 1003],
+    'message over the untrusted limit': [() => upgrade(host, '/__ws', {}, 'x'.repeat(129 * 1024)), 1009],
+  }
+  const PER = 150
+  for (const [what, [send, expected]] of Object.entries(kinds)) {
+    const logBefore = host.log.length
+    const started = Date.now()
+    // Sequential: each request is answered before the next (no pipelining).
+    for (let i = 0; i < PER; i++) assert.equal(await send(), expected, `${what} #${i}`)
+    const seconds = (Date.now() - started) / 1000
+    const log = host.log.slice(logBefore)
+    const lines = count(log, /\n/)
+    t.diagnostic(`${what}: ${PER} in ${seconds.toFixed(2)} s, ${lines} log lines, ${log.length} bytes`)
+    // At most two call sites per refusal (the reason, and the answer): 20
+    // each at once, then 10 a second, plus a "suppressed" line each.
+    assert.ok(lines <= 2 * (20 + Math.ceil(10 * seconds) + 2), `${what}: ${lines} lines in ${seconds} s:\n${log.slice(-2000)}`)
+    assert.ok(log.length < 2 * 24 * (longOrigin.length + 200), `${what}: log grew by ${log.length} bytes`)
+  }
+  // Every refusal still counts in /metrics, logged or not.
+  const metrics = await (await fetch(`http://127.0.0.1:${host.port}/metrics`, { headers: { authorization: `Bearer ${E2E_TOKEN}` } })).text()
+  for (const reason of ['origin', 'host', 'path'])
+    assert.match(metrics, new RegExp(`moonhost_connections_refused_total\\{reason="${reason}"\\} (\\d+)`), reason)
+  assert.equal(Number(/refused_total\{reason="origin"\} (\d+)/.exec(metrics)[1]), 2 * PER)
+  assert.equal(Number(/refused_total\{reason="host"\} (\d+)/.exec(metrics)[1]), PER)
+  // The suppressed lines are accounted for once the site writes again.
+  await request(host, '/__moonhost/health', { origin: 'https://last.example' })
+  await host.waitForLog(/\d+ lines like the next one were suppressed[^\n]*\n[^\n]*origin https:\/\/last\.example refused/)
   await assertServing(host)
 })
 
