@@ -94,6 +94,34 @@ bool mh_auth_trust(mh_client *c, const char *token) {
   return true;
 }
 
+/* A host name as a URL parser leaves it: letters, digits, '-', '_' and
+ * dots. Matching by suffix (".localhost", ".example.test") is only sound
+ * over such names: "evil.example#.localhost" or "evil.example/.localhost"
+ * ends with ".localhost" but names evil.example. */
+static bool name_chars_ok(const char *host, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    char ch = host[i];
+    if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '-' ||
+          ch == '_' || ch == '.'))
+      return false;
+  }
+  return true;
+}
+
+/* An IPv6 literal in brackets: hex digits, ':' and '.' (an embedded
+ * IPv4), "%zone" after them. Anything else in brackets is not an address
+ * and so not exempt from the Host check. */
+static bool ipv6_literal(const char *host, size_t n) {
+  if (n < 4 || host[0] != '[' || host[n - 1] != ']') return false;
+  size_t i = 1;
+  for (; i < n - 1 && host[i] != '%'; i++) {
+    char ch = host[i];
+    if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') || (ch >= 'A' && ch <= 'F') || ch == ':' || ch == '.'))
+      return false;
+  }
+  return i < n - 1 ? name_chars_ok(host + i + 1, n - 2 - i) : true;
+}
+
 /* Loopback hosts: localhost, *.localhost, 127.0.0.0/8, [::1]. */
 static bool loopback_host(const char *host, size_t n) {
   if (n == 9 && strncasecmp(host, "localhost", 9) == 0) return true;
@@ -154,9 +182,9 @@ bool mh_auth_host_ok(const mh_host *h, const char *host) {
   const char *rest = host + n;
   if (*rest == ':') rest += 1 + strspn(rest + 1, "0123456789");
   if (*rest != '\0' || n == 0) return false; /* host[:port] and nothing else */
-  if (*host == '[') return true;
+  if (*host == '[') return ipv6_literal(host, n);
   if (host[n - 1] == '.') n--; /* "localhost." is localhost */
-  if (n == 0) return false;
+  if (n == 0 || !name_chars_ok(host, n)) return false;
   if (ipv4_literal(host, n) || loopback_host(host, n)) return true;
   const char *listen = h->cfg->listen_host;
   if (listen && strlen(listen) == n && strncasecmp(listen, host, n) == 0) return true;
@@ -190,7 +218,7 @@ bool mh_auth_origin_ok(const mh_host *h, const char *origin) {
   const char *rest = host + n;
   if (*rest == ':') rest += 1 + strspn(rest + 1, "0123456789");
   if (*rest != '\0') return false; /* an Origin is scheme://host[:port] and nothing else */
-  return loopback_host(host, n);
+  return (*host == '[' || name_chars_ok(host, n)) && loopback_host(host, n);
 }
 
 /* Names an untrusted client may call: the documented "anonymous:" prefix,

@@ -1,0 +1,196 @@
+// The hostile versions of the trust promises (README "Trust: tokens and
+// origins", docs/security.md "Defaults"): Origins and Host names that look
+// loopback but are not, on every door of the port, with the token or not;
+// tokens that almost match. Each door must refuse them and keep serving.
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { request as httpRequest } from 'node:http'
+import WebSocket from 'ws'
+import { E2E_TOKEN } from './lib/host.mjs'
+import { configDir, hostFor, rejectionOf } from './lib/util.mjs'
+
+const ALLOWED = 'https://devbox.example.test'
+
+/** A host whose conf.d allows one foreign origin and one name. */
+async function trustHost(t) {
+  const config = configDir(t, {
+    '10-trust.lua': `return { auth = { allowed_origins = { '${ALLOWED}' }, allowed_hosts = { '.lan.example' } } }\n`,
+  })
+  return hostFor(t, { config })
+}
+
+/** The status of a WebSocket upgrade (101: accepted). */
+function upgradeStatus(host, path, headers) {
+  return new Promise((resolve) => {
+    const ws = new WebSocket(`ws://127.0.0.1:${host.port}${path}`, { headers })
+    ws.on('open', () => {
+      ws.terminate()
+      resolve(101)
+    })
+    ws.on('unexpected-response', (req, res) => {
+      resolve(res.statusCode)
+      req.destroy()
+    })
+    ws.on('error', (e) => resolve(e.code))
+  })
+}
+
+/** One HTTP request on its own connection (node:http sends Host as given): its status. */
+function status(host, method, path, headers = {}, body) {
+  return new Promise((resolve) => {
+    const req = httpRequest({ host: '127.0.0.1', port: host.port, method, path, headers, agent: false }, (res) => {
+      res.resume()
+      res.on('end', () => resolve(res.statusCode))
+    })
+    req.on('error', (e) => resolve(e.code))
+    req.end(body)
+  })
+}
+
+const bearer = { authorization: `Bearer ${E2E_TOKEN}` }
+const json = { 'content-type': 'application/json' }
+const mcpInit = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 't', version: '1' } } })
+
+/**
+ * Every door of the port, as [name, (headers) => status]. Each carries the
+ * token where the door takes one, so only the header under test decides.
+ */
+function doors(host) {
+  const tokenQuery = `?token=${E2E_TOKEN}`
+  return [
+    ['upgrade /__ws', (h) => upgradeStatus(host, `/__ws${tokenQuery}`, h)],
+    ['upgrade /', (h) => upgradeStatus(host, `/${tokenQuery}`, h)],
+    ['upgrade /__devtools/__ws', (h) => upgradeStatus(host, `/__devtools/__ws${tokenQuery}`, h)],
+    ['GET /__moonhost/health', (h) => status(host, 'GET', '/__moonhost/health', h)],
+    ['GET /__moonhost/ (inspector)', (h) => status(host, 'GET', '/__moonhost/', h)],
+    ['GET /__devtools/__connection.json', (h) => status(host, 'GET', '/__devtools/__connection.json', h)],
+    ['GET /healthz', (h) => status(host, 'GET', '/healthz', h)],
+    ['GET /metrics', (h) => status(host, 'GET', '/metrics', { ...bearer, ...h })],
+    ['POST /rpc', (h) => status(host, 'POST', '/rpc/http/echo', { ...bearer, ...json, ...h }, '{"json":1}')],
+    ['GET /rpc (query)', (h) => status(host, 'GET', '/rpc/anonymous/http/ping', h)],
+    ['OPTIONS /rpc (preflight)', (h) => status(host, 'OPTIONS', '/rpc/http/echo', { 'access-control-request-method': 'POST', ...h })],
+    ['POST /__mcp', (h) => status(host, 'POST', '/__mcp', { ...bearer, ...json, accept: 'application/json, text/event-stream', ...h }, mcpInit)],
+    ['POST /__moonhost/reload', (h) => status(host, 'POST', '/__moonhost/reload?plugin=http', { ...bearer, ...h }, '')],
+  ]
+}
+
+/** A door is open to a header when it is answered with something other than 403/400. */
+async function assertEveryDoor(host, headers, refused, what) {
+  for (const [door, send] of doors(host)) {
+    const got = await send(headers)
+    if (refused) assert.equal(got, 403, `${door} with ${what}`)
+    else assert.ok(typeof got === 'number' && got !== 403 && got !== 400 && got < 500, `${door} with ${what}: ${got}`)
+  }
+}
+
+test('Origin: look-alikes of loopback and of an allowed origin get 403 at every door, token or not; the real ones pass', async (t) => {
+  const host = await trustHost(t)
+  const foreign = [
+    'null', // sandboxed iframes, file:// pages
+    'http://localhost.evil.example',
+    'http://localhost@evil.example',
+    'http://127.0.0.1:80@evil.example',
+    'http://127.0.0.1.evil.example',
+    'http://evil.example#.localhost', // ends with ".localhost" but names evil.example
+    'http://evil.example?.localhost',
+    'http://evil.example/.localhost',
+    'http://evil.example\\.localhost',
+    'http://localhost/',
+    'http://localhost:5173/x',
+    'ws://localhost',
+    'file://',
+    'chrome-extension://abcdefghijklmnop',
+    `${ALLOWED}.evil.example`, // allowed_origins match whole origins:
+    `${ALLOWED}:8443`, // another port,
+    ALLOWED.replace('https:', 'http:'), // another scheme,
+    `${ALLOWED}/`, // and nothing after them
+  ]
+  for (const origin of foreign) await assertEveryDoor(host, { origin }, true, `Origin ${origin}`)
+  for (const origin of ['http://localhost:5173', 'http://app.localhost', 'http://127.0.0.1:3000', 'http://[::1]:8080',
+    'HTTP://LOCALHOST', ALLOWED, ALLOWED.toUpperCase()])
+    await assertEveryDoor(host, { origin }, false, `Origin ${origin}`)
+  await host.waitForLog(/origin null refused/) // the first refusal (the log line is rate-limited)
+  const c = await host.connect()
+  assert.equal(await c.rpc['http:echo']('still serving'), 'still serving')
+  c.close()
+})
+
+test('Host: names that end like loopback or an allowed domain, and brackets around a name, get 403 at every door', async (t) => {
+  const host = await trustHost(t)
+  const foreign = [
+    'evil.example#.localhost',
+    'evil.example/.localhost',
+    'evil.example\\.localhost',
+    'evil.example?.lan.example',
+    'evil.example%2elocalhost',
+    '[rebind.evil.example]', // brackets hold IPv6 addresses, not names
+    '[rebind.evil.example]:80',
+    '[::1.evil.example]',
+    'xlan.example',
+  ]
+  for (const name of foreign) await assertEveryDoor(host, { host: name }, true, `Host ${name}`)
+  for (const name of ['localhost', 'app.localhost:1', '127.0.0.1', '[::1]', `[::1]:${host.port}`, '[fe80::1%25eth0]',
+    '[::ffff:127.0.0.1]', 'lan.example', 'a.lan.example'])
+    await assertEveryDoor(host, { host: name }, false, `Host ${name}`)
+  await host.waitForLog(/Host evil\.example#\.localhost refused/) // the first refusal (the log line is rate-limited)
+  const c = await host.connect()
+  assert.equal(await c.rpc['http:echo']('still serving'), 'still serving')
+  c.close()
+})
+
+test('tokens that almost match are refused the same way a wrong one is, over WebSocket and HTTP', async (t) => {
+  const host = await hostFor(t)
+  // (Not a line break after it: libwebsockets ends a URL argument at a
+  // decoded CR or LF, so "?token=TOKEN%0A..." is TOKEN. It takes the token
+  // to send it.)
+  const nearMisses = [E2E_TOKEN.slice(0, -1), `${E2E_TOKEN}x`, E2E_TOKEN.toUpperCase(), ` ${E2E_TOKEN}`, `${E2E_TOKEN} `,
+    `${E2E_TOKEN}\t`, E2E_TOKEN.replace('-', '_')]
+  for (const token of nearMisses) {
+    const c = await host.connect({}, {}, { token })
+    const err = await rejectionOf(c.rpc['http:echo'](1))
+    assert.match(err.message, /not authorized \(the token is not valid\)/, JSON.stringify(token))
+    // The handshake does not take it either.
+    assert.deepEqual(await c.rpc['anonymous:devframe:auth']({ authToken: token }), { isTrusted: false })
+    c.close()
+    // HTTP strips blanks around a header's value (RFC 9110 5.5): only the others differ there.
+    if (token.trim() !== token) continue
+    const res = await fetch(`http://127.0.0.1:${host.port}/rpc/http/echo`, {
+      method: 'POST', headers: { authorization: `Bearer ${token}`, ...json }, body: '{"json":1}',
+    })
+    assert.equal(res.status, 401, JSON.stringify(token))
+  }
+  // An empty token is no token, wherever it comes from.
+  const empty = await host.connect({}, {}, { token: '' })
+  assert.match((await rejectionOf(empty.rpc['http:echo'](1))).message, /\(no token\)/)
+  assert.deepEqual(await empty.rpc['anonymous:devframe:auth']({ authToken: '' }), { isTrusted: false })
+  empty.close()
+  const emptyQuery = await host.rawSocket('/__ws?token=', {}, null)
+  emptyQuery.send(JSON.stringify({ t: 'q', i: 'e', m: 'http:echo', a: [1] }))
+  const reply = JSON.parse(await new Promise((res) => emptyQuery.once('message', (d) => res(d.toString()))))
+  assert.equal(reply.e?.code, 'unauthorized')
+  for (const authorization of ['Bearer ', 'Bearer', `Basic ${Buffer.from(`x:${E2E_TOKEN}`).toString('base64')}`, E2E_TOKEN]) {
+    const res = await fetch(`http://127.0.0.1:${host.port}/rpc/http/echo`, { method: 'POST', headers: { authorization, ...json }, body: '{"json":1}' })
+    assert.equal(res.status, 401, authorization)
+  }
+  // The right token still works, and the near misses never reached the log.
+  const ok = await host.connect()
+  assert.equal(await ok.rpc['http:echo'](2), 2)
+  ok.close()
+  assert.ok(!host.log.includes(`${E2E_TOKEN}x`), 'a refused token is not logged')
+})
+
+test('devframe:auth:revoke takes the trust away; calls that need it are refused until a token is presented again', async (t) => {
+  const config = configDir(t, {
+    '10-roles.lua': "return { auth = { tokens = { 'e2e-token', { token = 'admin-token', roles = { 'admin' } } } } }\n",
+  })
+  const host = await hostFor(t, { config })
+  const c = await host.connect({}, {}, { token: 'admin-token' })
+  assert.equal(await c.rpc['http:echo'](1), 1)
+  await host.waitForLog(/c\d+ granted 1 role\(s\) by its token/)
+  await c.rpc['devframe:auth:revoke']()
+  assert.match((await rejectionOf(c.rpc['http:echo'](1))).message, /not authorized/)
+  assert.equal(await c.rpc['anonymous:http:ping'](), 'pong')
+  assert.deepEqual(await c.rpc['anonymous:devframe:auth']({ authToken: E2E_TOKEN }), { isTrusted: true })
+  assert.equal(await c.rpc['http:echo'](3), 3)
+  c.close()
+})
