@@ -241,6 +241,20 @@ static int req_header_token(const mh_http_exchange *x, enum lws_token_indexes h,
   return x->conn ? mh_conn_header(x->conn->wsi, h, buf, len) : -1;
 }
 
+/* ?token=, read whole: x->query leaves out arguments of 512 bytes or more,
+ * so a longer token counted as "no token" there (until 2026-12-03) while
+ * Bearer took it. x->query only once the connection is gone. */
+static bool query_token(const mh_http_exchange *x, bool *refused, const mh_value **roles) {
+  if (!x->conn) {
+    char tok[sizeof x->query];
+    return mh_http_query_param(x, "token", tok, sizeof tok) && token_from(x, tok, refused, roles);
+  }
+  mh_buf v = MH_BUF_INIT;
+  bool ok = mh_http_query_arg(x, "token", &v) == 1 && token_from(x, v.data, refused, roles);
+  mh_buf_free(&v);
+  return ok;
+}
+
 /* The token of an HTTP request: "Authorization: Bearer T", ?token=T or the
  * cookie moonhost_token=T (a page served beside the host can set it), the
  * first that is ours; roles (when asked): what it grants. */
@@ -253,8 +267,8 @@ static bool trust(const mh_http_exchange *x, bool *token_refused, const mh_value
   if (req_header_token(x, WSI_TOKEN_HTTP_AUTHORIZATION, buf, sizeof buf) > 7 && strncasecmp(buf, "Bearer ", 7) == 0 &&
       token_from(x, buf + 7, &refused, roles))
     return true;
-  char tok[256];
-  if (mh_http_query_param(x, "token", tok, sizeof tok) && token_from(x, tok, &refused, roles)) return true;
+  if (query_token(x, &refused, roles)) return true;
+  char tok[sizeof buf]; /* as long as the Cookie header can be */
   if (req_header_token(x, WSI_TOKEN_HTTP_COOKIE, buf, sizeof buf) > 0 &&
       cookie_value(buf, "moonhost_token", tok, sizeof tok) && token_from(x, tok, &refused, roles))
     return true;

@@ -223,9 +223,12 @@ static const mh_client_ops sse_client_ops = {.send = op_send, .close = op_close,
  * the client trusted from the start (devframe's client sends
  * ?devframe_auth_token= on the GET and every POST). */
 static void trust_from_query(mh_sse_session *ss, const mh_http_exchange *x) {
-  char buf[256];
+  /* Read whole: x->query leaves out arguments of 512 bytes or more, so a
+   * longer token counted as "no token" (until 2026-12-03). */
+  mh_buf v = MH_BUF_INIT;
   for (const char *const *p = mh_auth_token_params; *p; p++)
-    if (mh_http_query_param(x, *p, buf, sizeof buf) && mh_auth_trust(ss->client, buf)) return;
+    if (mh_http_query_arg(x, *p, &v) == 1 && mh_auth_trust(ss->client, v.data)) break;
+  mh_buf_free(&v);
 }
 
 static bool new_id(char *out) { return mh_random_hex(out, MH_SSE_ID_LEN / 2) == 0; }

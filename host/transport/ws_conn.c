@@ -135,15 +135,21 @@ static size_t conn_queued(void *transport) { return ((mh_conn *)transport)->queu
 
 static const mh_client_ops ws_client_ops = {.send = conn_send, .close = conn_close, .queued = conn_queued};
 
-/* A token in the upgrade URL makes the client trusted from the start. */
+/* A token in the upgrade URL makes the client trusted from the start. The
+ * buffer holds all the URL's arguments: a fixed one (256 bytes until
+ * 2026-12-03) made a longer token count as "no token" there, while the
+ * handshake and Bearer took it. */
 static void trust_from_query(mh_conn *c) {
-  char buf[256];
+  int len = lws_hdr_total_length(c->wsi, WSI_TOKEN_HTTP_URI_ARGS);
+  char *buf = len > 0 ? malloc((size_t)len + 1) : NULL;
+  if (!buf) return; /* no arguments (or no memory): untrusted, as without a token */
   for (const char *const *p = mh_auth_token_params; *p; p++) {
     char name[64];
     snprintf(name, sizeof name, "%s=", *p);
-    const char *v = lws_get_urlarg_by_name(c->wsi, name, buf, sizeof buf);
-    if (v && mh_auth_trust(c->client, v)) return;
+    const char *v = lws_get_urlarg_by_name(c->wsi, name, buf, len + 1);
+    if (v && mh_auth_trust(c->client, v)) break;
   }
+  free(buf);
 }
 
 int mh_ws_established(mh_conn *c, struct lws *wsi, mh_server *s) {

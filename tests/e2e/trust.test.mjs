@@ -194,3 +194,53 @@ test('devframe:auth:revoke takes the trust away; calls that need it are refused 
   assert.equal(await c.rpc['http:echo'](3), 3)
   c.close()
 })
+
+/** An SSE session opened with this query: its id (the first event's data) and the request, to end it. */
+function sseSession(host, query) {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ host: '127.0.0.1', port: host.port, path: `/__devtools/__sse${query}`, headers: { accept: 'text/event-stream' } }, (res) => {
+      let text = ''
+      res.setEncoding('utf8')
+      res.on('data', (chunk) => {
+        text += chunk
+        const m = /event: session\ndata: (\w+)\n\n/.exec(text)
+        if (m) resolve({ id: m[1], req })
+      })
+      res.on('end', () => reject(new Error(`stream ended: ${res.statusCode} ${text}`)))
+    })
+    req.on('error', reject)
+    req.end()
+  })
+}
+
+test('a long token (1000 bytes) is taken wherever a token is: URL parameters, handshake, Bearer, ?token=, cookie, SSE', async (t) => {
+  const long = `L${'0123456789abcdef'.repeat(62)}Z`.slice(0, 1000)
+  const config = configDir(t, { '10-long.lua': `return { auth = { tokens = { 'e2e-token', '${long}' } } }\n` })
+  const host = await hostFor(t, { config })
+  for (const param of ['token', 'vite_devtools_auth_token', 'devframe_auth_token']) {
+    const c = await host.connect({}, {}, { path: `/__ws?${param}=${long}` })
+    assert.equal(await c.rpc['http:echo'](param), param)
+    c.close()
+  }
+  const hand = await host.connect({}, {}, { token: null })
+  assert.deepEqual(await hand.rpc['anonymous:devframe:auth']({ authToken: long }), { isTrusted: true })
+  hand.close()
+  const echo = (query, headers) => fetch(`http://127.0.0.1:${host.port}/rpc/http/echo${query}`, {
+    method: 'POST', headers: { ...json, ...headers }, body: '{"json":7}',
+  }).then((r) => r.status)
+  assert.equal(await echo('', { authorization: `Bearer ${long}` }), 200)
+  assert.equal(await echo(`?token=${long}`, {}), 200)
+  assert.equal(await echo('', { cookie: `a=b; moonhost_token=${long}` }), 200)
+  // One byte short is refused everywhere (nothing is cut to fit).
+  assert.equal(await echo(`?token=${long.slice(0, -1)}`, {}), 401)
+  const short = await host.connect({}, {}, { token: long.slice(0, -1) })
+  assert.match((await rejectionOf(short.rpc['http:echo'](1))).message, /the token is not valid/)
+  short.close()
+  const sse = await sseSession(host, `?devframe_auth_token=${long}`)
+  t.after(() => sse.req.destroy())
+  const res = await fetch(`http://127.0.0.1:${host.port}/__devtools/__sse`, {
+    method: 'POST', headers: { 'content-type': 'text/plain', 'x-birpc-session': sse.id },
+    body: JSON.stringify({ t: 'q', i: 's', m: 'http:echo', a: ['sse'] }),
+  })
+  assert.deepEqual(JSON.parse(await res.text()), { t: 's', i: 's', r: 'sse' })
+})
