@@ -229,3 +229,38 @@ test('conf.d sandbox: a table of shared subtables is refused, not expanded', { t
   assert.equal(r.code, 2)
   assert.match(assertOneLine(r.stderr), /10-bomb\.lua: .*over 64 MiB once converted/)
 })
+
+// The rest of the sandbox's promises (README "Configuration", docs/security.md):
+// no __gc however it is set, 64 MiB of memory, no debug library to take the
+// hook away, and error values or returned tables whose metamethods raise or loop.
+const sandboxRefusals = {
+  'a __gc metamethod': ["setmetatable({}, { __gc = function() while true do end end })", /cannot set __gc/],
+  'a __gc put into the metatable with rawset': ["local mt = {}\nrawset(mt, '__gc', function() end)\nsetmetatable({}, mt)", /cannot set __gc/],
+  'a string over 64 MiB': ["local s = string.rep('x', 80 << 20)", /not enough memory/],
+  'a table over 64 MiB': ['local t = {}\nfor i = 1, 1e8 do t[i] = i end', /not enough memory/],
+  'debug.sethook() then a loop': ['if debug then debug.sethook() end\nwhile true do end', /took too long \(instruction limit\)|debug/],
+  'an error value whose __tostring raises': ["error(setmetatable({}, { __tostring = function() error('inner') end }))", /10-hostile\.lua/],
+  'an error value whose __tostring loops': ['error(setmetatable({}, { __tostring = function() while true do end end }))', /took too long/],
+  'a __close that loops': ['do local x <close> = setmetatable({}, { __close = function() while true do end end }) end', /took too long/],
+}
+for (const [what, [code, expected]] of Object.entries(sandboxRefusals)) {
+  test(`conf.d sandbox: ${what} is refused in one line naming the file`, { timeout: 30000 }, async (t) => {
+    const dir = tempTree(t, { '10-hostile.lua': `${code}\nreturn {}\n` })
+    const line = await runRefused(dir)
+    assert.match(line, /10-hostile\.lua/)
+    assert.match(line, expected)
+  })
+}
+
+test('conf.d: a returned table is read raw; metamethods that raise or loop never run', { timeout: 30000 }, async (t) => {
+  const frag = `local raising = { __index = function() error('index ran') end, __pairs = function() while true do end end,
+  __len = function() error('len ran') end }
+return setmetatable({ log = setmetatable({ level = 'warn' }, raising), plugins = setmetatable({ x = { 1, 2 } }, raising) }, raising)
+`
+  const dir = tempTree(t, { '10-meta.lua': frag })
+  const r = await runMoonhost(['config', '--config', dir])
+  assert.equal(r.code, 0, r.stderr)
+  const cfg = JSON.parse(r.stdout)
+  assert.equal(cfg.log.level, 'warn')
+  assert.deepEqual(cfg.plugins.x, [1, 2])
+})
