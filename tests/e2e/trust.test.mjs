@@ -7,7 +7,9 @@ import assert from 'node:assert/strict'
 import { request as httpRequest } from 'node:http'
 import WebSocket from 'ws'
 import { E2E_TOKEN } from './lib/host.mjs'
-import { configDir, hostFor, rejectionOf } from './lib/util.mjs'
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { configDir, copyFixturePlugins, hostFor, rawClient, rejectionOf, scratchDir } from './lib/util.mjs'
 
 const ALLOWED = 'https://devbox.example.test'
 
@@ -243,4 +245,53 @@ test('a long token (1000 bytes) is taken wherever a token is: URL parameters, ha
     body: JSON.stringify({ t: 'q', i: 's', m: 'http:echo', a: ['sse'] }),
   })
   assert.deepEqual(JSON.parse(await res.text()), { t: 's', i: 's', r: 'sse' })
+})
+
+test('an untrusted WebSocket gets no broadcasts: plugin broadcasts, broadcast_call, functions-changed, plugin-error', async (t) => {
+  const dir = copyFixturePlugins(['clients.lua'], scratchDir('moonhost-trust-'))
+  const flaky = (body) => `local moonhost = require 'moonhost'
+return moonhost.plugin { name = 'flaky', setup = function(ctx)
+  ctx.rpc.register(moonhost.define_rpc_function { name = 'flaky:v', type = 'action', handler = function() return ${body} end })
+end }
+`
+  writeFileSync(join(dir, 'flaky.lua'), flaky('1'))
+  const host = await hostFor(t, { plugins: dir })
+  const outsider = await rawClient(host, '/__ws?no-token')
+  const seen = [] // every event the trusted client is sent, by name
+  const waiters = []
+  const onEvent = (name) => (...args) => {
+    seen.push([name, args])
+    for (const w of [...waiters]) w()
+  }
+  const trusted = await host.connect({
+    news: onEvent('news'),
+    who: () => 'trusted',
+    'moonhost:functions-changed': onEvent('moonhost:functions-changed'),
+    'moonhost:plugin-error': onEvent('moonhost:plugin-error'),
+  })
+  const seenEvent = (name) => new Promise((res, rej) => {
+    const timer = setTimeout(() => rej(new Error(`no ${name}: ${JSON.stringify(seen)}`)), 20000)
+    const check = () => {
+      if (!seen.some(([n]) => n === name)) return
+      clearTimeout(timer)
+      waiters.splice(waiters.indexOf(check), 1)
+      res()
+    }
+    waiters.push(check)
+    check()
+  })
+  assert.equal(await trusted.rpc['clients:shout']('news', 'hello'), 1) // sent to one client: the trusted one
+  const gathered = await trusted.rpc['clients:gather']('who', [])
+  assert.deepEqual(gathered.map((r) => r.value), ['trusted'])
+  writeFileSync(join(dir, 'flaky.lua'), flaky('1 +'))
+  await seenEvent('moonhost:plugin-error')
+  writeFileSync(join(dir, 'flaky.lua'), flaky('2'))
+  await seenEvent('moonhost:functions-changed')
+  await seenEvent('news')
+  // Frames to a client are sent in order: whatever was broadcast to the
+  // outsider would be ahead of this reply.
+  outsider.send({ t: 'q', i: 'last', m: 'anonymous:devframe:auth', a: [{ authToken: 'nope' }] })
+  const first = await outsider.next()
+  assert.deepEqual(first, { t: 's', i: 'last', r: { isTrusted: false } }, 'the untrusted client got something else first')
+  trusted.close()
 })
