@@ -264,3 +264,32 @@ return setmetatable({ log = setmetatable({ level = 'warn' }, raising), plugins =
   assert.equal(cfg.log.level, 'warn')
   assert.deepEqual(cfg.plugins.x, [1, 2])
 })
+
+test('the defaults README "Limits and bad input" and docs/security.md "Defaults" state are the ones moonhost runs with', async (t) => {
+  const r = await runMoonhost(['config', '--config', tempTree(t, {})])
+  assert.equal(r.code, 0, r.stderr)
+  const cfg = JSON.parse(r.stdout)
+  const KiB = 1024
+  const MiB = 1024 * KiB
+  const stated = {
+    listen: '127.0.0.1:7812', // loopback only
+    'auth.required': true,
+    'auth.generate_token': true, // a random token at every start
+    'auth.allowed_origins': [],
+    'auth.allowed_hosts': [],
+    'limits.max_message_bytes': 1 * MiB,
+    'limits.untrusted_max_message_bytes': 128 * KiB,
+    'limits.untrusted_calls_per_s': 20,
+    'limits.max_inflight_per_client': 256,
+    'limits.max_connections': 10000,
+    'limits.send_queue_bytes': 16 * MiB,
+    'limits.call_timeout_ms': 10000, // calls to clients
+    'limits.json_max_depth': 128,
+    'limits.stream_queue_bytes': 64 * KiB,
+    'lua.instruction_budget': 100000000,
+    'lua.max_run_ms': 2000,
+    'lua.memory_bytes': 256 * MiB,
+  }
+  for (const [path, want] of Object.entries(stated))
+    assert.deepEqual(path.split('.').reduce((o, k) => o?.[k], cfg), want, path)
+})

@@ -493,6 +493,32 @@ test('conf.d: changing plugins.NAME reloads that plugin with the new ctx.config;
   assert.equal(await c.rpc['other:gen'](), 1)
 })
 
+test('conf.d at run time: a fragment that loops, eats memory, sets __gc or returns a bomb is refused with a log line; the old configuration keeps serving', { timeout: 60000 }, async (t) => {
+  const config = configDir(t, { '50-greeter.lua': "return { plugins = { greeter = { greeting = 'kept' } } }\n" })
+  const dir = tempTree(t, {})
+  cpSync(join(reloadFixtures, 'greeter.lua'), join(dir, 'greeter.lua'))
+  const host = await hostFor(t, { plugins: dir, config })
+  const c = await connectWithEvents(host)
+  assert.deepEqual(await c.rpc['greeter:hello'](), { greeting: 'kept', generation: 1 })
+  const hostile = {
+    'a loop': ['while true do end', /took too long/],
+    'a memory bomb': ["local s = string.rep('x', 80 << 20)", /not enough memory/],
+    'a __gc that loops': ['setmetatable({}, { __gc = function() while true do end end })', /cannot set __gc/],
+    'a table of shared subtables': ["local t = { 'x' } for _ = 1, 22 do t = { t, t } end\ndo return { plugins = { greeter = { t = t } } } end", /over 64 MiB once converted/],
+  }
+  for (const [what, [code, why]] of Object.entries(hostile)) {
+    const before = host.log.length
+    writeFileSync(join(config, '60-hostile.lua'), `${code}\nreturn { plugins = { greeter = { greeting = 'hostile' } } }\n`)
+    await host.waitForLogState((log) => /configuration not reloaded[^\n]*60-hostile\.lua/.test(log.slice(before)), `${what} refused`, 30000)
+    assert.match(host.log.slice(before), why, what)
+    assert.deepEqual(await c.rpc['greeter:hello'](), { greeting: 'kept', generation: 1 }, what)
+  }
+  rmSync(join(config, '60-hostile.lua'))
+  writeFileSync(join(config, '50-greeter.lua'), "return { plugins = { greeter = { greeting = 'after' } } }\n")
+  const [info] = await c.events.changed('greeter')
+  assert.deepEqual(await c.rpc['greeter:hello'](), { greeting: 'after', generation: info.generation })
+})
+
 test('moonhost exits on SIGTERM while a plugin has an active ctx.watch', { timeout: 60000 }, async (t) => {
   const root = scratchDir('moonhost-e2e-watchroot-')
   const dir = tempTree(t, { 'w.lua': plugin('w', "  ctx.watch('**/*.txt', function() end)\n" + genFn('w:gen')) })
