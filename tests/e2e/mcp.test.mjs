@@ -212,6 +212,32 @@ async function oversize(host, headers) {
   return { status: res.statusCode, json: JSON.parse(text) }
 }
 
+test('a client that opens sessions and never ends them: at most 256 live, the least recently used ends first', async (t) => {
+  const host = await setup(t)
+  const open = async () => {
+    const r = await post(host, {
+      jsonrpc: '2.0', id: 'i', method: 'initialize',
+      params: { protocolVersion: LATEST_PROTOCOL_VERSION, capabilities: {}, clientInfo: { name: 'hoarder', version: '0' } },
+    })
+    assert.equal(r.status, 200)
+    return r.headers.get('mcp-session-id')
+  }
+  const ping = (id) => post(host, { jsonrpc: '2.0', id: 1, method: 'ping' }, { 'mcp-session-id': id }).then((r) => r.status)
+  const kept = await open()
+  const others = []
+  for (let i = 0; i < 400; i++) {
+    others.push(await open())
+    // Used every 50 sessions: never the least recently used one.
+    if (i % 50 === 49) assert.equal(await ping(kept), 200)
+  }
+  assert.equal(await ping(kept), 200)
+  const live = []
+  for (const id of others) if ((await ping(id)) === 200) live.push(id)
+  assert.equal(live.length + 1, 256, 'live sessions')
+  // The ones ended are the oldest: the newest 255 are the live ones.
+  assert.deepEqual(live, others.slice(-255))
+})
+
 test('sessions, protocol versions and hostile input: clear JSON-RPC errors, the host keeps serving', async (t) => {
   const host = await setup(t)
   const init = await post(host, {
