@@ -58,17 +58,21 @@ static void route_reload(mh_http_exchange *x) {
                                        : "{\"ok\":false,\"error\":\"unauthorized: no token (send Authorization: Bearer TOKEN)\"}");
     return;
   }
-  char plugin[256];
-  bool one = mh_http_query_param(x, "plugin", plugin, sizeof plugin);
-  reload_op *op = calloc(1, sizeof *op);
+  /* Read whole: a name too long for a fixed buffer (or for x->query) was
+   * taken as no ?plugin= at all, and reloaded every plugin. */
+  mh_buf plugin = MH_BUF_INIT;
+  int one = mh_http_query_arg(x, "plugin", &plugin);
+  reload_op *op = one < 0 ? NULL : calloc(1, sizeof *op);
   if (!op || !(op->results = mh_value_new(MH_V_ARRAY))) {
     free(op);
+    mh_buf_free(&plugin);
     respond_json(x, 500, "{\"ok\":false}");
     return;
   }
   op->x = x;
   op->pending = 1; /* held until every load has started */
-  int n = mh_hotreload_now(x->host, one ? plugin : NULL, reload_done, op);
+  int n = mh_hotreload_now(x->host, one ? plugin.data : NULL, reload_done, op);
+  mh_buf_free(&plugin);
   if (n < 0) {
     mh_value_free(op->results);
     free(op);

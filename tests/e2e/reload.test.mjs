@@ -430,6 +430,15 @@ test('`moonhost reload NAME` (POST /__moonhost/reload) reloads one plugin; a wro
   assert.equal(res.status, 200)
   assert.deepEqual(await res.json(), { ok: true, reloaded: [{ plugin: 'beta', ok: true }] })
   assert.deepEqual((await c.events.changed('beta'))[0], { plugin: 'beta', generation: 2 })
+  // A name that is no plugin, however long or odd, reloads nothing (a name
+  // too long for a buffer used to reload every plugin); nor does a GET.
+  for (const name of ['x'.repeat(300), 'y'.repeat(1000), '../beta', 'beta/../alpha', '']) {
+    const r = await fetch(`${url}?plugin=${name}`, { method: 'POST', headers: { authorization: 'Bearer e2e-token' } })
+    assert.equal(r.status, 404, name.slice(0, 20))
+    assert.deepEqual(await r.json(), { ok: false, error: 'no such plugin' })
+  }
+  assert.notEqual((await fetch(url, { headers: { authorization: 'Bearer e2e-token' } })).status, 200)
+  assert.deepEqual([await c.rpc['alpha:gen'](), await c.rpc['beta:gen']()], [2, 2], 'nothing more was reloaded')
 
   // A reload that fails answers ok:false and the command exits 1.
   writeFileSync(join(dir, 'alpha.lua'), plugin('alpha', "  error('alpha broke')"))
