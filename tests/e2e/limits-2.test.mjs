@@ -4,7 +4,7 @@
 // hit for real over sockets; afterwards the host must still serve.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { cpSync, readFileSync } from 'node:fs'
+import { cpSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import WebSocket from 'ws'
 import { spawn } from 'node:child_process'
@@ -209,6 +209,38 @@ test('40 untrusted clients flooding long and refused names: RSS and log stay sma
   assert.ok(log.length < 256 * 1024, `log grew by ${log.length} bytes`)
   assert.ok(rssGrowth < 64 * 1048576, `RSS grew by ${rssGrowth} bytes`)
   await assertServing(host)
+})
+
+test('untrusted calls and events over limits.untrusted_calls_per_s do not run: a counter sees at most the rate', T, async (t) => {
+  const dir = scratchDir('moonhost-limits2-count-')
+  writeFileSync(join(dir, 'tally.lua'), `local moonhost = require 'moonhost'
+local runs = 0
+return moonhost.plugin { name = 'tally', setup = function(ctx)
+  ctx.rpc.register(moonhost.define_rpc_function { name = 'anonymous:tally:hit', type = 'action', handler = function() runs = runs + 1 return runs end })
+  ctx.rpc.register(moonhost.define_rpc_function { name = 'tally:runs', type = 'query', handler = function() return runs end })
+end }
+`)
+  const host = await hostFor(t, { plugins: dir, config: configDir(t, { '10-limits.lua': 'return { limits = { untrusted_calls_per_s = 5 } }' }) })
+  const raw = await untrusted(host)
+  const started = Date.now()
+  const N = 300
+  for (let i = 0; i < N; i++) {
+    // Events (no id) and calls share the bucket.
+    raw.send(i % 2 ? { t: 'q', i: `c${i}`, m: 'anonymous:tally:hit', a: [] } : { t: 'q', m: 'anonymous:tally:hit', a: [] })
+  }
+  const codes = {}
+  for (let i = 0; i < N / 2; i++) {
+    const m = await raw.next()
+    const k = m.e ? m.e.code : 'ran'
+    codes[k] = (codes[k] || 0) + 1
+  }
+  const seconds = (Date.now() - started) / 1000
+  const trusted = await host.connect()
+  const runs = await trusted.rpc['tally:runs']()
+  t.diagnostic(`${N} untrusted frames in ${seconds.toFixed(2)} s: ${runs} runs, replies ${JSON.stringify(codes)}`)
+  assert.ok(runs >= 5 && runs <= 5 + Math.ceil(5 * seconds) + 1, `${runs} runs in ${seconds} s`)
+  assert.ok(codes.overloaded >= N / 2 - runs, JSON.stringify(codes))
+  trusted.close()
 })
 
 test('untrusted HTTP calls share one limits.untrusted_calls_per_s bucket: new connections do not refill it; trusted calls are not limited', T, async (t) => {
