@@ -355,3 +355,35 @@ test('a result or error data built from shared subtables is refused past the mem
   assert.equal(JSON.stringify(await c.rpc['faults:shared_bomb'](4)).split('leaf').length - 1, 16)
   assert.equal(await c.rpc['faults:ok'](), 'ok')
 })
+
+// docs/security.md "Values the host reads from a plugin": results and
+// arguments are converted with raw access only.
+const hostileValues = `local moonhost = require 'moonhost'
+local function spin() while true do end end
+local mt = { __index = function() error('__index ran') end, __newindex = function() error('__newindex ran') end,
+  __pairs = spin, __len = function() error('__len ran') end, __eq = function() error('__eq ran') end,
+  __tostring = spin, __name = 'hostile', __close = spin, __call = spin }
+local function hostile(t) return setmetatable(t, mt) end
+return moonhost.plugin { name = 'hv', setup = function(ctx)
+  local function reg(name, fn) ctx.rpc.register(moonhost.define_rpc_function { name = name, type = 'action', handler = fn }) end
+  reg('hv:result', function() return hostile({ a = 1, list = hostile({ 1, 2, 3 }), nested = hostile({ b = hostile({}) }) }) end)
+  reg('hv:error_data', function() moonhost.error { code = 'bad_request', message = 'with data', data = hostile({ k = hostile({ 'v' }) }) } end)
+  reg('hv:broadcast', function() return ctx.rpc.broadcast('hv:pushed', hostile({ x = hostile({ 1 }) })) end)
+  reg('hv:echo', function(v) return v end)
+end }
+`
+
+test('results, error data and broadcast arguments with metatables that raise or loop are read raw', { timeout: 30000 }, async (t) => {
+  const config = writeTree({ '00-test.lua': testConfigSource(), '10-budget.lua': `return { lua = { max_run_ms = 2000 } }` })
+  const host = await hostFor(t, { plugins: writeTree({ 'hv.lua': hostileValues }), config })
+  let pushed
+  const got = new Promise((res) => (pushed = res))
+  const c = await host.connect({ 'hv:pushed': (v) => pushed(v) })
+  assert.deepEqual(await c.rpc['hv:result'](), { a: 1, list: [1, 2, 3], nested: { b: {} } })
+  const err = await rejectionOf(c.rpc['hv:error_data']())
+  assert.equal(err.code, 'bad_request')
+  assert.deepEqual(err.data, { k: ['v'] })
+  assert.equal(await c.rpc['hv:broadcast'](), 1)
+  assert.deepEqual(await got, { x: [1] })
+  assert.equal(await c.rpc['hv:echo']('fine'), 'fine')
+})
