@@ -295,3 +295,39 @@ end }
   assert.deepEqual(first, { t: 's', i: 'last', r: { isTrusted: false } }, 'the untrusted client got something else first')
   trusted.close()
 })
+
+test('auth.required = false: every client is trusted and the log says so; the Origin and Host checks still hold', async (t) => {
+  const config = configDir(t, { '10-open.lua': 'return { auth = { required = false } }\n' })
+  const host = await hostFor(t, { config })
+  await host.waitForLog(/auth\.required is false: every local client is trusted/)
+  const c = await host.connect({}, {}, { token: null })
+  assert.equal(await c.rpc['http:echo']('no token'), 'no token')
+  c.close()
+  const res = await fetch(`http://127.0.0.1:${host.port}/rpc/http/echo`, { method: 'POST', headers: json, body: '{"json":2}' })
+  assert.equal(res.status, 200)
+  // Trust does not open the port to other sites' pages.
+  for (const [door, send] of doors(host)) {
+    assert.equal(await send({ origin: 'https://evil.example' }), 403, `${door}, foreign Origin`)
+    assert.equal(await send({ host: 'rebind.evil.example' }), 403, `${door}, foreign Host`)
+  }
+})
+
+test('an SSE session id (whoever holds it acts as that client) never reaches the log', async (t) => {
+  const host = await hostFor(t)
+  const sse = await sseSession(host, `?devframe_auth_token=${E2E_TOKEN}`)
+  const res = await fetch(`http://127.0.0.1:${host.port}/__devtools/__sse`, {
+    method: 'POST', headers: { 'content-type': 'text/plain', 'x-birpc-session': sse.id },
+    body: JSON.stringify({ t: 'q', i: 'x', m: 'nosuch:fn', a: [] }),
+  })
+  assert.equal(JSON.parse(await res.text()).e?.code, 'not_found')
+  // A session id that is not one, and the session's end, are logged too: without the id.
+  const wrong = `${sse.id.slice(0, -4)}beef`
+  const refused = await fetch(`http://127.0.0.1:${host.port}/__devtools/__sse`, {
+    method: 'POST', headers: { 'content-type': 'text/plain', 'x-birpc-session': wrong }, body: '{"t":"q","i":"y","m":"x:y","a":[]}',
+  })
+  assert.notEqual(refused.status, 200)
+  sse.req.destroy()
+  await host.waitForLog(/\[sse\] c\d+ disconnected|\[sse\] c\d+: .*closed|session .* ended/i)
+  assert.ok(!host.log.includes(sse.id), 'the session id is in the log')
+  assert.ok(!host.log.includes(wrong), 'a presented session id is in the log')
+})
