@@ -121,6 +121,21 @@ test('the inspector shows plugins, calls from its console, follows reloads and t
   assert.ok(!(await page.textContent('#log')).includes(E2E_TOKEN), 'nor shown in the tail')
 })
 
+test('the page is sent with no-referrer and a Content-Security-Policy that allows only its own files (docs/security.md)', async () => {
+  const res = await fetch(`http://127.0.0.1:${host.port}/__moonhost/?token=${E2E_TOKEN}`)
+  assert.equal(res.status, 200)
+  assert.equal(res.headers.get('referrer-policy'), 'no-referrer')
+  const csp = Object.fromEntries(res.headers.get('content-security-policy').split(';').map((d) => {
+    const [name, ...values] = d.trim().split(/\s+/)
+    return [name, values.join(' ')]
+  }))
+  assert.equal(csp['default-src'], "'none'")
+  for (const d of ['script-src', 'style-src', 'connect-src']) assert.equal(csp[d], "'self'", d)
+  assert.equal(csp['frame-ancestors'], "'none'")
+  // The page holds no data: the token in its URL is not in it.
+  assert.ok(!(await res.text()).includes(E2E_TOKEN))
+})
+
 test('without the token the data calls are refused, and the page says why', async (t) => {
   const refusals = (host.log.match(/untrusted call to moonhost:inspect:overview refused: no token/g) || []).length
   const page = await open(t)
