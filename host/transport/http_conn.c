@@ -241,6 +241,16 @@ static int req_header_token(const mh_http_exchange *x, enum lws_token_indexes h,
   return x->conn ? mh_conn_header(x->conn->wsi, h, buf, len) : -1;
 }
 
+/* A cookie is the one credential a browser attaches by itself, and a GET
+ * from another site's page (a link, an <img>) carries no Origin for the
+ * Origin check to refuse: with the cookie set, such a page could run a
+ * query as trusted. Sec-Fetch-Site, which no page can set, tells those
+ * requests apart; then the cookie does not count. */
+static bool cookie_may_count(const mh_http_exchange *x) {
+  char site[32];
+  return mh_http_req_header(x, "sec-fetch-site", site, sizeof site) < 0 || strcasecmp(site, "cross-site") != 0;
+}
+
 /* ?token=, read whole: x->query leaves out arguments of 512 bytes or more,
  * so a longer token counted as "no token" there (until 2026-12-03) while
  * Bearer took it. x->query only once the connection is gone. */
@@ -269,7 +279,7 @@ static bool trust(const mh_http_exchange *x, bool *token_refused, const mh_value
     return true;
   if (query_token(x, &refused, roles)) return true;
   char tok[sizeof buf]; /* as long as the Cookie header can be */
-  if (req_header_token(x, WSI_TOKEN_HTTP_COOKIE, buf, sizeof buf) > 0 &&
+  if (cookie_may_count(x) && req_header_token(x, WSI_TOKEN_HTTP_COOKIE, buf, sizeof buf) > 0 &&
       cookie_value(buf, "moonhost_token", tok, sizeof tok) && token_from(x, tok, &refused, roles))
     return true;
   if (token_refused) *token_refused = refused;

@@ -4,7 +4,8 @@
 // tokens that almost match. Each door must refuse them and keep serving.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { request as httpRequest } from 'node:http'
+import { createServer, request as httpRequest } from 'node:http'
+import { chromium } from 'playwright-core'
 import WebSocket from 'ws'
 import { E2E_TOKEN } from './lib/host.mjs'
 import { writeFileSync } from 'node:fs'
@@ -330,4 +331,64 @@ test('an SSE session id (whoever holds it acts as that client) never reaches the
   await host.waitForLog(/\[sse\] c\d+ disconnected|\[sse\] c\d+: .*closed|session .* ended/i)
   assert.ok(!host.log.includes(sse.id), 'the session id is in the log')
   assert.ok(!host.log.includes(wrong), 'a presented session id is in the log')
+})
+
+test('the moonhost_token cookie does not count on a request another site made (Sec-Fetch-Site: cross-site), which carries no Origin on a GET', async (t) => {
+  const host = await hostFor(t)
+  const query = `/rpc/http/add?data=${encodeURIComponent(JSON.stringify({ json: { a: 1, b: 2 } }))}`
+  const get = (headers) => status(host, 'GET', query, headers)
+  const cookie = `moonhost_token=${E2E_TOKEN}`
+  assert.equal(await get({ cookie }), 200) // a tool, or a browser that does not say
+  for (const site of ['same-origin', 'same-site', 'none']) assert.equal(await get({ cookie, 'sec-fetch-site': site }), 200, site)
+  // A link or an <img> on another site's page: the browser attaches the cookie, and no Origin.
+  assert.equal(await get({ cookie, 'sec-fetch-site': 'cross-site' }), 401)
+  assert.equal(await get({ cookie, 'sec-fetch-site': 'Cross-Site' }), 401)
+  // The token itself, which another site cannot attach, still counts.
+  assert.equal(await get({ 'sec-fetch-site': 'cross-site', authorization: `Bearer ${E2E_TOKEN}` }), 200)
+  assert.equal(await status(host, 'GET', `${query}&token=${E2E_TOKEN}`, { 'sec-fetch-site': 'cross-site' }), 200)
+})
+
+test('Chromium: a link on another site to a query, with the moonhost_token cookie set, runs nothing; a page beside the host still can', { timeout: 60000 }, async (t) => {
+  const dir = scratchDir('moonhost-trust-csrf-')
+  writeFileSync(join(dir, 'tally.lua'), `local moonhost = require 'moonhost'
+local hits = 0
+return moonhost.plugin { name = 'tally', setup = function(ctx)
+  ctx.rpc.register(moonhost.define_rpc_function { name = 'tally:hit', type = 'query', handler = function() hits = hits + 1 return hits end })
+  ctx.rpc.register(moonhost.define_rpc_function { name = 'tally:count', type = 'action', handler = function() return hits end })
+end }
+`)
+  const host = await hostFor(t, { plugins: dir })
+  const target = `http://127.0.0.1:${host.port}/rpc/tally/hit`
+  // The pages: one that follows a link to the query at once.
+  const pages = createServer((req, res) => {
+    res.writeHead(200, { 'content-type': 'text/html' })
+    res.end(`<!doctype html><a id="go" href="${target}">go</a><script>document.getElementById('go').click()</script>`)
+  })
+  await new Promise((res) => pages.listen(0, '127.0.0.1', res))
+  t.after(() => pages.close())
+  const browser = await chromium.launchPersistentContext(scratchDir('moonhost-e2e-chromium-'), {
+    executablePath: '/usr/bin/chromium',
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update',
+      '--disable-sync', '--host-resolver-rules=MAP evil.test 127.0.0.1'],
+  })
+  t.after(() => browser.close())
+  // As a page beside the host would set it (cookies hold for every port of 127.0.0.1).
+  await browser.addCookies([{ name: 'moonhost_token', value: E2E_TOKEN, domain: '127.0.0.1', path: '/', sameSite: 'Lax' }])
+  const visit = async (from) => {
+    const page = await browser.newPage()
+    await Promise.all([page.waitForURL(target), page.goto(`${from}/`)])
+    await page.waitForLoadState('load')
+    const text = await page.textContent('body')
+    await page.close()
+    return text
+  }
+  const foreign = await visit(`http://evil.test:${pages.address().port}`)
+  assert.match(foreign, /UNAUTHORIZED/)
+  const c = await host.connect()
+  assert.equal(await c.rpc['tally:count'](), 0, 'the query ran for another site')
+  const beside = await visit(`http://127.0.0.1:${pages.address().port}`)
+  assert.equal(JSON.parse(beside).json, 1)
+  assert.equal(await c.rpc['tally:count'](), 1)
+  c.close()
 })
