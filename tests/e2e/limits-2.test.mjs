@@ -89,6 +89,12 @@ test('an untrusted client\'s message over limits.untrusted_max_message_bytes (12
   raw.send({ t: 'q', i: 'big', m: 'anonymous:burst:hello', a: ['z'.repeat(200 * 1024)] })
   assert.equal((await raw.closed).code, 1009)
   await host.waitForLog(/message over 131072 bytes refused \(untrusted client\)/)
+  // The same in 1 KiB fragments, each small: the total counts.
+  const pieces = await untrusted(host)
+  pieces.ws.send(Buffer.from('{"t":"q","i":"frag","m":"anonymous:burst:hello","a":["'), { binary: false, fin: false })
+  for (let i = 0; i < 200; i++) pieces.ws.send(Buffer.alloc(1024, 'f'), { fin: false })
+  pieces.ws.send(Buffer.from('"]}'), { fin: true })
+  assert.equal((await pieces.closed).code, 1009)
   const trusted = await rawClient(host)
   trusted.send({ t: 'q', i: 'big', m: 'sem:echo', a: ['z'.repeat(900 * 1024)] })
   assert.equal((await trusted.replyTo('big')).r[0].length, 900 * 1024)
