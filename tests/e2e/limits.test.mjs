@@ -218,3 +218,26 @@ test('TCP connections that close before (or in the middle of) a request do not c
   await assertServing(host)
   assert.equal(host.child.exitCode, null, 'still running')
 })
+
+test('a WebSocket that stays silent and answers no ping is hung up after limits.idle_timeout_s; one that answers pings stays', { timeout: 60000 }, async (t) => {
+  const host = await limitedHost(t, { ping_interval_s: 1, idle_timeout_s: 3 })
+  const open = (opts) => new Promise((res, rej) => {
+    const ws = new WebSocket(`${host.url}?token=${E2E_TOKEN}`, opts)
+    ws.once('open', () => res(ws))
+    ws.once('error', rej)
+  })
+  const silent = await open({ autoPong: false }) // a client that went away without closing
+  const alive = await open()
+  let pings = 0
+  alive.on('ping', () => pings++)
+  const started = Date.now()
+  const silentClosed = await new Promise((res) => silent.once('close', (code) => res(code)))
+  const seconds = (Date.now() - started) / 1000
+  t.diagnostic(`silent client hung up after ${seconds.toFixed(1)} s (code ${silentClosed}); the other got ${pings} pings`)
+  assert.ok(seconds >= 2, `hung up after ${seconds} s, before the idle timeout`)
+  assert.ok(pings >= 1, 'the live client was pinged')
+  assert.equal(alive.readyState, WebSocket.OPEN, 'a client that answers pings stays')
+  alive.send(JSON.stringify({ t: 'q', i: 'a', m: 'sem:add', a: [1, 2] }))
+  assert.equal(JSON.parse(await new Promise((res) => alive.once('message', (d) => res(d.toString())))).r, 3)
+  alive.close()
+})
