@@ -108,6 +108,15 @@ return moonhost.plugin { name = 'faults', setup = function(ctx)
     return n
   end)
   reg('faults:ok', function() return 'ok' end)
+  -- Spins in short runs with a wait between them: no single run is long,
+  -- the call as a whole never ends.
+  reg('faults:yielding_spin', function()
+    local i = 0
+    while true do
+      i = i + 1
+      if i % 20000 == 0 then moonhost.sleep(0) end
+    end
+  end)
   -- Waits until cancelled; then an on_cancel callback or a to-be-closed
   -- variable that never ends.
   reg('faults:cancel_spin', function(where)
@@ -386,4 +395,13 @@ test('results, error data and broadcast arguments with metatables that raise or 
   assert.equal(await c.rpc['hv:broadcast'](), 1)
   assert.deepEqual(await got, { x: [1] })
   assert.equal(await c.rpc['hv:echo']('fine'), 'fine')
+})
+
+test('the instruction budget counts all the resumes of a call together: a handler that spins between short waits is stopped', { timeout: 60000 }, async (t) => {
+  const { host, c } = await setup(t, countOnly)
+  const err = await rejectionOf(c.rpc['faults:yielding_spin']())
+  assert.equal(err.code, 'rpc_timeout')
+  assert.match(err.message, byCount)
+  await host.waitForLog(/faults:yielding_spin.*call stopped after \d+ instructions/)
+  assert.equal(await c.rpc['faults:ok'](), 'ok')
 })
