@@ -80,6 +80,16 @@ test('a method name over 256 bytes is bad_request and is neither echoed nor logg
   assert.ok(refused.e.message.includes(edge))
   await host.waitForLog(/untrusted call to y:n+ refused/)
   assert.ok(!host.log.includes('n'.repeat(300)), 'the long name is not in the log')
+  // Over HTTP, with the token or not: 404, a bounded message, nothing logged.
+  for (const headers of [{}, { authorization: `Bearer ${E2E_TOKEN}` }]) {
+    const res = await fetch(`http://127.0.0.1:${host.port}/rpc/x/${'h'.repeat(900)}`, { method: 'POST', headers, body: '{"json":1}' })
+    assert.equal(res.status, 404)
+    const text = await res.text()
+    assert.ok(text.length < 800, `${text.length} bytes`)
+    assert.equal(JSON.parse(text).json.code, 'NOT_FOUND')
+  }
+  // (A debug line names every refused request's path.)
+  assert.ok(!host.log.split('\n').some((l) => !/ debug /.test(l) && l.includes('h'.repeat(300))), 'the long HTTP name is in the log')
   await assertServing(host)
 })
 
