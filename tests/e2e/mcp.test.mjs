@@ -158,7 +158,18 @@ test('no token or a wrong one: 401, nothing listed; the host keeps serving', asy
   assert.equal((await res.json()).error.code, -32000)
   await host.waitForLog(/MCP request refused: no token/)
   await host.waitForLog(/MCP request refused: token presented and refused/)
-  const { client } = await connect(t, host)
+  const { client, transport } = await connect(t, host)
+  assert.equal((await client.listTools()).tools.length, 4)
+  // A live session's id is no credential: without the token, every method is refused and the session lives on.
+  const sid = { 'mcp-session-id': transport.sessionId }
+  for (const [method, body] of [['POST', JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'tools__add', arguments: { a: 1, b: 2 } } })],
+    ['GET', undefined], ['DELETE', undefined]]) {
+    for (const auth of [{}, { authorization: 'Bearer wrong-token' }]) {
+      const r = await fetch(host.mcpUrl, { method, headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...sid, ...auth }, body })
+      assert.equal(r.status, 401, `${method} ${JSON.stringify(auth)}`)
+      await r.body?.cancel()
+    }
+  }
   assert.equal((await client.listTools()).tools.length, 4)
 })
 
