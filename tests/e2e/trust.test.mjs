@@ -6,11 +6,10 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { createServer, request as httpRequest } from 'node:http'
 import { chromium } from 'playwright-core'
-import WebSocket from 'ws'
 import { E2E_TOKEN } from './lib/host.mjs'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { configDir, copyFixturePlugins, hostFor, rawClient, rejectionOf, scratchDir } from './lib/util.mjs'
+import { configDir, copyFixturePlugins, fixtures, hostFor, rawClient, rejectionOf, scratchDir, upgradeStatus } from './lib/util.mjs'
 
 const ALLOWED = 'https://devbox.example.test'
 
@@ -20,22 +19,6 @@ async function trustHost(t) {
     '10-trust.lua': `return { auth = { allowed_origins = { '${ALLOWED}' }, allowed_hosts = { '.lan.example' } } }\n`,
   })
   return hostFor(t, { config })
-}
-
-/** The status of a WebSocket upgrade (101: accepted). */
-function upgradeStatus(host, path, headers) {
-  return new Promise((resolve) => {
-    const ws = new WebSocket(`ws://127.0.0.1:${host.port}${path}`, { headers })
-    ws.on('open', () => {
-      ws.terminate()
-      resolve(101)
-    })
-    ws.on('unexpected-response', (req, res) => {
-      resolve(res.statusCode)
-      req.destroy()
-    })
-    ws.on('error', (e) => resolve(e.code))
-  })
 }
 
 /** One HTTP request on its own connection (node:http sends Host as given): its status. */
@@ -349,15 +332,7 @@ test('the moonhost_token cookie does not count on a request another site made (S
 })
 
 test('Chromium: a link on another site to a query, with the moonhost_token cookie set, runs nothing; a page beside the host still can', { timeout: 60000 }, async (t) => {
-  const dir = scratchDir('moonhost-trust-csrf-')
-  writeFileSync(join(dir, 'tally.lua'), `local moonhost = require 'moonhost'
-local hits = 0
-return moonhost.plugin { name = 'tally', setup = function(ctx)
-  ctx.rpc.register(moonhost.define_rpc_function { name = 'tally:hit', type = 'query', handler = function() hits = hits + 1 return hits end })
-  ctx.rpc.register(moonhost.define_rpc_function { name = 'tally:count', type = 'action', handler = function() return hits end })
-end }
-`)
-  const host = await hostFor(t, { plugins: dir })
+  const host = await hostFor(t, { plugins: join(fixtures, 'tally') })
   const target = `http://127.0.0.1:${host.port}/rpc/tally/hit`
   // The pages: one that follows a link to the query at once.
   const pages = createServer((req, res) => {

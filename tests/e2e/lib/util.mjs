@@ -4,6 +4,7 @@ import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
+import WebSocket from 'ws'
 import { startHost, fixtures, closeOf, writeTree, tempDir } from './host.mjs'
 
 /** Starts a host for test t and stops it (checking its exit) when t ends. */
@@ -247,4 +248,20 @@ export async function servedClient(host, check = () => {}) {
   const file = join(scratchDir('moonhost-client-'), 'client.mjs')
   writeFileSync(file, await res.text())
   return import(pathToFileURL(file).href)
+}
+
+/** The status of a WebSocket upgrade to path with these headers: 101 when accepted, else the HTTP status (or the socket error's code). */
+export function upgradeStatus(host, path = '/__ws', headers = {}) {
+  return new Promise((resolve) => {
+    const ws = new WebSocket(`ws://127.0.0.1:${host.port}${path}`, { headers })
+    ws.on('open', () => {
+      ws.terminate()
+      resolve(101)
+    })
+    ws.on('unexpected-response', (req, res) => {
+      resolve(res.statusCode)
+      req.destroy()
+    })
+    ws.on('error', (e) => resolve(e.code))
+  })
 }
