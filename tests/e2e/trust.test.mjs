@@ -367,3 +367,22 @@ test('Chromium: a link on another site to a query, with the moonhost_token cooki
   assert.equal(await c.rpc['tally:count'](), 1)
   c.close()
 })
+
+test('/__moonhost/ serves only the files compiled in: paths that climb out or name a file on disk get 404', async (t) => {
+  const host = await hostFor(t)
+  for (const path of ['/__moonhost/../../../../etc/passwd', '/__moonhost/%2e%2e/%2e%2e/%2e%2e/etc/passwd',
+    '/__moonhost/..%2f..%2f..%2fetc%2fpasswd', '/__moonhost/inspector/../../../etc/hostname', '/__moonhost//etc/passwd',
+    '/__moonhost/CLIENT.JS', '/__moonhost/client.js/', '/etc/passwd', '/__moonhost/README.md', '/__moonhost/plugins/http.lua']) {
+    // node:http sends the path as written (fetch would resolve the dots first).
+    const [code, text] = await new Promise((resolve, reject) => {
+      httpRequest({ host: '127.0.0.1', port: host.port, path, agent: false }, (res) => {
+        let body = ''
+        res.on('data', (d) => (body += d))
+        res.on('end', () => resolve([res.statusCode, body]))
+      }).on('error', reject).end()
+    })
+    assert.equal(code, 404, path)
+    assert.doesNotMatch(text, /root:|moonhost\.plugin/, path)
+  }
+  assert.equal((await fetch(`http://127.0.0.1:${host.port}/__moonhost/client.js`)).status, 200)
+})
