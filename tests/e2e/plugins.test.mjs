@@ -60,6 +60,26 @@ test('a plugin whose setup throws is reported in the log; the others keep servin
   assert.doesNotMatch(host.log, /\[plugin\] broken: loaded/)
 })
 
+test('a plugin whose file body or setup never ends, or eats memory, is stopped by the budget; the host starts and the others serve', async (t) => {
+  const dir = pluginsDir(t, {
+    'looptop.lua': 'while true do end\n',
+    'loopsetup.lua': plugin('loopsetup', `${fn('loopsetup:early', 1)}\n  while true do pcall(function() while true do end end) end`),
+    'memsetup.lua': plugin('memsetup', "  local t = {}\n  for i = 1, 1e9 do t[i] = ('x'):rep(1000) .. i end"),
+    'after.lua': plugin('after', fn('after:ok', 'after works')),
+  })
+  const config = configDir(t, { '10-mem.lua': 'return { lua = { memory_bytes = 16 * 1024 * 1024 } }' })
+  const host = await hostFor(t, { plugins: dir, config })
+  const c = await host.connect()
+  assert.equal(await c.rpc['after:ok'](), 'after works')
+  const stopped = /call stopped after \d+ instructions \(lua\.instruction_budget\)/
+  for (const [name, why] of [['looptop:x', stopped], ['loopsetup:early', stopped], ['memsetup:x', /plugin memory limit of 16777216 bytes reached/]]) {
+    const err = await rejectionOf(c.rpc[name]())
+    assert.equal(err.code, 'not_found', name)
+    assert.match(err.message, why, name)
+  }
+  assert.match(host.log, /\[plugin\] loopsetup: load failed \(rpc_timeout\)/)
+})
+
 test('a plugin file with a Lua syntax error is reported; the others keep serving', async (t) => {
   const dir = pluginsDir(t, { 'syntax.lua': "local moonhost = require 'moonhost'\nreturn moonhost.plugin {\n  name = = 'x',\n}\n" }, ['wire.lua'])
   const host = await hostFor(t, { plugins: dir })
