@@ -2,6 +2,8 @@
 // directory deltas, call each other through the host's relay, provide
 // functions for make(), and carry identities the host signs.
 import test from 'node:test'
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import assert from 'node:assert/strict'
 import { writeTree, tempDir, runMoonhost, E2E_TOKEN } from './lib/host.mjs'
 import { hostFor, deferred, rejectionOf, testConfigSource, servedClient } from './lib/util.mjs'
@@ -249,6 +251,34 @@ test('roles that grant permissions come from the token, not the announcement: re
   assert.deepEqual(xHttp.from, { id: 'http', role: 'http', meta: {}, host: me.host, roles: ['admin', 'ops'] })
   assert.deepEqual(await b.rpc['devtoolskit:internal:mesh:verify'](xHttp), { valid: true })
   assert.equal(await admin.rpc[RELAY]({ to: 'iframe', method: 'b:admin-reset' }), 'reset')
+})
+
+test('a configuration reload changes token grants for new connections only; a removed token trusts no new connection', async (t) => {
+  const grants = (roles, extra = '') => `return {
+    auth = { tokens = { 'e2e-token', { token = 'admin-token', roles = { ${roles} } } ${extra} } },
+    mesh = { permissions = { { roles = { 'admin' }, allow = { 'b:*' } }, { roles = { '*' }, deny = { 'b:*' } } } },
+  }`
+  const conf = writeTree({ '00-test.lua': testConfigSource(), '10-grants.lua': grants("'admin'") })
+  const host = await hostFor(t, { config: conf })
+  const b = await peer(host, { 'b:reset': () => 'reset' })
+  await b.rpc[ANNOUNCE]({ role: 'iframe' })
+  const before = await peer(host, {}, { token: 'admin-token' })
+  await before.rpc[ANNOUNCE]({ role: 'devtools' })
+  assert.equal(await before.rpc[RELAY]({ to: 'iframe', method: 'b:reset' }), 'reset')
+
+  // admin-token no longer grants admin.
+  writeFileSync(join(conf, '10-grants.lua'), grants(''))
+  await host.waitForLog(/\[reload\] configuration reloaded/)
+  const after = await peer(host, {}, { token: 'admin-token' })
+  await after.rpc[ANNOUNCE]({ role: 'devtools' })
+  assert.equal((await rejectionOf(after.rpc[RELAY]({ to: 'iframe', method: 'b:reset' }))).code, 'unauthorized')
+  assert.equal(await before.rpc[RELAY]({ to: 'iframe', method: 'b:reset' }), 'reset', 'a grant is kept by the connection it was copied to')
+
+  // admin-token removed: a new connection with it is not trusted at all.
+  writeFileSync(join(conf, '10-grants.lua'), `return { auth = { tokens = { 'e2e-token' } } }`)
+  await host.waitForLogCount(/\[reload\] configuration reloaded/, 2)
+  const gone = await peer(host, {}, { token: 'admin-token' })
+  assert.match((await rejectionOf(gone.rpc['http:echo'](1))).message, /the token is not valid/)
 })
 
 test('relay-event reaches the target without a reply; bad relay requests are bad_request and the host keeps serving', async (t) => {
