@@ -2,7 +2,7 @@
 // forget), broadcast_call (one result per client), call_client (one client).
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { hostFor, rawClient, deferred } from './lib/util.mjs'
+import { configDir, hostFor, rawClient, deferred } from './lib/util.mjs'
 
 /** A birpc client with a label, recording the client functions it receives. */
 async function labelled(host, label, extra = {}) {
@@ -171,4 +171,20 @@ test("a client's answer the host cannot read (a \\u0000 in a string) fails the h
   // Nothing was sent back for the broken answer itself, and the socket still works.
   raw.send({ t: 'q', i: 'ask-2', m: 'wire:sub', a: [3, 2] })
   assert.deepEqual(await raw.next(), { t: 's', i: 'ask-2', r: 1 })
+})
+
+test('limits.call_timeout_ms bounds a call to a client that never answers (no timeout given): rpc_timeout, and the host keeps serving', async (t) => {
+  const config = configDir(t, { '10-timeout.lua': 'return { limits = { call_timeout_ms = 300 } }' })
+  const host = await hostFor(t, { config })
+  const a = await labelled(host, 'A')
+  await labelled(host, 'Silent', { 'client:answer': () => new Promise(() => {}) })
+  const ids = await idsByLabel(a)
+  const started = Date.now()
+  const r = await a.rpc['clients:call'](ids.Silent, 'client:answer', 1)
+  const ms = Date.now() - started
+  assert.equal(r.ok, false)
+  assert.equal(r.error.code, 'rpc_timeout')
+  assert.ok(ms >= 250 && ms < 5000, `answered after ${ms} ms`)
+  const all = await a.rpc['clients:gather']('client:answer', [2])
+  assert.deepEqual(all.map((x) => (x.ok ? x.value : x.error.code)).sort(), ['A:2', 'rpc_timeout'])
 })
