@@ -33,6 +33,18 @@ function status(host, method, path, headers = {}, body) {
   })
 }
 
+/** The status of a request whose answer may be an endless stream: taken from the response head. */
+function headStatus(host, method, path, headers = {}) {
+  return new Promise((resolve) => {
+    const req = httpRequest({ host: '127.0.0.1', port: host.port, method, path, headers, agent: false }, (res) => {
+      resolve(res.statusCode)
+      req.destroy()
+    })
+    req.on('error', (e) => resolve(e.code))
+    req.end()
+  })
+}
+
 const bearer = { authorization: `Bearer ${E2E_TOKEN}` }
 const json = { 'content-type': 'application/json' }
 const mcpInit = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 't', version: '1' } } })
@@ -50,6 +62,9 @@ function doors(host) {
     ['GET /__moonhost/health', (h) => status(host, 'GET', '/__moonhost/health', h)],
     ['GET /__moonhost/ (inspector)', (h) => status(host, 'GET', '/__moonhost/', h)],
     ['GET /__devtools/__connection.json', (h) => status(host, 'GET', '/__devtools/__connection.json', h)],
+    ['GET /.devtools/.connection.json', (h) => status(host, 'GET', '/.devtools/.connection.json', h)],
+    ['GET /__moonhost/client.js', (h) => status(host, 'GET', '/__moonhost/client.js', h)],
+    ['GET /__devtools/__sse (event stream)', (h) => headStatus(host, 'GET', `/__devtools/__sse${tokenQuery.replace('token', 'devframe_auth_token')}`, { accept: 'text/event-stream', ...h })],
     ['GET /healthz', (h) => status(host, 'GET', '/healthz', h)],
     ['GET /metrics', (h) => status(host, 'GET', '/metrics', { ...bearer, ...h })],
     ['POST /rpc', (h) => status(host, 'POST', '/rpc/http/echo', { ...bearer, ...json, ...h }, '{"json":1}')],
