@@ -6,7 +6,8 @@ import test from 'node:test'
 import assert from 'node:assert/strict'
 import { writeTree, startHost } from './lib/host.mjs'
 import { rejectionOf, testConfigSource, fixedPort } from './lib/util.mjs'
-import { ANNOUNCE, RELAY, RELAY_EVENT, VERIFY, MAKE, LINK, LINK_CHALLENGE, meshPeer as peer, linkAs } from './lib/mesh.mjs'
+import { ANNOUNCE, RELAY, RELAY_EVENT, VERIFY, MAKE, LINK, LINK_CHALLENGE, meshPeer as peer, linkAs, linkProof } from './lib/mesh.mjs'
+import { randomBytes } from 'node:crypto'
 
 /** A host named `name` on `port`, linking to the given ports; more conf.d files in `files`. */
 function linkedHost(t, name, port, upstreams = [], extra = '', files = {}) {
@@ -145,6 +146,25 @@ test('host links prove mesh.key: a trusted client calling mesh:link is refused, 
   assert.equal(good.serverProofOk, true)
   assert.equal(good.hello.host, 'h2')
   assert.equal(await client.rpc[RELAY]({ to: 'iframe', method: 'b:ping' }), 'pong')
+})
+
+test('a link proof is good for one connection: replayed on a new challenge (same dialer nonce), or by another connection, it is refused', { timeout: 30000 }, async (t) => {
+  const h2 = await linkedHost(t, 'h2', await fixedPort())
+  const nonce = randomBytes(16).toString('hex')
+  const first = await h2.connect()
+  const ch1 = await first.rpc[LINK_CHALLENGE]({ host: 'fake', nonce })
+  const proof = linkProof('shared-key', 'dialer', nonce, ch1.nonce, 'fake', ch1.host)
+  // A second connection with the same nonce gets a fresh server nonce, so the captured proof does not fit.
+  const second = await h2.connect()
+  const ch2 = await second.rpc[LINK_CHALLENGE]({ host: 'fake', nonce })
+  assert.notEqual(ch2.nonce, ch1.nonce)
+  assert.equal((await rejectionOf(second.rpc[LINK]({ host: 'fake', peers: [], proof }))).code, 'unauthorized')
+  // Nor does a connection that took no challenge of its own.
+  const third = await h2.connect()
+  assert.equal((await rejectionOf(third.rpc[LINK]({ host: 'fake', peers: [], proof }))).code, 'unauthorized')
+  // The proof made for the first connection links it, once.
+  assert.equal((await first.rpc[LINK]({ host: 'fake', peers: [], proof })).host, 'h2')
+  assert.equal((await rejectionOf(first.rpc[LINK]({ host: 'fake', peers: [], proof }))).code, 'unauthorized')
 })
 
 test('without a configured mesh.key a host neither takes nor makes links, and says so', async (t) => {
