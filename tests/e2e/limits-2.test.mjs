@@ -104,7 +104,10 @@ test('an untrusted client\'s message over limits.untrusted_max_message_bytes (12
   pieces.ws.send(Buffer.from('{"t":"q","i":"frag","m":"anonymous:burst:hello","a":["'), { binary: false, fin: false })
   for (let i = 0; i < 200; i++) pieces.ws.send(Buffer.alloc(1024, 'f'), { fin: false })
   pieces.ws.send(Buffer.from('"]}'), { fin: true })
-  assert.equal((await pieces.closed).code, 1009)
+  // 1009, or 1006 when the host's hang-up resets the fragments still in
+  // flight before the client reads the close frame: the log says which.
+  assert.ok([1009, 1006].includes((await pieces.closed).code))
+  await host.waitForLogCount(/message over 131072 bytes refused \(untrusted client\)/, 2)
   const trusted = await rawClient(host)
   trusted.send({ t: 'q', i: 'big', m: 'sem:echo', a: ['z'.repeat(900 * 1024)] })
   assert.equal((await trusted.replyTo('big')).r[0].length, 900 * 1024)
