@@ -401,3 +401,20 @@ test('/__moonhost/ serves only the files compiled in: paths that climb out or na
   }
   assert.equal((await fetch(`http://127.0.0.1:${host.port}/__moonhost/client.js`)).status, 200)
 })
+
+test('what the port serves without a token holds no token: discovery documents, health, client.js, the inspector page', async (t) => {
+  const config = configDir(t, { '10-generated.lua': 'return { auth = { generate_token = true } }\n' })
+  const host = await hostFor(t, { config })
+  const [, generated] = await host.waitForLog(/connect with .* or ([0-9a-f]{32}) \(this start's/)
+  for (const path of ['/__devtools/__connection.json', '/.devtools/.connection.json', '/__moonhost/health', '/healthz', '/readyz',
+    '/__moonhost/client.js', '/__moonhost/client.d.ts', '/__moonhost/']) {
+    const res = await fetch(`http://127.0.0.1:${host.port}${path}`)
+    assert.equal(res.status, 200, path)
+    const text = await res.text()
+    assert.ok(!text.includes(generated) && !text.includes(E2E_TOKEN), `${path} holds a token`)
+  }
+  // The generated token is one.
+  const c = await host.connect({}, {}, { token: generated })
+  assert.equal(await c.rpc['http:echo']('generated'), 'generated')
+  c.close()
+})
