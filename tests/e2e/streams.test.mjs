@@ -83,6 +83,34 @@ test('a failing stream throws an ORPCError from the iterator, after its chunks',
   assert.match(bad.message, /argument 1: expected integer, got string/)
 })
 
+test('a producer\'s budget counts from one chunk to the next: long work between chunks is served, a loop that never emits is stopped', { timeout: 60000 }, async (t) => {
+  const spin = `local moonhost = require 'moonhost'
+return moonhost.plugin { name = 'spin', setup = function(ctx)
+  ctx.rpc.register(moonhost.define_rpc_function { name = 'spin:work', type = 'action', stream = true, handler = function()
+    return moonhost.stream(function(emit)
+      -- Each stretch is about 3 M instructions: under the budget (5 M), all four well over it.
+      for n = 1, 4 do
+        local x = 0
+        for i = 1, 1500000 do x = x + i end
+        emit(n)
+      end
+      while true do end
+    end)
+  end })
+end }
+`
+  const plugins = tempTree(t, { 'spin.lua': spin })
+  const host = await hostFor(t, { plugins, config: configDir(t, { '10-budget.lua': 'return { lua = { instruction_budget = 5000000, max_run_ms = 600000 } }' }) })
+  const got = []
+  const err = await rejectionOf((async () => {
+    for await (const v of await orpc(host).spin.work()) got.push(v)
+  })())
+  assert.deepEqual(got, [1, 2, 3, 4])
+  assert.ok(err instanceof ORPCError, `expected an ORPCError, got ${err}`)
+  assert.match(err.message, /stopped after \d+ instructions \(lua\.instruction_budget\)/)
+  await host.waitForLog(/spin: spin:work.*stopped after \d+ instructions/)
+})
+
 test('ClientRetryPlugin resumes a broken stream with Last-Event-ID, without loss or duplicates', async (t) => {
   const { host } = await ticksHost(t)
   const client = orpc(host, { plugins: [new ClientRetryPlugin()] })
