@@ -116,6 +116,18 @@ test('/metrics answers trusted requests and metrics.token only; the scrape token
     body: JSON.stringify({ json: 'x' }),
   })
   assert.equal(call.status, 401, 'metrics.token is not a host token')
+  // Nor does it trust a WebSocket client (URL or handshake), a reload or an MCP request.
+  const ws = await host.connect({}, {}, { token: METRICS_TOKEN })
+  await assert.rejects(ws.rpc['ops:hello']('x'), (e) => e.code === 'unauthorized')
+  assert.deepEqual(await ws.rpc['anonymous:devframe:auth']({ authToken: METRICS_TOKEN }), { isTrusted: false })
+  ws.close()
+  for (const path of ['/__moonhost/reload', '/__mcp']) {
+    const r = await fetch(`http://127.0.0.1:${host.port}${path}`, {
+      method: 'POST', headers: { ...bearer(METRICS_TOKEN), 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'ping' }),
+    })
+    assert.equal(r.status, 401, path)
+  }
   const m = await scrape(host, METRICS_TOKEN)
   assert.equal(m.value('moonhost_build_info', {}), 1)
   const printed = await runMoonhost(['config', '--config', join(host.dir, 'conf.d')])
