@@ -346,8 +346,12 @@ static char *cfg_error(lua_State *L, const char *path) {
   if (n > pl && strncmp(msg, path, pl) == 0 && msg[pl] == ':') mh_buf_append(&b, msg, n);
   else mh_buf_appendf(&b, "%s: %.*s", path, (int)n, msg);
   if (mh_buf_terminate(&b)) return NULL;
-  for (size_t i = 0; i < b.len; i++)
-    if (b.data[i] == '\n' || b.data[i] == '\r') b.data[i] = ' ';
+  /* One line, and no terminal escapes from the fragment's own message. */
+  for (size_t i = 0; i < b.len; i++) {
+    unsigned char c = (unsigned char)b.data[i];
+    if (c == '\n' || c == '\r') b.data[i] = ' ';
+    else if (c < 0x20 || c == 0x7f) b.data[i] = '?';
+  }
   return mh_buf_steal(&b, NULL);
 }
 

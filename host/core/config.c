@@ -190,6 +190,10 @@ static int cfg_fail(char **errmsg, const char *file, const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(msg + n, sizeof msg - (size_t)n, fmt, ap);
   va_end(ap);
+  /* Keys and paths are the fragment's text: a line break in a key split
+   * the one-line error (and, on reload, forged a log line of its own). */
+  for (char *c = msg; *c; c++)
+    if ((unsigned char)*c < 0x20 || *c == 0x7f) *c = '?';
   *errmsg = strdup(msg);
   return -1;
 }

@@ -293,3 +293,17 @@ test('the defaults README "Limits and bad input" and docs/security.md "Defaults"
   for (const [path, want] of Object.entries(stated))
     assert.deepEqual(path.split('.').reduce((o, k) => o?.[k], cfg), want, path)
 })
+
+test('an error about a key or a message holding line breaks or terminal escapes is still one line, without them', async (t) => {
+  const cases = {
+    '10-key.lua': ["return { ['bad\\nkey'] = 1 }", /unknown key 'bad\?key'/],
+    '10-nested.lua': ["return { limits = { ['x\\r\\ny'] = 1 } }", /unknown key 'limits\.x\?\?y'/],
+    '10-escape.lua': ["error('\\27[31mred\\27[0m')", /10-escape\.lua:1: \?\[31mred\?\[0m/],
+    '10-dot.lua': ["return { ['a.\\nb'] = 1 }", /has a dot/],
+  }
+  for (const [file, [code, expected]] of Object.entries(cases)) {
+    const line = await runRefused(tempTree(t, { [file]: `${code}\n` }))
+    assert.match(line, expected, file)
+    assert.doesNotMatch(line, /[\x00-\x1f\x7f]/, `${file}: a control character in ${JSON.stringify(line)}`)
+  }
+})
