@@ -57,22 +57,44 @@ static void mh_log_timestamp(char *buf, size_t size) {
   snprintf(buf + n, size - n, ".%03ldZ", (long)(ts.tv_nsec / 1000000));
 }
 
+/* The length of the control sequence at s (0: none): C0 controls but tab,
+ * DEL, and C1 controls as UTF-8 (U+0080..U+009F). Messages carry clients'
+ * text (a function name, a header): in the terminal the log is read in it
+ * must not clear the screen, set the title or write the clipboard. */
+static size_t mh_log_control_at(const unsigned char *s, size_t left) {
+  if (s[0] == 0x7f || (s[0] < 0x20 && s[0] != '\t')) return 1;
+  return s[0] == 0xC2 && left > 1 && s[1] >= 0x80 && s[1] <= 0x9F ? 2 : 0;
+}
+
+static bool mh_log_has_control(const char *msg, size_t len) {
+  for (size_t i = 0; i < len; i++)
+    if (mh_log_control_at((const unsigned char *)msg + i, len - i)) return true;
+  return false;
+}
+
 /* Appends msg so that a multi-line message (a Lua traceback) stays
  * readable yet unambiguous: continuation lines start with "    | ", so every
- * line that starts with a timestamp starts a new event. */
+ * line that starts with a timestamp starts a new event. Other controls
+ * become '?'. */
 static int mh_log_append_escaped(mh_buf *b, const char *msg, size_t len) {
   size_t start = 0;
-  for (size_t i = 0; i < len; i++) {
-    if (msg[i] != '\n' && msg[i] != '\r') continue;
+  for (size_t i = 0; i < len;) {
+    size_t n = mh_log_control_at((const unsigned char *)msg + i, len - i);
+    if (!n) {
+      i++;
+      continue;
+    }
     if (mh_buf_append(b, msg + start, i - start)) return -1;
-    if (msg[i] == '\n' && mh_buf_append(b, "\n    | ", 7)) return -1;
-    start = i + 1;
+    const char *instead = msg[i] == '\n' ? "\n    | " : msg[i] == '\r' ? "" : "?";
+    if (mh_buf_append(b, instead, strlen(instead))) return -1;
+    i += n;
+    start = i;
   }
   return mh_buf_append(b, msg + start, len - start);
 }
 
-/* Slow path: long messages or messages with line breaks go through a heap
- * buffer. head is the already formatted "TIME LEVEL [area] " prefix. */
+/* Slow path: long messages or messages with line breaks (or other
+ * controls) go through a heap buffer. head is the already formatted "TIME LEVEL [area] " prefix. */
 static void mh_log_write_slow(const char *head, size_t headlen, const char *fmt, va_list ap) {
   mh_buf msg = MH_BUF_INIT, line = MH_BUF_INIT;
   if (mh_buf_vappendf(&msg, fmt, ap) == 0) {
@@ -186,7 +208,8 @@ static void mh_log_emit(mh_log_level level, const char *area, const char *plugin
   const char *lvl = (unsigned)level < MH_LOG_NLEVELS ? mh_log_padded[level] : "?????";
   const char *sep = mh_log_plugin_sep(area, plugin), *about = *sep ? plugin : "";
 
-  /* Common case: the whole line fits on the stack and has no line breaks. */
+  /* Common case: the whole line fits on the stack and has no line breaks
+   * (nor other controls). */
   char line[1024];
   int head = snprintf(line, sizeof line, "%s %s [%s] %s%s", stamp, lvl, area ? area : "-", about, sep);
   if (head < 0) return;
@@ -196,8 +219,7 @@ static void mh_log_emit(mh_log_level level, const char *area, const char *plugin
     int n = vsnprintf(line + head, sizeof line - (size_t)head, fmt, ap);
     va_end(ap);
     size_t total = (size_t)head + (size_t)(n < 0 ? 0 : n);
-    if (n >= 0 && total < sizeof line - 1 && !memchr(line + head, '\n', (size_t)n) &&
-        !memchr(line + head, '\r', (size_t)n)) {
+    if (n >= 0 && total < sizeof line - 1 && !mh_log_has_control(line + head, (size_t)n)) {
       line[total] = '\n';
       fwrite(line, 1, total + 1, stderr);
       return;

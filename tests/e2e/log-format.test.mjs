@@ -5,6 +5,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { join } from 'node:path'
 import { startHost, writeTree, E2E_TOKEN } from './lib/host.mjs'
+import { rawClient } from './lib/util.mjs'
 
 const files = {
   'plugins/broken.lua': `return require('moonhost').plugin { name = 'broken', setup = function(ctx) error('no "good" setup\\nsecond line') end }`,
@@ -82,4 +83,16 @@ test("log.format = 'text' (the default) is unchanged", async (t) => {
   await host.waitForLog(/ info {2}\[chatty\] quotes " and \\ backslash,\ttab,\n {4}\| new line/)
   await host.waitForLog(/ info {2}\[plugin\] chatty: loaded \(generation 1\)\n/)
   assert.doesNotMatch(host.log, /^\{/m)
+})
+
+test('text format: control characters a client sends (escape sequences, BEL, C1 controls) reach the log as "?", line breaks as continuation lines', async (t) => {
+  const host = await hostWith(t, [])
+  const raw = await rawClient(host, '/__ws?no-token')
+  // Clear the screen, set the title, write the clipboard (OSC 52), ring the bell, a C1 CSI.
+  const name = 'x:y\u001b[2J\u001b]0;title\u0007\u001b]52;c;cHduZWQ=\u0007\u009b31m\rFORGED\nsecond'
+  raw.send({ t: 'q', i: 'a', m: name, a: [] })
+  assert.equal((await raw.next()).e.code, 'unauthorized')
+  const [line] = await host.waitForLog(/untrusted call to x:y[^\n]*\n {4}\| second refused/)
+  assert.match(line, /x:y\?\[2J\?\]0;title\?\?\]52;c;cHduZWQ=\?\?31mFORGED\n/)
+  assert.doesNotMatch(host.log, /[\x00-\x08\x0b-\x1f\x7f\u0080-\u009f]/, 'a control character reached the log')
 })
