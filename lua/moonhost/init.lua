@@ -467,6 +467,32 @@ end or no_host('moonhost.stream')
 --- Waits without blocking the host (only inside a handler or setup).
 M.sleep = core and function(seconds) core.sleep(seconds) end or no_host('moonhost.sleep')
 
+local has_process, process = pcall(require, 'moonhost.process')
+if not has_process then process = nil end
+
+local EXEC_OPTIONS = { 'cwd', 'env', 'stdin', 'timeout', 'max_output' }
+
+--- Runs a program to its end without blocking the host (only inside a
+-- handler or setup): argv = {program, args...}, never through a shell.
+-- opts: cwd (relative to ctx.root), env ({NAME = value | false}), stdin (a
+-- string), timeout (seconds), max_output (bytes kept of stdout and of
+-- stderr each, default 1 MiB). Returns {code=, signal=, stdout=, stderr=,
+-- timed_out=, truncated=, ms=, pid=}; a non-zero exit is no error. Raises
+-- when the program cannot be started. A cancelled call kills the program
+-- and what it started.
+M.exec = process and function(argv, opts)
+  if opts ~= nil then
+    if type(opts) ~= 'table' then options.raise('moonhost.exec: opts must be a table, got ' .. type(opts)) end
+    options.check_keys(opts, EXEC_OPTIONS, 'moonhost.exec')
+  end
+  -- The C half raises plain messages about the arguments: they belong to
+  -- the plugin's line.
+  local called, ok, result = pcall(process.exec, argv, opts)
+  if not called then options.raise(ok) end
+  if not ok then error(result, 2) end
+  return result
+end or no_host('moonhost.exec')
+
 --- Milliseconds on the host's monotonic clock.
 M.now = core and core.now or function() return math.floor(os.clock() * 1000) end
 
