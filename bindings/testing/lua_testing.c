@@ -180,6 +180,19 @@ static int open_runner_call(lua_State *L) {
   return 1;
 }
 
+/* A spec's own code runs outside any handler; its plugins' handlers have
+ * the real moonhost.exec. */
+static int l_runner_exec(lua_State *L) {
+  return luaL_error(L, "moonhost.exec: only in a plugin's handler or setup (a spec itself may use os.execute or "
+                       "io.popen; testing.call a handler that runs moonhost.exec)");
+}
+
+static int open_runner_process(lua_State *L) {
+  static const luaL_Reg fns[] = {{"exec", l_runner_exec}, {NULL, NULL}};
+  luaL_newlib(L, fns);
+  return 1;
+}
+
 static int open_testing_core(lua_State *L) {
   mh_lua_testing_op_open(L);
   static const luaL_Reg fns[] = {
@@ -227,6 +240,7 @@ static int script_body(lua_State *L) {
 static void install(lua_State *L) {
   static const luaL_Reg modules[] = {{"moonhost.core", open_runner_core},
                                      {"moonhost.call", open_runner_call},
+                                     {"moonhost.process", open_runner_process},
                                      {"moonhost.testing.core", open_testing_core},
                                      {NULL, NULL}};
   mh_lua_preload(L, modules);

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict'
 import { existsSync, readFileSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { hostFor, rejectionOf, tempTree } from './lib/util.mjs'
-import { E2E_TOKEN } from './lib/host.mjs'
+import { E2E_TOKEN, runMoonhost } from './lib/host.mjs'
 
 const PLUGIN = `local moonhost = require 'moonhost'
 return moonhost.plugin {
@@ -163,4 +163,30 @@ test('bad arguments and programs that cannot start are clear errors; the host ke
   const sorted = await rejectionOf(rpc.$call('ex:in_sort'))
   assert.match(sorted.message, /moonhost.exec: not allowed in this context/)
   assert.equal(await rpc.$call('ex:ping'), 'pong')
+})
+
+test('moonhost test: a spec calls a handler that runs a program; the spec itself is told to use os.execute', async (t) => {
+  const dir = tempTree(t, {
+    'ex.lua': PLUGIN,
+    'spec/ex_spec.lua': `local moonhost = require 'moonhost'
+local testing = require 'moonhost.testing'
+describe('ex', function()
+  before_each(function() testing.load_plugin('../ex.lua') end)
+  after_each(testing.reset)
+  it('runs a program in a handler', function()
+    local r = testing.call('ex:run', { 'sh', '-c', 'echo spec' })
+    assert.are.same({ 0, 'spec\\n' }, { r.code, r.stdout })
+  end)
+  it('tells the spec itself what to do instead', function()
+    local ok, err = pcall(moonhost.exec, { 'true' })
+    assert.is_false(ok)
+    assert.matches("only in a plugin's handler or setup %(a spec itself may use os.execute", err)
+  end)
+end)
+`,
+  })
+  const r = await runMoonhost(['test', join(dir, 'spec'), '-o', 'TAP'])
+  assert.equal(r.code, 0, r.stdout + r.stderr)
+  assert.match(r.stdout, /^ok 1 - ex runs a program in a handler$/m)
+  assert.match(r.stdout, /^ok 2 - ex tells the spec itself/m)
 })
