@@ -4,7 +4,6 @@
  *   write_file(path, data)     -> true
  * path: absolute, or relative to the project root (ctx.root). The handler
  * waits without blocking the host; errors raise "moonhost.read_file: ...". */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,24 +20,12 @@ typedef struct file_call {
   size_t max;
 } file_call;
 
-/* Raises "WHAT: ..." without a position: the Lua half re-raises it at the
- * plugin's line (options.raise). */
-static int fail(lua_State *L, const char *what, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  lua_pushfstring(L, "%s: ", what);
-  lua_pushvfstring(L, fmt, ap);
-  va_end(ap);
-  lua_concat(L, 2);
-  return lua_error(L);
-}
-
 /* The path at index 1, made absolute against the project root (left on the stack). */
 static const char *path_arg(lua_State *L, const char *what) {
-  if (lua_type(L, 1) != LUA_TSTRING) fail(L, what, "path must be a string, got %s", luaL_typename(L, 1));
+  if (lua_type(L, 1) != LUA_TSTRING) mh_lua_fail(L, what, "path must be a string, got %s", luaL_typename(L, 1));
   size_t len;
   const char *path = lua_tolstring(L, 1, &len);
-  if (!len || strlen(path) != len) fail(L, what, "path is empty or holds a NUL byte");
+  if (!len || strlen(path) != len) mh_lua_fail(L, what, "path is empty or holds a NUL byte");
   if (path[0] == '/') return path;
   return lua_pushfstring(L, "%s/%s", mh_lua_engine_of(L)->host->cfg->root, path);
 }
@@ -49,7 +36,7 @@ static file_call *file_call_new(lua_State *L, mh_lua_call *call, const char *wha
   if (!fc || !path) {
     free(fc);
     free(path);
-    fail(L, what, "out of memory");
+    mh_lua_fail(L, what, "out of memory");
   }
   fc->call = call;
   fc->path = path;
@@ -98,11 +85,11 @@ static int l_read_file(lua_State *L) {
   mh_engine *e = mh_lua_engine_of(L);
   size_t max = e->mem_limit < DEFAULT_MAX_BYTES ? e->mem_limit : DEFAULT_MAX_BYTES;
   if (!lua_isnoneornil(L, 2)) {
-    if (!lua_isinteger(L, 2) || lua_tointeger(L, 2) < 0) fail(L, what, "max_bytes must be an integer >= 0");
+    if (!lua_isinteger(L, 2) || lua_tointeger(L, 2) < 0) mh_lua_fail(L, what, "max_bytes must be an integer >= 0");
     lua_Integer m = lua_tointeger(L, 2);
     /* What is read becomes a Lua string of this plugin's state. */
     if ((lua_Unsigned)m > e->mem_limit)
-      fail(L, what, "max_bytes %I is over this plugin's Lua memory (lua.memory_bytes, %I)", m, (lua_Integer)e->mem_limit);
+      mh_lua_fail(L, what, "max_bytes %I is over this plugin's Lua memory (lua.memory_bytes, %I)", m, (lua_Integer)e->mem_limit);
     max = (size_t)m;
   }
   lua_settop(L, 1);
@@ -114,7 +101,7 @@ static int l_read_file(lua_State *L) {
   if (!fc->op) {
     lua_pushstring(L, uv_strerror(err));
     file_call_free(fc);
-    return fail(L, what, "cannot read %s: %s", lua_tostring(L, 1), lua_tostring(L, -1));
+    return mh_lua_fail(L, what, "cannot read %s: %s", lua_tostring(L, 1), lua_tostring(L, -1));
   }
   return mh_lua_await(L, call, file_cancel, fc);
 }
@@ -135,7 +122,7 @@ static int l_write_file(lua_State *L) {
   static const char what[] = "moonhost.write_file";
   mh_lua_call *call = mh_lua_check_context(L, what, MH_LUA_NEED_WAIT);
   mh_engine *e = mh_lua_engine_of(L);
-  if (lua_type(L, 2) != LUA_TSTRING) fail(L, what, "data must be a string, got %s", luaL_typename(L, 2));
+  if (lua_type(L, 2) != LUA_TSTRING) mh_lua_fail(L, what, "data must be a string, got %s", luaL_typename(L, 2));
   size_t len;
   const char *data = lua_tolstring(L, 2, &len);
   lua_settop(L, 2);
@@ -146,7 +133,7 @@ static int l_write_file(lua_State *L) {
   if (!fc->op) {
     lua_pushstring(L, uv_strerror(err));
     file_call_free(fc);
-    return fail(L, what, "cannot write %s: %s", lua_tostring(L, 1), lua_tostring(L, -1));
+    return mh_lua_fail(L, what, "cannot write %s: %s", lua_tostring(L, 1), lua_tostring(L, -1));
   }
   return mh_lua_await(L, call, file_cancel, fc);
 }
