@@ -474,13 +474,14 @@ static void read_target(mh_http_exchange *x, struct lws *wsi, const char *u, int
 
 /* Refusals before any body is read: Host/Origin (mh_conn_gate), then the
  * body's framing and declared size. */
-static void refuse_early(mh_http_exchange *x, struct lws *wsi, bool has_body, long long cl) {
+static void refuse_early(mh_http_exchange *x, struct lws *wsi, long long cl) {
   const char *why = NULL;
   int status = mh_conn_gate(wsi, x->host, &x->origin, &why);
+  /* The framing is checked whatever the method: a GET's chunked body or a
+   * Content-Length lws reads as negative (atoll) was left on the
+   * connection for lws to parse as the next request. */
   if (status) {
     fail_early(x, status, status == 403 ? "FORBIDDEN" : status == 400 ? MH_ERR_BAD_REQUEST : MH_ERR_INTERNAL, why);
-  } else if (!has_body && cl < 0) {
-    return;
   } else if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0) {
     /* lws 4.1 hands a chunked request body over undecoded and never
      * reports it complete: only routes that decode it take one (route()). */
@@ -555,7 +556,7 @@ int mh_http_request(mh_conn *c, struct lws *wsi, mh_server *s, const char *uri) 
    * without one): the connection cannot carry another request after it. */
   if (lws_body && !(has_body && cl > 0)) x->close_after = true;
   x->body_left = lws_body && cl > 0 ? cl : 0;
-  refuse_early(x, wsi, has_body, cl);
+  refuse_early(x, wsi, cl);
   /* A connection closed after the response may linger for the rest of its
    * body within the request timeout (mh_http_writeable): such a request
    * has its timer now, as one read outside the I/O phase. */
