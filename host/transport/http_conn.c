@@ -431,6 +431,34 @@ static bool lws_reads_body(struct lws *wsi, int method) {
 
 static int route_now(mh_conn *c, mh_http_exchange *x);
 
+/* Whether `list` (a Connection header) holds the option `name`. */
+static bool has_option(const char *list, const char *name) {
+  size_t n = strlen(name);
+  for (const char *p = list; *p;) {
+    p += strspn(p, " \t,");
+    size_t len = strcspn(p, ",");
+    while (len && (p[len - 1] == ' ' || p[len - 1] == '\t')) len--;
+    if (len == n && strncasecmp(p, name, n) == 0) return true;
+    p += strcspn(p, ",");
+  }
+  return false;
+}
+
+/* Whether the connection ends with this request's answer by the client's
+ * word: HTTP/1.0 unless "Connection: keep-alive" (lws 4.1's rule, which
+ * then closes after lws_http_transaction_completed), or "close" among the
+ * Connection options (RFC 9112 9.6; lws only reads a header that is
+ * exactly "close", and would keep "close, te" open). The answer must say
+ * it too: a client counting on keep-alive would send its next request into
+ * the close. */
+static bool client_closes(struct lws *wsi) {
+  char v[64];
+  int n = mh_conn_header(wsi, WSI_TOKEN_CONNECTION, v, sizeof v);
+  if (n > 0 && has_option(v, "close")) return true;
+  if (n > 0 && strcasecmp(v, "keep-alive") == 0) return false;
+  return mh_http_version11(wsi) != 1; /* no version at all: 1.0 to lws */
+}
+
 /* Pipelining. lws 4.1 keeps bytes read past a request (pipelined requests)
  * and parses them after the response, from an idle callback. For a request
  * with a body parsed that way, lws_http_action() then loops over that same
@@ -554,7 +582,7 @@ int mh_http_request(mh_conn *c, struct lws *wsi, mh_server *s, const char *uri) 
   read_framing(wsi, method, &cl, &lws_body);
   /* A body lws reads that we do not (a GET with Content-Length, a POST
    * without one): the connection cannot carry another request after it. */
-  if (lws_body && !(has_body && cl > 0)) x->close_after = true;
+  if ((lws_body && !(has_body && cl > 0)) || client_closes(wsi)) x->close_after = true;
   x->body_left = lws_body && cl > 0 ? cl : 0;
   refuse_early(x, wsi, cl);
   /* A connection closed after the response may linger for the rest of its

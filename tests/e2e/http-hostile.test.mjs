@@ -98,3 +98,34 @@ test('a body is never read as the next request, whatever the method', async (t) 
   await assertHealthy(host)
 })
 
+test('a client that ends the connection is told connection: close, and the host closes after the answer', async (t) => {
+  const host = await hostFor(t)
+  const health = (version, connection) =>
+    `GET /__moonhost/health HTTP/${version}\r\nHost: 127.0.0.1\r\n${connection ? `Connection: ${connection}\r\n` : ''}\r\n`
+  const closing = [
+    ['1.1', 'close'],
+    ['1.1', 'Close'],
+    ['1.1', 'close, TE'], // lws 4.1 kept this one open: it reads only an exact "close"
+    ['1.1', 'TE,close'],
+    ['1.0', null],
+    ['1.0', 'close'],
+  ]
+  for (const [version, connection] of closing) {
+    const r = await exchange(host, [health(version, connection) + get()])
+    assert.deepEqual(r.responses.map((x) => x.status), [200], `HTTP/${version} Connection: ${connection}`)
+    assert.ok(saysClose(r.responses[0]), `HTTP/${version} Connection: ${connection}: the answer says connection: close`)
+    assert.ok(r.closedByHost)
+  }
+  // a POST's answer too, and an error's
+  const p = await exchange(host, [post('/rpc/http/echo', '{"json":1}', `${AUTH}Connection: close\r\n`) + get()])
+  assert.deepEqual(p.responses.map((x) => [x.status, saysClose(x)]), [[200, true]])
+  const e = await exchange(host, [post('/rpc/http/echo', '{}', 'Connection: close\r\n') + get()])
+  assert.deepEqual(e.responses.map((x) => [x.status, saysClose(x)]), [[401, true]])
+  // keep-alive stays keep-alive, without the header
+  for (const [version, connection] of [['1.1', null], ['1.1', 'keep-alive'], ['1.0', 'keep-alive']]) {
+    const r = await exchange(host, [health(version, connection) + health(version, connection)], { until: 2 })
+    assert.deepEqual(r.responses.map((x) => [x.status, saysClose(x)]), [[200, false], [200, false]], `HTTP/${version} ${connection}`)
+  }
+  await assertHealthy(host)
+})
+
