@@ -57,9 +57,26 @@ static int confirm_upgrade(struct lws *wsi, mh_server *s) {
   return 1; /* handled: no upgrade */
 }
 
+/* lws 4.1 turns a CONNECT request into a raw socket (lws_http_to_fallback)
+ * before any HTTP callback, and a raw socket has no timeout: it stayed
+ * open, unanswered, until the client left. moonhost is no proxy: it says
+ * so and closes (returning nonzero makes lws close it). */
+static int refuse_connect(struct lws *wsi) {
+  static const char body[] = "CONNECT is not served: moonhost is no proxy\n";
+  unsigned char buf[LWS_PRE + 256];
+  int n = snprintf((char *)buf + LWS_PRE, sizeof buf - LWS_PRE,
+                   "HTTP/1.1 405 Method Not Allowed\r\ncontent-type: text/plain; charset=utf-8\r\n"
+                   "content-length: %zu\r\nconnection: close\r\n\r\n%s",
+                   sizeof body - 1, body);
+  mh_log_warn_limited("http", "a CONNECT request: 405, closing (moonhost is no proxy)");
+  lws_write(wsi, buf + LWS_PRE, (size_t)n, LWS_WRITE_RAW);
+  return -1;
+}
+
 static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len) {
   mh_conn *c = user;
   mh_server *s = lws_context_user(lws_get_context(wsi));
+  if (reason == LWS_CALLBACK_RAW_ADOPT) return refuse_connect(wsi); /* the only raw socket lws makes here */
   if (reason == LWS_CALLBACK_WSI_DESTROY) {
     mh_server_unsettle(s, wsi);
     return 0;

@@ -98,6 +98,18 @@ test('a body is never read as the next request, whatever the method', async (t) 
   await assertHealthy(host)
 })
 
+test('CONNECT is answered 405 and the connection closed (it was left open, unanswered, for as long as the client liked)', async (t) => {
+  const host = await hostFor(t)
+  for (const target of ['127.0.0.1:80', '/__moonhost/health']) {
+    const r = await exchange(host, [`CONNECT ${target} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n${get()}`])
+    assert.deepEqual(r.responses.map((x) => x.status), [405], target)
+    assert.ok(saysClose(r.responses[0]) && r.closedByHost, `${target}: connection: close, then closed`)
+    assert.match(r.responses[0].body, /no proxy/)
+  }
+  await host.waitForLog(/a CONNECT request: 405, closing/)
+  await assertHealthy(host)
+})
+
 test('a client that ends the connection is told connection: close, and the host closes after the answer', async (t) => {
   const host = await hostFor(t)
   const health = (version, connection) =>
