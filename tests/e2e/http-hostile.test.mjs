@@ -141,3 +141,98 @@ test('a client that ends the connection is told connection: close, and the host 
   await assertHealthy(host)
 })
 
+test('after every error status the next request on the connection is answered, or the error said connection: close and the host closed', async (t) => {
+  const host = await quickHost(t)
+  const chunked = (method, path) =>
+    `${method} ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\n${AUTH}Transfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n`
+  const cases = [
+    // [what, request, status, closes]
+    ['body not JSON', post('/rpc/http/echo', '{"json":'), 400, false],
+    ['Content-Length not a number', `POST /rpc/http/echo HTTP/1.1\r\nHost: 127.0.0.1\r\n${AUTH}Content-Length: 0x2\r\n\r\n{}`, 400, true],
+    ['no token', post('/rpc/http/echo', '{}', ''), 401, false],
+    ['Origin refused', `GET /__moonhost/health HTTP/1.1\r\nHost: 127.0.0.1\r\nOrigin: http://evil.example\r\n\r\n`, 403, true],
+    ['Host refused', get('/__moonhost/health', 'evil.example'), 403, true],
+    ['no route', get('/nope'), 404, false],
+    ['no function', post('/rpc/http/nope', '{}'), 404, false],
+    ['DELETE on a function', `DELETE /rpc/http/echo HTTP/1.1\r\nHost: 127.0.0.1\r\n${AUTH}\r\n`, 405, false],
+    ['GET on an action', `GET /rpc/http/bump HTTP/1.1\r\nHost: 127.0.0.1\r\n${AUTH}\r\n`, 405, false],
+    ['PUT with a body', `PUT /rpc/http/echo HTTP/1.1\r\nHost: 127.0.0.1\r\n${AUTH}Content-Length: 2\r\n\r\n{}`, 405, false],
+    ['body cut short', `POST /rpc/http/echo HTTP/1.1\r\nHost: 127.0.0.1\r\n${AUTH}Content-Length: 20\r\n\r\n{"json"`, 408, true],
+    ['PUT chunked', chunked('PUT', '/rpc/http/echo'), 411, true],
+    ['declared over the limit', `POST /rpc/http/echo HTTP/1.1\r\nHost: 127.0.0.1\r\n${AUTH}Content-Length: 5000000\r\n\r\n{}`, 413, true],
+    ['chunked to a function that takes no stream', chunked('POST', '/rpc/http/echo'), 415, true],
+  ]
+  for (const [what, request, status, closes] of cases) {
+    // the next request goes out once the error answer is in
+    const r = await exchange(host, [request, get('/healthz')], { waitFor: [0, 1], until: 2 })
+    assert.equal(r.responses[0]?.status, status, what)
+    assert.equal(saysClose(r.responses[0]), closes, `${what}: connection: close ${closes ? '' : 'not '}announced`)
+    if (closes) {
+      assert.ok(r.closedByHost, `${what}: closed`)
+      assert.equal(r.responses.length, 1, what)
+    } else {
+      assert.equal(r.responses[1]?.status, 200, `${what}: the next request is answered`)
+    }
+  }
+  // 429: untrusted calls over their shared rate, the health check behind them
+  const ping = 'GET /rpc/anonymous/http/ping HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n'
+  const flood = await exchange(host, [ping.repeat(30) + get('/healthz')], { until: 31 })
+  const statuses = flood.responses.map((x) => x.status)
+  assert.ok(statuses.slice(0, 30).includes(429), `some calls over the rate: ${statuses}`)
+  assert.ok(flood.responses.slice(0, 30).every((x) => !saysClose(x)))
+  assert.equal(statuses[30], 200)
+  await assertHealthy(host)
+})
+
+test('pipelined requests split at every byte boundary, and 100 in one write, are answered in order', async (t) => {
+  const host = await hostFor(t)
+  const bytes = (s) => [...Buffer.from(s)].map((b) => Buffer.from([b]))
+  for (const [what, stream, want] of [
+    ['POST then GET', echo('one byte at a time') + get('/nope'), [200, 404]],
+    ['GET then POST', get('/nope') + echo('one byte at a time'), [404, 200]],
+  ]) {
+    const r = await trickle(host, bytes(stream), { until: (data) => parseResponses(data).responses.length === 2 })
+    const { responses } = parseResponses(Buffer.from(r.text, 'latin1'))
+    assert.deepEqual(responses.map((x) => x.status), want, what)
+    assert.ok(responses.some((x) => x.body === '{"json":"one byte at a time"}'), what)
+  }
+  // 100 GETs (past lws' 4 KiB read buffer) and then a POST: the GETs are
+  // answered in order, the POST closes the connection (docs/security.md)
+  const paths = Array.from({ length: 100 }, (_, i) => (i % 3 ? '/healthz' : `/nope${i}`))
+  const r = await exchange(host, [paths.map((p) => get(p)).join('') + echo('after 100')])
+  assert.deepEqual(r.responses.map((x) => x.status), paths.map((p) => (p === '/healthz' ? 200 : 404)))
+  assert.ok(r.closedByHost)
+  await assertHealthy(host)
+})
+
+test('headers that trickle in forever are cut off by libwebsockets (10 s), without an answer', async (t) => {
+  const host = await quickHost(t)
+  // one byte every 50 ms (20 s of them): never idle, never done
+  const forever = [...Buffer.from(`GET /__moonhost/health HTTP/1.1\r\nX-Pad: ${'a'.repeat(360)}`)].map((b) => Buffer.from([b]))
+  const t0 = performance.now()
+  const r = await trickle(host, forever, { gapMs: 50, timeoutMs: 16000 })
+  const took = performance.now() - t0
+  assert.ok(r.closedByHost)
+  assert.equal(r.text, '', 'no answer')
+  assert.ok(took > 8000 && took < 15000, `closed after ${Math.round(took)} ms`)
+  await assertHealthy(host)
+})
+
+test('what libwebsockets refuses by itself: a 403 or a close, never an answer to what follows', async (t) => {
+  const host = await hostFor(t)
+  const refused = [
+    'PROPFIND /__moonhost/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n',
+    `${'X'.repeat(40)} /__moonhost/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`,
+    `GET http://127.0.0.1:${host.port}/__moonhost/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`,
+    'OPTIONS * HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n',
+    get('/__moonhost/health%00'),
+    get(`/${'a'.repeat(9000)}`),
+    `GET /__moonhost/health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: ${'a'.repeat(65536)}\r\n\r\n`,
+  ]
+  for (const request of refused) {
+    const r = await exchange(host, [request + get()])
+    assert.ok(r.closedByHost, request.slice(0, 40))
+    assert.ok(r.responses.length === 0 || (r.responses.length === 1 && r.responses[0].status === 403), request.slice(0, 40))
+  }
+  await assertHealthy(host)
+})
