@@ -111,12 +111,12 @@ int mh_conn_gate(struct lws *wsi, mh_host *h, char **origin, const char **why) {
     h->metrics.refused[MH_REFUSED_BAD_REQUEST]++;
   } else if (!mh_auth_host_ok(h, host)) {
     /* DNS rebinding: the page's own name, pointed at us, arrives as Host. */
-    mh_log_warn("http", "Host %s refused (not loopback, an address or in auth.allowed_hosts)", host);
+    mh_log_warn_limited("http", "Host %s refused (not loopback, an address or in auth.allowed_hosts)", host);
     *why = "host not allowed";
     status = 403;
     h->metrics.refused[MH_REFUSED_HOST]++;
   } else if (!mh_auth_origin_ok(h, *origin)) {
-    mh_log_warn("http", "origin %s refused (not in auth.allowed_origins)", *origin);
+    mh_log_warn_limited("http", "origin %s refused (not in auth.allowed_origins)", *origin);
     *why = "origin not allowed";
     status = 403;
     h->metrics.refused[MH_REFUSED_ORIGIN]++;
@@ -311,7 +311,9 @@ static void fail_early(mh_http_exchange *x, int status, const char *code, const 
   x->routed = true; /* the body completing later must not route it again */
   x->close_after = true;
   deadline_undefer(x, true); /* it may linger for the rest of the body: mh_http_writeable */
-  mh_log_warn("http", "%s %s: %d %s", x->method_name, x->path, status, message);
+  /* rate-limited, as every line a client can cause at will (and the Host
+   * and Origin refusals): a flood of bad requests costs a few lines */
+  mh_log_warn_limited("http", "%s %s: %d %s", x->method_name, x->path, status, message);
   route_error(x, status, code, message);
 }
 
@@ -475,7 +477,7 @@ static bool client_closes(struct lws *wsi) {
  * could be handled inside it, if its client sent more bytes meanwhile. */
 static bool pipelined_body(mh_conn *c, struct lws *wsi, int method) {
   if (mh_server_reading(c->server) || !lws_reads_body(wsi, method)) return false;
-  mh_log_warn("http", "a pipelined request with a body: closing the connection (answered requests: all before it)");
+  mh_log_warn_limited("http", "a pipelined request with a body: closing the connection (answered requests: all before it)");
   return true;
 }
 

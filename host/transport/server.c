@@ -52,7 +52,7 @@ static int confirm_upgrade(struct lws *wsi, mh_server *s) {
   free(path);
   free(origin);
   if (!status) return 0;
-  mh_log_warn("ws", "upgrade refused: %d %s", status, why);
+  mh_log_warn_limited("ws", "upgrade refused: %d %s", status, why);
   if (lws_return_http_status(wsi, (unsigned)status, why)) return -1;
   return 1; /* handled: no upgrade */
 }

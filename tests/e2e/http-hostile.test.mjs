@@ -236,3 +236,25 @@ test('what libwebsockets refuses by itself: a 403 or a close, never an answer to
   }
   await assertHealthy(host)
 })
+
+test('a flood of refused requests logs a few lines a second, not one each (docs: "Log floods")', async (t) => {
+  const host = await hostFor(t)
+  const count = (re) => (host.log.match(new RegExp(re.source, 'g')) || []).length
+  const floods = [
+    [/: 400 Content-Length is not a number/, 'GET /__moonhost/health HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: x\r\n\r\n'],
+    [/Host evil\.example refused/, get('/__moonhost/health', 'evil.example')],
+    [/origin http:\/\/evil\.example refused/, 'GET /__moonhost/health HTTP/1.1\r\nHost: 127.0.0.1\r\nOrigin: http://evil.example\r\n\r\n'],
+    [/upgrade refused: 404/, 'GET /nows HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+      'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n'],
+  ]
+  for (const [line, request] of floods) {
+    const t0 = performance.now()
+    const rs = await Promise.all(Array.from({ length: 200 }, () => exchange(host, [request])))
+    const secs = (performance.now() - t0) / 1000
+    assert.ok(rs.every((r) => r.closedByHost && r.responses.length === 1), `${line}: each answered once, then closed`)
+    await host.waitForLog(line)
+    // 20 at once, then 10 a second (MH_LOG_SITE_BURST, MH_LOG_SITE_PER_S)
+    assert.ok(count(line) <= 20 + 10 * Math.ceil(secs) + 1, `${line}: ${count(line)} lines for 200 requests in ${secs.toFixed(2)} s`)
+  }
+  await assertHealthy(host)
+})
