@@ -113,6 +113,9 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
  * in lws (ws_conn.c checks lws_partial_buffered). */
 #define TX_PACKET_BYTES (1024 * 1024)
 
+/* How long an idle kept-alive HTTP connection stays open (create_vhost). */
+#define MH_HTTP_KEEPALIVE_S 60
+
 static const struct lws_protocols protocols[] = {
   {"moonhost", callback, sizeof(mh_conn), 0, 0, NULL, TX_PACKET_BYTES},
   {"moonhost-link", callback, sizeof(mh_conn), 0, 0, NULL, TX_PACKET_BYTES},
@@ -209,6 +212,12 @@ static struct lws_vhost *create_vhost(mh_server *s, struct lws_context_creation_
   s->idle_policy.secs_since_valid_ping = (uint16_t)host->cfg->limits.ping_interval_s;
   s->idle_policy.secs_since_valid_hangup = (uint16_t)host->cfg->limits.idle_timeout_s;
   info->retry_and_idle_policy = &s->idle_policy;
+  /* lws closes a kept-alive HTTP connection idle for keepalive_timeout,
+   * 5 s by default: exactly how long Node's http.Agent keeps a free
+   * socket, so a client busy for a few ms around then sent its next
+   * request into the close (ECONNRESET, "socket hang up"). Client pools
+   * keep idle sockets 4 s (undici) or 5 s (Node): the host waits longer. */
+  info->keepalive_timeout = MH_HTTP_KEEPALIVE_S;
   return lws_create_vhost(s->ctx, info);
 }
 

@@ -4,6 +4,7 @@
 // answers promptly over HTTP (@orpc/client) and WebSocket (birpc).
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
+import http from 'node:http'
 import { connect as tcpConnect } from 'node:net'
 import { createORPCClient } from '@orpc/client'
 import { RPCLink } from '@orpc/client/fetch'
@@ -256,5 +257,28 @@ test('a flood of refused requests logs a few lines a second, not one each (docs:
     // 20 at once, then 10 a second (MH_LOG_SITE_BURST, MH_LOG_SITE_PER_S)
     assert.ok(count(line) <= 20 + 10 * Math.ceil(secs) + 1, `${line}: ${count(line)} lines for 200 requests in ${secs.toFixed(2)} s`)
   }
+  await assertHealthy(host)
+})
+
+test("a kept-alive connection idle past Node's pool timeout (5 s) is still open: a pooled client never sends into the host's close", async (t) => {
+  // lws closed it after 5 s, when Node's http.Agent also lets a free socket
+  // go: a client whose loop was busy for a few ms then got ECONNRESET.
+  const host = await hostFor(t)
+  const agent = new http.Agent({ keepAlive: true, timeout: 10000 })
+  t.after(() => agent.destroy())
+  const get = () => new Promise((resolve, reject) => {
+    const req = http.get({ host: '127.0.0.1', port: host.port, path: '/healthz', agent }, (res) => {
+      res.resume()
+      res.on('end', () => resolve({ status: res.statusCode, reused: req.reusedSocket }))
+    })
+    req.on('error', reject)
+  })
+  assert.equal((await get()).status, 200)
+  const [socket] = Object.values(agent.freeSockets).flat()
+  let closed = false
+  socket.once('close', () => (closed = true))
+  await new Promise((resolve) => setTimeout(resolve, 6000)) // the idle time itself, not a synchronisation
+  assert.equal(closed, false, 'the host left the idle connection open')
+  assert.deepEqual(await get(), { status: 200, reused: true })
   await assertHealthy(host)
 })
