@@ -26,5 +26,9 @@ int mh_luaopen_call(lua_State *L);
 int mh_luaopen_state(lua_State *L);
 /* moonhost.streaming: ctx.rpc.streaming's C half (lua_streaming.c). */
 int mh_luaopen_streaming(lua_State *L);
+/* moonhost.process: moonhost.exec's C half (lua_process.c). */
+int mh_luaopen_process(lua_State *L);
+/* moonhost.files: moonhost.read_file and write_file's C half (lua_files.c). */
+int mh_luaopen_files(lua_State *L);
 
 #endif

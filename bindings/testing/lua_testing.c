@@ -180,6 +180,29 @@ static int open_runner_call(lua_State *L) {
   return 1;
 }
 
+/* A spec's own code runs outside any handler; its plugins' handlers have
+ * the real moonhost.exec, read_file and write_file. */
+static int only_in_plugins(lua_State *L, const char *what, const char *instead) {
+  return luaL_error(L, "moonhost.%s: only in a plugin's handler or setup (a spec itself may use %s; testing.call a handler "
+                       "that runs moonhost.%s)", what, instead, what);
+}
+
+static int l_runner_exec(lua_State *L) { return only_in_plugins(L, "exec", "os.execute or io.popen"); }
+static int l_runner_read_file(lua_State *L) { return only_in_plugins(L, "read_file", "io.open"); }
+static int l_runner_write_file(lua_State *L) { return only_in_plugins(L, "write_file", "io.open"); }
+
+static int open_runner_process(lua_State *L) {
+  static const luaL_Reg fns[] = {{"exec", l_runner_exec}, {NULL, NULL}};
+  luaL_newlib(L, fns);
+  return 1;
+}
+
+static int open_runner_files(lua_State *L) {
+  static const luaL_Reg fns[] = {{"read_file", l_runner_read_file}, {"write_file", l_runner_write_file}, {NULL, NULL}};
+  luaL_newlib(L, fns);
+  return 1;
+}
+
 static int open_testing_core(lua_State *L) {
   mh_lua_testing_op_open(L);
   static const luaL_Reg fns[] = {
@@ -227,6 +250,8 @@ static int script_body(lua_State *L) {
 static void install(lua_State *L) {
   static const luaL_Reg modules[] = {{"moonhost.core", open_runner_core},
                                      {"moonhost.call", open_runner_call},
+                                     {"moonhost.process", open_runner_process},
+                                     {"moonhost.files", open_runner_files},
                                      {"moonhost.testing.core", open_testing_core},
                                      {NULL, NULL}};
   mh_lua_preload(L, modules);

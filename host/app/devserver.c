@@ -10,6 +10,7 @@
 
 #include "core/buf.h"
 #include "core/log.h"
+#include "core/process.h"
 
 typedef struct pipe_reader {
   uv_pipe_t pipe;
@@ -120,50 +121,20 @@ static void append_authority(mh_buf *b, const mh_devserver_link *link) {
 enum { LINK_URL, LINK_WS_URL, LINK_PORT, LINK_TOKEN, LINK_VARS };
 static const char *const link_names[LINK_VARS] = {"MOONHOST_URL", "MOONHOST_WS_URL", "MOONHOST_PORT", "MOONHOST_TOKEN"};
 
-/* Whether env entry "NAME=value" sets one of the variables we set (values[i] != NULL), as is or with VITE_. */
-static bool overridden(const char *entry, const char *const values[LINK_VARS]) {
-  if (strncmp(entry, "VITE_", 5) == 0) entry += 5;
-  for (int i = 0; i < LINK_VARS; i++) {
-    size_t n = strlen(link_names[i]);
-    if (values[i] && strncmp(entry, link_names[i], n) == 0 && entry[n] == '=') return true;
-  }
-  return false;
-}
+static const char *const vite_names[LINK_VARS] = {"VITE_MOONHOST_URL", "VITE_MOONHOST_WS_URL", "VITE_MOONHOST_PORT",
+                                                  "VITE_MOONHOST_TOKEN"};
 
-static void free_env(char **env) {
-  for (size_t i = 0; env && env[i]; i++) free(env[i]);
-  free(env);
-}
-
-/* Appends NAME=value and VITE_NAME=value to env at *k; false when out of memory. */
-static bool append_var(char **env, size_t *k, const char *name, const char *value) {
-  mh_buf plain = MH_BUF_INIT, vite = MH_BUF_INIT;
-  mh_buf_appendf(&plain, "%s=%s", name, value);
-  mh_buf_appendf(&vite, "VITE_%s=%s", name, value);
-  char *p = mh_buf_steal(&plain, NULL), *v = mh_buf_steal(&vite, NULL);
-  if (!p || !v) {
-    free(p);
-    free(v);
-    return false;
-  }
-  env[(*k)++] = p;
-  env[(*k)++] = v;
-  return true;
-}
-
-/* environ without the variables values sets, then those (values[i] != NULL). */
+/* environ with each variable set, as is and with VITE_, where values[i] is
+ * not NULL (a NULL one keeps what moonhost inherited). */
 static char **env_with(const char *const values[LINK_VARS]) {
-  size_t n = 0, k = 0;
-  while (environ[n]) n++;
-  char **env = calloc(n + 2 * LINK_VARS + 1, sizeof *env);
-  bool ok = env != NULL;
-  for (size_t i = 0; ok && i < n; i++)
-    if (!overridden(environ[i], values)) ok = (env[k++] = strdup(environ[i])) != NULL;
-  for (int i = 0; ok && i < LINK_VARS; i++)
-    if (values[i]) ok = append_var(env, &k, link_names[i], values[i]);
-  if (ok) return env;
-  free_env(env);
-  return NULL;
+  const char *names[2 * LINK_VARS], *set[2 * LINK_VARS];
+  size_t n = 0;
+  for (int i = 0; i < LINK_VARS; i++) {
+    if (!values[i]) continue;
+    names[n] = link_names[i], set[n++] = values[i];
+    names[n] = vite_names[i], set[n++] = values[i];
+  }
+  return mh_env_with(names, set, n);
 }
 
 /* Our environment plus MOONHOST_{URL,WS_URL,PORT,TOKEN} and the same with
@@ -201,7 +172,7 @@ mh_devserver *mh_devserver_start_linked(uv_loop_t *loop, char **argv, const char
   }
   mh_devserver *d = calloc(1, sizeof *d);
   if (!d) {
-    free_env(env);
+    mh_env_free(env);
     mh_log_error("dev", "cannot start the dev server: out of memory");
     return NULL;
   }
@@ -230,16 +201,17 @@ mh_devserver *mh_devserver_start_linked(uv_loop_t *loop, char **argv, const char
     .flags = UV_PROCESS_DETACHED, .env = env,
   };
   d->proc.data = d;
+  d->open_handles++; /* uv_spawn puts the handle on the loop even when it fails */
   int rc = uv_spawn(loop, &d->proc, &opts);
-  free_env(env); /* uv_spawn returns once the child has exec'd (or failed to) */
+  mh_env_free(env); /* uv_spawn returns once the child has exec'd (or failed to) */
   if (rc) {
     mh_log_error("dev", "cannot start '%s': %s", d->command, uv_strerror(rc));
     d->freeing = true;
+    uv_close((uv_handle_t *)&d->proc, on_handle_closed);
     uv_close((uv_handle_t *)&d->out.pipe, on_handle_closed);
     uv_close((uv_handle_t *)&d->err.pipe, on_handle_closed);
     return NULL;
   }
-  d->open_handles++;
   d->running = true;
   d->pid = d->proc.pid;
   mh_log_info("dev", "started '%s' (pid %d) in %s", d->command, d->pid, cwd);

@@ -164,7 +164,8 @@ int mh_ws_established(mh_conn *c, struct lws *wsi, mh_server *s) {
     h->metrics.refused[MH_REFUSED_SHUTDOWN]++;
     request_close(c, LWS_CLOSE_STATUS_GOINGAWAY, "server shutting down");
   } else if ((int)h->nclients > h->cfg->limits.max_connections) {
-    /* Rate-limited: connecting in a loop needs no token. */
+    /* rate-limited, as every line a client can cause at will; the count is
+     * in /metrics (moonhost_connections_refused_total{reason="too_many"}) */
     mh_log_warn_limited("ws", "connection refused: %d connections already", h->cfg->limits.max_connections);
     h->metrics.refused[MH_REFUSED_TOO_MANY]++;
     request_close(c, 1013 /* try again later */, "too many connections");
@@ -241,8 +242,6 @@ int mh_ws_receive(mh_conn *c, const void *in, size_t len) {
   c->server->host->metrics.bytes_received += len;
   size_t max = message_limit(c);
   if (lws_frame_is_binary(c->wsi)) {
-    /* Rate-limited here and below: each closes its socket, but a client
-     * can open the next one and do it again. */
     mh_log_warn_limited("ws", "%s: binary frame refused", c->client->id);
     return refuse(c, LWS_CLOSE_STATUS_UNACCEPTABLE_OPCODE, "binary frames are not supported");
   }

@@ -467,6 +467,52 @@ end or no_host('moonhost.stream')
 --- Waits without blocking the host (only inside a handler or setup).
 M.sleep = core and function(seconds) core.sleep(seconds) end or no_host('moonhost.sleep')
 
+-- Calls a waiting C function whose errors are about the plugin's call:
+-- raised at the plugin's line (argument mistakes, and failures of the work).
+local function waiting(fn, ...)
+  local called, ok, result = pcall(fn, ...)
+  if not called then options.raise(ok) end
+  if not ok then options.raise(type(result) == 'table' and tostring(result.message) or tostring(result)) end
+  return result
+end
+
+local has_process, process = pcall(require, 'moonhost.process')
+if not has_process then process = nil end
+
+local EXEC_OPTIONS = { 'cwd', 'env', 'stdin', 'timeout', 'max_output' }
+
+--- Runs a program to its end without blocking the host (only inside a
+-- handler or setup): argv = {program, args...}, never through a shell.
+-- opts: cwd (relative to ctx.root), env ({NAME = value | false}), stdin (a
+-- string), timeout (seconds), max_output (bytes kept of stdout and of
+-- stderr each, default 1 MiB). Returns {code=, signal=, stdout=, stderr=,
+-- timed_out=, truncated=, ms=, pid=}; a non-zero exit is no error. Raises
+-- when the program cannot be started. A cancelled call kills the program
+-- and what it started.
+M.exec = process and function(argv, opts)
+  if opts ~= nil then
+    if type(opts) ~= 'table' then options.raise('moonhost.exec: opts must be a table, got ' .. type(opts)) end
+    options.check_keys(opts, EXEC_OPTIONS, 'moonhost.exec')
+  end
+  return waiting(process.exec, argv, opts)
+end or no_host('moonhost.exec')
+
+local has_files, files = pcall(require, 'moonhost.files')
+if not has_files then files = nil end
+
+--- The content of a file, read without blocking the host (only inside a
+-- handler or setup). path: absolute or relative to ctx.root. max_bytes
+-- (default 16 MiB, at most lua.memory_bytes): a longer file raises.
+M.read_file = files and function(path, max_bytes) return waiting(files.read_file, path, max_bytes) end
+  or no_host('moonhost.read_file')
+
+--- Replaces a file's content without blocking the host, atomically: a
+-- watcher never sees half of it (a temporary file beside it is renamed over
+-- it). Keeps its permissions, writes through a symbolic link, creates it
+-- when absent (not its directory).
+M.write_file = files and function(path, data) waiting(files.write_file, path, data) end
+  or no_host('moonhost.write_file')
+
 --- Milliseconds on the host's monotonic clock.
 M.now = core and core.now or function() return math.floor(os.clock() * 1000) end
 

@@ -329,6 +329,8 @@ test('a command that cannot be started: moonhost logs it and exits 127', { timeo
   const { code } = await exitOf(host)
   assert.equal(code, 127, host.log)
   assert.match(host.log, /\[dev\] cannot start 'moonhost-e2e-no-such-command'/)
+  // The failed spawn's handle is closed too: nothing is left on the loop.
+  assert.doesNotMatch(host.log, /handles still open/)
 })
 
 test('a real Vite dev server: [dev] shows its URL, it serves the app, ctx.watch sees src/main.js change, and SIGTERM stops Vite too', { timeout: 90000 }, async (t) => {
