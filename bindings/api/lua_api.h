@@ -28,5 +28,7 @@ int mh_luaopen_state(lua_State *L);
 int mh_luaopen_streaming(lua_State *L);
 /* moonhost.process: moonhost.exec's C half (lua_process.c). */
 int mh_luaopen_process(lua_State *L);
+/* moonhost.http: moonhost.fetch's C half (lua_fetch.c). */
+int mh_luaopen_http(lua_State *L);
 
 #endif

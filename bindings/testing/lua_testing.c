@@ -193,6 +193,18 @@ static int open_runner_process(lua_State *L) {
   return 1;
 }
 
+/* Likewise moonhost.fetch: a spec's own code has no call to wait in. */
+static int l_runner_fetch(lua_State *L) {
+  return luaL_error(L, "moonhost.fetch: only in a plugin's handler or setup (a spec itself cannot wait for it; "
+                       "testing.call a handler that runs moonhost.fetch)");
+}
+
+static int open_runner_http(lua_State *L) {
+  static const luaL_Reg fns[] = {{"fetch", l_runner_fetch}, {NULL, NULL}};
+  luaL_newlib(L, fns);
+  return 1;
+}
+
 static int open_testing_core(lua_State *L) {
   mh_lua_testing_op_open(L);
   static const luaL_Reg fns[] = {
@@ -241,6 +253,7 @@ static void install(lua_State *L) {
   static const luaL_Reg modules[] = {{"moonhost.core", open_runner_core},
                                      {"moonhost.call", open_runner_call},
                                      {"moonhost.process", open_runner_process},
+                                     {"moonhost.http", open_runner_http},
                                      {"moonhost.testing.core", open_testing_core},
                                      {NULL, NULL}};
   mh_lua_preload(L, modules);

@@ -493,6 +493,31 @@ M.exec = process and function(argv, opts)
   return result
 end or no_host('moonhost.exec')
 
+local has_http, http = pcall(require, 'moonhost.http')
+if not has_http then http = nil end
+
+local FETCH_OPTIONS = { 'method', 'headers', 'body', 'timeout', 'max_body', 'redirect', 'insecure' }
+
+--- Fetches a URL over HTTP or HTTPS without blocking the host (only inside
+-- a handler or setup). opts: method ('GET'), headers ({name = value}),
+-- body (a string), timeout (seconds for the whole exchange, default 30),
+-- max_body (bytes, default 16 MiB), redirect ('follow', at most 5 hops, or
+-- 'manual'), insecure (true: accept any TLS certificate, for a local dev
+-- server). Returns {status=, headers= {lower-case name = value}, body=,
+-- url= (the last one), ms=}; a 404 or a 500 is an answer, not an error.
+-- Raises when there is no answer: DNS, connection, TLS, timeout, a body
+-- over max_body, too many redirects. A cancelled call closes the connection.
+M.fetch = http and function(url, opts)
+  if opts ~= nil then
+    if type(opts) ~= 'table' then options.raise('moonhost.fetch: opts must be a table, got ' .. type(opts)) end
+    options.check_keys(opts, FETCH_OPTIONS, 'moonhost.fetch')
+  end
+  local called, ok, result = pcall(http.fetch, url, opts)
+  if not called then options.raise(ok) end
+  if not ok then error(result, 2) end
+  return result
+end or no_host('moonhost.fetch')
+
 --- Milliseconds on the host's monotonic clock.
 M.now = core and core.now or function() return math.floor(os.clock() * 1000) end
 
