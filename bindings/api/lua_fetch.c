@@ -7,7 +7,6 @@
  * blocking the host; a cancelled call closes the connection. An HTTP error
  * status is an answer, not an error. Bad arguments raise at once. */
 #include <ctype.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -20,30 +19,20 @@
 #define DEFAULT_MAX_BODY (16 * 1024 * 1024)
 #define MAX_HEADERS 100
 
-/* Raises "moonhost.fetch: ..." without a position: the Lua half re-raises
- * it at the plugin's line (options.raise). */
-static int fail(lua_State *L, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  lua_pushliteral(L, "moonhost.fetch: ");
-  lua_pushvfstring(L, fmt, ap);
-  va_end(ap);
-  lua_concat(L, 2);
-  return lua_error(L);
-}
+/* "moonhost.fetch: ..." at the plugin's line (the Lua half re-raises it). */
+#define fail(L, ...) mh_lua_fail(L, "moonhost.fetch", __VA_ARGS__)
 
 typedef struct fetch_op {
   mh_lua_call *call;
   mh_fetch *f;
 } fetch_op;
 
-/* headers: "name\0value\0" pairs into {name = value}; a name seen twice keeps its first. */
+/* headers: "name\0value\0" pairs into {name = value}. */
 static mh_value *headers_value(const mh_buf *h) {
   mh_value *v = mh_value_new(MH_V_OBJECT);
   for (size_t at = 0; v && at < h->len;) {
     const char *name = h->data + at, *value = name + strlen(name) + 1;
     at = (size_t)(value + strlen(value) + 1 - h->data);
-    if (mh_value_obj_get(v, name)) continue;
     if (mh_value_obj_set(v, name, mh_value_string(value, strlen(value)))) {
       mh_value_free(v);
       return NULL;

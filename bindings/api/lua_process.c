@@ -6,7 +6,6 @@
  * (seconds), max_output (bytes of stdout and of stderr each). The handler
  * waits without blocking the host; a cancelled call kills the program. A
  * program that cannot start raises at once. */
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -19,17 +18,8 @@
 #define DEFAULT_MAX_OUTPUT (1024 * 1024)
 #define MAX_ARGS 4096
 
-/* Raises "moonhost.exec: ..." without a position: the Lua half re-raises
- * it at the plugin's line (options.raise). */
-static int fail(lua_State *L, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  lua_pushliteral(L, "moonhost.exec: ");
-  lua_pushvfstring(L, fmt, ap);
-  va_end(ap);
-  lua_concat(L, 2);
-  return lua_error(L);
-}
+/* "moonhost.exec: ..." at the plugin's line (the Lua half re-raises it). */
+#define fail(L, ...) mh_lua_fail(L, "moonhost.exec", __VA_ARGS__)
 
 typedef struct exec_op {
   mh_lua_call *call;

@@ -467,6 +467,21 @@ end or no_host('moonhost.stream')
 --- Waits without blocking the host (only inside a handler or setup).
 M.sleep = core and function(seconds) core.sleep(seconds) end or no_host('moonhost.sleep')
 
+-- A binding that waits, over its C half: opts checked here; the C half
+-- raises plain messages about the arguments, which belong to the plugin's line.
+local function waiting(name, keys, c_fn)
+  return function(first, opts)
+    if opts ~= nil then
+      if type(opts) ~= 'table' then options.raise(name .. ': opts must be a table, got ' .. type(opts)) end
+      options.check_keys(opts, keys, name)
+    end
+    local called, ok, result = pcall(c_fn, first, opts)
+    if not called then options.raise(ok) end
+    if not ok then error(result, 2) end
+    return result
+  end
+end
+
 local has_process, process = pcall(require, 'moonhost.process')
 if not has_process then process = nil end
 
@@ -480,18 +495,7 @@ local EXEC_OPTIONS = { 'cwd', 'env', 'stdin', 'timeout', 'max_output' }
 -- timed_out=, truncated=, ms=, pid=}; a non-zero exit is no error. Raises
 -- when the program cannot be started. A cancelled call kills the program
 -- and what it started.
-M.exec = process and function(argv, opts)
-  if opts ~= nil then
-    if type(opts) ~= 'table' then options.raise('moonhost.exec: opts must be a table, got ' .. type(opts)) end
-    options.check_keys(opts, EXEC_OPTIONS, 'moonhost.exec')
-  end
-  -- The C half raises plain messages about the arguments: they belong to
-  -- the plugin's line.
-  local called, ok, result = pcall(process.exec, argv, opts)
-  if not called then options.raise(ok) end
-  if not ok then error(result, 2) end
-  return result
-end or no_host('moonhost.exec')
+M.exec = process and waiting('moonhost.exec', EXEC_OPTIONS, process.exec) or no_host('moonhost.exec')
 
 local has_http, http = pcall(require, 'moonhost.http')
 if not has_http then http = nil end
@@ -507,16 +511,7 @@ local FETCH_OPTIONS = { 'method', 'headers', 'body', 'timeout', 'max_body', 'red
 -- url= (the last one), ms=}; a 404 or a 500 is an answer, not an error.
 -- Raises when there is no answer: DNS, connection, TLS, timeout, a body
 -- over max_body, too many redirects. A cancelled call closes the connection.
-M.fetch = http and function(url, opts)
-  if opts ~= nil then
-    if type(opts) ~= 'table' then options.raise('moonhost.fetch: opts must be a table, got ' .. type(opts)) end
-    options.check_keys(opts, FETCH_OPTIONS, 'moonhost.fetch')
-  end
-  local called, ok, result = pcall(http.fetch, url, opts)
-  if not called then options.raise(ok) end
-  if not ok then error(result, 2) end
-  return result
-end or no_host('moonhost.fetch')
+M.fetch = http and waiting('moonhost.fetch', FETCH_OPTIONS, http.fetch) or no_host('moonhost.fetch')
 
 --- Milliseconds on the host's monotonic clock.
 M.now = core and core.now or function() return math.floor(os.clock() * 1000) end
