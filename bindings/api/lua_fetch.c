@@ -3,7 +3,8 @@
  *                    |  false, error ("moonhost.fetch: METHOD URL: why")
  * opts: method, headers ({name = value}), body (a string), timeout
  * (seconds, the whole exchange), max_body (bytes), redirect ('follow' or
- * 'manual'), insecure (any TLS certificate). The handler waits without
+ * 'manual'), insecure (any TLS certificate), response_headers ({names} of
+ * the answer's headers lws does not know, to report too). The handler waits without
  * blocking the host; a cancelled call closes the connection. An HTTP error
  * status is an answer, not an error. Bad arguments raise at once. */
 #include <ctype.h>
@@ -164,6 +165,41 @@ static size_t read_headers(lua_State *L, int opts, const char ***names, const ch
   return k; /* the table and the arrays stay on the stack */
 }
 
+/* opts.response_headers: {name, ...} in lower case; the array and a table
+ * that holds its strings stay on the stack. */
+static size_t read_extra(lua_State *L, int opts, const char ***names) {
+  *names = NULL;
+  if (lua_getfield(L, opts, "response_headers") == LUA_TNIL) {
+    lua_pop(L, 1);
+    return 0;
+  }
+  if (!lua_istable(L, -1)) fail(L, "response_headers must be a list of header names, got %s", luaL_typename(L, -1));
+  int t = lua_gettop(L);
+  size_t n = (size_t)lua_rawlen(L, t);
+  if (n > MAX_HEADERS) fail(L, "more than %d response_headers", MAX_HEADERS);
+  lua_createtable(L, (int)n, 0);
+  int keep = lua_gettop(L);
+  *names = lua_newuserdatauv(L, sizeof **names * (n + 1), 0);
+  for (size_t i = 0; i < n; i++) {
+    if (lua_rawgeti(L, t, (lua_Integer)i + 1) != LUA_TSTRING)
+      fail(L, "response_headers[%d] is %s, not a header name", (int)i + 1, luaL_typename(L, -1));
+    size_t len;
+    const char *name = lua_tolstring(L, -1, &len);
+    luaL_Buffer b;
+    char *lower = luaL_buffinitsize(L, &b, len);
+    for (size_t j = 0; j < len; j++) {
+      if (!is_token_char((unsigned char)name[j])) fail(L, "response_headers[%d] is not a header name", (int)i + 1);
+      lower[j] = (char)tolower((unsigned char)name[j]);
+    }
+    luaL_pushresultsize(&b, len);
+    if (!len) fail(L, "response_headers[%d] is empty", (int)i + 1);
+    (*names)[i] = lua_tostring(L, -1);
+    lua_rawseti(L, keep, (lua_Integer)i + 1); /* the table keeps it */
+    lua_pop(L, 1);
+  }
+  return n;
+}
+
 static bool read_follow(lua_State *L, int opts) {
   size_t len;
   const char *r = opt_string(L, opts, "redirect", &len);
@@ -196,6 +232,9 @@ static int l_fetch(lua_State *L) {
   const char **names, **values;
   spec.nheaders = read_headers(L, 2, &names, &values);
   spec.header_names = names, spec.header_values = values;
+  const char **extra;
+  spec.nextra = read_extra(L, 2, &extra);
+  spec.extra_headers = extra;
   fetch_op *op = calloc(1, sizeof *op);
   if (!op) return fail(L, "out of memory");
   op->call = call;

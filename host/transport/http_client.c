@@ -36,6 +36,8 @@ struct mh_http_exchange {
   void *ud;
   char **names, **values; /* the request's headers, copied */
   size_t nheaders;
+  char **extra; /* spec.extra_headers as "name:" (lws' form), copied */
+  size_t nextra;
   char *body;
   size_t body_len, body_sent;
   bool has_body, head_only;
@@ -57,6 +59,8 @@ static void free_exchange(mh_http_exchange *x) {
   for (size_t i = 0; i < x->nheaders; i++) free(x->names[i]), free(x->values[i]);
   free(x->names);
   free(x->values);
+  for (size_t i = 0; i < x->nextra; i++) free(x->extra[i]);
+  free(x->extra);
   free(x->body);
   free(x->error);
   mh_buf_free(&x->a.headers);
@@ -144,8 +148,28 @@ static int write_body(mh_http_exchange *x, struct lws *wsi) {
 
 /* ---- the answer ---- */
 
-/* The answer's headers that lws 4.1 keeps (its known names; it has no way
- * to list the others). */
+static int add_answer_header(mh_http_exchange *x, const char *name, size_t nlen, const char *value, size_t vlen) {
+  return mh_buf_append(&x->a.headers, name, nlen) || mh_buf_append(&x->a.headers, "", 1) ||
+         mh_buf_append(&x->a.headers, value, vlen) || mh_buf_append(&x->a.headers, "", 1);
+}
+
+/* Headers lws files under no name of its own, asked for by name (lws 4.1
+ * cannot list them). */
+static int collect_extra_headers(mh_http_exchange *x, struct lws *wsi, mh_buf *value) {
+  int rc = 0;
+  for (size_t i = 0; i < x->nextra && !rc; i++) {
+    int nlen = (int)strlen(x->extra[i]), vlen = lws_hdr_custom_length(wsi, x->extra[i], nlen);
+    if (vlen < 0) continue;
+    mh_buf_reset(value);
+    if ((rc = mh_buf_reserve(value, (size_t)vlen + 1))) break;
+    int got = lws_hdr_custom_copy(wsi, value->data, vlen + 1, x->extra[i], nlen);
+    if (got >= 0) rc = add_answer_header(x, x->extra[i], (size_t)nlen - 1, value->data, (size_t)got);
+  }
+  return rc;
+}
+
+/* The answer's headers that lws 4.1 keeps under its known names, then the
+ * extra ones asked for. */
 static int collect_headers(mh_http_exchange *x, struct lws *wsi) {
   mh_buf value = MH_BUF_INIT;
   int rc = 0;
@@ -160,12 +184,17 @@ static int collect_headers(mh_http_exchange *x, struct lws *wsi) {
     rc = mh_buf_reserve(&value, (size_t)vlen + 1);
     if (rc) break;
     int got = lws_hdr_copy(wsi, value.data, vlen + 1, (enum lws_token_indexes)t);
-    if (got < 0) continue;
-    rc = mh_buf_append(&x->a.headers, name, nlen - 1) || mh_buf_append(&x->a.headers, "", 1) ||
-         mh_buf_append(&x->a.headers, value.data, (size_t)got) || mh_buf_append(&x->a.headers, "", 1);
+    if (got >= 0) rc = add_answer_header(x, name, nlen - 1, value.data, (size_t)got);
   }
+  if (!rc) rc = collect_extra_headers(x, wsi, &value);
   mh_buf_free(&value);
   return rc;
+}
+
+static void over_max_body(mh_http_exchange *x) {
+  char why[64];
+  snprintf(why, sizeof why, "response body over max_body (%zu bytes)", x->max_body); /* fits: a message, not a limit */
+  fail(x, why);
 }
 
 static bool has_no_body(const mh_http_exchange *x) {
@@ -187,7 +216,7 @@ static int on_head(mh_http_exchange *x, struct lws *wsi) {
   }
   char cl[24];
   if (lws_hdr_copy(wsi, cl, sizeof cl, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0 && strtoull(cl, NULL, 10) > x->max_body) {
-    fail(x, "the response body is over max_body");
+    over_max_body(x);
     return -1;
   }
   return 0;
@@ -195,7 +224,7 @@ static int on_head(mh_http_exchange *x, struct lws *wsi) {
 
 static int on_body(mh_http_exchange *x, const void *in, size_t len) {
   if (len > x->max_body - x->a.body.len) {
-    fail(x, "the response body is over max_body");
+    over_max_body(x);
     return -1;
   }
   if (mh_buf_append(&x->a.body, in, len)) {
@@ -303,10 +332,24 @@ static bool context_ready(uv_loop_t *loop) {
   return client.ctx != NULL;
 }
 
+static bool copy_extra(mh_http_exchange *x, const mh_http_exchange_spec *spec) {
+  x->extra = calloc(spec->nextra + 1, sizeof *x->extra);
+  if (!x->extra) return false;
+  for (; x->nextra < spec->nextra; x->nextra++) {
+    mh_buf b = MH_BUF_INIT;
+    if (mh_buf_appendf(&b, "%s:", spec->extra_headers[x->nextra]) || mh_buf_terminate(&b)) {
+      mh_buf_free(&b);
+      return false;
+    }
+    x->extra[x->nextra] = mh_buf_steal(&b, NULL);
+  }
+  return true;
+}
+
 static bool copy_spec(mh_http_exchange *x, const mh_http_exchange_spec *spec) {
   x->names = calloc(spec->nheaders + 1, sizeof *x->names);
   x->values = calloc(spec->nheaders + 1, sizeof *x->values);
-  if (!x->names || !x->values) return false;
+  if (!x->names || !x->values || !copy_extra(x, spec)) return false;
   for (; x->nheaders < spec->nheaders; x->nheaders++) {
     x->names[x->nheaders] = strdup(spec->header_names[x->nheaders]);
     x->values[x->nheaders] = strdup(spec->header_values[x->nheaders]);

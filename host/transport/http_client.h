@@ -25,11 +25,13 @@ typedef struct mh_http_exchange_spec {
   const char *body;    /* sent with a content-length when not NULL */
   size_t body_len;
   size_t max_body;     /* bytes of the answer's body kept; more is an error */
+  const char *const *extra_headers; /* lower-case names of the answer's headers lws does not know, to report too */
+  size_t nextra;
 } mh_http_exchange_spec;
 
 typedef struct mh_http_answer {
   int status;
-  mh_buf headers; /* "name\0value\0" pairs, names lower case (those lws 4.1 knows) */
+  mh_buf headers; /* "name\0value\0" pairs, names lower case (those lws 4.1 knows, and the extra ones) */
   mh_buf body;
   const char *error; /* NULL, or why the exchange failed (status may be 0) */
   bool connect_failed; /* the error came before the connection was up: another address may do */

@@ -21,6 +21,8 @@ struct mh_fetch {
   char *method;
   char **names, **values; /* the request's headers */
   size_t nheaders;
+  char **extra; /* spec.extra_headers */
+  size_t nextra;
   char *body; /* NULL: none */
   size_t body_len, max_body;
   bool follow, insecure;
@@ -56,6 +58,8 @@ static void free_fetch(mh_fetch *f) {
   while (f->nheaders) drop_header(f, 0);
   free(f->names);
   free(f->values);
+  for (size_t i = 0; i < f->nextra; i++) free(f->extra[i]);
+  free(f->extra);
   free(f->method);
   free(f->body);
   free(f->url);
@@ -125,7 +129,8 @@ static void connect_next(mh_fetch *f) {
                                 .tls = f->u.tls, .insecure = f->insecure, .host = f->u.host_header, .path = f->u.path,
                                 .header_names = (const char *const *)f->names,
                                 .header_values = (const char *const *)f->values, .nheaders = f->nheaders,
-                                .body = f->body, .body_len = f->body_len, .max_body = f->max_body};
+                                .body = f->body, .body_len = f->body_len, .max_body = f->max_body,
+                                .extra_headers = (const char *const *)f->extra, .nextra = f->nextra};
   const char *why = NULL;
   f->x = mh_http_exchange_start(f->loop, &spec, on_answer, f, &why);
   if (!f->x) fail(f, "%s", why);
@@ -299,9 +304,12 @@ static void on_timeout(void *ud) {
 static bool copy_spec(mh_fetch *f, const mh_fetch_spec *spec) {
   f->names = calloc(spec->nheaders + 1, sizeof *f->names);
   f->values = calloc(spec->nheaders + 1, sizeof *f->values);
+  f->extra = calloc(spec->nextra + 1, sizeof *f->extra);
   f->method = strdup(spec->method);
   f->url = strdup(spec->url);
-  if (!f->names || !f->values || !f->method || !f->url) return false;
+  if (!f->names || !f->values || !f->extra || !f->method || !f->url) return false;
+  for (; f->nextra < spec->nextra; f->nextra++)
+    if (!(f->extra[f->nextra] = strdup(spec->extra_headers[f->nextra]))) return false;
   for (size_t i = 0; i < spec->nheaders; i++) {
     f->names[i] = strdup(spec->header_names[i]);
     f->values[i] = strdup(spec->header_values[i]);

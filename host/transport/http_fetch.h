@@ -23,6 +23,8 @@ typedef struct mh_fetch_spec {
   size_t body_len;
   uint64_t timeout_ms; /* the whole exchange, redirects included; 0: none */
   size_t max_body;
+  const char *const *extra_headers; /* lower-case names of the answer's headers lws 4.1 does not know, to report */
+  size_t nextra;
   bool follow;   /* follow redirects (at most MH_FETCH_MAX_REDIRECTS); else a 3xx is the answer */
   bool insecure; /* accept any TLS certificate */
 } mh_fetch_spec;

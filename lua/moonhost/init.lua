@@ -500,14 +500,15 @@ M.exec = process and waiting('moonhost.exec', EXEC_OPTIONS, process.exec) or no_
 local has_http, http = pcall(require, 'moonhost.http')
 if not has_http then http = nil end
 
-local FETCH_OPTIONS = { 'method', 'headers', 'body', 'timeout', 'max_body', 'redirect', 'insecure' }
+local FETCH_OPTIONS = { 'method', 'headers', 'body', 'timeout', 'max_body', 'redirect', 'insecure', 'response_headers' }
 
 --- Fetches a URL over HTTP or HTTPS without blocking the host (only inside
 -- a handler or setup). opts: method ('GET'), headers ({name = value}),
 -- body (a string), timeout (seconds for the whole exchange, default 30),
 -- max_body (bytes, default 16 MiB), redirect ('follow', at most 5 hops, or
 -- 'manual'), insecure (true: accept any TLS certificate, for a local dev
--- server). Returns {status=, headers= {lower-case name = value}, body=,
+-- server), response_headers ({names} of answer headers libwebsockets does
+-- not know, such as 'x-request-id', to report too). Returns {status=, headers= {lower-case name = value}, body=,
 -- url= (the last one), ms=}; a 404 or a 500 is an answer, not an error.
 -- Raises when there is no answer: DNS, connection, TLS, timeout, a body
 -- over max_body, too many redirects. A cancelled call closes the connection.
