@@ -116,7 +116,10 @@ static const char *read_method(lua_State *L, int opts) {
   }
   luaL_pushresultsize(&b, len);
   if (!len) fail(L, "method is empty");
-  return lua_tostring(L, -1);
+  const char *method = lua_tostring(L, -1);
+  /* CONNECT asks for a tunnel, and lws takes RAW as "no HTTP at all" */
+  if (!strcmp(method, "CONNECT") || !strcmp(method, "RAW")) fail(L, "method %s is not supported", method);
+  return method;
 }
 
 /* What the request itself carries: lws writes them, or they would make

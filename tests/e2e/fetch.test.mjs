@@ -276,6 +276,8 @@ test('bad URLs and options are clear errors; header values are never echoed; the
     [5, undefined, /url must be a string, got number/],
     ['http://127.0.0.1/', { methd: 'GET' }, /unknown key 'methd'.*did you mean 'method'/],
     ['http://127.0.0.1/', { method: 'GE T' }, /method 'GE T' is not an HTTP method name/],
+    ['http://127.0.0.1/', { method: 'raw' }, /method RAW is not supported/],
+    ['http://127.0.0.1/', { method: 'CONNECT' }, /method CONNECT is not supported/],
     ['http://127.0.0.1/', { timeout: 0 }, /timeout must be more than 0/],
     ['http://127.0.0.1/', { max_body: 'x' }, /max_body must be a number/],
     ['http://127.0.0.1/', { redirect: 'never' }, /redirect must be 'follow' or 'manual'/],
