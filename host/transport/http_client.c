@@ -43,7 +43,9 @@ struct mh_http_exchange {
   bool has_body, head_only;
   size_t max_body;
   bool starting;  /* inside lws_client_connect_via_info: an error is reported later */
-  bool established, tls;
+  bool asked;       /* the request went out: never asked again elsewhere (a POST twice) */
+  bool established; /* the answer's head came */
+  bool tls;
   mh_timer *late; /* reports an error that came while starting */
   char *error;
   mh_http_answer a;
@@ -112,6 +114,7 @@ static int add_header(struct lws *wsi, const char *name, const char *value, size
 
 static int append_headers(mh_http_exchange *x, struct lws *wsi, unsigned char **p, size_t room) {
   unsigned char *end = *p + room;
+  x->asked = true; /* connected (and TLS done): lws writes the request next */
   bool full = false;
   for (size_t i = 0; i < x->nheaders && !full; i++)
     full = add_header(wsi, x->names[i], x->values[i], strlen(x->values[i]), p, end) != 0;
@@ -254,8 +257,8 @@ static int socket_error(struct lws *wsi) {
  * established", "connect SSL err 1"): the certificate's verdict and the
  * socket's error say what happened. */
 static void connection_error(mh_http_exchange *x, struct lws *wsi, const char *in, size_t len) {
-  x->a.connect_failed = !x->established;
-  int err = x->established ? 0 : socket_error(wsi);
+  x->a.connect_failed = !x->asked;
+  int err = x->asked ? 0 : socket_error(wsi);
   SSL *ssl = x->tls ? lws_get_ssl(wsi) : NULL;
   long verdict = ssl ? SSL_get_verify_result(ssl) : X509_V_OK;
   mh_buf why = MH_BUF_INIT;
@@ -416,7 +419,7 @@ mh_http_exchange *mh_http_exchange_start(uv_loop_t *loop, const mh_http_exchange
   /* It failed at once: reported from the loop, as any other failure. */
   if (wsi && lws_get_opaque_user_data(wsi) == x) lws_set_opaque_user_data(wsi, NULL);
   untie(x);
-  x->a.connect_failed = !x->established;
+  x->a.connect_failed = !x->asked;
   if (!x->error) x->error = strdup("the connection could not be started");
   x->late = mh_timer_start(loop, 0, report_late, x);
   if (!x->late) {

@@ -34,7 +34,7 @@ typedef struct mh_http_answer {
   mh_buf headers; /* "name\0value\0" pairs, names lower case (those lws 4.1 knows, and the extra ones) */
   mh_buf body;
   const char *error; /* NULL, or why the exchange failed (status may be 0) */
-  bool connect_failed; /* the error came before the connection was up: another address may do */
+  bool connect_failed; /* the error came before the request went out: another address may do */
 } mh_http_answer;
 
 /* The exchange ended: a is borrowed (its buffers may be taken). */

@@ -210,6 +210,15 @@ test('connection refused, an unknown name, localhost through the resolver', asyn
   const { port: up } = await remote(t, (req, res) => res.end(`host ${req.headers.host}`))
   const local = await rpc.$call('fx:get', `http://localhost:${up}/`)
   assert.equal(local.body, `host localhost:${up}`)
+  // A request that went out is not sent again to the name's next address (::1).
+  let asked = 0
+  const { port: rude } = await remote(t, (req) => {
+    asked++
+    req.socket.destroy()
+  })
+  const hung = await rejectionOf(rpc.$call('fx:get', `http://localhost:${rude}/once`, { method: 'POST', body: 'x' }))
+  assert.match(hung.message, new RegExp(`POST http://localhost:${rude}/once: the connection closed before an answer`))
+  assert.equal(asked, 1)
   // A plugin that catches the error gets its message.
   const caught = await rpc.$call('fx:caught', `http://127.0.0.1:${port}/`)
   assert.equal(caught.ok, false)
