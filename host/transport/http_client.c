@@ -267,6 +267,9 @@ static void connection_error(mh_http_exchange *x, struct lws *wsi, const char *i
     rc = mh_buf_appendf(&why, "TLS certificate verification failed: %s", X509_verify_cert_error_string(verdict));
   else if (err && !(rc = mh_buf_append_str(&why, strerror(err)))) /* "Connection refused" */
     why.data[0] = (char)tolower((unsigned char)why.data[0]);
+  else if (x->asked) /* lws' words depend on how it noticed: a read failed, the peer hung up... */
+    rc = mh_buf_appendf(&why, "the connection closed before %s (%.*s)", x->established ? "the answer's end" : "an answer",
+                        (int)(in && len ? strnlen(in, len) : 6), in && len ? in : "closed");
   else
     rc = mh_buf_append(&why, in && len ? in : "the connection failed", in && len ? strnlen(in, len) : 21);
   finish(x, rc ? "out of memory" : why.data, rc ? 13 : why.len);
