@@ -28,9 +28,8 @@ int mh_luaopen_state(lua_State *L);
 int mh_luaopen_streaming(lua_State *L);
 /* moonhost.process: moonhost.exec's C half (lua_process.c). */
 int mh_luaopen_process(lua_State *L);
-/* Raises "WHAT: message" without a position, for a Lua half that re-raises
- * it at the plugin's line (options.raise) (lua_fail.c). */
-int mh_lua_fail(lua_State *L, const char *what, const char *fmt, ...);
+/* moonhost.files: moonhost.read_file and write_file's C half (lua_files.c). */
+int mh_luaopen_files(lua_State *L);
 /* moonhost.http: moonhost.fetch's C half (lua_fetch.c). */
 int mh_luaopen_http(lua_State *L);
 

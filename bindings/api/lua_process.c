@@ -18,7 +18,6 @@
 #define DEFAULT_MAX_OUTPUT (1024 * 1024)
 #define MAX_ARGS 4096
 
-/* "moonhost.exec: ..." at the plugin's line (the Lua half re-raises it). */
 #define fail(L, ...) mh_lua_fail(L, "moonhost.exec", __VA_ARGS__)
 
 typedef struct exec_op {
@@ -162,6 +161,11 @@ static int l_exec(lua_State *L) {
   }
   spec.timeout_ms = (uint64_t)(opt_number(L, 2, "timeout", 0) * 1000);
   spec.max_output = (size_t)opt_number(L, 2, "max_output", DEFAULT_MAX_OUTPUT);
+  /* What is kept becomes a Lua string of this plugin's state: more could
+   * never arrive, and would only grow the host outside the plugin's bound. */
+  if (spec.max_output > e->mem_limit)
+    fail(L, "max_output %I is over this plugin's Lua memory (lua.memory_bytes, %I)", (lua_Integer)spec.max_output,
+         (lua_Integer)e->mem_limit);
   struct stat st;
   if (stat(spec.cwd, &st) || !S_ISDIR(st.st_mode))
     return fail(L, "cwd %s is not a directory", spec.cwd);

@@ -2,6 +2,7 @@
  * here and only here (the resume door); a wait yields in mh_lua_await and
  * mh_lua_wake resumes it from the loop. Cancelling runs the call's
  * on_cancel callbacks through the door (mh_lua_pcall). */
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -327,3 +328,12 @@ void mh_lua_wake(mh_lua_call *call, mh_value *value, mh_error *err) {
   resume(call, 0);
 }
 
+int mh_lua_fail(lua_State *L, const char *what, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  lua_pushfstring(L, "%s: ", what);
+  lua_pushvfstring(L, fmt, ap);
+  va_end(ap);
+  lua_concat(L, 2);
+  return lua_error(L);
+}

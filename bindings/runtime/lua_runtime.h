@@ -208,6 +208,9 @@ typedef enum mh_lua_need {
 /* The one context check: the running call (NULL for MH_LUA_NEED_LIVE
  * outside any call), or a Lua error "WHAT: not allowed in this context (...)". */
 mh_lua_call *mh_lua_check_context(lua_State *L, const char *what, mh_lua_need need);
+/* Raises "WHAT: message" with no position: for a binding whose Lua half
+ * re-raises it at the plugin's line (moonhost.options.raise). */
+int mh_lua_fail(lua_State *L, const char *what, const char *fmt, ...);
 /* Yields until mh_lua_wake; then returns (true, value) or (false, error). */
 int mh_lua_await(lua_State *L, mh_lua_call *call, void (*cancel)(void *op), void *op);
 /* Completes the awaited operation (value and err owned; one is NULL). */

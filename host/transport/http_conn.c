@@ -111,12 +111,12 @@ int mh_conn_gate(struct lws *wsi, mh_host *h, char **origin, const char **why) {
     h->metrics.refused[MH_REFUSED_BAD_REQUEST]++;
   } else if (!mh_auth_host_ok(h, host)) {
     /* DNS rebinding: the page's own name, pointed at us, arrives as Host. */
-    mh_log_warn("http", "Host %s refused (not loopback, an address or in auth.allowed_hosts)", host);
+    mh_log_warn_limited("http", "Host %s refused (not loopback, an address or in auth.allowed_hosts)", host);
     *why = "host not allowed";
     status = 403;
     h->metrics.refused[MH_REFUSED_HOST]++;
   } else if (!mh_auth_origin_ok(h, *origin)) {
-    mh_log_warn("http", "origin %s refused (not in auth.allowed_origins)", *origin);
+    mh_log_warn_limited("http", "origin %s refused (not in auth.allowed_origins)", *origin);
     *why = "origin not allowed";
     status = 403;
     h->metrics.refused[MH_REFUSED_ORIGIN]++;
@@ -311,7 +311,9 @@ static void fail_early(mh_http_exchange *x, int status, const char *code, const 
   x->routed = true; /* the body completing later must not route it again */
   x->close_after = true;
   deadline_undefer(x, true); /* it may linger for the rest of the body: mh_http_writeable */
-  mh_log_warn("http", "%s %s: %d %s", x->method_name, x->path, status, message);
+  /* rate-limited, as every line a client can cause at will (and the Host
+   * and Origin refusals): a flood of bad requests costs a few lines */
+  mh_log_warn_limited("http", "%s %s: %d %s", x->method_name, x->path, status, message);
   route_error(x, status, code, message);
 }
 
@@ -431,6 +433,34 @@ static bool lws_reads_body(struct lws *wsi, int method) {
 
 static int route_now(mh_conn *c, mh_http_exchange *x);
 
+/* Whether `list` (a Connection header) holds the option `name`. */
+static bool has_option(const char *list, const char *name) {
+  size_t n = strlen(name);
+  for (const char *p = list; *p;) {
+    p += strspn(p, " \t,");
+    size_t len = strcspn(p, ",");
+    while (len && (p[len - 1] == ' ' || p[len - 1] == '\t')) len--;
+    if (len == n && strncasecmp(p, name, n) == 0) return true;
+    p += strcspn(p, ",");
+  }
+  return false;
+}
+
+/* Whether the connection ends with this request's answer by the client's
+ * word: HTTP/1.0 unless "Connection: keep-alive" (lws 4.1's rule, which
+ * then closes after lws_http_transaction_completed), or "close" among the
+ * Connection options (RFC 9112 9.6; lws only reads a header that is
+ * exactly "close", and would keep "close, te" open). The answer must say
+ * it too: a client counting on keep-alive would send its next request into
+ * the close. */
+static bool client_closes(struct lws *wsi) {
+  char v[64];
+  int n = mh_conn_header(wsi, WSI_TOKEN_CONNECTION, v, sizeof v);
+  if (n > 0 && has_option(v, "close")) return true;
+  if (n > 0 && strcasecmp(v, "keep-alive") == 0) return false;
+  return mh_http_version11(wsi) != 1; /* no version at all: 1.0 to lws */
+}
+
 /* Pipelining. lws 4.1 keeps bytes read past a request (pipelined requests)
  * and parses them after the response, from an idle callback. For a request
  * with a body parsed that way, lws_http_action() then loops over that same
@@ -447,7 +477,7 @@ static int route_now(mh_conn *c, mh_http_exchange *x);
  * could be handled inside it, if its client sent more bytes meanwhile. */
 static bool pipelined_body(mh_conn *c, struct lws *wsi, int method) {
   if (mh_server_reading(c->server) || !lws_reads_body(wsi, method)) return false;
-  mh_log_warn("http", "a pipelined request with a body: closing the connection (answered requests: all before it)");
+  mh_log_warn_limited("http", "a pipelined request with a body: closing the connection (answered requests: all before it)");
   return true;
 }
 
@@ -474,13 +504,14 @@ static void read_target(mh_http_exchange *x, struct lws *wsi, const char *u, int
 
 /* Refusals before any body is read: Host/Origin (mh_conn_gate), then the
  * body's framing and declared size. */
-static void refuse_early(mh_http_exchange *x, struct lws *wsi, bool has_body, long long cl) {
+static void refuse_early(mh_http_exchange *x, struct lws *wsi, long long cl) {
   const char *why = NULL;
   int status = mh_conn_gate(wsi, x->host, &x->origin, &why);
+  /* The framing is checked whatever the method: a GET's chunked body or a
+   * Content-Length lws reads as negative (atoll) was left on the
+   * connection for lws to parse as the next request. */
   if (status) {
     fail_early(x, status, status == 403 ? "FORBIDDEN" : status == 400 ? MH_ERR_BAD_REQUEST : MH_ERR_INTERNAL, why);
-  } else if (!has_body && cl < 0) {
-    return;
   } else if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0) {
     /* lws 4.1 hands a chunked request body over undecoded and never
      * reports it complete: only routes that decode it take one (route()). */
@@ -553,9 +584,9 @@ int mh_http_request(mh_conn *c, struct lws *wsi, mh_server *s, const char *uri) 
   read_framing(wsi, method, &cl, &lws_body);
   /* A body lws reads that we do not (a GET with Content-Length, a POST
    * without one): the connection cannot carry another request after it. */
-  if (lws_body && !(has_body && cl > 0)) x->close_after = true;
+  if ((lws_body && !(has_body && cl > 0)) || client_closes(wsi)) x->close_after = true;
   x->body_left = lws_body && cl > 0 ? cl : 0;
-  refuse_early(x, wsi, has_body, cl);
+  refuse_early(x, wsi, cl);
   /* A connection closed after the response may linger for the rest of its
    * body within the request timeout (mh_http_writeable): such a request
    * has its timer now, as one read outside the I/O phase. */

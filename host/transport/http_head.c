@@ -79,11 +79,8 @@ static bool put(unsigned char **p, unsigned char *end, const void *bytes, size_t
   return true;
 }
 
-/* Whether the response goes out as HTTP/1.1 (else 1.0), as lws decides it
- * from the request line; -1 when that is not known here (the request's
- * headers are gone, or an HTTP/2 stream, which is a wsi inside a network
- * connection). */
-static int http11(struct lws *wsi) {
+/* An HTTP/2 stream is a wsi inside a network connection: -1 for it. */
+int mh_http_version11(struct lws *wsi) {
   char version[16];
   int n = lws_hdr_copy(wsi, version, sizeof version, WSI_TOKEN_HTTP);
   if (n <= 0 || lws_get_network_wsi(wsi) != wsi) return -1;
@@ -92,7 +89,7 @@ static int http11(struct lws *wsi) {
 
 int mh_http_head(struct lws *wsi, int status, const char *content_type, size_t length, unsigned char **p,
                  unsigned char *end) {
-  int v11 = status >= 100 && status <= 999 ? http11(wsi) : -1;
+  int v11 = status >= 100 && status <= 999 ? mh_http_version11(wsi) : -1;
   if (v11 < 0) return lws_add_http_common_headers(wsi, (unsigned)status, content_type, length, p, end);
   char code[5] = {(char)('0' + status / 100), (char)('0' + status / 10 % 10), (char)('0' + status % 10), ' '};
   const char *reason = mh_http_reason(status);

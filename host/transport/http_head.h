@@ -14,6 +14,11 @@
 int mh_http_head(struct lws *wsi, int status, const char *content_type, size_t length, unsigned char **p,
                  unsigned char *end);
 
+/* Whether the response goes out as HTTP/1.1 (1) or 1.0 (0), as lws
+ * decides it from the request line; -1 when that is not known (the
+ * request's headers are gone, or an HTTP/2 stream). */
+int mh_http_version11(struct lws *wsi);
+
 /* The reason phrase of an HTTP status code ("Not Found"); "" when unknown. */
 const char *mh_http_reason(int status);
 

@@ -40,7 +40,7 @@ static void finish(mh_orpc_input *in, mh_value *done, mh_error *err) {
 
 /* Hostile or broken input: the iterator ends with this error. */
 static void fail(mh_orpc_input *in, const char *code, const char *why) {
-  mh_log_warn("http", "%s: streamed input refused: %s", in->x ? in->x->path : "?", why);
+  mh_log_warn_limited("http", "%s: streamed input refused: %s", in->x ? in->x->path : "?", why);
   finish(in, NULL, mh_error_new(code, "streamed input: %s", why));
 }
 

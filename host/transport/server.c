@@ -52,14 +52,31 @@ static int confirm_upgrade(struct lws *wsi, mh_server *s) {
   free(path);
   free(origin);
   if (!status) return 0;
-  mh_log_warn("ws", "upgrade refused: %d %s", status, why);
+  mh_log_warn_limited("ws", "upgrade refused: %d %s", status, why);
   if (lws_return_http_status(wsi, (unsigned)status, why)) return -1;
   return 1; /* handled: no upgrade */
+}
+
+/* lws 4.1 turns a CONNECT request into a raw socket (lws_http_to_fallback)
+ * before any HTTP callback, and a raw socket has no timeout: it stayed
+ * open, unanswered, until the client left. moonhost is no proxy: it says
+ * so and closes (returning nonzero makes lws close it). */
+static int refuse_connect(struct lws *wsi) {
+  static const char body[] = "CONNECT is not served: moonhost is no proxy\n";
+  unsigned char buf[LWS_PRE + 256];
+  int n = snprintf((char *)buf + LWS_PRE, sizeof buf - LWS_PRE,
+                   "HTTP/1.1 405 Method Not Allowed\r\ncontent-type: text/plain; charset=utf-8\r\n"
+                   "content-length: %zu\r\nconnection: close\r\n\r\n%s",
+                   sizeof body - 1, body);
+  mh_log_warn_limited("http", "a CONNECT request: 405, closing (moonhost is no proxy)");
+  lws_write(wsi, buf + LWS_PRE, (size_t)n, LWS_WRITE_RAW);
+  return -1;
 }
 
 static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len) {
   mh_conn *c = user;
   mh_server *s = lws_context_user(lws_get_context(wsi));
+  if (reason == LWS_CALLBACK_RAW_ADOPT) return refuse_connect(wsi); /* the only raw socket lws makes here */
   if (reason == LWS_CALLBACK_WSI_DESTROY) {
     mh_server_unsettle(s, wsi);
     return 0;
@@ -95,6 +112,9 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
  * consumer. The kernel takes what fits in the socket; the rest still waits
  * in lws (ws_conn.c checks lws_partial_buffered). */
 #define TX_PACKET_BYTES (1024 * 1024)
+
+/* How long an idle kept-alive HTTP connection stays open (create_vhost). */
+#define MH_HTTP_KEEPALIVE_S 60
 
 static const struct lws_protocols protocols[] = {
   {"moonhost", callback, sizeof(mh_conn), 0, 0, NULL, TX_PACKET_BYTES},
@@ -181,6 +201,12 @@ static struct lws_vhost *create_vhost(mh_server *s, struct lws_context_creation_
   s->idle_policy.secs_since_valid_ping = (uint16_t)host->cfg->limits.ping_interval_s;
   s->idle_policy.secs_since_valid_hangup = (uint16_t)host->cfg->limits.idle_timeout_s;
   info->retry_and_idle_policy = &s->idle_policy;
+  /* lws closes a kept-alive HTTP connection idle for keepalive_timeout,
+   * 5 s by default: exactly how long Node's http.Agent keeps a free
+   * socket, so a client busy for a few ms around then sent its next
+   * request into the close (ECONNRESET, "socket hang up"). Client pools
+   * keep idle sockets 4 s (undici) or 5 s (Node): the host waits longer. */
+  info->keepalive_timeout = MH_HTTP_KEEPALIVE_S;
   return lws_create_vhost(s->ctx, info);
 }
 

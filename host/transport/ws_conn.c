@@ -158,7 +158,9 @@ int mh_ws_established(mh_conn *c, struct lws *wsi, mh_server *s) {
     h->metrics.refused[MH_REFUSED_SHUTDOWN]++;
     request_close(c, LWS_CLOSE_STATUS_GOINGAWAY, "server shutting down");
   } else if ((int)h->nclients > h->cfg->limits.max_connections) {
-    mh_log_warn("ws", "connection refused: %d connections already", h->cfg->limits.max_connections);
+    /* rate-limited, as every line a client can cause at will; the count is
+     * in /metrics (moonhost_connections_refused_total{reason="too_many"}) */
+    mh_log_warn_limited("ws", "connection refused: %d connections already", h->cfg->limits.max_connections);
     h->metrics.refused[MH_REFUSED_TOO_MANY]++;
     request_close(c, 1013 /* try again later */, "too many connections");
   } else {
@@ -234,12 +236,12 @@ int mh_ws_receive(mh_conn *c, const void *in, size_t len) {
   c->server->host->metrics.bytes_received += len;
   size_t max = message_limit(c);
   if (lws_frame_is_binary(c->wsi)) {
-    mh_log_warn("ws", "%s: binary frame refused", c->client->id);
+    mh_log_warn_limited("ws", "%s: binary frame refused", c->client->id);
     return refuse(c, LWS_CLOSE_STATUS_UNACCEPTABLE_OPCODE, "binary frames are not supported");
   }
   /* Refuse as soon as the announced size is over the limit, before buffering it. */
   if (c->rx.len + len + lws_remaining_packet_payload(c->wsi) > max) {
-    mh_log_warn("ws", "%s: message over %zu bytes refused%s", c->client->id, max,
+    mh_log_warn_limited("ws", "%s: message over %zu bytes refused%s", c->client->id, max,
                 c->client->trusted ? "" : " (untrusted client)");
     return refuse(c, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, "message too large");
   }

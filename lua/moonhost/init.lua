@@ -467,19 +467,20 @@ end or no_host('moonhost.stream')
 --- Waits without blocking the host (only inside a handler or setup).
 M.sleep = core and function(seconds) core.sleep(seconds) end or no_host('moonhost.sleep')
 
--- A binding that waits, over its C half: opts checked here; the C half
--- raises plain messages about the arguments, which belong to the plugin's line.
-local function waiting(name, keys, c_fn)
-  return function(first, opts)
-    if opts ~= nil then
-      if type(opts) ~= 'table' then options.raise(name .. ': opts must be a table, got ' .. type(opts)) end
-      options.check_keys(opts, keys, name)
-    end
-    local called, ok, result = pcall(c_fn, first, opts)
-    if not called then options.raise(ok) end
-    if not ok then error(result, 2) end
-    return result
-  end
+-- Calls a waiting C function whose errors are about the plugin's call:
+-- raised at the plugin's line (argument mistakes, and failures of the work).
+local function waiting(fn, ...)
+  local called, ok, result = pcall(fn, ...)
+  if not called then options.raise(ok) end
+  if not ok then options.raise(type(result) == 'table' and tostring(result.message) or tostring(result)) end
+  return result
+end
+
+-- The opts of a waiting binding: nil, or a table of known keys.
+local function check_opts(opts, keys, name)
+  if opts == nil then return end
+  if type(opts) ~= 'table' then options.raise(name .. ': opts must be a table, got ' .. type(opts)) end
+  options.check_keys(opts, keys, name)
 end
 
 local has_process, process = pcall(require, 'moonhost.process')
@@ -495,7 +496,10 @@ local EXEC_OPTIONS = { 'cwd', 'env', 'stdin', 'timeout', 'max_output' }
 -- timed_out=, truncated=, ms=, pid=}; a non-zero exit is no error. Raises
 -- when the program cannot be started. A cancelled call kills the program
 -- and what it started.
-M.exec = process and waiting('moonhost.exec', EXEC_OPTIONS, process.exec) or no_host('moonhost.exec')
+M.exec = process and function(argv, opts)
+  check_opts(opts, EXEC_OPTIONS, 'moonhost.exec')
+  return waiting(process.exec, argv, opts)
+end or no_host('moonhost.exec')
 
 local has_http, http = pcall(require, 'moonhost.http')
 if not has_http then http = nil end
@@ -508,11 +512,31 @@ local FETCH_OPTIONS = { 'method', 'headers', 'body', 'timeout', 'max_body', 'red
 -- max_body (bytes, default 16 MiB), redirect ('follow', at most 5 hops, or
 -- 'manual'), insecure (true: accept any TLS certificate, for a local dev
 -- server), response_headers ({names} of answer headers libwebsockets does
--- not know, such as 'x-request-id', to report too). Returns {status=, headers= {lower-case name = value}, body=,
--- url= (the last one), ms=}; a 404 or a 500 is an answer, not an error.
--- Raises when there is no answer: DNS, connection, TLS, timeout, a body
--- over max_body, too many redirects. A cancelled call closes the connection.
-M.fetch = http and waiting('moonhost.fetch', FETCH_OPTIONS, http.fetch) or no_host('moonhost.fetch')
+-- not know, such as 'x-request-id', to report too). Returns {status=,
+-- headers= {lower-case name = value}, body=, url= (the last one), ms=}; a
+-- 404 or a 500 is an answer, not an error. Raises when there is no answer:
+-- DNS, connection, TLS, timeout, a body over max_body, too many redirects.
+-- A cancelled call closes the connection.
+M.fetch = http and function(url, opts)
+  check_opts(opts, FETCH_OPTIONS, 'moonhost.fetch')
+  return waiting(http.fetch, url, opts)
+end or no_host('moonhost.fetch')
+
+local has_files, files = pcall(require, 'moonhost.files')
+if not has_files then files = nil end
+
+--- The content of a file, read without blocking the host (only inside a
+-- handler or setup). path: absolute or relative to ctx.root. max_bytes
+-- (default 16 MiB, at most lua.memory_bytes): a longer file raises.
+M.read_file = files and function(path, max_bytes) return waiting(files.read_file, path, max_bytes) end
+  or no_host('moonhost.read_file')
+
+--- Replaces a file's content without blocking the host, atomically: a
+-- watcher never sees half of it (a temporary file beside it is renamed over
+-- it). Keeps its permissions, writes through a symbolic link, creates it
+-- when absent (not its directory).
+M.write_file = files and function(path, data) waiting(files.write_file, path, data) end
+  or no_host('moonhost.write_file')
 
 --- Milliseconds on the host's monotonic clock.
 M.now = core and core.now or function() return math.floor(os.clock() * 1000) end

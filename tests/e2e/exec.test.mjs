@@ -154,6 +154,7 @@ test('bad arguments and programs that cannot start are clear errors; the host ke
     [['echo'], { env: { 'A=B': 'x' } }, /env name 'A=B' is empty or holds '='/],
     [['echo'], { env: { A: 1 } }, /env A must be a string, or false to remove it/],
     [['echo'], { stdin: {} }, /stdin must be a string/],
+    [['echo'], { max_output: 1e10 }, /max_output 10000000000 is over this plugin's Lua memory \(lua.memory_bytes, \d+\)/],
   ]
   for (const [argv, opts, re] of cases) {
     const err = await rejectionOf(rpc.$call('ex:run', argv, opts))

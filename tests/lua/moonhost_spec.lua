@@ -204,6 +204,14 @@ describe('outside the host', function()
     assert.matches('only available inside moonhost', err)
   end)
 
+  it('says clearly that read_file and write_file need the host', function()
+    for _, name in ipairs { 'read_file', 'write_file' } do
+      local ok, err = pcall(moonhost[name], 'x', 'y')
+      assert.is_false(ok)
+      assert.matches('moonhost.' .. name .. ': only available inside moonhost', err)
+    end
+  end)
+
   it('says clearly that exec needs the host', function()
     local ok, err = pcall(moonhost.exec, { 'true' })
     assert.is_false(ok)
