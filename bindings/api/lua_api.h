@@ -30,5 +30,7 @@ int mh_luaopen_streaming(lua_State *L);
 int mh_luaopen_process(lua_State *L);
 /* moonhost.files: moonhost.read_file and write_file's C half (lua_files.c). */
 int mh_luaopen_files(lua_State *L);
+/* moonhost.http: moonhost.fetch's C half (lua_fetch.c). */
+int mh_luaopen_http(lua_State *L);
 
 #endif

@@ -20,7 +20,8 @@ static void install_modules(lua_State *L, const char *plugin_dir) {
   static const luaL_Reg modules[] = {
       {"moonhost.core", mh_luaopen_core}, {"moonhost.project", mh_luaopen_project}, {"moonhost.call", mh_luaopen_call},
       {"moonhost.state", mh_luaopen_state}, {"moonhost.streaming", mh_luaopen_streaming},
-      {"moonhost.process", mh_luaopen_process}, {"moonhost.files", mh_luaopen_files}, {NULL, NULL}};
+      {"moonhost.process", mh_luaopen_process}, {"moonhost.files", mh_luaopen_files},
+      {"moonhost.http", mh_luaopen_http}, {NULL, NULL}};
   mh_lua_preload(L, modules);
 }
 

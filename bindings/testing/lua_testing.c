@@ -181,7 +181,7 @@ static int open_runner_call(lua_State *L) {
 }
 
 /* A spec's own code runs outside any handler; its plugins' handlers have
- * the real moonhost.exec, read_file and write_file. */
+ * the real moonhost.exec, read_file, write_file and fetch. */
 static int only_in_plugins(lua_State *L, const char *what, const char *instead) {
   return luaL_error(L, "moonhost.%s: only in a plugin's handler or setup (a spec itself may use %s; testing.call a handler "
                        "that runs moonhost.%s)", what, instead, what);
@@ -190,9 +190,16 @@ static int only_in_plugins(lua_State *L, const char *what, const char *instead) 
 static int l_runner_exec(lua_State *L) { return only_in_plugins(L, "exec", "os.execute or io.popen"); }
 static int l_runner_read_file(lua_State *L) { return only_in_plugins(L, "read_file", "io.open"); }
 static int l_runner_write_file(lua_State *L) { return only_in_plugins(L, "write_file", "io.open"); }
+static int l_runner_fetch(lua_State *L) { return only_in_plugins(L, "fetch", "io.popen with curl"); }
 
 static int open_runner_process(lua_State *L) {
   static const luaL_Reg fns[] = {{"exec", l_runner_exec}, {NULL, NULL}};
+  luaL_newlib(L, fns);
+  return 1;
+}
+
+static int open_runner_http(lua_State *L) {
+  static const luaL_Reg fns[] = {{"fetch", l_runner_fetch}, {NULL, NULL}};
   luaL_newlib(L, fns);
   return 1;
 }
@@ -252,6 +259,7 @@ static void install(lua_State *L) {
                                      {"moonhost.call", open_runner_call},
                                      {"moonhost.process", open_runner_process},
                                      {"moonhost.files", open_runner_files},
+                                     {"moonhost.http", open_runner_http},
                                      {"moonhost.testing.core", open_testing_core},
                                      {NULL, NULL}};
   mh_lua_preload(L, modules);

@@ -14,6 +14,7 @@
 #include "session/shared_state_wire.h"
 #include "session/devframe_stream.h"
 #include "session/devframe_upload.h"
+#include "transport/http_client.h"
 
 /* A failed step that has no message of its own gets `cause`; -1 with no
  * message at all is left only when even that copy cannot be made. */
@@ -54,4 +55,5 @@ void mh_host_teardown(mh_host *h) {
   mh_states_free(h);
   mh_host_free(h);
   mh_mesh_free(h);
+  mh_http_client_stop(); /* the loop's last run closes its connections; mh_http_client_free then */
 }

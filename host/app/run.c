@@ -21,6 +21,7 @@
 #include "mesh/mesh_cluster.h"
 #include "transport/ws_link.h"
 #include "call/plugin.h"
+#include "transport/http_client.h"
 #include "transport/server.h"
 
 #define SHUTDOWN_GRACE_MS 5000
@@ -105,6 +106,7 @@ static void shutdown_tick(uv_timer_t *t) {
   uv_close((uv_handle_t *)t, on_handle_closed);
   close_signals(r);
   if (h->server) mh_server_stop(h->server);
+  mh_http_client_stop(); /* its lws context would keep the loop running */
 }
 
 static void begin_shutdown(run_state *r, int exit_code, const char *why) {
@@ -287,6 +289,7 @@ int mh_run_serve(mh_config *cfg, const mh_run_opts *opts) {
   mh_devserver_free(h->devserver);
   mh_host_teardown(h);
   uv_run(loop, UV_RUN_DEFAULT); /* let handles released by plugins close */
+  mh_http_client_free();
   if (uv_loop_close(loop)) mh_log_warn("host", "event loop closed with handles still open");
   if (r.tty >= 0) close(r.tty);
   return r.exit_code;

@@ -11,6 +11,7 @@
 #include "cli/cmds.h"
 #include "app/host_setup.h"
 #include "core/log.h"
+#include "transport/http_client.h"
 
 int mh_cmd_script(mh_config *cfg, const mh_host_parts *parts, const mh_script *s) {
   uv_loop_t *loop = uv_default_loop();
@@ -25,6 +26,7 @@ int mh_cmd_script(mh_config *cfg, const mh_host_parts *parts, const mh_script *s
   int rc = s->drive ? s->drive(&h, parts, s) : parts->run_script(&h, s);
   mh_host_teardown(&h);
   uv_run(loop, UV_RUN_DEFAULT); /* loads still running finish; released handles close */
+  mh_http_client_free();
   if (uv_loop_close(loop)) mh_log_warn("host", "event loop closed with handles still open");
   return rc;
 }

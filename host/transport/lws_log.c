@@ -10,9 +10,11 @@
  * before any variadic set-up; a line that passes goes to lws' own _lws_logv,
  * which tests lws' level again, so what is logged does not change. */
 #include <stdarg.h>
+#include <string.h>
 
 #include <libwebsockets.h>
 
+#include "core/log.h"
 #include "transport/lws_log.h"
 
 /* The levels mh_lws_log_level set; all of them until then (lws decides). */
@@ -51,4 +53,15 @@ void _lws_log(int filter, const char *format, ...) {
 void mh_lws_log_level(int level, void (*emit)(int level, const char *line)) {
   lws_set_log_level(level, emit);
   mh_lws_log_mask = level;
+}
+
+void mh_lws_log_emit(int level, const char *line) {
+  size_t n = strlen(line);
+  while (n && (line[n - 1] == '\n' || line[n - 1] == '\r')) n--;
+  /* Rate-limited like any line a peer can trigger at will: lws 4.1 logs one
+   * per failed accept(), per bad handshake... (a bucket for its errors, one for its warnings). */
+  if (level == LLL_ERR)
+    mh_log_limited_at(MH_LOG_ERROR, "lws", "%.*s", (int)n, line);
+  else
+    mh_log_limited_at(MH_LOG_WARN, "lws", "%.*s", (int)n, line);
 }

@@ -7,4 +7,9 @@
  * set straight with lws_set_log_level afterwards may only be narrower). */
 void mh_lws_log_level(int level, void (*emit)(int level, const char *line));
 
+/* lws' lines into the host's log as [lws] (errors and warnings,
+ * rate-limited): the emit of mh_lws_log_level for the server's context and
+ * the client's. */
+void mh_lws_log_emit(int level, const char *line);
+
 #endif

@@ -122,17 +122,6 @@ static const struct lws_protocols protocols[] = {
   {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
-static void lws_log_emit(int level, const char *line) {
-  size_t n = strlen(line);
-  while (n && (line[n - 1] == '\n' || line[n - 1] == '\r')) n--;
-  /* Rate-limited like any line a peer can trigger at will: lws 4.1 logs one
-   * per failed accept(), per bad handshake... (a bucket for its errors, one for its warnings). */
-  if (level == LLL_ERR)
-    mh_log_limited_at(MH_LOG_ERROR, "lws", "%.*s", (int)n, line);
-  else
-    mh_log_limited_at(MH_LOG_WARN, "lws", "%.*s", (int)n, line);
-}
-
 /* The address to listen on (listener.c binds it) and to announce: a host
  * name is resolved here, once, at start: its first IPv4 address, or its
  * first IPv6 one when it has none. An IPv6 literal (maybe with a %scope) and
@@ -250,7 +239,7 @@ int mh_server_start(mh_host *host, mh_server **out) {
     mh_log_error("server", "cannot listen on %s port %d: %s", s->address, port, bind_error_words(err));
     return start_failed(s, -1);
   }
-  mh_lws_log_level(LLL_ERR | LLL_WARN, lws_log_emit);
+  mh_lws_log_level(LLL_ERR | LLL_WARN, mh_lws_log_emit);
   mh_lws_alloc_install();
   void *loops[1] = {host->loop};
   struct lws_context_creation_info info;

@@ -476,6 +476,13 @@ local function waiting(fn, ...)
   return result
 end
 
+-- The opts of a waiting binding: nil, or a table of known keys.
+local function check_opts(opts, keys, name)
+  if opts == nil then return end
+  if type(opts) ~= 'table' then options.raise(name .. ': opts must be a table, got ' .. type(opts)) end
+  options.check_keys(opts, keys, name)
+end
+
 local has_process, process = pcall(require, 'moonhost.process')
 if not has_process then process = nil end
 
@@ -490,12 +497,30 @@ local EXEC_OPTIONS = { 'cwd', 'env', 'stdin', 'timeout', 'max_output' }
 -- when the program cannot be started. A cancelled call kills the program
 -- and what it started.
 M.exec = process and function(argv, opts)
-  if opts ~= nil then
-    if type(opts) ~= 'table' then options.raise('moonhost.exec: opts must be a table, got ' .. type(opts)) end
-    options.check_keys(opts, EXEC_OPTIONS, 'moonhost.exec')
-  end
+  check_opts(opts, EXEC_OPTIONS, 'moonhost.exec')
   return waiting(process.exec, argv, opts)
 end or no_host('moonhost.exec')
+
+local has_http, http = pcall(require, 'moonhost.http')
+if not has_http then http = nil end
+
+local FETCH_OPTIONS = { 'method', 'headers', 'body', 'timeout', 'max_body', 'redirect', 'insecure', 'response_headers' }
+
+--- Fetches a URL over HTTP or HTTPS without blocking the host (only inside
+-- a handler or setup). opts: method ('GET'), headers ({name = value}),
+-- body (a string), timeout (seconds for the whole exchange, default 30),
+-- max_body (bytes, default 16 MiB), redirect ('follow', at most 5 hops, or
+-- 'manual'), insecure (true: accept any TLS certificate, for a local dev
+-- server), response_headers ({names} of answer headers libwebsockets does
+-- not know, such as 'x-request-id', to report too). Returns {status=,
+-- headers= {lower-case name = value}, body=, url= (the last one), ms=}; a
+-- 404 or a 500 is an answer, not an error. Raises when there is no answer:
+-- DNS, connection, TLS, timeout, a body over max_body, too many redirects.
+-- A cancelled call closes the connection.
+M.fetch = http and function(url, opts)
+  check_opts(opts, FETCH_OPTIONS, 'moonhost.fetch')
+  return waiting(http.fetch, url, opts)
+end or no_host('moonhost.fetch')
 
 local has_files, files = pcall(require, 'moonhost.files')
 if not has_files then files = nil end
