@@ -28,11 +28,11 @@
  * request's head: room for large cookies and tokens. */
 #define HEADER_BYTES 32768
 
-struct mh_http_exchange {
+struct mh_client_exchange {
   mh_list link; /* in client.live */
   struct lws *wsi; /* NULL once untied */
   uv_loop_t *loop;
-  mh_http_exchange_done done;
+  mh_client_exchange_done done;
   void *ud;
   char **names, **values; /* the request's headers, copied */
   size_t nheaders;
@@ -57,7 +57,7 @@ static struct {
   bool stopping;
 } client = {.live = {&client.live, &client.live}};
 
-static void free_exchange(mh_http_exchange *x) {
+static void free_exchange(mh_client_exchange *x) {
   for (size_t i = 0; i < x->nheaders; i++) free(x->names[i]), free(x->values[i]);
   free(x->names);
   free(x->values);
@@ -71,35 +71,35 @@ static void free_exchange(mh_http_exchange *x) {
 }
 
 /* Whatever lws reports of its connection from now on is ignored. */
-static void untie(mh_http_exchange *x) {
+static void untie(mh_client_exchange *x) {
   if (x->wsi) lws_set_opaque_user_data(x->wsi, NULL);
   x->wsi = NULL;
   mh_list_remove(&x->link);
   mh_list_init(&x->link);
 }
 
-static void report(mh_http_exchange *x) {
+static void report(mh_client_exchange *x) {
   x->a.error = x->error;
   x->done(x->ud, &x->a);
   free_exchange(x);
 }
 
 static void report_late(void *ud) {
-  mh_http_exchange *x = ud;
+  mh_client_exchange *x = ud;
   x->late = NULL;
   report(x);
 }
 
 /* The exchange ends: with error NULL, the answer is complete. */
-static void finish(mh_http_exchange *x, const char *error, size_t len) {
+static void finish(mh_client_exchange *x, const char *error, size_t len) {
   untie(x);
   if (error && !x->error) x->error = strndup(error, len);
   if (error && !x->error) x->error = strdup("out of memory");
-  if (x->starting) return; /* mh_http_exchange_start reports it from the loop */
+  if (x->starting) return; /* mh_client_exchange_start reports it from the loop */
   report(x);
 }
 
-static void fail(mh_http_exchange *x, const char *error) { finish(x, error, strlen(error)); }
+static void fail(mh_client_exchange *x, const char *error) { finish(x, error, strlen(error)); }
 
 /* ---- the request ---- */
 
@@ -112,7 +112,7 @@ static int add_header(struct lws *wsi, const char *name, const char *value, size
   return rc;
 }
 
-static int append_headers(mh_http_exchange *x, struct lws *wsi, unsigned char **p, size_t room) {
+static int append_headers(mh_client_exchange *x, struct lws *wsi, unsigned char **p, size_t room) {
   unsigned char *end = *p + room;
   x->asked = true; /* connected (and TLS done): lws writes the request next */
   bool full = false;
@@ -131,7 +131,7 @@ static int append_headers(mh_http_exchange *x, struct lws *wsi, unsigned char **
   return 0;
 }
 
-static int write_body(mh_http_exchange *x, struct lws *wsi) {
+static int write_body(mh_client_exchange *x, struct lws *wsi) {
   static unsigned char buf[LWS_PRE + WRITE_CHUNK]; /* copied into: the loop is single-threaded */
   size_t n = x->body_len - x->body_sent;
   if (n > WRITE_CHUNK) n = WRITE_CHUNK;
@@ -151,14 +151,14 @@ static int write_body(mh_http_exchange *x, struct lws *wsi) {
 
 /* ---- the answer ---- */
 
-static int add_answer_header(mh_http_exchange *x, const char *name, size_t nlen, const char *value, size_t vlen) {
+static int add_answer_header(mh_client_exchange *x, const char *name, size_t nlen, const char *value, size_t vlen) {
   return mh_buf_append(&x->a.headers, name, nlen) || mh_buf_append(&x->a.headers, "", 1) ||
          mh_buf_append(&x->a.headers, value, vlen) || mh_buf_append(&x->a.headers, "", 1);
 }
 
 /* Headers lws files under no name of its own, asked for by name (lws 4.1
  * cannot list them). */
-static int collect_extra_headers(mh_http_exchange *x, struct lws *wsi, mh_buf *value) {
+static int collect_extra_headers(mh_client_exchange *x, struct lws *wsi, mh_buf *value) {
   int rc = 0;
   for (size_t i = 0; i < x->nextra && !rc; i++) {
     int nlen = (int)strlen(x->extra[i]), vlen = lws_hdr_custom_length(wsi, x->extra[i], nlen);
@@ -173,7 +173,7 @@ static int collect_extra_headers(mh_http_exchange *x, struct lws *wsi, mh_buf *v
 
 /* The answer's headers that lws 4.1 keeps under its known names, then the
  * extra ones asked for. */
-static int collect_headers(mh_http_exchange *x, struct lws *wsi) {
+static int collect_headers(mh_client_exchange *x, struct lws *wsi) {
   mh_buf value = MH_BUF_INIT;
   int rc = 0;
   for (int t = 0; t < WSI_TOKEN_COUNT && !rc; t++) {
@@ -194,18 +194,18 @@ static int collect_headers(mh_http_exchange *x, struct lws *wsi) {
   return rc;
 }
 
-static void over_max_body(mh_http_exchange *x) {
+static void over_max_body(mh_client_exchange *x) {
   char why[64];
   snprintf(why, sizeof why, "response body over max_body (%zu bytes)", x->max_body); /* fits: a message, not a limit */
   fail(x, why);
 }
 
-static bool has_no_body(const mh_http_exchange *x) {
+static bool has_no_body(const mh_client_exchange *x) {
   int s = x->a.status;
   return x->head_only || (s >= 100 && s < 200) || s == 204 || s == 304;
 }
 
-static int on_head(mh_http_exchange *x, struct lws *wsi) {
+static int on_head(mh_client_exchange *x, struct lws *wsi) {
   x->established = true;
   x->a.status = (int)lws_http_client_http_response(wsi);
   if (collect_headers(x, wsi)) {
@@ -225,7 +225,7 @@ static int on_head(mh_http_exchange *x, struct lws *wsi) {
   return 0;
 }
 
-static int on_body(mh_http_exchange *x, const void *in, size_t len) {
+static int on_body(mh_client_exchange *x, const void *in, size_t len) {
   if (len > x->max_body - x->a.body.len) {
     over_max_body(x);
     return -1;
@@ -256,7 +256,7 @@ static int socket_error(struct lws *wsi) {
 /* lws' words for a failed connection say little ("closed before
  * established", "connect SSL err 1"): the certificate's verdict and the
  * socket's error say what happened. */
-static void connection_error(mh_http_exchange *x, struct lws *wsi, const char *in, size_t len) {
+static void connection_error(mh_client_exchange *x, struct lws *wsi, const char *in, size_t len) {
   x->a.connect_failed = !x->asked;
   int err = x->asked ? 0 : socket_error(wsi);
   SSL *ssl = x->tls ? lws_get_ssl(wsi) : NULL;
@@ -278,7 +278,7 @@ static void connection_error(mh_http_exchange *x, struct lws *wsi, const char *i
 
 static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len) {
   (void)user;
-  mh_http_exchange *x = lws_get_opaque_user_data(wsi);
+  mh_client_exchange *x = lws_get_opaque_user_data(wsi);
   if (x) x->wsi = wsi; /* already while lws_client_connect_via_info runs: untie needs it */
   switch (reason) {
   case LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER:
@@ -338,7 +338,7 @@ static bool context_ready(uv_loop_t *loop) {
   return client.ctx != NULL;
 }
 
-static bool copy_extra(mh_http_exchange *x, const mh_http_exchange_spec *spec) {
+static bool copy_extra(mh_client_exchange *x, const mh_client_exchange_spec *spec) {
   x->extra = calloc(spec->nextra + 1, sizeof *x->extra);
   if (!x->extra) return false;
   for (; x->nextra < spec->nextra; x->nextra++) {
@@ -352,7 +352,7 @@ static bool copy_extra(mh_http_exchange *x, const mh_http_exchange_spec *spec) {
   return true;
 }
 
-static bool copy_spec(mh_http_exchange *x, const mh_http_exchange_spec *spec) {
+static bool copy_spec(mh_client_exchange *x, const mh_client_exchange_spec *spec) {
   x->names = calloc(spec->nheaders + 1, sizeof *x->names);
   x->values = calloc(spec->nheaders + 1, sizeof *x->values);
   if (!x->names || !x->values || !copy_extra(x, spec)) return false;
@@ -371,7 +371,7 @@ static bool copy_spec(mh_http_exchange *x, const mh_http_exchange_spec *spec) {
   return true;
 }
 
-static int connect_flags(const mh_http_exchange_spec *spec) {
+static int connect_flags(const mh_client_exchange_spec *spec) {
   int flags = LCCSCF_HTTP_NO_FOLLOW_REDIRECT; /* lws would resolve the next host on the loop */
   if (spec->tls) flags |= LCCSCF_USE_SSL;
   if (spec->tls && spec->insecure)
@@ -380,8 +380,8 @@ static int connect_flags(const mh_http_exchange_spec *spec) {
   return flags;
 }
 
-mh_http_exchange *mh_http_exchange_start(uv_loop_t *loop, const mh_http_exchange_spec *spec, mh_http_exchange_done done,
-                                         void *ud, const char **why) {
+mh_client_exchange *mh_client_exchange_start(uv_loop_t *loop, const mh_client_exchange_spec *spec,
+                                             mh_client_exchange_done done, void *ud, const char **why) {
   if (client.stopping) {
     *why = "the host is stopping";
     return NULL;
@@ -390,8 +390,8 @@ mh_http_exchange *mh_http_exchange_start(uv_loop_t *loop, const mh_http_exchange
     *why = "libwebsockets could not start its client";
     return NULL;
   }
-  mh_http_exchange *x = calloc(1, sizeof *x);
-  if (!x || (*x = (mh_http_exchange){.loop = loop, .done = done, .ud = ud, .max_body = spec->max_body,
+  mh_client_exchange *x = calloc(1, sizeof *x);
+  if (!x || (*x = (mh_client_exchange){.loop = loop, .done = done, .ud = ud, .max_body = spec->max_body,
                                      .head_only = !strcmp(spec->method, "HEAD"), .tls = spec->tls,
                                      .a = {.headers = MH_BUF_INIT, .body = MH_BUF_INIT}},
              !copy_spec(x, spec))) {
@@ -433,7 +433,7 @@ mh_http_exchange *mh_http_exchange_start(uv_loop_t *loop, const mh_http_exchange
   return x;
 }
 
-void mh_http_exchange_cancel(mh_http_exchange *x) {
+void mh_client_exchange_cancel(mh_client_exchange *x) {
   if (x->late) {
     mh_timer_stop(x->late);
     free_exchange(x);
@@ -453,7 +453,7 @@ void mh_http_client_stop(void) {
   client.stopping = true;
   /* Their callers would have cancelled them: whoever still waits is told. */
   while (!mh_list_empty(&client.live)) {
-    mh_http_exchange *x = mh_container_of(client.live.next, mh_http_exchange, link);
+    mh_client_exchange *x = mh_container_of(client.live.next, mh_client_exchange, link);
     struct lws *wsi = x->wsi;
     fail(x, "the host is stopping");
     if (wsi) lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_SYNC);

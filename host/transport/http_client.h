@@ -12,7 +12,7 @@
 
 #include "core/buf.h"
 
-typedef struct mh_http_exchange_spec {
+typedef struct mh_client_exchange_spec {
   const char *method;  /* an HTTP token, upper case */
   const char *address; /* numeric IPv4 or IPv6 */
   int port;
@@ -27,7 +27,7 @@ typedef struct mh_http_exchange_spec {
   size_t max_body;     /* bytes of the answer's body kept; more is an error */
   const char *const *extra_headers; /* lower-case names of the answer's headers lws does not know, to report too */
   size_t nextra;
-} mh_http_exchange_spec;
+} mh_client_exchange_spec;
 
 typedef struct mh_http_answer {
   int status;
@@ -38,16 +38,16 @@ typedef struct mh_http_answer {
 } mh_http_answer;
 
 /* The exchange ended: a is borrowed (its buffers may be taken). */
-typedef void (*mh_http_exchange_done)(void *ud, mh_http_answer *a);
+typedef void (*mh_client_exchange_done)(void *ud, mh_http_answer *a);
 
-typedef struct mh_http_exchange mh_http_exchange;
+typedef struct mh_client_exchange mh_client_exchange;
 
 /* Starts the exchange; NULL with *why when it cannot start (done is then
  * never called). done is called from the loop, once. */
-mh_http_exchange *mh_http_exchange_start(uv_loop_t *loop, const mh_http_exchange_spec *spec, mh_http_exchange_done done,
-                                         void *ud, const char **why);
+mh_client_exchange *mh_client_exchange_start(uv_loop_t *loop, const mh_client_exchange_spec *spec,
+                                             mh_client_exchange_done done, void *ud, const char **why);
 /* Closes its connection now; done is not called. Not after done. */
-void mh_http_exchange_cancel(mh_http_exchange *x);
+void mh_client_exchange_cancel(mh_client_exchange *x);
 
 /* Starts tearing the client context down (once the host stops serving: its
  * lws context would keep the loop running); exchanges still open end with

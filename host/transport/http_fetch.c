@@ -34,7 +34,7 @@ struct mh_fetch {
   char **addresses;
   size_t naddr, next;
   char *connect_error; /* the last address' failure, while others are tried */
-  mh_http_exchange *x;
+  mh_client_exchange *x;
   mh_timer *timer;
   mh_buf error;
 };
@@ -79,7 +79,7 @@ static void halt(mh_fetch *f) {
     uv_cancel((uv_req_t *)f->dns);
   }
   f->dns = NULL;
-  if (f->x) mh_http_exchange_cancel(f->x);
+  if (f->x) mh_client_exchange_cancel(f->x);
   f->x = NULL;
 }
 
@@ -125,14 +125,14 @@ static void connect_next(mh_fetch *f) {
     fail_exchange(f, f->connect_error ? f->connect_error : "no address to connect to");
     return;
   }
-  mh_http_exchange_spec spec = {.method = f->method, .address = f->addresses[f->next++], .port = f->u.port,
+  mh_client_exchange_spec spec = {.method = f->method, .address = f->addresses[f->next++], .port = f->u.port,
                                 .tls = f->u.tls, .insecure = f->insecure, .host = f->u.host_header, .path = f->u.path,
                                 .header_names = (const char *const *)f->names,
                                 .header_values = (const char *const *)f->values, .nheaders = f->nheaders,
                                 .body = f->body, .body_len = f->body_len, .max_body = f->max_body,
                                 .extra_headers = (const char *const *)f->extra, .nextra = f->nextra};
   const char *why = NULL;
-  f->x = mh_http_exchange_start(f->loop, &spec, on_answer, f, &why);
+  f->x = mh_client_exchange_start(f->loop, &spec, on_answer, f, &why);
   if (!f->x) fail(f, "%s", why);
 }
 
