@@ -5,10 +5,9 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { connect as tcpConnect } from 'node:net'
-import WebSocket from 'ws'
 import { E2E_TOKEN, writeTree } from './lib/host.mjs'
 import { AUTH, assertServing, echo, exchange, get, post } from './lib/raw-http.mjs'
-import { hostFor, testConfigSource } from './lib/util.mjs'
+import { hostFor, testConfigSource, upgradeStatus } from './lib/util.mjs'
 
 test('pipelining: answered in order, or the connection closed; the host keeps serving', async (t) => {
   const host = await hostFor(t)
@@ -108,29 +107,14 @@ test('pipelining: answered in order, or the connection closed; the host keeps se
   })
 })
 
-/** The status of a WebSocket upgrade with these headers (101 when accepted). */
-function upgradeStatus(host, headers) {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(`ws://127.0.0.1:${host.port}/__ws`, { headers })
-    ws.on('open', () => {
-      ws.terminate()
-      resolve(101)
-    })
-    ws.on('unexpected-response', (req, res) => {
-      resolve(res.statusCode)
-      req.destroy()
-    })
-    ws.on('error', reject)
-  })
-}
 
 test('Origin: a header longer than any buffer is read whole', async (t) => {
   const host = await hostFor(t)
   const foreign = `http://${'a'.repeat(63)}.${'b'.repeat(63)}.${'c'.repeat(63)}.${'d'.repeat(60)}.example`
   const loopback = `http://${'a'.repeat(63)}.${'b'.repeat(63)}.${'c'.repeat(63)}.${'d'.repeat(60)}.localhost:5173`
   assert.ok(foreign.length >= 256)
-  assert.equal(await upgradeStatus(host, { Origin: foreign }), 403)
-  assert.equal(await upgradeStatus(host, { Origin: loopback }), 101)
+  assert.equal(await upgradeStatus(host, '/__ws', { Origin: foreign }), 403)
+  assert.equal(await upgradeStatus(host, '/__ws', { Origin: loopback }), 101)
   await host.waitForLog(/origin http:\/\/a{63}\.b+\.c+\.d+\.example refused/)
   const r = await exchange(host, [`GET /__moonhost/health HTTP/1.1\r\nHost: 127.0.0.1\r\nOrigin: ${foreign}\r\n\r\n`])
   assert.deepEqual(r.responses.map((x) => x.status), [403])
@@ -165,8 +149,8 @@ test('Host: only loopback names, addresses and auth.allowed_hosts (DNS rebinding
   const none = await exchange(host, ['GET /__moonhost/health HTTP/1.1\r\n\r\n'])
   assert.deepEqual(none.responses.map((x) => x.status), [400])
   // The WebSocket upgrade passes the same check.
-  assert.equal(await upgradeStatus(host, { Host: `evil.example:${host.port}` }), 403)
-  assert.equal(await upgradeStatus(host, { Host: 'devbox.example.test' }), 101)
+  assert.equal(await upgradeStatus(host, '/__ws', { Host: `evil.example:${host.port}` }), 403)
+  assert.equal(await upgradeStatus(host, '/__ws', { Host: 'devbox.example.test' }), 101)
   const c = await host.connect()
   assert.equal(await c.rpc['http:echo']('ws'), 'ws')
   c.close()
