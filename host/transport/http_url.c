@@ -3,6 +3,7 @@
  * user info) is refused here, before anything reaches the wire. */
 #include "transport/http_url.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,8 +18,21 @@
 #define MAX_PATH 2000
 #define MAX_HOST 100
 
+/* Brackets hold an IPv6 address (with a %zone), nothing else: "[1]" would
+ * otherwise go to the resolver as the name "1" (0.0.0.1). */
+static bool ipv6_ok(const char *h) {
+  char addr[64];
+  size_t n = strcspn(h, "%");
+  if (n >= sizeof addr) return false;
+  memcpy(addr, h, n);
+  addr[n] = '\0';
+  struct in6_addr a;
+  return inet_pton(AF_INET6, addr, &a) == 1 && (h[n] == '\0' || h[n + 1] != '\0');
+}
+
 static bool host_ok(const char *h, bool bracketed) {
   if (!*h || strlen(h) > MAX_HOST) return false;
+  if (bracketed && !ipv6_ok(h)) return false;
   for (const char *p = h; *p; p++) {
     unsigned char c = (unsigned char)*p;
     bool ok = isalnum(c) || c == '-' || c == '.' || (c == '_' && !bracketed) || (bracketed && (c == ':' || c == '%'));

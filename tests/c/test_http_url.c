@@ -26,6 +26,8 @@ static const char *const refused[] = {
     "ftp://example.com/", "example.com", "http://", "http:///path", "http://user:pw@example.com/",
     "http://exa mple.com/", "http://h:0/", "http://h:65536/", "http://h:8x/", "http://h:/",
     "http://h/a b", "http://h/a\x01", "http://[::1/", "ws://h/",
+    /* brackets hold an IPv6 address only ("[1]" went to the resolver as 0.0.0.1; fuzz_url) */
+    "http://[1]:3000/", "http://[example.com]/", "http://[::1%]/", "http://[127.0.0.1]/",
 };
 
 typedef struct {
