@@ -183,6 +183,22 @@ static size_t configured_tokens(const mh_host *h) {
   return n;
 }
 
+/* A token a client can guess by trying: each try costs it one connection
+ * and nothing more, so only length keeps a hand-written token safe (the one
+ * made at start has 32 hex digits). */
+#define MIN_TOKEN_CHARS 16
+
+static size_t short_tokens(const mh_host *h) {
+  const mh_value *list = h->cfg->auth.tokens;
+  size_t n = 0;
+  if (list && list->type == MH_V_ARRAY)
+    for (size_t i = 0; i < list->u.arr.len; i++) {
+      size_t len = strlen(mh_auth_entry_token(list->u.arr.items[i]));
+      n += len > 0 && len < MIN_TOKEN_CHARS;
+    }
+  return n;
+}
+
 /* Only once the port is bound, with the address really listened on. How to
  * connect, by where the tokens come from; a warning when none can. */
 static void announce(mh_host *h) {
@@ -208,6 +224,11 @@ static void announce(mh_host *h) {
     mh_log_warn("host", "no token can ever be trusted: auth.tokens is empty and auth.generate_token is false, so "
                 "only anonymous:* functions answer; set auth.tokens (or auth.required = false)");
   if (secret) mh_log_ring_hide_leave();
+  size_t weak = h->cfg->auth.required ? short_tokens(h) : 0;
+  if (weak) /* never the tokens themselves */
+    mh_log_warn("host", "%zu of the tokens in auth.tokens %s shorter than %d characters: a client that can reach the "
+                "port can guess a short token by trying; use %d or more random ones (openssl rand -hex 16)",
+                weak, weak == 1 ? "is" : "are", MIN_TOKEN_CHARS, MIN_TOKEN_CHARS);
 }
 
 /* The port is bound before the plugins load, so that a process manager's

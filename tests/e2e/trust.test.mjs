@@ -418,3 +418,16 @@ test('what the port serves without a token holds no token: discovery documents, 
   assert.equal(await c.rpc['http:echo']('generated'), 'generated')
   c.close()
 })
+
+test('a hand-written token shorter than 16 characters is warned about at start (never shown); long ones are not', async (t) => {
+  const SHORT = 'abc123'
+  const LONG = 'a-long-enough-hand-written-token'
+  const weak = await hostFor(t, { config: configDir(t, { '10-tokens.lua': `return { auth = { tokens = { '${SHORT}', { token = 'x7', roles = { 'ci' } }, '${LONG}' } } }\n` }) })
+  const m = await weak.waitForLog(/warn {2}\[host\] (.*shorter than 16 characters.*)/)
+  assert.match(m[1], /^2 of the tokens in auth\.tokens are shorter/) // abc123 and x7 (a later list replaces the test's)
+  assert.doesNotMatch(weak.log, new RegExp(`${SHORT}|'x7'`))
+  // Only long tokens: no warning.
+  const strong = await hostFor(t, { config: configDir(t, { '10-tokens.lua': `return { auth = { tokens = { '${LONG}' } } }\n` }) })
+  await strong.waitForLog(/connect with ws:/)
+  assert.doesNotMatch(strong.log, /shorter than 16 characters/)
+})
