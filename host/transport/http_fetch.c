@@ -126,11 +126,11 @@ static void connect_next(mh_fetch *f) {
     return;
   }
   mh_client_exchange_spec spec = {.method = f->method, .address = f->addresses[f->next++], .port = f->u.port,
-                                .tls = f->u.tls, .insecure = f->insecure, .host = f->u.host_header, .path = f->u.path,
-                                .header_names = (const char *const *)f->names,
-                                .header_values = (const char *const *)f->values, .nheaders = f->nheaders,
-                                .body = f->body, .body_len = f->body_len, .max_body = f->max_body,
-                                .extra_headers = (const char *const *)f->extra, .nextra = f->nextra};
+                                  .tls = f->u.tls, .insecure = f->insecure, .host = f->u.host_header, .path = f->u.path,
+                                  .header_names = (const char *const *)f->names,
+                                  .header_values = (const char *const *)f->values, .nheaders = f->nheaders,
+                                  .body = f->body, .body_len = f->body_len, .max_body = f->max_body,
+                                  .extra_headers = (const char *const *)f->extra, .nextra = f->nextra};
   const char *why = NULL;
   f->x = mh_client_exchange_start(f->loop, &spec, on_answer, f, &why);
   if (!f->x) fail(f, "%s", why);
