@@ -67,7 +67,8 @@ function trickle(host, chunks, { until, gapMs = 0, timeoutMs = 10000 } = {}) {
       if (until && until(data)) done(false)
     })
     sock.on('end', () => done(true))
-    sock.on('error', (e) => (ended ? null : reject(e)))
+    // A write into a connection the host closed: it closed it.
+    sock.on('error', (e) => (ended ? null : ['EPIPE', 'ECONNRESET'].includes(e.code) ? done(true) : reject(e)))
   })
 }
 
@@ -194,6 +195,14 @@ test('pipelined requests split at every byte boundary, and 100 in one write, are
   ]) {
     const r = await trickle(host, bytes(stream), { until: (data) => parseResponses(data).responses.length === 2 })
     const { responses } = parseResponses(Buffer.from(r.text, 'latin1'))
+    // A loaded host may read several of the bytes at once: a POST whose
+    // start was read with the GET is then a pipelined request with a body,
+    // which closes the connection after the GET's answer (docs/security.md).
+    if (what === 'GET then POST' && responses.length === 1) {
+      assert.deepEqual(responses.map((x) => x.status), [404], what)
+      assert.ok(r.closedByHost, what)
+      continue
+    }
     assert.deepEqual(responses.map((x) => x.status), want, what)
     assert.ok(responses.some((x) => x.body === '{"json":"one byte at a time"}'), what)
   }
