@@ -18,7 +18,6 @@
 #include "call/host.h"
 #include "codec/codec.h"
 #include "core/log.h"
-#include "core/timer.h"
 #include "transport/conn.h"
 #include "transport/http.h"
 #include "transport/mcp.h"
@@ -58,8 +57,6 @@ static bool admit(mh_http_exchange *x) {
   return false;
 }
 
-static uint64_t now_ms(mh_http_exchange *x) { return mh_now_ms(x->host->loop); }
-
 /* The session a request names; false when it has been answered (no id, an
  * unknown one). */
 static bool session_ok(mh_http_exchange *x) {
@@ -70,7 +67,7 @@ static bool session_ok(mh_http_exchange *x) {
     return false;
   }
   /* One too long to be ours (n < -1) is no session either. */
-  if (n < 0 || !mh_mcp_session_touch(x->conn->server->mcp_sessions, id, now_ms(x))) {
+  if (n < 0 || !mh_mcp_session_touch(x->conn->server->mcp_sessions, id)) {
     refuse(x, 404, MH_JSONRPC_SERVER_ERROR, "session not found (ended, or the host restarted): initialize again");
     return false;
   }
@@ -88,7 +85,7 @@ static bool version_ok(mh_http_exchange *x) {
 
 static void initialize(mh_http_exchange *x, const mh_value *id, const mh_value *params) {
   char sid[MH_MCP_SESSION_ID_LEN + 1];
-  if (mh_mcp_session_open(&x->conn->server->mcp_sessions, x->host, now_ms(x), sid)) {
+  if (mh_mcp_session_open(&x->conn->server->mcp_sessions, x->host, sid)) {
     mh_mcp_respond_error(x, 500, id, MH_JSONRPC_INTERNAL_ERROR, "cannot open a session (out of memory)");
     return;
   }

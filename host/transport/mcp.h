@@ -88,9 +88,9 @@ typedef struct mh_mcp_sessions mh_mcp_sessions;
 void mh_mcp_sessions_free(mh_mcp_sessions *s);
 /* Opens a session (creating *store, for host h, on first use); its id into
  * id. 0, or -1 (memory, no randomness). */
-int mh_mcp_session_open(mh_mcp_sessions **store, mh_host *h, uint64_t now_ms, char id[MH_MCP_SESSION_ID_LEN + 1]);
+int mh_mcp_session_open(mh_mcp_sessions **store, mh_host *h, char id[MH_MCP_SESSION_ID_LEN + 1]);
 /* Whether id names a live session (and marks it used). */
-bool mh_mcp_session_touch(mh_mcp_sessions *s, const char *id, uint64_t now_ms);
+bool mh_mcp_session_touch(mh_mcp_sessions *s, const char *id);
 /* Answers x (a GET) with the session's event stream: from now on it is
  * told when the tool list changes. 0 started; 1 the session has one open
  * already, -1 there is no such session, -2 out of memory (x unanswered). */

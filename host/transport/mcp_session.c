@@ -24,11 +24,15 @@ struct mh_mcp_sessions {
   mh_map by_id;         /* id -> mh_mcp_session */
   bool listening;       /* to the host's events, since the first stream opened */
   uint64_t tools_hash;  /* of the tool list the streams were last told about */
+  /* Counts opens and uses: the order of use. A clock in milliseconds gave
+   * sessions opened in the same millisecond the same age, and the one
+   * ended to make room was then any of them. */
+  uint64_t uses;
 };
 
 typedef struct mh_mcp_session {
   mh_mcp_sessions *store;
-  uint64_t last_used;
+  uint64_t last_used; /* the store's uses when it was last used */
   mh_http_exchange *stream; /* the open GET stream, or NULL */
   mh_timer *keepalive;
 } mh_mcp_session;
@@ -160,7 +164,7 @@ static void evict_oldest(mh_mcp_sessions *s) {
   if (oldest) session_free(mh_map_del(&s->by_id, oldest->key, oldest->keylen));
 }
 
-int mh_mcp_session_open(mh_mcp_sessions **store, mh_host *h, uint64_t now_ms, char id[MH_MCP_SESSION_ID_LEN + 1]) {
+int mh_mcp_session_open(mh_mcp_sessions **store, mh_host *h, char id[MH_MCP_SESSION_ID_LEN + 1]) {
   if (!*store) {
     if (!(*store = calloc(1, sizeof **store))) return -1;
     (*store)->host = h;
@@ -171,7 +175,7 @@ int mh_mcp_session_open(mh_mcp_sessions **store, mh_host *h, uint64_t now_ms, ch
   mh_mcp_session *sess = calloc(1, sizeof *sess);
   if (!sess) return -1;
   sess->store = s;
-  sess->last_used = now_ms;
+  sess->last_used = ++s->uses;
   if (mh_map_put(&s->by_id, id, MH_MCP_SESSION_ID_LEN, sess)) {
     free(sess);
     return -1;
@@ -179,9 +183,9 @@ int mh_mcp_session_open(mh_mcp_sessions **store, mh_host *h, uint64_t now_ms, ch
   return 0;
 }
 
-bool mh_mcp_session_touch(mh_mcp_sessions *s, const char *id, uint64_t now_ms) {
+bool mh_mcp_session_touch(mh_mcp_sessions *s, const char *id) {
   mh_mcp_session *sess = s ? mh_map_get(&s->by_id, id, strlen(id)) : NULL;
-  if (sess) sess->last_used = now_ms;
+  if (sess) sess->last_used = ++s->uses;
   return sess != NULL;
 }
 
