@@ -39,6 +39,7 @@ typedef struct mh_http_exchange {
   bool headers_sent;
   int nheaders;
   bool trusted;      /* mh_http_trust said so */
+  signed char http11; /* mh_http_version11 of the request: 1, 0, -1 unknown (read once) */
   bool close_after;  /* the connection closes after the answer, which says so (a body not read, or lws cannot find its end) */
   mh_timer *timer;   /* http.request_timeout_ms, from the request line to the response */
   /* A request read in the loop's I/O phase gets that timer at the end of

@@ -477,12 +477,12 @@ static bool has_option(const char *list, const char *name) {
  * exactly "close", and would keep "close, te" open). The answer must say
  * it too: a client counting on keep-alive would send its next request into
  * the close. */
-static bool client_closes(struct lws *wsi) {
+static bool client_closes(struct lws *wsi, int v11) {
   char v[64];
   int n = mh_conn_header(wsi, WSI_TOKEN_CONNECTION, v, sizeof v);
   if (n > 0 && has_option(v, "close")) return true;
   if (n > 0 && strcasecmp(v, "keep-alive") == 0) return false;
-  return mh_http_version11(wsi) != 1; /* no version at all: 1.0 to lws */
+  return v11 != 1; /* no version at all: 1.0 to lws */
 }
 
 /* Pipelining. lws 4.1 keeps bytes read past a request (pipelined requests)
@@ -606,9 +606,10 @@ int mh_http_request(mh_conn *c, struct lws *wsi, mh_server *s, const char *uri) 
   long long cl;
   bool lws_body;
   read_framing(wsi, method, &cl, &lws_body);
+  x->http11 = (signed char)mh_http_version11(wsi);
   /* A body lws reads that we do not (a GET with Content-Length, a POST
    * without one): the connection cannot carry another request after it. */
-  if ((lws_body && !(has_body && cl > 0)) || client_closes(wsi)) x->close_after = true;
+  if ((lws_body && !(has_body && cl > 0)) || client_closes(wsi, x->http11)) x->close_after = true;
   x->body_left = lws_body && cl > 0 ? cl : 0;
   refuse_early(x, wsi, cl);
   /* A connection closed after the response may linger for the rest of its
@@ -871,7 +872,7 @@ static int add_headers(mh_http_exchange *x, struct lws *wsi, unsigned char **p, 
   /* a stream has no length: lws adds "connection: close" and will close */
   if (x->streaming ? lws_add_http_common_headers(wsi, (unsigned)x->status, x->content_type,
                                                  LWS_ILLEGAL_HTTP_CONTENT_LEN, p, end)
-                   : mh_http_head(wsi, x->status, x->content_type, x->resp.len, p, end))
+                   : mh_http_head(wsi, x->http11, x->status, x->content_type, x->resp.len, p, end))
     return -1;
   /* A connection closed after the answer says so, or the client may send
    * its next request on it and lose that one to the close. */

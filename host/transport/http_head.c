@@ -87,9 +87,9 @@ int mh_http_version11(struct lws *wsi) {
   return n > 7 && version[5] == '1' && version[7] == '1';
 }
 
-int mh_http_head(struct lws *wsi, int status, const char *content_type, size_t length, unsigned char **p,
+int mh_http_head(struct lws *wsi, int v11, int status, const char *content_type, size_t length, unsigned char **p,
                  unsigned char *end) {
-  int v11 = status >= 100 && status <= 999 ? mh_http_version11(wsi) : -1;
+  if (status < 100 || status > 999) v11 = -1;
   if (v11 < 0) return lws_add_http_common_headers(wsi, (unsigned)status, content_type, length, p, end);
   char code[5] = {(char)('0' + status / 100), (char)('0' + status / 10 % 10), (char)('0' + status % 10), ' '};
   const char *reason = mh_http_reason(status);
